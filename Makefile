@@ -1,0 +1,48 @@
+# dealcredit — see README.md. The two commands: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+PKGS := ./...
+
+.PHONY: run test build bench soak lint check-imports fmt vet demo db-up
+
+## run: start the daemon (embedded JetStream unless NATS_URL is set; creates and migrates its database)
+run: db-up
+	$(GO) run ./cmd/dealcreditd
+
+## test: every test, with the race detector, against real Postgres and embedded JetStream
+test: db-up
+	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+
+## build: binaries into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## bench: benchmarks (not timed tests); figures go to docs/benchmarks.md
+bench: db-up
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+## soak: long fault-injection runs
+soak: db-up
+	DEALCREDIT_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Fault|Kill' ./...
+
+## demo: the interview's story against a running daemon (make run in another terminal)
+demo:
+	$(GO) run ./cmd/dealcredit demo
+
+## lint: gofmt, go vet and the import rule for domain/
+lint: check-imports
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## check-imports: domain/ may import only the standard library
+check-imports:
+	@bad=$$($(GO) list -f '{{ join .Imports "\n" }}' ./domain/... | grep '\.' || true); \
+	if [ -n "$$bad" ]; then echo "domain imports outside the standard library:"; echo "$$bad"; exit 1; fi
+
+# db-up starts the local Postgres cluster when it is down (no-op when DATABASE_URL points elsewhere and is reachable).
+db-up:
+	@if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		echo "starting local PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start; \
+		for i in $$(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done; \
+	fi

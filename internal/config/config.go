@@ -1,0 +1,98 @@
+// Package config reads dealcredit's configuration (CONTRACT "Configuration"):
+// environment first, flags override. Both commands share it; packages below
+// cmd receive plain values, never the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Defaults from the contract.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/dealcredit?sslmode=disable"
+	DefaultDataDir     = "./data"
+	DefaultHTTPAddr    = "127.0.0.1:8080"
+)
+
+// Config is the validated configuration of the daemon and the CLI.
+type Config struct {
+	DatabaseURL string // DATABASE_URL
+	NATSURL     string // NATS_URL; empty = embedded JetStream
+	DataDir     string // DEALCREDIT_DATA_DIR
+	HTTPAddr    string // DEALCREDIT_HTTP_ADDR
+	TokensFile  string // DEALCREDIT_TOKENS_FILE; default <DataDir>/tokens.json
+	// StreamReplicas is the JetStream replica count for the streams the
+	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
+	StreamReplicas int
+}
+
+// FromEnv reads the environment through getenv and fills in defaults.
+// Call Validate after applying flags.
+func FromEnv(getenv func(string) string) Config {
+	c := Config{
+		DatabaseURL: getenv("DATABASE_URL"),
+		NATSURL:     getenv("NATS_URL"),
+		DataDir:     getenv("DEALCREDIT_DATA_DIR"),
+		HTTPAddr:    getenv("DEALCREDIT_HTTP_ADDR"),
+		TokensFile:  getenv("DEALCREDIT_TOKENS_FILE"),
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = DefaultDatabaseURL
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	c.StreamReplicas = 1
+	if v := getenv("DEALCREDIT_STREAM_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1 // reported by Validate
+		}
+		c.StreamReplicas = n
+	}
+	return c
+}
+
+// Validate checks every field and fills TokensFile's default; the error
+// names the variable at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.DatabaseURL)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		errs = append(errs, fmt.Errorf("DATABASE_URL: scheme must be postgres or postgresql, got %q", u.Scheme))
+	case strings.Trim(u.Path, "/") == "":
+		errs = append(errs, errors.New("DATABASE_URL: must name a database, e.g. .../dealcredit"))
+	}
+	if c.NATSURL != "" {
+		for _, s := range strings.Split(c.NATSURL, ",") {
+			if nu, err := url.Parse(strings.TrimSpace(s)); err != nil || nu.Host == "" {
+				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", s))
+			}
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("DEALCREDIT_HTTP_ADDR: %w", err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("DEALCREDIT_DATA_DIR: must not be empty"))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, errors.New("DEALCREDIT_STREAM_REPLICAS: must be an integer from 1 to 5"))
+	}
+	if c.TokensFile == "" {
+		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,134 @@
+// Package natsserver runs the daemon's embedded NATS JetStream server, used
+// when no external NATS_URL is configured. It is the real nats-server, with a
+// file store under <DataDir>/jetstream that syncs every write to disk
+// (sync_interval: always), so an acknowledged publish survives a crash.
+package natsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// DefaultHost is the interface the embedded server listens on when
+// Options.Host is empty: loopback only, it is not meant for outside clients.
+const DefaultHost = "127.0.0.1"
+
+// RandomPort asks for a free port chosen by the operating system.
+const RandomPort = -1
+
+// Options configures the embedded server.
+type Options struct {
+	// DataDir holds the JetStream file store (in DataDir/jetstream). Required.
+	DataDir string
+	// Host is the listen address; empty means DefaultHost.
+	Host string
+	// Port is the client port. 0 means the NATS default 4222; RandomPort
+	// (-1) picks a free port, read it back with Server.ClientURL.
+	Port int
+	// Logger receives the server's log lines; nil discards them.
+	Logger *slog.Logger
+	// ReadyTimeout bounds the wait for the server to accept clients;
+	// 0 means 10 seconds.
+	ReadyTimeout time.Duration
+}
+
+// Server is a running embedded JetStream server.
+type Server struct {
+	srv *server.Server
+}
+
+// Start runs an embedded JetStream server and returns once it accepts
+// client connections (or ctx ends, or the ready timeout passes).
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("natsserver: data dir is required")
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("natsserver: create data dir: %w", err)
+	}
+	host := opts.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	port := opts.Port
+	if port == 0 {
+		port = 4222
+	}
+	ready := opts.ReadyTimeout
+	if ready <= 0 {
+		ready = 10 * time.Second
+	}
+	sopts := &server.Options{
+		ServerName: "dealcredit-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		// The server appends "jetstream" to StoreDir itself.
+		StoreDir:   opts.DataDir,
+		SyncAlways: true,
+		NoSigs:     true,
+		NoLog:      opts.Logger == nil,
+	}
+	s, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: new server: %w", err)
+	}
+	if opts.Logger != nil {
+		s.SetLoggerV2(slogAdapter{opts.Logger.With("component", "nats-server")}, false, false, false)
+	}
+	go s.Start()
+
+	deadline := time.Now().Add(ready)
+	for !s.ReadyForConnections(100 * time.Millisecond) {
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			s.Shutdown()
+			s.WaitForShutdown()
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("natsserver: start: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("natsserver: not ready for connections on %s:%d after %s", host, port, ready)
+		}
+	}
+	if !s.JetStreamEnabled() {
+		s.Shutdown()
+		s.WaitForShutdown()
+		return nil, errors.New("natsserver: jetstream did not start")
+	}
+	return &Server{srv: s}, nil
+}
+
+// ClientURL is the URL clients connect to, e.g. nats://127.0.0.1:4222.
+func (s *Server) ClientURL() string { return s.srv.ClientURL() }
+
+// Shutdown stops the server and waits until it has stopped and flushed its
+// store, or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("natsserver: shutdown: %w", ctx.Err())
+	}
+}
+
+// slogAdapter routes the server's printf-style logger into slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Noticef(format string, v ...any) { a.l.Info(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
