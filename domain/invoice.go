@@ -1,0 +1,254 @@
+package domain
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+)
+
+// Segment is a product segment of an invoice line or a registration.
+type Segment string
+
+// Segments. The first three are the attributable software segments.
+const (
+	SegmentClientManagement Segment = "client_management"
+	SegmentServerManagement Segment = "server_management"
+	SegmentAssetManagement  Segment = "asset_management"
+	SegmentMaintenance      Segment = "maintenance"
+	SegmentSupport          Segment = "support"
+	SegmentServices         Segment = "services"
+)
+
+// SoftwareSegments are the three attributable software segments, in canonical order.
+var SoftwareSegments = []Segment{SegmentClientManagement, SegmentServerManagement, SegmentAssetManagement}
+
+// Valid reports whether s is a known segment.
+func (s Segment) Valid() bool {
+	switch s {
+	case SegmentClientManagement, SegmentServerManagement, SegmentAssetManagement,
+		SegmentMaintenance, SegmentSupport, SegmentServices:
+		return true
+	}
+	return false
+}
+
+// Software reports whether s is one of the three attributable software segments.
+func (s Segment) Software() bool {
+	return s == SegmentClientManagement || s == SegmentServerManagement || s == SegmentAssetManagement
+}
+
+// Direct reports whether s is always direct revenue (maintenance and support entitlements).
+func (s Segment) Direct() bool { return s == SegmentMaintenance || s == SegmentSupport }
+
+// InvoiceKind says whether an OEM document is an invoice or a credit memo.
+type InvoiceKind string
+
+// Invoice kinds.
+const (
+	KindInvoice    InvoiceKind = "invoice"
+	KindCreditMemo InvoiceKind = "credit_memo"
+)
+
+// Customer is the end customer as named on an OEM invoice or a registration.
+type Customer struct {
+	OEMAccountID string `json:"oem_account_id,omitempty"`
+	Name         string `json:"name"`
+	Country      string `json:"country"`
+	Domain       string `json:"domain,omitempty"`
+}
+
+// InvoiceLine is one line of an OEM invoice. Amounts are in the invoice's currency's minor
+// unit; on a credit memo they are positive numbers that reduce the original.
+type InvoiceLine struct {
+	Line           int     `json:"line"`
+	SKU            string  `json:"sku"`
+	Segment        Segment `json:"segment"`
+	Quantity       int64   `json:"quantity"`
+	UnitPriceMinor int64   `json:"unit_price_minor"`
+	AmountMinor    int64   `json:"amount_minor"`
+}
+
+// InvoiceReceived is an OEM invoice or credit memo as received (event "invoice.received"
+// v1) on stream InvoiceStream(OEMID, InvoiceNumber). A higher Revision of the same number
+// replaces the earlier one. A credit memo names the invoice it reduces in CreditMemoFor and
+// its own number in InvoiceNumber; its line numbers refer to the original's lines.
+type InvoiceReceived struct {
+	OEMID              string        `json:"oem_id"`
+	InvoiceNumber      string        `json:"invoice_number"`
+	Revision           int           `json:"revision"`
+	Kind               InvoiceKind   `json:"kind"`
+	CreditMemoFor      string        `json:"credit_memo_for,omitempty"`
+	InvoiceDate        Date          `json:"invoice_date"`
+	Currency           string        `json:"currency"`
+	Customer           Customer      `json:"customer"`
+	DealRegistrationID string        `json:"deal_registration_id,omitempty"`
+	Lines              []InvoiceLine `json:"lines"`
+	Source             string        `json:"source,omitempty"`
+}
+
+// InvoiceRejected is a dead-lettered OEM message kept as a fact finance can see (event
+// "invoice.rejected" v1) on stream RejectionStream(OEMID).
+type InvoiceRejected struct {
+	OEMID         string `json:"oem_id"`
+	Subject       string `json:"subject"`
+	StreamSeq     uint64 `json:"stream_seq"`
+	InvoiceNumber string `json:"invoice_number,omitempty"`
+	Reason        string `json:"reason"`
+	BodySHA256    string `json:"body_sha256"`
+}
+
+// MaxInvoiceLines bounds the lines of one invoice.
+const MaxInvoiceLines = 10000
+
+// maxLineAmount bounds a line amount (10^15 minor units) so that sums over many lines
+// and basis-point products stay far from int64 overflow.
+const maxLineAmount = 1_000_000_000_000_000
+
+// Validate checks the domain rules of an invoice or credit memo: ids present, revision >= 1,
+// known kind, credit memo names its original, date present, currency valid, customer named,
+// lines present with unique positive numbers, known segments, positive quantity, unit price
+// >= 0 and amount = quantity x unit price. The error is a *Error (Invalid) naming the field
+// like "lines[2].amount_minor" (index in the lines array, from 0).
+func (inv InvoiceReceived) Validate() error {
+	switch {
+	case !validID(inv.OEMID):
+		return invalidf("oem_id", "oem_id %q must be 1-64 characters of a-z, 0-9, '_' or '-'", inv.OEMID)
+	case inv.InvoiceNumber == "" || len(inv.InvoiceNumber) > 128:
+		return invalidf("invoice_number", "invoice_number must be 1-128 characters")
+	case inv.Revision < 1:
+		return invalidf("revision", "revision must be 1 or more, got %d", inv.Revision)
+	case inv.Kind != KindInvoice && inv.Kind != KindCreditMemo:
+		return invalidf("kind", "kind %q must be invoice or credit_memo", inv.Kind)
+	case inv.Kind == KindCreditMemo && inv.CreditMemoFor == "":
+		return invalidf("credit_memo_for", "a credit memo must name the invoice it reduces in credit_memo_for")
+	case inv.Kind == KindInvoice && inv.CreditMemoFor != "":
+		return invalidf("credit_memo_for", "credit_memo_for is only allowed on a credit memo")
+	case inv.Kind == KindCreditMemo && inv.CreditMemoFor == inv.InvoiceNumber:
+		return invalidf("credit_memo_for", "a credit memo cannot reduce itself")
+	case inv.InvoiceDate.IsZero():
+		return invalidf("invoice_date", "invoice_date is required")
+	case !ValidCurrency(inv.Currency):
+		return invalidf("currency", "currency %q is not a supported ISO 4217 code", inv.Currency)
+	case inv.Customer.Name == "":
+		return invalidf("customer.name", "customer.name is required")
+	case len(inv.Customer.Country) != 2:
+		return invalidf("customer.country", "customer.country %q must be an ISO 3166 alpha-2 code", inv.Customer.Country)
+	case len(inv.Lines) == 0:
+		return invalidf("lines", "an invoice needs at least one line")
+	case len(inv.Lines) > MaxInvoiceLines:
+		return invalidf("lines", "an invoice has at most %d lines", MaxInvoiceLines)
+	}
+	seen := make(map[int]bool, len(inv.Lines))
+	for i, l := range inv.Lines {
+		f := func(name string) string { return "lines[" + strconv.Itoa(i) + "]." + name }
+		switch {
+		case l.Line < 1:
+			return invalidf(f("line"), "%s must be 1 or more, got %d", f("line"), l.Line)
+		case seen[l.Line]:
+			return invalidf(f("line"), "%s: line number %d appears twice", f("line"), l.Line)
+		case l.SKU == "":
+			return invalidf(f("sku"), "%s is required", f("sku"))
+		case !l.Segment.Valid():
+			return invalidf(f("segment"), "%s %q is not a known segment", f("segment"), l.Segment)
+		case l.Quantity <= 0:
+			return invalidf(f("quantity"), "%s must be positive, got %d", f("quantity"), l.Quantity)
+		case l.UnitPriceMinor < 0:
+			return invalidf(f("unit_price_minor"), "%s must not be negative, got %d", f("unit_price_minor"), l.UnitPriceMinor)
+		case l.AmountMinor < 0 || l.AmountMinor > maxLineAmount:
+			return invalidf(f("amount_minor"), "%s %d is out of range", f("amount_minor"), l.AmountMinor)
+		}
+		hi, lo := mul64(l.Quantity, l.UnitPriceMinor)
+		if hi != 0 || lo != l.AmountMinor {
+			return invalidf(f("amount_minor"), "%s %d is not quantity %d x unit_price_minor %d",
+				f("amount_minor"), l.AmountMinor, l.Quantity, l.UnitPriceMinor)
+		}
+		seen[l.Line] = true
+	}
+	return nil
+}
+
+// mul64 multiplies two non-negative int64 values, returning hi != 0 on overflow of int64.
+func mul64(a, b int64) (hi int64, lo int64) {
+	p := a * b
+	if a != 0 && (p/a != b || p < 0) {
+		return 1, 0
+	}
+	return 0, p
+}
+
+// Total returns the sum of the line amounts.
+func (inv InvoiceReceived) Total() Money {
+	var t int64
+	for _, l := range inv.Lines {
+		t += l.AmountMinor
+	}
+	return Money{Amount: t, Currency: inv.Currency}
+}
+
+// NaturalKey returns "<oem>:<number>:<revision>", the Nats-Msg-Id of the message.
+func (inv InvoiceReceived) NaturalKey() string {
+	return fmt.Sprintf("%s:%s:%d", inv.OEMID, inv.InvoiceNumber, inv.Revision)
+}
+
+// validID reports whether s is a usable partner/OEM/geography id.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidID reports whether s is a valid id for a partner, OEM, geography, deal, lead or
+// field rep: 1-64 characters of a-z, 0-9, '_' and '-'.
+func ValidID(s string) bool { return validID(s) }
+
+// InvoiceStream returns the stream of an OEM invoice: "invoice-<oem>-<number>".
+func InvoiceStream(oemID, invoiceNumber string) string {
+	return "invoice-" + oemID + "-" + invoiceNumber
+}
+
+// InvoiceEventID returns the deterministic event id of an invoice revision: a UUID version 5
+// (RFC 9562, SHA-1 name-based) of "<oem>:<number>:<revision>" in the dealcredit namespace.
+// The natural key becomes the event id, so the log's permanent event-id uniqueness turns a
+// redelivery into a no-op.
+func InvoiceEventID(oemID, invoiceNumber string, revision int) string {
+	return NameID(fmt.Sprintf("invoice:%s:%s:%d", oemID, invoiceNumber, revision))
+}
+
+// RejectionEventID returns the deterministic event id of a dead-lettered OEM message.
+func RejectionEventID(oemID string, streamSeq uint64) string {
+	return NameID(fmt.Sprintf("rejection:%s:%d", oemID, streamSeq))
+}
+
+// namespace is the dealcredit UUID namespace (itself the v5 UUID of "dealcredit" in the
+// RFC 9562 URL namespace, fixed here as bytes).
+var namespace = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+
+// NameID returns the canonical 8-4-4-4-12 string of the UUID version 5 of name in the
+// dealcredit namespace. The same name always gives the same id.
+func NameID(name string) string {
+	h := sha1.New()
+	h.Write(namespace[:])
+	h.Write([]byte(name))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = (u[6] & 0x0f) | 0x50 // version 5
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return string(b[:])
+}

@@ -1,0 +1,166 @@
+package domain
+
+import (
+	"sort"
+	"time"
+)
+
+// LeadState is one lead folded from its stream.
+type LeadState struct {
+	LeadCreated
+	Offered    []string // partners offered so far, in order
+	Current    *LeadOffered
+	AcceptedBy string
+	Unassigned bool
+}
+
+// EvolveLead folds one lead event.
+func EvolveLead(l LeadState, e Event) LeadState {
+	switch e := e.(type) {
+	case LeadCreated:
+		l = LeadState{LeadCreated: e}
+	case LeadOffered:
+		l.Offered = append(append([]string(nil), l.Offered...), e.PartnerID)
+		o := e
+		l.Current = &o
+	case LeadAccepted:
+		l.AcceptedBy, l.Current = e.PartnerID, nil
+	case LeadDeclined:
+		l.Current = nil
+	case LeadUnassigned:
+		l.Unassigned, l.Current = true, nil
+	}
+	return l
+}
+
+// Candidate is a partner that may receive leads.
+type Candidate struct {
+	PartnerID string
+	Tier      Tier
+	Geography string
+}
+
+// Lead commands.
+type (
+	// CreateLead records a lead and offers it to the first eligible partner.
+	CreateLead struct {
+		LeadID       string
+		Geography    string
+		Source       LeadSource
+		SourceName   string
+		Participants []string
+		Customer     Customer
+	}
+	// AcceptLead accepts the current offer.
+	AcceptLead struct{ PartnerID string }
+	// DeclineLead declines the current offer with a reason; the lead cascades.
+	DeclineLead struct{ PartnerID, Reason string }
+	// CascadeLead moves an offer whose deadline passed to the next partner.
+	CascadeLead struct{}
+)
+
+// LeadOrder ranks candidates for a lead: for an event lead, the event's participants first;
+// then Platinum before Gold; within a group by partner id. Only Gold and Platinum partners of
+// the lead's geography take part (participants of an event lead from any geography too).
+func LeadOrder(l LeadCreated, cands []Candidate) []Candidate {
+	part := map[string]bool{}
+	if l.Source == LeadFromEvent {
+		for _, p := range l.Participants {
+			part[p] = true
+		}
+	}
+	var out []Candidate
+	for _, c := range cands {
+		if (c.Tier == TierGold || c.Tier == TierPlatinum) && (c.Geography == l.Geography || part[c.PartnerID]) {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if part[a.PartnerID] != part[b.PartnerID] {
+			return part[a.PartnerID]
+		}
+		if a.Tier != b.Tier {
+			return a.Tier.Rank() > b.Tier.Rank()
+		}
+		return a.PartnerID < b.PartnerID
+	})
+	return out
+}
+
+// DecideLead decides a lead command. cands are the partners known now (tier as of now);
+// the offer window comes from the policy's lead_accept_hours.
+func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Time) ([]Event, error) {
+	now = now.UTC()
+	if c, ok := cmd.(CreateLead); ok {
+		switch {
+		case !validID(c.LeadID):
+			return nil, invalidf("lead_id", "lead id %q is not a valid id", c.LeadID)
+		case l.LeadID != "":
+			return nil, Errorf(Conflict, "lead_id", "lead.unique", "lead %s already exists", c.LeadID)
+		case !validID(c.Geography):
+			return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
+		case c.Source != LeadFromCampaign && c.Source != LeadFromEvent:
+			return nil, invalidf("source", "source %q must be campaign or event", c.Source)
+		case c.SourceName == "":
+			return nil, invalidf("source_name", "source_name is required")
+		}
+		created := LeadCreated{LeadID: c.LeadID, Geography: c.Geography, Source: c.Source, SourceName: c.SourceName,
+			Participants: c.Participants, Customer: c.Customer, CreatedAt: now}
+		return append([]Event{created}, nextOffer(LeadState{LeadCreated: created}, cands, pol, now)...), nil
+	}
+	if l.LeadID == "" {
+		return nil, Errorf(NotFound, "lead_id", "lead.exists", "lead not found")
+	}
+	if l.AcceptedBy != "" || l.Unassigned {
+		return nil, Errorf(Conflict, "lead_id", "lead.open", "lead %s is closed", l.LeadID)
+	}
+	switch c := cmd.(type) {
+	case AcceptLead:
+		if err := currentOffer(l, c.PartnerID, now); err != nil {
+			return nil, err
+		}
+		return []Event{LeadAccepted{LeadID: l.LeadID, PartnerID: c.PartnerID, At: now}}, nil
+	case DeclineLead:
+		if c.Reason == "" {
+			return nil, invalidf("reason", "declining a lead needs a reason")
+		}
+		if err := currentOffer(l, c.PartnerID, now); err != nil {
+			return nil, err
+		}
+		evs := []Event{LeadDeclined{LeadID: l.LeadID, PartnerID: c.PartnerID, Reason: c.Reason, At: now}}
+		return append(evs, nextOffer(l, cands, pol, now)...), nil
+	case CascadeLead:
+		if l.Current == nil || now.Before(l.Current.Deadline) {
+			return nil, refusef("lead.deadline", "lead %s has no offer past its deadline", l.LeadID)
+		}
+		evs := []Event{LeadDeclined{LeadID: l.LeadID, PartnerID: l.Current.PartnerID, Reason: "acceptance deadline passed", Expired: true, At: now}}
+		return append(evs, nextOffer(l, cands, pol, now)...), nil
+	}
+	return nil, invalidf("command", "unknown lead command %T", cmd)
+}
+
+func currentOffer(l LeadState, partnerID string, now time.Time) error {
+	if l.Current == nil || l.Current.PartnerID != partnerID {
+		return Errorf(Forbidden, "partner_id", "lead.offered_to", "lead %s is not offered to partner %s", l.LeadID, partnerID)
+	}
+	if !now.Before(l.Current.Deadline) {
+		return refusef("lead.deadline", "the offer of lead %s to partner %s lapsed at %s", l.LeadID, partnerID, l.Current.Deadline.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func nextOffer(l LeadState, cands []Candidate, pol Policy, now time.Time) []Event {
+	for _, c := range LeadOrder(l.LeadCreated, cands) {
+		if indexOf(l.Offered, c.PartnerID) >= 0 {
+			continue
+		}
+		hours := pol.LeadAcceptHours
+		if hours <= 0 {
+			hours = DefaultPolicy().LeadAcceptHours
+		}
+		return []Event{LeadOffered{LeadID: l.LeadID, PartnerID: c.PartnerID, Tier: c.Tier, Round: len(l.Offered) + 1,
+			OfferedAt: now, Deadline: now.Add(time.Duration(hours) * time.Hour)}}
+	}
+	return []Event{LeadUnassigned{LeadID: l.LeadID, At: now}}
+}

@@ -1,0 +1,150 @@
+package domain
+
+// Mix is a quarter's direct versus indirect revenue in one currency.
+type Mix struct {
+	Quarter  Quarter `json:"quarter"`
+	Currency string  `json:"currency"`
+	// Direct is maintenance and support (credit kind direct).
+	Direct int64 `json:"direct_minor"`
+	// Indirect is everything sold through a partner or OEM: revenue, service, oem and
+	// unattributed credits (rebates and field-rep credits are not revenue).
+	Indirect int64 `json:"indirect_minor"`
+	// IndirectShareBPS is Indirect / (Direct + Indirect) in basis points, rounded half away
+	// from zero (8700 = 87%); 0 when there is no revenue.
+	IndirectShareBPS int64 `json:"indirect_share_bps"`
+}
+
+// RevenueMix computes the mix of quarter q from ledger lines (any order), one Mix per
+// currency, sorted by currency.
+func RevenueMix(q Quarter, credits []Credit) []Mix {
+	by := map[string]*Mix{}
+	for _, c := range credits {
+		if c.Quarter != q {
+			continue
+		}
+		addMix(by, c)
+	}
+	return sortedMix(by)
+}
+
+func addMix(by map[string]*Mix, c Credit) {
+	m := by[c.Amount.Currency]
+	if m == nil {
+		m = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
+		by[c.Amount.Currency] = m
+	}
+	switch c.Kind {
+	case CreditDirect:
+		m.Direct += c.Amount.Amount
+	case CreditRevenue, CreditService, CreditOEM, CreditUnattributed:
+		m.Indirect += c.Amount.Amount
+	}
+	if t := m.Direct + m.Indirect; t > 0 {
+		m.IndirectShareBPS = MulDiv(m.Indirect, BPSDenominator, t)
+	} else {
+		m.IndirectShareBPS = 0
+	}
+}
+
+func sortedMix(by map[string]*Mix) []Mix {
+	out := make([]Mix, 0, len(by))
+	for _, k := range sortedKeys(by) {
+		out = append(out, *by[k])
+	}
+	return out
+}
+
+func (p *Program) count(c Credit) {
+	key := c.Quarter.String() + "|" + c.Amount.Currency
+	if p.mix[key] == nil {
+		p.mix[key] = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
+	}
+	addMix(map[string]*Mix{c.Amount.Currency: p.mix[key]}, c)
+	if c.Kind == CreditRevenue {
+		p.credited[c.PartnerID+"|"+c.Quarter.String()+"|"+c.Amount.Currency] += c.Amount.Amount
+	}
+}
+
+// RevenueMix returns quarter q's direct and indirect revenue per currency, from every
+// credit folded so far.
+func (p *Program) RevenueMix(q Quarter) []Mix {
+	by := map[string]*Mix{}
+	for _, k := range sortedKeys(p.mix) {
+		if m := p.mix[k]; m.Quarter == q {
+			by[m.Currency] = m
+		}
+	}
+	return sortedMix(by)
+}
+
+// Partner returns the partner's folded state.
+func (p *Program) Partner(id string) (PartnerState, bool) {
+	r := p.partners[id]
+	if r == nil {
+		return PartnerState{}, false
+	}
+	return r.PartnerState, true
+}
+
+// PartnerIDs returns every partner id, sorted.
+func (p *Program) PartnerIDs() []string { return sortedKeys(p.partners) }
+
+// Deal returns the registration's folded state.
+func (p *Program) Deal(id string) (DealState, bool) {
+	d := p.deals[id]
+	if d == nil {
+		return DealState{}, false
+	}
+	return d.DealState, true
+}
+
+// DealIDs returns every deal id, sorted.
+func (p *Program) DealIDs() []string { return sortedKeys(p.deals) }
+
+// Geography returns a geography's seats.
+func (p *Program) Geography(geo string) GeoState { return p.geos[geo] }
+
+// PolicyAt returns the policy in force on d.
+func (p *Program) PolicyAt(d Date) Policy { return p.policyAt(d).Policy }
+
+// Closed reports whether quarter q is closed.
+func (p *Program) Closed(q Quarter) bool { return p.closed[q] }
+
+// Credited returns the partner's revenue credit booked in quarter q, in currency.
+func (p *Program) Credited(partnerID string, q Quarter, currency string) Money {
+	return Money{Amount: p.credited[partnerID+"|"+q.String()+"|"+currency], Currency: currency}
+}
+
+// Scorecard returns the partner's tier progress for quarter q under the policy in force at
+// the quarter's end, with credited revenue in the currency of its policy targets.
+func (p *Program) Scorecard(partnerID string, q Quarter) (Scorecard, bool) {
+	r := p.partners[partnerID]
+	if r == nil {
+		return Scorecard{}, false
+	}
+	pol := p.policyAt(q.End()).Policy
+	cur := pol.PlatinumMinTarget.Currency
+	return ScorePartner(r.PartnerState, pol, q, p.Credited(partnerID, q, cur)), true
+}
+
+// Candidates returns the lead candidates (every var and si partner with its current tier),
+// sorted by partner id; DecideLead filters and orders them.
+func (p *Program) Candidates() []Candidate {
+	var out []Candidate
+	for _, id := range sortedKeys(p.partners) {
+		r := p.partners[id]
+		if r.Kind != KindOEM {
+			out = append(out, Candidate{PartnerID: id, Tier: r.Tier, Geography: r.Geography})
+		}
+	}
+	return out
+}
+
+// OpenExceptions returns the unresolved exceptions, sorted by OEM, invoice and line.
+func (p *Program) OpenExceptions() []Exception {
+	out := make([]Exception, 0, len(p.exceptions))
+	for _, k := range sortedKeys(p.exceptions) {
+		out = append(out, *p.exceptions[k])
+	}
+	return out
+}
