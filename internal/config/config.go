@@ -18,6 +18,10 @@ const (
 	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/dealcredit?sslmode=disable"
 	DefaultDataDir     = "./data"
 	DefaultHTTPAddr    = "127.0.0.1:8080"
+	// DefaultEmbeddedNATSAddr is where the embedded JetStream server listens.
+	// It is not 4222 so that it never collides with a NATS server already
+	// running on the machine; the CLI connects here when NATS_URL is unset.
+	DefaultEmbeddedNATSAddr = "127.0.0.1:4223"
 )
 
 // Config is the validated configuration of the daemon and the CLI.
@@ -27,6 +31,9 @@ type Config struct {
 	DataDir     string // DEALCREDIT_DATA_DIR
 	HTTPAddr    string // DEALCREDIT_HTTP_ADDR
 	TokensFile  string // DEALCREDIT_TOKENS_FILE; default <DataDir>/tokens.json
+	// EmbeddedNATSAddr is the listen address of the embedded JetStream
+	// server (DEALCREDIT_EMBEDDED_NATS_ADDR), used when NATSURL is empty.
+	EmbeddedNATSAddr string
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
@@ -41,6 +48,11 @@ func FromEnv(getenv func(string) string) Config {
 		DataDir:     getenv("DEALCREDIT_DATA_DIR"),
 		HTTPAddr:    getenv("DEALCREDIT_HTTP_ADDR"),
 		TokensFile:  getenv("DEALCREDIT_TOKENS_FILE"),
+
+		EmbeddedNATSAddr: getenv("DEALCREDIT_EMBEDDED_NATS_ADDR"),
+	}
+	if c.EmbeddedNATSAddr == "" {
+		c.EmbeddedNATSAddr = DefaultEmbeddedNATSAddr
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = DefaultDatabaseURL
@@ -60,6 +72,15 @@ func FromEnv(getenv func(string) string) Config {
 		c.StreamReplicas = n
 	}
 	return c
+}
+
+// ClientNATSURL is the NATS server a client command talks to: NATS_URL, or
+// the daemon's embedded server when it is unset.
+func (c Config) ClientNATSURL() string {
+	if c.NATSURL != "" {
+		return c.NATSURL
+	}
+	return "nats://" + c.EmbeddedNATSAddr
 }
 
 // Validate checks every field and fills TokensFile's default; the error
@@ -84,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("DEALCREDIT_HTTP_ADDR: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(c.EmbeddedNATSAddr); err != nil {
+		errs = append(errs, fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("DEALCREDIT_DATA_DIR: must not be empty"))
