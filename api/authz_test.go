@@ -1,0 +1,215 @@
+package api_test
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"dealcredit/api"
+)
+
+// caller is one column of the authorisation matrix.
+type caller struct {
+	name  string
+	token string
+	role  api.Role // "" for no/unknown token
+	other bool     // a partner token that does not own the resource
+}
+
+var callers = []caller{
+	{"no_token", "", "", false},
+	{"unknown_token", "tok-unknown-0123456789", "", false},
+	{"admin", tokAdmin, api.RoleAdmin, false},
+	{"channel_manager", tokCM, api.RoleChannelManager, false},
+	{"finance", tokFinance, api.RoleFinance, false},
+	{"auditor", tokAuditor, api.RoleAuditor, false},
+	{"partner_own", tokVarA, api.RolePartner, false},
+	{"partner_other", tokVarB, api.RolePartner, true},
+}
+
+// cell builds one request: the path with its parameters filled for a
+// resource owned by var-a (fresh where the route changes state) and a body.
+type cell func(t *testing.T, a *testAPI, c caller) (path string, body any)
+
+var seq atomic.Int64
+
+func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, seq.Add(1)) }
+
+// matrixCases gives, per route, the request and the status an authorised
+// caller gets. Query routes answer 503 here: this test wires no read side.
+var matrixCases = map[string]struct {
+	build cell
+	ok    int
+}{
+	"POST /v1/partners": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners", map[string]any{"id": uniq("p"), "name": "N", "kind": "si", "geography": "emea"}
+	}, 201},
+	"POST /v1/partners:grandfather": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners:grandfather", map[string]any{"partners": []map[string]any{{"id": uniq("g"), "name": "G", "kind": "var", "geography": "emea"}}}
+	}, 201},
+	"POST /v1/partners/{id}/certifications": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/certifications", map[string]any{"engineer": uniq("eng"), "segment": "server_management", "certified_on": "2026-03-01"}
+	}, 201},
+	"POST /v1/partners/{id}/commitments": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/commitments", map[string]any{"segments": []string{"client_management"}, "quarterly_target_minor": 6000000, "currency": "USD"}
+	}, 201},
+	// var-a lacks platinum's requirements: an authorised caller gets the 422 naming the rule.
+	"POST /v1/partners/{id}/tier": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/tier", map[string]any{"tier": "platinum", "reason": "growth"}
+	}, 422},
+	"GET /v1/partners/{id}": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/partners/var-a", nil }, 200},
+	"PUT /v1/geographies/{geo}/seats": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/geographies/emea/seats", map[string]any{"platinum": 5, "gold": 20}
+	}, 200},
+	"POST /v1/deals": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals", dealBody("var-a", uniq("Customer"))
+	}, 201},
+	"GET /v1/deals": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/deals?partner_id=var-a", nil }, 503},
+	"GET /v1/deals/{id}": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")), nil
+	}, 200},
+	"POST /v1/deals/{id}/approve": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/approve", nil
+	}, 200},
+	"POST /v1/deals/{id}/reject": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/reject", map[string]any{"reason": "duplicate"}
+	}, 200},
+	"POST /v1/deals/{id}/withdraw": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/withdraw", nil
+	}, 200},
+	"POST /v1/deals/{id}/extend": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/extend", nil
+	}, 200},
+	"POST /v1/deals/{id}/override": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		cust := uniq("Contested")
+		first := a.registerDeal(t, "var-b", cust)
+		a.must(t, 200, "POST", "/v1/deals/"+first+"/approve", tokCM, nil)
+		return "/v1/deals/" + a.registerDeal(t, "var-a", cust) + "/override", map[string]any{"reason": "var-a did the proof of concept"}
+	}, 200},
+	"POST /v1/deals/{id}/engagements": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/engagements", map[string]any{"step": "presales_support", "occurred_on": "2026-05-01"}
+	}, 201},
+	"POST /v1/deals/{id}/service-handoff": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/service-handoff", map[string]any{"oem_id": "hp", "to_partner_id": "var-a"}
+	}, 200},
+	"PUT /v1/policy": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/policy", map[string]any{"effective_from": "2026-06-01", "rebate_bps": map[string]int{"gold": 500, "platinum": 900}, "registration_days": 90, "claim_grace_days": 30}
+	}, 200},
+	"GET /v1/policy": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/policy", nil }, 200},
+	"POST /v1/quarters/{quarter}/close": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/quarters/2026Q1/close", nil
+	}, 200},
+	"GET /v1/attribution": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/attribution?quarter=2026Q2&partner_id=var-a", nil
+	}, 503},
+	"GET /v1/attribution/explain": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/attribution/explain?oem_id=hp&invoice_number=X&line=1", nil
+	}, 503},
+	"GET /v1/partners/{id}/statements/{quarter}": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/statements/2026Q2", nil
+	}, 503},
+	"GET /v1/revenue-mix": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/revenue-mix?quarter=2026Q2", nil }, 503},
+	"GET /v1/events":      {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/events?after=0&limit=10", nil }, 200},
+}
+
+func (a *testAPI) approvedDeal(t *testing.T, partner string) string {
+	t.Helper()
+	id := a.registerDeal(t, partner, uniq("Approved"))
+	a.must(t, 200, "POST", "/v1/deals/"+id+"/approve", tokCM, nil)
+	return id
+}
+
+// contract is CONTRACT.md's "who" column, written out independently of the
+// route table: the roles allowed and whether a partner acts on its own
+// resources only ("own") or must not name another partner ("body").
+var contract = map[string]struct {
+	roles string
+	scope string // "", "own" (404 for another's), "body" (403 for another's)
+}{
+	"POST /v1/partners":                          {"admin channel_manager", ""},
+	"POST /v1/partners:grandfather":              {"admin", ""},
+	"POST /v1/partners/{id}/certifications":      {"channel_manager partner", "own"},
+	"POST /v1/partners/{id}/commitments":         {"channel_manager partner", "own"},
+	"POST /v1/partners/{id}/tier":                {"channel_manager", ""},
+	"GET /v1/partners/{id}":                      {"admin channel_manager finance auditor partner", "own"},
+	"PUT /v1/geographies/{geo}/seats":            {"admin", ""},
+	"POST /v1/deals":                             {"channel_manager partner", "body"},
+	"GET /v1/deals":                              {"admin channel_manager finance auditor partner", "own"},
+	"GET /v1/deals/{id}":                         {"admin channel_manager finance auditor partner", "own"},
+	"POST /v1/deals/{id}/approve":                {"channel_manager", ""},
+	"POST /v1/deals/{id}/reject":                 {"channel_manager", ""},
+	"POST /v1/deals/{id}/withdraw":               {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/extend":                 {"channel_manager", ""},
+	"POST /v1/deals/{id}/override":               {"channel_manager", ""},
+	"POST /v1/deals/{id}/engagements":            {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/service-handoff":        {"channel_manager", ""},
+	"PUT /v1/policy":                             {"admin", ""},
+	"GET /v1/policy":                             {"admin channel_manager finance auditor partner", ""},
+	"POST /v1/quarters/{quarter}/close":          {"finance", ""},
+	"GET /v1/attribution":                        {"finance auditor partner", "own"},
+	"GET /v1/attribution/explain":                {"finance auditor", ""},
+	"GET /v1/partners/{id}/statements/{quarter}": {"finance auditor partner", "own"},
+	"GET /v1/revenue-mix":                        {"finance auditor", ""},
+	"GET /v1/events":                             {"auditor", ""},
+}
+
+// expected is the status of one cell: 401 without a known token, 403 for a
+// role the route does not allow, 404 for another partner's resource (403
+// when a partner names another partner in a deal registration), else the
+// route's ok status.
+func expected(key string, c caller, ok int) int {
+	spec := contract[key]
+	switch {
+	case c.role == "":
+		return 401
+	case !strings.Contains(" "+spec.roles+" ", " "+string(c.role)+" "):
+		return 403
+	case c.other && spec.scope == "body":
+		return 403
+	case c.other && spec.scope == "own":
+		return 404
+	}
+	return ok
+}
+
+// TestAuthorizationMatrix calls every route as every kind of caller, on a
+// resource owned by var-a, and checks each cell's status.
+func TestAuthorizationMatrix(t *testing.T) {
+	a := mustAPI(t)
+	a.seed(t)
+	routes := api.Routes()
+	routed := map[string]bool{}
+	for _, rt := range routes {
+		routed[rt.Method+" "+rt.Path] = true
+	}
+	for key := range contract {
+		if !routed[key] {
+			t.Errorf("contract endpoint %s is not routed", key)
+		}
+	}
+	for _, rt := range routes {
+		if rt.Public {
+			continue
+		}
+		key := rt.Method + " " + rt.Path
+		mc, ok := matrixCases[key]
+		if _, inContract := contract[key]; !ok || !inContract {
+			t.Errorf("route %s has no matrix case or contract row", key)
+			continue
+		}
+		for _, c := range callers {
+			t.Run(strings.ReplaceAll(key, "/", "_")+"/"+c.name, func(t *testing.T) {
+				path, body := mc.build(t, a, c)
+				want := expected(key, c, mc.ok)
+				r := a.do(t, rt.Method, path, c.token, body)
+				if r.Status != want {
+					t.Fatalf("%s %s as %s: status %d, want %d: %s", rt.Method, path, c.name, r.Status, want, r.Body)
+				}
+				if r.Status >= 400 && r.Header.Get("Content-Type") != "application/problem+json" {
+					t.Errorf("error with content type %q", r.Header.Get("Content-Type"))
+				}
+			})
+		}
+	}
+}

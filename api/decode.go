@@ -1,0 +1,174 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"dealcredit/domain"
+)
+
+// MaxBodyBytes is the largest request body accepted (64 KiB).
+const MaxBodyBytes = 64 << 10
+
+type nopCloser struct{ io.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// readBody reads the whole (size-limited) request body and puts it back so
+// later readers see it again.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(CodeTooLarge, "body", "must be at most %d bytes", MaxBodyBytes)
+		}
+		return nil, errorf(CodeInvalid, "body", "could not be read: %v", err)
+	}
+	r.Body = nopCloser{bytes.NewReader(b)}
+	return b, nil
+}
+
+// decodeJSON decodes the request body into dst strictly: the content type
+// must be JSON (when given), the body one JSON object with no unknown
+// fields, no duplicate keys and nothing after it. Errors name the field.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return errorf(CodeUnsupported, "Content-Type", "must be application/json, got %q", ct)
+		}
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return errorf(CodeInvalid, "body", "must be a JSON object")
+	}
+	if err := checkDuplicates(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(CodeInvalid, "body", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &se):
+		return errorf(CodeInvalid, "body", "malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(CodeInvalid, "body", "malformed JSON: unexpected end of input")
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		want := te.Type.String()
+		switch te.Type.Kind().String() {
+		case "int", "int64", "int32":
+			want = "an integer"
+		case "string":
+			want = "a string"
+		case "struct", "map":
+			want = "an object"
+		case "slice":
+			want = "an array"
+		case "bool":
+			want = "a boolean"
+		}
+		return &Error{Code: CodeInvalid, Field: field, Rule: "type", Message: fmt.Sprintf("must be %s, got %s", want, te.Value)}
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ := strconv.Unquote(msg)
+		if name == "" {
+			name = msg
+		}
+		return &Error{Code: CodeInvalid, Field: name, Rule: "unknown_field", Message: "unknown field"}
+	}
+	return errorf(CodeInvalid, "body", "malformed JSON: %v", err)
+}
+
+// checkDuplicates walks the JSON and refuses an object with a repeated key.
+func checkDuplicates(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func(path string) error
+	walk = func(path string) error {
+		t, err := dec.Token()
+		if err != nil {
+			return jsonError(err)
+		}
+		d, ok := t.(json.Delim)
+		if !ok {
+			return nil
+		}
+		switch d {
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return jsonError(err)
+				}
+				k, _ := kt.(string)
+				field := k
+				if path != "" {
+					field = path + "." + k
+				}
+				if seen[k] {
+					return &Error{Code: CodeInvalid, Field: field, Rule: "duplicate_key", Message: "duplicate key"}
+				}
+				seen[k] = true
+				if err := walk(field); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for i := 0; dec.More(); i++ {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := dec.Token(); err != nil { // closing delimiter
+			return jsonError(err)
+		}
+		return nil
+	}
+	return walk("")
+}
+
+// parseDate parses a YYYY-MM-DD request field; empty is the zero date (the
+// decider reports it as required where it is).
+func parseDate(field, v string) (domain.Date, error) {
+	if v == "" {
+		return domain.Date{}, nil
+	}
+	d, err := domain.ParseDate(v)
+	if err != nil {
+		return d, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a date like 2026-02-14, got " + quoteShort(v)}
+	}
+	return d, nil
+}

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"errors"
+
+	"dealcredit/domain"
+)
+
+// domainCodes maps domain error codes to API codes (and so to statuses).
+var domainCodes = map[domain.Code]Code{
+	domain.Invalid:       CodeInvalid,
+	domain.NotFound:      CodeNotFound,
+	domain.Conflict:      CodeConflict,
+	domain.Forbidden:     CodeForbidden,
+	domain.Unprocessable: CodeUnprocessable,
+	domain.Internal:      CodeInternal,
+}
+
+// domainProblem reports whether err carries a *domain.Error and, if so,
+// fills in the problem's parts from it.
+func domainProblem(err error, code *Code, field, rule, detail *string) bool {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		return false
+	}
+	c, ok := domainCodes[de.Code]
+	if !ok {
+		c = CodeInternal
+	}
+	*code, *field, *rule, *detail = c, de.Field, de.Rule, de.Error()
+	if de.Rule != "" && !containsField(*detail, de.Rule) {
+		*detail += " (rule " + de.Rule + ")"
+	}
+	return true
+}

@@ -1,0 +1,378 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"dealcredit/domain"
+)
+
+type enrollRequest struct {
+	ID        string             `json:"id"`
+	Name      string             `json:"name"`
+	Kind      domain.PartnerKind `json:"kind"`
+	Geography string             `json:"geography"`
+}
+
+// MaxGrandfatherBatch caps POST /v1/partners:grandfather.
+const MaxGrandfatherBatch = 500
+
+// partnerDecision loads a partner, its geography and the policy, and decides cmd.
+func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.PartnerState) (any, error)) func(t *txn) ([]domain.Event, error) {
+	return func(t *txn) ([]domain.Event, error) {
+		p, err := loadIn(t, domain.PartnerStream(partnerID), domain.PartnerState{}, domain.EvolvePartner)
+		if err != nil {
+			return nil, err
+		}
+		g := geo
+		if g == "" {
+			g = p.Geography
+		}
+		var gs domain.GeoState
+		if g != "" && validGeo(g) {
+			if gs, err = loadIn(t, domain.GeographyStream(g), domain.GeoState{}, domain.EvolveGeo); err != nil {
+				return nil, err
+			}
+		}
+		h, err := policyIn(t)
+		if err != nil {
+			return nil, err
+		}
+		c, err := cmd(p)
+		if err != nil {
+			return nil, err
+		}
+		now := s.Clock()
+		return domain.DecidePartner(p, gs, h.At(domain.DateOf(now)), c, now)
+	}
+}
+
+// validGeo keeps stream ids sane before the decider validates the id.
+func validGeo(g string) bool { return len(g) <= 64 }
+
+func (s *server) enrollPartner() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req enrollRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := checkID("id", req.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pos, evs, err := s.decideAtomic(r, s.partnerDecision(req.ID, req.Geography, func(domain.PartnerState) (any, error) {
+			return domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind, Geography: req.Geography}, nil
+		}))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/partners/"+req.ID)
+		s.committed(w, http.StatusCreated, pos, req.ID, string(domain.TierRegistered), evs)
+	}
+}
+
+func (s *server) grandfatherPartners() http.HandlerFunc {
+	type result struct {
+		ID       string   `json:"id"`
+		Status   int      `json:"status"`
+		Position int64    `json:"position,omitempty"`
+		Problem  *Problem `json:"problem,omitempty"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Partners []enrollRequest `json:"partners"`
+		}
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch {
+		case len(req.Partners) == 0:
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "partners", Rule: "required", Message: "partners needs at least one partner"})
+			return
+		case len(req.Partners) > MaxGrandfatherBatch:
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "partners", Rule: "max_items", Message: fmt.Sprintf("partners may list at most %d partners", MaxGrandfatherBatch)})
+			return
+		}
+		seen := map[string]bool{}
+		for i, p := range req.Partners {
+			field := fmt.Sprintf("partners[%d].id", i)
+			if err := checkID(field, p.ID); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if seen[p.ID] {
+				s.fail(w, r, &Error{Code: CodeInvalid, Field: field, Rule: "unique", Message: "partner " + p.ID + " is listed twice"})
+				return
+			}
+			seen[p.ID] = true
+		}
+		// Each partner is its own decision: one already enrolled does not stop the others.
+		out := struct {
+			Position int64    `json:"position"`
+			Results  []result `json:"results"`
+		}{Results: make([]result, 0, len(req.Partners))}
+		status := http.StatusCreated
+		for i, p := range req.Partners {
+			pos, _, err := s.decideAtomic(r, s.partnerDecision(p.ID, p.Geography, func(domain.PartnerState) (any, error) {
+				return domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography}, nil
+			}))
+			if err != nil {
+				pr := classify(prefixField(err, fmt.Sprintf("partners[%d]", i)))
+				if pr.Status >= 500 {
+					s.fail(w, r, err)
+					return
+				}
+				status = http.StatusMultiStatus
+				out.Results = append(out.Results, result{ID: p.ID, Status: pr.Status, Problem: &pr})
+				continue
+			}
+			out.Position = max(out.Position, pos)
+			out.Results = append(out.Results, result{ID: p.ID, Status: http.StatusCreated, Position: pos})
+		}
+		if out.Position == 0 {
+			head, err := s.Store.Head(r.Context())
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			out.Position = head
+		}
+		setPosition(w, out.Position)
+		writeJSON(w, status, out)
+	}
+}
+
+// prefixField names a nested field in an error (e.g. "partners[2].name").
+func prefixField(err error, prefix string) error {
+	p := classify(err)
+	f := p.Field
+	if f == "" {
+		f = prefix
+	} else {
+		f = prefix + "." + f
+	}
+	return &Error{Code: Code(p.Type[len("urn:dealcredit:problem:"):]), Field: f, Rule: p.Rule, Message: p.Detail}
+}
+
+func checkID(field, id string) error {
+	if id == "" {
+		return &Error{Code: CodeInvalid, Field: field, Rule: "required", Message: field + " is required"}
+	}
+	if len(id) > 64 {
+		return &Error{Code: CodeInvalid, Field: field, Rule: "max_length", Message: field + " must be at most 64 characters"}
+	}
+	return nil
+}
+
+func (s *server) certify() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := ownPartner(r, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var req struct {
+			Engineer    string         `json:"engineer"`
+			Segment     domain.Segment `json:"segment"`
+			CertifiedOn string         `json:"certified_on"`
+		}
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		on, err := parseDate("certified_on", req.CertifiedOn)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+			return domain.Certify{PartnerID: id, Engineer: req.Engineer, Segment: req.Segment, CertifiedOn: on}, nil
+		}))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.committed(w, http.StatusCreated, pos, id, "", evs)
+	}
+}
+
+func (s *server) commit() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := ownPartner(r, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var req struct {
+			Segments             []domain.Segment `json:"segments"`
+			QuarterlyTargetMinor *int64           `json:"quarterly_target_minor"`
+			Currency             string           `json:"currency"`
+		}
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if req.QuarterlyTargetMinor == nil {
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "quarterly_target_minor", Rule: "required", Message: "quarterly_target_minor is required"})
+			return
+		}
+		if !domain.ValidCurrency(req.Currency) {
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "currency", Rule: "iso4217", Message: "currency must be an ISO 4217 code, got " + quoteShort(req.Currency)})
+			return
+		}
+		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+			return domain.Commit{PartnerID: id, Segments: req.Segments, QuarterlyTarget: domain.Money{Amount: *req.QuarterlyTargetMinor, Currency: req.Currency}}, nil
+		}))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.committed(w, http.StatusCreated, pos, id, "", evs)
+	}
+}
+
+func (s *server) changeTier() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		var req struct {
+			Tier   domain.Tier `json:"tier"`
+			Reason string      `json:"reason"`
+		}
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+			return domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason}, nil
+		}))
+		if err != nil {
+			if pos > 0 {
+				setPosition(w, pos) // the refusal itself was recorded (waitlist)
+			}
+			s.fail(w, r, err)
+			return
+		}
+		s.committed(w, http.StatusOK, pos, id, string(req.Tier), evs)
+	}
+}
+
+func (s *server) setSeats() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		geo := r.PathValue("geo")
+		var req struct {
+			Platinum *int `json:"platinum"`
+			Gold     *int `json:"gold"`
+		}
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, f := range []struct {
+			name string
+			v    *int
+		}{{"platinum", req.Platinum}, {"gold", req.Gold}} {
+			if f.v == nil {
+				s.fail(w, r, &Error{Code: CodeInvalid, Field: f.name, Rule: "required", Message: f.name + " is required"})
+				return
+			}
+			if *f.v < 0 {
+				s.fail(w, r, &Error{Code: CodeInvalid, Field: f.name, Rule: "minimum", Message: f.name + " must not be negative"})
+				return
+			}
+		}
+		if !validGeo(geo) {
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "max_length", Message: "geo must be at most 64 characters"})
+			return
+		}
+		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
+			g, err := loadIn(t, domain.GeographyStream(geo), domain.GeoState{}, domain.EvolveGeo)
+			if err != nil {
+				return nil, err
+			}
+			now := s.Clock()
+			return domain.DecidePartner(domain.PartnerState{}, g, domain.DefaultPolicy(), domain.SetSeats{Geography: geo, Platinum: *req.Platinum, Gold: *req.Gold}, now)
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.committed(w, http.StatusOK, pos, geo, "", evs)
+	}
+}
+
+// partnerView is GET /v1/partners/{id}.
+type partnerView struct {
+	ID              string                     `json:"id"`
+	Name            string                     `json:"name"`
+	Kind            domain.PartnerKind         `json:"kind"`
+	Geography       string                     `json:"geography"`
+	Tier            domain.Tier                `json:"tier"`
+	EnrolledOn      domain.Date                `json:"enrolled_on"`
+	Grandfathered   bool                       `json:"grandfathered"`
+	ReviewOn        *domain.Date               `json:"review_on,omitempty"`
+	Certifications  []domain.EngineerCertified `json:"certifications"`
+	Segments        []domain.Segment           `json:"segments"`
+	QuarterlyTarget *domain.Money              `json:"quarterly_target,omitempty"`
+	TierProgress    map[domain.Tier][]string   `json:"tier_progress"`
+	Position        int64                      `json:"position"`
+}
+
+// getPartner reads the partner from its stream (always current) and
+// reports the requirements it still misses for gold and platinum.
+func (s *server) getPartner() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := ownPartner(r, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		head, err := s.Store.Head(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		st, err := load(r.Context(), s.Store, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := st.state
+		if !p.Exists() {
+			s.fail(w, r, &Error{Code: CodeNotFound, Field: "id", Message: "partner " + quoteShort(id) + " is not enrolled"})
+			return
+		}
+		h, err := load(r.Context(), s.Store, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pol := h.state.At(domain.DateOf(s.Clock()))
+		v := partnerView{ID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography, Tier: p.Tier, EnrolledOn: p.EnrolledOn,
+			Grandfathered: p.Grandfathered, Certifications: p.Certifications, Segments: p.Segments,
+			TierProgress: map[domain.Tier][]string{}, Position: head}
+		if !p.ReviewOn.IsZero() {
+			v.ReviewOn = &p.ReviewOn
+		}
+		if !p.QuarterlyTarget.IsZero() {
+			v.QuarterlyTarget = &p.QuarterlyTarget
+		}
+		if v.Certifications == nil {
+			v.Certifications = []domain.EngineerCertified{}
+		}
+		if v.Segments == nil {
+			v.Segments = []domain.Segment{}
+		}
+		for _, t := range []domain.Tier{domain.TierGold, domain.TierPlatinum} {
+			unmet := []string{}
+			for _, u := range domain.TierUnmet(p, t, pol) {
+				unmet = append(unmet, u.Rule+": "+u.Message)
+			}
+			v.TierProgress[t] = unmet
+		}
+		setPosition(w, head)
+		writeJSON(w, http.StatusOK, v)
+	}
+}

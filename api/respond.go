@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail writes err as problem+json; errors that are not the client's fault
+// are logged with their cause (the client sees a generic detail).
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := classify(err)
+	if p.Status >= 500 {
+		s.Logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, p)
+}
+
+// ownPartner checks a partner token against the partner that owns the
+// resource: another partner's resource is "not found", so its existence is
+// not revealed. Other roles pass.
+func ownPartner(r *http.Request, partnerID string) error {
+	p := principalFrom(r.Context())
+	if p.Role != RolePartner || p.PartnerID == partnerID {
+		return nil
+	}
+	return errorf(CodeNotFound, "id", "not found")
+}
+
+// queryInt parses an optional integer query parameter within [min, max].
+func queryInt(r *http.Request, name string, def, min, max int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, &Error{Code: CodeInvalid, Field: name, Rule: "type", Message: "must be an integer, got " + strconv.Quote(v)}
+	}
+	if n < min || n > max {
+		return 0, &Error{Code: CodeInvalid, Field: name, Rule: "range", Message: "must be between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10)}
+	}
+	return n, nil
+}
+
+// minPosition is the position a query must reflect: ?min_position= or the
+// Dealcredit-Min-Position header.
+func minPosition(r *http.Request) (int64, error) {
+	if h := r.Header.Get(MinPositionHeader); h != "" && r.URL.Query().Get("min_position") == "" {
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || n < 0 {
+			return 0, &Error{Code: CodeInvalid, Field: MinPositionHeader, Rule: "type", Message: "must be a non-negative integer"}
+		}
+		return n, nil
+	}
+	return queryInt(r, "min_position", 0, 0, 1<<62)
+}
+
+// readPosition waits (bounded by WaitTimeout) until the read models reached
+// the requested minimum position and returns the position they reflect.
+func (s *server) readPosition(r *http.Request) (int64, error) {
+	if s.Queries == nil {
+		return 0, errorf(CodeUnavailable, "", "the read models are not available in this process")
+	}
+	min, err := minPosition(r)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
+	defer cancel()
+	delay := 5 * time.Millisecond
+	for {
+		pos, err := s.Queries.Position(ctx)
+		if err != nil {
+			if ctx.Err() != nil && min > 0 {
+				return 0, errorf(CodeTimeout, "min_position", "the read models did not reach position %d within %s", min, s.WaitTimeout)
+			}
+			return 0, err
+		}
+		if pos >= min {
+			return pos, nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, errorf(CodeTimeout, "min_position", "the read models did not reach position %d within %s (at %d)", min, s.WaitTimeout, pos)
+		case <-t.C:
+		}
+		delay = min64(delay*2, 100*time.Millisecond)
+	}
+}
+
+func min64(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func setPosition(w http.ResponseWriter, pos int64) {
+	w.Header().Set(PositionHeader, strconv.FormatInt(pos, 10))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,167 @@
+// Package api is dealcredit's HTTP API: bearer-token roles, strict JSON
+// input, problem+json errors, idempotent creating POSTs, commands through
+// the domain deciders onto the event log, queries on the projections, the
+// OpenAPI document, request metrics and access logs.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"dealcredit/eventstore"
+)
+
+// PositionHeader carries the log position a response reflects: for a
+// command the position it committed, for a query the position the read
+// models had reached.
+const PositionHeader = "Dealcredit-Position"
+
+// MinPositionHeader asks a query to wait until the read models reached a
+// position (the same as the min_position query parameter).
+const MinPositionHeader = "Dealcredit-Min-Position"
+
+// Checker is one named readiness check (database, NATS, migrations,
+// projections...).
+type Checker struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps is what the API needs from the daemon.
+type Deps struct {
+	// Store is the event log commands load from and append to.
+	Store eventstore.Store
+	// Pool is the Postgres pool for the idempotency store (migrated with
+	// Migrate) and the read models.
+	Pool *pgxpool.Pool
+	// Tokens are the accepted bearer tokens (LoadOrCreateTokens).
+	Tokens Tokens
+	// Logger receives access logs and errors; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the request metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics; nil serves 404 there.
+	Gatherer prometheus.Gatherer
+	// Readiness checks are run by /readyz.
+	Readiness []Checker
+	// Clock is the time source of commands; nil is time.Now.
+	Clock func() time.Time
+	// NewID makes deal and event ids; nil is uuid.New.
+	NewID func() uuid.UUID
+	// Queries is the read side; nil answers queries with 503.
+	Queries Queries
+	// WaitTimeout bounds a query's wait for min_position (default 5 s).
+	WaitTimeout time.Duration
+}
+
+type server struct {
+	Deps
+	metrics *httpMetrics
+}
+
+// NewServer returns the API's handler with every route of Routes.
+func NewServer(d Deps) (http.Handler, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.NewID == nil {
+		d.NewID = uuid.New
+	}
+	if d.WaitTimeout <= 0 {
+		d.WaitTimeout = 5 * time.Second
+	}
+	if d.Store == nil {
+		return nil, errors.New("api: Deps.Store is required")
+	}
+	if err := d.Tokens.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newHTTPMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{Deps: d, metrics: m}
+	mux := http.NewServeMux()
+	for _, rt := range Routes() {
+		var h http.Handler = rt.handler(s)
+		if rt.Creates {
+			h = idempotent(s.Pool, h)
+		}
+		if !rt.Public {
+			h = authenticate(s.Tokens, rt, h)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, h))
+	}
+	mux.Handle("/", observe(s.Logger, m, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, classify(errorf(CodeNotFound, "path", "no route %s %s", r.Method, r.URL.Path)))
+	})))
+	return mux, nil
+}
+
+// NewHTTPServer returns an http.Server for h on addr with the timeouts the
+// API expects (slow clients cannot hold connections open).
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second, // CSV exports stream for a while
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+func (s *server) healthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+func (s *server) readyz() http.HandlerFunc {
+	type check struct {
+		Name  string `json:"name"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		out := struct {
+			Status string  `json:"status"`
+			Checks []check `json:"checks"`
+		}{Status: "ready", Checks: []check{}}
+		status := http.StatusOK
+		for _, c := range s.Readiness {
+			err := c.Check(ctx)
+			ch := check{Name: c.Name, OK: err == nil}
+			if err != nil {
+				ch.Error = err.Error()
+				out.Status, status = "not ready", http.StatusServiceUnavailable
+			}
+			out.Checks = append(out.Checks, ch)
+		}
+		writeJSON(w, status, out)
+	}
+}
+
+func (s *server) metricsHandler() http.HandlerFunc {
+	if s.Gatherer == nil {
+		return func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, classify(errorf(CodeNotFound, "path", "metrics are not enabled")))
+		}
+	}
+	h := promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})
+	return h.ServeHTTP
+}
