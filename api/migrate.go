@@ -18,12 +18,17 @@ const VersionTable = "api_goose_version"
 // Migrate creates or upgrades the api package's tables (the idempotency
 // store) in the database named by dsn.
 func Migrate(ctx context.Context, dsn string) error {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("api: migrations: %w", err)
-	}
-	if err := pgdb.Migrate(ctx, dsn, sub, VersionTable); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, Migrations(), VersionTable); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	return nil
+}
+
+// Migrations returns the api package's embedded goose migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(fmt.Sprintf("api: embedded migrations: %v", err)) // the embed pattern guarantees the directory
+	}
+	return sub
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -32,6 +31,7 @@ func AdminURL() string {
 // The database is dropped (with its connections terminated) in tb.Cleanup.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
+	dsn, name := newName(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
@@ -39,27 +39,39 @@ func NewDatabase(tb testing.TB) string {
 		tb.Fatalf("pgtest: connect to %s: %v (is Postgres running? make test starts it)", AdminURL(), err)
 	}
 	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	return dsn
+}
 
+// MissingDatabase returns the DSN of a uniquely named database that does not
+// exist yet, for code that must create it; it is dropped in tb.Cleanup if
+// it was created.
+func MissingDatabase(tb testing.TB) string {
+	tb.Helper()
+	dsn, _ := newName(tb)
+	return dsn
+}
+
+// newName picks a unique database name, registers its drop and returns its DSN.
+func newName(tb testing.TB) (dsn, name string) {
+	tb.Helper()
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		tb.Fatalf("pgtest: random name: %v", err)
 	}
-	name := "dctest_" + strings.ToLower(sanitize(tb.Name())) + "_" + hex.EncodeToString(b[:])
+	name = "dctest_" + strings.ToLower(sanitize(tb.Name())) + "_" + hex.EncodeToString(b[:])
 	if len(name) > 63 {
-		name = name[len(name)-63:]
-		name = "d" + name[1:]
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("pgtest: create database %s: %v", name, err)
+		name = "d" + name[len(name)-62:]
 	}
 	tb.Cleanup(func() { drop(tb, name) })
-
 	u, err := url.Parse(AdminURL())
 	if err != nil {
 		tb.Fatalf("pgtest: parse admin url: %v", err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), name
 }
 
 func drop(tb testing.TB, name string) {
@@ -90,5 +102,5 @@ func sanitize(s string) string {
 	if len(out) > 30 {
 		out = out[:30]
 	}
-	return fmt.Sprint(out)
+	return out
 }

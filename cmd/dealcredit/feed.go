@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"dealcredit/consumers/oemfeed"
+)
+
+func (e *env) publishCmd() *cobra.Command {
+	var oem string
+	cmd := &cobra.Command{
+		Use:   "publish --oem OEM FILE.jsonl",
+		Short: "publish invoices to JetStream as an OEM feed would (one JSON message per line, Nats-Msg-Id set)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if oem == "" {
+				return errors.New("--oem: required, e.g. --oem hp")
+			}
+			var in io.Reader = os.Stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return fmt.Errorf("FILE: %w", err)
+				}
+				defer f.Close()
+				in = f
+			}
+			nc, js, err := e.connectJetStream()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			var tick func(int64)
+			var done func()
+			rep, err := oemfeed.Publish(cmd.Context(), js, oem, in, func(n, total int) {
+				if tick == nil {
+					tick, done = e.progress(int64(total), "publish "+oem)
+				}
+				tick(int64(n))
+			})
+			if done != nil {
+				done()
+			}
+			for _, l := range rep.Invalid {
+				fmt.Fprintf(e.stderr, "warning: %v (published anyway; the daemon will dead-letter it)\n", l)
+			}
+			for _, l := range rep.Failed {
+				fmt.Fprintf(e.stderr, "error: %v\n", l)
+			}
+			fmt.Fprintf(e.stdout, "published %d lines to oem.%s.invoices: %d acknowledged (%d duplicates), %d invalid, %d failed\n",
+				rep.Lines, oem, rep.Acknowledged, rep.Duplicates, len(rep.Invalid), len(rep.Failed))
+			if err != nil {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&oem, "oem", "", "OEM id (the subject oem.<oem>.invoices)")
+	return cmd
+}
+
+func (e *env) genCmd() *cobra.Command {
+	gen := &cobra.Command{Use: "gen", Short: "generate test data"}
+	var o oemfeed.GenOptions
+	var oems, start string
+	inv := &cobra.Command{
+		Use:   "invoices",
+		Short: "write a seeded, realistic OEM invoice feed as JSON lines to stdout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, s := range strings.Split(oems, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					o.OEMs = append(o.OEMs, s)
+				}
+			}
+			if start != "" {
+				t, err := time.Parse("2006-01-02", start)
+				if err != nil {
+					return fmt.Errorf("--start: want YYYY-MM-DD: %w", err)
+				}
+				o.Start = t
+			}
+			return oemfeed.Generate(e.stdout, o)
+		},
+	}
+	f := inv.Flags()
+	f.Uint64Var(&o.Seed, "seed", 1, "random seed (same options, same bytes)")
+	f.IntVar(&o.Invoices, "invoices", 100, "number of invoices and credit memos")
+	f.StringVar(&oems, "oems", "hp", "comma-separated OEM ids")
+	f.IntVar(&o.Customers, "customers", 50, "customer pool size")
+	f.Float64Var(&o.MalformedFraction, "malformed", 0, "fraction of malformed messages")
+	f.Float64Var(&o.CreditMemoFraction, "credit-memos", 0, "fraction of credit memos")
+	f.Float64Var(&o.RevisionFraction, "revisions", 0, "fraction of invoices with a second revision")
+	f.Float64Var(&o.DuplicateFraction, "duplicates", 0, "fraction of messages sent twice")
+	f.IntVar(&o.Lines, "lines", 3, "lines per document")
+	f.StringVar(&start, "start", "", "first invoice date, YYYY-MM-DD (default 2026-01-01)")
+	gen.AddCommand(inv)
+	return gen
+}

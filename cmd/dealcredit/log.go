@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"dealcredit/eventstore/mirror"
+	"dealcredit/internal/dbsetup"
+)
+
+func (e *env) migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "create the database named in DATABASE_URL if missing and apply every migration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := dbsetup.Up(cmd.Context(), e.cfg.DatabaseURL); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "database %s migrated\n", redact(e.cfg.DatabaseURL))
+			return nil
+		},
+	}
+}
+
+func (e *env) verifyCmd() *cobra.Command {
+	var skipMirror bool
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "check the hash chain of the whole Postgres log and that the JetStream mirror matches it",
+		Long: "verify recomputes the SHA-256 chain of the whole log, then compares it record by record with the\n" +
+			"JetStream mirror DEALCREDIT_EVENTS. It exits 0 only if both hold; otherwise it prints the first bad\n" +
+			"position and exits 2.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pool, store, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			defer store.Close()
+			head, err := store.Head(ctx)
+			if err != nil {
+				return err
+			}
+			tick, done := e.progress(head, "chain")
+			rep, err := store.Verify(ctx, tick)
+			done()
+			if err != nil {
+				return fmt.Errorf("verify chain: %w", err)
+			}
+			if !rep.OK() {
+				fmt.Fprintf(e.stdout, "FAIL log: first bad position %d: %s\n", rep.BadPosition, rep.Reason)
+				return failure{2}
+			}
+			fmt.Fprintf(e.stdout, "ok   log: %d events, chain holds, head %d hash %s\n", rep.Records, rep.Head, hex.EncodeToString(rep.HeadHash))
+			if skipMirror {
+				return nil
+			}
+			nc, js, err := e.connectJetStream()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			tick, done = e.progress(head, "mirror")
+			mrep, err := mirror.Verify(ctx, store, js, mirror.WithProgress(tick))
+			done()
+			if err != nil {
+				return fmt.Errorf("verify mirror: %w", err)
+			}
+			if !mrep.OK() {
+				fmt.Fprintf(e.stdout, "FAIL mirror: first bad position %d: %s\n", mrep.BadPosition, mrep.Reason)
+				return failure{2}
+			}
+			fmt.Fprintf(e.stdout, "ok   mirror: %d events match the log", mrep.Checked)
+			if mrep.Behind > 0 {
+				fmt.Fprintf(e.stdout, " (%d newest not mirrored yet)", mrep.Behind)
+			}
+			fmt.Fprintln(e.stdout)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&skipMirror, "no-mirror", false, "check the Postgres chain only")
+	return cmd
+}
+
+func (e *env) tailCmd() *cobra.Command {
+	var after int64
+	var limit int
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "print the log from a position as JSON lines",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pool, store, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			defer store.Close()
+			enc := json.NewEncoder(e.stdout)
+			printed := 0
+			for limit <= 0 || printed < limit {
+				recs, err := store.ReadAll(ctx, after, 1000)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				for _, r := range recs {
+					if limit > 0 && printed >= limit {
+						return nil
+					}
+					if err := enc.Encode(tailLine{
+						Position: r.Position, Stream: r.StreamID, Version: r.StreamVersion, ID: r.ID.String(),
+						Type: r.Type, SchemaVersion: r.SchemaVersion, OccurredAt: r.OccurredAt.UTC().Format("2006-01-02T15:04:05.999999Z07:00"),
+						RecordedAt: r.RecordedAt.UTC().Format("2006-01-02T15:04:05.999999Z07:00"), Data: r.Data, Metadata: r.Metadata,
+						Hash: hex.EncodeToString(r.Hash),
+					}); err != nil {
+						return err
+					}
+					after = r.Position
+					printed++
+				}
+				if len(recs) > 0 {
+					continue
+				}
+				if !follow {
+					return nil
+				}
+				if _, err := store.WaitFor(ctx, after); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&after, "after", 0, "print events after this position")
+	cmd.Flags().IntVar(&limit, "limit", 0, "stop after this many events (0 = no limit)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events as they commit")
+	return cmd
+}
+
+type tailLine struct {
+	Position      int64           `json:"position"`
+	Stream        string          `json:"stream"`
+	Version       int64           `json:"stream_version"`
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	OccurredAt    string          `json:"occurred_at"`
+	RecordedAt    string          `json:"recorded_at"`
+	Data          json.RawMessage `json:"data"`
+	Metadata      json.RawMessage `json:"metadata"`
+	Hash          string          `json:"hash"`
+}
+
+// redact drops the password from a DSN for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparseable DSN)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,21 @@
+// Command dealcredit is the operator's, finance's and auditor's tool:
+// migrate, publish (the OEM feed tool), gen, verify, tail, replay, rebuild,
+// export, explain and demo.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "dealcredit:", err)
+		os.Exit(exitCode(err))
+	}
+}

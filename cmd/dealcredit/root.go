@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/config"
+	"dealcredit/internal/pgdb"
+)
+
+// env is what every subcommand shares: the configuration and the streams.
+type env struct {
+	cfg    config.Config
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// failure is an error whose message was already printed; it only sets the exit code.
+type failure struct{ code int }
+
+func (f failure) Error() string { return fmt.Sprintf("exit status %d", f.code) }
+
+func exitCode(err error) int {
+	var f failure
+	if errors.As(err, &f) {
+		return f.code
+	}
+	return 1
+}
+
+// run builds the command tree and executes args.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := &env{cfg: config.FromEnv(getenv), stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "dealcredit",
+		Short:         "dealcredit: deal attribution log, OEM feed tool, audit and finance exports",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return e.cfg.Validate()
+		},
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.cfg.DatabaseURL, "database-url", e.cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	pf.StringVar(&e.cfg.NATSURL, "nats-url", e.cfg.NATSURL, "NATS server (NATS_URL); empty = the daemon's embedded server at DEALCREDIT_EMBEDDED_NATS_ADDR")
+	pf.StringVar(&e.cfg.EmbeddedNATSAddr, "embedded-nats-addr", e.cfg.EmbeddedNATSAddr, "the daemon's embedded NATS address (DEALCREDIT_EMBEDDED_NATS_ADDR)")
+	pf.StringVar(&e.cfg.DataDir, "data-dir", e.cfg.DataDir, "data directory (DEALCREDIT_DATA_DIR)")
+	pf.StringVar(&e.cfg.TokensFile, "tokens-file", e.cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
+	pf.StringVar(&e.cfg.HTTPAddr, "http-addr", e.cfg.HTTPAddr, "the daemon's HTTP address (DEALCREDIT_HTTP_ADDR)")
+
+	root.AddCommand(
+		e.migrateCmd(),
+		e.verifyCmd(),
+		e.tailCmd(),
+		e.publishCmd(),
+		e.genCmd(),
+	)
+	return root.ExecuteContext(ctx)
+}
+
+// openStore connects to the database (which must exist and be migrated).
+func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, error) {
+	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
+	}
+	store, err := pgstore.New(pool, pgstore.Options{})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("open event store: %w", err)
+	}
+	return pool, store, nil
+}
+
+// connectJetStream connects to NATS_URL or the daemon's embedded server.
+func (e *env) connectJetStream() (*nats.Conn, jetstream.JetStream, error) {
+	url := e.cfg.ClientNATSURL()
+	nc, err := nats.Connect(url, nats.Name("dealcredit-cli"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect NATS %s (is the daemon running? set NATS_URL for an external server): %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// progress returns a progress callback that draws a bar when stderr is a
+// terminal and does nothing otherwise, and a function that finishes the bar.
+func (e *env) progress(total int64, what string) (func(done int64), func()) {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func(int64) {}, func() {}
+	}
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(100e6),
+		progressbar.OptionClearOnFinish(),
+	)
+	return func(done int64) {
+			if done > bar.GetMax64() {
+				bar.ChangeMax64(done)
+			}
+			_ = bar.Set64(done)
+		}, func() {
+			_ = bar.Finish()
+		}
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"dealcredit/api"
+	"dealcredit/consumers/ingest"
+	"dealcredit/consumers/oemwatch"
+	"dealcredit/eventstore/mirror"
+	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/config"
+	"dealcredit/internal/dbsetup"
+	"dealcredit/internal/natsserver"
+	"dealcredit/internal/pgdb"
+)
+
+// run is the whole daemon; main only wires the process to it. It returns
+// when ctx ends (after a graceful shutdown) or a component fails to start.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg := config.FromEnv(getenv)
+	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded JetStream store and generated tokens (DEALCREDIT_DATA_DIR)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP API, /metrics, /healthz, /readyz (DEALCREDIT_HTTP_ADDR)")
+	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
+	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
+	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
+	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
+	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
+	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Postgres: create, migrate, connect.
+	if err := dbsetup.Up(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := pgdb.OpenPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer pool.Close()
+	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	// Close flushes the appender: every append in flight commits or fails
+	// before the pool closes.
+	defer store.Close()
+
+	// NATS: embedded unless NATS_URL is set.
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		host, port, err := splitPort(cfg.EmbeddedNATSAddr)
+		if err != nil {
+			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
+		}
+		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger.With("component", "nats")})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				logger.Error("embedded NATS shutdown", "err", err)
+			}
+		}()
+		natsURL = srv.ClientURL()
+		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir)
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return fmt.Errorf("connect NATS %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	tokens, created, err := api.LoadOrCreateTokens(cfg.TokensFile)
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	if created {
+		logger.Info("generated API tokens", "path", cfg.TokensFile)
+	} else {
+		logger.Info("loaded API tokens", "path", cfg.TokensFile, "count", len(tokens))
+	}
+
+	// Background components, each stopped by cancelling bg.
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	var wg sync.WaitGroup
+	fail := make(chan error, 4)
+	goRun := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(bg); err != nil && bg.Err() == nil {
+				fail <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	var relay *mirror.Relay
+	if !*noRelay {
+		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		goRun("relay", relay.Run)
+	}
+	if !*noIngest {
+		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg})
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		goRun("ingest", consumer.Run)
+		goRun("oem watch", func(ctx context.Context) error {
+			return oemwatch.Watch(ctx, store, consumer.Provision, logger.With("component", "oemwatch"))
+		})
+	}
+	queries, projStatus, err := startProjections(ctx, pool, store, reg, logger, !*noProjections, goRun)
+	if err != nil {
+		return err
+	}
+
+	readiness := []api.Checker{
+		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "nats", Check: func(ctx context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			_, err := js.AccountInfo(ctx)
+			return err
+		}},
+		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
+	}
+	if projStatus != nil {
+		readiness = append(readiness, api.Checker{Name: "projections", Check: projStatus})
+	}
+	handler, err := api.NewServer(api.Deps{
+		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),
+		Registerer: reg, Gatherer: reg, Readiness: readiness, Queries: queries,
+	})
+	if err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := api.NewHTTPServer(cfg.HTTPAddr, handler)
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", natsURL)
+	fmt.Fprintf(stdout, "dealcreditd listening on http://%s\n", ln.Addr())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-fail:
+		runErr = err
+		logger.Error("component failed, shutting down", "err", err)
+	case err := <-httpDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http: %w", err)
+		}
+	}
+
+	// Graceful order: stop taking requests, stop consumers and runners
+	// (in-flight batches finish), drain NATS, then the deferred closes flush
+	// the appender and close the pool.
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("http shutdown", "err", err)
+	}
+	stopBG()
+	wg.Wait()
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		logger.Error("nats drain", "err", err)
+	}
+	logger.Info("stopped")
+	return runErr
+}
+
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscanf(p, "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	if port == 0 {
+		port = natsserver.RandomPort
+	}
+	return host, port, nil
+}
