@@ -1,0 +1,496 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"dealcredit/eventstore"
+)
+
+// Source is what the relay reads: the log, in order, and a way to wait for
+// new commits.
+type Source interface {
+	eventstore.Reader
+	eventstore.Follower
+}
+
+// Atomic batch publish headers (nats-server >= 2.12).
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+)
+
+// maxAtomicBatch is the server's default cap on an atomic batch.
+const maxAtomicBatch = 1000
+
+// Advisory lock keys (the two-int4 key space, which does not overlap the
+// single-bigint one) that make one relay at a time active across processes.
+const (
+	lockClass  int32 = 0x64637264 // "dcrd"
+	lockObject int32 = 2          // the outbox relay
+)
+
+// RelayOptions configures a Relay. Zero values pick the defaults.
+type RelayOptions struct {
+	// Logger receives state changes and retried failures; nil discards.
+	Logger *slog.Logger
+	// Registerer registers the relay's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// BatchSize is how many records are read and published per round
+	// trip; default 4000 (published as atomic batches of up to 1000).
+	BatchSize int
+	// Replicas is the DEALCREDIT_EVENTS replica count; default 1.
+	Replicas int
+	// AckTimeout bounds the wait for the acks of one batch; default 10s.
+	AckTimeout time.Duration
+	// StandbyPoll is how often a standby relay retries the lock; default 1s.
+	StandbyPoll time.Duration
+	// MaxBackoff caps the retry delay after a failure; default 5s.
+	MaxBackoff time.Duration
+	// PerMessage publishes each event with its own expected last sequence
+	// instead of atomic batches. It is what the relay does anyway when the
+	// stream does not allow atomic publish (nats-server < 2.12); it costs
+	// one disk sync per event on a synced store.
+	PerMessage bool
+}
+
+// Relay is the outbox relay: it copies the log, in order, into
+// DEALCREDIT_EVENTS so that stream sequence == global position.
+//
+// Exactness does not rest on the lock: every message carries
+// Nats-Expected-Last-Sequence = position-1, so the server stores the record
+// of position p only as sequence p, and any failure is followed by a re-sync
+// from the stream's actual last sequence. The advisory lock only keeps
+// concurrent relays from wasting work on each other.
+type Relay struct {
+	src  Source
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	opts RelayOptions
+	log  *slog.Logger
+
+	lag       prometheus.Gauge
+	published prometheus.Counter
+	active    prometheus.Gauge
+
+	// Used only by the goroutine in Run.
+	atomic     bool                // the stream takes atomic batches
+	prefetched []eventstore.Record // the next batch, read while waiting for acks
+	lagAt      time.Time           // when the lag gauge was last set from Head
+
+	running  atomic.Bool
+	isActive atomic.Bool
+	mirrored atomic.Int64
+}
+
+// Status is a snapshot of a relay.
+type Status struct {
+	// Active is true while this relay holds the lock and copies.
+	Active bool
+	// Mirrored is the last position known to be in the mirror (meaningful
+	// while Active).
+	Mirrored int64
+}
+
+// NewRelay returns a relay reading src, locking through pool, publishing
+// through js. The NATS connection behind js should reconnect forever
+// (nats.MaxReconnects(-1)) so the relay survives NATS restarts.
+func NewRelay(src Source, pool *pgxpool.Pool, js jetstream.JetStream, opts RelayOptions) (*Relay, error) {
+	if src == nil || pool == nil || js == nil {
+		return nil, errors.New("mirror: new relay: source, pool and jetstream are required")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 4000
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 10 * time.Second
+	}
+	if opts.StandbyPoll <= 0 {
+		opts.StandbyPoll = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r := &Relay{
+		src: src, pool: pool, js: js, opts: opts, log: log.With("component", "relay"),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dealcredit_relay_lag_events",
+			Help: "Events committed in the log but not yet in the DEALCREDIT_EVENTS mirror (as seen by the active relay).",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dealcredit_relay_published_total",
+			Help: "Events published into the DEALCREDIT_EVENTS mirror and acknowledged.",
+		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dealcredit_relay_active",
+			Help: "1 while this process's relay holds the relay lock, 0 on standby.",
+		}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.lag, r.published, r.active} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("mirror: register relay metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Status returns a snapshot of the relay.
+func (r *Relay) Status() Status {
+	return Status{Active: r.isActive.Load(), Mirrored: r.mirrored.Load()}
+}
+
+// Run copies the log into the mirror until ctx ends, then returns nil.
+// Failures of Postgres or NATS are logged and retried with backoff; a relay
+// that cannot get the lock waits on standby. Run returns an error only for
+// a problem that retrying cannot fix (e.g. a NATS server older than 2.10).
+// A Relay runs at most once at a time.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("mirror: relay already running")
+	}
+	defer r.running.Store(false)
+
+	var (
+		lk      *relayLock
+		backoff time.Duration
+		stream  jetstream.Stream
+	)
+	defer func() {
+		if lk != nil {
+			lk.release()
+		}
+		r.setActive(false)
+	}()
+	fail := func(what string, err error) {
+		backoff = min(max(2*backoff, 100*time.Millisecond), r.opts.MaxBackoff)
+		r.log.Warn("relay: "+what+" failed, retrying", "err", err, "backoff", backoff)
+		stream = nil // re-sync from the stream's last sequence
+		sleep(ctx, backoff)
+	}
+	standbyLogged := false
+	lastCheck := time.Time{}
+
+	for ctx.Err() == nil {
+		if lk == nil {
+			var err error
+			lk, err = acquireLock(ctx, r.pool)
+			if err != nil {
+				if ctx.Err() == nil {
+					fail("lock", err)
+				}
+				continue
+			}
+			if lk == nil {
+				if !standbyLogged {
+					r.log.Info("relay: standby, another relay holds the lock")
+					standbyLogged = true
+				}
+				sleep(ctx, r.opts.StandbyPoll)
+				continue
+			}
+			standbyLogged = false
+			lastCheck = time.Now()
+			stream = nil
+			r.setActive(true)
+			r.log.Info("relay: active")
+		}
+		if time.Since(lastCheck) > time.Second {
+			if err := lk.check(ctx); err != nil {
+				lk.release()
+				lk = nil
+				r.setActive(false)
+				if ctx.Err() == nil {
+					fail("lock check", err)
+				}
+				continue
+			}
+			lastCheck = time.Now()
+		}
+		if stream == nil {
+			s, pos, err := r.sync(ctx)
+			if err != nil {
+				var perm *permanentError
+				if errors.As(err, &perm) {
+					return err
+				}
+				if ctx.Err() == nil {
+					fail("sync", err)
+				}
+				continue
+			}
+			stream = s
+			r.prefetched = nil
+			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
+			r.mirrored.Store(pos)
+		}
+		if err := r.step(ctx); err != nil {
+			if ctx.Err() == nil {
+				fail("copy", err)
+			}
+			continue
+		}
+		backoff = 0
+	}
+	return nil
+}
+
+// sync provisions the stream and reads how far the mirror is.
+func (r *Relay) sync(ctx context.Context) (jetstream.Stream, int64, error) {
+	if err := checkServerVersion(r.js.Conn().ConnectedServerVersion()); err != nil && r.js.Conn().IsConnected() {
+		return nil, 0, &permanentError{err}
+	}
+	s, err := EnsureStream(ctx, r.js, r.opts.Replicas)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("mirror: stream info: %w", err)
+	}
+	return s, int64(info.State.LastSeq), nil
+}
+
+// step copies one batch, or waits for new commits when caught up.
+func (r *Relay) step(ctx context.Context) error {
+	after := r.mirrored.Load()
+	recs := r.prefetched
+	r.prefetched = nil
+	if len(recs) == 0 || recs[0].Position != after+1 {
+		var err error
+		recs, err = r.src.ReadAll(ctx, after, r.opts.BatchSize)
+		if err != nil {
+			return fmt.Errorf("mirror: read log after %d: %w", after, err)
+		}
+	}
+	if len(recs) == 0 {
+		head, err := r.src.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("mirror: log head: %w", err)
+		}
+		r.lag.Set(float64(head - after))
+		if head < after {
+			// Only a log that lost its tail gets here; verify names it.
+			return fmt.Errorf("mirror: mirror is at position %d but the log's head is %d (log tail deleted? run verify)", after, head)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err = r.src.WaitFor(wctx, after)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("mirror: wait for commits after %d: %w", after, err)
+		}
+		return nil
+	}
+	if recs[0].Position != after+1 {
+		return fmt.Errorf("mirror: log returned position %d after %d: gap in the log", recs[0].Position, after)
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Position != recs[i-1].Position+1 {
+			return fmt.Errorf("mirror: log jumps from position %d to %d", recs[i-1].Position, recs[i].Position)
+		}
+	}
+	var sent []pending
+	var pubErr error
+	if r.atomic {
+		sent, pubErr = r.sendAtomic(recs)
+	} else {
+		sent, pubErr = r.sendEach(recs)
+	}
+	// Read the next batch while the acks of this one are on their way.
+	var next []eventstore.Record
+	if pubErr == nil && len(recs) == r.opts.BatchSize {
+		next, _ = r.src.ReadAll(ctx, recs[len(recs)-1].Position, r.opts.BatchSize) // on error, step reads again
+	}
+	n, err := r.await(ctx, sent, pubErr)
+	r.mirrored.Add(int64(n))
+	r.published.Add(float64(n))
+	if err != nil {
+		return err
+	}
+	r.prefetched = next
+	if len(next) == 0 {
+		r.lag.Set(0)
+	} else if time.Since(r.lagAt) > 250*time.Millisecond {
+		if head, err := r.src.Head(ctx); err == nil {
+			r.lag.Set(float64(head - r.mirrored.Load()))
+			r.lagAt = time.Now()
+		}
+	}
+	return nil
+}
+
+// pending is a published, not yet acknowledged run of records ending at
+// position last.
+type pending struct {
+	f    jetstream.PubAckFuture
+	last int64
+	n    int
+}
+
+// sendEach publishes every record with its own expected last sequence
+// (one disk sync per message on a synced store).
+func (r *Relay) sendEach(recs []eventstore.Record) ([]pending, error) {
+	sent := make([]pending, 0, len(recs))
+	var pubErr error
+	for _, rec := range recs {
+		m := message(rec)
+		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatInt(rec.Position-1, 10))
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			pubErr = fmt.Errorf("mirror: publish position %d: %w", rec.Position, err)
+			break
+		}
+		sent = append(sent, pending{f: f, last: rec.Position, n: 1})
+	}
+	return sent, pubErr
+}
+
+// sendAtomic publishes recs as atomic batches of up to maxAtomicBatch
+// messages: the first message of a batch carries the expected last
+// sequence, the last one commits it, and the server stores the whole batch
+// (with one disk sync) or none of it. Batches are pipelined: each one
+// expects the sequence the previous one ends at.
+func (r *Relay) sendAtomic(recs []eventstore.Record) ([]pending, error) {
+	nc := r.js.Conn()
+	sent := make([]pending, 0, len(recs)/maxAtomicBatch+1)
+	var pubErr error
+outer:
+	for start := 0; start < len(recs); start += maxAtomicBatch {
+		chunk := recs[start:min(start+maxAtomicBatch, len(recs))]
+		id := nuid.Next()
+		for i, rec := range chunk {
+			m := message(rec)
+			m.Header.Set(headerBatchID, id)
+			m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
+			if i == 0 {
+				m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatInt(rec.Position-1, 10))
+			}
+			if i < len(chunk)-1 {
+				if err := nc.PublishMsg(m); err != nil {
+					pubErr = fmt.Errorf("mirror: publish position %d: %w", rec.Position, err)
+					break outer
+				}
+				continue
+			}
+			m.Header.Set(headerBatchCommit, "1")
+			f, err := r.js.PublishMsgAsync(m)
+			if err != nil {
+				pubErr = fmt.Errorf("mirror: commit batch ending at position %d: %w", rec.Position, err)
+				break outer
+			}
+			sent = append(sent, pending{f: f, last: rec.Position, n: len(chunk)})
+		}
+	}
+	return sent, pubErr
+}
+
+// await waits for the acks of sent in order and returns how many records
+// are confirmed; the first failure ends the wait (everything after it
+// expected a sequence that was never reached and fails too).
+func (r *Relay) await(ctx context.Context, sent []pending, pubErr error) (int, error) {
+	timer := time.NewTimer(r.opts.AckTimeout)
+	defer timer.Stop()
+	done := 0
+	for _, p := range sent {
+		select {
+		case ack := <-p.f.Ok():
+			if ack.Sequence != uint64(p.last) {
+				return done, fmt.Errorf("mirror: position %d stored as stream sequence %d", p.last, ack.Sequence)
+			}
+			done += p.n
+		case err := <-p.f.Err():
+			return done, fmt.Errorf("mirror: publish up to position %d: %w", p.last, err)
+		case <-timer.C:
+			return done, fmt.Errorf("mirror: no ack for position %d within %s", p.last, r.opts.AckTimeout)
+		case <-ctx.Done():
+			return done, ctx.Err()
+		}
+	}
+	return done, pubErr
+}
+
+func (r *Relay) setActive(on bool) {
+	r.isActive.Store(on)
+	if on {
+		r.active.Set(1)
+	} else {
+		r.active.Set(0)
+	}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// relayLock is a session-level advisory lock held on a dedicated connection.
+type relayLock struct {
+	conn *pgxpool.Conn
+}
+
+// acquireLock tries the lock once; it returns nil, nil when another session
+// holds it.
+func acquireLock(ctx context.Context, pool *pgxpool.Pool) (*relayLock, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: acquire lock connection: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", lockClass, lockObject).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("mirror: try relay lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, nil
+	}
+	return &relayLock{conn: conn}, nil
+}
+
+// check fails when the session holding the lock is gone.
+func (l *relayLock) check(ctx context.Context) error {
+	if _, err := l.conn.Exec(ctx, "SELECT 1"); err != nil {
+		return fmt.Errorf("mirror: relay lock session: %w", err)
+	}
+	return nil
+}
+
+// release unlocks; if that fails the connection is closed, which ends the
+// session and so releases the lock too.
+func (l *relayLock) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", lockClass, lockObject); err != nil {
+		_ = l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
