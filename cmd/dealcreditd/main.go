@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"dealcredit/internal/daemon"
 )
 
 func main() {
@@ -16,7 +18,7 @@ func main() {
 	// After the first signal, stop() restores the default handlers: a second
 	// signal ends the process at once.
 	go func() { <-ctx.Done(); stop() }()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := daemon.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "dealcreditd:", err)
 		os.Exit(1)
 	}

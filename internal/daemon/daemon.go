@@ -1,4 +1,8 @@
-package main
+// Package daemon is dealcreditd: the HTTP API, the OEM invoice ingest
+// consumers, the outbox relay into the JetStream mirror and the projection
+// runners, over one Postgres event log. cmd/dealcreditd only wires the
+// process (signals, exit code) to Run; tests start it the same way.
+package daemon
 
 import (
 	"context"
@@ -28,9 +32,12 @@ import (
 	"dealcredit/internal/pgdb"
 )
 
-// run is the whole daemon; main only wires the process to it. It returns
-// when ctx ends (after a graceful shutdown) or a component fails to start.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run is the whole daemon. args are the command-line flags (environment
+// first, flags override); getenv reads the environment. It prints
+// "dealcreditd listening on http://ADDR" to stdout once it serves, logs JSON
+// to stderr, and returns when ctx ends (after a graceful shutdown) or a
+// component fails.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := config.FromEnv(getenv)
 	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
 	fs.SetOutput(stderr)

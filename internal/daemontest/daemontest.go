@@ -1,0 +1,139 @@
+// Package daemontest starts the real daemon (internal/daemon.Run) in-process
+// for end-to-end tests: its own new database, data directory, embedded
+// JetStream server and HTTP port.
+package daemontest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"dealcredit/internal/daemon"
+	"dealcredit/internal/pgtest"
+)
+
+// Token is one entry of the generated tokens file.
+type Token struct {
+	Token     string `json:"token"`
+	Role      string `json:"role"`
+	PartnerID string `json:"partner_id"`
+}
+
+// Daemon is a running daemon.
+type Daemon struct {
+	URL    string            // e.g. http://127.0.0.1:39017
+	Env    map[string]string // the environment it was started with
+	Tokens []Token
+	stop   func() error
+}
+
+// Start runs the daemon on free ports with a database that does not exist
+// yet (the daemon creates it) and a fresh data directory; env entries
+// override those defaults. It waits until /readyz answers 200. The daemon is
+// stopped (as by SIGTERM) in tb.Cleanup unless the test stopped it.
+func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
+	tb.Helper()
+	vars := map[string]string{
+		"DATABASE_URL":                  pgtest.MissingDatabase(tb),
+		"DEALCREDIT_DATA_DIR":           tb.TempDir(),
+		"DEALCREDIT_HTTP_ADDR":          "127.0.0.1:0",
+		"DEALCREDIT_EMBEDDED_NATS_ADDR": "127.0.0.1:0",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := daemon.Run(ctx, args, func(k string) string { return vars[k] }, pw, io.Discard)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	d := &Daemon{Env: vars}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "dealcreditd listening on "); ok {
+			d.URL = addr
+			break
+		}
+	}
+	if d.URL == "" {
+		cancel()
+		tb.Fatalf("daemontest: daemon did not start: %v", <-done)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	stopped := false
+	d.stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(60 * time.Second):
+			tb.Fatal("daemontest: daemon did not stop within 60 s of SIGTERM")
+			return nil
+		}
+	}
+	tb.Cleanup(func() {
+		if err := d.stop(); err != nil {
+			tb.Errorf("daemontest: daemon stopped with %v", err)
+		}
+	})
+	b, err := os.ReadFile(filepath.Join(vars["DEALCREDIT_DATA_DIR"], "tokens.json"))
+	if err != nil {
+		tb.Fatalf("daemontest: tokens file not generated: %v", err)
+	}
+	if err := json.Unmarshal(b, &d.Tokens); err != nil {
+		tb.Fatalf("daemontest: tokens file: %v", err)
+	}
+	d.WaitReady(tb)
+	return d
+}
+
+// Stop stops the daemon as SIGTERM would and returns Run's error.
+func (d *Daemon) Stop() error { return d.stop() }
+
+// Token returns the first token of role.
+func (d *Daemon) Token(tb testing.TB, role string) string {
+	tb.Helper()
+	for _, tk := range d.Tokens {
+		if tk.Role == role {
+			return tk.Token
+		}
+	}
+	tb.Fatalf("daemontest: no %s token", role)
+	return ""
+}
+
+// WaitReady polls /readyz until it answers 200 (30 s at most).
+func (d *Daemon) WaitReady(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(d.URL + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("daemontest: /readyz = %d %s", resp.StatusCode, body)
+			}
+		} else if time.Now().After(deadline) {
+			tb.Fatalf("daemontest: /readyz: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
