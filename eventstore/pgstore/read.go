@@ -1,0 +1,94 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"dealcredit/eventstore"
+)
+
+const recordColumns = `position, stream_id, stream_version, event_id, type, schema_version, data, metadata, occurred_at, recorded_at, prev_hash, hash`
+
+// MaxReadLimit caps the records one ReadAll returns.
+const MaxReadLimit = 10000
+
+// ReadStream returns the events of stream with version > afterVersion, in
+// version order.
+func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]eventstore.Record, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`, stream, afterVersion)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read stream %s: %w", stream, err)
+	}
+	recs, err := collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read stream %s: %w", stream, err)
+	}
+	return recs, nil
+}
+
+// ReadAll returns up to limit records with position > after, in position
+// order. limit is capped at MaxReadLimit; limit <= 0 means MaxReadLimit.
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventstore.Record, error) {
+	if limit <= 0 || limit > MaxReadLimit {
+		limit = MaxReadLimit
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
+	}
+	recs, err := collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
+	}
+	return recs, nil
+}
+
+// Head returns the position of the last committed record, 0 when the log is
+// empty.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.pool.QueryRow(ctx, `SELECT position FROM events ORDER BY position DESC LIMIT 1`).Scan(&head)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("pgstore: head: %w", err)
+	}
+	return head, nil
+}
+
+func collect(rows pgx.Rows) ([]eventstore.Record, error) {
+	defer rows.Close()
+	var recs []eventstore.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+func scanRecord(row pgx.Row) (eventstore.Record, error) {
+	var (
+		r                  eventstore.Record
+		id                 pgtype.UUID
+		schema             int32
+		data, meta         []byte
+		occurred, recorded time.Time
+	)
+	if err := row.Scan(&r.Position, &r.StreamID, &r.StreamVersion, &id, &r.Type, &schema, &data, &meta, &occurred, &recorded, &r.PrevHash, &r.Hash); err != nil {
+		return r, fmt.Errorf("scan record: %w", err)
+	}
+	r.ID = id.Bytes
+	r.SchemaVersion = int(schema)
+	r.Data, r.Metadata = data, meta
+	r.OccurredAt, r.RecordedAt = occurred.UTC(), recorded.UTC()
+	return r, nil
+}

@@ -1,0 +1,186 @@
+// Package pgstore is the Postgres event log of record: an append-only
+// events table with gap-free, commit-ordered positions, idempotent appends,
+// expected-version checks and a SHA-256 hash chain.
+//
+// All appends of a Store go through one group-commit writer goroutine that
+// batches concurrent requests into one transaction under a Postgres advisory
+// lock, so several processes (or pools) appending to the same database stay
+// ordered and a reader asking for everything after position P never misses
+// an event that commits later with a smaller position.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"dealcredit/eventstore"
+	"dealcredit/internal/pgdb"
+)
+
+// NotifyChannel is the LISTEN/NOTIFY channel the writer notifies on commit;
+// the payload is the new head position in decimal.
+const NotifyChannel = "dealcredit_events"
+
+// appendLockID is the advisory lock every writer of the events table holds
+// for the length of its transaction.
+var appendLockID = pgdb.LockID("dealcredit.eventstore.append")
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// Logger receives operational warnings; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// MaxBatch caps the events written per transaction (default 4096). A
+	// single request larger than MaxBatch is written alone.
+	MaxBatch int
+	// Now is the clock for recorded_at (default time.Now).
+	Now func() time.Time
+	// RecheckInterval is how often WaitFor re-reads the head when no
+	// notification arrives (default 1 s).
+	RecheckInterval time.Duration
+}
+
+// Store is the Postgres event log. It implements eventstore.Store. It is
+// safe for concurrent use; Close flushes pending appends.
+type Store struct {
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	now     func() time.Time
+	max     int
+	recheck time.Duration
+	m       *metrics
+
+	mu     sync.RWMutex // guards closed against sends on jobs
+	closed bool
+	jobs   chan *job
+	done   chan struct{} // closed when the writer exits
+
+	ctx    context.Context // cancelled by Close, ends the listener
+	cancel context.CancelFunc
+
+	follow follower
+
+	beforeCommit func() // test hook, see export_test.go
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New returns a Store appending to and reading from the migrated database
+// behind pool, and starts its writer. The caller keeps ownership of pool and
+// closes it after Close.
+func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: nil pool")
+	}
+	if opts.MaxBatch < 0 {
+		return nil, fmt.Errorf("pgstore: negative MaxBatch %d", opts.MaxBatch)
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 4096
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RecheckInterval <= 0 {
+		opts.RecheckInterval = time.Second
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		pool:    pool,
+		log:     opts.Logger,
+		now:     opts.Now,
+		max:     opts.MaxBatch,
+		recheck: opts.RecheckInterval,
+		m:       m,
+		jobs:    make(chan *job, 1024),
+		done:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	s.follow.init()
+	go s.writeLoop()
+	return s, nil
+}
+
+// Close stops accepting appends, waits for the pending ones to commit or
+// fail, and stops the follower connection. It does not close the pool.
+func (s *Store) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.jobs)
+	}
+	s.mu.Unlock()
+	<-s.done
+	s.cancel()
+	s.follow.wait()
+}
+
+type metrics struct {
+	duration  prometheus.Histogram
+	batchSize prometheus.Histogram
+	appended  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dealcredit_eventstore_append_duration_seconds",
+			Help:    "Time from an append call to its answer (queueing, transaction and commit).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dealcredit_eventstore_append_batch_size",
+			Help:    "Events written per append transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+		}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dealcredit_eventstore_events_appended_total",
+			Help: "Events committed to the log, by event type.",
+		}, []string{"type"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.batchSize, err = register(reg, m.batchSize); err != nil {
+		return nil, err
+	}
+	if m.appended, err = register(reg, m.appended); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same name (several Stores may share a registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("pgstore: register metrics: %w", err)
+	}
+	return c, nil
+}
