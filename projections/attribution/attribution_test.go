@@ -1,0 +1,347 @@
+package attribution_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"dealcredit/domain"
+	"dealcredit/eventstore"
+	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/pgdb"
+	"dealcredit/internal/pgtest"
+	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+type env struct {
+	pool  *pgxpool.Pool
+	store *pgstore.Store
+}
+
+func newEnv(tb testing.TB) env {
+	tb.Helper()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(tb)
+	if err := pgstore.Migrate(ctx, dsn); err != nil {
+		tb.Fatal(err)
+	}
+	pool, err := pgdb.OpenPool(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := pgstore.New(pool, pgstore.Options{RecheckInterval: 200 * time.Millisecond})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close(); pool.Close() })
+	return env{pool: pool, store: store}
+}
+
+// appendEvents appends domain events, each to its own stream, in order, and
+// returns the position of the last one.
+func (e env) appendEvents(tb testing.TB, evs ...domain.Event) int64 {
+	tb.Helper()
+	var units []eventstore.AppendRequest
+	for _, ev := range evs {
+		typ, v, data, err := domain.Encode(ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		units = append(units, eventstore.AppendRequest{Stream: domain.StreamOf(ev), Expected: eventstore.Any, Events: []eventstore.Event{{
+			ID: uuid.New(), Type: typ, SchemaVersion: v, Data: data, OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}})
+	}
+	var last int64
+	for len(units) > 0 {
+		n := min(len(units), 200)
+		res, err := e.store.AppendAtomic(context.Background(), units[:n]...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		last = res[len(res)-1].LastPosition()
+		units = units[n:]
+	}
+	return last
+}
+
+var acme = domain.Customer{OEMAccountID: "C-4711", Name: "Acme Corp", Country: "US", Domain: "acme.example"}
+
+func customer(i int) domain.Customer {
+	return domain.Customer{OEMAccountID: fmt.Sprintf("C-%d", i), Name: fmt.Sprintf("Customer %d", i), Country: "US", Domain: fmt.Sprintf("c%d.example", i)}
+}
+
+func enroll(id string) domain.Event {
+	return domain.PartnerEnrolled{PartnerID: id, Name: "Partner " + id, Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold, EnrolledOn: domain.MustDate("2026-01-02")}
+}
+
+func registerAndApprove(deal, partner string, c domain.Customer) []domain.Event {
+	return []domain.Event{
+		domain.DealRegistered{DealID: deal, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
+			Segments: []domain.Segment{domain.SegmentClientManagement}, ExpectedValue: domain.Money{Amount: 1_000_000, Currency: "USD"},
+			OEMID: "hp", RegisteredOn: domain.MustDate("2026-01-05")},
+		domain.DealApproved{DealID: deal, ApprovedOn: domain.MustDate("2026-01-06"), ExpiresOn: domain.MustDate("2026-12-31"), PolicyVersion: 1, By: "cm"},
+	}
+}
+
+func invoice(number string, day string, c domain.Customer, qty int64) domain.InvoiceReceived {
+	return domain.InvoiceReceived{OEMID: "hp", InvoiceNumber: number, Revision: 1, Kind: domain.KindInvoice,
+		InvoiceDate: domain.MustDate(day), Currency: "USD", Customer: c,
+		Lines: []domain.InvoiceLine{
+			{Line: 1, SKU: "ALT-CMS-100", Segment: domain.SegmentClientManagement, Quantity: qty, UnitPriceMinor: 4500, AmountMinor: qty * 4500},
+			{Line: 2, SKU: "ALT-MNT-1", Segment: domain.SegmentMaintenance, Quantity: 1, UnitPriceMinor: 10000, AmountMinor: 10000},
+		}}
+}
+
+func creditMemo(number, forInvoice, day string, c domain.Customer, qty int64) domain.InvoiceReceived {
+	m := invoice(number, day, c, qty)
+	m.Kind, m.CreditMemoFor, m.Lines = domain.KindCreditMemo, forInvoice, m.Lines[:1]
+	return m
+}
+
+// runUntil runs the live runner until it reflects head, then stops it.
+func runUntil(t *testing.T, e env, head int64) {
+	t.Helper()
+	r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for r.Status().Position < head {
+		if s := r.Status(); s.State == runner.StateFailed || time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("runner did not reach %d: %+v", head, s)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func statement(t *testing.T, rd *attribution.Reader, partner, q string) attribution.Statement {
+	t.Helper()
+	ss, _, err := rd.Statements(context.Background(), partner, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 1 {
+		t.Fatalf("statements of %s %s: %+v", partner, q, ss)
+	}
+	return ss[0]
+}
+
+func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	evs := []domain.Event{enroll("var-1")}
+	evs = append(evs, registerAndApprove("d-1", "var-1", acme)...)
+	evs = append(evs, invoice("HP-1", "2026-02-14", acme, 100))
+	invoicePos := e.appendEvents(t, evs...)
+	closePos := e.appendEvents(t, domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: domain.MustDate("2026-04-02"), By: "fin"})
+	head := e.appendEvents(t, creditMemo("HP-CM-1", "HP-1", "2026-03-30", acme, 20))
+	runUntil(t, e, head)
+
+	rd := attribution.NewReader(e.pool)
+	q1 := statement(t, rd, "var-1", "2026Q1")
+	if q1.CreditedRevenue != 450000 || q1.Rebates != 22500 || q1.AdjustmentRevenue != 0 {
+		t.Fatalf("Q1 statement %+v", q1)
+	}
+	q2 := statement(t, rd, "var-1", "2026Q2")
+	if q2.AdjustmentRevenue != -90000 || q2.AdjustmentRebates != -4500 || q2.CreditedRevenue != 0 {
+		t.Fatalf("Q2 statement %+v", q2)
+	}
+	mix, _, err := rd.RevenueMix(ctx, "2026Q1")
+	if err != nil || len(mix) != 1 || mix[0].DirectMinor != 10000 || mix[0].IndirectMinor != 450000 || mix[0].IndirectShareBPS != 9783 {
+		t.Fatalf("mix %+v %v", mix, err)
+	}
+
+	// As-of replays: before the memo, after the close, and at the end.
+	recs, err := e.store.ReadAll(ctx, closePos-1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		asOf   attribution.AsOf
+		wantQ2 bool
+	}{
+		{"position of the invoice", attribution.AsOf{Position: invoicePos}, false},
+		{"time of the close", attribution.AsOf{Time: recs[0].RecordedAt}, false},
+		{"end of log", attribution.AsOf{}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := attribution.Replay(ctx, e.pool, e.store, c.asOf, dir, nil); err != nil {
+				t.Fatal(err)
+			}
+			st := readFile(t, dir, "statements.csv")
+			if !strings.Contains(st, "var-1,2026Q1,USD,450000,22500,0,0,0,0,") {
+				t.Fatalf("Q1 statement changed in replay:\n%s", st)
+			}
+			if got := strings.Contains(st, "var-1,2026Q2,USD,0,0,0,-90000,-4500,0,"); got != c.wantQ2 {
+				t.Fatalf("Q2 adjustment present=%v, want %v:\n%s", got, c.wantQ2, st)
+			}
+		})
+	}
+
+	// The replay at the end equals the live tables byte for byte.
+	dir := t.TempDir()
+	if _, err := attribution.Replay(ctx, e.pool, e.store, attribution.AsOf{}, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"attribution.csv", func(b *bytes.Buffer) error { _, err := rd.WriteLedgerCSV(ctx, b, "", ""); return err }},
+		{"statements.csv", func(b *bytes.Buffer) error { _, err := rd.WriteStatementsCSV(ctx, b, ""); return err }},
+		{"revenue_mix.csv", func(b *bytes.Buffer) error { _, err := rd.WriteRevenueMixCSV(ctx, b, ""); return err }},
+	} {
+		var live bytes.Buffer
+		if err := f.write(&live); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, dir, f.name); got != live.String() {
+			t.Fatalf("%s: replay differs from live\nreplay:\n%s\nlive:\n%s", f.name, got, live.String())
+		}
+	}
+
+	// Explain names the events behind each credit of the line.
+	ex, err := rd.Explain(ctx, "hp", "HP-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := ex.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, c := range ex.Credits {
+		if len(c.Events) == 0 || len(c.Events) != len(c.EventIDs) {
+			t.Fatalf("credit without events or policy: %+v", c)
+		}
+		for _, ev := range c.Events {
+			types[ev.Type] = true
+		}
+	}
+	if !types["invoice.received"] || !types["deal.registered"] || !types["deal.approved"] {
+		t.Fatalf("explanation lacks events: %v\n%s", types, text.String())
+	}
+	if _, err := rd.Explain(ctx, "hp", "HP-404", 1); !attribution.IsNoLine(err) {
+		t.Fatalf("explain unknown line: %v", err)
+	}
+
+	rep, err := runner.Verify(ctx, e.pool, e.store, 0, attribution.New())
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v\n%s", err, rep)
+	}
+}
+
+// genLog appends a log of roughly n events: partners, approved deals,
+// invoices with software and maintenance lines, credit memos and a quarter
+// close, in a realistic order.
+func genLog(tb testing.TB, e env, n int) int64 {
+	tb.Helper()
+	var evs []domain.Event
+	const partners = 20
+	for p := 0; p < partners; p++ {
+		evs = append(evs, enroll(fmt.Sprintf("var-%d", p)))
+	}
+	customers := max(n/20, 10)
+	for c := 0; c < customers; c++ {
+		evs = append(evs, registerAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%partners), customer(c))...)
+	}
+	closed := false
+	for i := 0; len(evs) < n; i++ {
+		day := "2026-02-14"
+		if i > (n-len(evs))/2+i/2 && !closed {
+			evs = append(evs, domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: domain.MustDate("2026-04-02"), By: "fin"})
+			closed = true
+		}
+		if closed {
+			day = "2026-04-20"
+		}
+		c := i % (customers + customers/5) // some customers have no registration: exceptions
+		num := fmt.Sprintf("HP-%d", i)
+		evs = append(evs, invoice(num, day, customer(c), int64(10+i%90)))
+		if i%7 == 3 {
+			evs = append(evs, creditMemo("CM-"+num, num, day, customer(c), 5))
+		}
+	}
+	return e.appendEvents(tb, evs...)
+}
+
+func TestKilledRunnerEqualsCleanRebuild(t *testing.T) {
+	n, kills := 2500, 10
+	if os.Getenv("DEALCREDIT_SOAK") != "" {
+		n, kills = 50000, 20
+	}
+	e := newEnv(t)
+	head := genLog(t, e, n)
+	ctx := context.Background()
+	killed := 0
+	for k := 0; k < kills; k++ {
+		r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: n / (kills * 3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(kctx) }()
+		start := r.Status().Position
+		deadline := time.Now().Add(30 * time.Second)
+		// Kill as soon as the runner has moved (a random point in time).
+		for {
+			s := r.Status()
+			if s.Position > start || s.State == runner.StateLive || s.State == runner.StateFailed || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond) // polling with a deadline
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if r.Status().Position < head {
+			killed++
+		}
+	}
+	if killed < 10 && os.Getenv("DEALCREDIT_SOAK") == "" {
+		t.Logf("only %d kills before the head", killed)
+	}
+	runUntil(t, e, head)
+	rep, err := runner.Verify(ctx, e.pool, e.store, 0, attribution.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("live tables differ from a clean rebuild:\n%s", rep)
+	}
+	var rows int64
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM proj_attribution.ledger").Scan(&rows); err != nil || rows == 0 {
+		t.Fatalf("ledger rows %d %v", rows, err)
+	}
+	t.Logf("events %d, kills before head %d, ledger rows %d", head, killed, rows)
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

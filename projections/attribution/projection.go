@@ -1,0 +1,387 @@
+// Package attribution is the finance read model of the partner program: the
+// attribution ledger, the exception queue, partner statements per quarter,
+// the revenue mix per quarter and the registrations. All of it comes from
+// one fold of the log through domain.Program, so it is one projection
+// ("attribution", schema proj_attribution) with several tables; see
+// docs/read-models.md for the columns.
+//
+// The Program lives in memory. A runner that restarts from a checkpoint
+// rebuilds it by folding the log up to the checkpoint without writing
+// (runner.State.Apply with a nil transaction); its size is bounded by the
+// number of partners, deals and invoice lines, never by the log's length.
+package attribution
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"dealcredit/domain"
+	"dealcredit/eventstore"
+	"dealcredit/projections/runner"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Name is the projection's name; its live schema is proj_attribution.
+const Name = "attribution"
+
+// Projection is the attribution projection. The zero value is ready.
+type Projection struct{}
+
+// New returns the attribution projection.
+func New() *Projection { return &Projection{} }
+
+// Name returns "attribution".
+func (*Projection) Name() string { return Name }
+
+// Tables returns the tables compared by runner.Verify.
+func (*Projection) Tables() []string {
+	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations"}
+}
+
+const ddl = `
+CREATE TABLE ledger (
+	position        bigint  NOT NULL,
+	seq             int     NOT NULL,
+	oem_id          text    NOT NULL,
+	invoice_number  text    NOT NULL,
+	revision        int     NOT NULL,
+	line            int     NOT NULL,
+	kind            text    NOT NULL,
+	partner_id      text    NOT NULL,
+	registration_id text    NOT NULL,
+	customer        text    NOT NULL,
+	segment         text    NOT NULL,
+	quarter         text    NOT NULL,
+	adjustment      boolean NOT NULL,
+	adjusts_quarter text    NOT NULL,
+	amount_minor    bigint  NOT NULL,
+	currency        text    NOT NULL,
+	policy_version  int     NOT NULL,
+	reason          text    NOT NULL,
+	event_ids       text[]  NOT NULL,
+	PRIMARY KEY (position, seq)
+);
+CREATE INDEX ledger_line ON ledger (oem_id, invoice_number, line);
+CREATE INDEX ledger_quarter_partner ON ledger (quarter, partner_id);
+CREATE TABLE exceptions (
+	oem_id         text   NOT NULL,
+	invoice_number text   NOT NULL,
+	line           int    NOT NULL,
+	revision       int    NOT NULL,
+	customer       text   NOT NULL,
+	segment        text   NOT NULL,
+	invoice_date   text   NOT NULL,
+	amount_minor   bigint NOT NULL,
+	currency       text   NOT NULL,
+	status         text   NOT NULL,
+	tried          text[] NOT NULL,
+	claimed_by     text   NOT NULL,
+	event_ids      text[] NOT NULL,
+	position       bigint NOT NULL,
+	PRIMARY KEY (oem_id, invoice_number, line)
+);
+CREATE INDEX exceptions_status ON exceptions (status);
+CREATE TABLE statements (
+	partner_id            text   NOT NULL,
+	quarter               text   NOT NULL,
+	currency              text   NOT NULL,
+	credited_revenue      bigint NOT NULL,
+	rebates               bigint NOT NULL,
+	service_credit        bigint NOT NULL,
+	adjustment_revenue    bigint NOT NULL,
+	adjustment_rebates    bigint NOT NULL,
+	adjustment_service    bigint NOT NULL,
+	tier                  text   NOT NULL,
+	eligible_tier         text   NOT NULL,
+	certified_engineers   int    NOT NULL,
+	segments              text[] NOT NULL,
+	quarterly_target      bigint NOT NULL,
+	target_currency       text   NOT NULL,
+	scorecard_credited    bigint NOT NULL,
+	unmet                 text[] NOT NULL,
+	position              bigint NOT NULL,
+	PRIMARY KEY (partner_id, quarter, currency)
+);
+CREATE INDEX statements_quarter ON statements (quarter);
+CREATE TABLE revenue_mix (
+	quarter            text   NOT NULL,
+	currency           text   NOT NULL,
+	direct_minor       bigint NOT NULL,
+	indirect_minor     bigint NOT NULL,
+	indirect_share_bps bigint NOT NULL,
+	position           bigint NOT NULL,
+	PRIMARY KEY (quarter, currency)
+);
+CREATE TABLE registrations (
+	deal_id         text   PRIMARY KEY,
+	partner_id      text   NOT NULL,
+	customer        text   NOT NULL,
+	customer_key    text   NOT NULL,
+	geography       text   NOT NULL,
+	segments        text[] NOT NULL,
+	expected_minor  bigint NOT NULL,
+	currency        text   NOT NULL,
+	oem_id          text   NOT NULL,
+	status          text   NOT NULL,
+	registered_on   text   NOT NULL,
+	approved_on     text   NOT NULL,
+	expires_on      text   NOT NULL,
+	extensions      int    NOT NULL,
+	conflicts       text[] NOT NULL,
+	overridden      boolean NOT NULL,
+	reason          text   NOT NULL,
+	policy_version  int    NOT NULL,
+	position        bigint NOT NULL
+);
+CREATE INDEX registrations_partner ON registrations (partner_id, status);
+`
+
+// Setup creates the tables.
+func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("attribution: create tables: %w", err)
+	}
+	return nil
+}
+
+// NewState returns an empty program.
+func (*Projection) NewState() runner.State { return &State{Program: domain.NewProgram()} }
+
+// State is the projection's in-memory state: the folded program.
+type State struct {
+	Program *domain.Program
+}
+
+// Decode turns a stored record into a domain envelope.
+func Decode(r eventstore.Record) (domain.Envelope, error) {
+	ev, err := domain.Decode(r.Type, r.SchemaVersion, r.Data)
+	if err != nil {
+		return domain.Envelope{}, &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
+	}
+	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, Type: r.Type,
+		OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
+}
+
+type stmtKey struct{ partner, quarter, currency string }
+
+type stmtDelta struct {
+	quarter                        domain.Quarter
+	position                       int64 // last event that touched the row
+	scorecard                      domain.Scorecard
+	revenue, rebates, service      int64
+	adjRevenue, adjRebates, adjSvc int64
+}
+
+// Apply folds batch into the program and, with a transaction, writes the
+// ledger lines, exceptions, statements, revenue mix and registrations it
+// changed.
+func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error {
+	var (
+		ledger   [][]any
+		excs     = map[string]domain.Exception{}
+		excPos   = map[string]int64{}
+		stmts    = map[stmtKey]*stmtDelta{}
+		quarters = map[domain.Quarter]int64{}
+		deals    = map[string]int64{}
+	)
+	for _, r := range batch {
+		env, err := Decode(r)
+		if err != nil {
+			return err
+		}
+		out, err := s.Program.Apply(env)
+		if err != nil {
+			return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
+		}
+		if tx == nil {
+			continue
+		}
+		if domain.Category(r.StreamID) == "deal" {
+			deals[r.StreamID[len("deal-"):]] = r.Position
+		}
+		for i, c := range out.Credits {
+			ledger = append(ledger, ledgerRow(r.Position, i, c))
+			quarters[c.Quarter] = r.Position
+			if c.PartnerID == "" {
+				continue
+			}
+			var d *stmtDelta
+			switch c.Kind {
+			case domain.CreditRevenue, domain.CreditRebate, domain.CreditService:
+				k := stmtKey{c.PartnerID, c.Quarter.String(), c.Amount.Currency}
+				if d = stmts[k]; d == nil {
+					d = &stmtDelta{quarter: c.Quarter}
+					stmts[k] = d
+				}
+				d.position = r.Position
+			default:
+				continue
+			}
+			a := c.Amount.Amount
+			switch {
+			case c.Kind == domain.CreditRevenue && c.Adjustment:
+				d.adjRevenue += a
+			case c.Kind == domain.CreditRevenue:
+				d.revenue += a
+			case c.Kind == domain.CreditRebate && c.Adjustment:
+				d.adjRebates += a
+			case c.Kind == domain.CreditRebate:
+				d.rebates += a
+			case c.Kind == domain.CreditService && c.Adjustment:
+				d.adjSvc += a
+			default:
+				d.service += a
+			}
+		}
+		// Scorecards are taken at the event that touched the row, so the
+		// tables do not depend on where batches start and end.
+		for k, d := range stmts {
+			if d.position == r.Position {
+				d.scorecard, _ = s.Program.Scorecard(k.partner, d.quarter)
+			}
+		}
+		for _, e := range out.Exceptions {
+			k := fmt.Sprintf("%s\x00%s\x00%d", e.OEMID, e.InvoiceNumber, e.Line)
+			excs[k], excPos[k] = e, r.Position
+		}
+	}
+	if tx == nil || len(batch) == 0 {
+		return nil
+	}
+	last := batch[len(batch)-1].Position
+	if len(ledger) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger"}, ledgerColumns, pgx.CopyFromRows(ledger)); err != nil {
+			return fmt.Errorf("attribution: copy ledger: %w", err)
+		}
+	}
+	b := &pgx.Batch{}
+	for _, k := range sortedKeys(excs) {
+		e := excs[k]
+		b.Queue(`INSERT INTO exceptions VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
+			ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision, customer = EXCLUDED.customer,
+			segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date, amount_minor = EXCLUDED.amount_minor,
+			currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried, claimed_by = EXCLUDED.claimed_by,
+			event_ids = EXCLUDED.event_ids, position = EXCLUDED.position`,
+			e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
+			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k])
+	}
+	for _, k := range sortedStmtKeys(stmts) {
+		d := stmts[k]
+		sc := d.scorecard
+		b.Queue(`INSERT INTO statements VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+			ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
+			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
+			rebates = statements.rebates + EXCLUDED.rebates,
+			service_credit = statements.service_credit + EXCLUDED.service_credit,
+			adjustment_revenue = statements.adjustment_revenue + EXCLUDED.adjustment_revenue,
+			adjustment_rebates = statements.adjustment_rebates + EXCLUDED.adjustment_rebates,
+			adjustment_service = statements.adjustment_service + EXCLUDED.adjustment_service,
+			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
+			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
+			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, position = EXCLUDED.position`,
+			k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
+			string(sc.Tier), string(sc.Eligible), sc.CertifiedEngineers, segmentStrings(sc.Segments),
+			sc.QuarterlyTarget.Amount, sc.QuarterlyTarget.Currency, sc.Credited.Amount, nonNil(sc.Unmet), d.position)
+	}
+	qs := make([]domain.Quarter, 0, len(quarters))
+	for q := range quarters {
+		qs = append(qs, q)
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Compare(qs[j]) < 0 })
+	for _, q := range qs {
+		for _, m := range s.Program.RevenueMix(q) {
+			b.Queue(`INSERT INTO revenue_mix VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (quarter, currency) DO UPDATE SET
+				direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
+				indirect_share_bps = EXCLUDED.indirect_share_bps, position = EXCLUDED.position`,
+				q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS, quarters[q])
+		}
+	}
+	for _, id := range sortedKeys(deals) {
+		d, ok := s.Program.Deal(id)
+		if !ok {
+			continue
+		}
+		conflicts := make([]string, 0, len(d.Conflicts))
+		for _, c := range d.Conflicts {
+			conflicts = append(conflicts, c.WithDealID)
+		}
+		b.Queue(`INSERT INTO registrations VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+			ON CONFLICT (deal_id) DO UPDATE SET status = EXCLUDED.status, approved_on = EXCLUDED.approved_on,
+			expires_on = EXCLUDED.expires_on, extensions = EXCLUDED.extensions, conflicts = EXCLUDED.conflicts,
+			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
+			position = EXCLUDED.position`,
+			d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
+			d.ExpectedValue.Amount, d.ExpectedValue.Currency, d.OEMID, string(d.Status), dateText(d.RegisteredOn),
+			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
+			d.PolicyVersion, deals[id])
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+		}
+	}
+	return nil
+}
+
+var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "revision", "line", "kind", "partner_id",
+	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
+	"policy_version", "reason", "event_ids"}
+
+func ledgerRow(pos int64, seq int, c domain.Credit) []any {
+	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
+		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
+		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs)}
+}
+
+func quarterText(q domain.Quarter) string {
+	if q.IsZero() {
+		return ""
+	}
+	return q.String()
+}
+
+func dateText(d domain.Date) string {
+	if d == (domain.Date{}) {
+		return ""
+	}
+	return d.String()
+}
+
+func segmentStrings(s []domain.Segment) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = string(x)
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedStmtKeys(m map[stmtKey]*stmtDelta) []stmtKey {
+	out := make([]stmtKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return strings.Compare(a.partner+"\x00"+a.quarter+"\x00"+a.currency, b.partner+"\x00"+b.quarter+"\x00"+b.currency) < 0
+	})
+	return out
+}

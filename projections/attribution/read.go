@@ -1,0 +1,348 @@
+package attribution
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"dealcredit/projections/runner"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Reader answers finance queries from the attribution tables. Every answer
+// carries the log position the tables reflected when it was read (read in
+// the same snapshot as the rows).
+type Reader struct {
+	pool   *pgxpool.Pool
+	schema string
+	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
+}
+
+// NewReader returns a Reader of the live tables.
+func NewReader(pool *pgxpool.Pool) *Reader {
+	return &Reader{pool: pool, schema: runner.Schema(Name), fixed: -1}
+}
+
+// LedgerLine is one row of the attribution ledger.
+type LedgerLine struct {
+	Position       int64    `json:"position"`
+	Seq            int      `json:"seq"`
+	OEMID          string   `json:"oem_id"`
+	InvoiceNumber  string   `json:"invoice_number"`
+	Revision       int      `json:"revision"`
+	Line           int      `json:"line"`
+	Kind           string   `json:"kind"`
+	PartnerID      string   `json:"partner_id"`
+	RegistrationID string   `json:"registration_id"`
+	Customer       string   `json:"customer"`
+	Segment        string   `json:"segment"`
+	Quarter        string   `json:"quarter"`
+	Adjustment     bool     `json:"adjustment"`
+	AdjustsQuarter string   `json:"adjusts_quarter"`
+	AmountMinor    int64    `json:"amount_minor"`
+	Currency       string   `json:"currency"`
+	PolicyVersion  int      `json:"policy_version"`
+	Reason         string   `json:"reason"`
+	EventIDs       []string `json:"event_ids"`
+}
+
+// Statement is a partner's statement for one quarter in one currency.
+type Statement struct {
+	PartnerID          string   `json:"partner_id"`
+	Quarter            string   `json:"quarter"`
+	Currency           string   `json:"currency"`
+	CreditedRevenue    int64    `json:"credited_revenue_minor"`
+	Rebates            int64    `json:"rebates_minor"`
+	ServiceCredit      int64    `json:"service_credit_minor"`
+	AdjustmentRevenue  int64    `json:"adjustment_revenue_minor"`
+	AdjustmentRebates  int64    `json:"adjustment_rebates_minor"`
+	AdjustmentService  int64    `json:"adjustment_service_minor"`
+	Tier               string   `json:"tier"`
+	EligibleTier       string   `json:"eligible_tier"`
+	CertifiedEngineers int      `json:"certified_engineers"`
+	Segments           []string `json:"segments"`
+	QuarterlyTarget    int64    `json:"quarterly_target_minor"`
+	TargetCurrency     string   `json:"target_currency"`
+	ScorecardCredited  int64    `json:"scorecard_credited_minor"`
+	Unmet              []string `json:"unmet"`
+}
+
+// Mix is a quarter's direct and indirect revenue in one currency.
+type Mix struct {
+	Quarter          string `json:"quarter"`
+	Currency         string `json:"currency"`
+	DirectMinor      int64  `json:"direct_minor"`
+	IndirectMinor    int64  `json:"indirect_minor"`
+	IndirectShareBPS int64  `json:"indirect_share_bps"`
+}
+
+// Registration is a deal registration's current state.
+type Registration struct {
+	DealID        string   `json:"deal_id"`
+	PartnerID     string   `json:"partner_id"`
+	Customer      string   `json:"customer"`
+	CustomerKey   string   `json:"customer_key"`
+	Geography     string   `json:"geography"`
+	Segments      []string `json:"segments"`
+	ExpectedMinor int64    `json:"expected_minor"`
+	Currency      string   `json:"currency"`
+	OEMID         string   `json:"oem_id"`
+	Status        string   `json:"status"`
+	RegisteredOn  string   `json:"registered_on"`
+	ApprovedOn    string   `json:"approved_on"`
+	ExpiresOn     string   `json:"expires_on"`
+	Extensions    int      `json:"extensions"`
+	Conflicts     []string `json:"conflicts"`
+	Overridden    bool     `json:"overridden"`
+	Reason        string   `json:"reason"`
+	PolicyVersion int      `json:"policy_version"`
+}
+
+// RegistrationFilter selects registrations; empty fields match everything.
+type RegistrationFilter struct {
+	PartnerID string
+	Status    string
+}
+
+// snapshot runs fn in a repeatable-read, read-only transaction and returns
+// the position the tables reflect in that snapshot.
+func (r *Reader) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) (int64, error) {
+	var pos int64
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if r.fixed >= 0 {
+			pos = r.fixed
+		} else {
+			cp, err := runner.ReadCheckpoint(ctx, tx, Name)
+			if err != nil {
+				return err
+			}
+			pos = cp.Position
+		}
+		return fn(tx)
+	})
+	return pos, err
+}
+
+func (r *Reader) table(name string) string { return pgx.Identifier{r.schema, name}.Sanitize() }
+
+// Ledger streams the ledger lines of quarter (all when empty) and partner
+// (all when empty) to fn, in log order.
+func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(LedgerLine) error) (int64, error) {
+	return r.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
+			registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
+			policy_version, reason, event_ids FROM `+r.table("ledger")+`
+			WHERE ($1 = '' OR quarter = $1) AND ($2 = '' OR partner_id = $2) ORDER BY position, seq`, quarter, partnerID)
+		if err != nil {
+			return fmt.Errorf("attribution: ledger: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l LedgerLine
+			if err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
+				&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
+				&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs); err != nil {
+				return fmt.Errorf("attribution: ledger: %w", err)
+			}
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// Statements returns the partner's statements for quarter (all partners
+// when partnerID is empty, all quarters when quarter is empty), one per
+// currency, sorted by partner, quarter and currency.
+func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, int64, error) {
+	var out []Statement
+	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
+			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
+			quarterly_target, target_currency, scorecard_credited, unmet FROM `+r.table("statements")+`
+			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR quarter = $2) ORDER BY partner_id, quarter, currency`, partnerID, quarter)
+		if err != nil {
+			return fmt.Errorf("attribution: statements: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s Statement
+			if err := rows.Scan(&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
+				&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
+				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet); err != nil {
+				return fmt.Errorf("attribution: statements: %w", err)
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	return out, pos, err
+}
+
+// RevenueMix returns quarter's mix (all quarters when empty), one per currency.
+func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
+	var out []Mix
+	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps
+			FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
+		if err != nil {
+			return fmt.Errorf("attribution: revenue mix: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m Mix
+			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS); err != nil {
+				return fmt.Errorf("attribution: revenue mix: %w", err)
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, pos, err
+}
+
+// Registrations returns the registrations matching f, sorted by deal id.
+func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, int64, error) {
+	var out []Registration
+	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT deal_id, partner_id, customer, customer_key, geography, segments, expected_minor,
+			currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,
+			policy_version FROM `+r.table("registrations")+`
+			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR status = $2) ORDER BY deal_id`, f.PartnerID, f.Status)
+		if err != nil {
+			return fmt.Errorf("attribution: registrations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var g Registration
+			if err := rows.Scan(&g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
+				&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
+				&g.Overridden, &g.Reason, &g.PolicyVersion); err != nil {
+				return fmt.Errorf("attribution: registrations: %w", err)
+			}
+			out = append(out, g)
+		}
+		return rows.Err()
+	})
+	return out, pos, err
+}
+
+// WaitForPosition blocks until the live tables reflect at least pos (for
+// read-your-writes after an append) or ctx ends.
+func (r *Reader) WaitForPosition(ctx context.Context, pos int64) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cp, err := runner.ReadCheckpoint(ctx, r.pool, Name)
+		if err == nil && cp.Position >= pos {
+			return nil
+		}
+		if err == nil && cp.Status == runner.StateFailed {
+			return fmt.Errorf("attribution: projection stopped at event %d (%s): %s", cp.FailedPosition, cp.FailedType, cp.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("attribution: wait for position %d: %w", pos, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// LedgerCSVHeader is the stable header of the ledger CSV (attribution.csv,
+// the export and the API's text/csv answer).
+var LedgerCSVHeader = []string{"position", "seq", "oem_id", "invoice_number", "revision", "line", "kind", "partner_id",
+	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
+	"policy_version", "reason", "event_ids"}
+
+// WriteLedgerCSV writes the ledger of quarter and partner (empty = all) as
+// CSV, with LedgerCSVHeader, and returns the position it reflects.
+func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partnerID string) (int64, error) {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(LedgerCSVHeader); err != nil {
+		return 0, fmt.Errorf("attribution: write csv: %w", err)
+	}
+	pos, err := r.Ledger(ctx, quarter, partnerID, func(l LedgerLine) error {
+		return cw.Write([]string{i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
+			strconv.Itoa(l.Line), l.Kind, l.PartnerID, l.RegistrationID, l.Customer, l.Segment, l.Quarter,
+			strconv.FormatBool(l.Adjustment), l.AdjustsQuarter, i64(l.AmountMinor), l.Currency, strconv.Itoa(l.PolicyVersion),
+			l.Reason, joinIDs(l.EventIDs)})
+	})
+	if err != nil {
+		return 0, err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return 0, fmt.Errorf("attribution: write csv: %w", err)
+	}
+	return pos, nil
+}
+
+// StatementsCSVHeader is the stable header of statements.csv.
+var StatementsCSVHeader = []string{"partner_id", "quarter", "currency", "credited_revenue_minor", "rebates_minor",
+	"service_credit_minor", "adjustment_revenue_minor", "adjustment_rebates_minor", "adjustment_service_minor", "tier",
+	"eligible_tier", "certified_engineers", "segments", "quarterly_target_minor", "target_currency",
+	"scorecard_credited_minor", "unmet"}
+
+// WriteStatementsCSV writes every statement of quarter (all when empty) as CSV.
+func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
+	ss, pos, err := r.Statements(ctx, "", quarter)
+	if err != nil {
+		return 0, err
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(StatementsCSVHeader)
+	for _, s := range ss {
+		_ = cw.Write([]string{s.PartnerID, s.Quarter, s.Currency, i64(s.CreditedRevenue), i64(s.Rebates), i64(s.ServiceCredit),
+			i64(s.AdjustmentRevenue), i64(s.AdjustmentRebates), i64(s.AdjustmentService), s.Tier, s.EligibleTier,
+			strconv.Itoa(s.CertifiedEngineers), joinIDs(s.Segments), i64(s.QuarterlyTarget), s.TargetCurrency,
+			i64(s.ScorecardCredited), joinIDs(s.Unmet)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return 0, fmt.Errorf("attribution: write csv: %w", err)
+	}
+	return pos, nil
+}
+
+// RevenueMixCSVHeader is the stable header of revenue_mix.csv.
+var RevenueMixCSVHeader = []string{"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps"}
+
+// WriteRevenueMixCSV writes the revenue mix of quarter (all when empty) as CSV.
+func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
+	ms, pos, err := r.RevenueMix(ctx, quarter)
+	if err != nil {
+		return 0, err
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(RevenueMixCSVHeader)
+	for _, m := range ms {
+		_ = cw.Write([]string{m.Quarter, m.Currency, i64(m.DirectMinor), i64(m.IndirectMinor), i64(m.IndirectShareBPS)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return 0, fmt.Errorf("attribution: write csv: %w", err)
+	}
+	return pos, nil
+}
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+func joinIDs(ids []string) string {
+	out := ""
+	for i, s := range ids {
+		if i > 0 {
+			out += " "
+		}
+		out += s
+	}
+	return out
+}
+
+var errNoLine = errors.New("attribution: no ledger line")

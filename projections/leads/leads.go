@@ -1,0 +1,155 @@
+// Package leads is the leads-and-seats read model (projection "leads",
+// schema proj_leads): lead offers and acceptances per partner, and seats
+// used and free per geography and tier. See docs/read-models.md.
+package leads
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"dealcredit/domain"
+	"dealcredit/eventstore"
+	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Name is the projection's name.
+const Name = "leads"
+
+// Projection is the leads-and-seats projection.
+type Projection struct{}
+
+// New returns the leads-and-seats projection.
+func New() *Projection { return &Projection{} }
+
+// Name returns "leads".
+func (*Projection) Name() string { return Name }
+
+// Tables returns the tables compared by runner.Verify.
+func (*Projection) Tables() []string { return []string{"leads", "lead_offers", "seats"} }
+
+// Setup creates the tables.
+func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+CREATE TABLE leads (
+	lead_id     text PRIMARY KEY,
+	geography   text NOT NULL,
+	source      text NOT NULL,
+	source_name text NOT NULL,
+	customer    text NOT NULL,
+	status      text NOT NULL,
+	partner_id  text NOT NULL,
+	created_at  timestamptz NOT NULL,
+	position    bigint NOT NULL
+);
+CREATE TABLE lead_offers (
+	lead_id    text NOT NULL,
+	partner_id text NOT NULL,
+	round      int  NOT NULL,
+	tier       text NOT NULL,
+	offered_at timestamptz NOT NULL,
+	deadline   timestamptz NOT NULL,
+	outcome    text NOT NULL,
+	reason     text NOT NULL,
+	position   bigint NOT NULL,
+	PRIMARY KEY (lead_id, partner_id, round)
+);
+CREATE INDEX lead_offers_partner ON lead_offers (partner_id, outcome);
+CREATE TABLE seats (
+	geography  text NOT NULL,
+	tier       text NOT NULL,
+	capacity   int  NOT NULL,
+	used       int  NOT NULL,
+	free       int  NOT NULL,
+	waitlisted int  NOT NULL,
+	position   bigint NOT NULL,
+	PRIMARY KEY (geography, tier)
+)`)
+	if err != nil {
+		return fmt.Errorf("leads: create tables: %w", err)
+	}
+	return nil
+}
+
+// NewState returns the empty state (the seats of every geography).
+func (*Projection) NewState() runner.State { return &state{geos: map[string]domain.GeoState{}} }
+
+type state struct {
+	geos map[string]domain.GeoState
+}
+
+// Apply folds lead and geography events and writes their rows.
+func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error {
+	b := &pgx.Batch{}
+	touched := map[string]int64{}
+	for _, r := range batch {
+		cat := domain.Category(r.StreamID)
+		if cat != "lead" && cat != "geo" {
+			continue
+		}
+		env, err := attribution.Decode(r)
+		if err != nil {
+			return err
+		}
+		switch e := env.Event.(type) {
+		case domain.SeatsSet, domain.SeatTaken, domain.SeatReleased, domain.SeatWaitlisted:
+			geo := r.StreamID[len("geo-"):]
+			s.geos[geo] = domain.EvolveGeo(s.geos[geo], e)
+			touched[geo] = r.Position
+		case domain.LeadCreated:
+			b.Queue(`INSERT INTO leads VALUES ($1,$2,$3,$4,$5,'open','',$6,$7)`, e.LeadID, e.Geography, string(e.Source),
+				e.SourceName, e.Customer.Name, e.CreatedAt, r.Position)
+		case domain.LeadOffered:
+			b.Queue(`INSERT INTO lead_offers VALUES ($1,$2,$3,$4,$5,$6,'offered','',$7)`, e.LeadID, e.PartnerID, e.Round,
+				string(e.Tier), e.OfferedAt, e.Deadline, r.Position)
+			b.Queue(`UPDATE leads SET status = 'offered', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, r.Position)
+		case domain.LeadAccepted:
+			b.Queue(`UPDATE lead_offers SET outcome = 'accepted', position = $3 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
+				e.LeadID, e.PartnerID, r.Position)
+			b.Queue(`UPDATE leads SET status = 'accepted', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, r.Position)
+		case domain.LeadDeclined:
+			outcome := "declined"
+			if e.Expired {
+				outcome = "expired"
+			}
+			b.Queue(`UPDATE lead_offers SET outcome = $3, reason = $4, position = $5 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
+				e.LeadID, e.PartnerID, outcome, e.Reason, r.Position)
+		case domain.LeadUnassigned:
+			b.Queue(`UPDATE leads SET status = 'unassigned', partner_id = '', position = $2 WHERE lead_id = $1`, e.LeadID, r.Position)
+		}
+	}
+	if tx == nil {
+		return nil
+	}
+	geos := make([]string, 0, len(touched))
+	for g := range touched {
+		geos = append(geos, g)
+	}
+	sort.Strings(geos)
+	for _, g := range geos {
+		gs := s.geos[g]
+		for _, t := range []domain.Tier{domain.TierPlatinum, domain.TierGold} {
+			capacity, limited := gs.Capacity[t]
+			used := len(gs.Holders[t])
+			free := -1 // unlimited
+			if limited {
+				free = max(capacity-used, 0)
+			} else {
+				capacity = -1
+			}
+			b.Queue(`INSERT INTO seats VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (geography, tier) DO UPDATE SET
+				capacity = EXCLUDED.capacity, used = EXCLUDED.used, free = EXCLUDED.free, waitlisted = EXCLUDED.waitlisted,
+				position = EXCLUDED.position`, g, string(t), capacity, used, free, len(gs.Waitlist[t]), touched[g])
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("leads: write batch ending %d: %w", batch[len(batch)-1].Position, err)
+	}
+	return nil
+}

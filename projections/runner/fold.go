@@ -1,0 +1,77 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"dealcredit/eventstore"
+)
+
+// DefaultBatchSize is the number of records read and applied per transaction.
+const DefaultBatchSize = 5000
+
+// Limit bounds a fold: it stops before the first record beyond Position
+// (when > 0) or recorded after Time (when not zero). The zero Limit folds
+// up to the head of the log as read; a negative Position folds nothing.
+type Limit struct {
+	Position int64
+	Time     time.Time
+}
+
+// beyond reports whether r lies past the limit. A limit in time is a prefix
+// of the log: the fold stops at the first record recorded after it.
+func (l Limit) beyond(r eventstore.Record) bool {
+	if l.Position > 0 && r.Position > l.Position {
+		return true
+	}
+	if !l.Time.IsZero() && r.RecordedAt.After(l.Time) {
+		return true
+	}
+	return false
+}
+
+// foldRange reads the log after from, in batches, and calls fn with each
+// batch until the log (as read) or the limit ends. It returns the position
+// of the last record passed to fn (from when none). Memory is bounded by
+// one batch.
+func foldRange(ctx context.Context, log eventstore.Reader, from int64, limit Limit, batchSize int, fn func([]eventstore.Record) error) (int64, error) {
+	pos := from
+	if limit.Position < 0 {
+		return pos, nil
+	}
+	for {
+		n := batchSize
+		if limit.Position > 0 {
+			if pos >= limit.Position {
+				return pos, nil
+			}
+			if rem := limit.Position - pos; rem < int64(n) {
+				n = int(rem)
+			}
+		}
+		batch, err := log.ReadAll(ctx, pos, n)
+		if err != nil {
+			return pos, fmt.Errorf("projection: read log after %d: %w", pos, err)
+		}
+		if len(batch) == 0 {
+			return pos, nil
+		}
+		cut := len(batch)
+		for i, r := range batch {
+			if limit.beyond(r) {
+				cut = i
+				break
+			}
+		}
+		if cut > 0 {
+			if err := fn(batch[:cut]); err != nil {
+				return pos, err
+			}
+			pos = batch[cut-1].Position
+		}
+		if cut < len(batch) {
+			return pos, nil
+		}
+	}
+}

@@ -1,0 +1,85 @@
+// Package runner runs projections: it folds the ordered event log into
+// Postgres read models, writing each batch's changes and the projection's
+// checkpoint in the same transaction (exactly-once effect), follows live
+// commits, rebuilds a projection beside the live one and swaps it in
+// atomically, and verifies that a rebuild reproduces the live tables.
+//
+// Each projection owns one Postgres schema, proj_<name>. Its SQL uses
+// unqualified table names; the runner sets search_path per transaction, so
+// the same code writes the live schema, a rebuild schema or a scratch schema.
+// Readers query proj_<name>.<table>.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"dealcredit/eventstore"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Projection is a read model defined as a fold of the ordered log.
+type Projection interface {
+	// Name identifies the projection: lower case letters, digits and '_'.
+	Name() string
+	// Setup creates the projection's tables in the current search_path
+	// schema; it runs once per schema, inside a transaction.
+	Setup(ctx context.Context, tx pgx.Tx) error
+	// Tables names the projection's tables, compared by Verify.
+	Tables() []string
+	// NewState returns the in-memory state of the projection at position 0.
+	NewState() State
+}
+
+// State is a projection's in-memory state while folding the log. A State is
+// used by one goroutine at a time.
+type State interface {
+	// Apply folds batch (consecutive records, in order) into the state and,
+	// when tx is not nil, writes the resulting changes through tx. With a nil
+	// tx it only advances the in-memory state (warm-up after a restart).
+	// An error caused by a record must be an *EventError.
+	Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error
+}
+
+// EventError reports a record that a projection cannot apply. The runner
+// stops at it: it never skips an event.
+type EventError struct {
+	Position int64
+	Type     string
+	Err      error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("projection: event %d (%s): %v", e.Position, e.Type, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *EventError) Unwrap() error { return e.Err }
+
+// Log is what the runner needs from the event store.
+type Log interface {
+	eventstore.Reader
+	eventstore.Follower
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,30}$`)
+
+func checkName(p Projection) error {
+	if !nameRE.MatchString(p.Name()) {
+		return fmt.Errorf("projection: invalid name %q", p.Name())
+	}
+	return nil
+}
+
+// Schema returns the live schema of the projection named name.
+func Schema(name string) string { return "proj_" + name }
+
+// setSearchPath makes unqualified names in tx resolve to schema.
+func setSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
+	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
+		return fmt.Errorf("set search_path %s: %w", schema, err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"dealcredit/eventstore"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrRebuildRunning is returned when a rebuild of the same projection is
+// already running (in any process).
+var ErrRebuildRunning = errors.New("projection: rebuild already running")
+
+// Build creates schema afresh with p's tables and folds the log into it up to
+// limit, one transaction per batch. It returns the position reached and the
+// state at that position. Progress, when not nil, is called after each batch
+// with the position reached and the head of the log.
+func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, schema string, limit Limit, batchSize int, progress func(pos, head int64)) (int64, State, error) {
+	if err := checkName(p); err != nil {
+		return 0, nil, err
+	}
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return createSchema(ctx, tx, p, schema) }); err != nil {
+		return 0, nil, err
+	}
+	head, err := log.Head(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("projection: head: %w", err)
+	}
+	if limit.Position > 0 && limit.Position < head {
+		head = limit.Position
+	}
+	state := p.NewState()
+	pos, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := setSearchPath(ctx, tx, schema); err != nil {
+				return err
+			}
+			return state.Apply(ctx, tx, b)
+		})
+		if err != nil {
+			return fmt.Errorf("projection: build %s: %w", schema, err)
+		}
+		if progress != nil {
+			last := b[len(b)-1].Position
+			if last > head {
+				head = last
+			}
+			progress(last, head)
+		}
+		return nil
+	})
+	if err != nil {
+		return pos, nil, err
+	}
+	return pos, state, nil
+}
+
+// Rebuild rebuilds p from position 0 into a new schema beside the live one
+// while the live runner keeps going, then, holding the projection's
+// checkpoint lock (which pauses the live runner), applies the last events
+// and swaps the schemas in one transaction. Readers see the old model or the
+// new one, never a mix: each statement resolves proj_<name> to one schema.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, batchSize int, progress func(pos, head int64)) error {
+	if err := Ensure(ctx, pool, p); err != nil {
+		return err
+	}
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+	name := p.Name()
+	live, next := Schema(name), Schema(name)+"_next"
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("projection: rebuild %s: %w", name, err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext('dealcredit.rebuild.' || $1))", name).Scan(&locked); err != nil {
+		return fmt.Errorf("projection: rebuild %s: lock: %w", name, err)
+	}
+	if !locked {
+		return fmt.Errorf("projection: rebuild %s: %w", name, ErrRebuildRunning)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext('dealcredit.rebuild.' || $1))", name)
+	}()
+
+	pos, state, err := Build(ctx, pool, log, p, next, Limit{}, batchSize, progress)
+	if err != nil {
+		dropSchema(ctx, pool, next)
+		return err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := lockCheckpoint(ctx, tx, name); err != nil {
+			return err
+		}
+		head, err := log.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("projection: head: %w", err)
+		}
+		if err := setSearchPath(ctx, tx, next); err != nil {
+			return err
+		}
+		pos, err = foldRange(ctx, log, pos, Limit{Position: head}, batchSize, func(b []eventstore.Record) error {
+			return state.Apply(ctx, tx, b)
+		})
+		if err != nil {
+			return err
+		}
+		old := Schema(name) + "_old"
+		for _, q := range []string{
+			"DROP SCHEMA IF EXISTS " + pgx.Identifier{old}.Sanitize() + " CASCADE",
+			"ALTER SCHEMA " + pgx.Identifier{live}.Sanitize() + " RENAME TO " + pgx.Identifier{old}.Sanitize(),
+			"ALTER SCHEMA " + pgx.Identifier{next}.Sanitize() + " RENAME TO " + pgx.Identifier{live}.Sanitize(),
+			"DROP SCHEMA " + pgx.Identifier{old}.Sanitize() + " CASCADE",
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("projection: swap %s: %w", name, err)
+			}
+		}
+		if err := writeCheckpoint(ctx, tx, name, pos); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(pos, head)
+		}
+		return nil
+	})
+	if err != nil {
+		dropSchema(ctx, pool, next)
+		return fmt.Errorf("projection: rebuild %s: %w", name, err)
+	}
+	return nil
+}
+
+func dropSchema(ctx context.Context, pool *pgxpool.Pool, schema string) {
+	_, _ = pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+}
+
+// DropSchema removes schema and everything in it (used for scratch and
+// replay schemas).
+func DropSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("projection: drop schema %s: %w", schema, err)
+	}
+	return nil
+}

@@ -1,0 +1,449 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"dealcredit/eventstore"
+	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/pgdb"
+	"dealcredit/internal/pgtest"
+	"dealcredit/projections/runner"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// counter is a small real projection with in-memory state: each row stores
+// the running count of its event type, so a wrong warm-up after a restart
+// shows in the rows.
+type counter struct {
+	// onApply, when set, is called before each write batch.
+	onApply func(batch []eventstore.Record)
+}
+
+func (c *counter) Name() string     { return "counter" }
+func (c *counter) Tables() []string { return []string{"seen", "totals"} }
+func (c *counter) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+		CREATE TABLE seen (position bigint PRIMARY KEY, type text NOT NULL, running bigint NOT NULL);
+		CREATE TABLE totals (type text PRIMARY KEY, n bigint NOT NULL)`)
+	return err
+}
+func (c *counter) NewState() runner.State { return &counterState{c: c, n: map[string]int64{}} }
+
+type counterState struct {
+	c *counter
+	n map[string]int64
+}
+
+func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error {
+	if tx != nil && s.c.onApply != nil {
+		s.c.onApply(batch)
+	}
+	rows := make([][]any, 0, len(batch))
+	delta := map[string]int64{}
+	for _, r := range batch {
+		if r.Type == "poison" {
+			return &runner.EventError{Position: r.Position, Type: r.Type, Err: errors.New("poison pill")}
+		}
+		s.n[r.Type]++
+		delta[r.Type]++
+		rows = append(rows, []any{r.Position, r.Type, s.n[r.Type]})
+	}
+	if tx == nil {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seen"}, []string{"position", "type", "running"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	for typ, d := range delta {
+		if _, err := tx.Exec(ctx, `INSERT INTO totals (type, n) VALUES ($1, $2) ON CONFLICT (type) DO UPDATE SET n = totals.n + EXCLUDED.n`, typ, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type env struct {
+	pool  *pgxpool.Pool
+	store *pgstore.Store
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	if err := pgstore.Migrate(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgdb.OpenPool(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := pgstore.New(pool, pgstore.Options{RecheckInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(); pool.Close() })
+	return env{pool: pool, store: store}
+}
+
+var typesCycle = []string{"a.happened", "b.happened", "c.happened"}
+
+// appendN appends n events (types cycling), poison at the given 1-based
+// indexes of this call.
+func (e env) appendN(t *testing.T, n int, poison ...int) {
+	t.Helper()
+	if err := e.appendEvents(n, poison...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e env) appendEvents(n int, poison ...int) error {
+	bad := map[int]bool{}
+	for _, p := range poison {
+		bad[p] = true
+	}
+	const chunk = 500
+	for i := 0; i < n; i += chunk {
+		var evs []eventstore.Event
+		for j := i; j < min(n, i+chunk); j++ {
+			typ := typesCycle[j%len(typesCycle)]
+			if bad[j+1] {
+				typ = "poison"
+			}
+			evs = append(evs, eventstore.Event{
+				ID: uuid.New(), Type: typ, SchemaVersion: 1,
+				Data: []byte(fmt.Sprintf(`{"i":%d}`, j)), OccurredAt: time.Unix(1767225600, 0).UTC(),
+			})
+		}
+		if _, err := e.store.Append(context.Background(), "test-"+uuid.NewString(), eventstore.Any, evs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronisation
+	}
+}
+
+func head(t *testing.T, e env) int64 {
+	t.Helper()
+	h, err := e.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestRunnerCatchesUpAndFollows(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 1200)
+	reg := prometheus.NewRegistry()
+	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 500, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	waitFor(t, "catch up", func() bool { s := r.Status(); return s.State == runner.StateLive && s.Position == 1200 })
+	e.appendN(t, 30)
+	waitFor(t, "follow", func() bool { return r.Status().Position == 1230 })
+
+	var rows, total int64
+	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM proj_counter.seen), (SELECT sum(n) FROM proj_counter.totals)`).Scan(&rows, &total); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1230 || total != 1230 {
+		t.Fatalf("rows %d total %d, want 1230", rows, total)
+	}
+	waitFor(t, "position metric", func() bool { return gauge(t, reg, "dealcredit_projection_position") == 1230 })
+	if lag := gauge(t, reg, "dealcredit_projection_lag_events"); lag != 0 {
+		t.Fatalf("lag_events %v, want 0", lag)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	cp, err := runner.ReadCheckpoint(context.Background(), e.pool, "counter")
+	if err != nil || cp.Position != 1230 {
+		t.Fatalf("checkpoint %+v %v", cp, err)
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "projection" && l.GetValue() == "counter" {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return -1
+}
+
+func TestRunnerStopsAtFailingEvent(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 40, 23)
+	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(context.Background()) // must return by itself: no spinning, no skipping
+	var ee *runner.EventError
+	if !errors.As(err, &ee) || ee.Position != 23 || ee.Type != "poison" {
+		t.Fatalf("Run = %v, want EventError at 23 (poison)", err)
+	}
+	s := r.Status()
+	if s.State != runner.StateFailed || s.FailedPosition != 23 || s.FailedType != "poison" || s.Position != 22 || s.Ready() {
+		t.Fatalf("status %+v", s)
+	}
+	cp, err := runner.ReadCheckpoint(context.Background(), e.pool, "counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Position != 22 || cp.Status != "failed" || cp.FailedPosition != 23 || cp.FailedType != "poison" || cp.Error == "" {
+		t.Fatalf("checkpoint %+v", cp)
+	}
+	var rows int64
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM proj_counter.seen`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 22 {
+		t.Fatalf("rows %d, want 22 (everything before the failing event)", rows)
+	}
+}
+
+func TestRunnerKilledAtRandomPointsIsExactlyOnce(t *testing.T) {
+	n, kills := 3000, 12
+	if os.Getenv("DEALCREDIT_SOAK") != "" {
+		n, kills = 50000, 25
+	}
+	e := newEnv(t)
+	e.appendN(t, n)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	t.Logf("events %d kills %d", n, kills)
+
+	midway := 0
+	for k := 0; k < kills; k++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		left := rng.IntN(3) + 1
+		var calls atomic.Int64
+		p := &counter{onApply: func(batch []eventstore.Record) {
+			// Kill mid-transaction after a random number of batches: the
+			// batch's writes and checkpoint must vanish together.
+			if calls.Add(1) >= int64(left) {
+				cancel()
+			}
+		}}
+		bs := n/(kills*3) + rng.IntN(n/(kills*3))
+		r, err := runner.New(e.pool, e.store, p, runner.Options{BatchSize: bs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, "kill", func() bool {
+			if r.Status().State == runner.StateLive {
+				cancel() // caught up before the kill point
+			}
+			return ctx.Err() != nil
+		})
+		if err := <-done; err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if calls.Load() >= int64(left) {
+			midway++
+		}
+	}
+	if midway < 10 {
+		t.Fatalf("only %d kills happened mid-batch, want >= 10", midway)
+	}
+	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 777})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "final catch up", func() bool { return r.Status().Position == int64(n) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := runner.Verify(context.Background(), e.pool, e.store, 1000, &counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("live differs from clean rebuild:\n%s", rep)
+	}
+	if rep.Projections[0].Live[0].Rows != int64(n) {
+		t.Fatalf("seen rows %d, want %d", rep.Projections[0].Live[0].Rows, n)
+	}
+}
+
+func TestVerifyNamesFirstDifferingRow(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 100)
+	ctx := context.Background()
+	if err := runner.Rebuild(ctx, e.pool, e.store, &counter{}, 30, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runner.Verify(ctx, e.pool, e.store, 0, &counter{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after rebuild: %v\n%s", err, rep)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE proj_counter.seen SET running = running + 1 WHERE position = 42`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = runner.Verify(ctx, e.pool, e.store, 0, &counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := rep.Projections[0]
+	if rep.OK() || pr.Table != "seen" || pr.FirstDiff != "rebuilt: (42,c.happened,14)" {
+		t.Fatalf("report %+v", pr)
+	}
+}
+
+func TestRebuildsGiveIdenticalDigests(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 700)
+	ctx := context.Background()
+	var digests [2][]runner.TableDigest
+	for i, bs := range []int{64, 5000} {
+		if err := runner.Rebuild(ctx, e.pool, e.store, &counter{}, bs, nil); err != nil {
+			t.Fatal(err)
+		}
+		d, err := runner.Digest(ctx, e.pool, &counter{}, runner.Schema("counter"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[i] = d
+	}
+	if fmt.Sprint(digests[0]) != fmt.Sprint(digests[1]) || digests[0][0].Rows != 700 {
+		t.Fatalf("digests differ: %v vs %v", digests[0], digests[1])
+	}
+}
+
+func TestReadersDuringRebuildSeeCompleteModel(t *testing.T) {
+	n := 4000
+	if testing.Short() {
+		n = 1500
+	}
+	e := newEnv(t)
+	e.appendN(t, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "live runner", func() bool { return r.Status().Position == int64(n) })
+
+	// Writers keep appending, readers keep checking that what they see is
+	// a complete prefix of the log, while the projection is rebuilt twice.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var reads atomic.Int64
+	readErr := make(chan error, 4)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var cnt, maxPos, total int64
+				err := e.pool.QueryRow(ctx, `SELECT count(*), coalesce(max(position), 0),
+					(SELECT coalesce(sum(n), 0) FROM proj_counter.totals) FROM proj_counter.seen`).Scan(&cnt, &maxPos, &total)
+				if err != nil {
+					readErr <- err
+					return
+				}
+				if cnt != maxPos || total != cnt || cnt < int64(n) {
+					readErr <- fmt.Errorf("incomplete model: %d rows, max position %d, total %d", cnt, maxPos, total)
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 5; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.appendEvents(40); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 2; i++ {
+		if err := runner.Rebuild(ctx, e.pool, e.store, &counter{}, 250, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-readErr:
+		t.Fatal(err)
+	default:
+	}
+	if reads.Load() == 0 {
+		t.Fatal("no reads happened")
+	}
+	waitFor(t, "runner after swaps", func() bool { return r.Status().Position == head(t, e) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runner.Verify(context.Background(), e.pool, e.store, 0, &counter{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v\n%s", err, rep)
+	}
+	t.Logf("%d consistent reads during rebuilds", reads.Load())
+}
