@@ -1,0 +1,523 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"dealcredit/consumers/oemfeed"
+	"dealcredit/domain"
+	"dealcredit/eventstore"
+)
+
+// item is one message of a batch and what became of it.
+type item struct {
+	msg     jetstream.Msg
+	seq     uint64
+	inv     domain.InvoiceReceived
+	id      uuid.UUID
+	data    []byte
+	reason  string // set when the message is dead-lettered
+	outcome string
+	unit    int // index of its unit in the AppendEach call, -1 for none
+	dupOf   int // index of an earlier item with the same event id and content, -1 for none
+	retry   bool
+}
+
+// committed is a batch whose appends returned, ready to be acknowledged.
+type committed struct {
+	items []*item
+}
+
+// session consumes oem over one pull subscription until ctx ends or a
+// failure needs a new subscription.
+func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
+	cons, err := c.js.Consumer(ctx, StreamName(oem), c.opts.Durable)
+	if err != nil {
+		return fmt.Errorf("ingest: consumer %s: %w", StreamName(oem), err)
+	}
+	sctx, kill := context.WithCancelCause(ctx)
+	defer kill(nil)
+
+	msgs := make(chan jetstream.Msg, c.opts.BatchSize)
+	stopping := make(chan struct{})
+	var graceful atomic.Bool
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-stopping:
+			if graceful.Load() {
+				_ = m.Nak() // hand it straight to a competing consumer
+			}
+		}
+	}, jetstream.PullMaxMessages(c.opts.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		c.log.Debug("ingest: pull", "oem", oem, "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("ingest: consume %s: %w", StreamName(oem), err)
+	}
+
+	acks := make(chan *committed, 2)
+	ackDone := make(chan struct{})
+	go func() {
+		defer close(ackDone)
+		last := time.Time{}
+		for cb := range acks {
+			if err := c.acknowledge(sctx, oem, cb); err != nil {
+				kill(err)
+				for range acks { // a crash acknowledges nothing more
+				}
+				return
+			}
+			if time.Since(last) > time.Second {
+				last = time.Now()
+				c.updatePending(sctx, oem, cons)
+			}
+		}
+	}()
+
+	var loopErr error
+	for {
+		batch := c.collect(sctx, msgs)
+		if batch == nil {
+			break
+		}
+		// A graceful stop finishes the batch it has taken.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), c.opts.StopTimeout)
+		cb, err := c.process(pctx, oem, batch)
+		cancel()
+		if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			loopErr = cause // killed by the acknowledger
+			break
+		}
+		var fe *faultError
+		if errors.As(err, &fe) {
+			loopErr = err
+			break
+		}
+		if err != nil {
+			delay := b.next()
+			c.log.Warn("ingest: batch not committed, retrying", "oem", oem, "messages", len(batch), "retry_in", delay, "err", err)
+			for _, m := range batch {
+				_ = m.NakWithDelay(delay)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-sctx.Done():
+			}
+			t.Stop()
+			continue
+		}
+		b.reset()
+		acks <- cb
+	}
+	close(acks)
+	<-ackDone
+	if loopErr == nil {
+		if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			loopErr = cause
+		}
+	}
+	var fe *faultError
+	if !errors.As(loopErr, &fe) {
+		graceful.Store(true)
+	}
+	close(stopping)
+	cc.Stop()
+	if graceful.Load() {
+		for {
+			select {
+			case m := <-msgs:
+				_ = m.Nak()
+				continue
+			default:
+			}
+			break
+		}
+	}
+	return loopErr
+}
+
+// collect waits for a first message, then takes what is available up to a
+// batch, lingering briefly for more. It returns nil when ctx ends.
+func (c *Consumer) collect(ctx context.Context, msgs <-chan jetstream.Msg) []jetstream.Msg {
+	var batch []jetstream.Msg
+	select {
+	case m := <-msgs:
+		batch = append(make([]jetstream.Msg, 0, c.opts.BatchSize), m)
+	case <-ctx.Done():
+		return nil
+	}
+	var linger <-chan time.Time
+	for len(batch) < c.opts.BatchSize {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+			continue
+		default:
+		}
+		if linger == nil {
+			t := time.NewTimer(c.opts.Linger)
+			defer t.Stop()
+			linger = t.C
+		}
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		case <-linger:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// process decodes a batch and appends it with one AppendEach call (plus one
+// for the rejection facts of conflicting duplicates). An error means nothing
+// of the batch is known to be stored: the caller retries the whole batch.
+func (c *Consumer) process(ctx context.Context, oem string, batch []jetstream.Msg) (*committed, error) {
+	items := make([]*item, len(batch))
+	var units [][]eventstore.AppendRequest
+	first := make(map[uuid.UUID]int, len(batch))
+	for i, m := range batch {
+		it := &item{msg: m, unit: -1, dupOf: -1}
+		items[i] = it
+		if md, err := m.Metadata(); err == nil {
+			it.seq = md.Sequence.Stream
+		}
+		if err := c.decode(oem, it); err != nil {
+			it.reason = err.Error()
+			it.outcome = OutcomeRejected
+			it.unit = len(units)
+			units = append(units, c.rejectionUnit(oem, it))
+			continue
+		}
+		if j, ok := first[it.id]; ok {
+			if bytes.Equal(items[j].data, it.data) {
+				it.dupOf = j
+			} else {
+				it.retry = true // decided once the first one is stored
+			}
+			continue
+		}
+		first[it.id] = i
+		it.unit = len(units)
+		units = append(units, []eventstore.AppendRequest{{
+			Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
+			Expected: eventstore.Any,
+			Events: []eventstore.Event{{
+				ID: it.id, Type: it.inv.EventType(), SchemaVersion: 1, Data: it.data,
+				Metadata: eventstore.Metadata{
+					CorrelationID: it.inv.NaturalKey(),
+					Actor:         "oem:" + oem,
+					Source:        oemfeed.Subject(oem),
+				},
+				OccurredAt: it.inv.InvoiceDate.Time(),
+			}},
+		}})
+	}
+	if err := c.fault(FaultBeforeCommit); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := c.store.AppendEach(ctx, units)
+	c.m.commit.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("ingest: append batch of %s: %w", oem, err)
+	}
+	c.m.batch.Observe(float64(len(batch)))
+
+	var conflicts []*item
+	var conflictUnits [][]eventstore.AppendRequest
+	for _, it := range items {
+		if it.unit < 0 {
+			continue
+		}
+		r := res[it.unit]
+		var idc *eventstore.IDConflictError
+		var inv *eventstore.InvalidError
+		switch {
+		case it.outcome == OutcomeRejected && r.Err == nil:
+		case it.outcome == OutcomeRejected:
+			it.retry = true
+		case r.Err == nil && r.Results[0].AlreadyAppended:
+			it.outcome = OutcomeDuplicate
+		case r.Err == nil && it.inv.Revision > 1 && r.Results[0].Records[0].StreamVersion > 1:
+			it.outcome = OutcomeSuperseded
+		case r.Err == nil:
+			it.outcome = OutcomeAccepted
+		case errors.As(r.Err, &idc):
+			it.outcome = OutcomeConflict
+			it.reason = fmt.Sprintf("conflicting duplicate: invoice %s revision %d of OEM %s is already stored with different content (position %d); send a higher revision to change it",
+				it.inv.InvoiceNumber, it.inv.Revision, oem, idc.Position)
+			conflicts = append(conflicts, it)
+			conflictUnits = append(conflictUnits, c.rejectionUnit(oem, it))
+		case errors.As(r.Err, &inv):
+			it.outcome = OutcomeRejected
+			it.reason = "cannot be stored: " + inv.Error()
+			conflicts = append(conflicts, it)
+			conflictUnits = append(conflictUnits, c.rejectionUnit(oem, it))
+		default:
+			it.retry = true
+		}
+	}
+	if len(conflictUnits) > 0 {
+		res2, err := c.store.AppendEach(ctx, conflictUnits)
+		for i, it := range conflicts {
+			if err != nil || res2[i].Err != nil {
+				it.retry = true
+			}
+		}
+	}
+	for _, it := range items {
+		if it.dupOf < 0 {
+			continue
+		}
+		f := items[it.dupOf]
+		switch {
+		case f.retry:
+			it.retry = true
+		case f.outcome == OutcomeConflict:
+			it.outcome, it.reason = OutcomeConflict, f.reason
+			it.retry = true // its own rejection fact is written when it comes back
+		default:
+			it.outcome = OutcomeDuplicate
+		}
+	}
+	if err := c.fault(FaultAfterCommit); err != nil {
+		return nil, err
+	}
+	return &committed{items: items}, nil
+}
+
+// decode fills it from its message, or returns why it can never be valid.
+func (c *Consumer) decode(oem string, it *item) error {
+	m, err := oemfeed.Decode(it.msg.Subject(), it.msg.Data())
+	if err != nil {
+		var de *oemfeed.DecodeError
+		if errors.As(err, &de) {
+			return errors.New(de.Sentence())
+		}
+		return err
+	}
+	it.inv = toDomain(oem, m)
+	if err := it.inv.Validate(); err != nil {
+		return err
+	}
+	_, _, data, err := domain.Encode(it.inv)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	it.data = data
+	id, err := uuid.Parse(domain.InvoiceEventID(oem, m.InvoiceNumber, m.Revision))
+	if err != nil {
+		return fmt.Errorf("event id: %w", err)
+	}
+	it.id = id
+	return nil
+}
+
+// toDomain converts a decoded message; the OEM is the subject's.
+func toDomain(oem string, m oemfeed.Message) domain.InvoiceReceived {
+	inv := domain.InvoiceReceived{
+		OEMID:              oem,
+		InvoiceNumber:      m.InvoiceNumber,
+		Revision:           m.Revision,
+		Kind:               domain.InvoiceKind(m.Kind),
+		CreditMemoFor:      m.CreditMemoFor,
+		Currency:           m.Currency,
+		Customer:           domain.Customer(m.Customer),
+		DealRegistrationID: m.DealRegistrationID,
+		Lines:              make([]domain.InvoiceLine, len(m.Lines)),
+		Source:             oemfeed.Subject(oem),
+	}
+	inv.InvoiceDate, _ = domain.ParseDate(m.InvoiceDate) // validated by Decode
+	for i, l := range m.Lines {
+		inv.Lines[i] = domain.InvoiceLine{Line: l.Line, SKU: l.SKU, Segment: domain.Segment(l.Segment),
+			Quantity: l.Quantity, UnitPriceMinor: l.UnitPriceMinor, AmountMinor: l.AmountMinor}
+	}
+	return inv
+}
+
+// rejectionUnit is the invoice.rejected fact of a dead letter; its id is
+// derived from the OEM and the stream sequence, so a redelivery is a no-op.
+func (c *Consumer) rejectionUnit(oem string, it *item) []eventstore.AppendRequest {
+	it.reason = headerSafe(it.reason)
+	sum := sha256.Sum256(it.msg.Data())
+	rej := domain.InvoiceRejected{
+		OEMID: oem, Subject: it.msg.Subject(), StreamSeq: it.seq,
+		InvoiceNumber: headerSafe(it.inv.InvoiceNumber), Reason: it.reason,
+		BodySHA256: hex.EncodeToString(sum[:]),
+	}
+	_, ver, data, err := domain.Encode(rej)
+	if err != nil {
+		// Cannot happen for this plain struct; the unit is then refused as invalid and retried.
+		data = nil
+	}
+	id, _ := uuid.Parse(domain.RejectionEventID(oem, it.seq))
+	return []eventstore.AppendRequest{{
+		Stream:   domain.RejectionStream(oem),
+		Expected: eventstore.Any,
+		Events: []eventstore.Event{{
+			ID: id, Type: rej.EventType(), SchemaVersion: ver, Data: data,
+			Metadata: eventstore.Metadata{Actor: "oem:" + oem, Source: oemfeed.Subject(oem) + "#" + strconv.FormatUint(it.seq, 10)},
+		}},
+	}}
+}
+
+// headerSafe makes s usable as a header value: no control characters, at most 512 bytes.
+func headerSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 512 {
+		cut := 509
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+// acknowledge dead-letters, terminates, acknowledges and re-queues the items
+// of a committed batch. Only an injected fault is returned: acknowledgement
+// failures are left to redelivery, which the event ids make harmless.
+func (c *Consumer) acknowledge(ctx context.Context, oem string, cb *committed) error {
+	var dead, ok []*item
+	for _, it := range cb.items {
+		switch {
+		case it.retry:
+			_ = it.msg.NakWithDelay(c.opts.RetryMin)
+		case it.outcome == OutcomeRejected || it.outcome == OutcomeConflict:
+			dead = append(dead, it)
+		default:
+			ok = append(ok, it)
+		}
+	}
+	c.deadLetter(ctx, oem, dead)
+
+	if c.opts.DoubleAck {
+		return c.doubleAck(ctx, oem, ok)
+	}
+	// Acks are published together and confirmed by one flush (PING/PONG):
+	// when it returns the server has received every ack of the batch.
+	for i, it := range ok {
+		if i == len(ok)/2 {
+			if err := c.fault(FaultMidAck); err != nil {
+				return err
+			}
+		}
+		if err := it.msg.Ack(); err != nil {
+			c.log.Debug("ingest: ack failed, the message will be redelivered", "oem", oem, "seq", it.seq, "err", err)
+		}
+		c.m.messages.WithLabelValues(oem, it.outcome).Inc()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := c.js.Conn().FlushWithContext(fctx); err != nil {
+		c.log.Debug("ingest: ack flush failed, messages may be redelivered", "oem", oem, "err", err)
+	}
+	return nil
+}
+
+// doubleAck acknowledges each message with a confirmed ack (AckSync),
+// many at a time.
+func (c *Consumer) doubleAck(ctx context.Context, oem string, ok []*item) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 128)
+	for i, it := range ok {
+		if i == len(ok)/2 {
+			wg.Wait()
+			if err := c.fault(FaultMidAck); err != nil {
+				return err
+			}
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := it.msg.DoubleAck(actx); err != nil {
+				c.log.Debug("ingest: ack failed, the message will be redelivered", "oem", oem, "seq", it.seq, "err", err)
+			}
+		}()
+		c.m.messages.WithLabelValues(oem, it.outcome).Inc()
+	}
+	wg.Wait()
+	return nil
+}
+
+// deadLetter publishes the dead letters to the DLQ stream and terminates
+// the ones whose publish was acknowledged; the others come back later.
+func (c *Consumer) deadLetter(ctx context.Context, oem string, dead []*item) {
+	if len(dead) == 0 {
+		return
+	}
+	futures := make([]jetstream.PubAckFuture, len(dead))
+	for i, it := range dead {
+		h := nats.Header{}
+		h.Set(HeaderReason, it.reason)
+		h.Set(HeaderOriginalSeq, strconv.FormatUint(it.seq, 10))
+		h.Set(HeaderOriginalSubject, it.msg.Subject())
+		h.Set(jetstream.MsgIDHeader, "rejected:"+oem+":"+strconv.FormatUint(it.seq, 10))
+		f, err := c.js.PublishMsgAsync(&nats.Msg{Subject: oemfeed.RejectedSubject(oem), Header: h, Data: it.msg.Data()})
+		if err != nil {
+			c.log.Warn("ingest: dead-letter publish failed", "oem", oem, "seq", it.seq, "err", err)
+		}
+		futures[i] = f
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for i, it := range dead {
+		published := false
+		if futures[i] != nil {
+			select {
+			case <-futures[i].Ok():
+				published = true
+			case err := <-futures[i].Err():
+				c.log.Warn("ingest: dead-letter publish failed", "oem", oem, "seq", it.seq, "err", err)
+			case <-wctx.Done():
+			}
+		}
+		if !published {
+			_ = it.msg.NakWithDelay(c.opts.RetryMin)
+			continue
+		}
+		if err := it.msg.TermWithReason(it.outcome); err != nil {
+			c.log.Debug("ingest: term failed, the message will be redelivered", "oem", oem, "seq", it.seq, "err", err)
+		}
+		c.m.messages.WithLabelValues(oem, it.outcome).Inc()
+	}
+}
+
+// updatePending sets the pending gauge from the consumer's info.
+func (c *Consumer) updatePending(ctx context.Context, oem string, cons jetstream.Consumer) {
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := cons.Info(ictx)
+	if err != nil {
+		return
+	}
+	c.m.pending.WithLabelValues(oem).Set(float64(info.NumPending) + float64(info.NumAckPending))
+}

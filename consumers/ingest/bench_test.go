@@ -1,0 +1,145 @@
+package ingest_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"dealcredit/consumers/ingest"
+	"dealcredit/consumers/oemfeed"
+)
+
+// BenchmarkIngest measures end-to-end ingest of invoices already in
+// JetStream (3 lines each, plus 10% duplicates republished without
+// Nats-Msg-Id), and in the same run the limits: raw JetStream fetch+ack of
+// the same messages, and COPY of the same rows into Postgres. The size is
+// DEALCREDIT_BENCH_INVOICES (default 200000).
+func BenchmarkIngest(b *testing.B) {
+	n := 200000
+	if s := os.Getenv("DEALCREDIT_BENCH_INVOICES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	e := mustEnv(b)
+	_, js := e.connect(b)
+	ctx := context.Background()
+	feed := oemfeed.GenerateMessages(oemfeed.GenOptions{Seed: 1, Invoices: n, OEMs: []string{"hp"}, Lines: 3})
+	reg := prometheus.NewRegistry()
+	c, _ := e.consumer(b, reg, ingest.Options{}, "hp")
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.invoices"}, Storage: jetstream.FileStorage}); err != nil {
+		b.Fatal(err)
+	}
+	// Publish: every invoice once with its id, 10% again without (duplicates
+	// only Postgres can absorb), and the same to the RAW stream.
+	var futures []jetstream.PubAckFuture
+	wait := func() {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				b.Fatal(err)
+			}
+		}
+		futures = futures[:0]
+	}
+	pub := func(subject string, body []byte, id string) {
+		var opts []jetstream.PublishOpt
+		if id != "" {
+			opts = append(opts, jetstream.WithMsgID(id))
+		}
+		f, err := js.PublishAsync(subject, body, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) >= 4000 {
+			wait()
+		}
+	}
+	total := 0
+	for i, g := range feed {
+		pub("oem.hp.invoices", g.Body, oemfeed.MsgID("hp", g.Message.InvoiceNumber, g.Message.Revision))
+		pub("raw.invoices", g.Body, "")
+		total++
+		if i%10 == 0 {
+			pub("oem.hp.invoices", g.Body, "")
+			pub("raw.invoices", g.Body, "")
+			total++
+		}
+	}
+	wait()
+
+	b.ResetTimer()
+	start := time.Now()
+	stop := run(b, c)
+	for !drained(b, js, "hp") {
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	elapsed := time.Since(start)
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	var stored int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'invoice.received'`).Scan(&stored); err != nil {
+		b.Fatal(err)
+	}
+	if stored != len(feed) {
+		b.Fatalf("stored %d invoices, want %d", stored, len(feed))
+	}
+	b.ReportMetric(float64(len(feed))/elapsed.Seconds(), "invoices/s")
+	b.ReportMetric(float64(3*len(feed))/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "msgs/s")
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if h := mf.GetMetric()[0].GetHistogram(); h != nil && h.GetSampleCount() > 0 {
+				switch mf.GetName() {
+				case "dealcredit_ingest_batch_size":
+					b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "mean_batch")
+				case "dealcredit_ingest_commit_duration_seconds":
+					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "mean_commit_ms")
+				}
+			}
+		}
+	}
+
+	// Limit 1: raw fetch+ack of the same messages, no Postgres.
+	rc, err := js.CreateOrUpdateConsumer(ctx, "RAW", jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for got := 0; got < total; {
+		batch, err := rc.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			_ = m.Ack()
+			got++
+		}
+	}
+	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "fetchack_msgs/s")
+
+	// Limit 2: COPY of the same rows (one per invoice) into Postgres.
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE copy_bench (id uuid, stream text, data json)`); err != nil {
+		b.Fatal(err)
+	}
+	rows := make([][]any, len(feed))
+	for i, g := range feed {
+		rows[i] = []any{uuid.New(), "invoice-hp-" + g.Message.InvoiceNumber, string(g.Body)}
+	}
+	start = time.Now()
+	for i := 0; i < len(rows); i += 5000 {
+		if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"copy_bench"}, []string{"id", "stream", "data"}, pgx.CopyFromRows(rows[i:min(i+5000, len(rows))])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(rows))/time.Since(start).Seconds(), "copy_rows/s")
+}

@@ -1,0 +1,364 @@
+// Package ingest is the OEM invoice consumer: it reads each enrolled OEM's
+// JetStream stream OEM_<ID> with a durable pull consumer, validates every
+// message strictly (consumers/oemfeed), appends each batch to the event log
+// with one AppendEach call and acknowledges the messages only after that
+// commit. The invoice's natural key (oem from the subject, invoice number,
+// revision) is its event id, so a redelivery or a republish is a no-op and
+// several consumer processes may compete on the same durable.
+//
+// A message that can never be valid is dead-lettered: published with its
+// original body to oem.<oem>.invoices.rejected (stream OEM_INVOICES_DLQ),
+// recorded as an invoice.rejected event and terminated. Transient failures
+// (database or NATS down, unknown commit outcome) are retried with backoff
+// and never dead-lettered.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"dealcredit/consumers/oemfeed"
+	"dealcredit/eventstore"
+)
+
+// DLQStream is the dead-letter stream of all OEMs.
+const DLQStream = "OEM_INVOICES_DLQ"
+
+// DLQSubjects is the subject filter of DLQStream.
+const DLQSubjects = "oem.*.invoices.rejected"
+
+// Dead-letter headers.
+const (
+	HeaderReason          = "Dealcredit-Reason"
+	HeaderOriginalSeq     = "Dealcredit-Original-Seq"
+	HeaderOriginalSubject = "Dealcredit-Original-Subject"
+)
+
+// StreamName returns the stream of an OEM: "OEM_" and the id in upper case.
+func StreamName(oem string) string { return "OEM_" + strings.ToUpper(oem) }
+
+// Fault points passed to Options.Fault.
+const (
+	FaultBeforeCommit = "before-commit"
+	FaultAfterCommit  = "after-commit" // committed, nothing acknowledged yet
+	FaultMidAck       = "mid-ack"      // about half of the batch acknowledged
+)
+
+// Options configures a Consumer. The zero value is usable.
+type Options struct {
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the ingest metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Durable is the durable consumer name on every OEM stream (default "dealcredit-ingest").
+	Durable string
+	// BatchSize is the most messages appended in one commit (default 500).
+	BatchSize int
+	// Linger is how long a partial batch waits for more messages (default 2 ms).
+	Linger time.Duration
+	// AckWait is the consumer's redelivery timeout for unacknowledged messages (default 30 s).
+	AckWait time.Duration
+	// MaxAckPending bounds the messages in flight per OEM (default 8 x BatchSize).
+	MaxAckPending int
+	// RetryMin and RetryMax bound the backoff after a transient failure (default 100 ms, 10 s).
+	RetryMin, RetryMax time.Duration
+	// StopTimeout bounds how long a graceful stop waits for the in-flight batch (default 30 s).
+	StopTimeout time.Duration
+	// StreamMaxBytes is the size limit of each OEM stream; a full stream
+	// refuses new messages (DiscardNew) instead of dropping old ones (default 1 GiB).
+	StreamMaxBytes int64
+	// StreamMaxAge is how long messages are kept in an OEM stream (default 30 days).
+	StreamMaxAge time.Duration
+	// DuplicateWindow is the streams' Nats-Msg-Id window (default 10 min);
+	// the permanent duplicate check is the event id in Postgres.
+	DuplicateWindow time.Duration
+	// DoubleAck confirms every ack individually (AckSync) instead of
+	// publishing a batch's acks and confirming them with one flush. Both
+	// ack only after the commit; a lost ack only causes a redelivery, which
+	// the event ids absorb.
+	DoubleAck bool
+	// Fault, when set, is called at the fault points (FaultBeforeCommit, ...);
+	// a non-nil error stops the consumer at once, as a crash would: nothing
+	// more is acknowledged or negatively acknowledged, and Run returns it.
+	// It exists for fault-injection tests.
+	Fault func(point string) error
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Durable == "" {
+		o.Durable = "dealcredit-ingest"
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	if o.Linger <= 0 {
+		o.Linger = 2 * time.Millisecond
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = 8 * o.BatchSize
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(10*time.Second, o.RetryMin)
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
+	if o.StreamMaxBytes <= 0 {
+		o.StreamMaxBytes = 1 << 30
+	}
+	if o.StreamMaxAge <= 0 {
+		o.StreamMaxAge = 30 * 24 * time.Hour
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 10 * time.Minute
+	}
+}
+
+// Consumer ingests the invoice streams of the OEMs it was told about with
+// Provision. It is safe for concurrent use.
+type Consumer struct {
+	js    jetstream.JetStream
+	store eventstore.Appender
+	opts  Options
+	log   *slog.Logger
+	m     *metrics
+
+	mu      sync.Mutex
+	oems    []string
+	running bool
+	runCtx  context.Context
+	started map[string]bool
+	wg      sync.WaitGroup
+	fatal   chan error
+}
+
+// New returns a Consumer reading from js and appending to store.
+func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Consumer, error) {
+	if js == nil || store == nil {
+		return nil, errors.New("ingest: nil jetstream or store")
+	}
+	opts.defaults()
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Consumer{js: js, store: store, opts: opts, log: opts.Logger, m: m,
+		started: map[string]bool{}, fatal: make(chan error, 1)}, nil
+}
+
+// Provision creates (or updates) the OEM's stream, the dead-letter stream and
+// the durable consumer, and, when Run is running, starts consuming the OEM at
+// once. The daemon calls it for every OEM partner at start-up and whenever a
+// partner of kind oem is enrolled: only provisioned OEMs have a stream, so
+// only enrolled OEMs can deliver invoices. It is idempotent.
+func (c *Consumer) Provision(ctx context.Context, oem string) error {
+	if !oemfeed.ValidOEMID(oem) {
+		return fmt.Errorf("ingest: provision: invalid oem id %q", oem)
+	}
+	if err := EnsureStreams(ctx, c.js, oem, c.opts); err != nil {
+		return err
+	}
+	_, err := c.js.CreateOrUpdateConsumer(ctx, StreamName(oem), jetstream.ConsumerConfig{
+		Durable:       c.opts.Durable,
+		Description:   "dealcredit OEM invoice ingest",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.opts.AckWait,
+		MaxAckPending: c.opts.MaxAckPending,
+		MaxDeliver:    -1, // transient failures retry forever; poison is terminated
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: oemfeed.Subject(oem),
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: provision %s: consumer: %w", oem, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	known := false
+	for _, o := range c.oems {
+		known = known || o == oem
+	}
+	if !known {
+		c.oems = append(c.oems, oem)
+	}
+	if c.running && !c.started[oem] {
+		c.start(oem)
+	}
+	return nil
+}
+
+// EnsureStreams creates or updates the stream OEM_<ID> (subject
+// oem.<oem>.invoices, file storage, DiscardNew, no deletes or purges) and the
+// dead-letter stream OEM_INVOICES_DLQ. Only opts' stream settings are used.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts Options) error {
+	opts.defaults()
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "dealcredit: rejected OEM invoice messages",
+		Subjects:    []string{DLQSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    opts.StreamMaxBytes,
+		MaxAge:      opts.StreamMaxAge,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		Duplicates:  opts.DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: stream %s: %w", DLQStream, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName(oem),
+		Description: "dealcredit: invoices of OEM " + oem,
+		Subjects:    []string{oemfeed.Subject(oem)},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    opts.StreamMaxBytes,
+		MaxAge:      opts.StreamMaxAge,
+		MaxMsgSize:  oemfeed.MaxMessageSize + 4096,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		Duplicates:  opts.DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: stream %s: %w", StreamName(oem), err)
+	}
+	return nil
+}
+
+// Run consumes every provisioned OEM (and those provisioned later) until ctx
+// ends, then finishes the in-flight batches and returns nil. It returns
+// early only with the error of Options.Fault.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("ingest: run: already running")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.running, c.runCtx = true, runCtx
+	for _, oem := range c.oems {
+		c.start(oem)
+	}
+	c.mu.Unlock()
+
+	var err error
+	select {
+	case <-runCtx.Done():
+	case err = <-c.fatal:
+		cancel()
+	}
+	c.wg.Wait()
+	c.mu.Lock()
+	c.running, c.runCtx = false, nil
+	clear(c.started)
+	c.mu.Unlock()
+	select {
+	case e := <-c.fatal:
+		if err == nil {
+			err = e
+		}
+	default:
+	}
+	return err
+}
+
+// start runs the worker of oem; c.mu is held.
+func (c *Consumer) start(oem string) {
+	c.started[oem] = true
+	ctx := c.runCtx
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := c.work(ctx, oem); err != nil {
+			select {
+			case c.fatal <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// faultError is an error injected by Options.Fault.
+type faultError struct{ err error }
+
+func (e *faultError) Error() string { return "ingest: injected fault: " + e.err.Error() }
+func (e *faultError) Unwrap() error { return e.err }
+
+func (c *Consumer) fault(point string) error {
+	if c.opts.Fault == nil {
+		return nil
+	}
+	if err := c.opts.Fault(point); err != nil {
+		return &faultError{err}
+	}
+	return nil
+}
+
+// work consumes one OEM until ctx ends, reconnecting after failures.
+func (c *Consumer) work(ctx context.Context, oem string) error {
+	b := backoff{min: c.opts.RetryMin, max: c.opts.RetryMax}
+	for {
+		err := c.session(ctx, oem, &b)
+		var fe *faultError
+		if errors.As(err, &fe) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			c.log.Warn("ingest: consumer session failed, retrying", "oem", oem, "err", err)
+		}
+		if !b.wait(ctx) {
+			return nil
+		}
+	}
+}
+
+// backoff is an exponential delay between retries of transient failures.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// wait sleeps for the next delay; false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.next())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,119 @@
+package oemfeed_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"dealcredit/consumers/oemfeed"
+)
+
+const schemaPath = "../../docs/schema/oem_invoice.v1.json"
+
+var (
+	schemaOnce sync.Once
+	schemaV1   *jsonschema.Schema
+	schemaErr  error
+)
+
+// mustSchema compiles docs/schema/oem_invoice.v1.json with format assertions on.
+func mustSchema(tb testing.TB) *jsonschema.Schema {
+	tb.Helper()
+	schemaOnce.Do(func() {
+		f, err := os.Open(schemaPath)
+		if err != nil {
+			schemaErr = err
+			return
+		}
+		defer f.Close()
+		doc, err := jsonschema.UnmarshalJSON(f)
+		if err != nil {
+			schemaErr = err
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		if err := c.AddResource("oem_invoice.v1.json", doc); err != nil {
+			schemaErr = err
+			return
+		}
+		schemaV1, schemaErr = c.Compile("oem_invoice.v1.json")
+	})
+	if schemaErr != nil {
+		tb.Fatalf("compile %s: %v", schemaPath, schemaErr)
+	}
+	return schemaV1
+}
+
+func schemaAccepts(tb testing.TB, body []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	return mustSchema(tb).Validate(inst)
+}
+
+// TestSchemaAgreesWithDecoder checks every sample against the JSON Schema:
+// the schema accepts all that the decoder accepts, and rejects what it can
+// express (the rest, e.g. amount arithmetic, is documented in the schema's
+// description and checked by the decoder only).
+func TestSchemaAgreesWithDecoder(t *testing.T) {
+	for _, s := range samples(t) {
+		if s.schema == "skip" {
+			continue
+		}
+		t.Run(s.name, func(t *testing.T) {
+			err := schemaAccepts(t, []byte(s.body))
+			if s.ok && err != nil {
+				t.Fatalf("decoder accepts, schema rejects: %v", err)
+			}
+			switch {
+			case s.schema == "ok" && err != nil:
+				t.Fatalf("schema rejects: %v", err)
+			case s.schema == "bad" && err == nil:
+				t.Fatalf("schema accepts a message it should reject")
+			}
+		})
+	}
+}
+
+// TestSchemaEnums keeps the schema's enumerations equal to the Go lists.
+func TestSchemaEnums(t *testing.T) {
+	raw, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Properties struct {
+			Currency struct {
+				Enum []string `json:"enum"`
+			} `json:"currency"`
+		} `json:"properties"`
+		Defs struct {
+			Line struct {
+				Properties struct {
+					Segment struct {
+						Enum []string `json:"enum"`
+					} `json:"segment"`
+				} `json:"properties"`
+			} `json:"line"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(doc.Properties.Currency.Enum, oemfeed.Currencies) {
+		t.Errorf("schema currencies differ from oemfeed.Currencies")
+	}
+	if !slices.Equal(doc.Defs.Line.Properties.Segment.Enum, oemfeed.Segments) {
+		t.Errorf("schema segments %v differ from oemfeed.Segments %v", doc.Defs.Line.Properties.Segment.Enum, oemfeed.Segments)
+	}
+	if !slices.IsSorted(oemfeed.Currencies) {
+		t.Errorf("oemfeed.Currencies is not sorted")
+	}
+}
