@@ -153,10 +153,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return oemwatch.Watch(ctx, store, consumer.Provision, logger.With("component", "oemwatch"))
 		})
 	}
-	queries, projStatus, err := startProjections(ctx, pool, store, reg, logger, !*noProjections, goRun)
-	if err != nil {
-		return err
-	}
+	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},

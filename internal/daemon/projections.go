@@ -2,18 +2,146 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/api"
-	"dealcredit/eventstore/pgstore"
+	"dealcredit/domain"
+	"dealcredit/eventstore"
+	"dealcredit/projections"
+	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
 )
 
 // startProjections starts the projection runners (when enabled) and returns
-// the read side for the API and a readiness check.
-func startProjections(ctx context.Context, pool *pgxpool.Pool, store *pgstore.Store, reg prometheus.Registerer, logger *slog.Logger,
-	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, func(context.Context) error, error) {
-	return nil, nil, nil
+// the read side for the API and the projections' readiness check.
+func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus.Registerer, logger *slog.Logger,
+	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, func(context.Context) error) {
+	q := &queries{pool: pool, store: store, reader: attribution.NewReader(pool)}
+	if !enabled {
+		return q, nil
+	}
+	m := projections.NewManager(pool, store, logger.With("component", "projections"), reg)
+	goRun("projections", m.Run)
+	return q, func(context.Context) error {
+		var bad []string
+		for _, s := range m.Status() {
+			if !s.Ready() {
+				detail := s.Name + ": " + s.State
+				if s.FailedPosition > 0 {
+					detail += fmt.Sprintf(" at position %d (%s)", s.FailedPosition, s.FailedType)
+				}
+				if s.Error != "" {
+					detail += ": " + s.Error
+				}
+				bad = append(bad, detail)
+			}
+		}
+		if len(bad) > 0 {
+			return errors.New(strings.Join(bad, "; "))
+		}
+		return nil
+	}
+}
+
+// queries adapts the projections' read side to the API.
+type queries struct {
+	pool   *pgxpool.Pool
+	store  eventstore.Store
+	reader *attribution.Reader
+}
+
+var _ api.Queries = (*queries)(nil)
+
+// Position is the lowest checkpoint of all projections: every read model
+// reflects at least this position.
+func (q *queries) Position(ctx context.Context) (int64, error) {
+	var lowest int64 = -1
+	for _, p := range projections.All() {
+		cp, err := runner.ReadCheckpoint(ctx, q.pool, p.Name())
+		if err != nil {
+			return 0, fmt.Errorf("checkpoint of %s: %w", p.Name(), err)
+		}
+		if lowest < 0 || cp.Position < lowest {
+			lowest = cp.Position
+		}
+	}
+	return max(lowest, 0), nil
+}
+
+func (q *queries) Deals(ctx context.Context, partnerID, status string) (any, error) {
+	regs, _, err := q.reader.Registrations(ctx, attribution.RegistrationFilter{PartnerID: partnerID, Status: status})
+	if regs == nil {
+		regs = []attribution.Registration{}
+	}
+	return regs, err
+}
+
+func (q *queries) Attribution(ctx context.Context, quarter domain.Quarter, partnerID string) (any, error) {
+	lines := []attribution.LedgerLine{}
+	_, err := q.reader.Ledger(ctx, quarter.String(), partnerID, func(l attribution.LedgerLine) error {
+		lines = append(lines, l)
+		return nil
+	})
+	return lines, err
+}
+
+func (q *queries) WriteAttributionCSV(ctx context.Context, w io.Writer, quarter domain.Quarter, partnerID string) error {
+	_, err := q.reader.WriteLedgerCSV(ctx, w, quarter.String(), partnerID)
+	return err
+}
+
+func (q *queries) Statement(ctx context.Context, partnerID string, quarter domain.Quarter) (any, error) {
+	if err := q.partnerExists(ctx, partnerID); err != nil {
+		return nil, err
+	}
+	ss, _, err := q.reader.Statements(ctx, partnerID, quarter.String())
+	if ss == nil {
+		ss = []attribution.Statement{}
+	}
+	return ss, err
+}
+
+func (q *queries) WriteStatementCSV(ctx context.Context, w io.Writer, partnerID string, quarter domain.Quarter) error {
+	if err := q.partnerExists(ctx, partnerID); err != nil {
+		return err
+	}
+	_, err := q.reader.WriteStatementsCSV(ctx, w, partnerID, quarter.String())
+	return err
+}
+
+func (q *queries) RevenueMix(ctx context.Context, quarter domain.Quarter) (any, error) {
+	mix, _, err := q.reader.RevenueMix(ctx, quarter.String())
+	if mix == nil {
+		mix = []attribution.Mix{}
+	}
+	return mix, err
+}
+
+func (q *queries) Explain(ctx context.Context, oemID, invoiceNumber string, line int) (any, error) {
+	ex, err := q.reader.Explain(ctx, oemID, invoiceNumber, line)
+	if attribution.IsNoLine(err) {
+		return nil, &domain.Error{Code: domain.NotFound, Field: "line", Rule: "explain.no_credit",
+			Message: fmt.Sprintf("no credit booked for line %d of %s invoice %s", line, oemID, invoiceNumber)}
+	}
+	return ex, err
+}
+
+// partnerExists returns a NotFound *domain.Error when the partner was never enrolled.
+func (q *queries) partnerExists(ctx context.Context, partnerID string) error {
+	recs, err := q.store.ReadStream(ctx, domain.PartnerStream(partnerID), 0)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return &domain.Error{Code: domain.NotFound, Field: "id", Rule: "partner.exists",
+			Message: fmt.Sprintf("partner %s not found", partnerID)}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ package daemontest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,10 +30,13 @@ type Token struct {
 
 // Daemon is a running daemon.
 type Daemon struct {
-	URL    string            // e.g. http://127.0.0.1:39017
-	Env    map[string]string // the environment it was started with
-	Tokens []Token
-	stop   func() error
+	URL string            // e.g. http://127.0.0.1:39017
+	Env map[string]string // the environment it was started with
+	// NATSURL is the NATS server the daemon uses (its embedded server's
+	// client URL unless NATS_URL was set), from its "dealcreditd ready" log line.
+	NATSURL string
+	Tokens  []Token
+	stop    func() error
 }
 
 // Start runs the daemon on free ports with a database that does not exist
@@ -52,8 +57,9 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	logs := &readyWatcher{}
 	go func() {
-		err := daemon.Run(ctx, args, func(k string) string { return vars[k] }, pw, io.Discard)
+		err := daemon.Run(ctx, args, func(k string) string { return vars[k] }, pw, logs)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -70,6 +76,8 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 		tb.Fatalf("daemontest: daemon did not start: %v", <-done)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	// The ready line is logged before the listening line is printed.
+	d.NATSURL = logs.natsURL()
 	stopped := false
 	d.stop = func() error {
 		if stopped {
@@ -99,6 +107,33 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	}
 	d.WaitReady(tb)
 	return d
+}
+
+// readyWatcher discards the daemon's JSON log but remembers the NATS URL
+// of its "dealcreditd ready" line. slog writes one whole line per Write.
+type readyWatcher struct {
+	mu  sync.Mutex
+	url string
+}
+
+func (w *readyWatcher) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"msg":"dealcreditd ready"`)) {
+		var line struct {
+			NATS string `json:"nats"`
+		}
+		if json.Unmarshal(p, &line) == nil {
+			w.mu.Lock()
+			w.url = line.NATS
+			w.mu.Unlock()
+		}
+	}
+	return len(p), nil
+}
+
+func (w *readyWatcher) natsURL() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.url
 }
 
 // Stop stops the daemon as SIGTERM would and returns Run's error.

@@ -207,7 +207,7 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 		write func(*bytes.Buffer) error
 	}{
 		{"attribution.csv", func(b *bytes.Buffer) error { _, err := rd.WriteLedgerCSV(ctx, b, "", ""); return err }},
-		{"statements.csv", func(b *bytes.Buffer) error { _, err := rd.WriteStatementsCSV(ctx, b, ""); return err }},
+		{"statements.csv", func(b *bytes.Buffer) error { _, err := rd.WriteStatementsCSV(ctx, b, "", ""); return err }},
 		{"revenue_mix.csv", func(b *bytes.Buffer) error { _, err := rd.WriteRevenueMixCSV(ctx, b, ""); return err }},
 	} {
 		var live bytes.Buffer

@@ -290,9 +290,10 @@ var StatementsCSVHeader = []string{"partner_id", "quarter", "currency", "credite
 	"eligible_tier", "certified_engineers", "segments", "quarterly_target_minor", "target_currency",
 	"scorecard_credited_minor", "unmet"}
 
-// WriteStatementsCSV writes every statement of quarter (all when empty) as CSV.
-func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
-	ss, pos, err := r.Statements(ctx, "", quarter)
+// WriteStatementsCSV writes the statements of partnerID and quarter (empty =
+// all) as CSV, with StatementsCSVHeader.
+func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error) {
+	ss, pos, err := r.Statements(ctx, partnerID, quarter)
 	if err != nil {
 		return 0, err
 	}

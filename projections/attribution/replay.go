@@ -48,7 +48,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf
 		write func(io.Writer) error
 	}{
 		{"attribution.csv", func(w io.Writer) error { _, err := r.WriteLedgerCSV(ctx, w, "", ""); return err }},
-		{"statements.csv", func(w io.Writer) error { _, err := r.WriteStatementsCSV(ctx, w, ""); return err }},
+		{"statements.csv", func(w io.Writer) error { _, err := r.WriteStatementsCSV(ctx, w, "", ""); return err }},
 		{"revenue_mix.csv", func(w io.Writer) error { _, err := r.WriteRevenueMixCSV(ctx, w, ""); return err }},
 	}
 	for _, f := range files {
