@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		e.publishCmd(),
 		e.genCmd(),
 	)
+	root.AddCommand(e.projectionCmds()...)
 	root.AddCommand(e.demoCmd())
 	return root.ExecuteContext(ctx)
 }
