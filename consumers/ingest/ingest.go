@@ -77,6 +77,9 @@ type Options struct {
 	StreamMaxBytes int64
 	// StreamMaxAge is how long messages are kept in an OEM stream (default 30 days).
 	StreamMaxAge time.Duration
+	// Replicas is the replica count of the streams (default 1; 3 on a
+	// NATS cluster).
+	Replicas int
 	// DuplicateWindow is the streams' Nats-Msg-Id window (default 10 min);
 	// the permanent duplicate check is the event id in Postgres.
 	DuplicateWindow time.Duration
@@ -98,6 +101,9 @@ func (o *Options) defaults() {
 	}
 	if o.Durable == "" {
 		o.Durable = "dealcredit-ingest"
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 500
@@ -220,6 +226,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts
 		DenyDelete:  true,
 		DenyPurge:   true,
 		Duplicates:  opts.DuplicateWindow,
+		Replicas:    opts.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: stream %s: %w", DLQStream, err)
@@ -237,6 +244,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts
 		DenyDelete:  true,
 		DenyPurge:   true,
 		Duplicates:  opts.DuplicateWindow,
+		Replicas:    opts.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: stream %s: %w", StreamName(oem), err)

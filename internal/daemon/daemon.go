@@ -144,7 +144,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("relay", relay.Run)
 	}
 	if !*noIngest {
-		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg})
+		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg, Replicas: cfg.StreamReplicas})
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
