@@ -86,7 +86,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
-		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger.With("component", "nats")})
+		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
 		}

@@ -74,6 +74,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      opts.Logger == nil,
+		// The ASCII-art banner is noise in structured logs.
+		DisableJetStreamBanner: true,
 	}
 	s, err := server.NewServer(sopts)
 	if err != nil {
