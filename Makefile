@@ -12,6 +12,7 @@ run: db-up
 ## test: every test, with the race detector, against real Postgres and embedded JetStream
 test: db-up
 	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./consumers/oemfeed/
 
 ## build: binaries into ./bin
 build:
