@@ -93,6 +93,23 @@ var matrixCases = map[string]struct {
 	"POST /v1/deals/{id}/service-handoff": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/service-handoff", map[string]any{"oem_id": "hp", "to_partner_id": "var-a"}
 	}, 200},
+	"GET /v1/geographies/{geo}/seats": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/geographies/us-west/seats", nil }, 503},
+	"POST /v1/leads": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/leads", leadBody(uniq("lead"), "us-west")
+	}, 201},
+	"GET /v1/leads/{id}": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/leads/" + a.offeredLead(t), nil
+	}, 200},
+	"POST /v1/leads/{id}/accept": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/leads/" + a.offeredLead(t) + "/accept", nil
+	}, 200},
+	"POST /v1/leads/{id}/reject": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/leads/" + a.offeredLead(t) + "/reject", map[string]any{"reason": "no capacity this month"}
+	}, 200},
+	// The offer's deadline has not passed (the clock is fixed): an authorised caller gets the 422.
+	"POST /v1/leads/{id}/cascade": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/leads/" + a.offeredLead(t) + "/cascade", nil
+	}, 422},
 	"PUT /v1/policy": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/policy", map[string]any{"effective_from": "2026-06-01", "rebate_bps": map[string]int{"gold": 500, "platinum": 900}, "registration_days": 90, "claim_grace_days": 30}
 	}, 200},
@@ -111,6 +128,18 @@ var matrixCases = map[string]struct {
 	}, 503},
 	"GET /v1/revenue-mix": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/revenue-mix?quarter=2026Q2", nil }, 503},
 	"GET /v1/events":      {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/events?after=0&limit=10", nil }, 200},
+}
+
+// offeredLead creates a campaign lead in us-west, where var-a and var-b
+// are the only (gold) partners: it is offered to var-a first.
+func (a *testAPI) offeredLead(t *testing.T) string {
+	t.Helper()
+	id := uniq("lead")
+	r := a.must(t, 201, "POST", "/v1/leads", tokCM, leadBody(id, "us-west")).json(t)
+	if r["partner_id"] != "var-a" {
+		t.Fatalf("lead %s offered to %v, want var-a", id, r["partner_id"])
+	}
+	return id
 }
 
 func (a *testAPI) approvedDeal(t *testing.T, partner string) string {
@@ -144,6 +173,12 @@ var contract = map[string]struct {
 	"POST /v1/deals/{id}/override":               {"channel_manager", ""},
 	"POST /v1/deals/{id}/engagements":            {"channel_manager partner", "own"},
 	"POST /v1/deals/{id}/service-handoff":        {"channel_manager", ""},
+	"GET /v1/geographies/{geo}/seats":            {"admin channel_manager", ""},
+	"POST /v1/leads":                             {"channel_manager", ""},
+	"GET /v1/leads/{id}":                         {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/accept":                 {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/reject":                 {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/cascade":                {"channel_manager", ""},
 	"PUT /v1/policy":                             {"admin", ""},
 	"GET /v1/policy":                             {"admin channel_manager finance auditor partner", ""},
 	"POST /v1/quarters/{quarter}/close":          {"finance", ""},

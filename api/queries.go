@@ -32,6 +32,10 @@ type Queries interface {
 	RevenueMix(ctx context.Context, quarter domain.Quarter) (any, error)
 	// Explain returns the credit of one invoice line and the events behind it.
 	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (any, error)
+	// Seats returns the used and free seats per tier of geography geo; a
+	// geography without seats or holders is a *domain.Error with code
+	// NotFound.
+	Seats(ctx context.Context, geo string) (any, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects.

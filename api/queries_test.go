@@ -53,6 +53,13 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 	return map[string]any{"oem_id": oemID, "line": line}, nil
 }
 
+func (q *logQueries) Seats(ctx context.Context, geo string) (any, error) {
+	if geo == "nowhere" {
+		return nil, domain.Errorf(domain.NotFound, "geo", "geography.exists", "geography nowhere has no seats")
+	}
+	return map[string]any{"geography": geo}, nil
+}
+
 func TestQueries(t *testing.T) {
 	q := &logQueries{}
 	a := mustAPI(t, func(d *api.Deps) {

@@ -13,6 +13,7 @@ const (
 	OwnerDeal                      // {id} is a deal id; the deal names its partner
 	OwnerQueryPartner              // ?partner_id= (defaults to the caller's own)
 	OwnerBodyPartner               // the body's partner_id (defaults to the caller's own)
+	OwnerLead                      // {id} is a lead id; the partners it was offered to may see it
 )
 
 // Route is one entry of the API's route table. The mux, the OpenAPI
@@ -65,6 +66,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/partners/{id}/tier", Roles: cmOnly, handler: (*server).changeTier},
 		{Method: "GET", Path: "/v1/partners/{id}", Roles: all, Owner: OwnerPathPartner, handler: (*server).getPartner},
 		{Method: "PUT", Path: "/v1/geographies/{geo}/seats", Roles: []Role{RoleAdmin}, handler: (*server).setSeats},
+		{Method: "GET", Path: "/v1/geographies/{geo}/seats", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).seats},
 
 		{Method: "POST", Path: "/v1/deals", Roles: cmPartner, Owner: OwnerBodyPartner, Creates: true, handler: (*server).registerDeal},
 		{Method: "GET", Path: "/v1/deals", Roles: all, Owner: OwnerQueryPartner, handler: (*server).listDeals},
@@ -76,6 +78,12 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/deals/{id}/override", Roles: cmOnly, handler: dealAction("override")},
 		{Method: "POST", Path: "/v1/deals/{id}/engagements", Roles: cmPartner, Owner: OwnerDeal, Creates: true, handler: (*server).logEngagement},
 		{Method: "POST", Path: "/v1/deals/{id}/service-handoff", Roles: cmOnly, handler: (*server).serviceHandoff},
+
+		{Method: "POST", Path: "/v1/leads", Roles: cmOnly, Creates: true, handler: (*server).createLead},
+		{Method: "GET", Path: "/v1/leads/{id}", Roles: cmPartner, Owner: OwnerLead, handler: (*server).getLead},
+		{Method: "POST", Path: "/v1/leads/{id}/accept", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("accept")},
+		{Method: "POST", Path: "/v1/leads/{id}/reject", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("reject")},
+		{Method: "POST", Path: "/v1/leads/{id}/cascade", Roles: cmOnly, handler: leadAction("cascade")},
 
 		{Method: "PUT", Path: "/v1/policy", Roles: []Role{RoleAdmin}, handler: (*server).setPolicy},
 		{Method: "GET", Path: "/v1/policy", Roles: all, handler: (*server).getPolicy},

@@ -145,3 +145,52 @@ func (q *queries) partnerExists(ctx context.Context, partnerID string) error {
 	}
 	return nil
 }
+
+// TierSeats is one tier's seats in a geography (GET /v1/geographies/{geo}/seats).
+type TierSeats struct {
+	Tier string `json:"tier"`
+	// Unlimited is true when no capacity was set; Capacity and Free are then null.
+	Unlimited  bool `json:"unlimited"`
+	Capacity   *int `json:"capacity"`
+	Used       int  `json:"used"`
+	Free       *int `json:"free"`
+	Waitlisted int  `json:"waitlisted"`
+}
+
+// GeoSeats is a geography's seats per tier, platinum first.
+type GeoSeats struct {
+	Geography string      `json:"geography"`
+	Tiers     []TierSeats `json:"tiers"`
+}
+
+// Seats reads a geography's seats from the leads-and-seats read model.
+func (q *queries) Seats(ctx context.Context, geo string) (any, error) {
+	rows, err := q.pool.Query(ctx, `SELECT tier, capacity, used, free, waitlisted FROM proj_leads.seats
+		WHERE geography = $1 ORDER BY CASE tier WHEN 'platinum' THEN 0 ELSE 1 END, tier`, geo)
+	if err != nil {
+		return nil, fmt.Errorf("seats of %s: %w", geo, err)
+	}
+	defer rows.Close()
+	out := GeoSeats{Geography: geo, Tiers: []TierSeats{}}
+	for rows.Next() {
+		var t TierSeats
+		var capacity, free int
+		if err := rows.Scan(&t.Tier, &capacity, &t.Used, &free, &t.Waitlisted); err != nil {
+			return nil, fmt.Errorf("seats of %s: %w", geo, err)
+		}
+		if capacity < 0 {
+			t.Unlimited = true
+		} else {
+			t.Capacity, t.Free = &capacity, &free
+		}
+		out.Tiers = append(out.Tiers, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("seats of %s: %w", geo, err)
+	}
+	if len(out.Tiers) == 0 {
+		return nil, &domain.Error{Code: domain.NotFound, Field: "geo", Rule: "geography.exists",
+			Message: fmt.Sprintf("geography %s has no seats set and no partners holding one", geo)}
+	}
+	return out, nil
+}

@@ -69,7 +69,20 @@ type Summary struct {
 
 	Grandfathered int    // partners grandfathered as gold
 	RefusedRule   string // the rule that refused the registered partner's deal
-	LeadsSkipped  bool   // the API has no lead endpoints yet
+
+	// The scarce us-west lead: first offered to LeadFirst (LeadFirstTier),
+	// declined with LeadReason, cascaded to LeadCascadedTo (LeadCascadedTier)
+	// and accepted by LeadAcceptedBy.
+	LeadID           string
+	LeadFirst        string
+	LeadFirstTier    string
+	LeadReason       string
+	LeadCascadedTo   string
+	LeadCascadedTier string
+	LeadAcceptedBy   string
+	// us-west seats used per tier, from the leads-and-seats read model.
+	SeatsPlatinumUsed int
+	SeatsGoldUsed     int
 
 	CreditedRevenue int64 // the platinum VAR's revenue credit on the HP invoice
 	Rebate          int64 // its rebate at RebateBPS
@@ -625,10 +638,77 @@ func (s *story) serviceHandoff(ctx context.Context) error {
 	return nil
 }
 
-func (s *story) leads(context.Context) error {
-	s.header("Leads go to Platinum first")
-	s.sum.LeadsSkipped = true
-	s.printf("   skipped: the HTTP API has no lead endpoints yet (the rule is in domain/lead.go: event partners, then Platinum, then Gold)\n")
+// leadResult is the answer of a lead command.
+type leadResult struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	PartnerID string `json:"partner_id"`
+	Tier      string `json:"tier"`
+	Deadline  string `json:"deadline"`
+}
+
+// leads plays "Platinum is going to be taken care of first": one scarce
+// campaign lead in us-west goes to the Platinum, which declines it with a
+// reason; it cascades to a Gold of the geography, which takes it.
+func (s *story) leads(ctx context.Context) error {
+	s.header("Leads go to Platinum first: \"if you only have X number of leads, Platinum is going to be taken care of first\"")
+	id := "lead-" + s.opt.RunID
+	var l leadResult
+	if _, err := s.c.expect(ctx, http.MethodPost, "/v1/leads", "channel_manager", map[string]any{
+		"id": id, "geography": "us-west", "source": "campaign", "source_name": "Altiris asset management webinar",
+		"customer": map[string]string{"name": "Umbrella " + s.opt.RunID + " Ltd", "country": "US", "domain": "umbrella-" + s.opt.RunID + ".example"},
+	}, &l, http.StatusCreated); err != nil {
+		return err
+	}
+	s.sum.LeadID, s.sum.LeadFirst, s.sum.LeadFirstTier = id, l.PartnerID, l.Tier
+	s.printf("   lead %s (campaign, us-west, one lead for the whole geography): offered to %s (%s) until %s\n", id, l.PartnerID, l.Tier, l.Deadline)
+	if l.PartnerID != s.platinum || l.Tier != "platinum" {
+		return fmt.Errorf("demo: lead %s offered to %s (%s), want the platinum %s", id, l.PartnerID, l.Tier, s.platinum)
+	}
+	reason := "fully booked on the " + s.customer.Name + " rollout this quarter"
+	l = leadResult{}
+	if _, err := s.c.expect(ctx, http.MethodPost, "/v1/leads/"+id+"/reject", s.platinumRole, map[string]string{"reason": reason}, &l, http.StatusOK); err != nil {
+		return err
+	}
+	s.sum.LeadReason, s.sum.LeadCascadedTo, s.sum.LeadCascadedTier = reason, l.PartnerID, l.Tier
+	s.printf("   %s declines (reason: %s)\n", s.platinum, reason)
+	s.printf("   the lead cascades to %s (%s), the next in line in us-west\n", l.PartnerID, l.Tier)
+	if l.Status != "offered" || l.Tier != "gold" {
+		return fmt.Errorf("demo: after the decline lead %s is %s to %s (%s), want offered to a gold", id, l.Status, l.PartnerID, l.Tier)
+	}
+	l = leadResult{}
+	if _, err := s.c.expect(ctx, http.MethodPost, "/v1/leads/"+id+"/accept", "channel_manager", nil, &l, http.StatusOK); err != nil {
+		return err
+	}
+	s.sum.LeadAcceptedBy = l.PartnerID
+	s.printf("   %s accepts it (%s)\n", l.PartnerID, l.Status)
+	var seats struct {
+		Tiers []struct {
+			Tier      string `json:"tier"`
+			Unlimited bool   `json:"unlimited"`
+			Capacity  *int   `json:"capacity"`
+			Used      int    `json:"used"`
+			Free      *int   `json:"free"`
+		} `json:"tiers"`
+	}
+	if _, err := s.c.query(ctx, "/v1/geographies/us-west/seats", "channel_manager", &seats); err != nil {
+		return err
+	}
+	parts := make([]string, 0, len(seats.Tiers))
+	for _, t := range seats.Tiers {
+		switch t.Tier {
+		case "platinum":
+			s.sum.SeatsPlatinumUsed = t.Used
+		case "gold":
+			s.sum.SeatsGoldUsed = t.Used
+		}
+		if t.Unlimited || t.Capacity == nil || t.Free == nil {
+			parts = append(parts, fmt.Sprintf("%s %d used (unlimited)", t.Tier, t.Used))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %d of %d used, %d free", t.Tier, t.Used, *t.Capacity, *t.Free))
+	}
+	s.printf("   us-west seats: %s\n", strings.Join(parts, "; "))
 	return nil
 }
 
@@ -838,6 +918,7 @@ func (s *story) summary() {
 	s.printf("   exceptions open: %d\n", s.sum.Exceptions)
 	s.printf("   adjustment in %s for %s: %s\n", s.quarter, s.closed, s.money(s.sum.Adjustment))
 	s.printf("   indirect share %s: %s\n", s.quarter, formatBPS(s.sum.IndirectBPS))
+	s.printf("   lead %s: %s (%s) first, declined; cascaded to %s (%s)\n", s.sum.LeadID, s.sum.LeadFirst, s.sum.LeadFirstTier, s.sum.LeadCascadedTo, s.sum.LeadCascadedTier)
 	s.printf("   registered partner refused by rule %s\n", s.sum.RefusedRule)
 	s.printf("   verify: OK (%d events, mirror %d)\n", s.sum.LogEvents, s.sum.MirrorChecked)
 	s.printf("   replay as of position %d: same numbers\n", s.sum.ReplayPosition)

@@ -71,6 +71,28 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: output lacks %q", c.name, c.printed)
 		}
 	}
+	// Leads: the one scarce us-west lead goes to the Platinum first; declined
+	// with a reason, it cascades to the Gold of the geography.
+	leadChecks := []struct{ name, got, want, printed string }{
+		{"first offer", sum.LeadFirst, sum.PlatinumID, "offered to " + sum.PlatinumID + " (platinum)"},
+		{"first tier", sum.LeadFirstTier, "platinum", "lead " + sum.LeadID + ": " + sum.PlatinumID + " (platinum) first, declined; cascaded to var-gold-t1 (gold)"},
+		{"decline reason", sum.LeadReason, "fully booked on the Acme t1 Corp rollout this quarter", sum.PlatinumID + " declines (reason: fully booked"},
+		{"cascaded to", sum.LeadCascadedTo, "var-gold-t1", "the lead cascades to var-gold-t1 (gold)"},
+		{"cascaded tier", sum.LeadCascadedTier, "gold", "var-gold-t1 accepts it (accepted)"},
+		{"accepted by", sum.LeadAcceptedBy, "var-gold-t1", "var-gold-t1 accepts it"},
+	}
+	for _, c := range leadChecks {
+		if c.got != c.want {
+			t.Errorf("lead %s = %q, want %q", c.name, c.got, c.want)
+		}
+		if !strings.Contains(out.String(), c.printed) {
+			t.Errorf("lead %s: output lacks %q", c.name, c.printed)
+		}
+	}
+	// us-west: the Platinum and the Gold hold one seat each (of 2 and 50).
+	if sum.SeatsPlatinumUsed != 1 || sum.SeatsGoldUsed != 1 || !strings.Contains(out.String(), "us-west seats: platinum 1 of 2 used, 1 free; gold 1 of 50 used, 49 free") {
+		t.Errorf("us-west seats used: platinum %d, gold %d", sum.SeatsPlatinumUsed, sum.SeatsGoldUsed)
+	}
 	if sum.RefusedRule != "registration.tier" || !strings.Contains(out.String(), "rule registration.tier") {
 		t.Errorf("registered partner refused by %q, want registration.tier", sum.RefusedRule)
 	}
