@@ -151,6 +151,11 @@ func Decode(typ string, schemaVersion int, data []byte) (Event, error) {
 		}
 		data = b
 	}
+	if typ == "invoice.received" && schemaVersion == entry.version {
+		if inv, ok := decodeInvoiceFast(data); ok {
+			return inv, nil
+		}
+	}
 	e, err := entry.decode(data)
 	if err != nil {
 		return nil, invalidf("data", "domain: decode %s v%d: %v", typ, schemaVersion, err)

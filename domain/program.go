@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -106,33 +107,6 @@ func (p *partnerRec) tierAt(d Date) (Tier, string) {
 	return t, id
 }
 
-type lineRec struct {
-	line    InvoiceLine
-	gross   []Credit         // full credits of the current revision
-	memos   map[string]int64 // credit memo number -> amount returned on this line
-	booked  Quarter
-	invDate Date
-}
-
-func (l *lineRec) returned() int64 {
-	var r int64
-	for _, k := range sortedKeys(l.memos) {
-		r += l.memos[k]
-	}
-	if r > l.line.AmountMinor {
-		r = l.line.AmountMinor
-	}
-	return r
-}
-
-type invoiceRec struct {
-	inv     InvoiceReceived
-	eventID string
-	lines   map[int]*lineRec
-	// memoLines: for a credit memo, its latest revision's amounts per original line.
-	memoLines map[int]int64
-}
-
 type policyRec struct {
 	Policy
 	id string
@@ -141,7 +115,10 @@ type policyRec struct {
 // Program is the whole partner program's state folded from the log in order: partners,
 // tiers, seats, policy versions, registrations, engagements, handoffs, quarters, field reps
 // and the invoice lines needed for revisions and credit-memo clawback. It is deterministic
-// and its memory is bounded by the number of partners, deals and invoice lines.
+// and its memory is bounded by the number of partners, deals and invoice lines: per
+// invoice line it keeps the amount, the returned amounts and a compact record of how the
+// line was attributed, from which its credits are rebuilt when a revision or a credit memo
+// needs them (see docs/benchmarks.md for the bytes per invoice).
 type Program struct {
 	partners   map[string]*partnerRec
 	geos       map[string]GeoState
@@ -152,11 +129,26 @@ type Program struct {
 	closed     map[Quarter]bool
 	reps       map[string]FieldRepAssigned
 	repIDs     map[string]string
+	repOrder   []string // sorted keys of reps
 	invoices   map[string]*invoiceRec
-	exceptions map[string]*Exception
-	credited   map[string]int64 // partner|quarter|currency -> revenue credit
-	mix        map[string]*Mix  // quarter|currency
+	exceptions map[string]*excRec
+	excIndex   map[string][]string // customer key or "\x00"+domain -> exception keys (may be stale)
+	credited   map[creditedKey]int64
+	mix        map[mixKey]*Mix
+	strs       map[string]string // interned names, currencies, ids
+	defPol     policyRec         // the default policy, read only
 	position   int64
+}
+
+type creditedKey struct {
+	partner  string
+	quarter  Quarter
+	currency string
+}
+
+type mixKey struct {
+	quarter  Quarter
+	currency string
 }
 
 // NewProgram returns an empty program.
@@ -165,7 +157,8 @@ func NewProgram() *Program {
 		partners: map[string]*partnerRec{}, geos: map[string]GeoState{}, deals: map[string]*dealRec{},
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
-		exceptions: map[string]*Exception{}, credited: map[string]int64{}, mix: map[string]*Mix{},
+		exceptions: map[string]*excRec{}, excIndex: map[string][]string{}, credited: map[creditedKey]int64{},
+		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
 
@@ -212,8 +205,9 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		p.closed[e.Quarter] = true
 	case FieldRepAssigned:
 		p.reps[e.RepID], p.repIDs[e.RepID] = e, env.EventID
+		p.repOrder = sortedKeys(p.reps)
 	case DealRegistered:
-		d := &dealRec{regID: env.EventID, handoffIDs: map[string]string{}}
+		d := &dealRec{regID: env.EventID}
 		d.DealState = EvolveDeal(DealState{}, e)
 		p.deals[e.DealID] = d
 		p.byKey[e.CustomerKey] = append(p.byKey[e.CustomerKey], e.DealID)
@@ -250,6 +244,9 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			d.engagementIDs = append(d.engagementIDs, env.EventID)
 			out.add(p.claim(d))
 		case ServiceHandedOff:
+			if d.handoffIDs == nil {
+				d.handoffIDs = map[string]string{}
+			}
 			d.handoffIDs[e.OEMID] = env.EventID
 		}
 	case InvoiceReceived:
@@ -302,11 +299,186 @@ func (p *Program) stamp(c Credit, natural Quarter) Credit {
 	return c
 }
 
+// policyIndex returns the index in p.policies of the policy in force on d, or -1 for the
+// default policy (same choice as policyAt).
+func (p *Program) policyIndex(d Date) int32 {
+	best, v := int32(-1), p.defPol.Version
+	for i := range p.policies {
+		r := &p.policies[i]
+		if !r.EffectiveFrom.After(d) && r.Version >= v {
+			best, v = int32(i), r.Version
+		}
+	}
+	return best
+}
+
+// policyOf returns the policy at index i of p.policies (-1: the default policy).
+func (p *Program) policyOf(i int32) policyRec {
+	if i < 0 {
+		return p.defPol
+	}
+	return p.policies[i]
+}
+
+// intern returns a canonical copy of s, so that the strings kept per invoice line share
+// their bytes.
+func (p *Program) intern(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	p.strs[s] = s
+	return s
+}
+
 func invKey(oem, number string) string { return oem + "\x00" + number }
 
 func excKey(oem, number string, line int) string {
-	return fmt.Sprintf("%s\x00%s\x00%d", oem, number, line)
+	return oem + "\x00" + number + "\x00" + strconv.Itoa(line)
 }
+
+// outcome says how an invoice line was attributed.
+type outcome uint8
+
+const (
+	outDirect outcome = iota
+	outOEM
+	outUnattributed
+	outService
+	outPartner
+)
+
+// matchBy says which key matched a line to a deal (the "matched by" of the reasons).
+type matchBy uint8
+
+const (
+	byRegistration matchBy = iota
+	byDomain
+	byKey
+)
+
+func (m matchBy) text(d *dealRec) string {
+	switch m {
+	case byRegistration:
+		return "deal_registration_id " + d.DealID
+	case byDomain:
+		return "customer domain " + NormalizeDomain(d.Customer.Domain)
+	default:
+		return "customer name and country " + d.CustomerKey
+	}
+}
+
+// lineAttr is the compact record of how a line was attributed, enough to rebuild its gross
+// credits exactly (reasons and event ids included) without keeping them.
+type lineAttr struct {
+	kind outcome
+	pol  int32 // index in Program.policies, -1 = default
+	p    *partnerAttr
+}
+
+// partnerAttr is what a partner or service credit of a line depends on, as it stood when
+// the line was attributed (or claimed).
+type partnerAttr struct {
+	deal       *dealRec
+	approvalID string
+	how        matchBy
+	claimed    bool
+	grace      int32 // claim grace days, for a claimed line
+	nEng       int32 // engagement ids of the deal at that time
+	tier       Tier
+	tierID     string
+	bps        int64
+	reps       []repSnap // field reps credited, in rep id order
+	// service lines
+	to, handoffID string
+}
+
+type repSnap struct {
+	rep FieldRepAssigned
+	id  string
+}
+
+type memoReturn struct {
+	number string
+	amount int64
+}
+
+type lineRec struct {
+	line    int
+	segment Segment
+	amount  int64
+	memos   *[]memoReturn // credit memo number -> amount returned on this line
+	attr    lineAttr
+}
+
+func (l *lineRec) returned() int64 {
+	var r int64
+	if l.memos != nil {
+		for _, m := range *l.memos {
+			r += m.amount
+		}
+	}
+	if r > l.amount {
+		r = l.amount
+	}
+	return r
+}
+
+func (l *lineRec) setMemo(number string, amount int64) {
+	if l.memos == nil {
+		l.memos = &[]memoReturn{}
+	}
+	for i, m := range *l.memos {
+		if m.number == number {
+			(*l.memos)[i].amount = amount
+			return
+		}
+	}
+	*l.memos = append(*l.memos, memoReturn{number, amount})
+}
+
+// invoiceRec is what the program keeps of an invoice or credit memo (the latest revision).
+type invoiceRec struct {
+	revision int
+	eventID  string
+	oemID    string
+	number   string
+	date     Date
+	currency string
+	customer string    // the customer's name
+	lines    []lineRec // sorted by line number; nil for a credit memo
+}
+
+func (r *invoiceRec) line(n int) *lineRec {
+	i := sort.Search(len(r.lines), func(i int) bool { return r.lines[i].line >= n })
+	if i < len(r.lines) && r.lines[i].line == n {
+		return &r.lines[i]
+	}
+	return nil
+}
+
+// excRec is an open exception with the customer keys a claim matches it by.
+type excRec struct {
+	Exception
+	custKey, domain string
+}
+
+func (p *Program) newRec(inv InvoiceReceived, eventID string) *invoiceRec {
+	key := invKey(inv.OEMID, inv.InvoiceNumber)
+	return &invoiceRec{revision: inv.Revision, eventID: eventID, oemID: p.intern(inv.OEMID), number: key[len(inv.OEMID)+1:],
+		date: inv.InvoiceDate, currency: p.intern(inv.Currency), customer: p.intern(inv.Customer.Name)}
+}
+
+func internSegment(s Segment) Segment {
+	for _, k := range allSegments {
+		if s == k {
+			return k
+		}
+	}
+	return s
+}
+
+var allSegments = []Segment{SegmentClientManagement, SegmentServerManagement, SegmentAssetManagement,
+	SegmentMaintenance, SegmentSupport, SegmentServices}
 
 func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, error) {
 	if inv.Kind == KindCreditMemo {
@@ -315,42 +487,48 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 	var out Outcome
 	key := invKey(inv.OEMID, inv.InvoiceNumber)
 	prev := p.invoices[key]
-	if prev != nil && inv.Revision <= prev.inv.Revision {
+	if prev != nil && inv.Revision <= prev.revision {
 		return out, nil // an older or equal revision arriving late changes nothing
 	}
-	rec := &invoiceRec{inv: inv, eventID: eventID, lines: map[int]*lineRec{}}
 	if prev != nil {
 		// Reverse the old revision's net credits (booked in its own quarter, or as an
 		// adjustment when that quarter is closed), keeping returned amounts for the new one.
-		for _, n := range sortedInts(prev.lines) {
-			old := prev.lines[n]
-			for _, c := range netCredits(old) {
+		for i := range prev.lines {
+			old := &prev.lines[i]
+			for _, c := range p.netCredits(prev, old) {
 				c.Amount.Amount = -c.Amount.Amount
 				c.Revision = inv.Revision
-				c.Reason = fmt.Sprintf("reversal: revision %d supersedes revision %d (%s)", inv.Revision, prev.inv.Revision, c.Reason)
+				c.Reason = fmt.Sprintf("reversal: revision %d supersedes revision %d (%s)", inv.Revision, prev.revision, c.Reason)
 				c.EventIDs = append(append([]string(nil), c.EventIDs...), eventID)
-				out.Credits = append(out.Credits, p.stamp(c, old.invDate.Quarter()))
+				out.Credits = append(out.Credits, p.stamp(c, prev.date.Quarter()))
 			}
 		}
 	}
+	rec := p.newRec(inv, eventID)
+	rec.lines = make([]lineRec, len(inv.Lines))
+	for i, l := range inv.Lines {
+		rec.lines[i] = lineRec{line: l.Line, segment: internSegment(l.Segment), amount: l.AmountMinor}
+	}
+	sort.SliceStable(rec.lines, func(i, j int) bool { return rec.lines[i].line < rec.lines[j].line })
 	for _, l := range inv.Lines {
-		lr := &lineRec{line: l, invDate: inv.InvoiceDate, memos: map[string]int64{}}
-		if prev != nil && prev.lines[l.Line] != nil {
-			lr.memos = prev.lines[l.Line].memos
+		lr := rec.line(l.Line)
+		if prev != nil {
+			if pl := prev.line(l.Line); pl != nil {
+				lr.memos = pl.memos
+			}
 		}
-		gross, exc := p.attribute(inv, eventID, l)
-		lr.gross = gross
-		rec.lines[l.Line] = lr
+		attr, exc := p.attribute(inv, eventID, l)
+		lr.attr = attr
 		ek := excKey(inv.OEMID, inv.InvoiceNumber, l.Line)
 		if exc != nil {
-			p.exceptions[ek] = exc
+			p.openException(ek, &excRec{Exception: *exc, custKey: CustomerKey(inv.Customer), domain: NormalizeDomain(inv.Customer.Domain)})
 			out.Exceptions = append(out.Exceptions, *exc)
 		} else if old := p.exceptions[ek]; old != nil && old.Status == "open" {
 			old.Status = "superseded"
-			out.Exceptions = append(out.Exceptions, *old)
+			out.Exceptions = append(out.Exceptions, old.Exception)
 			delete(p.exceptions, ek)
 		}
-		for _, c := range netCredits(lr) {
+		for _, c := range p.netCredits(rec, lr) {
 			out.Credits = append(out.Credits, p.stamp(c, inv.InvoiceDate.Quarter()))
 		}
 	}
@@ -358,15 +536,23 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 	return out, nil
 }
 
+// openException records an open exception and indexes it by the customer keys a later
+// claim can match it by.
+func (p *Program) openException(k string, e *excRec) {
+	p.exceptions[k] = e
+	p.excIndex[e.custKey] = append(p.excIndex[e.custKey], k)
+	if e.domain != "" {
+		p.excIndex["\x00"+e.domain] = append(p.excIndex["\x00"+e.domain], k)
+	}
+}
+
 // netCredits returns a line's gross credits less the proportional clawback of what credit
 // memos returned.
-func netCredits(l *lineRec) []Credit {
+func (p *Program) netCredits(rec *invoiceRec, l *lineRec) []Credit {
 	r := l.returned()
-	out := make([]Credit, 0, len(l.gross))
-	for _, g := range l.gross {
-		c := g
-		c.Amount.Amount = g.Amount.Amount - clawback(g.Amount.Amount, r, l.line.AmountMinor)
-		out = append(out, c)
+	out := p.gross(rec, l)
+	for i := range out {
+		out[i].Amount.Amount -= clawback(out[i].Amount.Amount, r, l.amount)
 	}
 	return out
 }
@@ -388,9 +574,10 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 	var out Outcome
 	mkey := invKey(m.OEMID, m.InvoiceNumber)
 	prevMemo := p.invoices[mkey]
-	if prevMemo != nil && m.Revision <= prevMemo.inv.Revision {
+	if prevMemo != nil && m.Revision <= prevMemo.revision {
 		return out, nil
 	}
+	memo := &invoiceRec{revision: m.Revision, eventID: eventID}
 	orig := p.invoices[invKey(m.OEMID, m.CreditMemoFor)]
 	if orig == nil {
 		for _, l := range m.Lines {
@@ -400,21 +587,21 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 				Tried: []string{"credit memo for " + m.CreditMemoFor + ", which was never received"}}
 			out.Exceptions = append(out.Exceptions, *exc)
 		}
-		p.invoices[mkey] = &invoiceRec{inv: m, eventID: eventID}
+		p.invoices[mkey] = memo
 		return out, nil
 	}
 	for _, l := range m.Lines {
-		lr := orig.lines[l.Line]
-		if lr == nil || lr.line.Segment != l.Segment {
+		lr := orig.line(l.Line)
+		if lr == nil || lr.segment != l.Segment {
 			out.Exceptions = append(out.Exceptions, Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision,
 				Line: l.Line, Customer: m.Customer.Name, Segment: l.Segment, InvoiceDate: m.InvoiceDate,
 				Amount: Money{-l.AmountMinor, m.Currency}, Status: "open", EventIDs: []string{eventID},
 				Tried: []string{fmt.Sprintf("line %d of %s with segment %s", l.Line, m.CreditMemoFor, l.Segment)}})
 			continue
 		}
-		before := netCredits(lr)
-		lr.memos[m.InvoiceNumber] = l.AmountMinor
-		after := netCredits(lr)
+		before := p.netCredits(orig, lr)
+		lr.setMemo(m.InvoiceNumber, l.AmountMinor)
+		after := p.netCredits(orig, lr)
 		for i := range after {
 			c := after[i]
 			c.Amount.Amount -= before[i].Amount.Amount
@@ -422,19 +609,19 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 				continue
 			}
 			c.Revision = m.Revision
-			c.Reason = fmt.Sprintf("clawback: credit memo %s returns %d of %d (%s)", m.InvoiceNumber, lr.returned(), lr.line.AmountMinor, before[i].Reason)
+			c.Reason = fmt.Sprintf("clawback: credit memo %s returns %d of %d (%s)", m.InvoiceNumber, lr.returned(), lr.amount, before[i].Reason)
 			c.EventIDs = append(append([]string(nil), c.EventIDs...), eventID)
 			out.Credits = append(out.Credits, p.stamp(c, m.InvoiceDate.Quarter()))
 		}
 	}
-	p.invoices[mkey] = &invoiceRec{inv: m, eventID: eventID}
+	p.invoices[mkey] = memo
 	return out, nil
 }
 
 // match finds the deal protecting (customer, segment) on day. Order: the invoice's
 // deal_registration_id, then the normalised web domain, then normalised name + country;
 // among several, the earliest approval (then the smallest id).
-func (p *Program) match(inv InvoiceReceived, seg Segment, day Date, needSegment bool) (*dealRec, string, []string) {
+func (p *Program) match(inv InvoiceReceived, seg Segment, day Date, needSegment bool) (*dealRec, matchBy, []string) {
 	var tried []string
 	ok := func(d *dealRec) bool {
 		if d == nil || d.approvalID == "" || day.Before(d.ApprovedOn) || day.After(d.ExpiresOn) {
@@ -447,7 +634,7 @@ func (p *Program) match(inv InvoiceReceived, seg Segment, day Date, needSegment 
 	}
 	if id := inv.DealRegistrationID; id != "" {
 		if d := p.deals[id]; ok(d) {
-			return d, "deal_registration_id " + id, nil
+			return d, byRegistration, nil
 		}
 		tried = append(tried, "deal_registration_id "+id+": no protected registration for "+string(seg)+" on "+day.String())
 	}
@@ -463,38 +650,25 @@ func (p *Program) match(inv InvoiceReceived, seg Segment, day Date, needSegment 
 	}
 	if dom := NormalizeDomain(inv.Customer.Domain); dom != "" {
 		if d := pick(p.byDomain[dom]); d != nil {
-			return d, "customer domain " + dom, nil
+			return d, byDomain, nil
 		}
 		tried = append(tried, "customer domain "+dom+": no protected registration for "+string(seg)+" on "+day.String())
 	}
 	key := CustomerKey(inv.Customer)
 	if d := pick(p.byKey[key]); d != nil {
-		return d, "customer name and country " + key, nil
+		return d, byKey, nil
 	}
 	tried = append(tried, "customer name and country "+key+": no protected registration for "+string(seg)+" on "+day.String())
-	return nil, "", tried
+	return nil, 0, tried
 }
 
-// attribute returns the gross credits of one invoice line, or an Exception for an
-// unmatched software line (plus its unattributed credit).
-func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) ([]Credit, *Exception) {
-	pol := p.policyAt(inv.InvoiceDate)
-	base := Credit{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision, Line: l.Line,
-		Customer: inv.Customer.Name, Segment: l.Segment, Amount: Money{l.AmountMinor, inv.Currency}, PolicyVersion: pol.Version}
-	ids := func(x ...string) []string {
-		out := []string{invID}
-		for _, s := range x {
-			if s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
+// attribute decides how one invoice line is attributed, and returns an Exception for an
+// unmatched software line (which books an unattributed credit).
+func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) (lineAttr, *Exception) {
+	pi := p.policyIndex(inv.InvoiceDate)
 	switch {
 	case l.Segment.Direct():
-		c := base
-		c.Kind, c.Reason, c.EventIDs = CreditDirect, string(l.Segment)+" stays direct revenue", ids(pol.id)
-		return []Credit{c}, nil
+		return lineAttr{kind: outDirect, pol: pi}, nil
 	case l.Segment == SegmentServices:
 		if d, how, _ := p.match(inv, l.Segment, inv.InvoiceDate, false); d != nil {
 			if hid, ok := d.handoffIDs[inv.OEMID]; ok {
@@ -504,56 +678,104 @@ func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) ([
 						to = h.ToPartnerID
 					}
 				}
-				c := base
-				c.Kind, c.PartnerID, c.RegistrationID = CreditService, to, d.DealID
-				c.Reason = fmt.Sprintf("%s declined the service side of deal %s (matched by %s); %s takes it", inv.OEMID, d.DealID, how, to)
-				c.EventIDs = ids(d.regID, d.approvalID, hid, pol.id)
-				return []Credit{c}, nil
+				return lineAttr{kind: outService, pol: pi, p: &partnerAttr{deal: d, approvalID: d.approvalID, how: how, to: to, handoffID: hid}}, nil
 			}
 		}
-		c := base
-		c.Kind, c.PartnerID, c.Reason, c.EventIDs = CreditOEM, inv.OEMID, "services delivered by the OEM (no service handoff)", ids(pol.id)
-		return []Credit{c}, nil
+		return lineAttr{kind: outOEM, pol: pi}, nil
 	}
 	d, how, tried := p.match(inv, l.Segment, inv.InvoiceDate, true)
 	if d == nil {
-		c := base
-		c.Kind, c.Reason, c.EventIDs = CreditUnattributed, "no registration matched; exception open", ids(pol.id)
-		return []Credit{c}, &Exception{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision, Line: l.Line,
-			Customer: inv.Customer.Name, Segment: l.Segment, InvoiceDate: inv.InvoiceDate, Amount: base.Amount,
-			Status: "open", Tried: tried, EventIDs: ids(pol.id)}
+		pol := p.policyOf(pi)
+		return lineAttr{kind: outUnattributed, pol: pi}, &Exception{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision, Line: l.Line,
+			Customer: inv.Customer.Name, Segment: l.Segment, InvoiceDate: inv.InvoiceDate, Amount: Money{l.AmountMinor, inv.Currency},
+			Status: "open", Tried: tried, EventIDs: append([]string{invID}, filterEmpty([]string{pol.id})...)}
 	}
-	return p.partnerCredits(base, inv, d, how, pol, ids(d.regID, d.approvalID, pol.id)), nil
+	return lineAttr{kind: outPartner, pol: pi, p: p.partnerAttr(inv.InvoiceDate, d, how, p.policyOf(pi))}, nil
 }
 
-func (p *Program) partnerCredits(base Credit, inv InvoiceReceived, d *dealRec, how string, pol policyRec, evIDs []string) []Credit {
-	pr := p.partners[d.PartnerID]
-	tier, tierID := TierRegistered, ""
-	if pr != nil {
-		tier, tierID = pr.tierAt(inv.InvoiceDate)
+// partnerAttr snapshots what the partner credits of a line matched to d depend on.
+func (p *Program) partnerAttr(day Date, d *dealRec, how matchBy, pol policyRec) *partnerAttr {
+	a := &partnerAttr{deal: d, approvalID: d.approvalID, how: how, nEng: int32(len(d.engagementIDs)), tier: TierRegistered}
+	if pr := p.partners[d.PartnerID]; pr != nil {
+		a.tier, a.tierID = pr.tierAt(day)
 	}
+	a.bps = pol.RebateFor(a.tier, d.Geography)
+	for _, id := range p.repOrder {
+		r := p.reps[id]
+		if r.Geography != d.Geography || (d.SizeBand != "" && r.SizeBand != d.SizeBand) || r.On.After(day) {
+			continue
+		}
+		a.reps = append(a.reps, repSnap{r, p.repIDs[id]})
+	}
+	return a
+}
+
+// gross rebuilds the full credits of a line (before clawback) from its attribution record.
+func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
+	a := l.attr
+	pol := p.policyOf(a.pol)
+	base := Credit{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
+		Customer: rec.customer, Segment: l.segment, Amount: Money{l.amount, rec.currency}, PolicyVersion: pol.Version}
+	ids := func(x ...string) []string {
+		out := make([]string, 0, 1+len(x))
+		out = append(out, rec.eventID)
+		for _, s := range x {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	switch a.kind {
+	case outDirect:
+		c := base
+		c.Kind, c.Reason, c.EventIDs = CreditDirect, string(l.segment)+" stays direct revenue", ids(pol.id)
+		return []Credit{c}
+	case outOEM:
+		c := base
+		c.Kind, c.PartnerID, c.Reason, c.EventIDs = CreditOEM, rec.oemID, "services delivered by the OEM (no service handoff)", ids(pol.id)
+		return []Credit{c}
+	case outUnattributed:
+		c := base
+		c.Kind, c.Reason, c.EventIDs = CreditUnattributed, "no registration matched; exception open", ids(pol.id)
+		return []Credit{c}
+	case outService:
+		s, d := a.p, a.p.deal
+		c := base
+		c.Kind, c.PartnerID, c.RegistrationID = CreditService, s.to, d.DealID
+		c.Reason = fmt.Sprintf("%s declined the service side of deal %s (matched by %s); %s takes it", rec.oemID, d.DealID, s.how.text(d), s.to)
+		c.EventIDs = ids(d.regID, s.approvalID, s.handoffID, pol.id)
+		return []Credit{c}
+	}
+	s, d := a.p, a.p.deal
+	how := s.how.text(d)
+	if s.claimed {
+		how = fmt.Sprintf("claim within %d grace days after engagement before the invoice date", s.grace)
+	}
+	evIDs := ids(d.regID, s.approvalID, pol.id)
 	rev := base
 	rev.Kind, rev.PartnerID, rev.RegistrationID = CreditRevenue, d.PartnerID, d.DealID
 	rev.Reason = fmt.Sprintf("deal %s of %s protects %s (matched by %s); the OEM keeps the invoice, the partner keeps the credit", d.DealID, d.PartnerID, base.Segment, how)
-	rev.EventIDs = append(append([]string(nil), evIDs...), d.engagementIDs...)
+	rev.EventIDs = append(append(make([]string, 0, len(evIDs)+int(s.nEng)), evIDs...), d.engagementIDs[:s.nEng]...)
 	reb := rev
-	bps := pol.RebateFor(tier, d.Geography)
 	reb.Kind = CreditRebate
-	reb.Amount.Amount = ApplyBPS(base.Amount.Amount, bps)
-	reb.Reason = fmt.Sprintf("%s rebate %d bps as of %s", tier, bps, inv.InvoiceDate)
-	reb.EventIDs = append(append([]string(nil), evIDs...), tierID)
-	out := []Credit{rev, reb}
-	for _, id := range sortedKeys(p.reps) {
-		r := p.reps[id]
-		if r.Geography != d.Geography || (d.SizeBand != "" && r.SizeBand != d.SizeBand) || r.On.After(inv.InvoiceDate) {
-			continue
-		}
+	reb.Amount.Amount = ApplyBPS(base.Amount.Amount, s.bps)
+	reb.Reason = fmt.Sprintf("%s rebate %d bps as of %s", s.tier, s.bps, rec.date)
+	reb.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), s.tierID)
+	out := make([]Credit, 2, 2+len(s.reps))
+	out[0], out[1] = rev, reb
+	for _, r := range s.reps {
 		fr := rev
-		fr.Kind, fr.PartnerID = CreditFieldRep, id
+		fr.Kind, fr.PartnerID = CreditFieldRep, r.rep.RepID
 		fr.Amount.Amount = ApplyBPS(base.Amount.Amount, pol.FieldRepBPS)
-		fr.Reason = fmt.Sprintf("field rep %s covers %s/%s; deal %s went through partner %s", id, r.Geography, r.SizeBand, d.DealID, d.PartnerID)
-		fr.EventIDs = append(append([]string(nil), evIDs...), p.repIDs[id])
+		fr.Reason = fmt.Sprintf("field rep %s covers %s/%s; deal %s went through partner %s", r.rep.RepID, r.rep.Geography, r.rep.SizeBand, d.DealID, d.PartnerID)
+		fr.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), r.id)
 		out = append(out, fr)
+	}
+	if s.claimed {
+		for i := range out {
+			out[i].Reason += "; claimed late"
+		}
 	}
 	return out
 }
@@ -566,64 +788,84 @@ func (p *Program) claim(d *dealRec) Outcome {
 	if d.approvalID == "" || !d.endedOn.IsZero() {
 		return out
 	}
-	for _, k := range sortedKeys(p.exceptions) {
+	for _, k := range p.claimCandidates(d) {
 		exc := p.exceptions[k]
-		if exc.Status != "open" || !hasSegment(d.Segments, exc.Segment) {
+		if exc == nil || exc.Status != "open" || !hasSegment(d.Segments, exc.Segment) {
 			continue
 		}
 		rec := p.invoices[invKey(exc.OEMID, exc.InvoiceNumber)]
-		if rec == nil || rec.lines[exc.Line] == nil {
+		if rec == nil || rec.line(exc.Line) == nil {
 			continue
 		}
-		inv := rec.inv
-		if CustomerKey(inv.Customer) != d.CustomerKey && (d.Customer.Domain == "" || NormalizeDomain(inv.Customer.Domain) != d.Customer.Domain) {
+		if exc.custKey != d.CustomerKey && (d.Customer.Domain == "" || exc.domain != d.Customer.Domain) {
 			continue
 		}
-		pol := p.policyAt(inv.InvoiceDate)
+		pi := p.policyIndex(rec.date)
+		pol := p.policyOf(pi)
 		grace := pol.ClaimGraceDaysFor(d.Geography)
-		if !d.ApprovedOn.After(inv.InvoiceDate) || d.ApprovedOn.After(inv.InvoiceDate.AddDays(grace)) {
+		if !d.ApprovedOn.After(rec.date) || d.ApprovedOn.After(rec.date.AddDays(grace)) {
 			continue
 		}
-		var worked []string
-		for i, e := range d.Engagements {
-			if e.PartnerID == d.PartnerID && !e.OccurredOn.After(inv.InvoiceDate) {
-				worked = append(worked, d.engagementIDs[i])
+		worked := false
+		for _, e := range d.Engagements {
+			if e.PartnerID == d.PartnerID && !e.OccurredOn.After(rec.date) {
+				worked = true
+				break
 			}
 		}
-		if len(worked) == 0 {
+		if !worked {
 			continue
 		}
-		lr := rec.lines[exc.Line]
-		before := netCredits(lr)
-		base := Credit{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision, Line: exc.Line,
-			Customer: inv.Customer.Name, Segment: exc.Segment, Amount: exc.Amount, PolicyVersion: pol.Version}
-		evIDs := []string{rec.eventID, d.regID, d.approvalID, pol.id}
-		lr.gross = p.partnerCredits(base, inv, d, fmt.Sprintf("claim within %d grace days after engagement before the invoice date", grace), pol, evIDs)
-		for i := range lr.gross {
-			lr.gross[i].Reason += "; claimed late"
-		}
+		lr := rec.line(exc.Line)
+		before := p.netCredits(rec, lr)
+		a := p.partnerAttr(rec.date, d, 0, pol)
+		a.claimed, a.grace = true, int32(grace)
+		lr.attr = lineAttr{kind: outPartner, pol: pi, p: a}
 		for _, c := range before {
 			c.Amount.Amount = -c.Amount.Amount
 			c.Reason = "reversal: line claimed by deal " + d.DealID
 			c.EventIDs = append(append([]string(nil), c.EventIDs...), d.approvalID)
-			out.Credits = append(out.Credits, p.stamp(c, inv.InvoiceDate.Quarter()))
+			out.Credits = append(out.Credits, p.stamp(c, rec.date.Quarter()))
 		}
-		for _, c := range netCredits(lr) {
-			out.Credits = append(out.Credits, p.stamp(c, inv.InvoiceDate.Quarter()))
+		for _, c := range p.netCredits(rec, lr) {
+			out.Credits = append(out.Credits, p.stamp(c, rec.date.Quarter()))
 		}
 		exc.Status, exc.ClaimedBy = "claimed", d.DealID
-		out.Exceptions = append(out.Exceptions, *exc)
+		out.Exceptions = append(out.Exceptions, exc.Exception)
 		delete(p.exceptions, k)
 	}
 	return out
 }
 
-func sortedInts[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// claimCandidates returns the keys of the open exceptions whose customer matches d by
+// name and country or by domain, sorted and without duplicates; it drops index entries of
+// exceptions that are no longer open.
+func (p *Program) claimCandidates(d *dealRec) []string {
+	var keys []string
+	for _, ik := range []string{d.CustomerKey, "\x00" + d.Customer.Domain} {
+		if ik == "\x00" {
+			continue
+		}
+		live := p.excIndex[ik][:0]
+		for _, k := range p.excIndex[ik] {
+			if e := p.exceptions[k]; e != nil && e.Status == "open" {
+				live = append(live, k)
+				keys = append(keys, k)
+			}
+		}
+		if len(live) == 0 {
+			delete(p.excIndex, ik)
+		} else {
+			p.excIndex[ik] = live
+		}
 	}
-	sort.Ints(out)
+	sort.Strings(keys)
+	out := keys[:0]
+	for i, k := range keys {
+		if i == 0 || k != keys[i-1] {
+			out = append(out, k)
+		}
+	}
 	return out
 }
 

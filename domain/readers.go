@@ -33,6 +33,10 @@ func addMix(by map[string]*Mix, c Credit) {
 		m = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
 		by[c.Amount.Currency] = m
 	}
+	m.add(c)
+}
+
+func (m *Mix) add(c Credit) {
 	switch c.Kind {
 	case CreditDirect:
 		m.Direct += c.Amount.Amount
@@ -55,13 +59,15 @@ func sortedMix(by map[string]*Mix) []Mix {
 }
 
 func (p *Program) count(c Credit) {
-	key := c.Quarter.String() + "|" + c.Amount.Currency
-	if p.mix[key] == nil {
-		p.mix[key] = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
+	key := mixKey{c.Quarter, c.Amount.Currency}
+	m := p.mix[key]
+	if m == nil {
+		m = &Mix{Quarter: c.Quarter, Currency: p.intern(c.Amount.Currency)}
+		p.mix[key] = m
 	}
-	addMix(map[string]*Mix{c.Amount.Currency: p.mix[key]}, c)
+	m.add(c)
 	if c.Kind == CreditRevenue {
-		p.credited[c.PartnerID+"|"+c.Quarter.String()+"|"+c.Amount.Currency] += c.Amount.Amount
+		p.credited[creditedKey{c.PartnerID, c.Quarter, c.Amount.Currency}] += c.Amount.Amount
 	}
 }
 
@@ -69,9 +75,9 @@ func (p *Program) count(c Credit) {
 // credit folded so far.
 func (p *Program) RevenueMix(q Quarter) []Mix {
 	by := map[string]*Mix{}
-	for _, k := range sortedKeys(p.mix) {
-		if m := p.mix[k]; m.Quarter == q {
-			by[m.Currency] = m
+	for k, m := range p.mix {
+		if k.quarter == q {
+			by[k.currency] = m
 		}
 	}
 	return sortedMix(by)
@@ -112,7 +118,7 @@ func (p *Program) Closed(q Quarter) bool { return p.closed[q] }
 
 // Credited returns the partner's revenue credit booked in quarter q, in currency.
 func (p *Program) Credited(partnerID string, q Quarter, currency string) Money {
-	return Money{Amount: p.credited[partnerID+"|"+q.String()+"|"+currency], Currency: currency}
+	return Money{Amount: p.credited[creditedKey{partnerID, q, currency}], Currency: currency}
 }
 
 // Scorecard returns the partner's tier progress for quarter q under the policy in force at
@@ -144,7 +150,7 @@ func (p *Program) Candidates() []Candidate {
 func (p *Program) OpenExceptions() []Exception {
 	out := make([]Exception, 0, len(p.exceptions))
 	for _, k := range sortedKeys(p.exceptions) {
-		out = append(out, *p.exceptions[k])
+		out = append(out, p.exceptions[k].Exception)
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"dealcredit/domain"
@@ -168,6 +169,7 @@ func Decode(r eventstore.Record) (domain.Envelope, error) {
 type stmtKey struct{ partner, quarter, currency string }
 
 type stmtDelta struct {
+	partner                        string
 	quarter                        domain.Quarter
 	position                       int64 // last event that touched the row
 	scorecard                      domain.Scorecard
@@ -177,16 +179,25 @@ type stmtDelta struct {
 
 // Apply folds batch into the program and, with a transaction, writes the
 // ledger lines, exceptions, statements, revenue mix and registrations it
-// changed.
-func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error {
+// changed. The ledger rows are streamed into a COPY while the batch is folded.
+func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) (err error) {
 	var (
-		ledger   [][]any
 		excs     = map[string]domain.Exception{}
 		excPos   = map[string]int64{}
 		stmts    = map[stmtKey]*stmtDelta{}
+		touched  []*stmtDelta
 		quarters = map[domain.Quarter]int64{}
 		deals    = map[string]int64{}
+		ledger   *ledgerCopy
 	)
+	if tx != nil && len(batch) > 0 {
+		ledger = startLedgerCopy(ctx, tx)
+		defer func() {
+			if err != nil && ledger != nil {
+				ledger.abort(err)
+			}
+		}()
+	}
 	for _, r := range batch {
 		env, err := Decode(r)
 		if err != nil {
@@ -202,8 +213,11 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		if domain.Category(r.StreamID) == "deal" {
 			deals[r.StreamID[len("deal-"):]] = r.Position
 		}
+		touched = touched[:0]
 		for i, c := range out.Credits {
-			ledger = append(ledger, ledgerRow(r.Position, i, c))
+			if err := ledger.add(ledgerRow(r.Position, i, c)); err != nil {
+				return err
+			}
 			quarters[c.Quarter] = r.Position
 			if c.PartnerID == "" {
 				continue
@@ -213,8 +227,11 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			case domain.CreditRevenue, domain.CreditRebate, domain.CreditService:
 				k := stmtKey{c.PartnerID, c.Quarter.String(), c.Amount.Currency}
 				if d = stmts[k]; d == nil {
-					d = &stmtDelta{quarter: c.Quarter}
+					d = &stmtDelta{partner: c.PartnerID, quarter: c.Quarter}
 					stmts[k] = d
+				}
+				if d.position != r.Position {
+					touched = append(touched, d)
 				}
 				d.position = r.Position
 			default:
@@ -238,13 +255,11 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		// Scorecards are taken at the event that touched the row, so the
 		// tables do not depend on where batches start and end.
-		for k, d := range stmts {
-			if d.position == r.Position {
-				d.scorecard, _ = s.Program.Scorecard(k.partner, d.quarter)
-			}
+		for _, d := range touched {
+			d.scorecard, _ = s.Program.Scorecard(d.partner, d.quarter)
 		}
 		for _, e := range out.Exceptions {
-			k := fmt.Sprintf("%s\x00%s\x00%d", e.OEMID, e.InvoiceNumber, e.Line)
+			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
 			excs[k], excPos[k] = e, r.Position
 		}
 	}
@@ -252,10 +267,10 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		return nil
 	}
 	last := batch[len(batch)-1].Position
-	if len(ledger) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger"}, ledgerColumns, pgx.CopyFromRows(ledger)); err != nil {
-			return fmt.Errorf("attribution: copy ledger: %w", err)
-		}
+	l := ledger
+	ledger = nil // finish aborts on its own failure
+	if err := l.finish(); err != nil {
+		return err
 	}
 	b := &pgx.Batch{}
 	for _, k := range sortedKeys(excs) {

@@ -33,27 +33,48 @@ func (l Limit) beyond(r eventstore.Record) bool {
 
 // foldRange reads the log after from, in batches, and calls fn with each
 // batch until the log (as read) or the limit ends. It returns the position
-// of the last record passed to fn (from when none). Memory is bounded by
-// one batch.
+// of the last record passed to fn (from when none). The next batch is read
+// while fn works on the current one, so memory is bounded by two batches.
 func foldRange(ctx context.Context, log eventstore.Reader, from int64, limit Limit, batchSize int, fn func([]eventstore.Record) error) (int64, error) {
 	pos := from
 	if limit.Position < 0 {
 		return pos, nil
 	}
-	for {
+	size := func(pos int64) int {
 		n := batchSize
 		if limit.Position > 0 {
-			if pos >= limit.Position {
-				return pos, nil
-			}
 			if rem := limit.Position - pos; rem < int64(n) {
 				n = int(rem)
 			}
 		}
-		batch, err := log.ReadAll(ctx, pos, n)
-		if err != nil {
-			return pos, fmt.Errorf("projection: read log after %d: %w", pos, err)
+		return n
+	}
+	type read struct {
+		batch []eventstore.Record
+		err   error
+	}
+	start := func(pos int64) <-chan read {
+		ch := make(chan read, 1) // buffered: an abandoned read never blocks
+		go func() {
+			b, err := log.ReadAll(ctx, pos, size(pos))
+			ch <- read{b, err}
+		}()
+		return ch
+	}
+	var pending <-chan read
+	for {
+		if limit.Position > 0 && pos >= limit.Position {
+			return pos, nil
 		}
+		if pending == nil {
+			pending = start(pos)
+		}
+		res := <-pending
+		pending = nil
+		if res.err != nil {
+			return pos, fmt.Errorf("projection: read log after %d: %w", pos, res.err)
+		}
+		batch := res.batch
 		if len(batch) == 0 {
 			return pos, nil
 		}
@@ -63,6 +84,9 @@ func foldRange(ctx context.Context, log eventstore.Reader, from int64, limit Lim
 				cut = i
 				break
 			}
+		}
+		if cut == len(batch) && (limit.Position <= 0 || batch[cut-1].Position < limit.Position) {
+			pending = start(batch[cut-1].Position)
 		}
 		if cut > 0 {
 			if err := fn(batch[:cut]); err != nil {
