@@ -45,6 +45,13 @@ type Daemon struct {
 // stopped (as by SIGTERM) in tb.Cleanup unless the test stopped it.
 func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	tb.Helper()
+	return StartLogged(tb, env, nil, args...)
+}
+
+// StartLogged is Start with the daemon's JSON log lines also written to
+// logs (when not nil), e.g. to show them when a test fails.
+func StartLogged(tb testing.TB, env map[string]string, logs io.Writer, args ...string) *Daemon {
+	tb.Helper()
 	vars := map[string]string{
 		"DATABASE_URL":                  pgtest.MissingDatabase(tb),
 		"DEALCREDIT_DATA_DIR":           tb.TempDir(),
@@ -57,9 +64,9 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	logs := &readyWatcher{}
+	watcher := &readyWatcher{tee: logs}
 	go func() {
-		err := daemon.Run(ctx, args, func(k string) string { return vars[k] }, pw, logs)
+		err := daemon.Run(ctx, args, func(k string) string { return vars[k] }, pw, watcher)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -77,7 +84,7 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	// The ready line is logged before the listening line is printed.
-	d.NATSURL = logs.natsURL()
+	d.NATSURL = watcher.natsURL()
 	stopped := false
 	d.stop = func() error {
 		if stopped {
@@ -109,14 +116,19 @@ func Start(tb testing.TB, env map[string]string, args ...string) *Daemon {
 	return d
 }
 
-// readyWatcher discards the daemon's JSON log but remembers the NATS URL
-// of its "dealcreditd ready" line. slog writes one whole line per Write.
+// readyWatcher discards the daemon's JSON log (or copies it to tee) but
+// remembers the NATS URL of its "dealcreditd ready" line. slog writes one
+// whole line per Write.
 type readyWatcher struct {
+	tee io.Writer
 	mu  sync.Mutex
 	url string
 }
 
 func (w *readyWatcher) Write(p []byte) (int, error) {
+	if w.tee != nil {
+		_, _ = w.tee.Write(p)
+	}
 	if bytes.Contains(p, []byte(`"msg":"dealcreditd ready"`)) {
 		var line struct {
 			NATS string `json:"nats"`

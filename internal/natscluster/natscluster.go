@@ -153,22 +153,37 @@ func (c *Cluster) WaitForMetaLeader() {
 	}
 }
 
+// metaReady reports whether exactly one running node leads the meta group,
+// every running node is current with it, and the leader sees every running
+// node as an online JetStream peer with statistics, and the route pools
+// have settled (every running node holds the same number of routes).
+// Without the last two conditions a stream created right after start-up can
+// fail with "no suitable peers for placement, peer offline".
 func (c *Cluster) metaReady() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	leaders := 0
+	var leader *server.Server
+	leaders, running, routes := 0, 0, -1
 	for _, n := range c.nodes {
 		if n.srv == nil {
 			continue
 		}
+		running++
+		switch r := n.srv.NumRoutes(); {
+		case routes == -1:
+			routes = r
+		case r != routes:
+			return false
+		}
 		if n.srv.JetStreamIsLeader() {
 			leaders++
+			leader = n.srv
 		}
 		if !n.srv.JetStreamIsCurrent() {
 			return false
 		}
 	}
-	return leaders == 1
+	return leaders == 1 && len(leader.JetStreamClusterPeers()) == running
 }
 
 func (c *Cluster) startNode(i int) {
