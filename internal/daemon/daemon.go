@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,7 +151,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		goRun("ingest", consumer.Run)
 		goRun("oem watch", func(ctx context.Context) error {
-			return oemwatch.Watch(ctx, store, consumer.Provision, logger.With("component", "oemwatch"))
+			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", consumer.Provision), logger.With("component", "oemwatch"))
 		})
 	}
 	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
@@ -229,4 +230,31 @@ func splitPort(addr string) (string, int, error) {
 		port = natsserver.RandomPort
 	}
 	return host, port, nil
+}
+
+// serialized runs provision under a Postgres advisory lock, so that daemon
+// instances sharing a database never create the same JetStream stream at
+// the same instant (concurrent CreateOrUpdateStream calls for one stream can
+// leave it without a leader).
+func serialized(pool *pgxpool.Pool, name string, provision oemwatch.Provisioner) oemwatch.Provisioner {
+	key := pgdb.LockID(name)
+	return func(ctx context.Context, oem string) error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("provision %s: %w", oem, err)
+		}
+		defer conn.Release()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+			return fmt.Errorf("provision %s: lock: %w", oem, err)
+		}
+		defer func() {
+			// A fresh context: the lock must be released even when ctx ended.
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+				conn.Conn().Close(uctx) // closing the session releases the lock
+			}
+		}()
+		return provision(ctx, oem)
+	}
 }
