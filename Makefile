@@ -21,6 +21,7 @@ build:
 ## bench: benchmarks (not timed tests); figures go to docs/benchmarks.md
 bench: db-up
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 ## soak: every test at soak size (DEALCREDIT_SOAK=1: 50k-event relay and projection kills, 20k-invoice ingest faults, 16x10k gap test)
 soak: db-up

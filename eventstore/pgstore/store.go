@@ -67,8 +67,10 @@ type Store struct {
 	cancel context.CancelFunc
 
 	follow follower
+	cache  headCache // the writer's view of the log, see fastBatch
 
 	beforeCommit func() // test hook, see export_test.go
+	fastSkip     int    // batches on the slow path after a fast-path miss
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -112,6 +114,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	s.fastSkip = fastSkipAfterMiss
 	s.follow.init()
 	go s.writeLoop()
 	return s, nil
@@ -135,6 +138,7 @@ type metrics struct {
 	duration  prometheus.Histogram
 	batchSize prometheus.Histogram
 	appended  *prometheus.CounterVec
+	fastPath  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -153,6 +157,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dealcredit_eventstore_events_appended_total",
 			Help: "Events committed to the log, by event type.",
 		}, []string{"type"}),
+		fastPath: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dealcredit_eventstore_append_fast_path_total",
+			Help: "Append transactions by path: hit (one round trip), miss (the fast path's assumptions were wrong, retried on the slow path), slow (read the log first).",
+		}, []string{"outcome"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -165,6 +173,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.appended, err = register(reg, m.appended); err != nil {
+		return nil, err
+	}
+	if m.fastPath, err = register(reg, m.fastPath); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -23,13 +23,18 @@ import (
 const batchTimeout = time.Minute
 
 const (
-	sqlLock         = `SELECT pg_advisory_xact_lock($1)`
-	sqlHead         = `SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`
-	sqlByIDs        = `SELECT ` + recordColumns + ` FROM events WHERE event_id = ANY($1::uuid[])`
-	sqlVersions     = `SELECT s.id, COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = s.id ORDER BY e.stream_version DESC LIMIT 1), 0) FROM unnest($1::text[]) AS s(id)`
-	sqlInsert       = `INSERT INTO events (` + recordColumns + `) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[], $9::timestamptz[], $10::timestamptz[], $11::bytea[], $12::bytea[])`
-	sqlNotify       = `SELECT pg_notify($1, $2)`
-	sqlCountIDs     = `SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])`
+	sqlLock     = `SELECT pg_advisory_xact_lock($1)`
+	sqlHead     = `SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`
+	sqlByIDs    = `SELECT ` + recordColumns + ` FROM events WHERE event_id = ANY($1::uuid[])`
+	sqlVersions = `SELECT s.id, COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = s.id ORDER BY e.stream_version DESC LIMIT 1), 0) FROM unnest($1::text[]) AS s(id)`
+	sqlInsert   = `INSERT INTO events (` + recordColumns + `) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[], $9::timestamptz[], $10::timestamptz[], $11::bytea[], $12::bytea[])`
+	// sqlInsertIfHead is sqlInsert that writes nothing unless the log's
+	// last event is at position $13 with hash $14 (0 and any hash: empty).
+	sqlInsertIfHead = sqlInsert + ` WHERE CASE WHEN $13::bigint = 0 THEN NOT EXISTS (SELECT 1 FROM events) ELSE EXISTS (SELECT 1 FROM events WHERE position = $13::bigint AND hash = $14::bytea) END`
+	// sqlNotifyIfHead notifies only when position $3 is stored (the fast
+	// path's INSERT may have written nothing).
+	sqlNotifyIfHead = `SELECT pg_notify($1, $2) FROM events WHERE position = $3`
+	sqlCountStored  = `SELECT count(*) FROM unnest($1::uuid[], $2::bigint[]) AS b(id, pos) JOIN events e ON e.position = b.pos AND e.event_id = b.id`
 	sqlRollback     = `ROLLBACK`
 	sqlBeginStmt    = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	sqlGenericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
@@ -116,10 +121,32 @@ type batchState struct {
 // commitBatch writes the jobs in one transaction and returns, per job, the
 // per-unit outcomes. An error means no unit of any job was appended
 // (*notAppendedError) or the outcome is unknown.
+//
+// It first tries the fast path (one round trip, see fastBatch) and falls
+// back to reading the log's state under the lock (two round trips) when the
+// fast path cannot decide.
 func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, &notAppendedError{fmt.Errorf("acquire connection: %w", err)}
+	}
+	defer conn.Release()
+
+	if out, done, err := s.fastBatch(ctx, conn, jobs); done {
+		s.m.fastPath.WithLabelValues("hit").Inc()
+		return out, err
+	}
+	s.m.fastPath.WithLabelValues("slow").Inc()
+	return s.slowBatch(ctx, conn, jobs)
+}
+
+// slowBatch reads the head, the stored events with the batch's ids and the
+// batch's stream versions under the lock, checks every unit against them,
+// then writes and commits.
+func (s *Store) slowBatch(ctx context.Context, conn *pgxpool.Conn, jobs []*job) ([][]eventstore.UnitResult, error) {
 	var ids []pgtype.UUID
 	streams := make(map[string]struct{})
 	var streamList []string
@@ -137,12 +164,6 @@ func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 		}
 	}
 
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, &notAppendedError{fmt.Errorf("acquire connection: %w", err)}
-	}
-	defer conn.Release()
-
 	st := &batchState{
 		lastHash: eventstore.ZeroHash,
 		now:      eventstore.TruncateTime(s.now()),
@@ -151,9 +172,118 @@ func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 	}
 	if err := s.readState(ctx, conn, st, ids, streamList); err != nil {
 		rollback(conn)
+		s.cache.invalidate()
 		return nil, &notAppendedError{err}
 	}
+	readHead, readHash := st.head, st.lastHash
+	if c := &s.cache; c.valid && (c.head != readHead || !bytes.Equal(c.hash, readHash)) {
+		c.invalidate() // another process appended: the cached versions are old
+	}
 
+	out := s.applyJobs(st, jobs)
+
+	committed, err := s.writeAndCommit(ctx, conn, st, false)
+	if err != nil {
+		s.cache.invalidate()
+		return nil, err
+	}
+	if !committed {
+		// Nothing written: the state read under the lock is the log's.
+		s.cache.remember(readHead, readHash, st.versions)
+		return out, nil
+	}
+	s.committed(st)
+	return out, nil
+}
+
+// fastBatch tries to write the batch in one round trip without reading the
+// log first: [BEGIN, lock, INSERT guarded by the cached head, NOTIFY,
+// COMMIT]. It assumes what the writer knows from its previous transactions:
+// the head position and hash, and the versions of the streams it read or
+// wrote since. Other streams are assumed empty, and every event id is
+// assumed new. The database checks each assumption inside
+// the transaction: the INSERT writes nothing unless the cached head is still
+// the last event (another process appended otherwise), and the unique
+// constraints on (stream_id, stream_version), event_id and position refuse
+// a stream that exists, an id that is stored and a position that is taken.
+//
+// done is false when the fast path could not decide (not applicable, or an
+// assumption was wrong): then nothing was appended and the caller must use
+// the slow path, which gives the exact idempotency and conflict outcomes.
+func (s *Store) fastBatch(ctx context.Context, conn *pgxpool.Conn, jobs []*job) (out [][]eventstore.UnitResult, done bool, err error) {
+	c := &s.cache
+	if !c.valid {
+		return nil, false, nil
+	}
+	if c.skip > 0 {
+		c.skip--
+		return nil, false, nil
+	}
+	st := &batchState{
+		head:     c.head,
+		lastHash: c.hash,
+		now:      eventstore.TruncateTime(s.now()),
+		versions: make(map[string]int64),
+		byID:     make(map[uuid.UUID]eventstore.Record),
+	}
+	for _, j := range jobs {
+		for _, u := range j.units {
+			if u.err != nil {
+				continue
+			}
+			for _, r := range u.reqs {
+				if _, ok := st.versions[r.Stream]; ok {
+					continue
+				}
+				// A stream the writer does not know is assumed empty: if it
+				// is not, its version 1 is stored and UNIQUE (stream_id,
+				// stream_version) refuses the INSERT. An expectation that
+				// an empty stream fails goes to the slow path below.
+				st.versions[r.Stream] = c.versions[r.Stream]
+			}
+		}
+	}
+	out = make([][]eventstore.UnitResult, len(jobs))
+	for i, j := range jobs {
+		out[i] = make([]eventstore.UnitResult, len(j.units))
+		for k, u := range j.units {
+			res, err := st.apply(u)
+			if err != nil && u.err == nil {
+				// A conflict decided from the cache could be an
+				// idempotent retry: only the slow path can tell.
+				return nil, false, nil
+			}
+			out[i][k] = eventstore.UnitResult{Results: res, Err: err}
+		}
+	}
+	if len(st.newRecs) == 0 {
+		return out, true, nil // validation errors only: nothing to write
+	}
+	committed, err := s.writeAndCommit(ctx, conn, st, true)
+	var nae *notAppendedError
+	if errors.As(err, &nae) {
+		// A wrong assumption (or another error the slow path will
+		// report): nothing was appended.
+		c.invalidate()
+		c.misses++
+		c.skip = s.fastSkip << min(c.misses-1, 3)
+		s.m.fastPath.WithLabelValues("miss").Inc()
+		s.log.Debug("pgstore: fast append path missed", "err", err)
+		return nil, false, nil
+	}
+	if err != nil {
+		c.invalidate()
+		return nil, true, err
+	}
+	if committed {
+		s.committed(st)
+	}
+	c.misses = 0
+	return out, true, nil
+}
+
+// applyJobs checks every unit of jobs against st, in order.
+func (s *Store) applyJobs(st *batchState, jobs []*job) [][]eventstore.UnitResult {
 	out := make([][]eventstore.UnitResult, len(jobs))
 	for i, j := range jobs {
 		out[i] = make([]eventstore.UnitResult, len(j.units))
@@ -162,20 +292,58 @@ func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 			out[i][k] = eventstore.UnitResult{Results: res, Err: err}
 		}
 	}
+	return out
+}
 
-	committed, err := s.writeAndCommit(ctx, conn, st)
-	if err != nil {
-		return nil, err
-	}
-	if !committed {
-		return out, nil
-	}
+// committed records a committed batch: metrics, followers and the cache.
+func (s *Store) committed(st *batchState) {
+	last := st.newRecs[len(st.newRecs)-1]
+	s.cache.remember(last.Position, last.Hash, st.versions)
 	s.m.batchSize.Observe(float64(len(st.newRecs)))
 	for _, r := range st.newRecs {
 		s.m.appended.WithLabelValues(r.Type).Inc()
 	}
-	s.follow.advance(st.newRecs[len(st.newRecs)-1].Position)
-	return out, nil
+	s.follow.advance(last.Position)
+}
+
+// fastSkipAfterMiss is how many batches take the slow path after the fast
+// path missed (another process appended, or idempotent retries), so a
+// workload that keeps missing does not pay for both paths every time. It
+// doubles with each consecutive miss, up to 8 times.
+const fastSkipAfterMiss = 8
+
+// maxCachedStreams bounds the writer's cache of stream versions.
+const maxCachedStreams = 1 << 17
+
+// headCache is what the writer knows about the log from its own
+// transactions. It is valid while no other process appends: the fast path
+// checks that under the lock. Only the writer goroutine uses it.
+type headCache struct {
+	valid    bool
+	head     int64
+	hash     []byte
+	versions map[string]int64
+	skip     int // batches left to run on the slow path
+	misses   int // consecutive fast-path misses
+}
+
+func (c *headCache) invalidate() {
+	if c.valid {
+		c.valid = false
+		clear(c.versions)
+	}
+}
+
+// remember makes the log's head head (with hash) and adds versions, which
+// are the stream versions at that head.
+func (c *headCache) remember(head int64, hash []byte, versions map[string]int64) {
+	if c.versions == nil || len(c.versions)+len(versions) > maxCachedStreams {
+		c.versions = make(map[string]int64, len(versions))
+	}
+	c.valid, c.head, c.hash = true, head, hash
+	for k, v := range versions {
+		c.versions[k] = v
+	}
 }
 
 // readState begins the transaction, takes the append lock and reads the head,
@@ -246,7 +414,13 @@ func (s *Store) readState(ctx context.Context, conn *pgxpool.Conn, st *batchStat
 // commits, in one round trip. committed is false when there was nothing to
 // write. When the commit's outcome is unknown it is resolved by reading the
 // event ids back.
-func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState) (committed bool, err error) {
+//
+// With fast set the transaction is not open yet: BEGIN and the lock go in
+// the same round trip, and the INSERT writes only if the log's head is still
+// the one the batch was built on (st.head and the first record's PrevHash). If it is not, the
+// (empty) transaction commits and the result is a *notAppendedError wrapping
+// errStaleHead.
+func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, fast bool) (committed bool, err error) {
 	if len(st.newRecs) == 0 {
 		rollback(conn)
 		return false, nil
@@ -275,25 +449,82 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		prev[i], hashes[i] = r.PrevHash, r.Hash
 	}
 	head := st.newRecs[n-1].Position
-	b := &pgx.Batch{}
+	insertSQL := sqlInsert
 	insertArgs := []any{pos, streams, versions, ids, types, schemas, data, meta, occurred, recorded, prev, hashes}
+	if fast {
+		insertSQL = sqlInsertIfHead
+		// The head the batch was built on (st.lastHash has moved on).
+		insertArgs = append(insertArgs, st.newRecs[0].Position-1, st.newRecs[0].PrevHash)
+	}
+	b := &pgx.Batch{}
+	if fast {
+		b.Queue(sqlBeginStmt)
+		b.Queue(sqlGenericPlans)
+		b.Queue(sqlLock, appendLockID)
+	}
+	if s.beforeCommit == nil {
+		b.Queue(insertSQL, insertArgs...)
+		b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+		b.Queue("COMMIT")
+	}
+	stage := "begin"
+	stale := false
+	readFirst := func(br pgx.BatchResults) error {
+		if fast {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			stage = "set plan cache mode"
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			stage = "take append lock"
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		stage = "insert"
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() != int64(n) {
+			if !fast || tag.RowsAffected() != 0 {
+				return fmt.Errorf("inserted %d rows of %d", tag.RowsAffected(), n)
+			}
+			stale = true
+		}
+		return err
+	}
 	if s.beforeCommit != nil {
 		// Test hook: hold the transaction open with its rows inserted.
-		if _, err := conn.Exec(ctx, sqlInsert, insertArgs...); err != nil {
-			rollback(conn)
-			return false, &notAppendedError{fmt.Errorf("insert: %w", err)}
+		b.Queue(insertSQL, insertArgs...)
+		br := conn.SendBatch(ctx, b)
+		err := readFirst(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		s.beforeCommit()
-	} else {
-		b.Queue(sqlInsert, insertArgs...)
-	}
-	b.Queue(sqlNotify, NotifyChannel, strconv.FormatInt(head, 10))
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	stage := "insert"
-	if s.beforeCommit == nil {
+		if err != nil {
+			rollback(conn)
+			return false, &notAppendedError{fmt.Errorf("%s: %w", stage, err)}
+		}
+		if !stale {
+			s.beforeCommit()
+		}
+		b = &pgx.Batch{}
+		b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+		b.Queue("COMMIT")
+		br = conn.SendBatch(ctx, b)
+		stage = "notify"
 		_, err = br.Exec()
+		if err == nil {
+			stage = "commit"
+			_, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return s.commitOutcome(conn, st, stage, stale, err)
 	}
+	br := conn.SendBatch(ctx, b)
+	err = readFirst(br)
 	if err == nil {
 		stage = "notify"
 		_, err = br.Exec()
@@ -302,11 +533,22 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		stage = "commit"
 		_, err = br.Exec()
 	}
-	closeErr := br.Close()
-	if err == nil {
-		err = closeErr
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
+	return s.commitOutcome(conn, st, stage, stale, err)
+}
+
+// errStaleHead means the fast path's cached head was not the log's head.
+var errStaleHead = errors.New("head moved")
+
+// commitOutcome turns the error of the round trip that sent COMMIT into the
+// batch's outcome.
+func (s *Store) commitOutcome(conn *pgxpool.Conn, st *batchState, stage string, stale bool, err error) (bool, error) {
 	if err == nil {
+		if stale {
+			return false, &notAppendedError{errStaleHead}
+		}
 		return true, nil
 	}
 	var pgErr *pgconn.PgError
@@ -318,25 +560,45 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 	// The connection failed somewhere between sending COMMIT and reading its
 	// answer: find out from the database, never guess.
 	conn.Conn().Close(context.Background()) //nolint:errcheck // the connection is broken anyway
-	ok, rerr := s.resolveCommit(ids)
+	ok, rerr := s.resolveCommit(st.newRecs)
 	if rerr != nil {
 		return false, fmt.Errorf("%w: %s: %v; resolving: %v", errOutcomeUnknown, stage, err, rerr)
 	}
-	s.log.Warn("pgstore: commit outcome resolved by reading back", "committed", ok, "events", n, "err", err)
+	s.log.Warn("pgstore: commit outcome resolved by reading back", "committed", ok, "events", len(st.newRecs), "err", err)
 	if !ok {
 		return false, &notAppendedError{fmt.Errorf("%s: %w", stage, err)}
 	}
 	return true, nil
 }
 
-// resolveCommit reads back the ids of a batch whose commit answer was lost.
-func (s *Store) resolveCommit(ids []pgtype.UUID) (bool, error) {
+// resolveCommit finds out whether the records of a batch whose commit answer
+// was lost are stored, at the positions the batch gave them. It takes the
+// append lock first, so the lost transaction has ended when it reads.
+func (s *Store) resolveCommit(recs []eventstore.Record) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	ids := make([]pgtype.UUID, len(recs))
+	pos := make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i] = pgtype.UUID{Bytes: r.ID, Valid: true}
+		pos[i] = r.Position
+	}
+	count := func() (int, error) {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // read-only
+		if _, err := tx.Exec(ctx, sqlLock, appendLockID); err != nil {
+			return 0, err
+		}
+		var n int
+		err = tx.QueryRow(ctx, sqlCountStored, ids, pos).Scan(&n)
+		return n, err
+	}
 	delay := 50 * time.Millisecond
 	for {
-		var n int
-		err := s.pool.QueryRow(ctx, sqlCountIDs, ids).Scan(&n)
+		n, err := count()
 		if err == nil {
 			switch n {
 			case len(ids):
