@@ -1,8 +1,7 @@
 package ingest
 
 import (
-	"errors"
-	"fmt"
+	"dealcredit/internal/prom"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,32 +47,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.messages, err = register(reg, m.messages); err != nil {
+	if m.messages, err = prom.Register(reg, m.messages); err != nil {
 		return nil, err
 	}
-	if m.batch, err = register(reg, m.batch); err != nil {
+	if m.batch, err = prom.Register(reg, m.batch); err != nil {
 		return nil, err
 	}
-	if m.commit, err = register(reg, m.commit); err != nil {
+	if m.commit, err = prom.Register(reg, m.commit); err != nil {
 		return nil, err
 	}
-	if m.pending, err = register(reg, m.pending); err != nil {
+	if m.pending, err = prom.Register(reg, m.pending); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (several consumers in one process share metrics).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("ingest: register metrics: %w", err)
-	}
-	return c, nil
 }

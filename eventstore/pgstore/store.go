@@ -11,6 +11,7 @@ package pgstore
 
 import (
 	"context"
+	"dealcredit/internal/prom"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,32 +167,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = prom.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.batchSize, err = register(reg, m.batchSize); err != nil {
+	if m.batchSize, err = prom.Register(reg, m.batchSize); err != nil {
 		return nil, err
 	}
-	if m.appended, err = register(reg, m.appended); err != nil {
+	if m.appended, err = prom.Register(reg, m.appended); err != nil {
 		return nil, err
 	}
-	if m.fastPath, err = register(reg, m.fastPath); err != nil {
+	if m.fastPath, err = prom.Register(reg, m.fastPath); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name (several Stores may share a registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("pgstore: register metrics: %w", err)
-	}
-	return c, nil
 }

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"dealcredit/internal/prom"
 	"errors"
 	"fmt"
 	"io"
@@ -351,16 +352,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, g := range []**prometheus.GaugeVec{&m.lagEvents, &m.lagSeconds, &m.position} {
-		if err := reg.Register(*g); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("projection: register metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.GaugeVec)
-			if !ok {
-				return nil, fmt.Errorf("projection: metric registered with another type: %w", err)
-			}
-			*g = existing
+		var err error
+		if *g, err = prom.Register(reg, *g); err != nil {
+			return nil, fmt.Errorf("projection: register metrics: %w", err)
 		}
 	}
 	return m, nil
