@@ -42,12 +42,11 @@ func (e *env) verifyCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			pool, store, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			head, err := store.Head(ctx)
 			if err != nil {
 				return err
@@ -103,12 +102,11 @@ func (e *env) tailCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			_, store, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			enc := json.NewEncoder(e.stdout)
 			printed := 0
 			for limit <= 0 || printed < limit {

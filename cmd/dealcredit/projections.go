@@ -55,12 +55,11 @@ func (e *env) replayCmd() *cobra.Command {
 				return fmt.Errorf("--out: %w", err)
 			}
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			pool, store, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			tick, done := e.progress(0, "replay")
 			pos, err := attribution.Replay(ctx, pool, store, at, out, func(p, _ int64) { tick(p) })
 			done()
@@ -83,12 +82,11 @@ func (e *env) rebuildCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			pool, store, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			m := projections.NewManager(pool, store, nil, nil)
 			tick, done := e.progress(0, "rebuild "+args[0])
 			err = m.Rebuild(ctx, args[0], func(p, _ int64) { tick(p) })
@@ -118,12 +116,11 @@ func (e *env) exportCmd() *cobra.Command {
 				return fmt.Errorf("--format: %q is not csv or json", format)
 			}
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			pool, _, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			r := attribution.NewReader(pool)
 			if format == "csv" {
 				_, err = r.WriteLedgerCSV(ctx, e.stdout, q.String(), partner)
@@ -159,12 +156,11 @@ func (e *env) explainCmd() *cobra.Command {
 				return errors.New("--line: required, >= 1")
 			}
 			ctx := cmd.Context()
-			pool, store, err := e.openStore(ctx)
+			pool, _, closeStore, err := e.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer store.Close()
+			defer closeStore()
 			ex, err := attribution.NewReader(pool).Explain(ctx, oem, invoice, line)
 			if attribution.IsNoLine(err) {
 				return fmt.Errorf("no credit booked for line %d of %s invoice %s", line, oem, invoice)

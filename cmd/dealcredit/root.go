@@ -74,22 +74,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
-// openStore connects to the database (which must exist and be migrated).
-func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, error) {
+// openStore connects to the database (which must exist and be migrated) and
+// returns the pool, the event log on it and a function that closes both.
+func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
 	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
+		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("open event store: %w", err)
+		return nil, nil, nil, fmt.Errorf("open event store: %w", err)
 	}
-	return pool, store, nil
+	return pool, store, func() { store.Close(); pool.Close() }, nil
 }
 
 // connectJetStream connects to NATS_URL or the daemon's embedded server.
