@@ -30,7 +30,8 @@ type item struct {
 	inv     domain.InvoiceReceived
 	id      uuid.UUID
 	data    []byte
-	reason  string // set when the message is dead-lettered
+	req     []eventstore.AppendRequest // its unit: the invoice, or the rejection fact of a dead letter
+	reason  string                     // set when the message is dead-lettered
 	outcome string
 	unit    int // index of its unit in the AppendEach call, -1 for none
 	dupOf   int // index of an earlier item with the same event id and content, -1 for none
@@ -44,6 +45,20 @@ type committed struct {
 
 // session consumes oem over one pull subscription until ctx ends or a
 // failure needs a new subscription.
+//
+// It is a pipeline of four stages joined by small bounded channels, so that
+// batch N+2 is collected and N+1 decoded while N commits and N-1 is
+// acknowledged:
+//
+//	collect (this goroutine) -> decode (parallel workers) -> commit -> acknowledge
+//
+// Only the commit stage writes to Postgres, and only the acknowledge stage
+// acknowledges, after the commit of the batch's messages returned. A
+// crash (an injected fault, or a failed acknowledgement that must stop the
+// session) cancels sctx with its cause: every stage then drops what it holds
+// without acknowledging it, as a dying process would. A graceful stop (ctx
+// ends) commits and acknowledges the batches already collected and hands
+// the messages not yet collected back (Nak).
 func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 	cons, err := c.js.Consumer(ctx, StreamName(oem), c.opts.Durable)
 	if err != nil {
@@ -51,6 +66,10 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 	}
 	sctx, kill := context.WithCancelCause(ctx)
 	defer kill(nil)
+	crashed := func() bool {
+		cause := context.Cause(sctx)
+		return cause != nil && !errors.Is(cause, context.Canceled)
+	}
 
 	msgs := make(chan jetstream.Msg, c.opts.BatchSize)
 	stopping := make(chan struct{})
@@ -70,7 +89,33 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 		return fmt.Errorf("ingest: consume %s: %w", StreamName(oem), err)
 	}
 
-	acks := make(chan *committed, 2)
+	// While a commit runs, up to a commit's worth of batches is decoded
+	// ahead, to be merged into the next commit.
+	raw := make(chan []jetstream.Msg, 1)
+	decoded := make(chan []*item, max(1, c.opts.CommitMessages/c.opts.BatchSize-1))
+	acks := make(chan *committed, 1)
+
+	// Decode stage.
+	go func() {
+		defer close(decoded)
+		for batch := range raw {
+			if crashed() {
+				continue // a crash handles nothing more
+			}
+			decoded <- c.decodeAll(oem, batch)
+		}
+	}()
+
+	// Commit stage.
+	var commitErr error
+	commitDone := make(chan struct{})
+	go func() {
+		defer close(commitDone)
+		defer close(acks)
+		commitErr = c.commitLoop(sctx, oem, b, decoded, acks, crashed, kill)
+	}()
+
+	// Acknowledge stage.
 	ackDone := make(chan struct{})
 	go func() {
 		defer close(ackDone)
@@ -89,48 +134,20 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 		}
 	}()
 
-	var loopErr error
+	// Collect stage.
 	for {
 		batch := c.collect(sctx, msgs)
 		if batch == nil {
 			break
 		}
-		// A graceful stop finishes the batch it has taken.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), c.opts.StopTimeout)
-		cb, err := c.process(pctx, oem, batch)
-		cancel()
-		if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			loopErr = cause // killed by the acknowledger
-			break
-		}
-		var fe *faultError
-		if errors.As(err, &fe) {
-			loopErr = err
-			break
-		}
-		if err != nil {
-			delay := b.next()
-			c.log.Warn("ingest: batch not committed, retrying", "oem", oem, "messages", len(batch), "retry_in", delay, "err", err)
-			for _, m := range batch {
-				_ = m.NakWithDelay(delay)
-			}
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-sctx.Done():
-			}
-			t.Stop()
-			continue
-		}
-		b.reset()
-		acks <- cb
+		raw <- batch
 	}
-	close(acks)
+	close(raw)
+	<-commitDone
 	<-ackDone
-	if loopErr == nil {
-		if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			loopErr = cause
-		}
+	loopErr := commitErr
+	if loopErr == nil && crashed() {
+		loopErr = context.Cause(sctx)
 	}
 	var fe *faultError
 	if !errors.As(loopErr, &fe) {
@@ -150,6 +167,83 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 		}
 	}
 	return loopErr
+}
+
+// commitLoop is the commit stage: it takes the decoded batches, merges the
+// ones that are ready (up to CommitMessages messages), appends them and
+// hands them to the acknowledge stage. It returns an injected fault, or the
+// cause of a crash it noticed; it always drains decoded.
+func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff, decoded <-chan []*item, acks chan<- *committed, crashed func() bool, kill context.CancelCauseFunc) (err error) {
+	defer func() {
+		for range decoded { // what is left is dropped (crash) or handed back (stop)
+		}
+	}()
+	for items := range decoded {
+		if crashed() {
+			return context.Cause(sctx)
+		}
+	merge:
+		for len(items) < c.opts.CommitMessages {
+			select {
+			case more, ok := <-decoded:
+				if !ok {
+					break merge
+				}
+				items = append(items, more...)
+			default:
+				break merge
+			}
+		}
+		if sctx.Err() != nil && !crashed() {
+			// Stopping: the batches still in the pipeline join this last
+			// commit, so a graceful stop needs one commit, not several.
+			items = c.takeRest(items, decoded)
+		}
+		// A graceful stop finishes the batches it has collected.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), c.opts.StopTimeout)
+		cb, err := c.process(pctx, oem, items)
+		cancel()
+		if crashed() {
+			return context.Cause(sctx) // killed by the acknowledger
+		}
+		var fe *faultError
+		if errors.As(err, &fe) {
+			kill(err)
+			return err
+		}
+		if err != nil {
+			delay := b.next()
+			c.log.Warn("ingest: batch not committed, retrying", "oem", oem, "messages", len(items), "retry_in", delay, "err", err)
+			for _, it := range items {
+				_ = it.msg.NakWithDelay(delay)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-sctx.Done():
+			}
+			t.Stop()
+			continue
+		}
+		b.reset()
+		acks <- cb
+	}
+	return nil
+}
+
+// takeRest appends every batch already waiting in decoded to items.
+func (c *Consumer) takeRest(items []*item, decoded <-chan []*item) []*item {
+	for {
+		select {
+		case more, ok := <-decoded:
+			if !ok {
+				return items
+			}
+			items = append(items, more...)
+		default:
+			return items
+		}
+	}
 }
 
 // collect waits for a first message, then takes what is available up to a
@@ -187,26 +281,88 @@ func (c *Consumer) collect(ctx context.Context, msgs <-chan jetstream.Msg) []jet
 	return batch
 }
 
-// process decodes a batch and appends it with one AppendEach call (plus one
-// for the rejection facts of conflicting duplicates). An error means nothing
-// of the batch is known to be stored: the caller retries the whole batch.
-func (c *Consumer) process(ctx context.Context, oem string, batch []jetstream.Msg) (*committed, error) {
+// decodeAll decodes a batch on up to DecodeWorkers goroutines. Each item
+// gets its unit: the invoice, or the rejection fact when it can never be
+// valid.
+func (c *Consumer) decodeAll(oem string, batch []jetstream.Msg) []*item {
 	items := make([]*item, len(batch))
-	var units [][]eventstore.AppendRequest
-	first := make(map[uuid.UUID]int, len(batch))
-	for i, m := range batch {
+	one := func(i int) {
+		m := batch[i]
 		it := &item{msg: m, unit: -1, dupOf: -1}
 		items[i] = it
 		if md, err := m.Metadata(); err == nil {
 			it.seq = md.Sequence.Stream
 		}
-		if err := c.decode(oem, it); err != nil {
+		if err := c.decode(oem, m.Subject(), m.Data(), it); err != nil {
 			it.reason = err.Error()
 			it.outcome = OutcomeRejected
+			it.req = c.rejectionUnit(oem, it)
+			return
+		}
+		it.req = invoiceUnit(oem, it)
+	}
+	workers := min(c.opts.DecodeWorkers, (len(batch)+minPerWorker-1)/minPerWorker)
+	if workers <= 1 {
+		for i := range batch {
+			one(i)
+		}
+		return items
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batch) {
+					return
+				}
+				one(i)
+			}
+		})
+	}
+	wg.Wait()
+	return items
+}
+
+// invoiceUnit is the AppendEach unit of a decoded invoice.
+func invoiceUnit(oem string, it *item) []eventstore.AppendRequest {
+	expected := eventstore.Any
+	if it.inv.Revision == 1 {
+		expected = eventstore.NoStream // see process
+	}
+	return []eventstore.AppendRequest{{
+		Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
+		Expected: expected,
+		Events: []eventstore.Event{{
+			ID: it.id, Type: it.inv.EventType(), SchemaVersion: 1, Data: it.data,
+			Metadata: eventstore.Metadata{
+				CorrelationID: it.inv.NaturalKey(),
+				Actor:         "oem:" + oem,
+				Source:        oemfeed.Subject(oem),
+			},
+			OccurredAt: it.inv.InvoiceDate.Time(),
+		}},
+	}}
+}
+
+// minPerWorker is the fewest messages worth a decode goroutine of their own.
+const minPerWorker = 32
+
+// process appends decoded items with one AppendEach call (plus one for the
+// rejection facts of conflicting duplicates). An error means nothing of the
+// items is known to be stored: the caller retries them all.
+func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*committed, error) {
+	var units [][]eventstore.AppendRequest
+	first := make(map[uuid.UUID]int, len(items))
+	for i, it := range items {
+		it.unit, it.dupOf, it.retry = -1, -1, false
+		if it.outcome == OutcomeRejected {
 			it.unit = len(units)
-			units = append(units, c.rejectionUnit(oem, it))
+			units = append(units, it.req)
 			continue
 		}
+		it.outcome = ""
 		if j, ok := first[it.id]; ok {
 			if bytes.Equal(items[j].data, it.data) {
 				it.dupOf = j
@@ -217,19 +373,7 @@ func (c *Consumer) process(ctx context.Context, oem string, batch []jetstream.Ms
 		}
 		first[it.id] = i
 		it.unit = len(units)
-		units = append(units, []eventstore.AppendRequest{{
-			Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
-			Expected: eventstore.Any,
-			Events: []eventstore.Event{{
-				ID: it.id, Type: it.inv.EventType(), SchemaVersion: 1, Data: it.data,
-				Metadata: eventstore.Metadata{
-					CorrelationID: it.inv.NaturalKey(),
-					Actor:         "oem:" + oem,
-					Source:        oemfeed.Subject(oem),
-				},
-				OccurredAt: it.inv.InvoiceDate.Time(),
-			}},
-		}})
+		units = append(units, it.req)
 	}
 	if err := c.fault(FaultBeforeCommit); err != nil {
 		return nil, err
@@ -240,7 +384,35 @@ func (c *Consumer) process(ctx context.Context, oem string, batch []jetstream.Ms
 	if err != nil {
 		return nil, fmt.Errorf("ingest: append batch of %s: %w", oem, err)
 	}
-	c.m.batch.Observe(float64(len(batch)))
+	c.m.batch.Observe(float64(len(items)))
+
+	// A first revision is appended with NoStream (the writer can then skip
+	// reading the stream's version); one whose stream already holds a later
+	// revision is appended again, after it, with Any.
+	var again []*item
+	var againUnits [][]eventstore.AppendRequest
+	for _, it := range items {
+		if it.unit < 0 {
+			continue
+		}
+		var ce *eventstore.ConflictError
+		if r := res[it.unit]; it.outcome == "" && errors.As(r.Err, &ce) && it.req[0].Expected == eventstore.NoStream {
+			again = append(again, it)
+			req := it.req[0]
+			req.Expected = eventstore.Any
+			againUnits = append(againUnits, []eventstore.AppendRequest{req})
+		}
+	}
+	if len(again) > 0 {
+		res2, err := c.store.AppendEach(ctx, againUnits)
+		for i, it := range again {
+			if err != nil {
+				res[it.unit] = eventstore.UnitResult{Err: err}
+			} else {
+				res[it.unit] = res2[i]
+			}
+		}
+	}
 
 	var conflicts []*item
 	var conflictUnits [][]eventstore.AppendRequest
@@ -306,8 +478,8 @@ func (c *Consumer) process(ctx context.Context, oem string, batch []jetstream.Ms
 }
 
 // decode fills it from its message, or returns why it can never be valid.
-func (c *Consumer) decode(oem string, it *item) error {
-	m, err := oemfeed.Decode(it.msg.Subject(), it.msg.Data())
+func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
+	m, err := oemfeed.Decode(subject, body)
 	if err != nil {
 		var de *oemfeed.DecodeError
 		if errors.As(err, &de) {

@@ -19,7 +19,9 @@ import (
 // BenchmarkIngest measures end-to-end ingest of invoices already in
 // JetStream (3 lines each, plus 10% duplicates republished without
 // Nats-Msg-Id), and in the same run the limits: raw JetStream fetch+ack of
-// the same messages, and COPY of the same rows into Postgres. The size is
+// the same messages, COPY of the same rows into Postgres, and the event
+// store alone appending the same invoices (decoded beforehand) in commits of
+// the consumer's size into a fresh database. The size is
 // DEALCREDIT_BENCH_INVOICES (default 200000).
 func BenchmarkIngest(b *testing.B) {
 	n := 200000
@@ -109,6 +111,17 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 
+	if mfs, err := e.storeReg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() != "dealcredit_eventstore_append_fast_path_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				b.Logf("store append path %s: %v transactions", m.GetLabel()[0].GetValue(), m.GetCounter().GetValue())
+			}
+		}
+	}
+
 	// Limit 1: raw fetch+ack of the same messages, no Postgres.
 	rc, err := js.CreateOrUpdateConsumer(ctx, "RAW", jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4000})
 	if err != nil {
@@ -142,4 +155,29 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(rows))/time.Since(start).Seconds(), "copy_rows/s")
+
+	// Limit 3: the event store alone, same invoices, same commit size.
+	bodies := make([][]byte, len(feed))
+	for i, g := range feed {
+		bodies[i] = g.Body
+	}
+	units, err := ingest.InvoiceUnits("hp", bodies)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e2 := mustEnv(b)
+	commit := 4 * 500 // Options.CommitMessages' default
+	start = time.Now()
+	for i := 0; i < len(units); i += commit {
+		res, err := e2.store.AppendEach(ctx, units[i:min(i+commit, len(units))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(units))/time.Since(start).Seconds(), "store_only_invoices/s")
 }

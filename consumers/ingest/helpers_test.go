@@ -22,9 +22,10 @@ import (
 
 // env is a migrated database, its store and a JetStream server.
 type env struct {
-	pool  *pgxpool.Pool
-	store *pgstore.Store
-	nats  *natstest.Server
+	pool     *pgxpool.Pool
+	store    *pgstore.Store
+	storeReg *prometheus.Registry // the store's metrics
+	nats     *natstest.Server
 }
 
 func mustEnv(tb testing.TB) *env {
@@ -40,12 +41,13 @@ func mustEnv(tb testing.TB) *env {
 		tb.Fatalf("open pool: %v", err)
 	}
 	tb.Cleanup(pool.Close)
-	store, err := pgstore.New(pool, pgstore.Options{})
+	reg := prometheus.NewRegistry()
+	store, err := pgstore.New(pool, pgstore.Options{Registerer: reg})
 	if err != nil {
 		tb.Fatalf("new store: %v", err)
 	}
 	tb.Cleanup(store.Close)
-	return &env{pool: pool, store: store, nats: natstest.Start(tb)}
+	return &env{pool: pool, store: store, storeReg: reg, nats: natstest.Start(tb)}
 }
 
 // connect returns a JetStream client on a new connection closed at cleanup.

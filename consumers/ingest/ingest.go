@@ -1,10 +1,16 @@
 // Package ingest is the OEM invoice consumer: it reads each enrolled OEM's
 // JetStream stream OEM_<ID> with a durable pull consumer, validates every
-// message strictly (consumers/oemfeed), appends each batch to the event log
-// with one AppendEach call and acknowledges the messages only after that
-// commit. The invoice's natural key (oem from the subject, invoice number,
-// revision) is its event id, so a redelivery or a republish is a no-op and
-// several consumer processes may compete on the same durable.
+// message strictly (consumers/oemfeed), appends the messages to the event
+// log with one AppendEach call per commit and acknowledges them only after
+// that commit. The invoice's natural key (oem from the subject, invoice
+// number, revision) is its event id, so a redelivery or a republish is a
+// no-op and several consumer processes may compete on the same durable.
+//
+// Each OEM is consumed by a pipeline (collect, decode on several
+// goroutines, commit, acknowledge) so that the next batches are fetched and
+// decoded while one commits and the previous one is acknowledged; batches
+// decoded during a commit are merged into the next one (Options.BatchSize,
+// Options.CommitMessages).
 //
 // A message that can never be valid is dead-lettered: published with its
 // original body to oem.<oem>.invoices.rejected (stream OEM_INVOICES_DLQ),
@@ -18,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -60,13 +67,23 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Durable is the durable consumer name on every OEM stream (default "dealcredit-ingest").
 	Durable string
-	// BatchSize is the most messages appended in one commit (default 500).
+	// BatchSize is the most messages collected and decoded as one batch
+	// (default 500).
 	BatchSize int
+	// CommitMessages is the most messages appended in one commit: batches
+	// decoded while the previous commit ran are merged up to it (default
+	// 4 x BatchSize).
+	CommitMessages int
+	// DecodeWorkers is the number of goroutines decoding a batch (default
+	// GOMAXPROCS).
+	DecodeWorkers int
 	// Linger is how long a partial batch waits for more messages (default 2 ms).
 	Linger time.Duration
 	// AckWait is the consumer's redelivery timeout for unacknowledged messages (default 30 s).
 	AckWait time.Duration
-	// MaxAckPending bounds the messages in flight per OEM (default 8 x BatchSize).
+	// MaxAckPending bounds the messages in flight per OEM, delivered but not
+	// yet acknowledged (default 4 x CommitMessages + 4 x BatchSize: enough for
+	// every stage of the pipeline to hold a full batch).
 	MaxAckPending int
 	// RetryMin and RetryMax bound the backoff after a transient failure (default 100 ms, 10 s).
 	RetryMin, RetryMax time.Duration
@@ -108,6 +125,12 @@ func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 500
 	}
+	if o.CommitMessages < o.BatchSize {
+		o.CommitMessages = 4 * o.BatchSize
+	}
+	if o.DecodeWorkers <= 0 {
+		o.DecodeWorkers = runtime.GOMAXPROCS(0)
+	}
 	if o.Linger <= 0 {
 		o.Linger = 2 * time.Millisecond
 	}
@@ -115,7 +138,7 @@ func (o *Options) defaults() {
 		o.AckWait = 30 * time.Second
 	}
 	if o.MaxAckPending <= 0 {
-		o.MaxAckPending = 8 * o.BatchSize
+		o.MaxAckPending = 4*o.CommitMessages + 4*o.BatchSize
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond

@@ -39,6 +39,9 @@ func TestOutcomes(t *testing.T) {
 		{"malformed", "oem.hp.invoices", []byte(`{"schema":"dealcredit.oem_invoice.v1","oem_id":"hp"`), ingest.OutcomeRejected, "invalid JSON"},
 		{"wrong amount", "oem.hp.invoices", []byte(strings.Replace(string(body("hp", "HP-2", 1, 3)), `"amount_minor":13500`, `"amount_minor":13501`, 1)), ingest.OutcomeRejected, "field lines[0].amount_minor"},
 		{"dell's own", "oem.dell.invoices", body("dell", "D-1", 1, 5), ingest.OutcomeAccepted, ""},
+		{"second revision first", "oem.hp.invoices", body("hp", "HP-3", 2, 4), ingest.OutcomeAccepted, ""},
+		{"first revision after the second", "oem.hp.invoices", body("hp", "HP-3", 1, 5), ingest.OutcomeAccepted, ""},
+		{"first revision again", "oem.hp.invoices", body("hp", "HP-3", 1, 5), ingest.OutcomeDuplicate, ""},
 	}
 	stop := run(t, c)
 	for i, m := range msgs {
@@ -67,10 +70,11 @@ func TestOutcomes(t *testing.T) {
 	}
 
 	stored := invoices(t, e.pool)
-	if len(stored) != 3 {
-		t.Fatalf("stored %d invoices, want 3 (HP-1 r1, HP-1 r2, D-1): %+v", len(stored), stored)
+	if len(stored) != 5 {
+		t.Fatalf("stored %d invoices, want 5 (HP-1 r1, HP-1 r2, D-1, HP-3 r2, HP-3 r1): %+v", len(stored), stored)
 	}
-	if stored[0].Lines[0].Quantity != 100 || stored[1].Revision != 2 || stored[2].OEMID != "dell" {
+	if stored[0].Lines[0].Quantity != 100 || stored[1].Revision != 2 || stored[2].OEMID != "dell" ||
+		stored[3].InvoiceNumber != "HP-3" || stored[3].Revision != 2 || stored[4].Revision != 1 {
 		t.Errorf("stored invoices: %+v", stored)
 	}
 
@@ -104,5 +108,44 @@ func TestOutcomes(t *testing.T) {
 		if r.OEMID != "hp" || r.Reason != letters[i].Headers().Get(ingest.HeaderReason) || len(r.BodySHA256) != 64 {
 			t.Errorf("rejection %d: %+v", i, r)
 		}
+	}
+}
+
+// TestDoubleAck consumes with confirmed acks (AckSync): every message is
+// stored once and acknowledged, so nothing is pending or redelivered.
+func TestDoubleAck(t *testing.T) {
+	e := mustEnv(t)
+	reg := prometheus.NewRegistry()
+	c, _ := e.consumer(t, reg, ingest.Options{DoubleAck: true, BatchSize: 20}, "hp")
+	_, js := e.connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 100
+	for i := range n {
+		if _, err := js.Publish(ctx, "oem.hp.invoices", body("hp", "HP-"+strconv.Itoa(i), 1, int64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(t, c)
+	eventually(t, 30*time.Second, "all acknowledged", func() bool { return drained(t, js, "hp") })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(invoices(t, e.pool)); got != n {
+		t.Fatalf("stored %d invoices, want %d", got, n)
+	}
+	if got := counter(reg, "hp", ingest.OutcomeAccepted); got != n {
+		t.Fatalf("accepted counter %d, want %d", got, n)
+	}
+	cons, err := js.Consumer(ctx, ingest.StreamName("hp"), "dealcredit-ingest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 || info.AckFloor.Stream != n {
+		t.Fatalf("redelivered %d, ack floor %d, want 0 and %d", info.NumRedelivered, info.AckFloor.Stream, n)
 	}
 }

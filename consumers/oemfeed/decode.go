@@ -104,15 +104,36 @@ func Decode(subject string, body []byte) (Message, error) {
 	return m, nil
 }
 
-// object is a JSON object that remembers its key order.
+// object is a JSON object that remembers its key order. Objects are small
+// (at most a dozen known keys), so lookups scan the keys.
 type object struct {
 	keys []string
-	vals map[string]any
+	vals []any // vals[i] is the value of keys[i]
+}
+
+// get returns the value of key k.
+func (o *object) get(k string) (any, bool) {
+	for i, key := range o.keys {
+		if key == k {
+			return o.vals[i], true
+		}
+	}
+	return nil, false
 }
 
 // parseTree parses body into *object, []any, json.Number, string, bool and
-// nil values, rejecting duplicate keys and trailing data.
+// nil values, rejecting duplicate keys and trailing data. Well-formed bodies
+// take the one-pass scanTree; the others are walked token by token, which
+// names what is wrong.
 func parseTree(body []byte) (any, error) {
+	if v, ok := scanTree(body); ok {
+		return v, nil
+	}
+	return parseTreeTokens(body)
+}
+
+// parseTreeTokens is parseTree with encoding/json's tokenizer.
+func parseTreeTokens(body []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	v, err := parseValue(dec, "", 0)
@@ -142,7 +163,8 @@ func parseValue(dec *json.Decoder, path string, depth int) (any, error) {
 	}
 	switch d {
 	case '{':
-		o := &object{vals: map[string]any{}}
+		o := &object{}
+		seen := map[string]bool{}
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
@@ -150,15 +172,16 @@ func parseValue(dec *json.Decoder, path string, depth int) (any, error) {
 			}
 			k, _ := kt.(string)
 			child := joinPath(path, k)
-			if _, dup := o.vals[k]; dup {
+			if seen[k] {
 				return nil, fieldErr(child, "duplicate key")
 			}
 			v, err := parseValue(dec, child, depth+1)
 			if err != nil {
 				return nil, err
 			}
+			seen[k] = true
 			o.keys = append(o.keys, k)
-			o.vals[k] = v
+			o.vals = append(o.vals, v)
 		}
 		if _, err := dec.Token(); err != nil {
 			return nil, &DecodeError{Reason: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
@@ -236,7 +259,7 @@ func (f fields) only(allowed ...string) error {
 
 // str reads a required string of 1..maxLen characters.
 func (f fields) str(k string, maxLen int) (string, error) {
-	v, ok := f.o.vals[k]
+	v, ok := f.o.get(k)
 	if !ok {
 		return "", fieldErr(f.name(k), "is required")
 	}
@@ -255,7 +278,7 @@ func (f fields) str(k string, maxLen int) (string, error) {
 
 // optStr reads a string that may be absent or null ("" then).
 func (f fields) optStr(k string, maxLen int) (string, bool, error) {
-	v, ok := f.o.vals[k]
+	v, ok := f.o.get(k)
 	if !ok || v == nil {
 		return "", false, nil
 	}
@@ -277,7 +300,7 @@ func (f fields) match(k string, re *regexp.Regexp, what string) (string, error) 
 
 // integer reads a required integer in [lo, hi]; floats and exponents are refused.
 func (f fields) integer(k string, lo, hi int64) (int64, error) {
-	v, ok := f.o.vals[k]
+	v, ok := f.o.get(k)
 	if !ok {
 		return 0, fieldErr(f.name(k), "is required")
 	}
@@ -302,7 +325,7 @@ func (f fields) integer(k string, lo, hi int64) (int64, error) {
 }
 
 func (f fields) obj(k string) (fields, error) {
-	v, ok := f.o.vals[k]
+	v, ok := f.o.get(k)
 	if !ok {
 		return fields{}, fieldErr(f.name(k), "is required")
 	}
@@ -406,7 +429,7 @@ func decodeCustomer(top fields, c *Customer) error {
 }
 
 func decodeLines(top fields, m *Message) error {
-	v, ok := top.o.vals["lines"]
+	v, ok := top.o.get("lines")
 	if !ok {
 		return fieldErr("lines", "is required")
 	}
