@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -237,7 +238,7 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 // dead-letter stream OEM_INVOICES_DLQ. Only opts' stream settings are used.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts Options) error {
 	opts.defaults()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        DLQStream,
 		Description: "dealcredit: rejected OEM invoice messages",
 		Subjects:    []string{DLQSubjects},
@@ -254,7 +255,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts
 	if err != nil {
 		return fmt.Errorf("ingest: stream %s: %w", DLQStream, err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	err = ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        StreamName(oem),
 		Description: "dealcredit: invoices of OEM " + oem,
 		Subjects:    []string{oemfeed.Subject(oem)},
@@ -273,6 +274,49 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, oem string, opts
 		return fmt.Errorf("ingest: stream %s: %w", StreamName(oem), err)
 	}
 	return nil
+}
+
+// ensureStream creates the stream when it is missing and updates it only
+// when a setting we manage differs, then waits until the stream has a
+// leader. Creating or updating a clustered stream that already exists with
+// the same settings is not a no-op on every server version (a racing
+// CreateOrUpdate can leave it leaderless), so the common path only reads.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, cfg.Name)
+		}
+	case err == nil && !sameStreamSettings(s.CachedInfo().Config, cfg):
+		s, err = js.UpdateStream(ctx, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	const pollEvery = 50 * time.Millisecond
+	for {
+		info, err := s.Info(ctx)
+		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+			return nil
+		}
+		t := time.NewTimer(pollEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("stream %s has no leader yet: %w", cfg.Name, errors.Join(ctx.Err(), err))
+		case <-t.C:
+		}
+	}
+}
+
+// sameStreamSettings compares the settings ensureStream manages.
+func sameStreamSettings(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Replicas == want.Replicas &&
+		have.MaxBytes == want.MaxBytes && have.MaxAge == want.MaxAge && have.MaxMsgSize == want.MaxMsgSize &&
+		have.Discard == want.Discard && have.Duplicates == want.Duplicates &&
+		have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge
 }
 
 // Run consumes every provisioned OEM (and those provisioned later) until ctx
