@@ -52,6 +52,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
+	verifyEvery := fs.Duration("verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -153,6 +154,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("oem watch", func(ctx context.Context) error {
 			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", consumer.Provision), logger.With("component", "oemwatch"))
 		})
+	}
+	if *verifyEvery > 0 {
+		goRun("verify", newVerifier(store, js, *verifyEvery, reg, logger.With("component", "verify")).run)
 	}
 	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
