@@ -23,6 +23,15 @@ type unit struct {
 	err  error // validation failure, set before the job is queued
 }
 
+// events is the number of events in u, for batch sizing.
+func (u unit) events() int {
+	n := 0
+	for _, r := range u.reqs {
+		n += len(r.Events)
+	}
+	return n
+}
+
 type preparedRequest struct {
 	eventstore.AppendRequest
 	metadata [][]byte // encoded Metadata per event
@@ -134,9 +143,7 @@ func (s *Store) submit(ctx context.Context, units []unit) ([]eventstore.UnitResu
 	defer func() { s.m.duration.Observe(time.Since(start).Seconds()) }()
 	j := &job{ctx: ctx, units: units, res: make(chan jobResult, 1)}
 	for _, u := range units {
-		for _, r := range u.reqs {
-			j.events += len(r.Events)
-		}
+		j.events += u.events()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("not appended: %w", err)

@@ -81,22 +81,25 @@ func (s *Store) runBatch(batch []*job) {
 	}
 	results, err := s.commitBatch(live)
 	var nae *notAppendedError
-	if err != nil && len(live) > 1 && errors.As(err, &nae) {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			// A data error nobody foresaw: isolate it so the other jobs of
-			// the batch still commit.
-			s.log.Warn("pgstore: batch failed, retrying its jobs one by one", "jobs", len(live), "err", err)
-			for _, j := range live {
-				r, err := s.commitBatch([]*job{j})
+	var pgErr *pgconn.PgError
+	if err != nil && errors.As(err, &nae) && errors.As(err, &pgErr) && unitCount(live) > 1 {
+		// A data error nobody foresaw: isolate it unit by unit, so that
+		// every other unit of the batch (of other jobs and of the same
+		// AppendEach call) still commits and only the bad one fails.
+		s.log.Warn("pgstore: batch failed, retrying its units one by one", "units", unitCount(live), "err", err)
+		for _, j := range live {
+			out := make([]eventstore.UnitResult, len(j.units))
+			for k, u := range j.units {
+				r, err := s.commitBatch([]*job{{ctx: j.ctx, units: []unit{u}, events: u.events()}})
 				if err != nil {
-					j.res <- jobResult{err: err}
+					out[k] = eventstore.UnitResult{Err: err}
 					continue
 				}
-				j.res <- jobResult{units: r[0]}
+				out[k] = r[0][0]
 			}
-			return
+			j.res <- jobResult{units: out}
 		}
+		return
 	}
 	for i, j := range live {
 		if err != nil {
@@ -736,4 +739,13 @@ func (st *batchState) apply(u unit) ([]eventstore.AppendResult, error) {
 // appended to stream: same stream, type, schema version and data bytes.
 func sameContent(rec eventstore.Record, stream string, e eventstore.Event) bool {
 	return rec.StreamID == stream && rec.Type == e.Type && rec.SchemaVersion == e.SchemaVersion && bytes.Equal(rec.Data, e.Data)
+}
+
+// unitCount is the number of units in jobs.
+func unitCount(jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		n += len(j.units)
+	}
+	return n
 }
