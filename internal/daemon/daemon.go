@@ -123,16 +123,22 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// Background components, each stopped by cancelling bg.
+	// The deferred stop and wait run before the deferred closes of the
+	// store and pool above, also when Run returns early with an error.
 	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
 	var wg sync.WaitGroup
-	fail := make(chan error, 4)
+	defer func() { stopBG(); wg.Wait() }()
+	fail := make(chan error, 1) // the first failure stops the daemon; later ones are logged
 	goRun := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := fn(bg); err != nil && bg.Err() == nil {
-				fail <- fmt.Errorf("%s: %w", name, err)
+				select {
+				case fail <- fmt.Errorf("%s: %w", name, err):
+				default:
+					logger.Error("component failed", "component", name, "err", err)
+				}
 			}
 		}()
 	}
@@ -156,7 +162,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	}
 	if *verifyEvery > 0 {
-		goRun("verify", newVerifier(store, js, *verifyEvery, reg, logger.With("component", "verify")).run)
+		v, err := newVerifier(store, js, *verifyEvery, reg, logger.With("component", "verify"))
+		if err != nil {
+			return fmt.Errorf("verify metrics: %w", err)
+		}
+		goRun("verify", v.run)
 	}
 	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 

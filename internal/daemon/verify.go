@@ -10,6 +10,7 @@ import (
 
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/prom"
 )
 
 // verifier checks the hash chain of the log and its JetStream mirror on a
@@ -24,7 +25,7 @@ type verifier struct {
 	success  prometheus.Gauge
 }
 
-func newVerifier(store *pgstore.Store, js jetstream.JetStream, every time.Duration, reg prometheus.Registerer, log *slog.Logger) *verifier {
+func newVerifier(store *pgstore.Store, js jetstream.JetStream, every time.Duration, reg prometheus.Registerer, log *slog.Logger) (*verifier, error) {
 	v := &verifier{
 		store: store, js: js, every: every, log: log,
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
@@ -36,8 +37,14 @@ func newVerifier(store *pgstore.Store, js jetstream.JetStream, every time.Durati
 			Help: "Unix time of the last scheduled verification in which the chain held and the mirror matched.",
 		}),
 	}
-	reg.MustRegister(v.failures, v.success)
-	return v
+	var err error
+	if v.failures, err = prom.Register(reg, v.failures); err != nil {
+		return nil, err
+	}
+	if v.success, err = prom.Register(reg, v.success); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // run verifies once shortly after start, then every v.every, until ctx ends.

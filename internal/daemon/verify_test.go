@@ -57,7 +57,10 @@ func TestScheduledVerifyExportsSuccessAndFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v := newVerifier(log.Store, js, time.Hour, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	v, err := newVerifier(log.Store, js, time.Hour, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	v.once(ctx)
 	if got := value(t, v.success); got == 0 {
 		t.Fatal("a clean log and mirror must set the last-success timestamp")
