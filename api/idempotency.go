@@ -62,13 +62,16 @@ func idempotent(pool *pgxpool.Pool, next http.Handler) http.Handler {
 			if completed {
 				return
 			}
-			// The handler failed (5xx or panic): forget the key so a retry runs again.
+			// The handler failed (5xx, panic) or conflicted: forget the key so a retry runs again.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			_, _ = pool.Exec(cctx, `DELETE FROM api_idempotency WHERE subject = $1 AND key = $2 AND status = 0`, subject, key)
 		}()
 		next.ServeHTTP(rec, r)
-		if rec.status >= 500 {
+		if rec.status >= 500 || rec.status == http.StatusConflict || rec.status == http.StatusTooManyRequests {
+			// Not an answer to keep: a server failure, or a conflict that a
+			// retry may resolve (e.g. a stream changed concurrently); the
+			// deferred cleanup forgets the key so the retry runs again.
 			return
 		}
 		pos, _ := strconv.ParseInt(rec.Header().Get(PositionHeader), 10, 64)

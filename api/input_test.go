@@ -131,6 +131,21 @@ func TestRegisteredPartnerRefused(t *testing.T) {
 	}
 }
 
+func TestInvalidUTF8PathIsAClientError(t *testing.T) {
+	a := mustAPI(t)
+	a.seed(t)
+	for _, path := range []string{"/v1/partners/%ff", "/v1/deals/%ff", "/v1/deals/%ff/approve"} {
+		method := "GET"
+		if strings.HasSuffix(path, "/approve") {
+			method = "POST"
+		}
+		r := a.do(t, method, path, tokCM, nil)
+		if r.Status != 400 || !strings.Contains(string(r.Body), "UTF-8") {
+			t.Errorf("%s %s = %d %s, want 400 naming UTF-8", method, path, r.Status, r.Body)
+		}
+	}
+}
+
 // TestConcurrentConflictingRegistrations: 50 gold partners register the same
 // customer opportunity at once and a channel manager approves all 50 at
 // once: exactly one approval wins, the other 49 are 409 naming the rule.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -106,7 +107,20 @@ func NewServer(d Deps) (http.Handler, error) {
 	mux.Handle("/", observe(s.Logger, m, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, classify(errorf(CodeNotFound, "path", "no route %s %s", r.Method, r.URL.Path)))
 	})))
-	return mux, nil
+	return validPath(mux), nil
+}
+
+// validPath refuses a path that is not valid UTF-8 (e.g. /v1/partners/%ff)
+// before any handler sees it: such an id can name no resource, and the
+// database would refuse it as text.
+func validPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !utf8.ValidString(r.URL.Path) {
+			writeProblem(w, classify(errorf(CodeInvalid, "path", "the request path is not valid UTF-8")))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // NewHTTPServer returns an http.Server for h on addr with the timeouts the
