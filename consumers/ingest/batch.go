@@ -36,6 +36,9 @@ type item struct {
 	unit    int // index of its unit in the AppendEach call, -1 for none
 	dupOf   int // index of an earlier item with the same event id and content, -1 for none
 	retry   bool
+	// noMetadata: the message's JetStream metadata was unreadable; it is
+	// neither stored nor dead-lettered, only redelivered.
+	noMetadata bool
 }
 
 // committed is a batch whose appends returned, ready to be acknowledged.
@@ -290,9 +293,14 @@ func (c *Consumer) decodeAll(oem string, batch []jetstream.Msg) []*item {
 		m := batch[i]
 		it := &item{msg: m, unit: -1, dupOf: -1}
 		items[i] = it
-		if md, err := m.Metadata(); err == nil {
-			it.seq = md.Sequence.Stream
+		md, err := m.Metadata()
+		if err != nil {
+			// Without its stream sequence the message cannot get its own
+			// rejection fact id; leave it to redelivery.
+			it.noMetadata = true
+			return
 		}
+		it.seq = md.Sequence.Stream
 		if err := c.decode(oem, m.Subject(), m.Data(), it); err != nil {
 			it.reason = err.Error()
 			it.outcome = OutcomeRejected
@@ -357,6 +365,10 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	first := make(map[uuid.UUID]int, len(items))
 	for i, it := range items {
 		it.unit, it.dupOf, it.retry = -1, -1, false
+		if it.noMetadata {
+			it.retry = true
+			continue
+		}
 		if it.outcome == OutcomeRejected {
 			it.unit = len(units)
 			units = append(units, it.req)
@@ -464,8 +476,8 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		switch {
 		case f.retry:
 			it.retry = true
-		case f.outcome == OutcomeConflict:
-			it.outcome, it.reason = OutcomeConflict, f.reason
+		case f.outcome == OutcomeConflict, f.outcome == OutcomeRejected:
+			it.outcome, it.reason = f.outcome, f.reason
 			it.retry = true // its own rejection fact is written when it comes back
 		default:
 			it.outcome = OutcomeDuplicate
