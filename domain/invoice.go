@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -101,9 +102,9 @@ type InvoiceRejected struct {
 // MaxInvoiceLines bounds the lines of one invoice.
 const MaxInvoiceLines = 10000
 
-// maxLineAmount bounds a line amount (10^15 minor units) so that sums over many lines
-// and basis-point products stay far from int64 overflow.
-const maxLineAmount = 1_000_000_000_000_000
+// MaxLineAmount bounds a line amount (10^15 minor units); Validate also
+// refuses an invoice whose line total overflows int64, so Total never wraps.
+const MaxLineAmount = 1_000_000_000_000_000
 
 // Validate checks the domain rules of an invoice or credit memo: ids present, revision >= 1,
 // known kind, credit memo names its original, date present, currency valid, customer named,
@@ -140,6 +141,7 @@ func (inv InvoiceReceived) Validate() error {
 		return invalidf("lines", "an invoice has at most %d lines", MaxInvoiceLines)
 	}
 	seen := make(map[int]bool, len(inv.Lines))
+	var total int64
 	for i, l := range inv.Lines {
 		f := func(name string) string { return "lines[" + strconv.Itoa(i) + "]." + name }
 		switch {
@@ -155,7 +157,7 @@ func (inv InvoiceReceived) Validate() error {
 			return invalidf(f("quantity"), "%s must be positive, got %d", f("quantity"), l.Quantity)
 		case l.UnitPriceMinor < 0:
 			return invalidf(f("unit_price_minor"), "%s must not be negative, got %d", f("unit_price_minor"), l.UnitPriceMinor)
-		case l.AmountMinor < 0 || l.AmountMinor > maxLineAmount:
+		case l.AmountMinor < 0 || l.AmountMinor > MaxLineAmount:
 			return invalidf(f("amount_minor"), "%s %d is out of range", f("amount_minor"), l.AmountMinor)
 		}
 		hi, lo := mul64(l.Quantity, l.UnitPriceMinor)
@@ -163,6 +165,10 @@ func (inv InvoiceReceived) Validate() error {
 			return invalidf(f("amount_minor"), "%s %d is not quantity %d x unit_price_minor %d",
 				f("amount_minor"), l.AmountMinor, l.Quantity, l.UnitPriceMinor)
 		}
+		if total > math.MaxInt64-l.AmountMinor {
+			return invalidf("lines", "the total of the line amounts overflows 64-bit minor units")
+		}
+		total += l.AmountMinor
 		seen[l.Line] = true
 	}
 	return nil

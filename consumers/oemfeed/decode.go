@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"dealcredit/domain"
 )
 
 // DecodeError is why a message can never be valid. Field names the offending
@@ -49,8 +51,8 @@ var (
 	errTrailingValue = errors.New("trailing data after the JSON object")
 )
 
-// MaxLineAmount bounds amount_minor (10^15 minor units), as the domain does.
-const MaxLineAmount = 1_000_000_000_000_000
+// MaxLineAmount bounds amount_minor: the domain's limit.
+const MaxLineAmount = domain.MaxLineAmount
 
 // ValidOEMID reports whether id may name an OEM (lower case letters, digits,
 // '_' and '-', at most 32 characters): it becomes part of subjects and of the
