@@ -182,7 +182,7 @@ func (c *client) query(ctx context.Context, path, role string, out any) (int64, 
 		Position int64           `json:"position"`
 		Data     json.RawMessage `json:"data"`
 	}
-	r, err := c.expect(ctx, http.MethodGet, full, role, nil, &res, http.StatusOK)
+	_, err := c.expect(ctx, http.MethodGet, full, role, nil, &res, http.StatusOK)
 	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.Status == http.StatusServiceUnavailable {
@@ -190,7 +190,6 @@ func (c *client) query(ctx context.Context, path, role string, out any) (int64, 
 		}
 		return 0, err
 	}
-	_ = r
 	if out != nil {
 		if err := json.Unmarshal(res.Data, out); err != nil {
 			return 0, fmt.Errorf("demo: GET %s: decode data: %w", path, err)

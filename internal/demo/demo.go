@@ -86,7 +86,7 @@ type Summary struct {
 
 	CreditedRevenue int64 // the platinum VAR's revenue credit on the HP invoice
 	Rebate          int64 // its rebate at RebateBPS
-	RebateBPS       int64
+	RebateBPS       int64 // Rebate / CreditedRevenue in basis points, as booked
 	ServiceCredit   int64 // the services line HP handed to the VAR
 	Exceptions      int   // open exceptions of the Dell invoice
 	Adjustment      int64 // the late credit memo, booked in Quarter for ClosedQuarter
@@ -541,7 +541,11 @@ func (s *story) hpInvoiceArrives(ctx context.Context) error {
 		}
 	}
 	f := figuresOf(lines, s)
-	s.sum.CreditedRevenue, s.sum.Rebate, s.sum.RebateBPS = f.Credited, f.Rebate, platinumBPS
+	s.sum.CreditedRevenue, s.sum.Rebate = f.Credited, f.Rebate
+	if f.Credited != 0 {
+		// The rate the ledger actually applied, not the one the demo set.
+		s.sum.RebateBPS = f.Rebate * 10000 / f.Credited
+	}
 	s.printf("   HP keeps its invoice; %s keeps the credit: revenue %s, rebate %s (platinum %d bps)\n",
 		s.platinum, s.money(f.Credited), s.money(f.Rebate), platinumBPS)
 	var raw json.RawMessage
@@ -895,7 +899,11 @@ func (s *story) replay(ctx context.Context) error {
 	if openExc != want.Unattributed {
 		diffs = append(diffs, fmt.Sprintf("%d open exceptions (replay) != %d unattributed lines", openExc, want.Unattributed))
 	}
-	if mixPos == pos && rmix != served {
+	switch {
+	case mixPos != pos:
+		// Nothing is appended between the two reads, so both must reflect one position.
+		diffs = append(diffs, fmt.Sprintf("ledger read at position %d but revenue mix at %d", pos, mixPos))
+	case rmix != served:
 		diffs = append(diffs, fmt.Sprintf("revenue mix %+v (replay) != %+v (read model)", rmix, served))
 	}
 	if got.Credited != s.sum.CreditedRevenue || got.Rebate != s.sum.Rebate || got.Service != s.sum.ServiceCredit ||
