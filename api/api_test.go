@@ -180,3 +180,38 @@ func TestAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyCarriesOverOmittedParameters: a new policy version that omits
+// the per-geography overrides and the lead acceptance window keeps those of
+// the policy in force; an explicit empty object clears the overrides.
+func TestPolicyCarriesOverOmittedParameters(t *testing.T) {
+	a := mustAPI(t)
+	base := func(from string) map[string]any {
+		return map[string]any{"effective_from": from, "rebate_bps": map[string]int{"gold": 500, "platinum": 900},
+			"registration_days": 90, "claim_grace_days": 30}
+	}
+	latest := func() map[string]any {
+		var p struct {
+			Versions []map[string]any `json:"versions"`
+		}
+		if err := json.Unmarshal(a.must(t, 200, "GET", "/v1/policy", tokAdmin, nil).Body, &p); err != nil || len(p.Versions) == 0 {
+			t.Fatalf("GET /v1/policy: %v %+v", err, p)
+		}
+		return p.Versions[len(p.Versions)-1]
+	}
+	first := base("2026-06-01")
+	first["geographies"] = map[string]any{"emea": map[string]any{"rebate_bps": map[string]int{"gold": 600}}}
+	first["lead_accept_hours"] = 72
+	a.must(t, 200, "PUT", "/v1/policy", tokAdmin, first)
+	a.must(t, 200, "PUT", "/v1/policy", tokAdmin, base("2026-07-01"))
+	v := latest()
+	if v["geographies"] == nil || v["lead_accept_hours"] != float64(72) {
+		t.Fatalf("omitted parameters were not carried over: %v", v)
+	}
+	cleared := base("2026-08-01")
+	cleared["geographies"] = map[string]any{}
+	a.must(t, 200, "PUT", "/v1/policy", tokAdmin, cleared)
+	if v := latest(); v["geographies"] != nil {
+		t.Fatalf("an explicit empty geographies object must clear the overrides: %v", v)
+	}
+}

@@ -21,7 +21,10 @@ type policyRequest struct {
 	Reason                 string                      `json:"reason"`
 }
 
-// command fills the omitted optional parameters from the policy in force.
+// command builds the new policy version: rebate_bps, claim_grace_days and
+// registration_days come from the request; every other parameter the request
+// omits is carried over from the policy in force (an explicit empty
+// "geographies" object clears the per-geography overrides).
 func (q policyRequest) command(cur domain.Policy) (domain.SetPolicy, error) {
 	for t := range q.RebateBPS {
 		if !t.Valid() {
@@ -50,6 +53,12 @@ func (q policyRequest) command(cur domain.Policy) (domain.SetPolicy, error) {
 	}
 	if q.FieldRepBPS != nil {
 		c.FieldRepBPS = *q.FieldRepBPS
+	}
+	if q.Geographies == nil { // omitted; an explicit {} clears the overrides
+		c.Geographies = cur.Geographies
+	}
+	if q.LeadAcceptHours == 0 {
+		c.LeadAcceptHours = cur.LeadAcceptHours
 	}
 	if q.Currency != "" {
 		c.PlatinumMinTarget.Currency, c.GoldMinTarget.Currency = q.Currency, q.Currency
