@@ -215,3 +215,44 @@ func TestPolicyCarriesOverOmittedParameters(t *testing.T) {
 		t.Fatalf("an explicit empty geographies object must clear the overrides: %v", v)
 	}
 }
+
+// TestLoadOrCreateTokensConcurrently: daemons starting at once all end up
+// with the one file that won; none reads a half-written file.
+func TestLoadOrCreateTokensConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	type result struct {
+		ts      api.Tokens
+		created bool
+		err     error
+	}
+	results := make(chan result, 8)
+	for range 8 {
+		go func() {
+			ts, created, err := api.LoadOrCreateTokens(path)
+			results <- result{ts, created, err}
+		}()
+	}
+	var first api.Tokens
+	creators := 0
+	for range 8 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("LoadOrCreateTokens: %v", r.err)
+		}
+		if r.created {
+			creators++
+		}
+		if first == nil {
+			first = r.ts
+		} else if fmt.Sprint(r.ts) != fmt.Sprint(first) {
+			t.Fatal("two callers got different tokens")
+		}
+	}
+	if creators != 1 {
+		t.Fatalf("%d callers created the file, want 1", creators)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("directory holds %d files, want only tokens.json (temporary files removed)", len(entries))
+	}
+}

@@ -156,20 +156,34 @@ func LoadOrCreateTokens(path string) (ts Tokens, created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, fmt.Errorf("api: tokens dir: %w", err)
 	}
-	// O_EXCL: two daemons starting at once must not overwrite each other's file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateTokens(path)
-	}
+	// Write a complete temporary file, then link it into place: the link
+	// fails if another daemon created the file first (then we read theirs),
+	// and a crash mid-write never leaves a half-written tokens file.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*.json")
 	if err != nil {
 		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
 	}
-	if _, err := f.Write(append(out, '\n')); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
+	}
+	if _, err := tmp.Write(append(out, '\n')); err != nil {
+		tmp.Close()
 		return nil, false, fmt.Errorf("api: write tokens file: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("api: write tokens file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
 		return nil, false, fmt.Errorf("api: close tokens file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return LoadOrCreateTokens(path)
+		}
+		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
 	}
 	return ts, true, nil
 }
