@@ -176,7 +176,9 @@ type Appender interface {
 	// and reports one outcome per unit; units whose checks pass are
 	// committed together in as few transactions as possible, so a failing
 	// unit never blocks the others. The returned error is non-nil only when
-	// the outcome of every unit is unknown (e.g. database down).
+	// no unit is known to be appended: the outcome of every unit is unknown
+	// (e.g. the connection dropped during COMMIT) or none was appended
+	// (e.g. database down); a retry of the whole call is then safe.
 	AppendEach(ctx context.Context, units [][]AppendRequest) ([]UnitResult, error)
 }
 

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -18,16 +19,19 @@ const MaxTypeLength = 256
 // ValidateRequest returns an *InvalidError naming the first field of req
 // that can never be appended: empty or malformed stream id, invalid
 // Expected, no events, and per event: nil id, duplicate id, empty type,
-// schema version < 1, data that is not valid UTF-8 JSON, or data plus
-// metadata over MaxEventSize. Field names are prefixed with prefix
+// schema version < 1, data that is not valid UTF-8 JSON, or data over
+// MaxEventSize (CheckSize checks data plus encoded metadata). Field names are prefixed with prefix
 // (e.g. "requests[1]."), which may be empty.
 func ValidateRequest(prefix string, req AppendRequest) error {
 	if err := validateText(req.Stream, MaxStreamIDLength); err != "" {
 		return &InvalidError{Field: prefix + "stream", Reason: err}
 	}
 	if err := req.Expected.Validate(); err != nil {
-		ie := err.(*InvalidError)
-		return &InvalidError{Field: prefix + ie.Field, Reason: ie.Reason}
+		var ie *InvalidError
+		if errors.As(err, &ie) {
+			return &InvalidError{Field: prefix + ie.Field, Reason: ie.Reason}
+		}
+		return err
 	}
 	if len(req.Events) == 0 {
 		return &InvalidError{Field: prefix + "events", Reason: "no events to append"}

@@ -77,12 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openStore connects to the database (which must exist and be migrated) and
 // returns the pool, the event log on it and a function that closes both.
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
-	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL)
+	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL) // pings the server
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open database: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
 		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})

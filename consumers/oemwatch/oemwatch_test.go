@@ -50,23 +50,29 @@ func TestWatchProvisionsEveryOEMOnce(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- oemwatch.Watch(ctx, log.Store, provision, nil) }()
 
-	// An OEM enrolled while the watcher follows the log is provisioned too.
+	// Once hp (from the initial read) is provisioned, the watcher is
+	// following the log: an OEM enrolled now is provisioned too.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not provisioned in time: %v", what, calls)
+			}
+			time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronisation by sleep
+		}
+	}
+	waitFor("hp", func() bool { return calls["hp"] == 1 })
 	enrol(t, log.Store, "dell", domain.KindOEM)
 	enrol(t, log.Store, "si-1", domain.KindSI)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		got := calls["hp"] == 1 && calls["dell"] == 1
-		mu.Unlock()
-		if got {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("OEMs not provisioned in time: %v", calls)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronisation by sleep
-	}
+	waitFor("dell", func() bool { return calls["dell"] == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Watch returned %v", err)

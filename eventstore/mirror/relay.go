@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"dealcredit/internal/prom"
 	"errors"
 	"fmt"
 	"io"
@@ -146,10 +147,15 @@ func NewRelay(src Source, pool *pgxpool.Pool, js jetstream.JetStream, opts Relay
 		}),
 	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.lag, r.published, r.active} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("mirror: register relay metrics: %w", err)
-			}
+		var err error
+		if r.lag, err = prom.Register(opts.Registerer, r.lag); err != nil {
+			return nil, fmt.Errorf("mirror: register relay metrics: %w", err)
+		}
+		if r.published, err = prom.Register(opts.Registerer, r.published); err != nil {
+			return nil, fmt.Errorf("mirror: register relay metrics: %w", err)
+		}
+		if r.active, err = prom.Register(opts.Registerer, r.active); err != nil {
+			return nil, fmt.Errorf("mirror: register relay metrics: %w", err)
 		}
 	}
 	return r, nil
