@@ -106,6 +106,10 @@ func classify(err error) Problem {
 		code, field, detail = CodeUnprocessable, ie.Field, ie.Reason
 	case errors.Is(err, context.DeadlineExceeded):
 		code, detail = CodeUnavailable, "the request timed out"
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is stopping): nobody reads
+		// the answer, and it is no server fault to log as one.
+		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,7 +20,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // are logged with their cause (the client sees a generic detail).
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
-	if p.Status >= 500 {
+	if p.Status >= 500 && !errors.Is(err, context.Canceled) {
 		s.Logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeProblem(w, p)
