@@ -131,6 +131,17 @@ func TestRegisteredPartnerRefused(t *testing.T) {
 	}
 }
 
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	a := mustAPI(t)
+	r := a.do(t, "DELETE", "/v1/deals", tokCM, nil)
+	if r.Status != 405 || r.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("DELETE /v1/deals = %d Allow %q, want 405 with Allow: GET, POST (%s)", r.Status, r.Header.Get("Allow"), r.Body)
+	}
+	if r := a.do(t, "GET", "/v1/nope", tokCM, nil); r.Status != 404 {
+		t.Fatalf("GET /v1/nope = %d, want 404", r.Status)
+	}
+}
+
 func TestInvalidUTF8PathIsAClientError(t *testing.T) {
 	a := mustAPI(t)
 	a.seed(t)

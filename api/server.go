@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -105,9 +106,28 @@ func NewServer(d Deps) (http.Handler, error) {
 		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, h))
 	}
 	mux.Handle("/", observe(s.Logger, m, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, classify(errorf(CodeMethod, "method", "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))))
+			return
+		}
 		writeProblem(w, classify(errorf(CodeNotFound, "path", "no route %s %s", r.Method, r.URL.Path)))
 	})))
 	return validPath(mux), nil
+}
+
+// allowedMethods lists the methods that have a route for r's path (the
+// catch-all "/" pattern aside), for a 405 answer.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, method)
+		}
+	}
+	return out
 }
 
 // validPath refuses a path that is not valid UTF-8 (e.g. /v1/partners/%ff)
