@@ -209,7 +209,7 @@ func TestTwoDaemonsOnNATSClusterSurviveNodeLoss(t *testing.T) {
 		t.Skip("runs in make soak (DEALCREDIT_SOAK=1): see the comment above")
 	}
 	invoices := 16000
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
 	c := natscluster.Start(t, 3)
