@@ -24,6 +24,9 @@ type LineError struct {
 	Err  string
 }
 
+// String renders the error as "line N: reason".
+func (e LineError) String() string { return fmt.Sprintf("line %d: %s", e.Line, e.Err) }
+
 // Report is the outcome of Publish.
 type Report struct {
 	// Lines is the number of non-empty lines read.
