@@ -311,10 +311,19 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	}
 }
 
+// unlimited maps the two spellings of "no limit" (0 in a request, -1 as the
+// server reports it) to one.
+func unlimited(n int32) int32 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
 // sameStreamSettings compares the settings ensureStream manages.
 func sameStreamSettings(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) && have.Replicas == want.Replicas &&
-		have.MaxBytes == want.MaxBytes && have.MaxAge == want.MaxAge && have.MaxMsgSize == want.MaxMsgSize &&
+		have.MaxBytes == want.MaxBytes && have.MaxAge == want.MaxAge && unlimited(have.MaxMsgSize) == unlimited(want.MaxMsgSize) &&
 		have.Discard == want.Discard && have.Duplicates == want.Duplicates &&
 		have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge
 }
