@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"dealcredit/domain"
@@ -47,9 +48,11 @@ type queryResult struct {
 // wantsCSV reports whether the Accept header prefers text/csv.
 func wantsCSV(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err == nil && mt == "text/csv" {
-			return true
+			// q=0 means "not acceptable" (RFC 9110 12.4.2).
+			q, err := strconv.ParseFloat(params["q"], 64)
+			return params["q"] == "" || (err == nil && q > 0)
 		}
 	}
 	return false
@@ -67,10 +70,10 @@ func quarterParam(v, field string) (domain.Quarter, error) {
 }
 
 func quoteShort(v string) string {
-	if len(v) > 40 {
-		v = v[:40] + "..."
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:40]) + "..."
 	}
-	return "\"" + v + "\""
+	return strconv.Quote(v)
 }
 
 // partnerScope returns the partner a query is about: a partner token sees
