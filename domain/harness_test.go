@@ -1,6 +1,8 @@
 package domain_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -29,9 +31,11 @@ type world struct {
 }
 
 func newWorld(tb testing.TB, day string) *world {
-	return &world{tb: tb, now: domain.MustDate(day).Time().Add(10 * time.Hour), prog: domain.NewProgram(),
+	w := &world{tb: tb, now: domain.MustDate(day).Time().Add(10 * time.Hour), prog: domain.NewProgram(),
 		partners: map[string]domain.PartnerState{}, geos: map[string]domain.GeoState{}, deals: map[string]domain.DealState{},
 		res: map[string]domain.Reservation{}, leads: map[string]domain.LeadState{}, quarters: map[domain.Quarter]domain.QuarterState{}}
+	tb.Cleanup(w.checkSpilled)
+	return w
 }
 
 func (w *world) on(day string) *world {
@@ -88,6 +92,18 @@ func (w *world) fold(evs ...domain.Event) []domain.Credit {
 		}
 	}
 	return out
+}
+
+// checkSpilled refolds the whole log through a spilling program, one event per batch,
+// and fails when it differs from the in-memory fold: every story is also a test of the
+// projection's bounded-memory path.
+func (w *world) checkSpilled() {
+	w.tb.Helper()
+	want, _ := json.Marshal(domain.Outcome{Credits: w.credits, Exceptions: w.excs})
+	got, _ := json.Marshal(spilled(w.tb, w.log, 1))
+	if !bytes.Equal(want, got) {
+		w.tb.Errorf("spilled fold differs from the in-memory fold\nwant %s\ngot  %s", want, got)
+	}
 }
 
 func (w *world) partnerCmd(id string, geo string, cmd any) ([]domain.Event, error) {

@@ -138,6 +138,7 @@ type Program struct {
 	strs       map[string]string // interned names, currencies, ids
 	defPol     policyRec         // the default policy, read only
 	position   int64
+	dirty      *dirtySet // what changed since the last Evict; nil when the program keeps everything in memory
 }
 
 type creditedKey struct {
@@ -210,6 +211,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		d := &dealRec{regID: env.EventID}
 		d.DealState = EvolveDeal(DealState{}, e)
 		p.deals[e.DealID] = d
+		p.dirty.deal(e.DealID)
 		p.byKey[e.CustomerKey] = append(p.byKey[e.CustomerKey], e.DealID)
 		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
 			p.byDomain[dom] = append(p.byDomain[dom], e.DealID)
@@ -222,6 +224,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			return out, fmt.Errorf("domain: apply %s at position %d: deal %s was never registered", env.Type, env.Position, id)
 		}
 		d.DealState = EvolveDeal(d.DealState, e)
+		p.dirty.deal(id)
 		switch e := e.(type) {
 		case DealApproved:
 			d.approvalID, d.endedOn = env.EventID, Date{}
@@ -231,6 +234,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			for _, x := range e.Displaced {
 				if o := p.deals[x]; o != nil && o.endedOn.IsZero() {
 					o.endedOn, o.displacedBy = e.ApprovedOn, e.DealID
+					p.dirty.deal(x)
 				}
 			}
 			out.add(p.claim(d))
@@ -378,12 +382,14 @@ type lineAttr struct {
 // partnerAttr is what a partner or service credit of a line depends on, as it stood when
 // the line was attributed (or claimed).
 type partnerAttr struct {
-	deal       *dealRec
+	dealID     string
+	partnerID  string // the deal's partner
+	regID      string // the deal's registration event
 	approvalID string
-	how        matchBy
+	matched    string // how the line matched the deal ("matched by" of the reasons)
 	claimed    bool
-	grace      int32 // claim grace days, for a claimed line
-	nEng       int32 // engagement ids of the deal at that time
+	grace      int32    // claim grace days, for a claimed line
+	engIDs     []string // the deal's engagement events at that time
 	tier       Tier
 	tierID     string
 	bps        int64
@@ -522,17 +528,20 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 		ek := excKey(inv.OEMID, inv.InvoiceNumber, l.Line)
 		if exc != nil {
 			p.openException(ek, &excRec{Exception: *exc, custKey: CustomerKey(inv.Customer), domain: NormalizeDomain(inv.Customer.Domain)})
+			p.dirty.exception(ek)
 			out.Exceptions = append(out.Exceptions, *exc)
 		} else if old := p.exceptions[ek]; old != nil && old.Status == "open" {
 			old.Status = "superseded"
 			out.Exceptions = append(out.Exceptions, old.Exception)
 			delete(p.exceptions, ek)
+			p.dirty.exception(ek)
 		}
 		for _, c := range p.netCredits(rec, lr) {
 			out.Credits = append(out.Credits, p.stamp(c, inv.InvoiceDate.Quarter()))
 		}
 	}
 	p.invoices[key] = rec
+	p.dirty.invoice(key)
 	return out, nil
 }
 
@@ -578,7 +587,8 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 		return out, nil
 	}
 	memo := &invoiceRec{revision: m.Revision, eventID: eventID}
-	orig := p.invoices[invKey(m.OEMID, m.CreditMemoFor)]
+	okey := invKey(m.OEMID, m.CreditMemoFor)
+	orig := p.invoices[okey]
 	if orig == nil {
 		for _, l := range m.Lines {
 			exc := &Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision, Line: l.Line,
@@ -588,6 +598,7 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 			out.Exceptions = append(out.Exceptions, *exc)
 		}
 		p.invoices[mkey] = memo
+		p.dirty.invoice(mkey)
 		return out, nil
 	}
 	for _, l := range m.Lines {
@@ -601,6 +612,7 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 		}
 		before := p.netCredits(orig, lr)
 		lr.setMemo(m.InvoiceNumber, l.AmountMinor)
+		p.dirty.invoice(okey)
 		after := p.netCredits(orig, lr)
 		for i := range after {
 			c := after[i]
@@ -615,6 +627,7 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 		}
 	}
 	p.invoices[mkey] = memo
+	p.dirty.invoice(mkey)
 	return out, nil
 }
 
@@ -678,7 +691,9 @@ func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) (l
 						to = h.ToPartnerID
 					}
 				}
-				return lineAttr{kind: outService, pol: pi, p: &partnerAttr{deal: d, approvalID: d.approvalID, how: how, to: to, handoffID: hid}}, nil
+				a := &partnerAttr{dealID: d.DealID, partnerID: d.PartnerID, regID: d.regID, approvalID: d.approvalID,
+					matched: how.text(d), to: to, handoffID: hid}
+				return lineAttr{kind: outService, pol: pi, p: a}, nil
 			}
 		}
 		return lineAttr{kind: outOEM, pol: pi}, nil
@@ -695,7 +710,8 @@ func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) (l
 
 // partnerAttr snapshots what the partner credits of a line matched to d depend on.
 func (p *Program) partnerAttr(day Date, d *dealRec, how matchBy, pol policyRec) *partnerAttr {
-	a := &partnerAttr{deal: d, approvalID: d.approvalID, how: how, nEng: int32(len(d.engagementIDs)), tier: TierRegistered}
+	a := &partnerAttr{dealID: d.DealID, partnerID: d.PartnerID, regID: d.regID, approvalID: d.approvalID, matched: how.text(d),
+		engIDs: d.engagementIDs[:len(d.engagementIDs):len(d.engagementIDs)], tier: TierRegistered}
 	if pr := p.partners[d.PartnerID]; pr != nil {
 		a.tier, a.tierID = pr.tierAt(day)
 	}
@@ -740,23 +756,23 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		c.Kind, c.Reason, c.EventIDs = CreditUnattributed, "no registration matched; exception open", ids(pol.id)
 		return []Credit{c}
 	case outService:
-		s, d := a.p, a.p.deal
+		s := a.p
 		c := base
-		c.Kind, c.PartnerID, c.RegistrationID = CreditService, s.to, d.DealID
-		c.Reason = fmt.Sprintf("%s declined the service side of deal %s (matched by %s); %s takes it", rec.oemID, d.DealID, s.how.text(d), s.to)
-		c.EventIDs = ids(d.regID, s.approvalID, s.handoffID, pol.id)
+		c.Kind, c.PartnerID, c.RegistrationID = CreditService, s.to, s.dealID
+		c.Reason = fmt.Sprintf("%s declined the service side of deal %s (matched by %s); %s takes it", rec.oemID, s.dealID, s.matched, s.to)
+		c.EventIDs = ids(s.regID, s.approvalID, s.handoffID, pol.id)
 		return []Credit{c}
 	}
-	s, d := a.p, a.p.deal
-	how := s.how.text(d)
+	s := a.p
+	how := s.matched
 	if s.claimed {
 		how = fmt.Sprintf("claim within %d grace days after engagement before the invoice date", s.grace)
 	}
-	evIDs := ids(d.regID, s.approvalID, pol.id)
+	evIDs := ids(s.regID, s.approvalID, pol.id)
 	rev := base
-	rev.Kind, rev.PartnerID, rev.RegistrationID = CreditRevenue, d.PartnerID, d.DealID
-	rev.Reason = fmt.Sprintf("deal %s of %s protects %s (matched by %s); the OEM keeps the invoice, the partner keeps the credit", d.DealID, d.PartnerID, base.Segment, how)
-	rev.EventIDs = append(append(make([]string, 0, len(evIDs)+int(s.nEng)), evIDs...), d.engagementIDs[:s.nEng]...)
+	rev.Kind, rev.PartnerID, rev.RegistrationID = CreditRevenue, s.partnerID, s.dealID
+	rev.Reason = fmt.Sprintf("deal %s of %s protects %s (matched by %s); the OEM keeps the invoice, the partner keeps the credit", s.dealID, s.partnerID, base.Segment, how)
+	rev.EventIDs = append(append(make([]string, 0, len(evIDs)+len(s.engIDs)), evIDs...), s.engIDs...)
 	reb := rev
 	reb.Kind = CreditRebate
 	reb.Amount.Amount = ApplyBPS(base.Amount.Amount, s.bps)
@@ -768,7 +784,7 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		fr := rev
 		fr.Kind, fr.PartnerID = CreditFieldRep, r.rep.RepID
 		fr.Amount.Amount = ApplyBPS(base.Amount.Amount, pol.FieldRepBPS)
-		fr.Reason = fmt.Sprintf("field rep %s covers %s/%s; deal %s went through partner %s", r.rep.RepID, r.rep.Geography, r.rep.SizeBand, d.DealID, d.PartnerID)
+		fr.Reason = fmt.Sprintf("field rep %s covers %s/%s; deal %s went through partner %s", r.rep.RepID, r.rep.Geography, r.rep.SizeBand, s.dealID, s.partnerID)
 		fr.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), r.id)
 		out = append(out, fr)
 	}
@@ -793,7 +809,8 @@ func (p *Program) claim(d *dealRec) Outcome {
 		if exc == nil || exc.Status != "open" || !hasSegment(d.Segments, exc.Segment) {
 			continue
 		}
-		rec := p.invoices[invKey(exc.OEMID, exc.InvoiceNumber)]
+		ikey := invKey(exc.OEMID, exc.InvoiceNumber)
+		rec := p.invoices[ikey]
 		if rec == nil || rec.line(exc.Line) == nil {
 			continue
 		}
@@ -821,6 +838,7 @@ func (p *Program) claim(d *dealRec) Outcome {
 		a := p.partnerAttr(rec.date, d, 0, pol)
 		a.claimed, a.grace = true, int32(grace)
 		lr.attr = lineAttr{kind: outPartner, pol: pi, p: a}
+		p.dirty.invoice(ikey)
 		for _, c := range before {
 			c.Amount.Amount = -c.Amount.Amount
 			c.Reason = "reversal: line claimed by deal " + d.DealID
@@ -833,6 +851,7 @@ func (p *Program) claim(d *dealRec) Outcome {
 		exc.Status, exc.ClaimedBy = "claimed", d.DealID
 		out.Exceptions = append(out.Exceptions, exc.Exception)
 		delete(p.exceptions, k)
+		p.dirty.exception(k)
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"dealcredit/domain"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 )
@@ -51,7 +52,7 @@ func BenchmarkRebuild(b *testing.B) {
 		runtime.ReadMemStats(&base)
 		peak := sampleHeap()
 		start = time.Now()
-		st := attribution.New().NewState()
+		st := domain.NewProgram()
 		for pos = 0; ; {
 			recs, err := e.store.ReadAll(ctx, pos, runner.DefaultBatchSize)
 			if err != nil {
@@ -60,8 +61,14 @@ func BenchmarkRebuild(b *testing.B) {
 			if len(recs) == 0 {
 				break
 			}
-			if err := st.Apply(ctx, nil, recs); err != nil {
-				b.Fatal(err)
+			for _, r := range recs {
+				env, err := attribution.Decode(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := st.Apply(env); err != nil {
+					b.Fatal(err)
+				}
 			}
 			pos = recs[len(recs)-1].Position
 		}

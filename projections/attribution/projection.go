@@ -5,10 +5,10 @@
 // ("attribution", schema proj_attribution) with several tables; see
 // docs/read-models.md for the columns.
 //
-// The Program lives in memory. A runner that restarts from a checkpoint
-// rebuilds it by folding the log up to the checkpoint without writing
-// (runner.State.Apply with a nil transaction); its size is bounded by the
-// number of partners, deals and invoice lines, never by the log's length.
+// The Program's state is kept in the projection's schema (state.go) and
+// written with each batch: a restarting runner loads it, and memory is
+// bounded by one batch's records plus the program's core (partners and
+// quarters), never by the log's length.
 package attribution
 
 import (
@@ -138,7 +138,7 @@ CREATE TABLE registrations (
 	position        bigint NOT NULL
 );
 CREATE INDEX registrations_partner ON registrations (partner_id, status);
-`
+` + stateDDL
 
 // Setup creates the tables.
 func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -148,12 +148,10 @@ func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// NewState returns an empty program.
-func (*Projection) NewState() runner.State { return &State{Program: domain.NewProgram()} }
-
-// State is the projection's in-memory state: the folded program.
+// State is the projection's state: the folded program's core and the
+// working set of the batch being applied.
 type State struct {
-	Program *domain.Program
+	program *domain.Program
 }
 
 // Decode turns a stored record into a domain envelope.
@@ -177,10 +175,29 @@ type stmtDelta struct {
 	adjRevenue, adjRebates, adjSvc int64
 }
 
-// Apply folds batch into the program and, with a transaction, writes the
-// ledger lines, exceptions, statements, revenue mix and registrations it
-// changed. The ledger rows are streamed into a COPY while the batch is folded.
+// Apply loads the stored records the batch needs, folds the batch into the
+// program and writes the ledger lines, exceptions, statements, revenue mix
+// and registrations it changed, then the program's changed records and core.
+// The ledger rows are streamed into a COPY while the batch is folded.
 func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) (err error) {
+	if len(batch) == 0 {
+		return nil
+	}
+	envs := make([]domain.Envelope, len(batch))
+	var w domain.Wants
+	for i, r := range batch {
+		if envs[i], err = Decode(r); err != nil {
+			return err
+		}
+		s.program.Wants(envs[i], &w)
+	}
+	stored, err := loadWanted(ctx, tx, w)
+	if err != nil {
+		return err
+	}
+	if err := s.program.Load(stored); err != nil {
+		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
+	}
 	var (
 		excs     = map[string]domain.Exception{}
 		excPos   = map[string]int64{}
@@ -190,25 +207,16 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		deals    = map[string]int64{}
 		ledger   *ledgerCopy
 	)
-	if tx != nil && len(batch) > 0 {
-		ledger = startLedgerCopy(ctx, tx)
-		defer func() {
-			if err != nil && ledger != nil {
-				ledger.abort(err)
-			}
-		}()
-	}
-	for _, r := range batch {
-		env, err := Decode(r)
-		if err != nil {
-			return err
+	ledger = startLedgerCopy(ctx, tx)
+	defer func() {
+		if err != nil && ledger != nil {
+			ledger.abort(err)
 		}
-		out, err := s.Program.Apply(env)
+	}()
+	for i, r := range batch {
+		out, err := s.program.Apply(envs[i])
 		if err != nil {
 			return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
-		}
-		if tx == nil {
-			continue
 		}
 		if domain.Category(r.StreamID) == "deal" {
 			deals[r.StreamID[len("deal-"):]] = r.Position
@@ -256,15 +264,12 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		// Scorecards are taken at the event that touched the row, so the
 		// tables do not depend on where batches start and end.
 		for _, d := range touched {
-			d.scorecard, _ = s.Program.Scorecard(d.partner, d.quarter)
+			d.scorecard, _ = s.program.Scorecard(d.partner, d.quarter)
 		}
 		for _, e := range out.Exceptions {
 			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
 			excs[k], excPos[k] = e, r.Position
 		}
-	}
-	if tx == nil || len(batch) == 0 {
-		return nil
 	}
 	last := batch[len(batch)-1].Position
 	l := ledger
@@ -307,7 +312,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Compare(qs[j]) < 0 })
 	for _, q := range qs {
-		for _, m := range s.Program.RevenueMix(q) {
+		for _, m := range s.program.RevenueMix(q) {
 			b.Queue(`INSERT INTO revenue_mix VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (quarter, currency) DO UPDATE SET
 				direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
 				indirect_share_bps = EXCLUDED.indirect_share_bps, position = EXCLUDED.position`,
@@ -315,7 +320,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 	}
 	for _, id := range sortedKeys(deals) {
-		d, ok := s.Program.Deal(id)
+		d, ok := s.program.Deal(id)
 		if !ok {
 			continue
 		}
@@ -333,10 +338,17 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
 			d.PolicyVersion, deals[id])
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
-		}
+	evicted, err := s.program.Evict()
+	if err != nil {
+		return err
+	}
+	core, err := s.program.MarshalCore()
+	if err != nil {
+		return err
+	}
+	queueStored(b, evicted, core)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
 	}
 	return nil
 }

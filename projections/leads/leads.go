@@ -5,6 +5,7 @@ package leads
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -67,6 +68,12 @@ CREATE TABLE seats (
 	waitlisted int  NOT NULL,
 	position   bigint NOT NULL,
 	PRIMARY KEY (geography, tier)
+);
+-- The folded seats of each geography (holders and waitlists), from which
+-- LoadState restores the projection's state.
+CREATE TABLE geo_state (
+	geography text PRIMARY KEY,
+	state     json NOT NULL
 )`)
 	if err != nil {
 		return fmt.Errorf("leads: create tables: %w", err)
@@ -74,8 +81,28 @@ CREATE TABLE seats (
 	return nil
 }
 
-// NewState returns the empty state (the seats of every geography).
-func (*Projection) NewState() runner.State { return &state{geos: map[string]domain.GeoState{}} }
+// LoadState returns the seats of every geography as geo_state stores them.
+func (*Projection) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, error) {
+	rows, err := tx.Query(ctx, "SELECT geography, state FROM geo_state")
+	if err != nil {
+		return nil, fmt.Errorf("leads: load state: %w", err)
+	}
+	geos := map[string]domain.GeoState{}
+	var geo string
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&geo, &data}, func() error {
+		var g domain.GeoState
+		if err := json.Unmarshal(data, &g); err != nil {
+			return fmt.Errorf("geography %s: %w", geo, err)
+		}
+		geos[geo] = g
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leads: load state: %w", err)
+	}
+	return &state{geos: geos}, nil
+}
 
 type state struct {
 	geos map[string]domain.GeoState
@@ -121,9 +148,6 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			b.Queue(`UPDATE leads SET status = 'unassigned', partner_id = '', position = $2 WHERE lead_id = $1`, e.LeadID, r.Position)
 		}
 	}
-	if tx == nil {
-		return nil
-	}
 	geos := make([]string, 0, len(touched))
 	for g := range touched {
 		geos = append(geos, g)
@@ -131,6 +155,11 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	sort.Strings(geos)
 	for _, g := range geos {
 		gs := s.geos[g]
+		data, err := json.Marshal(gs)
+		if err != nil {
+			return fmt.Errorf("leads: geography %s: %w", g, err)
+		}
+		b.Queue(`INSERT INTO geo_state VALUES ($1, $2) ON CONFLICT (geography) DO UPDATE SET state = EXCLUDED.state`, g, string(data))
 		for _, t := range []domain.Tier{domain.TierPlatinum, domain.TierGold} {
 			capacity, limited := gs.Capacity[t]
 			used := len(gs.Holders[t])

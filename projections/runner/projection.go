@@ -29,17 +29,22 @@ type Projection interface {
 	Setup(ctx context.Context, tx pgx.Tx) error
 	// Tables names the projection's tables, compared by Verify.
 	Tables() []string
-	// NewState returns the in-memory state of the projection at position 0.
-	NewState() State
+	// LoadState returns the state the projection's tables stand for, read
+	// through tx from the current search_path schema (the state at position
+	// 0 when the tables are new). The runner calls it at start, after a
+	// failed batch and when another process moved the checkpoint; the
+	// checkpoint cannot move while tx is open.
+	LoadState(ctx context.Context, tx pgx.Tx) (State, error)
 }
 
-// State is a projection's in-memory state while folding the log. A State is
+// State is a projection's state while folding the log: whatever it keeps in
+// memory must be restorable by LoadState from what Apply wrote. A State is
 // used by one goroutine at a time.
 type State interface {
-	// Apply folds batch (consecutive records, in order) into the state and,
-	// when tx is not nil, writes the resulting changes through tx. With a nil
-	// tx it only advances the in-memory state (warm-up after a restart).
-	// An error caused by a record must be an *EventError.
+	// Apply folds batch (consecutive records, in order) into the state and
+	// writes the resulting changes through tx. An error caused by a record
+	// must be an *EventError. After any error, or when tx does not commit,
+	// the State is discarded.
 	Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error
 }
 

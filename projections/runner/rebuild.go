@@ -26,7 +26,18 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return createSchema(ctx, tx, p, schema) }); err != nil {
+	var state State
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := createSchema(ctx, tx, p, schema); err != nil {
+			return err
+		}
+		var err error
+		if state, err = p.LoadState(ctx, tx); err != nil {
+			return fmt.Errorf("projection: load empty state of %s: %w", p.Name(), err)
+		}
+		return nil
+	})
+	if err != nil {
 		return 0, nil, err
 	}
 	head, err := log.Head(ctx)
@@ -36,7 +47,6 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if limit.Position > 0 && limit.Position < head {
 		head = limit.Position
 	}
-	state := p.NewState()
 	pos, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if err := setSearchPath(ctx, tx, schema); err != nil {

@@ -151,14 +151,24 @@ func (r *Runner) run(ctx context.Context) error {
 		failure *EventError
 	)
 	reset := func() { state, local = nil, 0 }
+	var err error
 
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if state == nil {
-			state = r.proj.NewState()
-			local = 0
+			if state, local, err = r.load(ctx); err != nil {
+				reset()
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.retrying(err)
+				if werr := backoff.wait(ctx); werr != nil {
+					return werr
+				}
+				continue
+			}
 		}
 		// Read the next batch, up to (not including) a known bad event.
 		limit := Limit{}
@@ -215,29 +225,8 @@ func (r *Runner) run(ctx context.Context) error {
 		switch {
 		case err == nil && resync >= 0:
 			// Someone else (another process, a rebuild swap) moved the
-			// checkpoint: bring the in-memory state to it without writing.
-			if resync < local {
-				reset()
-				state = r.proj.NewState()
-			}
-			pos, ferr := foldRange(ctx, r.log, local, Limit{Position: resync}, r.opts.BatchSize, func(b []eventstore.Record) error {
-				return state.Apply(ctx, nil, b)
-			})
-			if ferr != nil || pos != resync {
-				reset()
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if ferr == nil {
-					ferr = fmt.Errorf("checkpoint %d is beyond the log (read to %d)", resync, pos)
-				}
-				r.retrying(ferr)
-				if werr := backoff.wait(ctx); werr != nil {
-					return werr
-				}
-				continue
-			}
-			local = resync
+			// checkpoint: load the state it stands for.
+			reset()
 		case err == nil:
 			local = batch[len(batch)-1].Position
 			backoff.reset()
@@ -269,6 +258,33 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// load reads the checkpoint and the projection's state, holding the
+// checkpoint row so that no other runner or rebuild commits in between.
+func (r *Runner) load(ctx context.Context) (State, int64, error) {
+	name := r.proj.Name()
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("projection %s: begin: %w", name, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var pos int64
+	err = tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR SHARE", name).Scan(&pos)
+	if err != nil {
+		return nil, 0, fmt.Errorf("projection %s: read checkpoint: %w", name, err)
+	}
+	if err := setSearchPath(ctx, tx, Schema(name)); err != nil {
+		return nil, 0, err
+	}
+	state, err := r.proj.LoadState(ctx, tx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("projection %s: load state at %d: %w", name, pos, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, 0, fmt.Errorf("projection %s: load state: %w", name, err)
+	}
+	return state, pos, nil
 }
 
 // applyBatch applies batch in one transaction with the checkpoint. When the

@@ -24,7 +24,7 @@ import (
 )
 
 // counter is a small real projection with in-memory state: each row stores
-// the running count of its event type, so a wrong warm-up after a restart
+// the running count of its event type, so a wrongly loaded state after a restart
 // shows in the rows.
 type counter struct {
 	// onApply, when set, is called before each write batch.
@@ -39,7 +39,20 @@ func (c *counter) Setup(ctx context.Context, tx pgx.Tx) error {
 		CREATE TABLE totals (type text PRIMARY KEY, n bigint NOT NULL)`)
 	return err
 }
-func (c *counter) NewState() runner.State { return &counterState{c: c, n: map[string]int64{}} }
+func (c *counter) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, error) {
+	rows, err := tx.Query(ctx, "SELECT type, n FROM totals")
+	if err != nil {
+		return nil, err
+	}
+	n := map[string]int64{}
+	var typ string
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&typ, &v}, func() error {
+		n[typ] = v
+		return nil
+	})
+	return &counterState{c: c, n: n}, err
+}
 
 type counterState struct {
 	c *counter
@@ -47,7 +60,7 @@ type counterState struct {
 }
 
 func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error {
-	if tx != nil && s.c.onApply != nil {
+	if s.c.onApply != nil {
 		s.c.onApply(batch)
 	}
 	rows := make([][]any, 0, len(batch))
@@ -59,9 +72,6 @@ func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.
 		s.n[r.Type]++
 		delta[r.Type]++
 		rows = append(rows, []any{r.Position, r.Type, s.n[r.Type]})
-	}
-	if tx == nil {
-		return nil
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seen"}, []string{"position", "type", "running"}, pgx.CopyFromRows(rows)); err != nil {
 		return err

@@ -1,0 +1,552 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// A Program folding a log of any length in bounded memory keeps its per-deal,
+// per-invoice and per-exception records outside the process (the attribution
+// projection keeps them in Postgres beside its read models). Before folding a
+// batch, the caller asks the program what the batch may read (Wants), loads
+// those records from its store (Load), folds the batch, then takes back what
+// changed and lets the program drop the rest (Evict). The remaining state
+// (partners, tiers, seats, policies, quarters, field reps, credited totals and
+// revenue mix) grows with partners and quarters, not with the log; it is saved
+// whole with MarshalCore and restored with UnmarshalProgram.
+//
+// A program from NewProgram never evicts anything and needs no store.
+
+// DayKey is a customer key or normalised web domain with the invoice date on which a
+// protecting registration is looked up.
+type DayKey struct {
+	Key string
+	Day Date
+}
+
+// InvoiceRef names an invoice or credit memo.
+type InvoiceRef struct {
+	OEMID  string
+	Number string
+}
+
+// Wants lists the stored records that folding some envelopes may read. A store answers
+// with every stored record matching any entry; returning more is harmless.
+type Wants struct {
+	// DealIDs: deals by id.
+	DealIDs []string
+	// DealsByKey: deals of the customer key that protect on Day: approved (StoredDeal.Approved)
+	// with ApprovedOn <= Day <= ExpiresOn.
+	DealsByKey []DayKey
+	// DealsByDomain: the same by normalised web domain.
+	DealsByDomain []DayKey
+	// Invoices: invoices and credit memos by OEM and number, and the open exceptions of
+	// their lines.
+	Invoices []InvoiceRef
+	// ExceptionsByKey: open exceptions of these customer keys, and their invoices.
+	ExceptionsByKey []string
+	// ExceptionsByDomain: open exceptions of these normalised web domains, and their
+	// invoices.
+	ExceptionsByDomain []string
+	// ExceptionsOfDeals: open exceptions whose customer key or domain is that of one of
+	// these stored deals, and their invoices.
+	ExceptionsOfDeals []string
+}
+
+// StoredDeal is a registration's record with the columns a store looks it up by.
+type StoredDeal struct {
+	ID          string
+	CustomerKey string
+	Domain      string // normalised; "" when none
+	Approved    bool   // the deal has an approval; ApprovedOn and ExpiresOn bound its protection
+	ApprovedOn  Date
+	ExpiresOn   Date
+	Data        []byte
+}
+
+// StoredInvoice is an invoice's or credit memo's record (its latest revision).
+type StoredInvoice struct {
+	InvoiceRef
+	Data []byte
+}
+
+// ExceptionRef names an exception: an invoice line.
+type ExceptionRef struct {
+	InvoiceRef
+	Line int
+}
+
+// StoredException is an open exception's record with the columns a claim finds it by.
+type StoredException struct {
+	ExceptionRef
+	CustomerKey string
+	Domain      string // normalised; "" when none
+	Data        []byte
+}
+
+// Stored is a set of stored records: what a store loads for Wants, or what Evict hands
+// back to be written. Closed lists exceptions that are no longer open (to delete).
+type Stored struct {
+	Deals      []StoredDeal
+	Invoices   []StoredInvoice
+	Exceptions []StoredException
+	Closed     []ExceptionRef
+}
+
+type dirtySet struct {
+	deals, invoices, exceptions map[string]struct{}
+}
+
+func newDirtySet() *dirtySet {
+	return &dirtySet{deals: map[string]struct{}{}, invoices: map[string]struct{}{}, exceptions: map[string]struct{}{}}
+}
+
+func (d *dirtySet) deal(id string) {
+	if d != nil {
+		d.deals[id] = struct{}{}
+	}
+}
+
+func (d *dirtySet) invoice(key string) {
+	if d != nil {
+		d.invoices[key] = struct{}{}
+	}
+}
+
+func (d *dirtySet) exception(key string) {
+	if d != nil {
+		d.exceptions[key] = struct{}{}
+	}
+}
+
+// NewSpillingProgram returns an empty program that tracks its changes for Evict.
+func NewSpillingProgram() *Program {
+	p := NewProgram()
+	p.dirty = newDirtySet()
+	return p
+}
+
+// Wants adds to w the stored records that folding env may read.
+func (p *Program) Wants(env Envelope, w *Wants) {
+	switch e := env.Event.(type) {
+	case DealRegistered:
+		// A claim later in the same batch looks for the customer's open exceptions.
+		w.ExceptionsByKey = append(w.ExceptionsByKey, e.CustomerKey)
+		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
+			w.ExceptionsByDomain = append(w.ExceptionsByDomain, dom)
+		}
+	case DealOverridden:
+		w.DealIDs = append(append(w.DealIDs, e.DealID), e.Displaced...)
+		w.ExceptionsOfDeals = append(w.ExceptionsOfDeals, e.DealID)
+	case DealApproved, EngagementLogged:
+		id := StreamOf(e)[len("deal-"):]
+		w.DealIDs = append(w.DealIDs, id)
+		w.ExceptionsOfDeals = append(w.ExceptionsOfDeals, id)
+	case DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired, DealWon, DealLost, DealConflicted, ServiceHandedOff:
+		w.DealIDs = append(w.DealIDs, StreamOf(e)[len("deal-"):])
+	case InvoiceReceived:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+		if e.Kind == KindCreditMemo {
+			w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.CreditMemoFor})
+			return
+		}
+		if e.DealRegistrationID != "" {
+			w.DealIDs = append(w.DealIDs, e.DealRegistrationID)
+		}
+		w.DealsByKey = append(w.DealsByKey, DayKey{CustomerKey(e.Customer), e.InvoiceDate})
+		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
+			w.DealsByDomain = append(w.DealsByDomain, DayKey{dom, e.InvoiceDate})
+		}
+	}
+}
+
+// Load adds stored records to the program's working set. A record the program already
+// holds is kept as it is (it is at least as new as the stored one).
+func (p *Program) Load(s Stored) error {
+	for _, r := range s.Deals {
+		if p.deals[r.ID] != nil {
+			continue
+		}
+		d, err := decodeDeal(r.Data)
+		if err != nil {
+			return fmt.Errorf("domain: load deal %s: %w", r.ID, err)
+		}
+		p.indexDeal(d)
+	}
+	for _, r := range s.Invoices {
+		key := invKey(r.OEMID, r.Number)
+		if p.invoices[key] != nil {
+			continue
+		}
+		rec, err := p.decodeInvoice(r.Data)
+		if err != nil {
+			return fmt.Errorf("domain: load invoice %s %s: %w", r.OEMID, r.Number, err)
+		}
+		p.invoices[key] = rec
+	}
+	for _, r := range s.Exceptions {
+		key := excKey(r.OEMID, r.Number, r.Line)
+		if p.exceptions[key] != nil {
+			continue
+		}
+		var j exceptionJSON
+		if err := json.Unmarshal(r.Data, &j); err != nil {
+			return fmt.Errorf("domain: load exception %s %s line %d: %w", r.OEMID, r.Number, r.Line, err)
+		}
+		p.openException(key, &excRec{Exception: j.Exception, custKey: j.CustomerKey, domain: j.Domain})
+	}
+	return nil
+}
+
+// indexDeal adds a deal to the working set and its lookup indexes.
+func (p *Program) indexDeal(d *dealRec) {
+	p.deals[d.DealID] = d
+	p.byKey[d.CustomerKey] = append(p.byKey[d.CustomerKey], d.DealID)
+	if dom := NormalizeDomain(d.Customer.Domain); dom != "" {
+		p.byDomain[dom] = append(p.byDomain[dom], d.DealID)
+	}
+}
+
+// Evict returns the records that changed since the last Evict (sorted, so the writes
+// are deterministic) and drops the working set. It fails for a program from NewProgram.
+func (p *Program) Evict() (Stored, error) {
+	var out Stored
+	if p.dirty == nil {
+		return out, fmt.Errorf("domain: evict: the program keeps everything in memory (use NewSpillingProgram)")
+	}
+	for _, id := range sortedKeys(p.dirty.deals) {
+		d := p.deals[id]
+		if d == nil {
+			continue
+		}
+		data, err := json.Marshal(encodeDeal(d))
+		if err != nil {
+			return Stored{}, fmt.Errorf("domain: evict deal %s: %w", id, err)
+		}
+		sd := StoredDeal{ID: id, CustomerKey: d.CustomerKey, Domain: NormalizeDomain(d.Customer.Domain), Data: data}
+		if d.approvalID != "" {
+			sd.Approved, sd.ApprovedOn, sd.ExpiresOn = true, d.ApprovedOn, d.ExpiresOn
+		}
+		out.Deals = append(out.Deals, sd)
+	}
+	for _, k := range sortedKeys(p.dirty.invoices) {
+		rec := p.invoices[k]
+		if rec == nil {
+			continue
+		}
+		data, err := json.Marshal(encodeInvoice(rec))
+		if err != nil {
+			return Stored{}, fmt.Errorf("domain: evict invoice %q: %w", k, err)
+		}
+		oem, number, _ := strings.Cut(k, "\x00")
+		out.Invoices = append(out.Invoices, StoredInvoice{InvoiceRef{oem, number}, data})
+	}
+	for _, k := range sortedKeys(p.dirty.exceptions) {
+		ref, err := parseExcKey(k)
+		if err != nil {
+			return Stored{}, err
+		}
+		e := p.exceptions[k]
+		if e == nil {
+			out.Closed = append(out.Closed, ref)
+			continue
+		}
+		data, err := json.Marshal(exceptionJSON{Exception: e.Exception, CustomerKey: e.custKey, Domain: e.domain})
+		if err != nil {
+			return Stored{}, fmt.Errorf("domain: evict exception %q: %w", k, err)
+		}
+		out.Exceptions = append(out.Exceptions, StoredException{ExceptionRef: ref, CustomerKey: e.custKey, Domain: e.domain, Data: data})
+	}
+	clear(p.deals)
+	clear(p.byKey)
+	clear(p.byDomain)
+	clear(p.invoices)
+	clear(p.exceptions)
+	clear(p.excIndex)
+	clear(p.strs)
+	p.dirty = newDirtySet()
+	return out, nil
+}
+
+func parseExcKey(k string) (ExceptionRef, error) {
+	parts := strings.Split(k, "\x00")
+	if len(parts) != 3 {
+		return ExceptionRef{}, fmt.Errorf("domain: exception key %q", k)
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return ExceptionRef{}, fmt.Errorf("domain: exception key %q: %w", k, err)
+	}
+	return ExceptionRef{InvoiceRef{parts[0], parts[1]}, n}, nil
+}
+
+// The stored forms. Field names are short: there is one record per invoice.
+
+type dealJSON struct {
+	State         DealState         `json:"s"`
+	RegID         string            `json:"r"`
+	ApprovalID    string            `json:"a,omitempty"`
+	EndedOn       Date              `json:"e"`
+	DisplacedBy   string            `json:"x,omitempty"`
+	EngagementIDs []string          `json:"g,omitempty"`
+	HandoffIDs    map[string]string `json:"h,omitempty"`
+}
+
+func encodeDeal(d *dealRec) dealJSON {
+	return dealJSON{State: d.DealState, RegID: d.regID, ApprovalID: d.approvalID, EndedOn: d.endedOn,
+		DisplacedBy: d.displacedBy, EngagementIDs: d.engagementIDs, HandoffIDs: d.handoffIDs}
+}
+
+func decodeDeal(data []byte) (*dealRec, error) {
+	var j dealJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, err
+	}
+	return &dealRec{DealState: j.State, regID: j.RegID, approvalID: j.ApprovalID, endedOn: j.EndedOn,
+		displacedBy: j.DisplacedBy, engagementIDs: j.EngagementIDs, handoffIDs: j.HandoffIDs}, nil
+}
+
+type invoiceJSON struct {
+	Revision int        `json:"r"`
+	EventID  string     `json:"e"`
+	OEMID    string     `json:"o,omitempty"`
+	Number   string     `json:"n,omitempty"`
+	Date     Date       `json:"d"`
+	Currency string     `json:"c,omitempty"`
+	Customer string     `json:"u,omitempty"`
+	Lines    []lineJSON `json:"l,omitempty"`
+}
+
+type lineJSON struct {
+	Line    int          `json:"n"`
+	Segment Segment      `json:"s"`
+	Amount  int64        `json:"a"`
+	Memos   []memoJSON   `json:"m,omitempty"`
+	Kind    outcome      `json:"k"`
+	Policy  int32        `json:"p"`
+	Partner *partnerJSON `json:"c,omitempty"`
+}
+
+type memoJSON struct {
+	Number string `json:"n"`
+	Amount int64  `json:"a"`
+}
+
+type partnerJSON struct {
+	DealID     string    `json:"d"`
+	PartnerID  string    `json:"p"`
+	RegID      string    `json:"r"`
+	ApprovalID string    `json:"a"`
+	Matched    string    `json:"m"`
+	Claimed    bool      `json:"c,omitempty"`
+	Grace      int32     `json:"g,omitempty"`
+	EngIDs     []string  `json:"e,omitempty"`
+	Tier       Tier      `json:"t,omitempty"`
+	TierID     string    `json:"ti,omitempty"`
+	BPS        int64     `json:"b,omitempty"`
+	Reps       []repJSON `json:"f,omitempty"`
+	To         string    `json:"to,omitempty"`
+	HandoffID  string    `json:"h,omitempty"`
+}
+
+type repJSON struct {
+	Rep FieldRepAssigned `json:"r"`
+	ID  string           `json:"i"`
+}
+
+func encodeInvoice(r *invoiceRec) invoiceJSON {
+	j := invoiceJSON{Revision: r.revision, EventID: r.eventID, OEMID: r.oemID, Number: r.number, Date: r.date,
+		Currency: r.currency, Customer: r.customer}
+	for _, l := range r.lines {
+		lj := lineJSON{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: l.attr.kind, Policy: l.attr.pol}
+		if l.memos != nil {
+			for _, m := range *l.memos {
+				lj.Memos = append(lj.Memos, memoJSON{m.number, m.amount})
+			}
+		}
+		if a := l.attr.p; a != nil {
+			pj := &partnerJSON{DealID: a.dealID, PartnerID: a.partnerID, RegID: a.regID, ApprovalID: a.approvalID,
+				Matched: a.matched, Claimed: a.claimed, Grace: a.grace, EngIDs: a.engIDs, Tier: a.tier, TierID: a.tierID,
+				BPS: a.bps, To: a.to, HandoffID: a.handoffID}
+			for _, s := range a.reps {
+				pj.Reps = append(pj.Reps, repJSON{s.rep, s.id})
+			}
+			lj.Partner = pj
+		}
+		j.Lines = append(j.Lines, lj)
+	}
+	return j
+}
+
+func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
+	var j invoiceJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, err
+	}
+	r := &invoiceRec{revision: j.Revision, eventID: j.EventID, oemID: p.intern(j.OEMID), number: j.Number, date: j.Date,
+		currency: p.intern(j.Currency), customer: j.Customer}
+	if j.Lines != nil {
+		r.lines = make([]lineRec, len(j.Lines))
+	}
+	for i, lj := range j.Lines {
+		if lj.Policy >= int32(len(p.policies)) {
+			return nil, fmt.Errorf("line %d: policy index %d of %d", lj.Line, lj.Policy, len(p.policies))
+		}
+		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount, attr: lineAttr{kind: lj.Kind, pol: lj.Policy}}
+		if lj.Memos != nil {
+			ms := make([]memoReturn, len(lj.Memos))
+			for k, m := range lj.Memos {
+				ms[k] = memoReturn{m.Number, m.Amount}
+			}
+			l.memos = &ms
+		}
+		if pj := lj.Partner; pj != nil {
+			a := &partnerAttr{dealID: pj.DealID, partnerID: pj.PartnerID, regID: pj.RegID, approvalID: pj.ApprovalID,
+				matched: pj.Matched, claimed: pj.Claimed, grace: pj.Grace, engIDs: pj.EngIDs, tier: pj.Tier, tierID: pj.TierID,
+				bps: pj.BPS, to: pj.To, handoffID: pj.HandoffID}
+			for _, s := range pj.Reps {
+				a.reps = append(a.reps, repSnap{s.Rep, s.ID})
+			}
+			l.attr.p = a
+		}
+		r.lines[i] = l
+	}
+	return r, nil
+}
+
+type exceptionJSON struct {
+	Exception   Exception `json:"x"`
+	CustomerKey string    `json:"k"`
+	Domain      string    `json:"d,omitempty"`
+}
+
+// coreJSON is the program without its working set.
+type coreJSON struct {
+	Position int64                       `json:"position"`
+	Partners []partnerCoreJSON           `json:"partners"`
+	Geos     map[string]GeoState         `json:"geos"`
+	Policies []policyJSON                `json:"policies"`
+	Closed   []Quarter                   `json:"closed"`
+	Reps     map[string]FieldRepAssigned `json:"reps"`
+	RepIDs   map[string]string           `json:"rep_ids"`
+	Credited []creditedJSON              `json:"credited"`
+	Mix      []Mix                       `json:"mix"`
+}
+
+type partnerCoreJSON struct {
+	ID      string       `json:"id"`
+	State   PartnerState `json:"state"`
+	TierIDs []tierJSON   `json:"tier_ids"`
+}
+
+type tierJSON struct {
+	Span TierSpan `json:"span"`
+	ID   string   `json:"id"`
+}
+
+type policyJSON struct {
+	Policy Policy `json:"policy"`
+	ID     string `json:"id"`
+}
+
+type creditedJSON struct {
+	PartnerID string  `json:"partner_id"`
+	Quarter   Quarter `json:"quarter"`
+	Currency  string  `json:"currency"`
+	Amount    int64   `json:"amount"`
+}
+
+// MarshalCore encodes the program's state without its working set (the records Evict
+// hands back): partners, seats, policies, closed quarters, field reps, credited totals,
+// revenue mix and position. The encoding is deterministic.
+func (p *Program) MarshalCore() ([]byte, error) {
+	c := coreJSON{Position: p.position, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	for _, id := range sortedKeys(p.partners) {
+		r := p.partners[id]
+		pc := partnerCoreJSON{ID: id, State: r.PartnerState}
+		for _, t := range r.tierIDs {
+			pc.TierIDs = append(pc.TierIDs, tierJSON{t.span, t.id})
+		}
+		c.Partners = append(c.Partners, pc)
+	}
+	for _, r := range p.policies {
+		c.Policies = append(c.Policies, policyJSON{r.Policy, r.id})
+	}
+	for q := range p.closed {
+		c.Closed = append(c.Closed, q)
+	}
+	sort.Slice(c.Closed, func(i, j int) bool { return c.Closed[i].Compare(c.Closed[j]) < 0 })
+	for k, v := range p.credited {
+		c.Credited = append(c.Credited, creditedJSON{k.partner, k.quarter, k.currency, v})
+	}
+	sort.Slice(c.Credited, func(i, j int) bool {
+		a, b := c.Credited[i], c.Credited[j]
+		if a.PartnerID != b.PartnerID {
+			return a.PartnerID < b.PartnerID
+		}
+		if x := a.Quarter.Compare(b.Quarter); x != 0 {
+			return x < 0
+		}
+		return a.Currency < b.Currency
+	})
+	for _, m := range p.mix {
+		c.Mix = append(c.Mix, *m)
+	}
+	sort.Slice(c.Mix, func(i, j int) bool {
+		a, b := c.Mix[i], c.Mix[j]
+		if x := a.Quarter.Compare(b.Quarter); x != 0 {
+			return x < 0
+		}
+		return a.Currency < b.Currency
+	})
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("domain: marshal program: %w", err)
+	}
+	return data, nil
+}
+
+// UnmarshalProgram restores a spilling program from MarshalCore's encoding; its working
+// set is empty.
+func UnmarshalProgram(data []byte) (*Program, error) {
+	var c coreJSON
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("domain: unmarshal program: %w", err)
+	}
+	p := NewSpillingProgram()
+	p.position = c.Position
+	for _, pc := range c.Partners {
+		r := &partnerRec{PartnerState: pc.State}
+		for _, t := range pc.TierIDs {
+			r.tierIDs = append(r.tierIDs, tierRec{t.Span, t.ID})
+		}
+		p.partners[pc.ID] = r
+	}
+	if c.Geos != nil {
+		p.geos = c.Geos
+	}
+	for _, r := range c.Policies {
+		p.policies = append(p.policies, policyRec{r.Policy, r.ID})
+	}
+	for _, q := range c.Closed {
+		p.closed[q] = true
+	}
+	if c.Reps != nil {
+		p.reps = c.Reps
+	}
+	if c.RepIDs != nil {
+		p.repIDs = c.RepIDs
+	}
+	p.repOrder = sortedKeys(p.reps)
+	for _, v := range c.Credited {
+		p.credited[creditedKey{v.PartnerID, v.Quarter, v.Currency}] = v.Amount
+	}
+	for _, m := range c.Mix {
+		m := m
+		p.mix[mixKey{m.Quarter, m.Currency}] = &m
+	}
+	return p, nil
+}

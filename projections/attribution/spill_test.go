@@ -1,0 +1,183 @@
+package attribution_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"dealcredit/domain"
+	"dealcredit/projections/attribution"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// richLog is a log that uses every part of the program's stored state:
+// registrations matched by id, by domain and by name, exceptions claimed by
+// late approvals after an engagement, revisions, credit memos (some for
+// invoices never received), a quarter close and field reps.
+func richLog(first bool) []domain.Event {
+	day := domain.MustDate
+	var evs []domain.Event
+	if first {
+		for p := 0; p < 4; p++ {
+			evs = append(evs, enroll(fmt.Sprintf("var-%d", p)))
+		}
+		evs = append(evs, domain.FieldRepAssigned{RepID: "rep-1", Name: "R", Geography: "emea", On: day("2026-01-01")})
+		for c := 0; c < 30; c += 3 {
+			evs = append(evs, registerAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%4), customer(c))...)
+		}
+		for c := 0; c < 30; c++ {
+			inv := invoice(fmt.Sprintf("INV-%d", c), "2026-02-10", customer(c), int64(1+c))
+			switch c % 9 { // the registered customers: c % 3 == 0
+			case 3: // same domain, other name: matched by domain
+				inv.Customer.Name = "Other name " + strconv.Itoa(c)
+			case 0:
+				inv.DealRegistrationID = fmt.Sprintf("d-%d", c)
+			case 6: // no domain: matched by name and country
+				inv.Customer.Domain = ""
+			}
+			evs = append(evs, inv)
+		}
+		return evs
+	}
+	for c := 1; c < 30; c += 3 { // late registrations: engagement before the invoice, approval within the grace days
+		id := fmt.Sprintf("d-%d", c)
+		reg := registerAndApprove(id, fmt.Sprintf("var-%d", c%4), customer(c))
+		evs = append(evs, reg[0],
+			domain.EngagementLogged{DealID: id, PartnerID: fmt.Sprintf("var-%d", c%4), Step: domain.StepPresalesSupport, OccurredOn: day("2026-02-01")},
+			domain.DealApproved{DealID: id, ApprovedOn: day("2026-02-20"), ExpiresOn: day("2026-12-31"), PolicyVersion: 1, By: "cm"})
+	}
+	for c := 0; c < 30; c += 5 {
+		inv := invoice(fmt.Sprintf("INV-%d", c), "2026-02-10", customer(c), int64(2+c))
+		inv.Revision = 2
+		evs = append(evs, inv)
+	}
+	evs = append(evs, domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: day("2026-04-02"), By: "fin"})
+	for c := 0; c < 30; c += 4 {
+		evs = append(evs, creditMemo(fmt.Sprintf("CM-%d", c), fmt.Sprintf("INV-%d", c), "2026-04-10", customer(c), 1))
+	}
+	evs = append(evs, creditMemo("CM-X", "INV-NEVER", "2026-04-10", customer(1), 1))
+	for c := 0; c < 30; c += 7 { // a later invoice of a customer whose exception was claimed
+		evs = append(evs, invoice(fmt.Sprintf("INV-%d-b", c), "2026-04-12", customer(c), 3))
+	}
+	return evs
+}
+
+type ledgerRow struct {
+	Position         int64
+	Seq              int
+	OEM, Invoice     string
+	Revision, Line   int
+	Kind, Partner    string
+	Registration     string
+	Quarter          string
+	Adjustment       bool
+	Amount           int64
+	Reason           string
+	EventIDs         []string
+	PolicyVersion    int
+	AdjustsQuarter   string
+	Customer, Segmnt string
+}
+
+// TestStoredStateEqualsInMemoryFold runs the projection in batches of 4,
+// restarting it halfway (it loads the program from its state tables), and
+// compares every ledger line and exception with one in-memory fold of the
+// same log.
+func TestStoredStateEqualsInMemoryFold(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	half := e.appendEvents(t, richLog(true)...)
+	runUntil(t, e, half)
+	head := e.appendEvents(t, richLog(false)...)
+	runUntil(t, e, head)
+
+	recs, err := e.store.ReadAll(ctx, 0, int(head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := domain.NewProgram()
+	var want []ledgerRow
+	wantExc := map[string]domain.Exception{}
+	for _, r := range recs {
+		env, err := attribution.Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Apply(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range out.Credits {
+			want = append(want, ledgerRow{r.Position, i, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID,
+				c.RegistrationID, c.Quarter.String(), c.Adjustment, c.Amount.Amount, c.Reason, c.EventIDs, c.PolicyVersion,
+				adjusts(c.AdjustsQuarter), c.Customer, string(c.Segment)})
+		}
+		for _, x := range out.Exceptions {
+			wantExc[fmt.Sprintf("%s/%s/%d", x.OEMID, x.InvoiceNumber, x.Line)] = x
+		}
+	}
+	rows, err := e.pool.Query(ctx, `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id, registration_id,
+		quarter, adjustment, amount_minor, reason, event_ids, policy_version, adjusts_quarter, customer, segment
+		FROM proj_attribution.ledger ORDER BY position, seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ledgerRow])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ledger has %d lines, the in-memory fold %d", len(got), len(want))
+	}
+	kinds := map[string]int{}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("ledger line %d differs:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+		kinds[want[i].Kind]++
+	}
+	var claimed, reversals int
+	for _, w := range want {
+		if w.Amount < 0 {
+			reversals++
+		}
+	}
+	rows, err = e.pool.Query(ctx, "SELECT oem_id, invoice_number, line, status, claimed_by FROM proj_attribution.exceptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oem, num, status, by string
+	var line int
+	n, err := pgx.ForEachRow(rows, []any{&oem, &num, &line, &status, &by}, func() error {
+		x, ok := wantExc[fmt.Sprintf("%s/%s/%d", oem, num, line)]
+		if !ok || x.Status != status || x.ClaimedBy != by {
+			return fmt.Errorf("exception %s %s %d: %s %q, in-memory %+v", oem, num, line, status, by, x)
+		}
+		if status == "claimed" {
+			claimed++
+		}
+		return nil
+	})
+	if err != nil || int(n.RowsAffected()) != len(wantExc) {
+		t.Fatalf("exceptions: %d rows, want %d: %v", n.RowsAffected(), len(wantExc), err)
+	}
+	// The log exercised what it is meant to.
+	if claimed == 0 || reversals == 0 || kinds["field_rep"] == 0 || kinds["unattributed"] == 0 {
+		t.Fatalf("the log missed a case: claimed %d, negative lines %d, kinds %v", claimed, reversals, kinds)
+	}
+	var deals, invoices int
+	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM proj_attribution.state_deals),
+		(SELECT count(*) FROM proj_attribution.state_invoices)`).Scan(&deals, &invoices); err != nil || deals != 20 || invoices < 40 {
+		t.Fatalf("state tables hold %d deals and %d invoices (%v)", deals, invoices, err)
+	}
+}
+
+func adjusts(q domain.Quarter) string {
+	if q.IsZero() {
+		return ""
+	}
+	return q.String()
+}
