@@ -58,6 +58,7 @@ type Wants struct {
 
 // StoredDeal is a registration's record with the columns a store looks it up by.
 type StoredDeal struct {
+	New         bool // from Evict: the store did not have it (it was not loaded)
 	ID          string
 	CustomerKey string
 	Domain      string // normalised; "" when none
@@ -69,6 +70,7 @@ type StoredDeal struct {
 
 // StoredInvoice is an invoice's or credit memo's record (its latest revision).
 type StoredInvoice struct {
+	New bool // from Evict: the store did not have it (it was not loaded)
 	InvoiceRef
 	Data []byte
 }
@@ -81,6 +83,7 @@ type ExceptionRef struct {
 
 // StoredException is an open exception's record with the columns a claim finds it by.
 type StoredException struct {
+	New bool // from Evict: the store did not have it (it was not loaded)
 	ExceptionRef
 	CustomerKey string
 	Domain      string // normalised; "" when none
@@ -96,12 +99,22 @@ type Stored struct {
 	Closed     []ExceptionRef
 }
 
+// dirtySet tracks, between two Evicts, the records that changed and those that were
+// loaded (a changed record that was not loaded is new to the store).
 type dirtySet struct {
-	deals, invoices, exceptions map[string]struct{}
+	deals, invoices, exceptions                   map[string]struct{}
+	loadedDeals, loadedInvoices, loadedExceptions map[string]struct{}
 }
 
 func newDirtySet() *dirtySet {
-	return &dirtySet{deals: map[string]struct{}{}, invoices: map[string]struct{}{}, exceptions: map[string]struct{}{}}
+	return &dirtySet{deals: map[string]struct{}{}, invoices: map[string]struct{}{}, exceptions: map[string]struct{}{},
+		loadedDeals: map[string]struct{}{}, loadedInvoices: map[string]struct{}{}, loadedExceptions: map[string]struct{}{}}
+}
+
+func loaded(set map[string]struct{}, key string) {
+	if set != nil {
+		set[key] = struct{}{}
+	}
 }
 
 func (d *dirtySet) deal(id string) {
@@ -133,6 +146,9 @@ func NewSpillingProgram() *Program {
 func (p *Program) Wants(env Envelope, w *Wants) {
 	switch e := env.Event.(type) {
 	case DealRegistered:
+		// The log registers a deal once; should it not, the registration replaces the
+		// stored record, which must then be known to exist.
+		w.DealIDs = append(w.DealIDs, e.DealID)
 		// A claim later in the same batch looks for the customer's open exceptions.
 		w.ExceptionsByKey = append(w.ExceptionsByKey, e.CustomerKey)
 		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
@@ -166,10 +182,15 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 // Load adds stored records to the program's working set. A record the program already
 // holds is kept as it is (it is at least as new as the stored one).
 func (p *Program) Load(s Stored) error {
+	var ld, li, le map[string]struct{}
+	if p.dirty != nil {
+		ld, li, le = p.dirty.loadedDeals, p.dirty.loadedInvoices, p.dirty.loadedExceptions
+	}
 	for _, r := range s.Deals {
 		if p.deals[r.ID] != nil {
 			continue
 		}
+		loaded(ld, r.ID)
 		d, err := decodeDeal(r.Data)
 		if err != nil {
 			return fmt.Errorf("domain: load deal %s: %w", r.ID, err)
@@ -181,6 +202,7 @@ func (p *Program) Load(s Stored) error {
 		if p.invoices[key] != nil {
 			continue
 		}
+		loaded(li, key)
 		rec, err := p.decodeInvoice(r.Data)
 		if err != nil {
 			return fmt.Errorf("domain: load invoice %s %s: %w", r.OEMID, r.Number, err)
@@ -192,6 +214,7 @@ func (p *Program) Load(s Stored) error {
 		if p.exceptions[key] != nil {
 			continue
 		}
+		loaded(le, key)
 		var j exceptionJSON
 		if err := json.Unmarshal(r.Data, &j); err != nil {
 			return fmt.Errorf("domain: load exception %s %s line %d: %w", r.OEMID, r.Number, r.Line, err)
@@ -226,7 +249,8 @@ func (p *Program) Evict() (Stored, error) {
 		if err != nil {
 			return Stored{}, fmt.Errorf("domain: evict deal %s: %w", id, err)
 		}
-		sd := StoredDeal{ID: id, CustomerKey: d.CustomerKey, Domain: NormalizeDomain(d.Customer.Domain), Data: data}
+		_, was := p.dirty.loadedDeals[id]
+		sd := StoredDeal{New: !was, ID: id, CustomerKey: d.CustomerKey, Domain: NormalizeDomain(d.Customer.Domain), Data: data}
 		if d.approvalID != "" {
 			sd.Approved, sd.ApprovedOn, sd.ExpiresOn = true, d.ApprovedOn, d.ExpiresOn
 		}
@@ -242,23 +266,27 @@ func (p *Program) Evict() (Stored, error) {
 			return Stored{}, fmt.Errorf("domain: evict invoice %q: %w", k, err)
 		}
 		oem, number, _ := strings.Cut(k, "\x00")
-		out.Invoices = append(out.Invoices, StoredInvoice{InvoiceRef{oem, number}, data})
+		_, was := p.dirty.loadedInvoices[k]
+		out.Invoices = append(out.Invoices, StoredInvoice{!was, InvoiceRef{oem, number}, data})
 	}
 	for _, k := range sortedKeys(p.dirty.exceptions) {
 		ref, err := parseExcKey(k)
 		if err != nil {
 			return Stored{}, err
 		}
+		_, was := p.dirty.loadedExceptions[k]
 		e := p.exceptions[k]
 		if e == nil {
-			out.Closed = append(out.Closed, ref)
+			if was {
+				out.Closed = append(out.Closed, ref)
+			}
 			continue
 		}
 		data, err := json.Marshal(exceptionJSON{Exception: e.Exception, CustomerKey: e.custKey, Domain: e.domain})
 		if err != nil {
 			return Stored{}, fmt.Errorf("domain: evict exception %q: %w", k, err)
 		}
-		out.Exceptions = append(out.Exceptions, StoredException{ExceptionRef: ref, CustomerKey: e.custKey, Domain: e.domain, Data: data})
+		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, CustomerKey: e.custKey, Domain: e.domain, Data: data})
 	}
 	clear(p.deals)
 	clear(p.byKey)

@@ -72,17 +72,35 @@ func (s *spillStore) load(w domain.Wants) domain.Stored {
 	return out
 }
 
-func (s *spillStore) save(st domain.Stored) {
+// save writes what Evict returned, failing when a record marked New is already stored
+// or one not marked New is missing (the projection inserts the first and updates the
+// second).
+func (s *spillStore) save(tb testing.TB, st domain.Stored) {
+	tb.Helper()
+	check := func(what string, isNew, exists bool) {
+		if isNew == exists {
+			tb.Fatalf("%s: New %v, but stored %v", what, isNew, exists)
+		}
+	}
 	for _, d := range st.Deals {
+		_, ok := s.deals[d.ID]
+		check("deal "+d.ID, d.New, ok)
 		s.deals[d.ID] = d
 	}
 	for _, i := range st.Invoices {
+		_, ok := s.invoices[i.InvoiceRef]
+		check("invoice "+i.Number, i.New, ok)
 		s.invoices[i.InvoiceRef] = i
 	}
 	for _, e := range st.Exceptions {
+		_, ok := s.excs[e.ExceptionRef]
+		check("exception "+e.Number, e.New, ok)
 		s.excs[e.ExceptionRef] = e
 	}
 	for _, r := range st.Closed {
+		if _, ok := s.excs[r]; !ok {
+			tb.Fatalf("closed exception %s line %d was never stored", r.Number, r.Line)
+		}
 		delete(s.excs, r)
 	}
 }
@@ -115,7 +133,7 @@ func spilled(tb testing.TB, envs []domain.Envelope, n int) domain.Outcome {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		store.save(st)
+		store.save(tb, st)
 		core, err := p.MarshalCore()
 		if err != nil {
 			tb.Fatal(err)

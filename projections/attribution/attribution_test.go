@@ -256,19 +256,29 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 func genLog(tb testing.TB, e env, n int) int64 {
 	tb.Helper()
 	var evs []domain.Event
+	count := 0
+	var last int64
+	emit := func(ev ...domain.Event) {
+		evs = append(evs, ev...)
+		count += len(ev)
+		if len(evs) >= 20000 {
+			last = e.appendEvents(tb, evs...)
+			evs = evs[:0]
+		}
+	}
 	const partners = 20
 	for p := 0; p < partners; p++ {
-		evs = append(evs, enroll(fmt.Sprintf("var-%d", p)))
+		emit(enroll(fmt.Sprintf("var-%d", p)))
 	}
 	customers := max(n/20, 10)
 	for c := 0; c < customers; c++ {
-		evs = append(evs, registerAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%partners), customer(c))...)
+		emit(registerAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%partners), customer(c))...)
 	}
 	closed := false
-	for i := 0; len(evs) < n; i++ {
+	for i := 0; count < n; i++ {
 		day := "2026-02-14"
-		if i > (n-len(evs))/2+i/2 && !closed {
-			evs = append(evs, domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: domain.MustDate("2026-04-02"), By: "fin"})
+		if i > (n-count)/2+i/2 && !closed {
+			emit(domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: domain.MustDate("2026-04-02"), By: "fin"})
 			closed = true
 		}
 		if closed {
@@ -276,12 +286,15 @@ func genLog(tb testing.TB, e env, n int) int64 {
 		}
 		c := i % (customers + customers/5) // some customers have no registration: exceptions
 		num := fmt.Sprintf("HP-%d", i)
-		evs = append(evs, invoice(num, day, customer(c), int64(10+i%90)))
+		emit(invoice(num, day, customer(c), int64(10+i%90)))
 		if i%7 == 3 {
-			evs = append(evs, creditMemo("CM-"+num, num, day, customer(c), 5))
+			emit(creditMemo("CM-"+num, num, day, customer(c), 5))
 		}
 	}
-	return e.appendEvents(tb, evs...)
+	if len(evs) > 0 {
+		last = e.appendEvents(tb, evs...)
+	}
+	return last
 }
 
 func TestKilledRunnerEqualsCleanRebuild(t *testing.T) {

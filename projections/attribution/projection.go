@@ -13,6 +13,7 @@ package attribution
 
 import (
 	"context"
+	"time"
 	"fmt"
 	"sort"
 	"strconv"
@@ -191,7 +192,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		s.program.Wants(envs[i], &w)
 	}
+	t0 := time.Now()
 	stored, err := loadWanted(ctx, tx, w)
+	T["load"] += time.Since(t0); t0 = time.Now()
 	if err != nil {
 		return err
 	}
@@ -272,39 +275,25 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 	}
 	last := batch[len(batch)-1].Position
+	T["fold"] += time.Since(t0); t0 = time.Now()
 	l := ledger
 	ledger = nil // finish aborts on its own failure
 	if err := l.finish(); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
+	T["copyfinish"] += time.Since(t0); t0 = time.Now()
+	var excRows, stmtRows, mixRows, regRows [][]any
 	for _, k := range sortedKeys(excs) {
 		e := excs[k]
-		b.Queue(`INSERT INTO exceptions VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
-			ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision, customer = EXCLUDED.customer,
-			segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date, amount_minor = EXCLUDED.amount_minor,
-			currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried, claimed_by = EXCLUDED.claimed_by,
-			event_ids = EXCLUDED.event_ids, position = EXCLUDED.position`,
-			e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
-			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k])
+		excRows = append(excRows, []any{e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
+			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k]})
 	}
 	for _, k := range sortedStmtKeys(stmts) {
 		d := stmts[k]
 		sc := d.scorecard
-		b.Queue(`INSERT INTO statements VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
-			ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
-			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
-			rebates = statements.rebates + EXCLUDED.rebates,
-			service_credit = statements.service_credit + EXCLUDED.service_credit,
-			adjustment_revenue = statements.adjustment_revenue + EXCLUDED.adjustment_revenue,
-			adjustment_rebates = statements.adjustment_rebates + EXCLUDED.adjustment_rebates,
-			adjustment_service = statements.adjustment_service + EXCLUDED.adjustment_service,
-			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
-			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
-			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, position = EXCLUDED.position`,
-			k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
+		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
 			string(sc.Tier), string(sc.Eligible), sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			sc.QuarterlyTarget.Amount, sc.QuarterlyTarget.Currency, sc.Credited.Amount, nonNil(sc.Unmet), d.position)
+			sc.QuarterlyTarget.Amount, sc.QuarterlyTarget.Currency, sc.Credited.Amount, nonNil(sc.Unmet), d.position})
 	}
 	qs := make([]domain.Quarter, 0, len(quarters))
 	for q := range quarters {
@@ -313,10 +302,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Compare(qs[j]) < 0 })
 	for _, q := range qs {
 		for _, m := range s.program.RevenueMix(q) {
-			b.Queue(`INSERT INTO revenue_mix VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (quarter, currency) DO UPDATE SET
-				direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
-				indirect_share_bps = EXCLUDED.indirect_share_bps, position = EXCLUDED.position`,
-				q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS, quarters[q])
+			mixRows = append(mixRows, []any{q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS, quarters[q]})
 		}
 	}
 	for _, id := range sortedKeys(deals) {
@@ -328,15 +314,10 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		for _, c := range d.Conflicts {
 			conflicts = append(conflicts, c.WithDealID)
 		}
-		b.Queue(`INSERT INTO registrations VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
-			ON CONFLICT (deal_id) DO UPDATE SET status = EXCLUDED.status, approved_on = EXCLUDED.approved_on,
-			expires_on = EXCLUDED.expires_on, extensions = EXCLUDED.extensions, conflicts = EXCLUDED.conflicts,
-			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
-			position = EXCLUDED.position`,
-			d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
+		regRows = append(regRows, []any{d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
 			d.ExpectedValue.Amount, d.ExpectedValue.Currency, d.OEMID, string(d.Status), dateText(d.RegisteredOn),
 			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
-			d.PolicyVersion, deals[id])
+			d.PolicyVersion, deals[id]})
 	}
 	evicted, err := s.program.Evict()
 	if err != nil {
@@ -346,8 +327,34 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	if err != nil {
 		return err
 	}
-	queueStored(b, evicted, core)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	writes := []upsert{
+		{"exceptions", excRows, `ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision,
+			customer = EXCLUDED.customer, segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date,
+			amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried,
+			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position`},
+		{"statements", stmtRows, `ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
+			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
+			rebates = statements.rebates + EXCLUDED.rebates,
+			service_credit = statements.service_credit + EXCLUDED.service_credit,
+			adjustment_revenue = statements.adjustment_revenue + EXCLUDED.adjustment_revenue,
+			adjustment_rebates = statements.adjustment_rebates + EXCLUDED.adjustment_rebates,
+			adjustment_service = statements.adjustment_service + EXCLUDED.adjustment_service,
+			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
+			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
+			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, position = EXCLUDED.position`},
+		{"revenue_mix", mixRows, `ON CONFLICT (quarter, currency) DO UPDATE SET
+			direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
+			indirect_share_bps = EXCLUDED.indirect_share_bps, position = EXCLUDED.position`},
+		{"registrations", regRows, `ON CONFLICT (deal_id) DO UPDATE SET status = EXCLUDED.status, approved_on = EXCLUDED.approved_on,
+			expires_on = EXCLUDED.expires_on, extensions = EXCLUDED.extensions, conflicts = EXCLUDED.conflicts,
+			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
+			position = EXCLUDED.position`},
+	}
+	T["prep"] += time.Since(t0); t0 = time.Now()
+	if err := deleteClosed(ctx, tx, evicted.Closed); err != nil {
+		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+	}
+	if err := writeUpserts(ctx, tx, append(writes, storedWrites(evicted, core)...)); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
 	}
 	return nil
@@ -412,3 +419,5 @@ func sortedStmtKeys(m map[stmtKey]*stmtDelta) []stmtKey {
 	})
 	return out
 }
+
+var T = map[string]time.Duration{}

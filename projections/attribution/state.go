@@ -76,13 +76,14 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 	byKey, byKeyDay := dayKeys(w.DealsByKey)
 	byDom, byDomDay := dayKeys(w.DealsByDomain)
 	rows, err := tx.Query(ctx, `
-		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
-		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[]) AS w(k, day)
-			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day
-		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($4::text[], $5::text[]) AS w(k, day)
-			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day`,
+		SELECT deal_id, data FROM state_deals WHERE deal_id IN (
+			SELECT unnest($1::text[])
+			UNION
+			SELECT d.deal_id FROM unnest($2::text[], $3::text[]) AS w(k, day)
+				JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day
+			UNION
+			SELECT d.deal_id FROM unnest($4::text[], $5::text[]) AS w(k, day)
+				JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day)`,
 		unique(w.DealIDs), byKey, byKeyDay, byDom, byDomDay)
 	if err != nil {
 		return st, fmt.Errorf("attribution: load deals: %w", err)
@@ -97,18 +98,19 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 
 	oems, numbers := invoiceRefs(w.Invoices)
 	rows, err = tx.Query(ctx, `
-		SELECT e.oem_id, e.number, e.line, e.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
-			JOIN state_exceptions e ON e.oem_id = w.oem AND e.number = w.num
-		UNION
-		SELECT oem_id, number, line, data FROM state_exceptions WHERE customer_key = ANY($3::text[])
-		UNION
-		SELECT oem_id, number, line, data FROM state_exceptions WHERE domain <> '' AND domain = ANY($4::text[])
-		UNION
-		SELECT e.oem_id, e.number, e.line, e.data FROM state_deals d
-			JOIN state_exceptions e ON e.customer_key = d.customer_key WHERE d.deal_id = ANY($5::text[])
-		UNION
-		SELECT e.oem_id, e.number, e.line, e.data FROM state_deals d
-			JOIN state_exceptions e ON e.domain = d.domain AND d.domain <> '' WHERE d.deal_id = ANY($5::text[])`,
+		SELECT oem_id, number, line, data FROM state_exceptions WHERE (oem_id, number, line) IN (
+			SELECT e.oem_id, e.number, e.line FROM unnest($1::text[], $2::text[]) AS w(oem, num)
+				JOIN state_exceptions e ON e.oem_id = w.oem AND e.number = w.num
+			UNION
+			SELECT oem_id, number, line FROM state_exceptions WHERE customer_key = ANY($3::text[])
+			UNION
+			SELECT oem_id, number, line FROM state_exceptions WHERE domain <> '' AND domain = ANY($4::text[])
+			UNION
+			SELECT e.oem_id, e.number, e.line FROM state_deals d
+				JOIN state_exceptions e ON e.customer_key = d.customer_key WHERE d.deal_id = ANY($5::text[])
+			UNION
+			SELECT e.oem_id, e.number, e.line FROM state_deals d
+				JOIN state_exceptions e ON e.domain = d.domain AND d.domain <> '' WHERE d.deal_id = ANY($5::text[]))`,
 		oems, numbers, unique(w.ExceptionsByKey), unique(w.ExceptionsByDomain), unique(w.ExceptionsOfDeals))
 	if err != nil {
 		return st, fmt.Errorf("attribution: load exceptions: %w", err)
@@ -142,50 +144,125 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 	return st, nil
 }
 
-// queueStored queues the writes of what the program evicted and of its core.
-func queueStored(b *pgx.Batch, st domain.Stored, core []byte) {
-	if n := len(st.Deals); n > 0 {
-		ids, keys, doms, exp := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		approved, data := make([]*string, n), make([][]byte, n)
-		for i, d := range st.Deals {
-			ids[i], keys[i], doms[i], exp[i], data[i] = d.ID, d.CustomerKey, d.Domain, d.ExpiresOn.String(), d.Data
-			if d.Approved {
-				s := d.ApprovedOn.String()
-				approved[i] = &s
+// upsert is a set of rows for a table: copied straight into it when
+// onConflict is empty (rows the table cannot hold yet), otherwise copied into
+// a temporary staging table and merged with one INSERT ... SELECT ...
+// onConflict (no two rows may share a key).
+type upsert struct {
+	table      string
+	rows       [][]any
+	onConflict string
+}
+
+// columns lists each written table's columns in table order.
+var columns = map[string][]string{
+	"exceptions": {"oem_id", "invoice_number", "line", "revision", "customer", "segment", "invoice_date", "amount_minor",
+		"currency", "status", "tried", "claimed_by", "event_ids", "position"},
+	"statements": {"partner_id", "quarter", "currency", "credited_revenue", "rebates", "service_credit", "adjustment_revenue",
+		"adjustment_rebates", "adjustment_service", "tier", "eligible_tier", "certified_engineers", "segments", "quarterly_target",
+		"target_currency", "scorecard_credited", "unmet", "position"},
+	"revenue_mix": {"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps", "position"},
+	"registrations": {"deal_id", "partner_id", "customer", "customer_key", "geography", "segments", "expected_minor", "currency",
+		"oem_id", "status", "registered_on", "approved_on", "expires_on", "extensions", "conflicts", "overridden", "reason",
+		"policy_version", "position"},
+	"state_program":    {"id", "core"},
+	"state_deals":      {"deal_id", "customer_key", "domain", "approved_on", "expires_on", "data"},
+	"state_invoices":   {"oem_id", "number", "data"},
+	"state_exceptions": {"oem_id", "number", "line", "customer_key", "domain", "data"},
+}
+
+// writeUpserts writes each set in order.
+func writeUpserts(ctx context.Context, tx pgx.Tx, sets []upsert) error {
+	for _, u := range sets {
+		if len(u.rows) == 0 {
+			continue
+		}
+		cols := columns[u.table]
+		if u.onConflict == "" {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{u.table}, cols, pgx.CopyFromRows(u.rows)); err != nil {
+				return fmt.Errorf("copy into %s: %w", u.table, err)
 			}
+			continue
 		}
-		b.Queue(`INSERT INTO state_deals SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
-			ON CONFLICT (deal_id) DO UPDATE SET customer_key = EXCLUDED.customer_key, domain = EXCLUDED.domain,
-			approved_on = EXCLUDED.approved_on, expires_on = EXCLUDED.expires_on, data = EXCLUDED.data`,
-			ids, keys, doms, approved, exp, data)
-	}
-	if n := len(st.Invoices); n > 0 {
-		oems, numbers, data := make([]string, n), make([]string, n), make([][]byte, n)
-		for i, v := range st.Invoices {
-			oems[i], numbers[i], data[i] = v.OEMID, v.Number, v.Data
+		stage := "stage_" + u.table
+		// A temporary table lives as long as the connection; its rows as long
+		// as the transaction.
+		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+u.table+") ON COMMIT DELETE ROWS"); err != nil {
+			return fmt.Errorf("stage %s: %w", u.table, err)
 		}
-		b.Queue(`INSERT INTO state_invoices SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
-			ON CONFLICT (oem_id, number) DO UPDATE SET data = EXCLUDED.data`, oems, numbers, data)
-	}
-	if n := len(st.Closed); n > 0 {
-		oems, numbers, lines := make([]string, n), make([]string, n), make([]int32, n)
-		for i, r := range st.Closed {
-			oems[i], numbers[i], lines[i] = r.OEMID, r.Number, int32(r.Line)
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(u.rows)); err != nil {
+			return fmt.Errorf("stage %s: %w", u.table, err)
 		}
-		b.Queue(`DELETE FROM state_exceptions e USING unnest($1::text[], $2::text[], $3::int[]) AS w(oem, num, line)
-			WHERE e.oem_id = w.oem AND e.number = w.num AND e.line = w.line`, oems, numbers, lines)
-	}
-	if n := len(st.Exceptions); n > 0 {
-		oems, numbers, lines := make([]string, n), make([]string, n), make([]int32, n)
-		keys, doms, data := make([]string, n), make([]string, n), make([][]byte, n)
-		for i, e := range st.Exceptions {
-			oems[i], numbers[i], lines[i], keys[i], doms[i], data[i] = e.OEMID, e.Number, int32(e.Line), e.CustomerKey, e.Domain, e.Data
+		if _, err := tx.Exec(ctx, "INSERT INTO "+u.table+" SELECT * FROM "+stage+" "+u.onConflict); err != nil {
+			return fmt.Errorf("merge %s: %w", u.table, err)
 		}
-		b.Queue(`INSERT INTO state_exceptions SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[])
-			ON CONFLICT (oem_id, number, line) DO UPDATE SET customer_key = EXCLUDED.customer_key, domain = EXCLUDED.domain,
-			data = EXCLUDED.data`, oems, numbers, lines, keys, doms, data)
+		if _, err := tx.Exec(ctx, "TRUNCATE "+stage); err != nil {
+			return fmt.Errorf("stage %s: %w", u.table, err)
+		}
 	}
-	b.Queue(`INSERT INTO state_program VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`, string(core))
+	return nil
+}
+
+// deleteClosed deletes the stored exceptions that are no longer open.
+func deleteClosed(ctx context.Context, tx pgx.Tx, closed []domain.ExceptionRef) error {
+	if len(closed) == 0 {
+		return nil
+	}
+	oems, numbers, lines := make([]string, len(closed)), make([]string, len(closed)), make([]int32, len(closed))
+	for i, r := range closed {
+		oems[i], numbers[i], lines[i] = r.OEMID, r.Number, int32(r.Line)
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM state_exceptions e USING unnest($1::text[], $2::text[], $3::int[]) AS w(oem, num, line)
+		WHERE e.oem_id = w.oem AND e.number = w.num AND e.line = w.line`, oems, numbers, lines)
+	if err != nil {
+		return fmt.Errorf("delete closed exceptions: %w", err)
+	}
+	return nil
+}
+
+// storedWrites returns the writes of what the program evicted and of its
+// core: new records are copied, changed ones merged.
+func storedWrites(st domain.Stored, core []byte) []upsert {
+	var newDeals, deals, newInvs, invs, newExcs, excs [][]any
+	for _, d := range st.Deals {
+		var approved any // NULL: no approval
+		if d.Approved {
+			approved = d.ApprovedOn.String()
+		}
+		row := []any{d.ID, d.CustomerKey, d.Domain, approved, d.ExpiresOn.String(), d.Data}
+		if d.New {
+			newDeals = append(newDeals, row)
+		} else {
+			deals = append(deals, row)
+		}
+	}
+	for _, v := range st.Invoices {
+		row := []any{v.OEMID, v.Number, v.Data}
+		if v.New {
+			newInvs = append(newInvs, row)
+		} else {
+			invs = append(invs, row)
+		}
+	}
+	for _, e := range st.Exceptions {
+		row := []any{e.OEMID, e.Number, int32(e.Line), e.CustomerKey, e.Domain, e.Data}
+		if e.New {
+			newExcs = append(newExcs, row)
+		} else {
+			excs = append(excs, row)
+		}
+	}
+	return []upsert{
+		{"state_deals", newDeals, ""},
+		{"state_deals", deals, `ON CONFLICT (deal_id) DO UPDATE SET customer_key = EXCLUDED.customer_key, domain = EXCLUDED.domain,
+			approved_on = EXCLUDED.approved_on, expires_on = EXCLUDED.expires_on, data = EXCLUDED.data`},
+		{"state_invoices", newInvs, ""},
+		{"state_invoices", invs, `ON CONFLICT (oem_id, number) DO UPDATE SET data = EXCLUDED.data`},
+		{"state_exceptions", newExcs, ""},
+		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET customer_key = EXCLUDED.customer_key,
+			domain = EXCLUDED.domain, data = EXCLUDED.data`},
+		{"state_program", [][]any{{int32(1), string(core)}}, `ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`},
+	}
 }
 
 func unique(s []string) []string {
