@@ -447,12 +447,18 @@ type Scorecard struct {
 // reached. Unmet lists, for the tier above the eligible one (or the current tier when
 // demoted), what is missing.
 func ScorePartner(p PartnerState, pol Policy, q Quarter, credited Money) Scorecard {
+	return scorePartner(p, pol, q, credited, func(t Tier) []Unmet { return TierUnmet(p, t, pol) })
+}
+
+// scorePartner is ScorePartner with the tier requirements the partner misses (which do
+// not depend on the quarter or the credited revenue) given by tierUnmet.
+func scorePartner(p PartnerState, pol Policy, q Quarter, credited Money, tierUnmet func(Tier) []Unmet) Scorecard {
 	sc := Scorecard{Quarter: q, Tier: p.Tier, CertifiedEngineers: p.CertifiedEngineers(),
 		Segments: append([]Segment{}, p.Segments...), QuarterlyTarget: p.QuarterlyTarget, Credited: credited,
 		PlatinumMinTarget: pol.PlatinumMinTarget, GoldMinTarget: pol.GoldMinTarget, Eligible: TierRegistered}
 	unmet := map[Tier][]string{}
 	for _, t := range []Tier{TierPlatinum, TierGold} {
-		for _, u := range TierUnmet(p, t, pol) {
+		for _, u := range tierUnmet(t) {
 			unmet[t] = append(unmet[t], u.Message)
 		}
 		min := pol.MinTarget(t)

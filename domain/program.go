@@ -95,6 +95,10 @@ type tierRec struct {
 type partnerRec struct {
 	PartnerState
 	tierIDs []tierRec
+	// unmet caches TierUnmet per tier under the policy version unmetPolicy; a partner
+	// event clears it.
+	unmet       map[Tier][]Unmet
+	unmetPolicy int
 }
 
 func (p *partnerRec) tierAt(d Date) (Tier, string) {
@@ -189,6 +193,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			p.partners[id] = r
 		}
 		r.PartnerState = EvolvePartner(r.PartnerState, e)
+		r.unmet = nil
 		switch e := e.(type) {
 		case PartnerEnrolled:
 			r.tierIDs = []tierRec{{TierSpan{e.Tier, e.EnrolledOn}, env.EventID}}
@@ -771,12 +776,14 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	evIDs := ids(s.regID, s.approvalID, pol.id)
 	rev := base
 	rev.Kind, rev.PartnerID, rev.RegistrationID = CreditRevenue, s.partnerID, s.dealID
-	rev.Reason = fmt.Sprintf("deal %s of %s protects %s (matched by %s); the OEM keeps the invoice, the partner keeps the credit", s.dealID, s.partnerID, base.Segment, how)
+	// Concatenation, not Sprintf: this runs for every attributed line of every rebuild.
+	rev.Reason = "deal " + s.dealID + " of " + s.partnerID + " protects " + string(base.Segment) + " (matched by " + how +
+		"); the OEM keeps the invoice, the partner keeps the credit"
 	rev.EventIDs = append(append(make([]string, 0, len(evIDs)+len(s.engIDs)), evIDs...), s.engIDs...)
 	reb := rev
 	reb.Kind = CreditRebate
 	reb.Amount.Amount = ApplyBPS(base.Amount.Amount, s.bps)
-	reb.Reason = fmt.Sprintf("%s rebate %d bps as of %s", s.tier, s.bps, rec.date)
+	reb.Reason = string(s.tier) + " rebate " + strconv.FormatInt(s.bps, 10) + " bps as of " + rec.date.String()
 	reb.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), s.tierID)
 	out := make([]Credit, 2, 2+len(s.reps))
 	out[0], out[1] = rev, reb
@@ -784,7 +791,8 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		fr := rev
 		fr.Kind, fr.PartnerID = CreditFieldRep, r.rep.RepID
 		fr.Amount.Amount = ApplyBPS(base.Amount.Amount, pol.FieldRepBPS)
-		fr.Reason = fmt.Sprintf("field rep %s covers %s/%s; deal %s went through partner %s", r.rep.RepID, r.rep.Geography, r.rep.SizeBand, s.dealID, s.partnerID)
+		fr.Reason = "field rep " + r.rep.RepID + " covers " + r.rep.Geography + "/" + r.rep.SizeBand + "; deal " + s.dealID +
+			" went through partner " + s.partnerID
 		fr.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), r.id)
 		out = append(out, fr)
 	}

@@ -130,7 +130,13 @@ func (p *Program) Scorecard(partnerID string, q Quarter) (Scorecard, bool) {
 	}
 	pol := p.policyAt(q.End()).Policy
 	cur := pol.PlatinumMinTarget.Currency
-	return ScorePartner(r.PartnerState, pol, q, p.Credited(partnerID, q, cur)), true
+	if r.unmet == nil || r.unmetPolicy != pol.Version {
+		r.unmet, r.unmetPolicy = map[Tier][]Unmet{}, pol.Version
+		for _, t := range []Tier{TierPlatinum, TierGold} {
+			r.unmet[t] = TierUnmet(r.PartnerState, t, pol)
+		}
+	}
+	return scorePartner(r.PartnerState, pol, q, p.Credited(partnerID, q, cur), func(t Tier) []Unmet { return r.unmet[t] }), true
 }
 
 // Candidates returns the lead candidates (every var and si partner with its current tier),

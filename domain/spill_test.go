@@ -3,6 +3,7 @@ package domain_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"dealcredit/domain"
@@ -168,5 +169,39 @@ func TestEvictNeedsASpillingProgram(t *testing.T) {
 	}
 	if _, err := domain.UnmarshalProgram([]byte("{")); err == nil {
 		t.Fatal("UnmarshalProgram accepted broken JSON")
+	}
+}
+
+// The program caches the tier requirements a partner misses; every partner event must
+// show in the next scorecard exactly as ScorePartner computes it.
+func TestScorecardFollowsPartnerEvents(t *testing.T) {
+	w := newWorld(t, "2026-01-05")
+	q := domain.MustQuarter("2026Q1")
+	check := func(step string) {
+		t.Helper()
+		got, ok := w.prog.Scorecard("var-1", q)
+		ps, _ := w.prog.Partner("var-1")
+		pol := w.prog.PolicyAt(q.End())
+		want := domain.ScorePartner(ps, pol, q, w.prog.Credited("var-1", q, pol.PlatinumMinTarget.Currency))
+		a, _ := json.Marshal(got)
+		b, _ := json.Marshal(want)
+		if !ok || !bytes.Equal(a, b) {
+			t.Fatalf("%s: scorecard\n%s\nwant\n%s", step, a, b)
+		}
+	}
+	w.enroll("var-1", "emea", domain.TierRegistered)
+	check("enrolled")
+	before, _ := w.prog.Scorecard("var-1", q)
+	for i := 0; i < 2; i++ {
+		w.must(w.partnerCmd("var-1", "", domain.Certify{PartnerID: "var-1", Engineer: fmt.Sprintf("eng-%d", i),
+			Segment: domain.SegmentClientManagement, CertifiedOn: domain.MustDate("2026-01-05")}))
+		check(fmt.Sprintf("certified %d", i+1))
+	}
+	w.must(w.partnerCmd("var-1", "", domain.Commit{PartnerID: "var-1", Segments: domain.SoftwareSegments,
+		QuarterlyTarget: domain.Money{Amount: 30_000_000, Currency: "USD"}}))
+	check("committed")
+	after, _ := w.prog.Scorecard("var-1", q)
+	if len(after.Unmet) >= len(before.Unmet) && after.Eligible == before.Eligible {
+		t.Fatalf("partner events changed nothing: before %+v after %+v", before, after)
 	}
 }

@@ -13,11 +13,11 @@ package attribution
 
 import (
 	"context"
-	"time"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
@@ -37,6 +37,10 @@ func New() *Projection { return &Projection{} }
 
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
+
+// Version is 2: the program's state is stored in the schema (version 1 kept
+// it in memory and refolded the log at start).
+func (*Projection) Version() int { return 2 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -63,11 +67,8 @@ CREATE TABLE ledger (
 	currency        text    NOT NULL,
 	policy_version  int     NOT NULL,
 	reason          text    NOT NULL,
-	event_ids       text[]  NOT NULL,
-	PRIMARY KEY (position, seq)
+	event_ids       text[]  NOT NULL
 );
-CREATE INDEX ledger_line ON ledger (oem_id, invoice_number, line);
-CREATE INDEX ledger_quarter_partner ON ledger (quarter, partner_id);
 CREATE TABLE exceptions (
 	oem_id         text   NOT NULL,
 	invoice_number text   NOT NULL,
@@ -85,7 +86,6 @@ CREATE TABLE exceptions (
 	position       bigint NOT NULL,
 	PRIMARY KEY (oem_id, invoice_number, line)
 );
-CREATE INDEX exceptions_status ON exceptions (status);
 CREATE TABLE statements (
 	partner_id            text   NOT NULL,
 	quarter               text   NOT NULL,
@@ -107,7 +107,6 @@ CREATE TABLE statements (
 	position              bigint NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
 );
-CREATE INDEX statements_quarter ON statements (quarter);
 CREATE TABLE revenue_mix (
 	quarter            text   NOT NULL,
 	currency           text   NOT NULL,
@@ -138,8 +137,20 @@ CREATE TABLE registrations (
 	policy_version  int    NOT NULL,
 	position        bigint NOT NULL
 );
-CREATE INDEX registrations_partner ON registrations (partner_id, status);
 ` + stateDDL
+
+// Indexes returns the indexes only readers need (runner.Indexer): a rebuild
+// creates them after loading the tables.
+func (*Projection) Indexes() []string {
+	return []string{
+		"ALTER TABLE ledger ADD PRIMARY KEY (position, seq)",
+		"CREATE INDEX ledger_line ON ledger (oem_id, invoice_number, line)",
+		"CREATE INDEX ledger_quarter_partner ON ledger (quarter, partner_id)",
+		"CREATE INDEX exceptions_status ON exceptions (status)",
+		"CREATE INDEX statements_quarter ON statements (quarter)",
+		"CREATE INDEX registrations_partner ON registrations (partner_id, status)",
+	}
+}
 
 // Setup creates the tables.
 func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -194,7 +205,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	}
 	t0 := time.Now()
 	stored, err := loadWanted(ctx, tx, w)
-	T["load"] += time.Since(t0); t0 = time.Now()
+	T["load"] += time.Since(t0)
+	t0 = time.Now()
 	if err != nil {
 		return err
 	}
@@ -275,13 +287,15 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 	}
 	last := batch[len(batch)-1].Position
-	T["fold"] += time.Since(t0); t0 = time.Now()
+	T["fold"] += time.Since(t0)
+	t0 = time.Now()
 	l := ledger
 	ledger = nil // finish aborts on its own failure
 	if err := l.finish(); err != nil {
 		return err
 	}
-	T["copyfinish"] += time.Since(t0); t0 = time.Now()
+	T["copyfinish"] += time.Since(t0)
+	t0 = time.Now()
 	var excRows, stmtRows, mixRows, regRows [][]any
 	for _, k := range sortedKeys(excs) {
 		e := excs[k]
@@ -350,7 +364,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
 			position = EXCLUDED.position`},
 	}
-	T["prep"] += time.Since(t0); t0 = time.Now()
+	T["prep"] += time.Since(t0)
+	t0 = time.Now()
 	if err := deleteClosed(ctx, tx, evicted.Closed); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"dealcredit/domain"
 	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -180,4 +181,32 @@ func adjusts(q domain.Quarter) string {
 		return ""
 	}
 	return q.String()
+}
+
+// A rebuild creates the read models' indexes after loading the tables; the
+// swapped-in schema must end up with exactly the indexes of a new live one.
+func TestRebuildCreatesTheLiveIndexes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	head := e.appendEvents(t, richLog(true)...)
+	runUntil(t, e, head)
+	indexes := func() []string {
+		rows, err := e.pool.Query(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'proj_attribution' ORDER BY indexname`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return defs
+	}
+	live := indexes()
+	if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := indexes()
+	if !reflect.DeepEqual(live, rebuilt) || len(live) < len(attribution.New().Indexes()) {
+		t.Fatalf("indexes after rebuild:\n%v\nlive:\n%v", rebuilt, live)
+	}
 }

@@ -29,6 +29,10 @@ func New() *Projection { return &Projection{} }
 // Name returns "leads".
 func (*Projection) Name() string { return Name }
 
+// Version is 2: the seats' holders are stored in geo_state (version 1 kept
+// them in memory).
+func (*Projection) Version() int { return 2 }
+
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string { return []string{"leads", "lead_offers", "seats"} }
 

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 	error           text,
 	failed_position bigint,
 	failed_type     text
-)`
+);
+ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS version int NOT NULL DEFAULT 0`
 
 // setupLockKey serialises schema creation across processes.
 const setupLockKey = 0x64637072 // "dcpr"
@@ -54,9 +55,13 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, p Projection) error {
 		if err := createSchema(ctx, tx, p, schema); err != nil {
 			return err
 		}
+		if err := createIndexes(ctx, tx, p); err != nil {
+			return err
+		}
 		// A missing schema means no tables: start from 0 whatever the row said.
-		_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, position, status) VALUES ($1, 0, 'idle')
-			ON CONFLICT (name) DO UPDATE SET position = 0, status = 'idle', error = NULL, failed_position = NULL, failed_type = NULL, updated_at = now()`, p.Name())
+		_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, position, status, version) VALUES ($1, 0, 'idle', $2)
+			ON CONFLICT (name) DO UPDATE SET position = 0, status = 'idle', error = NULL, failed_position = NULL, failed_type = NULL,
+			version = EXCLUDED.version, updated_at = now()`, p.Name(), p.Version())
 		if err != nil {
 			return fmt.Errorf("projection: checkpoint %s: %w", p.Name(), err)
 		}
@@ -64,7 +69,22 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, p Projection) error {
 	})
 }
 
-// createSchema (re)creates schema with the projection's tables, inside tx.
+// createIndexes creates the indexes of an Indexer in the search_path schema.
+func createIndexes(ctx context.Context, tx pgx.Tx, p Projection) error {
+	ix, ok := p.(Indexer)
+	if !ok {
+		return nil
+	}
+	for _, q := range ix.Indexes() {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("projection: index %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// createSchema (re)creates schema with the projection's tables (without the
+// indexes of an Indexer), inside tx.
 func createSchema(ctx context.Context, tx pgx.Tx, p Projection, schema string) error {
 	id := pgx.Identifier{schema}.Sanitize()
 	if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
@@ -87,6 +107,7 @@ type Checkpoint struct {
 	Name           string
 	Position       int64
 	Status         string // idle, running, failed
+	Version        int    // the projection version of the live tables
 	Error          string
 	FailedPosition int64
 	FailedType     string
@@ -99,8 +120,8 @@ func ReadCheckpoint(ctx context.Context, q interface {
 	c := Checkpoint{Name: name}
 	var errText, failedType *string
 	var failedPos *int64
-	err := q.QueryRow(ctx, "SELECT position, status, error, failed_position, failed_type FROM projection_checkpoints WHERE name = $1", name).
-		Scan(&c.Position, &c.Status, &errText, &failedPos, &failedType)
+	err := q.QueryRow(ctx, "SELECT position, status, version, error, failed_position, failed_type FROM projection_checkpoints WHERE name = $1", name).
+		Scan(&c.Position, &c.Status, &c.Version, &errText, &failedPos, &failedType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("projection: no checkpoint for %q", name)
 	}

@@ -24,6 +24,10 @@ import (
 type Projection interface {
 	// Name identifies the projection: lower case letters, digits and '_'.
 	Name() string
+	// Version changes whenever the tables or the stored state change shape.
+	// A runner that finds the live schema at another version rebuilds it
+	// (beside the old one, then swaps) before it follows the log.
+	Version() int
 	// Setup creates the projection's tables in the current search_path
 	// schema; it runs once per schema, inside a transaction.
 	Setup(ctx context.Context, tx pgx.Tx) error
@@ -35,6 +39,16 @@ type Projection interface {
 	// failed batch and when another process moved the checkpoint; the
 	// checkpoint cannot move while tx is open.
 	LoadState(ctx context.Context, tx pgx.Tx) (State, error)
+}
+
+// Indexer is implemented by a projection with indexes that only its readers
+// need. Build folds the log into tables without them and creates them at
+// the end (one sort per index instead of an update per row: much faster for
+// a large log); Ensure creates them with the tables.
+type Indexer interface {
+	// Indexes returns CREATE INDEX (or ALTER TABLE ... ADD PRIMARY KEY)
+	// statements on the tables of Setup, unqualified.
+	Indexes() []string
 }
 
 // State is a projection's state while folding the log: whatever it keeps in

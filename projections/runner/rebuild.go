@@ -16,7 +16,8 @@ import (
 var ErrRebuildRunning = errors.New("projection: rebuild already running")
 
 // Build creates schema afresh with p's tables and folds the log into it up to
-// limit, one transaction per batch. It returns the position reached and the
+// limit, one transaction per batch, then creates the indexes of an Indexer.
+// It returns the position reached and the
 // state at that position. Progress, when not nil, is called after each batch
 // with the position reached and the head of the log.
 func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, schema string, limit Limit, batchSize int, progress func(pos, head int64)) (int64, State, error) {
@@ -68,6 +69,15 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	})
 	if err != nil {
 		return pos, nil, err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := setSearchPath(ctx, tx, schema); err != nil {
+			return err
+		}
+		return createIndexes(ctx, tx, p)
+	})
+	if err != nil {
+		return pos, nil, fmt.Errorf("projection: build %s: %w", schema, err)
 	}
 	return pos, state, nil
 }
@@ -138,6 +148,9 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p P
 		}
 		if err := writeCheckpoint(ctx, tx, name, pos); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE projection_checkpoints SET version = $2 WHERE name = $1", name, p.Version()); err != nil {
+			return fmt.Errorf("projection: swap %s: %w", name, err)
 		}
 		if progress != nil {
 			progress(pos, head)

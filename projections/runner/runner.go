@@ -141,6 +141,26 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 			continue
 		}
+		cp, err := ReadCheckpoint(ctx, r.pool, name)
+		if err == nil && cp.Version != r.proj.Version() {
+			r.opts.Logger.Info("projection tables from another version: rebuilding", "projection", name,
+				"tables_version", cp.Version, "version", r.proj.Version())
+			r.setStatus(func(s *Status) {
+				s.State = StateCatchingUp
+				s.Error = fmt.Sprintf("rebuilding: the tables are version %d, this build needs %d", cp.Version, r.proj.Version())
+			})
+			err = Rebuild(ctx, r.pool, r.log, r.proj, r.opts.BatchSize, nil)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			r.retrying(err)
+			if werr := backoff.wait(ctx); werr != nil {
+				return werr
+			}
+			continue
+		}
 		break
 	}
 

@@ -29,14 +29,22 @@ import (
 type counter struct {
 	// onApply, when set, is called before each write batch.
 	onApply func(batch []eventstore.Record)
+	// version 2 adds a column "parity" to seen.
+	version int
 }
 
-func (c *counter) Name() string     { return "counter" }
+func (c *counter) Name() string { return "counter" }
+func (c *counter) Version() int {
+	return max(c.version, 1)
+}
 func (c *counter) Tables() []string { return []string{"seen", "totals"} }
 func (c *counter) Setup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `
 		CREATE TABLE seen (position bigint PRIMARY KEY, type text NOT NULL, running bigint NOT NULL);
 		CREATE TABLE totals (type text PRIMARY KEY, n bigint NOT NULL)`)
+	if err == nil && c.Version() >= 2 {
+		_, err = tx.Exec(ctx, "ALTER TABLE seen ADD COLUMN parity bigint NOT NULL DEFAULT 0")
+	}
 	return err
 }
 func (c *counter) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, error) {
@@ -75,6 +83,11 @@ func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seen"}, []string{"position", "type", "running"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
+	}
+	if s.c.Version() >= 2 {
+		if _, err := tx.Exec(ctx, "UPDATE seen SET parity = position % 2 WHERE position >= $1", batch[0].Position); err != nil {
+			return err
+		}
 	}
 	for typ, d := range delta {
 		if _, err := tx.Exec(ctx, `INSERT INTO totals (type, n) VALUES ($1, $2) ON CONFLICT (type) DO UPDATE SET n = totals.n + EXCLUDED.n`, typ, d); err != nil {
@@ -198,6 +211,44 @@ func TestRunnerCatchesUpAndFollows(t *testing.T) {
 	cp, err := runner.ReadCheckpoint(context.Background(), e.pool, "counter")
 	if err != nil || cp.Position != 1230 {
 		t.Fatalf("checkpoint %+v %v", cp, err)
+	}
+}
+
+// A runner of a new version of a projection finds the live tables at the
+// old version: it rebuilds them (beside the old ones, then swaps) before it
+// follows the log.
+func TestRunnerRebuildsTablesOfAnotherVersion(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 300)
+	ctx := context.Background()
+	run := func(c *counter, want int64) {
+		t.Helper()
+		r, err := runner.New(e.pool, e.store, c, runner.Options{BatchSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		waitFor(t, "catch up", func() bool { s := r.Status(); return s.State == runner.StateLive && s.Position == want })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(&counter{}, 300)
+	e.appendN(t, 50)
+	run(&counter{version: 2}, 350)
+	cp, err := runner.ReadCheckpoint(ctx, e.pool, "counter")
+	if err != nil || cp.Version != 2 || cp.Position != 350 {
+		t.Fatalf("checkpoint %+v %v", cp, err)
+	}
+	var rows, odd int64
+	if err := e.pool.QueryRow(ctx, "SELECT count(*), sum(parity) FROM proj_counter.seen").Scan(&rows, &odd); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 350 || odd != 175 {
+		t.Fatalf("rebuilt tables: %d rows, %d odd, want 350 and 175", rows, odd)
 	}
 }
 
