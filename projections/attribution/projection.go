@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
@@ -203,10 +202,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		s.program.Wants(envs[i], &w)
 	}
-	t0 := time.Now()
 	stored, err := loadWanted(ctx, tx, w)
-	T["load"] += time.Since(t0)
-	t0 = time.Now()
 	if err != nil {
 		return err
 	}
@@ -287,15 +283,11 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 	}
 	last := batch[len(batch)-1].Position
-	T["fold"] += time.Since(t0)
-	t0 = time.Now()
 	l := ledger
 	ledger = nil // finish aborts on its own failure
 	if err := l.finish(); err != nil {
 		return err
 	}
-	T["copyfinish"] += time.Since(t0)
-	t0 = time.Now()
 	var excRows, stmtRows, mixRows, regRows [][]any
 	for _, k := range sortedKeys(excs) {
 		e := excs[k]
@@ -364,8 +356,6 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
 			position = EXCLUDED.position`},
 	}
-	T["prep"] += time.Since(t0)
-	t0 = time.Now()
 	if err := deleteClosed(ctx, tx, evicted.Closed); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
 	}
@@ -434,5 +424,3 @@ func sortedStmtKeys(m map[stmtKey]*stmtDelta) []stmtKey {
 	})
 	return out
 }
-
-var T = map[string]time.Duration{}
