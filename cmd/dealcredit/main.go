@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := execute(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, debug.SetMemoryLimit); err != nil {
 		fmt.Fprintln(os.Stderr, "dealcredit:", err)
 		os.Exit(exitCode(err))
 	}

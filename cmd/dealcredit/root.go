@@ -17,6 +17,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
 	"dealcredit/internal/pgdb"
+	"dealcredit/projections/runner"
 )
 
 // env is what every subcommand shares: the configuration and the streams.
@@ -41,13 +42,26 @@ func exitCode(err error) int {
 
 // run builds the command tree and executes args.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return execute(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// foldCommands fold the whole log in one process.
+var foldCommands = map[string]bool{"rebuild": true, "replay": true, "verify": true}
+
+// execute is run for the real process: unless GOMEMLIMIT is set, the
+// commands that fold the whole log get runner.MemoryLimit as their soft
+// memory limit through setMemoryLimit (nil: leave the process alone).
+func execute(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, setMemoryLimit func(int64) int64) error {
 	e := &env{cfg: config.FromEnv(getenv), stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "dealcredit",
 		Short:         "dealcredit: deal attribution log, OEM feed tool, audit and finance exports",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if setMemoryLimit != nil && foldCommands[cmd.Name()] && getenv("GOMEMLIMIT") == "" {
+				setMemoryLimit(runner.MemoryLimit)
+			}
 			return e.cfg.Validate()
 		},
 	}

@@ -48,6 +48,9 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		readRate := float64(head) / time.Since(start).Seconds()
 
+		if os.Getenv("GOMEMLIMIT") == "" { // as the dealcredit rebuild command does
+			debug.SetMemoryLimit(runner.MemoryLimit)
+		}
 		debug.FreeOSMemory()
 		rssReset := resetPeakRSS()
 		peak := sampleHeap()
