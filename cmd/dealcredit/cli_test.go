@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"dealcredit/internal/daemontest"
+	"dealcredit/projections/runner"
 )
 
 // cli runs the dealcredit command against d and returns its output and error.
@@ -112,6 +113,20 @@ func TestAuditorAndFinanceCommands(t *testing.T) {
 		t.Errorf("explain of an unknown invoice = %v, %s", err, out)
 	}
 
+	// A generated log on top, then a rebuild that swaps in equal tables.
+	if out, err := cli(t, d, "gen", "log", "--events", "400"); err != nil || !strings.Contains(out, "appended a generated log of 400 events") {
+		t.Fatalf("gen log: %v\n%s", err, out)
+	}
+	if out, err := cli(t, d, "gen", "log", "--events", "0"); err == nil || !strings.Contains(err.Error(), "--events") {
+		t.Fatalf("gen log --events 0 = %v\n%s", err, out)
+	}
+	if out, err := cli(t, d, "rebuild", "attribution"); err != nil || !strings.Contains(out, "projection attribution rebuilt and swapped in") {
+		t.Fatalf("rebuild: %v\n%s", err, out)
+	}
+	if out, err := cli(t, d, "verify", "--projections", "--no-mirror"); err != nil || !strings.Contains(out, "ok   projection attribution") {
+		t.Fatalf("verify after rebuild: %v\n%s", err, out)
+	}
+
 	// Tamper with one event as the superuser: verify must fail naming it.
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, d.Env["DATABASE_URL"])
@@ -132,6 +147,30 @@ func TestAuditorAndFinanceCommands(t *testing.T) {
 	var f failure
 	if !errors.As(err, &f) || f.code != 2 || !strings.Contains(out, "FAIL log: first bad position 7") {
 		t.Fatalf("verify after tampering = %v:\n%s", err, out)
+	}
+}
+
+// The commands that fold the whole log run under runner.MemoryLimit unless
+// GOMEMLIMIT is set; the others are left alone.
+func TestFoldCommandsGetASoftMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		gomemlim  string
+		wantLimit int64
+	}{
+		{[]string{"rebuild", "attribution"}, "", runner.MemoryLimit},
+		{[]string{"replay", "--as-of", "1", "--out", t.TempDir()}, "", runner.MemoryLimit},
+		{[]string{"verify"}, "", runner.MemoryLimit},
+		{[]string{"rebuild", "attribution"}, "200MiB", 0},
+		{[]string{"export", "attribution"}, "", 0},
+	} {
+		var got int64
+		env := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "GOMEMLIMIT": tc.gomemlim}
+		_ = execute(context.Background(), tc.args, func(k string) string { return env[k] }, io.Discard, io.Discard,
+			func(n int64) int64 { got = n; return 0 })
+		if got != tc.wantLimit {
+			t.Errorf("%v with GOMEMLIMIT=%q: limit %d, want %d", tc.args, tc.gomemlim, got, tc.wantLimit)
+		}
 	}
 }
 

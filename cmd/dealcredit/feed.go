@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/genlog"
 )
 
 func (e *env) publishCmd() *cobra.Command {
@@ -101,6 +102,36 @@ func (e *env) genCmd() *cobra.Command {
 	f.Float64Var(&o.DuplicateFraction, "duplicates", 0, "fraction of messages sent twice")
 	f.IntVar(&o.Lines, "lines", 3, "lines per document")
 	f.StringVar(&start, "start", "", "first invoice date, YYYY-MM-DD (default 2026-01-01)")
-	gen.AddCommand(inv)
+	gen.AddCommand(inv, e.genLogCmd())
 	return gen
+}
+
+func (e *env) genLogCmd() *cobra.Command {
+	var n int
+	cmd := &cobra.Command{
+		Use:   "log --events N",
+		Short: "append a generated partner-program log (the rebuild benchmark's mix, see docs/benchmarks.md) to the event log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n <= 0 {
+				return fmt.Errorf("--events: want a positive number of events, got %d", n)
+			}
+			ctx := cmd.Context()
+			_, store, closeStore, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			tick, done := e.progress(int64(n), "gen log")
+			head, err := genlog.Append(ctx, store, n, 200, func(k int) { tick(int64(k)) })
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "appended a generated log of %d events; the log's head is now %d\n", n, head)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&n, "events", 100000, "number of events (about 2.5 ledger lines each)")
+	return cmd
 }

@@ -3,7 +3,6 @@ package attribution_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/genlog"
 	"dealcredit/internal/pgdb"
 	"dealcredit/internal/pgtest"
 	"dealcredit/projections/attribution"
@@ -74,37 +74,14 @@ func (e env) appendEvents(tb testing.TB, evs ...domain.Event) int64 {
 
 var acme = domain.Customer{OEMAccountID: "C-4711", Name: "Acme Corp", Country: "US", Domain: "acme.example"}
 
-func customer(i int) domain.Customer {
-	return domain.Customer{OEMAccountID: fmt.Sprintf("C-%d", i), Name: fmt.Sprintf("Customer %d", i), Country: "US", Domain: fmt.Sprintf("c%d.example", i)}
-}
-
-func enroll(id string) domain.Event {
-	return domain.PartnerEnrolled{PartnerID: id, Name: "Partner " + id, Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold, EnrolledOn: domain.MustDate("2026-01-02")}
-}
-
-func registerAndApprove(deal, partner string, c domain.Customer) []domain.Event {
-	return []domain.Event{
-		domain.DealRegistered{DealID: deal, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
-			Segments: []domain.Segment{domain.SegmentClientManagement}, ExpectedValue: domain.Money{Amount: 1_000_000, Currency: "USD"},
-			OEMID: "hp", RegisteredOn: domain.MustDate("2026-01-05")},
-		domain.DealApproved{DealID: deal, ApprovedOn: domain.MustDate("2026-01-06"), ExpiresOn: domain.MustDate("2026-12-31"), PolicyVersion: 1, By: "cm"},
-	}
-}
-
-func invoice(number string, day string, c domain.Customer, qty int64) domain.InvoiceReceived {
-	return domain.InvoiceReceived{OEMID: "hp", InvoiceNumber: number, Revision: 1, Kind: domain.KindInvoice,
-		InvoiceDate: domain.MustDate(day), Currency: "USD", Customer: c,
-		Lines: []domain.InvoiceLine{
-			{Line: 1, SKU: "ALT-CMS-100", Segment: domain.SegmentClientManagement, Quantity: qty, UnitPriceMinor: 4500, AmountMinor: qty * 4500},
-			{Line: 2, SKU: "ALT-MNT-1", Segment: domain.SegmentMaintenance, Quantity: 1, UnitPriceMinor: 10000, AmountMinor: 10000},
-		}}
-}
-
-func creditMemo(number, forInvoice, day string, c domain.Customer, qty int64) domain.InvoiceReceived {
-	m := invoice(number, day, c, qty)
-	m.Kind, m.CreditMemoFor, m.Lines = domain.KindCreditMemo, forInvoice, m.Lines[:1]
-	return m
-}
+// The generated log's builders (the rebuild benchmark's mix).
+var (
+	customer           = genlog.Customer
+	enroll             = genlog.Enroll
+	registerAndApprove = genlog.RegisterAndApprove
+	invoice            = genlog.Invoice
+	creditMemo         = genlog.CreditMemo
+)
 
 // runUntil runs the live runner until it reflects head, then stops it.
 func runUntil(t *testing.T, e env, head int64) {
@@ -253,48 +230,14 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 // genLog appends a log of roughly n events: partners, approved deals,
 // invoices with software and maintenance lines, credit memos and a quarter
 // close, in a realistic order.
+// genLog appends genlog's log of n events and returns the head.
 func genLog(tb testing.TB, e env, n int) int64 {
 	tb.Helper()
-	var evs []domain.Event
-	count := 0
-	var last int64
-	emit := func(ev ...domain.Event) {
-		evs = append(evs, ev...)
-		count += len(ev)
-		if len(evs) >= 20000 {
-			last = e.appendEvents(tb, evs...)
-			evs = evs[:0]
-		}
+	head, err := genlog.Append(context.Background(), e.store, n, 200, nil)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	const partners = 20
-	for p := 0; p < partners; p++ {
-		emit(enroll(fmt.Sprintf("var-%d", p)))
-	}
-	customers := max(n/20, 10)
-	for c := 0; c < customers; c++ {
-		emit(registerAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%partners), customer(c))...)
-	}
-	closed := false
-	for i := 0; count < n; i++ {
-		day := "2026-02-14"
-		if i > (n-count)/2+i/2 && !closed {
-			emit(domain.QuarterClosed{Quarter: domain.MustQuarter("2026Q1"), ClosedOn: domain.MustDate("2026-04-02"), By: "fin"})
-			closed = true
-		}
-		if closed {
-			day = "2026-04-20"
-		}
-		c := i % (customers + customers/5) // some customers have no registration: exceptions
-		num := fmt.Sprintf("HP-%d", i)
-		emit(invoice(num, day, customer(c), int64(10+i%90)))
-		if i%7 == 3 {
-			emit(creditMemo("CM-"+num, num, day, customer(c), 5))
-		}
-	}
-	if len(evs) > 0 {
-		last = e.appendEvents(tb, evs...)
-	}
-	return last
+	return head
 }
 
 func TestKilledRunnerEqualsCleanRebuild(t *testing.T) {
