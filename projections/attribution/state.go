@@ -70,33 +70,46 @@ func (*Projection) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, erro
 	return &State{program: p}, nil
 }
 
-// loadWanted reads the stored records w names.
+// loadWanted reads the stored records w names: the deals, then the
+// invoices, then the open exceptions (of the invoices found and of the
+// customers in w), then the invoices of those exceptions not yet read.
 func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, error) {
 	var st domain.Stored
 	byKey, byKeyDay := dayKeys(w.DealsByKey)
 	byDom, byDomDay := dayKeys(w.DealsByDomain)
 	rows, err := tx.Query(ctx, `
-		SELECT deal_id, data FROM state_deals WHERE deal_id IN (
-			SELECT unnest($1::text[])
-			UNION
-			SELECT d.deal_id FROM unnest($2::text[], $3::text[]) AS w(k, day)
-				JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day
-			UNION
-			SELECT d.deal_id FROM unnest($4::text[], $5::text[]) AS w(k, day)
-				JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day)`,
+		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[]) AS w(k, day)
+			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($4::text[], $5::text[]) AS w(k, day)
+			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day`,
 		unique(w.DealIDs), byKey, byKeyDay, byDom, byDomDay)
 	if err != nil {
 		return st, fmt.Errorf("attribution: load deals: %w", err)
 	}
+	seen := map[string]bool{}
 	var d domain.StoredDeal
 	if _, err := pgx.ForEachRow(rows, []any{&d.ID, &d.Data}, func() error {
-		st.Deals = append(st.Deals, domain.StoredDeal{ID: d.ID, Data: d.Data})
+		if !seen[d.ID] { // a deal matched by id, key and domain comes up to three times
+			seen[d.ID] = true
+			st.Deals = append(st.Deals, domain.StoredDeal{ID: d.ID, Data: d.Data})
+		}
 		return nil
 	}); err != nil {
 		return st, fmt.Errorf("attribution: load deals: %w", err)
 	}
 
-	oems, numbers := invoiceRefs(w.Invoices)
+	if st.Invoices, err = loadInvoices(ctx, tx, w.Invoices, nil); err != nil {
+		return st, err
+	}
+	// Only an invoice already stored can have open exceptions.
+	found := make([]domain.InvoiceRef, len(st.Invoices))
+	for i, v := range st.Invoices {
+		found[i] = v.InvoiceRef
+	}
+	oems, numbers := invoiceRefs(found)
 	rows, err = tx.Query(ctx, `
 		SELECT oem_id, number, line, data FROM state_exceptions WHERE (oem_id, number, line) IN (
 			SELECT e.oem_id, e.number, e.line FROM unnest($1::text[], $2::text[]) AS w(oem, num)
@@ -123,25 +136,42 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 		return st, fmt.Errorf("attribution: load exceptions: %w", err)
 	}
 
-	// The invoices asked for and those of the loaded exceptions.
-	refs := append([]domain.InvoiceRef(nil), w.Invoices...)
-	for _, e := range st.Exceptions {
-		refs = append(refs, e.InvoiceRef)
+	// The invoices of the exceptions a claim may resolve.
+	have := make(map[domain.InvoiceRef]bool, len(st.Invoices))
+	for _, v := range st.Invoices {
+		have[v.InvoiceRef] = true
 	}
-	oems, numbers = invoiceRefs(refs)
-	rows, err = tx.Query(ctx, `SELECT i.oem_id, i.number, i.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
+	var more []domain.InvoiceRef
+	for _, e := range st.Exceptions {
+		if !have[e.InvoiceRef] {
+			more = append(more, e.InvoiceRef)
+		}
+	}
+	if len(more) > 0 {
+		if st.Invoices, err = loadInvoices(ctx, tx, more, st.Invoices); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// loadInvoices appends the stored invoices and credit memos refs names to
+// into.
+func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, into []domain.StoredInvoice) ([]domain.StoredInvoice, error) {
+	oems, numbers := invoiceRefs(refs)
+	rows, err := tx.Query(ctx, `SELECT i.oem_id, i.number, i.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
 		JOIN state_invoices i ON i.oem_id = w.oem AND i.number = w.num`, oems, numbers)
 	if err != nil {
-		return st, fmt.Errorf("attribution: load invoices: %w", err)
+		return into, fmt.Errorf("attribution: load invoices: %w", err)
 	}
 	var i domain.StoredInvoice
 	if _, err := pgx.ForEachRow(rows, []any{&i.OEMID, &i.Number, &i.Data}, func() error {
-		st.Invoices = append(st.Invoices, domain.StoredInvoice{InvoiceRef: i.InvoiceRef, Data: i.Data})
+		into = append(into, domain.StoredInvoice{InvoiceRef: i.InvoiceRef, Data: i.Data})
 		return nil
 	}); err != nil {
-		return st, fmt.Errorf("attribution: load invoices: %w", err)
+		return into, fmt.Errorf("attribution: load invoices: %w", err)
 	}
-	return st, nil
+	return into, nil
 }
 
 // upsert is a set of rows for a table: copied straight into it when

@@ -17,7 +17,7 @@ const DefaultBatchSize = 5000
 // live heap stays well below it (about 30 MB), so the garbage collector keeps
 // the resident set flat instead of letting the heap double between cycles;
 // docs/benchmarks.md has the measurements with and without it.
-const MemoryLimit = 40 << 20
+const MemoryLimit = 48 << 20
 
 // Limit bounds a fold: it stops before the first record beyond Position
 // (when > 0) or recorded after Time (when not zero). The zero Limit folds
