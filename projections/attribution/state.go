@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"dealcredit/domain"
 	"dealcredit/projections/runner"
@@ -156,20 +157,30 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 }
 
 // loadInvoices appends the stored invoices and credit memos refs names to
-// into.
+// into: one index scan per OEM.
 func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, into []domain.StoredInvoice) ([]domain.StoredInvoice, error) {
-	oems, numbers := invoiceRefs(refs)
-	rows, err := tx.Query(ctx, `SELECT i.oem_id, i.number, i.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
-		JOIN state_invoices i ON i.oem_id = w.oem AND i.number = w.num`, oems, numbers)
-	if err != nil {
-		return into, fmt.Errorf("attribution: load invoices: %w", err)
+	byOEM := map[string][]string{}
+	var oems []string
+	for _, r := range refs {
+		if _, ok := byOEM[r.OEMID]; !ok {
+			oems = append(oems, r.OEMID)
+		}
+		byOEM[r.OEMID] = append(byOEM[r.OEMID], r.Number)
 	}
-	var i domain.StoredInvoice
-	if _, err := pgx.ForEachRow(rows, []any{&i.OEMID, &i.Number, &i.Data}, func() error {
-		into = append(into, domain.StoredInvoice{InvoiceRef: i.InvoiceRef, Data: i.Data})
-		return nil
-	}); err != nil {
-		return into, fmt.Errorf("attribution: load invoices: %w", err)
+	sort.Strings(oems)
+	for _, oem := range oems {
+		rows, err := tx.Query(ctx, `SELECT number, data FROM state_invoices WHERE oem_id = $1 AND number = ANY($2::text[])`,
+			oem, unique(byOEM[oem]))
+		if err != nil {
+			return into, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+		}
+		var i domain.StoredInvoice
+		if _, err := pgx.ForEachRow(rows, []any{&i.Number, &i.Data}, func() error {
+			into = append(into, domain.StoredInvoice{InvoiceRef: domain.InvoiceRef{OEMID: oem, Number: i.Number}, Data: i.Data})
+			return nil
+		}); err != nil {
+			return into, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+		}
 	}
 	return into, nil
 }
