@@ -118,11 +118,15 @@ type policyRec struct {
 
 // Program is the whole partner program's state folded from the log in order: partners,
 // tiers, seats, policy versions, registrations, engagements, handoffs, quarters, field reps
-// and the invoice lines needed for revisions and credit-memo clawback. It is deterministic
-// and its memory is bounded by the number of partners, deals and invoice lines: per
-// invoice line it keeps the amount, the returned amounts and a compact record of how the
-// line was attributed, from which its credits are rebuilt when a revision or a credit memo
-// needs them (see docs/benchmarks.md for the bytes per invoice).
+// and the invoice lines needed for revisions and credit-memo clawback. It is deterministic.
+// Per invoice line it keeps the amount, the returned amounts and a compact record of how
+// the line was attributed, from which its credits are rebuilt when a revision, a credit
+// memo or a claim needs them.
+//
+// A program from NewProgram keeps everything in memory (tests, the demo's audit). One from
+// NewSpillingProgram keeps its deals, invoices and open exceptions in a store between
+// batches (spill.go): then Deal, DealIDs and OpenExceptions see only the records of the
+// batch being folded.
 type Program struct {
 	partners   map[string]*partnerRec
 	geos       map[string]GeoState

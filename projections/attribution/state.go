@@ -226,9 +226,10 @@ func writeUpserts(ctx context.Context, tx pgx.Tx, sets []upsert) error {
 			continue
 		}
 		stage := "stage_" + u.table
-		// A temporary table lives as long as the connection; its rows as long
-		// as the transaction.
-		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+u.table+") ON COMMIT DELETE ROWS"); err != nil {
+		// A temporary table lives as long as the connection and is empty
+		// between uses: it is truncated after the merge, and rows copied by a
+		// transaction that fails go with it.
+		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+u.table+")"); err != nil {
 			return fmt.Errorf("stage %s: %w", u.table, err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(u.rows)); err != nil {

@@ -131,37 +131,13 @@ func (r *Runner) run(ctx context.Context) error {
 	name := r.proj.Name()
 	backoff := newBackoff()
 	for {
-		if err := Ensure(ctx, r.pool, r.proj); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			r.retrying(err)
-			if werr := backoff.wait(ctx); werr != nil {
-				return werr
-			}
-			continue
+		err := r.prepare(ctx)
+		if err == nil {
+			break
 		}
-		cp, err := ReadCheckpoint(ctx, r.pool, name)
-		if err == nil && cp.Version != r.proj.Version() {
-			r.opts.Logger.Info("projection tables from another version: rebuilding", "projection", name,
-				"tables_version", cp.Version, "version", r.proj.Version())
-			r.setStatus(func(s *Status) {
-				s.State = StateCatchingUp
-				s.Error = fmt.Sprintf("rebuilding: the tables are version %d, this build needs %d", cp.Version, r.proj.Version())
-			})
-			err = Rebuild(ctx, r.pool, r.log, r.proj, r.opts.BatchSize, nil)
+		if err := r.retry(ctx, backoff, err); err != nil {
+			return err
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			r.retrying(err)
-			if werr := backoff.wait(ctx); werr != nil {
-				return werr
-			}
-			continue
-		}
-		break
 	}
 
 	var (
@@ -180,12 +156,8 @@ func (r *Runner) run(ctx context.Context) error {
 		if state == nil {
 			if state, local, err = r.load(ctx); err != nil {
 				reset()
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.retrying(err)
-				if werr := backoff.wait(ctx); werr != nil {
-					return werr
+				if err := r.retry(ctx, backoff, err); err != nil {
+					return err
 				}
 				continue
 			}
@@ -278,6 +250,35 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// prepare creates the projection's tables if they are missing and rebuilds
+// them if they are from another version of the projection.
+func (r *Runner) prepare(ctx context.Context) error {
+	if err := Ensure(ctx, r.pool, r.proj); err != nil {
+		return err
+	}
+	cp, err := ReadCheckpoint(ctx, r.pool, r.proj.Name())
+	if err != nil || cp.Version == r.proj.Version() {
+		return err
+	}
+	r.opts.Logger.Info("projection tables from another version: rebuilding", "projection", r.proj.Name(),
+		"tables_version", cp.Version, "version", r.proj.Version())
+	r.setStatus(func(s *Status) {
+		s.State = StateCatchingUp
+		s.Error = fmt.Sprintf("rebuilding: the tables are version %d, this build needs %d", cp.Version, r.proj.Version())
+	})
+	return Rebuild(ctx, r.pool, r.log, r.proj, r.opts.BatchSize, nil)
+}
+
+// retry reports err and waits out the backoff; it returns the error that
+// ends the run when ctx is done.
+func (r *Runner) retry(ctx context.Context, b *backoff, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.retrying(err)
+	return b.wait(ctx)
 }
 
 // load reads the checkpoint and the projection's state, holding the
