@@ -83,10 +83,18 @@ var (
 	creditMemo         = genlog.CreditMemo
 )
 
-// runUntil runs the live runner until it reflects head, then stops it.
+// runUntil runs the live runner in batches of 7 until it reflects head,
+// then stops it.
 func runUntil(t *testing.T, e env, head int64) {
 	t.Helper()
-	r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: 7})
+	runBatchesUntil(t, e, head, 7)
+}
+
+// runBatchesUntil runs the live runner in batches of batch until it reflects
+// head, then stops it.
+func runBatchesUntil(t *testing.T, e env, head int64, batch int) {
+	t.Helper()
+	r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,16 +249,17 @@ func genLog(tb testing.TB, e env, n int) int64 {
 }
 
 func TestKilledRunnerEqualsCleanRebuild(t *testing.T) {
-	n, kills := 2500, 10
+	n, kills := 50000, 10
 	if os.Getenv("DEALCREDIT_SOAK") != "" {
-		n, kills = 50000, 20
+		n, kills = 200000, 30
 	}
+	batch := n / (kills * 3)
 	e := newEnv(t)
 	head := genLog(t, e, n)
 	ctx := context.Background()
 	killed := 0
 	for k := 0; k < kills; k++ {
-		r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: n / (kills * 3)})
+		r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: batch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +287,7 @@ func TestKilledRunnerEqualsCleanRebuild(t *testing.T) {
 	if killed < 10 && os.Getenv("DEALCREDIT_SOAK") == "" {
 		t.Logf("only %d kills before the head", killed)
 	}
-	runUntil(t, e, head)
+	runBatchesUntil(t, e, head, batch)
 	rep, err := runner.Verify(ctx, e.pool, e.store, 0, attribution.New())
 	if err != nil {
 		t.Fatal(err)
