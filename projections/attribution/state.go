@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"dealcredit/domain"
 	"dealcredit/projections/runner"
@@ -212,35 +214,65 @@ var columns = map[string][]string{
 	"state_exceptions": {"oem_id", "number", "line", "customer_key", "domain", "data"},
 }
 
-// writeUpserts writes each set in order.
+// smallSet is the size up to which a set is written with one INSERT per row,
+// all of them in one pipelined round trip (a live runner's batches), rather
+// than through COPY and a staging table (a rebuild's).
+const smallSet = 32
+
+// writeUpserts writes the sets: large ones one by one through COPY, then the
+// small ones in one round trip.
 func writeUpserts(ctx context.Context, tx pgx.Tx, sets []upsert) error {
+	small := &pgx.Batch{}
 	for _, u := range sets {
-		if len(u.rows) == 0 {
-			continue
-		}
 		cols := columns[u.table]
-		if u.onConflict == "" {
+		switch {
+		case len(u.rows) == 0:
+		case len(u.rows) <= smallSet:
+			params := make([]string, len(cols))
+			for i := range cols {
+				params[i] = "$" + strconv.Itoa(i+1)
+			}
+			q := "INSERT INTO " + u.table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ") " + u.onConflict
+			for _, row := range u.rows {
+				small.Queue(q, row...)
+			}
+		case u.onConflict == "":
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{u.table}, cols, pgx.CopyFromRows(u.rows)); err != nil {
 				return fmt.Errorf("copy into %s: %w", u.table, err)
 			}
-			continue
+		default:
+			if err := stageAndMerge(ctx, tx, u); err != nil {
+				return err
+			}
 		}
-		stage := "stage_" + u.table
-		// A temporary table lives as long as the connection and is empty
-		// between uses: it is truncated after the merge, and rows copied by a
-		// transaction that fails go with it.
-		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+u.table+")"); err != nil {
-			return fmt.Errorf("stage %s: %w", u.table, err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(u.rows)); err != nil {
-			return fmt.Errorf("stage %s: %w", u.table, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+u.table+" SELECT * FROM "+stage+" "+u.onConflict); err != nil {
-			return fmt.Errorf("merge %s: %w", u.table, err)
-		}
-		if _, err := tx.Exec(ctx, "TRUNCATE "+stage); err != nil {
-			return fmt.Errorf("stage %s: %w", u.table, err)
-		}
+	}
+	if small.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, small).Close(); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	return nil
+}
+
+// stageAndMerge copies u's rows into a temporary table and merges them into
+// u.table with one INSERT ... SELECT.
+func stageAndMerge(ctx context.Context, tx pgx.Tx, u upsert) error {
+	stage := "stage_" + u.table
+	// A temporary table lives as long as the connection and is empty
+	// between uses: it is truncated after the merge, and rows copied by a
+	// transaction that fails go with it.
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+u.table+")"); err != nil {
+		return fmt.Errorf("stage %s: %w", u.table, err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, columns[u.table], pgx.CopyFromRows(u.rows)); err != nil {
+		return fmt.Errorf("stage %s: %w", u.table, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+u.table+" SELECT * FROM "+stage+" "+u.onConflict); err != nil {
+		return fmt.Errorf("merge %s: %w", u.table, err)
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+stage); err != nil {
+		return fmt.Errorf("stage %s: %w", u.table, err)
 	}
 	return nil
 }
