@@ -16,8 +16,10 @@ import (
 
 // richLog is a log that uses every part of the program's stored state:
 // registrations matched by id, by domain and by name, exceptions claimed by
-// late approvals after an engagement, revisions, credit memos (some for
-// invoices never received), a quarter close and field reps.
+// late approvals after an engagement (by name and by domain), revisions,
+// credit memos (some for invoices never received), two OEMs, a quarter
+// close, a policy change, a tier change, field reps, a service handoff, an
+// override that displaces a deal and a withdrawn deal.
 func richLog(first bool) []domain.Event {
 	day := domain.MustDate
 	var evs []domain.Event
@@ -40,9 +42,27 @@ func richLog(first bool) []domain.Event {
 				inv.Customer.Domain = ""
 			}
 			evs = append(evs, inv)
+			if c%4 == 1 { // Dell too, in the same batches
+				d := invoice(fmt.Sprintf("DELL-%d", c), "2026-02-11", customer(c), int64(3+c))
+				d.OEMID = "dell"
+				evs = append(evs, d)
+			}
 		}
-		return evs
+		other := invoice("INV-28-dom", "2026-02-10", customer(28), 4) // claimed by domain only
+		other.Customer.Name = "Other name 28"
+		return append(evs, other)
 	}
+	evs = append(evs,
+		domain.TierChanged{PartnerID: "var-1", From: domain.TierGold, To: domain.TierPlatinum, Reason: "review", EffectiveOn: day("2026-03-01")},
+		domain.PolicySet{Version: 2, EffectiveFrom: day("2026-04-01"), RebateBPS: map[domain.Tier]int64{domain.TierGold: 600, domain.TierPlatinum: 900},
+			RegistrationDays: 90, MaxExtensions: 2, ClaimGraceDays: 30, PlatinumMinTarget: domain.Money{Amount: 25_000_000, Currency: "USD"},
+			GoldMinTarget: domain.Money{Amount: 5_000_000, Currency: "USD"}, LeadAcceptHours: 48, FieldRepBPS: 10000, Reason: "v2"},
+		domain.ServiceHandedOff{DealID: "d-6", OEMID: "hp", ToPartnerID: "var-2", On: day("2026-02-12")},
+		domain.DealWithdrawn{DealID: "d-3", On: day("2026-04-01")},
+	)
+	override := registerAndApprove("d-x", "var-1", customer(0))
+	evs = append(evs, override[0], domain.DealOverridden{DealID: "d-x", Reason: "strategic", Displaced: []string{"d-0"},
+		ApprovedOn: day("2026-04-05"), ExpiresOn: day("2026-12-31"), PolicyVersion: 2, By: "cm"})
 	for c := 1; c < 30; c += 3 { // late registrations: engagement before the invoice, approval within the grace days
 		id := fmt.Sprintf("d-%d", c)
 		reg := registerAndApprove(id, fmt.Sprintf("var-%d", c%4), customer(c))
@@ -62,6 +82,16 @@ func richLog(first bool) []domain.Event {
 	evs = append(evs, creditMemo("CM-X", "INV-NEVER", "2026-04-10", customer(1), 1))
 	for c := 0; c < 30; c += 7 { // a later invoice of a customer whose exception was claimed
 		evs = append(evs, invoice(fmt.Sprintf("INV-%d-b", c), "2026-04-12", customer(c), 3))
+	}
+	svc := invoice("INV-6-svc", "2026-04-12", customer(6), 1) // services of the handed-off deal
+	svc.Lines[1].Segment, svc.Lines[1].SKU = domain.SegmentServices, "ALT-SVC-1"
+	evs = append(evs, svc,
+		invoice("INV-0-c", "2026-04-12", customer(0), 2), // the overriding deal's
+		invoice("INV-3-c", "2026-04-12", customer(3), 2)) // the withdrawn deal's: an exception
+	for c := 1; c < 30; c += 8 {
+		m := creditMemo(fmt.Sprintf("DCM-%d", c), fmt.Sprintf("DELL-%d", c), "2026-04-15", customer(c), 1)
+		m.OEMID = "dell"
+		evs = append(evs, m)
 	}
 	return evs
 }
@@ -166,12 +196,29 @@ func TestStoredStateEqualsInMemoryFold(t *testing.T) {
 		t.Fatalf("exceptions: %d rows, want %d: %v", n.RowsAffected(), len(wantExc), err)
 	}
 	// The log exercised what it is meant to.
-	if claimed == 0 || reversals == 0 || kinds["field_rep"] == 0 || kinds["unattributed"] == 0 {
+	if claimed == 0 || reversals == 0 || kinds["field_rep"] == 0 || kinds["unattributed"] == 0 || kinds["service"] == 0 {
 		t.Fatalf("the log missed a case: claimed %d, negative lines %d, kinds %v", claimed, reversals, kinds)
+	}
+	cases := map[string]func(ledgerRow) bool{
+		"credit to the overriding deal": func(r ledgerRow) bool { return r.Invoice == "INV-0-c" && r.Registration == "d-x" },
+		"Dell credit memo":              func(r ledgerRow) bool { return r.OEM == "dell" && r.Amount < 0 },
+		"policy v2":                     func(r ledgerRow) bool { return r.PolicyVersion == 2 && r.Kind == "rebate" },
+		"claim by domain": func(r ledgerRow) bool {
+			return r.Invoice == "INV-28-dom" && r.Kind == "revenue" && r.Registration == "d-28"
+		},
+	}
+	for name, hit := range cases {
+		found := false
+		for _, r := range want {
+			found = found || hit(r)
+		}
+		if !found {
+			t.Errorf("the log missed a case: %s", name)
+		}
 	}
 	var deals, invoices int
 	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM proj_attribution.state_deals),
-		(SELECT count(*) FROM proj_attribution.state_invoices)`).Scan(&deals, &invoices); err != nil || deals != 20 || invoices < 40 {
+		(SELECT count(*) FROM proj_attribution.state_invoices)`).Scan(&deals, &invoices); err != nil || deals != 21 || invoices < 40 {
 		t.Fatalf("state tables hold %d deals and %d invoices (%v)", deals, invoices, err)
 	}
 }
