@@ -42,9 +42,10 @@ type Projection interface {
 }
 
 // Indexer is implemented by a projection with indexes that only its readers
-// need. Build folds the log into tables without them and creates them at
-// the end (one sort per index instead of an update per row: much faster for
-// a large log); Ensure creates them with the tables.
+// need. Build folds the log into tables without them; Rebuild creates them
+// after the load, before the swap (one sort per index instead of an update
+// per row: much faster for a large log); Ensure creates them with the
+// tables. Verify and replay schemas, read once in full, never get them.
 type Indexer interface {
 	// Indexes returns CREATE INDEX (or ALTER TABLE ... ADD PRIMARY KEY)
 	// statements on the tables of Setup, unqualified.

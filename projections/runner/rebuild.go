@@ -15,11 +15,12 @@ import (
 // already running (in any process).
 var ErrRebuildRunning = errors.New("projection: rebuild already running")
 
-// Build creates schema afresh with p's tables and folds the log into it up to
-// limit, one transaction per batch, then creates the indexes of an Indexer.
-// It returns the position reached and the
-// state at that position. Progress, when not nil, is called after each batch
-// with the position reached and the head of the log.
+// Build creates schema afresh with p's tables (without the readers' indexes
+// of an Indexer: a scratch or replay schema is read once, in full) and folds
+// the log into it up to limit, one transaction per batch. It returns the
+// position reached and the state at that position. Progress, when not nil,
+// is called after each batch with the position reached and the head of the
+// log.
 func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, schema string, limit Limit, batchSize int, progress func(pos, head int64)) (int64, State, error) {
 	if err := checkName(p); err != nil {
 		return 0, nil, err
@@ -70,15 +71,6 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if err != nil {
 		return pos, nil, err
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := setSearchPath(ctx, tx, schema); err != nil {
-			return err
-		}
-		return createIndexes(ctx, tx, p)
-	})
-	if err != nil {
-		return pos, nil, fmt.Errorf("projection: build %s: %w", schema, err)
-	}
 	return pos, state, nil
 }
 
@@ -114,6 +106,15 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p P
 	}()
 
 	pos, state, err := Build(ctx, pool, log, p, next, Limit{}, batchSize, progress)
+	if err == nil {
+		// The readers' indexes, one sort each, before the schema goes live.
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := setSearchPath(ctx, tx, next); err != nil {
+				return err
+			}
+			return createIndexes(ctx, tx, p)
+		})
+	}
 	if err != nil {
 		dropSchema(ctx, pool, next)
 		return err
