@@ -176,12 +176,8 @@ func (r *Runner) run(ctx context.Context) error {
 			var err error
 			batch, err = r.log.ReadAll(ctx, local, n)
 			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.retrying(fmt.Errorf("read log: %w", err))
-				if werr := backoff.wait(ctx); werr != nil {
-					return werr
+				if err := r.retry(ctx, backoff, fmt.Errorf("read log: %w", err)); err != nil {
+					return err
 				}
 				continue
 			}
@@ -201,12 +197,8 @@ func (r *Runner) run(ctx context.Context) error {
 			r.setStatus(func(s *Status) { s.State, s.Position, s.Head, s.Error = StateLive, local, local, "" })
 			r.m.observe(name, local, local, 0)
 			if _, err := r.log.WaitFor(ctx, local); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.retrying(fmt.Errorf("wait for log: %w", err))
-				if werr := backoff.wait(ctx); werr != nil {
-					return werr
+				if err := r.retry(ctx, backoff, fmt.Errorf("wait for log: %w", err)); err != nil {
+					return err
 				}
 			}
 			continue
@@ -241,12 +233,8 @@ func (r *Runner) run(ctx context.Context) error {
 			reset()
 		default:
 			reset()
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			r.retrying(err)
-			if werr := backoff.wait(ctx); werr != nil {
-				return werr
+			if err := r.retry(ctx, backoff, err); err != nil {
+				return err
 			}
 		}
 	}
