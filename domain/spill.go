@@ -19,6 +19,10 @@ import (
 // whole with MarshalCore and restored with UnmarshalProgram.
 //
 // A program from NewProgram never evicts anything and needs no store.
+//
+// The stored forms (Data, MarshalCore) are the attribution projection's: a change to
+// them, or to what a fold reads, must come with a new projections/attribution Version,
+// so that runners rebuild tables written by the old code instead of loading them.
 
 // DayKey is a customer key or normalised web domain with the invoice date on which a
 // protecting registration is looked up.
