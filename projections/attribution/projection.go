@@ -202,11 +202,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		s.program.Wants(envs[i], &w)
 	}
-	stored, err := loadWanted(ctx, tx, w)
-	if err != nil {
-		return err
-	}
-	if err := s.program.Load(stored); err != nil {
+	if err := loadWanted(ctx, tx, w, s.program.Load); err != nil {
 		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	var (

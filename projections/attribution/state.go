@@ -73,11 +73,11 @@ func (*Projection) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, erro
 	return &State{program: p}, nil
 }
 
-// loadWanted reads the stored records w names: the deals, then the
-// invoices, then the open exceptions (of the invoices found and of the
-// customers in w), then the invoices of those exceptions not yet read.
-func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, error) {
-	var st domain.Stored
+// loadWanted reads the stored records w names and hands each to load as it
+// arrives (so decoding overlaps the query): the deals, then the invoices,
+// then the open exceptions (of the invoices found and of the customers in w),
+// then the invoices of those exceptions not yet read.
+func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain.Stored) error) error {
 	byKey, byKeyDay := dayKeys(w.DealsByKey)
 	byDom, byDomDay := dayKeys(w.DealsByDomain)
 	rows, err := tx.Query(ctx, `
@@ -90,28 +90,22 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day`,
 		unique(w.DealIDs), byKey, byKeyDay, byDom, byDomDay)
 	if err != nil {
-		return st, fmt.Errorf("attribution: load deals: %w", err)
+		return fmt.Errorf("attribution: load deals: %w", err)
 	}
-	seen := map[string]bool{}
 	var d domain.StoredDeal
 	if _, err := pgx.ForEachRow(rows, []any{&d.ID, &d.Data}, func() error {
-		if !seen[d.ID] { // a deal matched by id, key and domain comes up to three times
-			seen[d.ID] = true
-			st.Deals = append(st.Deals, domain.StoredDeal{ID: d.ID, Data: d.Data})
-		}
-		return nil
+		// A deal matched by id, key and domain comes up to three times; the
+		// program keeps the first.
+		return load(domain.Stored{Deals: []domain.StoredDeal{{ID: d.ID, Data: d.Data}}})
 	}); err != nil {
-		return st, fmt.Errorf("attribution: load deals: %w", err)
+		return fmt.Errorf("attribution: load deals: %w", err)
 	}
 
-	if st.Invoices, err = loadInvoices(ctx, tx, w.Invoices, nil); err != nil {
-		return st, err
+	found, err := loadInvoices(ctx, tx, w.Invoices, load)
+	if err != nil {
+		return err
 	}
 	// Only an invoice already stored can have open exceptions.
-	found := make([]domain.InvoiceRef, len(st.Invoices))
-	for i, v := range st.Invoices {
-		found[i] = v.InvoiceRef
-	}
 	oems, numbers := invoiceRefs(found)
 	rows, err = tx.Query(ctx, `
 		SELECT oem_id, number, line, data FROM state_exceptions WHERE (oem_id, number, line) IN (
@@ -129,40 +123,37 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants) (domain.Stored, 
 				JOIN state_exceptions e ON e.domain = d.domain AND d.domain <> '' WHERE d.deal_id = ANY($5::text[]))`,
 		oems, numbers, unique(w.ExceptionsByKey), unique(w.ExceptionsByDomain), unique(w.ExceptionsOfDeals))
 	if err != nil {
-		return st, fmt.Errorf("attribution: load exceptions: %w", err)
+		return fmt.Errorf("attribution: load exceptions: %w", err)
 	}
+	have := make(map[domain.InvoiceRef]bool, len(found))
+	for _, r := range found {
+		have[r] = true
+	}
+	var more []domain.InvoiceRef // the invoices of the exceptions a claim may resolve
 	var e domain.StoredException
 	if _, err := pgx.ForEachRow(rows, []any{&e.OEMID, &e.Number, &e.Line, &e.Data}, func() error {
-		st.Exceptions = append(st.Exceptions, domain.StoredException{ExceptionRef: e.ExceptionRef, Data: e.Data})
-		return nil
-	}); err != nil {
-		return st, fmt.Errorf("attribution: load exceptions: %w", err)
-	}
-
-	// The invoices of the exceptions a claim may resolve.
-	have := make(map[domain.InvoiceRef]bool, len(st.Invoices))
-	for _, v := range st.Invoices {
-		have[v.InvoiceRef] = true
-	}
-	var more []domain.InvoiceRef
-	for _, e := range st.Exceptions {
 		if !have[e.InvoiceRef] {
+			have[e.InvoiceRef] = true
 			more = append(more, e.InvoiceRef)
 		}
+		return load(domain.Stored{Exceptions: []domain.StoredException{{ExceptionRef: e.ExceptionRef, Data: e.Data}}})
+	}); err != nil {
+		return fmt.Errorf("attribution: load exceptions: %w", err)
 	}
 	if len(more) > 0 {
-		if st.Invoices, err = loadInvoices(ctx, tx, more, st.Invoices); err != nil {
-			return st, err
+		if _, err := loadInvoices(ctx, tx, more, load); err != nil {
+			return err
 		}
 	}
-	return st, nil
+	return nil
 }
 
-// loadInvoices appends the stored invoices and credit memos refs names to
-// into: one index scan per OEM.
-func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, into []domain.StoredInvoice) ([]domain.StoredInvoice, error) {
+// loadInvoices hands the stored invoices and credit memos refs names to load
+// (one index scan per OEM) and returns the refs it found.
+func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, load func(domain.Stored) error) ([]domain.InvoiceRef, error) {
 	byOEM := map[string][]string{}
 	var oems []string
+	var found []domain.InvoiceRef
 	for _, r := range refs {
 		if _, ok := byOEM[r.OEMID]; !ok {
 			oems = append(oems, r.OEMID)
@@ -174,17 +165,18 @@ func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, into
 		rows, err := tx.Query(ctx, `SELECT number, data FROM state_invoices WHERE oem_id = $1 AND number = ANY($2::text[])`,
 			oem, unique(byOEM[oem]))
 		if err != nil {
-			return into, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
 		}
 		var i domain.StoredInvoice
 		if _, err := pgx.ForEachRow(rows, []any{&i.Number, &i.Data}, func() error {
-			into = append(into, domain.StoredInvoice{InvoiceRef: domain.InvoiceRef{OEMID: oem, Number: i.Number}, Data: i.Data})
-			return nil
+			ref := domain.InvoiceRef{OEMID: oem, Number: i.Number}
+			found = append(found, ref)
+			return load(domain.Stored{Invoices: []domain.StoredInvoice{{InvoiceRef: ref, Data: i.Data}}})
 		}); err != nil {
-			return into, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
 		}
 	}
-	return into, nil
+	return found, nil
 }
 
 // upsert is a set of rows for a table: copied straight into it when
