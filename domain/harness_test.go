@@ -28,12 +28,13 @@ type world struct {
 	credits  []domain.Credit
 	excs     []domain.Exception
 	log      []domain.Envelope
+	versions map[string]int64 // stream -> events folded
 }
 
 func newWorld(tb testing.TB, day string) *world {
 	w := &world{tb: tb, now: domain.MustDate(day).Time().Add(10 * time.Hour), prog: domain.NewProgram(),
 		partners: map[string]domain.PartnerState{}, geos: map[string]domain.GeoState{}, deals: map[string]domain.DealState{},
-		res: map[string]domain.Reservation{}, leads: map[string]domain.LeadState{}, quarters: map[domain.Quarter]domain.QuarterState{}}
+		res: map[string]domain.Reservation{}, leads: map[string]domain.LeadState{}, quarters: map[domain.Quarter]domain.QuarterState{}, versions: map[string]int64{}}
 	tb.Cleanup(w.checkSpilled)
 	return w
 }
@@ -56,8 +57,10 @@ func (w *world) fold(evs ...domain.Event) []domain.Credit {
 			w.tb.Fatalf("decode %s: %v", typ, err)
 		}
 		w.pos++
-		env := domain.Envelope{Position: w.pos, EventID: fmt.Sprintf("ev-%d", w.pos), StreamID: domain.StreamOf(e), Type: typ,
-			OccurredAt: w.now, RecordedAt: w.now, Event: e}
+		stream := domain.StreamOf(e)
+		w.versions[stream]++
+		env := domain.Envelope{Position: w.pos, EventID: fmt.Sprintf("ev-%d", w.pos), StreamID: stream, StreamVersion: w.versions[stream],
+			Type: typ, OccurredAt: w.now, RecordedAt: w.now, Event: e}
 		if inv, ok := e.(domain.InvoiceReceived); ok {
 			env.EventID = domain.InvoiceEventID(inv.OEMID, inv.InvoiceNumber, inv.Revision)
 		}

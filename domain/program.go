@@ -10,13 +10,14 @@ import (
 // Envelope is an event as read from the log (domain cannot import eventstore; the
 // projection converts).
 type Envelope struct {
-	Position   int64
-	EventID    string
-	StreamID   string
-	Type       string
-	OccurredAt time.Time
-	RecordedAt time.Time
-	Event      Event
+	Position      int64
+	EventID       string
+	StreamID      string
+	StreamVersion int64 // 1 for the first event of its stream; 0 when unknown
+	Type          string
+	OccurredAt    time.Time
+	RecordedAt    time.Time
+	Event         Event
 }
 
 // CreditKind says what a ledger line credits.

@@ -168,7 +168,11 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 	case DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired, DealWon, DealLost, DealConflicted, ServiceHandedOff:
 		w.DealIDs = append(w.DealIDs, StreamOf(e)[len("deal-"):])
 	case InvoiceReceived:
-		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+		// The first event of the document's own stream has no earlier revision to
+		// supersede, hence no stored record (most invoices: no lookup).
+		if env.StreamVersion != 1 || env.StreamID != InvoiceStream(e.OEMID, e.InvoiceNumber) {
+			w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+		}
 		if e.Kind == KindCreditMemo {
 			w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.CreditMemoFor})
 			return

@@ -171,8 +171,8 @@ func Decode(r eventstore.Record) (domain.Envelope, error) {
 	if err != nil {
 		return domain.Envelope{}, &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
 	}
-	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, Type: r.Type,
-		OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
+	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, StreamVersion: r.StreamVersion,
+		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
 }
 
 type stmtKey struct{ partner, quarter, currency string }
