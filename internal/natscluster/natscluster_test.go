@@ -20,7 +20,7 @@ func TestKillAndRestart(t *testing.T) {
 	if got := len(c.URLs()); got != 3 {
 		t.Fatalf("URLs: got %d, want 3", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
@@ -49,19 +49,31 @@ func TestKillAndRestart(t *testing.T) {
 			t.Fatalf("node %d not running after Restart", i)
 		}
 		c.WaitForMetaLeader()
+		// The restarted node must have caught up before the next one is
+		// killed: with one node down and one still behind, the stream has
+		// no quorum to spare.
+		waitConverged(ctx, t, js, uint64(i+1))
 	}
+}
 
-	// Every replica reports 3 messages once the last restarted node caught up.
+// waitConverged polls the stream until it holds want messages on three
+// current replicas. Each poll is bounded: right after an election an info
+// request can go unanswered.
+func waitConverged(ctx context.Context, t *testing.T, js jetstream.JetStream, want uint64) {
+	t.Helper()
 	for {
-		info, err := js.Stream(ctx, "HELPER")
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := js.Stream(pctx, "HELPER")
 		if err == nil {
-			si, err := info.Info(ctx)
-			if err == nil && si.State.Msgs == 3 && si.Cluster != nil && allCurrent(si.Cluster) {
+			si, err := info.Info(pctx)
+			if err == nil && si.State.Msgs == want && si.Cluster != nil && allCurrent(si.Cluster) {
+				cancel()
 				return
 			}
 		}
+		cancel()
 		if ctx.Err() != nil {
-			t.Fatalf("stream did not converge to 3 messages on 3 current replicas: %v", ctx.Err())
+			t.Fatalf("stream did not converge to %d messages on 3 current replicas: %v", want, ctx.Err())
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
