@@ -110,7 +110,7 @@ type ledgerRow struct {
 	EventIDs         []string
 	PolicyVersion    int
 	AdjustsQuarter   string
-	Customer, Segmnt string
+	Customer, Segment string
 }
 
 // TestStoredStateEqualsInMemoryFold runs the projection in batches of 4,
