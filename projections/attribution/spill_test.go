@@ -97,19 +97,19 @@ func richLog(first bool) []domain.Event {
 }
 
 type ledgerRow struct {
-	Position         int64
-	Seq              int
-	OEM, Invoice     string
-	Revision, Line   int
-	Kind, Partner    string
-	Registration     string
-	Quarter          string
-	Adjustment       bool
-	Amount           int64
-	Reason           string
-	EventIDs         []string
-	PolicyVersion    int
-	AdjustsQuarter   string
+	Position          int64
+	Seq               int
+	OEM, Invoice      string
+	Revision, Line    int
+	Kind, Partner     string
+	Registration      string
+	Quarter           string
+	Adjustment        bool
+	Amount            int64
+	Reason            string
+	EventIDs          []string
+	PolicyVersion     int
+	AdjustsQuarter    string
 	Customer, Segment string
 }
 
