@@ -1,0 +1,149 @@
+package natsserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/secretfile"
+)
+
+// CredentialsFileName is the embedded server's credentials file in the data
+// directory, beside the generated API tokens.
+const CredentialsFileName = "nats-credentials.json"
+
+// ServiceUser is the embedded server's user of the daemon and the CLI.
+const ServiceUser = "dealcredit"
+
+// ServiceAccount is the account that owns every stream.
+const ServiceAccount = "DEALCREDIT"
+
+// User is a NATS user name and password.
+type User struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// Credentials are the embedded server's users: the service's and one per
+// OEM (key: OEM id), each OEM in its own account.
+type Credentials struct {
+	Service User            `json:"service"`
+	OEMs    map[string]User `json:"oems,omitempty"`
+}
+
+// OEMAccount is the account of an OEM's feed, e.g. OEM_HP.
+func OEMAccount(oem string) string { return "OEM_" + strings.ToUpper(oem) }
+
+// LoadCredentials reads a credentials file written by the embedded server.
+func LoadCredentials(path string) (Credentials, error) {
+	var c Credentials
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("natsserver: read credentials: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("natsserver: credentials file %s: %w", path, err)
+	}
+	if err := c.validate(); err != nil {
+		return c, fmt.Errorf("natsserver: credentials file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// loadOrCreateCredentials reads path, or generates a service user and
+// writes it there (0600) when the file does not exist.
+func loadOrCreateCredentials(path string) (Credentials, bool, error) {
+	c, err := LoadCredentials(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return c, false, err
+	}
+	pw, err := password()
+	if err != nil {
+		return c, false, err
+	}
+	c = Credentials{Service: User{User: ServiceUser, Password: pw}}
+	b, err := c.encode()
+	if err != nil {
+		return c, false, err
+	}
+	created, err := secretfile.Create(path, b)
+	if err != nil {
+		return c, false, fmt.Errorf("natsserver: credentials: %w", err)
+	}
+	if !created {
+		c, err = LoadCredentials(path)
+	}
+	return c, created, err
+}
+
+func (c Credentials) validate() error {
+	if c.Service.User == "" || c.Service.Password == "" {
+		return errors.New("no service user")
+	}
+	for oem, u := range c.OEMs {
+		if !oemfeed.ValidOEMID(oem) || u.User != oem || u.Password == "" {
+			return fmt.Errorf("OEM %q: want a valid OEM id, its user of the same name and a password", oem)
+		}
+		if oem == c.Service.User {
+			return fmt.Errorf("OEM %q: same name as the service user", oem)
+		}
+	}
+	return nil
+}
+
+func (c Credentials) encode() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: encode credentials: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// password returns 32 random bytes in hex.
+func password() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("natsserver: generate password: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// accountsConfig renders the accounts of c in nats-server's configuration
+// language, the layout of deployments/nats/nats-server.conf: the service
+// account owns JetStream and exports each OEM's invoices subject as a
+// service to that OEM's account only; an OEM's account imports it and its
+// user may publish nothing else.
+func (c Credentials) accountsConfig() string {
+	q := strconv.Quote
+	oems := make([]string, 0, len(c.OEMs))
+	for oem := range c.OEMs {
+		oems = append(oems, oem)
+	}
+	sort.Strings(oems)
+	var b strings.Builder
+	fmt.Fprintf(&b, "accounts {\n  %s {\n    jetstream: enabled\n", q(ServiceAccount))
+	fmt.Fprintf(&b, "    users = [ { user: %s, password: %s } ]\n", q(c.Service.User), q(c.Service.Password))
+	b.WriteString("    exports = [\n")
+	for _, oem := range oems {
+		fmt.Fprintf(&b, "      { service: %s, accounts: [%s] }\n", q(oemfeed.Subject(oem)), q(OEMAccount(oem)))
+	}
+	b.WriteString("    ]\n  }\n")
+	for _, oem := range oems {
+		u := c.OEMs[oem]
+		fmt.Fprintf(&b, "  %s {\n", q(OEMAccount(oem)))
+		fmt.Fprintf(&b, "    users = [ { user: %s, password: %s, permissions: {\n", q(u.User), q(u.Password))
+		fmt.Fprintf(&b, "      publish: { allow: [%s] }\n", q(oemfeed.Subject(oem)))
+		fmt.Fprintf(&b, "      subscribe: { allow: [\"_INBOX.>\", %s] }\n    } } ]\n", q("_INBOX_"+oem+".>"))
+		fmt.Fprintf(&b, "    imports = [ { service: { account: %s, subject: %s } } ]\n  }\n", q(ServiceAccount), q(oemfeed.Subject(oem)))
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
