@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/natsauth"
 	"dealcredit/internal/secretfile"
 )
 
@@ -27,32 +27,22 @@ const ServiceUser = "dealcredit"
 const ServiceAccount = "DEALCREDIT"
 
 // User is a NATS user name and password.
-type User struct {
-	User     string `json:"user"`
-	Password string `json:"password"`
-}
+type User = natsauth.User
 
-// Credentials are the embedded server's users: the service's and one per
-// OEM (key: OEM id), each OEM in its own account.
-type Credentials struct {
-	Service User            `json:"service"`
-	OEMs    map[string]User `json:"oems,omitempty"`
-}
+// Credentials are the embedded server's users (natsauth.Credentials).
+type Credentials = natsauth.Credentials
 
 // OEMAccount is the account of an OEM's feed, e.g. OEM_HP.
 func OEMAccount(oem string) string { return "OEM_" + strings.ToUpper(oem) }
 
-// LoadCredentials reads a credentials file written by the embedded server.
+// LoadCredentials reads a credentials file written by the embedded server
+// and checks every user in it.
 func LoadCredentials(path string) (Credentials, error) {
-	var c Credentials
-	b, err := os.ReadFile(path)
+	c, err := natsauth.Load(path)
 	if err != nil {
-		return c, fmt.Errorf("natsserver: read credentials: %w", err)
+		return c, fmt.Errorf("natsserver: %w", err)
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("natsserver: credentials file %s: %w", path, err)
-	}
-	if err := c.validate(); err != nil {
+	if err := validate(c); err != nil {
 		return c, fmt.Errorf("natsserver: credentials file %s: %w", path, err)
 	}
 	return c, nil
@@ -70,7 +60,7 @@ func loadOrCreateCredentials(path string) (Credentials, bool, error) {
 		return c, false, err
 	}
 	c = Credentials{Service: User{User: ServiceUser, Password: pw}}
-	b, err := c.encode()
+	b, err := encode(c)
 	if err != nil {
 		return c, false, err
 	}
@@ -84,10 +74,7 @@ func loadOrCreateCredentials(path string) (Credentials, bool, error) {
 	return c, created, err
 }
 
-func (c Credentials) validate() error {
-	if c.Service.User == "" || c.Service.Password == "" {
-		return errors.New("no service user")
-	}
+func validate(c Credentials) error {
 	for oem, u := range c.OEMs {
 		if !oemfeed.ValidOEMID(oem) || u.User != oem || u.Password == "" {
 			return fmt.Errorf("OEM %q: want a valid OEM id, its user of the same name and a password", oem)
@@ -99,7 +86,7 @@ func (c Credentials) validate() error {
 	return nil
 }
 
-func (c Credentials) encode() ([]byte, error) {
+func encode(c Credentials) ([]byte, error) {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: encode credentials: %w", err)
@@ -121,7 +108,7 @@ func password() (string, error) {
 // account owns JetStream and exports each OEM's invoices subject as a
 // service to that OEM's account only; an OEM's account imports it and its
 // user may publish nothing else.
-func (c Credentials) accountsConfig() string {
+func accountsConfig(c Credentials) string {
 	q := strconv.Quote
 	oems := make([]string, 0, len(c.OEMs))
 	for oem := range c.OEMs {

@@ -148,7 +148,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // options are the server options with the accounts of creds.
 func (s *Server) options(creds Credentials) (*server.Options, error) {
 	o := &server.Options{}
-	if err := o.ProcessConfigString(creds.accountsConfig()); err != nil {
+	if err := o.ProcessConfigString(accountsConfig(creds)); err != nil {
 		return nil, fmt.Errorf("natsserver: accounts: %w", err)
 	}
 	accounts, users := o.Accounts, o.Users
@@ -187,7 +187,7 @@ func (s *Server) AddOEM(oem string) error {
 	if err != nil {
 		return err
 	}
-	b, err := next.encode()
+	b, err := encode(next)
 	if err != nil {
 		return err
 	}
