@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
 
+	"dealcredit/internal/natsiso"
 	"dealcredit/internal/natstest"
 )
 
@@ -724,4 +725,63 @@ func TestComposeNATSCredentials(t *testing.T) {
 		t.Fatalf("the daemons' NATS credentials: %v", err)
 	}
 	nc.Close()
+}
+
+// rawValue is the NATS Helm chart's raw-value syntax, << $VAR >>.
+var rawValue = regexp.MustCompile(`"<< (\$[A-Za-z_][A-Za-z0-9_]*) >>"`)
+
+// TestKubernetesNATSAccounts renders the accounts of nats-values.yaml as the
+// chart does (config.merge, raw values for the passwords) into a config,
+// runs nats-server with it and the example Secrets' passwords, and tries
+// every route an OEM might take (natsiso.Check).
+func TestKubernetesNATSAccounts(t *testing.T) {
+	v := yamlDoc(t, "k8s/nats-values.yaml")
+	merge := dict(v, "config", "merge")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the conf parser knows no \u escapes
+	if err := enc.Encode(merge["accounts"]); err != nil {
+		t.Fatal(err)
+	}
+	accounts := bytes.TrimSpace(buf.Bytes())
+	env := map[string]string{}
+	for _, d := range yamlDocs(t, "k8s/secret-nats.example.yaml") {
+		for k, val := range dict(d, "stringData") {
+			env[k], _ = val.(string)
+		}
+	}
+	// Every password the accounts read comes from the Secret through container.env.
+	for _, m := range rawValue.FindAllStringSubmatch(string(accounts), -1) {
+		name := m[1][1:]
+		if str(v, "container", "env", name, "valueFrom", "secretKeyRef", "name") != "nats-passwords" ||
+			str(v, "container", "env", name, "valueFrom", "secretKeyRef", "key") != name {
+			t.Errorf("nats-values.yaml: container.env does not take %s from Secret nats-passwords", name)
+		}
+		if env[name] == "" {
+			t.Errorf("secret-nats.example.yaml: nats-passwords has no %s", name)
+		}
+		t.Setenv(name, env[name])
+	}
+	conf := fmt.Sprintf("jetstream { store_dir: %q, sync_interval: always }\naccounts: %s\nsystem_account: %s\n",
+		t.TempDir(), rawValue.ReplaceAll(accounts, []byte("$1")), str(merge, "system_account"))
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-values.yaml accounts: %v\n%s", err, conf)
+	}
+	checkNATSAccounts(t, "k8s/nats-values.yaml", opts)
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	srv := natstest.StartWithOptions(t, opts)
+	service, err := nats.Connect(srv.URL(), nats.UserInfo(env["NATS_USER"], env["NATS_PASSWORD"]))
+	if err != nil {
+		t.Fatalf("connect with Secret dealcredit-nats: %v", err)
+	}
+	defer service.Close()
+	natsiso.Check(t, service, func(oem string, opts ...nats.Option) (*nats.Conn, error) {
+		pw := env[strings.ToUpper(oem)+"_NATS_PASSWORD"]
+		return nats.Connect(srv.URL(), append(opts, nats.UserInfo(oem, pw))...)
+	})
 }
