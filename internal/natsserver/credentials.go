@@ -7,18 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/config"
 	"dealcredit/internal/natsauth"
 	"dealcredit/internal/secretfile"
 )
 
 // CredentialsFileName is the embedded server's credentials file in the data
 // directory, beside the generated API tokens.
-const CredentialsFileName = "nats-credentials.json"
+const CredentialsFileName = config.EmbeddedNATSCredentialsFileName
 
 // ServiceUser is the embedded server's user of the daemon and the CLI.
 const ServiceUser = "dealcredit"
@@ -103,34 +102,7 @@ func password() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// accountsConfig renders the accounts of c in nats-server's configuration
-// language, the layout of deployments/nats/nats-server.conf: the service
-// account owns JetStream and exports each OEM's invoices subject as a
-// service to that OEM's account only; an OEM's account imports it and its
-// user may publish nothing else.
-func accountsConfig(c Credentials) string {
-	q := strconv.Quote
-	oems := make([]string, 0, len(c.OEMs))
-	for oem := range c.OEMs {
-		oems = append(oems, oem)
-	}
-	sort.Strings(oems)
-	var b strings.Builder
-	fmt.Fprintf(&b, "accounts {\n  %s {\n    jetstream: enabled\n", q(ServiceAccount))
-	fmt.Fprintf(&b, "    users = [ { user: %s, password: %s } ]\n", q(c.Service.User), q(c.Service.Password))
-	b.WriteString("    exports = [\n")
-	for _, oem := range oems {
-		fmt.Fprintf(&b, "      { service: %s, accounts: [%s] }\n", q(oemfeed.Subject(oem)), q(OEMAccount(oem)))
-	}
-	b.WriteString("    ]\n  }\n")
-	for _, oem := range oems {
-		u := c.OEMs[oem]
-		fmt.Fprintf(&b, "  %s {\n", q(OEMAccount(oem)))
-		fmt.Fprintf(&b, "    users = [ { user: %s, password: %s, permissions: {\n", q(u.User), q(u.Password))
-		fmt.Fprintf(&b, "      publish: { allow: [%s] }\n", q(oemfeed.Subject(oem)))
-		fmt.Fprintf(&b, "      subscribe: { allow: [\"_INBOX.>\", %s] }\n    } } ]\n", q("_INBOX_"+oem+".>"))
-		fmt.Fprintf(&b, "    imports = [ { service: { account: %s, subject: %s } } ]\n  }\n", q(ServiceAccount), q(oemfeed.Subject(oem)))
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
+// serviceAccountConfig is the service's account in nats-server's
+// configuration language: the only account with JetStream. The OEM
+// accounts are added at run time (Server.wireOEM), with their users.
+var serviceAccountConfig = fmt.Sprintf("accounts { %q { jetstream: enabled } }\n", ServiceAccount)

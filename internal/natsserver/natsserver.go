@@ -56,8 +56,10 @@ type Options struct {
 // Server is a running embedded JetStream server.
 type Server struct {
 	srv       *server.Server
-	base      server.Options // everything but the accounts
+	auth      *authenticator
 	credsPath string
+
+	service User // never changes
 
 	mu    sync.Mutex // serialises AddOEM
 	creds Credentials
@@ -95,32 +97,35 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if created && opts.Logger != nil {
 		opts.Logger.Info("generated NATS credentials", "path", credsPath)
 	}
-	es := &Server{
-		base: server.Options{
-			ServerName: "dealcredit-embedded",
-			Host:       host,
-			Port:       port,
-			JetStream:  true,
-			// The server appends "jetstream" to StoreDir itself.
-			StoreDir:   opts.DataDir,
-			SyncAlways: true,
-			NoSigs:     true,
-			NoLog:      opts.Logger == nil,
-			// The ASCII-art banner is noise in structured logs.
-			DisableJetStreamBanner: true,
-		},
-		credsPath: credsPath,
-		creds:     creds,
+	sopts := &server.Options{}
+	if err := sopts.ProcessConfigString(serviceAccountConfig); err != nil {
+		return nil, fmt.Errorf("natsserver: accounts: %w", err)
 	}
-	sopts, err := es.options(creds)
-	if err != nil {
-		return nil, err
-	}
+	sopts.ServerName = "dealcredit-embedded"
+	sopts.Host, sopts.Port = host, port
+	sopts.JetStream = true
+	// The server appends "jetstream" to StoreDir itself.
+	sopts.StoreDir = opts.DataDir
+	sopts.SyncAlways = true
+	sopts.NoSigs = true
+	sopts.NoLog = opts.Logger == nil
+	// The ASCII-art banner is noise in structured logs.
+	sopts.DisableJetStreamBanner = true
+	auth := &authenticator{users: map[string]authUser{
+		creds.Service.User: {password: creds.Service.Password, account: ServiceAccount},
+	}}
+	sopts.CustomClientAuthentication = auth
 	s, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: new server: %w", err)
 	}
-	es.srv = s
+	auth.srv = s
+	es := &Server{srv: s, auth: auth, credsPath: credsPath, service: creds.Service, creds: creds}
+	for oem, u := range creds.OEMs {
+		if err := es.wireOEM(oem, u); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Logger != nil {
 		s.SetLoggerV2(slogAdapter{opts.Logger.With("component", "nats-server")}, false, false, false)
 	}
@@ -145,29 +150,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return es, nil
 }
 
-// options are the server options with the accounts of creds.
-func (s *Server) options(creds Credentials) (*server.Options, error) {
-	o := &server.Options{}
-	if err := o.ProcessConfigString(accountsConfig(creds)); err != nil {
-		return nil, fmt.Errorf("natsserver: accounts: %w", err)
-	}
-	accounts, users := o.Accounts, o.Users
-	*o = s.base
-	o.Accounts, o.Users = accounts, users
-	return o, nil
-}
-
 // Service is the user the daemon and the CLI connect as.
-func (s *Server) Service() User { return s.creds.Service }
+func (s *Server) Service() User { return s.service }
 
 // CredentialsFile is the path of the generated credentials.
 func (s *Server) CredentialsFile() string { return s.credsPath }
 
 // AddOEM gives the OEM an account and a user (with a generated password,
 // saved in the credentials file) that may publish only to its invoices
-// subject, and reloads the server. An OEM that has them is left alone.
+// subject. An OEM that has them is left alone.
 func (s *Server) AddOEM(oem string) error {
-	if !oemfeed.ValidOEMID(oem) || oem == s.creds.Service.User {
+	if !oemfeed.ValidOEMID(oem) || oem == s.service.User {
 		return fmt.Errorf("natsserver: add OEM: %q is not a valid OEM id", oem)
 	}
 	s.mu.Lock()
@@ -183,10 +176,6 @@ func (s *Server) AddOEM(oem string) error {
 	for k, v := range s.creds.OEMs {
 		next.OEMs[k] = v
 	}
-	opts, err := s.options(next)
-	if err != nil {
-		return err
-	}
 	b, err := encode(next)
 	if err != nil {
 		return err
@@ -194,8 +183,8 @@ func (s *Server) AddOEM(oem string) error {
 	if err := secretfile.Replace(s.credsPath, b); err != nil {
 		return fmt.Errorf("natsserver: add OEM %s: %w", oem, err)
 	}
-	if err := s.srv.ReloadOptions(opts); err != nil {
-		return fmt.Errorf("natsserver: add OEM %s: reload: %w", oem, err)
+	if err := s.wireOEM(oem, next.OEMs[oem]); err != nil {
+		return err
 	}
 	s.creds = next
 	return nil

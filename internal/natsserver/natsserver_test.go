@@ -109,6 +109,12 @@ func TestCredentials(t *testing.T) {
 	if srv.CredentialsFile() != path {
 		t.Fatalf("credentials file %s, want %s", srv.CredentialsFile(), path)
 	}
+	// Connected before the OEMs are added, as the daemon is.
+	service, err := nats.Connect(srv.ClientURL(), nats.UserInfo(srv.Service().User, srv.Service().Password))
+	if err != nil {
+		t.Fatalf("connect as the service: %v", err)
+	}
+	defer service.Close()
 	for _, oem := range []string{natsiso.Attacker, natsiso.Victim} {
 		if err := srv.AddOEM(oem); err != nil {
 			t.Fatalf("add OEM %s: %v", oem, err)
@@ -144,18 +150,13 @@ func TestCredentials(t *testing.T) {
 		}
 	}
 
-	check := func(srv *natsserver.Server) {
-		service, err := nats.Connect(srv.ClientURL(), nats.UserInfo(srv.Service().User, srv.Service().Password))
-		if err != nil {
-			t.Fatalf("connect as the service: %v", err)
-		}
-		defer service.Close()
+	check := func(srv *natsserver.Server, service *nats.Conn) {
 		natsiso.Check(t, service, func(oem string, opts ...nats.Option) (*nats.Conn, error) {
 			u := creds.OEMs[oem]
 			return nats.Connect(srv.ClientURL(), append(opts, nats.UserInfo(u.User, u.Password))...)
 		})
 	}
-	check(srv)
+	check(srv, service)
 
 	// After a restart the OEMs' accounts come from the file.
 	if err := srv.Shutdown(ctx); err != nil {
@@ -168,5 +169,10 @@ func TestCredentials(t *testing.T) {
 	if srv.Service() != creds.Service {
 		t.Fatalf("service user after restart %+v, want %+v", srv.Service(), creds.Service)
 	}
-	check(srv)
+	service2, err := nats.Connect(srv.ClientURL(), nats.UserInfo(srv.Service().User, srv.Service().Password))
+	if err != nil {
+		t.Fatalf("connect as the service after restart: %v", err)
+	}
+	defer service2.Close()
+	check(srv, service2)
 }
