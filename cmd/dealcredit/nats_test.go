@@ -120,3 +120,30 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 		t.Fatalf("publish without credentials: %v, want an error naming the credentials file", err)
 	}
 }
+
+// TestCLIErrorsMaskPasswords: a NATS or database password given in the
+// URLs never appears in the CLI's output or errors.
+func TestCLIErrorsMaskPasswords(t *testing.T) {
+	const natsPW, dbPW = "cli-nats-Pw-91ac", "cli-db-Pw-5e0f"
+	feed := filepath.Join(t.TempDir(), "empty.jsonl")
+	if err := os.WriteFile(feed, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"NATS_URL":     "nats://dealcredit:" + natsPW + "@127.0.0.1:1",
+		"DATABASE_URL": "postgres://postgres:" + dbPW + "@127.0.0.1:1/dealcredit?sslmode=disable&connect_timeout=2",
+	}
+	for _, args := range [][]string{{"publish", "--oem", "hp", feed}, {"verify"}} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &out)
+		if err == nil {
+			t.Fatalf("dealcredit %v succeeded without a server", args)
+		}
+		text := out.String() + err.Error()
+		for _, pw := range []string{natsPW, dbPW} {
+			if strings.Contains(text, pw) {
+				t.Errorf("dealcredit %v shows the password %q: %s", args, pw, text)
+			}
+		}
+	}
+}
