@@ -79,6 +79,11 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	pf.StringVar(&e.cfg.NATSUser, "nats-user", e.cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER); default: user:password in NATS_URL, or the embedded server's generated credentials in the data directory")
 	pf.StringVar(&e.cfg.NATSCreds, "nats-creds", e.cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
 
+	// The help shows the environment's values as defaults: without passwords.
+	for _, name := range []string{"database-url", "nats-url"} {
+		pf.Lookup(name).DefValue = config.Redact(pf.Lookup(name).DefValue)
+	}
+
 	root.AddCommand(
 		e.migrateCmd(),
 		e.verifyCmd(),

@@ -52,6 +52,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
 	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
+	// -h shows the environment's values as defaults: without passwords.
+	for _, name := range []string{"database-url", "nats-url"} {
+		fs.Lookup(name).DefValue = config.Redact(fs.Lookup(name).DefValue)
+	}
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
