@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"dealcredit/internal/natsiso"
 	"dealcredit/internal/natstest"
+	"dealcredit/internal/natstest/natsiso"
 )
 
 var passwords = map[string]string{

@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"dealcredit/internal/natsiso"
 	"dealcredit/internal/natsserver"
+	"dealcredit/internal/natstest/natsiso"
 )
 
 func TestStartPersistsAcrossRestart(t *testing.T) {
