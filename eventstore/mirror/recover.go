@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,7 @@ const recoverBatch = 1000
 // Restorer is the log as Recover needs it: its head, and a way to write
 // records back verbatim (pgstore.Store.Restore).
 type Restorer interface {
-	Head(ctx context.Context) (int64, error)
+	eventstore.Reader
 	// Restore writes recs (in position order) that continue the log's hash
 	// chain, skips those the log holds identically, refuses anything else
 	// with a *eventstore.ChainError, and returns how many it wrote.
@@ -61,16 +62,12 @@ func Recover(ctx context.Context, log Restorer, js jetstream.JetStream) (Recover
 	}
 	last := int64(info.State.LastSeq)
 	rep.MirrorHead = last
-	if last <= head {
-		if last > 0 {
-			// Nothing to bring back; still refuse a mirror that forked.
-			mh, err := headOf(ctx, stream, last)
-			if err != nil {
-				return rep, fmt.Errorf("mirror: recover: %w", err)
-			}
-			_, err = log.Restore(ctx, []eventstore.Record{{Position: mh.Position, ID: mh.ID, Hash: mh.Hash}})
+	if both := min(head, last); both > 0 {
+		if err := checkFork(ctx, log, stream, both); err != nil {
 			return rep, err
 		}
+	}
+	if last <= head {
 		return rep, nil
 	}
 	// Start at the log's head, so Restore checks the mirror agrees there.
@@ -129,4 +126,40 @@ func Recover(ctx context.Context, log Restorer, js jetstream.JetStream) (Recover
 		}
 	}
 	return rep, nil
+}
+
+// checkFork returns a *eventstore.ChainError naming the first position
+// where log and mirror hold different events, looking at positions up to
+// upTo (which both hold). The hash chain makes agreement a prefix property:
+// equal hashes at p mean equal records up to p, so a binary search finds it.
+func checkFork(ctx context.Context, log eventstore.Reader, s jetstream.Stream, upTo int64) error {
+	same := func(p int64) (bool, error) {
+		mh, err := headOf(ctx, s, p)
+		if err != nil {
+			return false, fmt.Errorf("mirror: recover: %w", err)
+		}
+		recs, err := log.ReadAll(ctx, p-1, 1)
+		if err != nil {
+			return false, fmt.Errorf("mirror: recover: read log at %d: %w", p, err)
+		}
+		return len(recs) == 1 && recs[0].Position == p && bytes.Equal(recs[0].Hash, mh.Hash), nil
+	}
+	ok, err := same(upTo)
+	if err != nil || ok {
+		return err
+	}
+	lo, hi := int64(1), upTo // the first differing position is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ok, err := same(mid)
+		if err != nil {
+			return err
+		}
+		if ok {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return &eventstore.ChainError{Position: lo, Reason: fmt.Sprintf("the log holds another event at position %d than the mirror (forked record: the database appended new events after a failover lost the mirror's)", lo)}
 }
