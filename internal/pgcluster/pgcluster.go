@@ -128,11 +128,11 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// DSN returns a keyword/value DSN for database db naming both servers with
+// DSN returns a URL for database db naming both servers with
 // target_session_attrs=read-write, as an operator's DATABASE_URL would:
 // clients connect to whichever of the two is the writable primary.
 func (c *Cluster) DSN(db string) string {
-	return fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=%s sslmode=disable target_session_attrs=read-write connect_timeout=2",
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
 		c.Primary.Port, c.Standby.Port, db)
 }
 
