@@ -177,7 +177,7 @@ func runFailover(t *testing.T, synchronous bool) {
 	c.Promote(t)
 	promotedAt := time.Now()
 	close(resume) // the rest of the load meets the failover
-	t.Logf("primary killed at log head %d (standby at %d), standby promoted %s later", headBefore, standbyHead(), promotedAt.Sub(killedAt).Round(time.Millisecond))
+	t.Logf("primary killed at log head %d, standby promoted %s later (its head: %d)", headBefore, promotedAt.Sub(killedAt).Round(time.Millisecond), standbyHead())
 
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
@@ -191,12 +191,25 @@ func runFailover(t *testing.T, synchronous bool) {
 		if h := headOf(pool); h < headBefore {
 			t.Fatalf("the promoted log ends at %d, before the %d the primary had", h, headBefore)
 		}
+		// The scheduled verify runs at once on the new server (the first
+		// scheduled one is a minute after start).
+		vctx, vcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer vcancel()
+		waitUntil(vctx, t, "a verify within 20 s of the failover", func() bool {
+			return metricValue(d.URL, "dealcredit_verify_last_success_timestamp_seconds") > 0
+		})
 	} else {
 		waitUntil(ctx, t, "/readyz to report the fence", func() bool {
 			code, body := readyz(d.URL)
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "the mirror holds positions")
 		})
 		fencedSeen := time.Since(promotedAt)
+		// The verify that runs on the new server finds the mirror ahead.
+		vctx, vcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer vcancel()
+		waitUntil(vctx, t, "a failed verify within 20 s of the failover", func() bool {
+			return metricValue(d.URL, "dealcredit_verify_failures_total") > 0 && metricValue(d.URL, "dealcredit_log_fenced") == 1
+		})
 		code, body := post(ctx, d.URL+"/v1/partners", admin, map[string]string{"id": "var-fenced", "name": "F", "kind": "var", "geography": "us-west"})
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "fenced") {
 			t.Fatalf("command while fenced: %d %s, want 503 naming the fence", code, body)
@@ -335,4 +348,24 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool)
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
 	}
+}
+
+// metricValue returns the value of an unlabelled metric on base's /metrics
+// (0 when absent).
+func metricValue(base, name string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return 0
 }
