@@ -187,7 +187,13 @@ func runFailover(t *testing.T, synchronous bool) {
 
 	if synchronous {
 		waitUntil(ctx, t, "/readyz 200 after the failover", func() bool { code, _ := readyz(d.URL); return code == http.StatusOK })
-		t.Logf("ready %s after the promotion", time.Since(promotedAt).Round(time.Millisecond))
+		ready := time.Since(promotedAt)
+		t.Logf("ready %s after the promotion", ready.Round(time.Millisecond))
+		// Readiness probes now (1-2 s when idle); the bound leaves room
+		// for a loaded test machine.
+		if ready > 5*time.Second {
+			t.Errorf("/readyz green %s after the promotion, want within 5 s", ready.Round(time.Millisecond))
+		}
 		if h := headOf(pool); h < headBefore {
 			t.Fatalf("the promoted log ends at %d, before the %d the primary had", h, headBefore)
 		}

@@ -228,3 +228,35 @@ func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond) // polling interval, bounded by the deadline
 	}
 }
+
+// TestFenceHoldsWhileMirrorUnreachable starts a writer while NATS is down:
+// it must not append blindly (it cannot know whether the mirror is ahead),
+// and it appends once the mirror answers again, without a restart.
+func TestFenceHoldsWhileMirrorUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := mustPool(t, mustDatabase(t))
+	srv := natstest.Start(t)
+	js := mustJetStream(t, srv.URL())
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	store := fencedStore(t, pool, js)
+	ev := func() eventstore.Event {
+		return eventstore.Event{ID: uuid.New(), Type: "test.after", SchemaVersion: 1, Data: []byte(`{}`)}
+	}
+	_, err := store.Append(ctx, "deal-1", eventstore.Any, ev())
+	var fe *eventstore.FencedError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "cannot be checked") {
+		t.Fatalf("append with the mirror unreachable: %v, want a fence naming the unreachable mirror", err)
+	}
+	if head, err := store.Head(ctx); err != nil || head != 0 {
+		t.Fatalf("log head %d, %v after a refused append; want 0", head, err)
+	}
+
+	srv.Restart(t)
+	waitFor(t, 30*time.Second, "the writer to unfence once the mirror answers", func() bool { return store.Fenced() == nil })
+	if res, err := store.Append(ctx, "deal-1", eventstore.Any, ev()); err != nil || res.LastPosition() != 1 {
+		t.Fatalf("append after the mirror is back: position %d, %v", res.LastPosition(), err)
+	}
+}
