@@ -159,7 +159,7 @@ func (c *Cluster) WaitStreaming(tb testing.TB) {
 	}
 }
 
-// CutReplication stops the standby's WAL receiver (primary_conninfo = ”),
+// CutReplication stops the standby's WAL receiver (it clears primary_conninfo),
 // so every commit from now on exists on the primary only: what an
 // asynchronous standby that lags behind has when the primary dies.
 func (c *Cluster) CutReplication(tb testing.TB) {
