@@ -138,17 +138,22 @@ func (s *Store) checkFence(ctx context.Context, conn *pgx.Conn, server string) {
 // compareWithMirror returns nil when no event the mirror holds can be
 // overwritten by an append: the mirror's last event is in the log, same id
 // and hash at the same position.
+//
+// The mirror is asked first: everything it holds was committed before, so
+// the log's head read afterwards includes it even while other processes
+// append and relay (reading the log first could see a mirror that is ahead
+// only because of a commit made in between).
 func (s *Store) compareWithMirror(ctx context.Context, conn *pgx.Conn) *eventstore.FencedError {
-	var head int64
-	var hash []byte
-	if err := conn.QueryRow(ctx, sqlHead).Scan(&head, &hash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return &eventstore.FencedError{Reason: fmt.Sprintf("cannot read the log's head: %v", err)}
-	}
 	mctx, cancel := context.WithTimeout(ctx, fenceCheckTimeout)
 	defer cancel()
 	mh, err := s.fc.fence.MirrorHead(mctx)
 	if err != nil {
-		return &eventstore.FencedError{LogHead: head, Reason: fmt.Sprintf("the mirror cannot be checked: %v", err)}
+		return &eventstore.FencedError{Reason: fmt.Sprintf("the mirror cannot be checked: %v", err)}
+	}
+	var head int64
+	var hash []byte
+	if err := conn.QueryRow(ctx, sqlHead).Scan(&head, &hash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return &eventstore.FencedError{MirrorHead: mh.Position, Reason: fmt.Sprintf("cannot read the log's head: %v", err)}
 	}
 	fenced := func(format string, args ...any) *eventstore.FencedError {
 		return &eventstore.FencedError{LogHead: head, MirrorHead: mh.Position, Reason: fmt.Sprintf(format, args...)}
