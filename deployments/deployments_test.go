@@ -42,6 +42,7 @@ var metricKinds = map[string]string{
 	"dealcredit_http_request_duration_seconds":         "histogram",
 	"dealcredit_verify_last_success_timestamp_seconds": "gauge",
 	"dealcredit_verify_failures_total":                 "counter",
+	"dealcredit_log_fenced":                            "gauge",
 }
 
 // configVars are the daemon's environment variables (CONTRACT.md plus
@@ -471,6 +472,7 @@ func TestAlertRules(t *testing.T) {
 		"dealcredit_relay_lag_events", "dealcredit_relay_published_total",
 		"dealcredit_projection_lag_events", "dealcredit_projection_lag_seconds",
 		"dealcredit_verify_failures_total", "dealcredit_verify_last_success_timestamp_seconds",
+		"dealcredit_log_fenced",
 	} {
 		if !usedMetrics[want] {
 			t.Errorf("alerts.yml: no alert on %s", want)

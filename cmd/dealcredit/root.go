@@ -87,6 +87,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	root.AddCommand(
 		e.migrateCmd(),
 		e.verifyCmd(),
+		e.recoverCmd(),
 		e.tailCmd(),
 		e.publishCmd(),
 		e.genCmd(),

@@ -85,13 +85,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("open event store: %w", err)
-	}
-	// Close flushes the appender: every append in flight commits or fails
-	// before the pool closes.
-	defer store.Close()
 
 	// NATS: embedded unless NATS_URL is set.
 	natsURL := cfg.NATSURL
@@ -136,6 +129,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The fence keeps the writer from appending where the mirror already
+	// holds events (a failover to a standby that lost the log's tail).
+	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg, Fence: mirror.NewFence(js)})
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	// Close flushes the appender: every append in flight commits or fails
+	// before the pool closes.
+	defer store.Close()
 
 	tokens, created, err := api.LoadOrCreateTokens(cfg.TokensFile)
 	if err != nil {
@@ -207,7 +209,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
 	readiness := []api.Checker{
-		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
+		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
 		{Name: "nats", Check: func(ctx context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("not connected")
@@ -307,4 +310,23 @@ func serialized(pool *pgxpool.Pool, name string, provision oemwatch.Provisioner)
 		}()
 		return provision(ctx, oem)
 	}
+}
+
+// readinessProbeTimeout bounds one readiness probe of the database, so
+// /readyz answers from what the database does now.
+const readinessProbeTimeout = time.Second
+
+// databaseWritable probes the database now: it answers and is not a
+// read-only standby.
+func databaseWritable(ctx context.Context, pool *pgxpool.Pool) error {
+	ctx, cancel := context.WithTimeout(ctx, readinessProbeTimeout)
+	defer cancel()
+	var standby bool
+	if err := pool.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return err
+	}
+	if standby {
+		return errors.New("the database is a read-only standby")
+	}
+	return nil
 }
