@@ -22,11 +22,20 @@ const (
 	// It is not 4222 so that it never collides with a NATS server already
 	// running on the machine; the CLI connects here when NATS_URL is unset.
 	DefaultEmbeddedNATSAddr = "127.0.0.1:4223"
+	// AppRole is the Postgres role the daemon serves with: it may select
+	// and insert into the event log, never change or remove an event.
+	// Migrations create it; the owner role (the migration DSN's user) owns
+	// the log.
+	AppRole = "dealcredit_app"
 )
 
 // Config is the validated configuration of the daemon and the CLI.
 type Config struct {
 	DatabaseURL string // DATABASE_URL
+	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
+	// DSN that creates and migrates the database. Empty: DatabaseURL
+	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
+	MigrationDatabaseURL string
 	NATSURL     string // NATS_URL; empty = embedded JetStream
 	DataDir     string // DEALCREDIT_DATA_DIR
 	HTTPAddr    string // DEALCREDIT_HTTP_ADDR
@@ -44,6 +53,8 @@ type Config struct {
 func FromEnv(getenv func(string) string) Config {
 	c := Config{
 		DatabaseURL: getenv("DATABASE_URL"),
+
+		MigrationDatabaseURL: getenv("DATABASE_MIGRATION_URL"),
 		NATSURL:     getenv("NATS_URL"),
 		DataDir:     getenv("DEALCREDIT_DATA_DIR"),
 		HTTPAddr:    getenv("DEALCREDIT_HTTP_ADDR"),
@@ -74,6 +85,46 @@ func FromEnv(getenv func(string) string) Config {
 	return c
 }
 
+// OwnerDatabaseURL is the DSN that creates and migrates the database:
+// DATABASE_MIGRATION_URL, else DATABASE_URL.
+func (c Config) OwnerDatabaseURL() string {
+	if c.MigrationDatabaseURL != "" {
+		return c.MigrationDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// AppDatabaseURL is the DSN the daemon and the CLI's log and read-model
+// commands connect with. With DATABASE_MIGRATION_URL set it is DATABASE_URL
+// as given (which should log in as AppRole). Without it, DATABASE_URL is
+// the owner's DSN, and this is the same server and database logged in as
+// AppRole without the owner's password (trust or a password file for
+// AppRole; set both variables where AppRole needs its own password).
+func (c Config) AppDatabaseURL() string {
+	if c.MigrationDatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return AsRole(c.DatabaseURL, AppRole)
+}
+
+// AsRole returns dsn (a postgres:// URL) logged in as role, without a
+// password; a dsn that already logs in as role, or that does not parse
+// (Validate reports it), is returned unchanged.
+func AsRole(dsn, role string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User.Username() == role {
+		return dsn
+	}
+	u.User = url.User(role)
+	q := u.Query()
+	if q.Has("user") || q.Has("password") {
+		q.Del("user")
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // ClientNATSURL is the NATS server a client command talks to: NATS_URL, or
 // the daemon's embedded server when it is unset.
 func (c Config) ClientNATSURL() string {
@@ -87,14 +138,9 @@ func (c Config) ClientNATSURL() string {
 // names the variable at fault.
 func (c *Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.DatabaseURL)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
-	case u.Scheme != "postgres" && u.Scheme != "postgresql":
-		errs = append(errs, fmt.Errorf("DATABASE_URL: scheme must be postgres or postgresql, got %q", u.Scheme))
-	case strings.Trim(u.Path, "/") == "":
-		errs = append(errs, errors.New("DATABASE_URL: must name a database, e.g. .../dealcredit"))
+	errs = append(errs, validateDSN("DATABASE_URL", c.DatabaseURL))
+	if c.MigrationDatabaseURL != "" {
+		errs = append(errs, validateDSN("DATABASE_MIGRATION_URL", c.MigrationDatabaseURL))
 	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
@@ -119,4 +165,19 @@ func (c *Config) Validate() error {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")
 	}
 	return errors.Join(errs...)
+}
+
+// validateDSN checks that dsn is a postgres URL naming a database; the
+// error names the variable.
+func validateDSN(name, dsn string) error {
+	u, err := url.Parse(dsn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", name, err)
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
+	case strings.Trim(u.Path, "/") == "":
+		return fmt.Errorf("%s: must name a database, e.g. .../dealcredit", name)
+	}
+	return nil
 }

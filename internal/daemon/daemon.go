@@ -42,7 +42,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg := config.FromEnv(getenv)
 	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the daemon serves as "+config.AppRole)
+	fs.StringVar(&cfg.MigrationDatabaseURL, "migration-database-url", cfg.MigrationDatabaseURL, "the owner role's Postgres DSN that creates and migrates the database; DATABASE_URL then serves as given (DATABASE_MIGRATION_URL)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded JetStream store and generated tokens (DEALCREDIT_DATA_DIR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP API, /metrics, /healthz, /readyz (DEALCREDIT_HTTP_ADDR)")
@@ -64,15 +65,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Postgres: create, migrate, connect.
-	if err := dbsetup.Up(ctx, cfg.DatabaseURL); err != nil {
+	// Postgres: create and migrate as the owner, serve as the app role.
+	if err := dbsetup.Up(ctx, cfg.OwnerDatabaseURL()); err != nil {
 		return err
 	}
-	pool, err := pgdb.OpenPool(ctx, cfg.DatabaseURL)
+	pool, err := pgdb.OpenPool(ctx, cfg.AppDatabaseURL())
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return fmt.Errorf("open database as %s: %w", config.AppRole, err)
 	}
 	defer pool.Close()
+	if err := dbsetup.CheckRole(ctx, pool); err != nil {
+		return fmt.Errorf("%w: serve as %s (DATABASE_URL) and migrate with the owner's DATABASE_MIGRATION_URL", err, config.AppRole)
+	}
 	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/internal/pgtest"
 )
@@ -35,5 +36,34 @@ func TestUpMigratesAndCheckAgrees(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("events table: n=%d err=%v", n, err)
+	}
+}
+
+// TestCheckRoleRefusesOwners: the daemon refuses a role that could rewrite
+// the log (the superuser that ran the migrations) and accepts the app role.
+func TestCheckRoleRefusesOwners(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	if err := dbsetup.Up(ctx, dsn); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	owner, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if err := dbsetup.CheckRole(ctx, owner); err == nil || !strings.Contains(err.Error(), "rewrite") {
+		t.Fatalf("CheckRole(superuser) = %v, want a refusal", err)
+	}
+	app, err := pgx.Connect(ctx, config.AsRole(dsn, config.AppRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close(ctx)
+	if err := dbsetup.CheckRole(ctx, app); err != nil {
+		t.Fatalf("CheckRole(app) = %v", err)
+	}
+	if err := dbsetup.Check(ctx, app); err != nil {
+		t.Fatalf("the app role cannot read the migration versions: %v", err)
 	}
 }
