@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"dealcredit/internal/pgdb"
 	"dealcredit/internal/pgtest"
@@ -26,7 +28,7 @@ func TestIdempotencyForgetsConflicts(t *testing.T) {
 	defer pool.Close()
 
 	calls := 0
-	h := idempotent(pool, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := idempotent(pool, time.Minute, slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		if calls == 1 {
 			w.WriteHeader(http.StatusConflict) // e.g. a stream changed concurrently

@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"dealcredit/eventstore"
 )
@@ -20,6 +25,8 @@ type Problem struct {
 	Detail string `json:"detail"`
 	Field  string `json:"field,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header when > 0.
+	RetryAfter int `json:"-"`
 }
 
 // Code classifies an error the API reports; every code has one status in
@@ -63,6 +70,13 @@ var problems = map[Code]struct {
 	CodeTimeout:        {http.StatusGatewayTimeout, "Timed out"},
 	CodeInternal:       {http.StatusInternalServerError, "Internal error"},
 	CodeIdempotencyUse: {http.StatusConflict, "Idempotency key in use"},
+}
+
+// retryAfter is the Retry-After (seconds) sent with the codes a retry may
+// soon resolve.
+var retryAfter = map[Code]int{
+	CodeUnavailable:    2,
+	CodeIdempotencyUse: 1,
 }
 
 // Error is an error the API reports to the caller as it is.
@@ -112,6 +126,8 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
+	case databaseUnavailable(err):
+		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	}
 	p := problems[code]
 	if p.status == 0 {
@@ -120,7 +136,37 @@ func classify(err error) Problem {
 	if field != "" && detail != "" && !containsField(detail, field) {
 		detail = field + ": " + detail
 	}
-	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
+	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule, RetryAfter: retryAfter[code]}
+}
+
+// databaseUnavailable reports whether err says Postgres cannot be reached or
+// is going away, rather than that the request is wrong: the server cannot
+// be reached or refuses connections, the connection broke, timed out or was
+// terminated, the server is shutting down or starting, has no connection
+// slot left, or is a read-only standby (a failover in progress).
+func databaseUnavailable(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		pgErr      *pgconn.PgError
+		netErr     net.Error
+	)
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true // whatever the server said while refusing the connection
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+			"53300", // too_many_connections
+			"25006": // read_only_sql_transaction
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+	case pgconn.SafeToRetry(err), pgconn.Timeout(err):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true // the connection closed mid-exchange
+	}
+	return false
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }
@@ -129,6 +175,9 @@ func containsField(detail, field string) bool { return strings.Contains(detail, 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }
