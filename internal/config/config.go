@@ -32,10 +32,6 @@ const (
 // Config is the validated configuration of the daemon and the CLI.
 type Config struct {
 	DatabaseURL string // DATABASE_URL
-	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
-	// DSN that creates and migrates the database. Empty: DatabaseURL
-	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
-	MigrationDatabaseURL string
 	NATSURL     string // NATS_URL; empty = embedded JetStream
 	DataDir     string // DEALCREDIT_DATA_DIR
 	HTTPAddr    string // DEALCREDIT_HTTP_ADDR
@@ -46,6 +42,11 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
+
+	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
+	// DSN that creates and migrates the database. Empty: DatabaseURL
+	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
+	MigrationDatabaseURL string
 }
 
 // FromEnv reads the environment through getenv and fills in defaults.
@@ -53,8 +54,6 @@ type Config struct {
 func FromEnv(getenv func(string) string) Config {
 	c := Config{
 		DatabaseURL: getenv("DATABASE_URL"),
-
-		MigrationDatabaseURL: getenv("DATABASE_MIGRATION_URL"),
 		NATSURL:     getenv("NATS_URL"),
 		DataDir:     getenv("DEALCREDIT_DATA_DIR"),
 		HTTPAddr:    getenv("DEALCREDIT_HTTP_ADDR"),
@@ -62,6 +61,7 @@ func FromEnv(getenv func(string) string) Config {
 
 		EmbeddedNATSAddr: getenv("DEALCREDIT_EMBEDDED_NATS_ADDR"),
 	}
+	c.MigrationDatabaseURL = getenv("DATABASE_MIGRATION_URL")
 	if c.EmbeddedNATSAddr == "" {
 		c.EmbeddedNATSAddr = DefaultEmbeddedNATSAddr
 	}
