@@ -69,6 +69,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := dbsetup.Up(ctx, cfg.OwnerDatabaseURL()); err != nil {
 		return err
 	}
+	if err := dbsetup.EnsureLogin(ctx, cfg.OwnerDatabaseURL(), cfg.AppDatabaseURL(), config.AppRole); err != nil {
+		return fmt.Errorf("database role %s: %w", config.AppRole, err)
+	}
 	pool, err := pgdb.OpenPool(ctx, cfg.AppDatabaseURL())
 	if err != nil {
 		return fmt.Errorf("open database as %s: %w", config.AppRole, err)

@@ -95,6 +95,43 @@ func Check(ctx context.Context, q Querier) error {
 	return nil
 }
 
+// EnsureLogin makes appDSN's password work for its role when that role is
+// role (the app role the migrations create without a password): if logging
+// in with it fails authentication, the owner (ownerDSN) sets it. So one
+// secret, DATABASE_URL, provisions the app role's password. Other roles,
+// a DSN without a password and other connection errors are left alone
+// (opening the pool reports them).
+func EnsureLogin(ctx context.Context, ownerDSN, appDSN, role string) error {
+	cfg, err := pgx.ParseConfig(appDSN)
+	if err != nil {
+		return fmt.Errorf("parse dsn: %w", err)
+	}
+	if cfg.User != role || cfg.Password == "" {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "28P01" && pgErr.Code != "28000") { // invalid_password, invalid_authorization_specification
+		if conn != nil {
+			conn.Close(ctx)
+		}
+		return nil
+	}
+	owner, err := pgx.Connect(ctx, ownerDSN)
+	if err != nil {
+		return fmt.Errorf("connect as owner to set %s's password: %w", role, err)
+	}
+	defer owner.Close(context.WithoutCancel(ctx))
+	pw, err := owner.PgConn().EscapeString(cfg.Password)
+	if err != nil {
+		return fmt.Errorf("set %s's password: %w", role, err)
+	}
+	if _, err := owner.Exec(ctx, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" PASSWORD '"+pw+"'"); err != nil {
+		return fmt.Errorf("set %s's password (the owner needs CREATEROLE, or set it as a DBA): %w", role, err)
+	}
+	return nil
+}
+
 // CheckRole returns an error unless the connection's role is unable to
 // change history: it must not be a superuser, must not own events (or be a
 // member of its owner) and must not hold UPDATE, DELETE, TRUNCATE or
