@@ -67,3 +67,45 @@ func TestCheckRoleRefusesOwners(t *testing.T) {
 		t.Fatalf("the app role cannot read the migration versions: %v", err)
 	}
 }
+
+// TestUpHandsOldReadModelsToTheAppRole: read models built before the roles
+// migration (by a daemon that ran as the superuser) become the app role's,
+// so it can rebuild and swap them.
+func TestUpHandsOldReadModelsToTheAppRole(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		"CREATE SCHEMA proj_old",
+		"CREATE TABLE proj_old.things (id int PRIMARY KEY)",
+		"CREATE TABLE projection_checkpoints (name text PRIMARY KEY)",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dbsetup.Up(ctx, dsn); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT 'schema proj_old', nspowner::regrole::text FROM pg_namespace WHERE nspname = 'proj_old'
+		UNION ALL SELECT 'table ' || oid::regclass::text, relowner::regrole::text FROM pg_class
+		WHERE oid IN ('proj_old.things'::regclass, 'projection_checkpoints'::regclass)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		What, Owner string
+	}])
+	if err != nil || len(owners) != 3 {
+		t.Fatalf("owners %v, err %v", owners, err)
+	}
+	for _, o := range owners {
+		if o.Owner != config.AppRole {
+			t.Errorf("%s owned by %s, want %s", o.What, o.Owner, config.AppRole)
+		}
+	}
+}

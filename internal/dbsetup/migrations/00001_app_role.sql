@@ -64,22 +64,30 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON api_idempotency TO dealcredit_app;
 GRANT SELECT ON eventstore_migrations, api_goose_version, dbsetup_role_migrations TO dealcredit_app;
 
 -- Read models built before this migration belong to whoever ran the daemon
--- then (often the superuser): hand them to the app role, which drops and
--- recreates them on rebuild. Needs a superuser or a member of
--- dealcredit_app; a database without them skips this.
+-- then (often the owner or a superuser): hand them to the app role, which
+-- drops and recreates them on rebuild. A migrating role that may not (it
+-- needs to be a superuser or a member of dealcredit_app) drops them
+-- instead, all together: the daemon rebuilds every read model from the log.
 -- +goose StatementBegin
 DO $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'proj\_%' LOOP
-        EXECUTE format('ALTER SCHEMA %I OWNER TO dealcredit_app', r.nspname);
-    END LOOP;
-    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind IN ('r', 'p')
-               AND (n.nspname LIKE 'proj\_%' OR (n.nspname = 'public' AND c.relname = 'projection_checkpoints')) LOOP
-        EXECUTE format('ALTER TABLE %s OWNER TO dealcredit_app', r.rel);
-    END LOOP;
+    BEGIN
+        FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'proj\_%' LOOP
+            EXECUTE format('ALTER SCHEMA %I OWNER TO dealcredit_app', r.nspname);
+        END LOOP;
+        FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p')
+                   AND (n.nspname LIKE 'proj\_%' OR (n.nspname = 'public' AND c.relname = 'projection_checkpoints')) LOOP
+            EXECUTE format('ALTER TABLE %s OWNER TO dealcredit_app', r.rel);
+        END LOOP;
+    EXCEPTION WHEN insufficient_privilege THEN
+        FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'proj\_%' LOOP
+            EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+        END LOOP;
+        DROP TABLE IF EXISTS public.projection_checkpoints;
+    END;
 END
 $$;
 -- +goose StatementEnd
