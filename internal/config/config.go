@@ -107,6 +107,14 @@ func (c Config) AppDatabaseURL() string {
 	return AsRole(c.DatabaseURL, AppRole)
 }
 
+// Migrates reports whether the daemon migrates at start: not when its only
+// DSN logs in as AppRole, which cannot (then `dealcredit migrate` runs with
+// the owner's DATABASE_MIGRATION_URL beforehand).
+func (c Config) Migrates() bool {
+	u, err := url.Parse(c.OwnerDatabaseURL())
+	return err != nil || u.User.Username() != AppRole
+}
+
 // AsRole returns dsn (a postgres:// URL) logged in as role, without a
 // password; a dsn that already logs in as role, or that does not parse
 // (Validate reports it), is returned unchanged.
