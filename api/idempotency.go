@@ -55,7 +55,7 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		ctx := r.Context()
 
 		owner := uuid.New()
-		owned, err := reserve(ctx, pool, subject, key, r, sum, owner, lease)
+		owned, tookOver, err := reserve(ctx, pool, subject, key, r, sum, owner, lease)
 		if err != nil {
 			writeProblem(w, classify(fmt.Errorf("idempotency reserve: %w", err)))
 			return
@@ -63,6 +63,9 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		if !owned {
 			replay(ctx, pool, w, subject, key, sum)
 			return
+		}
+		if tookOver {
+			logger.Info("api: took over an Idempotency-Key whose request died (lease expired)", "path", r.URL.Path)
 		}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		r.Body = nopCloser{bytes.NewReader(body)}
@@ -111,22 +114,26 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 }
 
 // reserve claims the key for owner until lease from now: a new key, or an
-// in-flight one whose lease ran out (its request died) with the same request.
-// It reports false when another request holds the key or answered it.
-func reserve(ctx context.Context, pool *pgxpool.Pool, subject, key string, r *http.Request, sum []byte, owner uuid.UUID, lease time.Duration) (bool, error) {
-	var got uuid.UUID
-	err := pool.QueryRow(ctx, `INSERT INTO api_idempotency AS i (subject, key, method, path, request_hash, owner, lease_until)
+// in-flight one whose lease ran out (its request died) with the same request
+// (tookOver). It reports owned false when another request holds the key or
+// answered it.
+func reserve(ctx context.Context, pool *pgxpool.Pool, subject, key string, r *http.Request, sum []byte, owner uuid.UUID, lease time.Duration) (owned, tookOver bool, err error) {
+	var (
+		got      uuid.UUID
+		inserted bool
+	)
+	err = pool.QueryRow(ctx, `INSERT INTO api_idempotency AS i (subject, key, method, path, request_hash, owner, lease_until)
 		VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 millisecond')
 		ON CONFLICT (subject, key) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until, created_at = now()
 			WHERE i.status = 0 AND i.lease_until < now() AND i.request_hash = EXCLUDED.request_hash
-		RETURNING owner`, subject, key, r.Method, r.URL.Path, sum, owner, lease.Milliseconds()).Scan(&got)
+		RETURNING owner, xmax = 0`, subject, key, r.Method, r.URL.Path, sum, owner, lease.Milliseconds()).Scan(&got, &inserted)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	return got == owner, nil
+	return got == owner, got == owner && !inserted, nil
 }
 
 func replay(ctx context.Context, pool *pgxpool.Pool, w http.ResponseWriter, subject, key string, sum []byte) {

@@ -152,6 +152,9 @@ func TestIdempotencyKeyReleasedAfterConnectionCut(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("retry after the cut = %d %s, want 201 (the key must not stick)", r.Status, r.Body)
 	}
+	if !strings.Contains(a.Logs.String(), "took over an Idempotency-Key") {
+		t.Errorf("the retry's take-over of the dead request's key is not logged:\n%s", a.Logs.String())
+	}
 	dealID, _ := r.json(t)["deal_id"].(string)
 	again := a.do(t, "POST", "/v1/deals", tokVarA, body, "Idempotency-Key", "cut-1")
 	if again.Status != http.StatusCreated || again.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.Body, r.Body) {
