@@ -30,7 +30,11 @@ func TestDaemonRoleCannotChangeHistory(t *testing.T) {
 	ctx := context.Background()
 	d := daemontest.Start(t, nil)
 	admin := d.Token(t, "admin")
-	pos := post(t, d, admin, "/v1/partners", map[string]any{"id": "var-role", "name": "Role VAR", "kind": "var", "geography": "us-west"})
+	enroll := map[string]any{"id": "var-role", "name": "Role VAR", "kind": "var", "geography": "us-west"}
+	pos := post(t, d, admin, "/v1/partners", enroll, "Idempotency-Key", "role-1")
+	if again := post(t, d, admin, "/v1/partners", enroll, "Idempotency-Key", "role-1"); again != pos {
+		t.Fatalf("replayed enrollment at position %s, first at %s", again, pos)
+	}
 	get(t, d, admin, "/v1/partners/var-role?min_position="+pos)
 
 	dsn := d.Env["DATABASE_URL"]
@@ -105,13 +109,17 @@ func TestDaemonRoleCannotChangeHistory(t *testing.T) {
 	}
 }
 
-// post sends a JSON command, expects 201 and returns its position header.
-func post(t *testing.T, d *daemontest.Daemon, token, path string, body any) string {
+// post sends a JSON command with extra header name/value pairs, expects 201
+// and returns its position header.
+func post(t *testing.T, d *daemontest.Daemon, token, path string, body any, headers ...string) string {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", d.URL+path, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -60,8 +60,11 @@ GRANT SELECT, INSERT ON events TO dealcredit_app;
 REVOKE ALL ON api_idempotency FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON api_idempotency TO dealcredit_app;
 
--- The migration bookkeeping is readable (for /readyz), never writable.
+-- The migration bookkeeping is readable (for /readyz), never writable; so
+-- are the owner's later tables in public (a new set's version table). A
+-- table the daemon writes needs its grant here.
 GRANT SELECT ON eventstore_migrations, api_goose_version, dbsetup_role_migrations TO dealcredit_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO dealcredit_app;
 
 -- Read models built before this migration belong to whoever ran the daemon
 -- then (often the owner or a superuser): hand them to the app role, which
@@ -93,6 +96,7 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
+ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM dealcredit_app;
 REVOKE ALL ON eventstore_migrations, api_goose_version, dbsetup_role_migrations FROM dealcredit_app;
 REVOKE ALL ON api_idempotency FROM dealcredit_app;
 REVOKE CREATE ON SCHEMA public FROM dealcredit_app;
