@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"dealcredit/eventstore"
+	"dealcredit/internal/pgdb"
 )
 
 // Problem is an RFC 9457 problem+json body. Detail names the field and the
@@ -126,7 +123,7 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
-	case databaseUnavailable(err):
+	case pgdb.Unavailable(err):
 		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	}
 	p := problems[code]
@@ -137,36 +134,6 @@ func classify(err error) Problem {
 		detail = field + ": " + detail
 	}
 	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule, RetryAfter: retryAfter[code]}
-}
-
-// databaseUnavailable reports whether err says Postgres cannot be reached or
-// is going away, rather than that the request is wrong: the server cannot
-// be reached or refuses connections, the connection broke, timed out or was
-// terminated, the server is shutting down or starting, has no connection
-// slot left, or is a read-only standby (a failover in progress).
-func databaseUnavailable(err error) bool {
-	var (
-		connectErr *pgconn.ConnectError
-		pgErr      *pgconn.PgError
-		netErr     net.Error
-	)
-	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr):
-		return true // whatever the server said while refusing the connection
-	case errors.As(err, &pgErr):
-		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
-			"53300", // too_many_connections
-			"25006": // read_only_sql_transaction
-			return true
-		}
-		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
-	case pgconn.SafeToRetry(err), pgconn.Timeout(err):
-		return true
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true // the connection closed mid-exchange
-	}
-	return false
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }
