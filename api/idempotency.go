@@ -54,8 +54,8 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		subject := principalFrom(r.Context()).Subject
 		ctx := r.Context()
 
-		owner := uuid.New()
-		owned, tookOver, err := reserve(ctx, pool, subject, key, r, sum, owner, lease)
+		c := &claim{pool: pool, logger: logger, lease: lease, subject: subject, key: key, owner: uuid.New(), path: r.URL.Path}
+		owned, tookOver, err := c.reserve(ctx, r.Method, sum)
 		if err != nil {
 			writeProblem(w, classify(fmt.Errorf("idempotency reserve: %w", err)))
 			return
@@ -71,18 +71,8 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		r.Body = nopCloser{bytes.NewReader(body)}
 		completed := false
 		defer func() {
-			if completed {
-				return
-			}
-			// The handler failed (5xx, panic) or conflicted: release the key
-			// so a retry runs again, on a fresh context (the request's may be
-			// gone). If that fails too, the lease expires.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, err := pool.Exec(cctx, `DELETE FROM api_idempotency WHERE subject = $1 AND key = $2 AND owner = $3 AND status = 0`,
-				subject, key, owner); err != nil {
-				logger.Warn("api: release Idempotency-Key failed; it is released when its lease expires",
-					"path", r.URL.Path, "lease", lease.String(), "err", err)
+			if !completed {
+				c.release(ctx)
 			}
 		}()
 		hctx, cancel := context.WithTimeout(ctx, lease/2)
@@ -91,49 +81,78 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		if rec.status >= 500 || rec.status == http.StatusConflict || rec.status == http.StatusTooManyRequests {
 			// Not an answer to keep: a server failure, or a conflict that a
 			// retry may resolve (e.g. a stream changed concurrently); the
-			// deferred cleanup forgets the key so the retry runs again.
+			// deferred release forgets the key so the retry runs again.
 			return
 		}
-		pos, _ := strconv.ParseInt(rec.Header().Get(PositionHeader), 10, 64)
-		cctx, cancelStore := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancelStore()
-		tag, err := pool.Exec(cctx, `UPDATE api_idempotency SET status = $4, content_type = $5, position = $6, body = $7
-			WHERE subject = $1 AND key = $2 AND owner = $3 AND status = 0`,
-			subject, key, owner, rec.status, rec.Header().Get("Content-Type"), pos, rec.buf.Bytes())
-		switch {
-		case err != nil:
-			logger.Warn("api: storing the answer to an Idempotency-Key failed; a retry runs the request again",
-				"path", r.URL.Path, "status", rec.status, "err", err)
-		case tag.RowsAffected() == 0:
-			logger.Warn("api: Idempotency-Key lease lost before the answer was stored", "path", r.URL.Path, "lease", lease.String())
-			completed = true
-		default:
-			completed = true
-		}
+		completed = c.store(ctx, rec)
 	})
 }
 
-// reserve claims the key for owner until lease from now: a new key, or an
-// in-flight one whose lease ran out (its request died) with the same request
-// (tookOver). It reports owned false when another request holds the key or
-// answered it.
-func reserve(ctx context.Context, pool *pgxpool.Pool, subject, key string, r *http.Request, sum []byte, owner uuid.UUID, lease time.Duration) (owned, tookOver bool, err error) {
+// claim is one request's hold on an Idempotency-Key.
+type claim struct {
+	pool         *pgxpool.Pool
+	logger       *slog.Logger
+	lease        time.Duration
+	subject, key string
+	owner        uuid.UUID
+	path         string
+}
+
+// release forgets the claimed key after a failure (5xx, panic) or a
+// conflict, so a retry runs again. It runs on a fresh context (the
+// request's may be gone); if it fails too, the lease expires.
+func (c *claim) release(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.pool.Exec(cctx, `DELETE FROM api_idempotency WHERE subject = $1 AND key = $2 AND owner = $3 AND status = 0`,
+		c.subject, c.key, c.owner); err != nil {
+		c.logger.Warn("api: release Idempotency-Key failed; it is released when its lease expires",
+			"path", c.path, "lease", c.lease.String(), "err", err)
+	}
+}
+
+// store records the answer for replays and reports whether the key is
+// settled (stored, or taken over by another request meanwhile); when it
+// is not, the caller releases it.
+func (c *claim) store(ctx context.Context, rec *recorder) bool {
+	pos, _ := strconv.ParseInt(rec.Header().Get(PositionHeader), 10, 64)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	tag, err := c.pool.Exec(cctx, `UPDATE api_idempotency SET status = $4, content_type = $5, position = $6, body = $7
+		WHERE subject = $1 AND key = $2 AND owner = $3 AND status = 0`,
+		c.subject, c.key, c.owner, rec.status, rec.Header().Get("Content-Type"), pos, rec.buf.Bytes())
+	switch {
+	case err != nil:
+		c.logger.Warn("api: storing the answer to an Idempotency-Key failed; a retry runs the request again",
+			"path", c.path, "status", rec.status, "err", err)
+		return false
+	case tag.RowsAffected() == 0:
+		c.logger.Warn("api: Idempotency-Key lease lost before the answer was stored", "path", c.path, "lease", c.lease.String())
+	}
+	return true
+}
+
+// reserve claims the key for c.owner until c.lease from now: a new key, or
+// an in-flight one whose lease ran out (its request died) with the same
+// request (tookOver). It reports owned false when another request holds the
+// key or answered it.
+func (c *claim) reserve(ctx context.Context, method string, sum []byte) (owned, tookOver bool, err error) {
 	var (
 		got      uuid.UUID
 		inserted bool
 	)
-	err = pool.QueryRow(ctx, `INSERT INTO api_idempotency AS i (subject, key, method, path, request_hash, owner, lease_until)
+	err = c.pool.QueryRow(ctx, `INSERT INTO api_idempotency AS i (subject, key, method, path, request_hash, owner, lease_until)
 		VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 millisecond')
 		ON CONFLICT (subject, key) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until, created_at = now()
 			WHERE i.status = 0 AND i.lease_until < now() AND i.request_hash = EXCLUDED.request_hash
-		RETURNING owner, xmax = 0`, subject, key, r.Method, r.URL.Path, sum, owner, lease.Milliseconds()).Scan(&got, &inserted)
+		RETURNING owner, xmax = 0`, c.subject, c.key, method, c.path, sum, c.owner, c.lease.Milliseconds()).Scan(&got, &inserted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, false, nil
 	}
 	if err != nil {
 		return false, false, err
 	}
-	return got == owner, got == owner && !inserted, nil
+	return got == c.owner, got == c.owner && !inserted, nil
 }
 
 func replay(ctx context.Context, pool *pgxpool.Pool, w http.ResponseWriter, subject, key string, sum []byte) {
