@@ -22,15 +22,15 @@ const (
 	// It is not 4222 so that it never collides with a NATS server already
 	// running on the machine; the CLI connects here when NATS_URL is unset.
 	DefaultEmbeddedNATSAddr = "127.0.0.1:4223"
-	// AppRole is the Postgres role the daemon serves with: it may select
-	// and insert into the event log, never change or remove an event.
-	// Migrations create it; the owner role (the migration DSN's user) owns
-	// the log.
-	AppRole = "dealcredit_app"
 )
 
 // Config is the validated configuration of the daemon and the CLI.
 type Config struct {
+	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
+	// DSN that creates and migrates the database. Empty: DatabaseURL
+	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
+	MigrationDatabaseURL string
+
 	DatabaseURL string // DATABASE_URL
 	NATSURL     string // NATS_URL; empty = embedded JetStream
 	DataDir     string // DEALCREDIT_DATA_DIR
@@ -42,11 +42,6 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
-
-	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
-	// DSN that creates and migrates the database. Empty: DatabaseURL
-	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
-	MigrationDatabaseURL string
 }
 
 // FromEnv reads the environment through getenv and fills in defaults.
@@ -84,6 +79,11 @@ func FromEnv(getenv func(string) string) Config {
 	}
 	return c
 }
+
+// AppRole is the Postgres role the daemon serves with: it may select and
+// insert into the event log, never change or remove an event. Migrations
+// create it; the owner role (the migration DSN's user) owns the log.
+const AppRole = "dealcredit_app"
 
 // OwnerDatabaseURL is the DSN that creates and migrates the database:
 // DATABASE_MIGRATION_URL, else DATABASE_URL.
@@ -142,6 +142,21 @@ func (c Config) ClientNATSURL() string {
 	return "nats://" + c.EmbeddedNATSAddr
 }
 
+// validateDSN checks that dsn is a postgres URL naming a database; the
+// error names the variable.
+func validateDSN(name, dsn string) error {
+	u, err := url.Parse(dsn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", name, err)
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
+	case strings.Trim(u.Path, "/") == "":
+		return fmt.Errorf("%s: must name a database, e.g. .../dealcredit", name)
+	}
+	return nil
+}
+
 // Validate checks every field and fills TokensFile's default; the error
 // names the variable at fault.
 func (c *Config) Validate() error {
@@ -173,19 +188,4 @@ func (c *Config) Validate() error {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")
 	}
 	return errors.Join(errs...)
-}
-
-// validateDSN checks that dsn is a postgres URL naming a database; the
-// error names the variable.
-func validateDSN(name, dsn string) error {
-	u, err := url.Parse(dsn)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s: %w", name, err)
-	case u.Scheme != "postgres" && u.Scheme != "postgresql":
-		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
-	case strings.Trim(u.Path, "/") == "":
-		return fmt.Errorf("%s: must name a database, e.g. .../dealcredit", name)
-	}
-	return nil
 }
