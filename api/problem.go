@@ -16,14 +16,16 @@ import (
 // Problem is an RFC 9457 problem+json body. Detail names the field and the
 // rule that was broken.
 type Problem struct {
+	// RetryAfter, in seconds, is sent as the Retry-After header when > 0;
+	// writeProblem fills it for the codes a retry may soon resolve.
+	RetryAfter int `json:"-"`
+
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Field  string `json:"field,omitempty"`
 	Rule   string `json:"rule,omitempty"`
-	// RetryAfter, in seconds, is sent as the Retry-After header when > 0.
-	RetryAfter int `json:"-"`
 }
 
 // Code classifies an error the API reports; every code has one status in
@@ -68,6 +70,9 @@ var problems = map[Code]struct {
 	CodeInternal:       {http.StatusInternalServerError, "Internal error"},
 	CodeIdempotencyUse: {http.StatusConflict, "Idempotency key in use"},
 }
+
+// problemTypePrefix starts every problem's type; the code follows.
+const problemTypePrefix = "urn:dealcredit:problem:"
 
 // retryAfter is the Retry-After (seconds) sent with the codes a retry may
 // soon resolve.
@@ -115,6 +120,8 @@ func classify(err error) Problem {
 		code, detail = CodeConflict, "the request was already applied with different content"
 	case errors.As(err, &ie):
 		code, field, detail = CodeUnprocessable, ie.Field, ie.Reason
+	case pgdb.Unavailable(err):
+		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	case errors.Is(err, context.DeadlineExceeded):
 		code, detail = CodeUnavailable, "the request timed out"
 	case errors.Is(err, context.Canceled):
@@ -123,8 +130,6 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
-	case pgdb.Unavailable(err):
-		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	}
 	p := problems[code]
 	if p.status == 0 {
@@ -133,7 +138,7 @@ func classify(err error) Problem {
 	if field != "" && detail != "" && !containsField(detail, field) {
 		detail = field + ": " + detail
 	}
-	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule, RetryAfter: retryAfter[code]}
+	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }
@@ -142,6 +147,9 @@ func containsField(detail, field string) bool { return strings.Contains(detail, 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.RetryAfter == 0 {
+		p.RetryAfter = retryAfter[Code(strings.TrimPrefix(p.Type, problemTypePrefix))]
+	}
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}

@@ -148,7 +148,8 @@ func validateDSN(name, dsn string) error {
 	u, err := url.Parse(dsn)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", name, err)
+		// Not err: url.Parse's error quotes the whole URL, password included.
+		return fmt.Errorf("%s: not a URL like postgres://user:password@host:5432/dealcredit", name)
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
 	case strings.Trim(u.Path, "/") == "":

@@ -66,25 +66,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Postgres: create and migrate as the owner, serve as the app role.
-	if cfg.Migrates() {
-		if err := dbsetup.Up(ctx, cfg.OwnerDatabaseURL()); err != nil {
-			return err
-		}
-		if err := dbsetup.EnsureLogin(ctx, cfg.OwnerDatabaseURL(), cfg.AppDatabaseURL(), config.AppRole); err != nil {
-			return fmt.Errorf("database role %s: %w", config.AppRole, err)
-		}
-	}
-	pool, err := pgdb.OpenPool(ctx, cfg.AppDatabaseURL())
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database as %s: %w", config.AppRole, err)
+		return err
 	}
 	defer pool.Close()
-	if err := dbsetup.Check(ctx, pool); err != nil && !cfg.Migrates() {
-		return fmt.Errorf("%w: run dealcredit migrate with the owner's DATABASE_MIGRATION_URL first", err)
-	}
-	if err := dbsetup.CheckRole(ctx, pool); err != nil {
-		return fmt.Errorf("%w: serve as %s (DATABASE_URL) and migrate with the owner's DATABASE_MIGRATION_URL", err, config.AppRole)
-	}
 	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
