@@ -42,6 +42,23 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
+	// NATSUser and NATSPassword (NATS_USER, NATS_PASSWORD) authenticate to
+	// NATS_URL; NATSCreds (NATS_CREDS) is a .creds file (JWT and NKey)
+	// instead. All empty: user:password in NATS_URL, or for the embedded
+	// server its generated credentials (EmbeddedNATSCredentialsFile).
+	NATSUser     string
+	NATSPassword string
+	NATSCreds    string
+}
+
+// EmbeddedNATSCredentialsFileName is the file in the data directory where
+// the embedded NATS server keeps its generated users and passwords.
+const EmbeddedNATSCredentialsFileName = "nats-credentials.json"
+
+// EmbeddedNATSCredentialsFile is the path of the embedded server's
+// generated credentials, beside the generated API tokens.
+func (c Config) EmbeddedNATSCredentialsFile() string {
+	return filepath.Join(c.DataDir, EmbeddedNATSCredentialsFileName)
 }
 
 // FromEnv reads the environment through getenv and fills in defaults.
@@ -55,6 +72,10 @@ func FromEnv(getenv func(string) string) Config {
 		TokensFile:  getenv("DEALCREDIT_TOKENS_FILE"),
 
 		EmbeddedNATSAddr: getenv("DEALCREDIT_EMBEDDED_NATS_ADDR"),
+
+		NATSUser:     getenv("NATS_USER"),
+		NATSPassword: getenv("NATS_PASSWORD"),
+		NATSCreds:    getenv("NATS_CREDS"),
 	}
 	c.MigrationDatabaseURL = getenv("DATABASE_MIGRATION_URL")
 	if c.EmbeddedNATSAddr == "" {
@@ -148,8 +169,8 @@ func validateDSN(name, dsn string) error {
 	u, err := url.Parse(dsn)
 	switch {
 	case err != nil:
-		// Not err: url.Parse's error quotes the whole URL, password included.
-		return fmt.Errorf("%s: not a URL like postgres://user:password@host:5432/dealcredit", name)
+		// url.Parse's error quotes the whole URL, password included.
+		return fmt.Errorf("%s: %s is not a URL like postgres://user:password@host:5432/dealcredit", name, Redact(dsn))
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
 	case strings.Trim(u.Path, "/") == "":
@@ -169,7 +190,7 @@ func (c *Config) Validate() error {
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
 			if nu, err := url.Parse(strings.TrimSpace(s)); err != nil || nu.Host == "" {
-				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", s))
+				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", Redact(s)))
 			}
 		}
 	}
@@ -184,6 +205,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("DEALCREDIT_STREAM_REPLICAS: must be an integer from 1 to 5"))
+	}
+	if c.NATSCreds != "" && c.NATSUser != "" {
+		errs = append(errs, errors.New("NATS_CREDS and NATS_USER: set one, not both"))
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		errs = append(errs, errors.New("NATS_USER and NATS_PASSWORD: set both or neither"))
 	}
 	if c.TokensFile == "" {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")
