@@ -33,7 +33,7 @@ func (e *env) demoCmd() *cobra.Command {
 			defer nc.Close()
 			_, err = demo.Run(cmd.Context(), demo.Options{
 				BaseURL: "http://" + e.cfg.HTTPAddr, Tokens: tokens, JetStream: js,
-				DatabaseURL: e.cfg.AppDatabaseURL(), RunID: runID, Wait: wait,
+				DatabaseURL: e.cfg.DatabaseURL, RunID: runID, Wait: wait,
 			}, e.stdout)
 			return err
 		},
