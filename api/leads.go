@@ -11,7 +11,7 @@ import (
 )
 
 // MaxLeadParticipants caps the participants of an event lead.
-const MaxLeadParticipants = 100
+const MaxLeadParticipants = domain.MaxLeadParticipants
 
 type createLeadRequest struct {
 	ID           string            `json:"id"`
@@ -222,9 +222,6 @@ func checkLeadRequest(req *createLeadRequest) error {
 	if req.Source != domain.LeadFromCampaign && req.Source != domain.LeadFromEvent {
 		return &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + quoteShort(string(req.Source))}
 	}
-	if len(req.SourceName) > 200 {
-		return &Error{Code: CodeInvalid, Field: "source_name", Rule: "max_length", Message: "source_name must be at most 200 characters"}
-	}
 	if len(req.Participants) > 0 && req.Source != domain.LeadFromEvent {
 		return &Error{Code: CodeInvalid, Field: "participants", Rule: "event_only", Message: "participants are only for leads from an event"}
 	}
@@ -262,10 +259,6 @@ func leadAction(action string) func(*server) http.HandlerFunc {
 			}
 			if len(id) > 64 {
 				s.fail(w, r, errorf(CodeNotFound, "id", "lead not found"))
-				return
-			}
-			if len(req.Reason) > 2000 {
-				s.fail(w, r, &Error{Code: CodeInvalid, Field: "reason", Rule: "max_length", Message: "reason must be at most 2000 characters"})
 				return
 			}
 			p := principalFrom(r.Context())

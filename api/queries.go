@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -221,6 +223,38 @@ func (s *server) listDeals() http.HandlerFunc {
 			return
 		}
 		status := r.URL.Query().Get("status")
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Deals(ctx, pid, status) }, nil, "")
+		redact := principalFrom(r.Context()).Role == RolePartner
+		s.serveQuery(w, r, func(ctx context.Context) (any, error) {
+			v, err := s.Queries.Deals(ctx, pid, status)
+			if err != nil || !redact {
+				return v, err
+			}
+			return redactConflicts(v)
+		}, nil, "")
 	}
+}
+
+// redactConflicts empties the "conflicts" list (the other partners' deal
+// ids) of every registration in v, for a partner's eyes: the status
+// "conflict" and a notice stay. The read model is served as any, so this
+// goes through its JSON form.
+func redactConflicts(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	var regs []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &regs); err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	notice, _ := json.Marshal(conflictNotice)
+	for _, g := range regs {
+		if c, ok := g["conflicts"]; ok && string(c) != "[]" && string(c) != "null" {
+			g["conflict"] = notice
+		}
+		if _, ok := g["conflicts"]; ok {
+			g["conflicts"] = json.RawMessage("[]")
+		}
+	}
+	return regs, nil
 }
