@@ -235,26 +235,36 @@ func (s *server) listDeals() http.HandlerFunc {
 }
 
 // redactConflicts empties the "conflicts" list (the other partners' deal
-// ids) of every registration in v, for a partner's eyes: the status
-// "conflict" and a notice stay. The read model is served as any, so this
-// goes through its JSON form.
+// ids) of the registration(s) in v, for a partner's eyes: the status
+// "conflict" stays, with a notice. The read model is served as any, so this
+// goes through its JSON form (a list of registrations, or one).
 func redactConflicts(v any) (any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("redact conflicts: %w", err)
 	}
-	var regs []map[string]json.RawMessage
-	if err := json.Unmarshal(b, &regs); err != nil {
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("redact conflicts: %w", err)
 	}
-	notice, _ := json.Marshal(conflictNotice)
-	for _, g := range regs {
-		if c, ok := g["conflicts"]; ok && string(c) != "[]" && string(c) != "null" {
-			g["conflict"] = notice
+	redact := func(x any) {
+		g, ok := x.(map[string]any)
+		if !ok {
+			return
 		}
-		if _, ok := g["conflicts"]; ok {
-			g["conflicts"] = json.RawMessage("[]")
+		if c, ok := g["conflicts"].([]any); ok {
+			if len(c) > 0 {
+				g["conflict"] = conflictNotice
+			}
+			g["conflicts"] = []any{}
 		}
 	}
-	return regs, nil
+	if list, ok := doc.([]any); ok {
+		for _, x := range list {
+			redact(x)
+		}
+	} else {
+		redact(doc)
+	}
+	return doc, nil
 }

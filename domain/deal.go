@@ -328,13 +328,13 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 		}
 		return []Event{EngagementLogged{DealID: d.DealID, PartnerID: pid, Step: c.Step, OccurredOn: c.OccurredOn, OEMID: c.OEMID, Notes: c.Notes}}, nil
 	case HandOffService:
-		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
-			return nil, err
-		}
 		if err := CheckID("oem_id", c.OEMID); err != nil {
 			return nil, err
 		}
 		if err := CheckID("to_partner_id", c.ToPartnerID); err != nil {
+			return nil, err
+		}
+		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
 			return nil, err
 		}
 		for _, h := range d.Handoffs {
