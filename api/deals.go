@@ -100,6 +100,11 @@ func (s *server) registerDeal() http.HandlerFunc {
 		cmd := domain.Register{DealID: dealID, PartnerID: req.PartnerID, Customer: req.Customer, Geography: req.Geography,
 			SizeBand: req.SizeBand, Segments: req.Segments, OEMID: req.OEMID,
 			ExpectedValue: domain.Money{Amount: *req.ExpectedValueMinor, Currency: req.Currency}}
+		// The customer names the reservation stream read below: check it first.
+		if err := domain.CheckCustomer("customer", req.Customer); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		cust := req.Customer
 		cust.Domain = domain.NormalizeDomain(cust.Domain)
 		key := domain.CustomerKey(cust)
@@ -308,6 +313,9 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 				return nil, err
 			}
 			if req.ToPartnerID != "" {
+				if err := checkID("to_partner_id", req.ToPartnerID); err != nil {
+					return nil, err
+				}
 				to, err := load(t.ctx, t.store, domain.PartnerStream(req.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner)
 				if err != nil {
 					return nil, err

@@ -77,6 +77,12 @@ func TestBadInput(t *testing.T) {
 		{"quarter year 0026", "POST", "/v1/quarters/0026Q1/close", ``, 400, "quarter"},
 		{"lone surrogate in name", "POST", "/v1/deals", swap(`"Acme"`, `"Ac\ud800me"`), 400, "customer.name"},
 		{"name of spaces", "POST", "/v1/deals", swap(`"Acme"`, `"   "`), 400, "customer.name"},
+		{"NUL in partner_id", "POST", "/v1/deals", swap(`"var-a"`, `"var\u0000a"`), 400, "partner_id"},
+		{"NUL in country", "POST", "/v1/deals", swap(`"US"`, `"U\u0000"`), 400, "customer.country"},
+		{"NUL in enroll id", "POST", "/v1/partners", `{"id":"x\u0000","name":"X","kind":"var","geography":"emea"}`, 400, "id"},
+		{"NUL in enroll geography", "POST", "/v1/partners", `{"id":"x1","name":"X","kind":"var","geography":"em\u0000ea"}`, 400, "geography"},
+		{"NUL in lead geography", "POST", "/v1/leads", `{"geography":"us\u0000","source":"campaign","source_name":"S","customer":{"name":"C","country":"US"}}`, 400, "geography"},
+		{"NUL in handoff partner", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"hp","to_partner_id":"var\u0000b"}`, 400, "to_partner_id"},
 		{"NUL in handoff oem", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"h\u0000p","to_partner_id":"var-b"}`, 400, "oem_id"},
 	}
 	deal := a.registerDeal(t, "var-a", "Bad Input Corp")
