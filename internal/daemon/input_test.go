@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"dealcredit/internal/config"
 	"dealcredit/internal/daemontest"
+	"dealcredit/internal/natsauth"
 )
 
 // TestNothingUnprojectableIsAppended is issue 11's finding 1 and the input
@@ -130,15 +133,16 @@ func TestNothingUnprojectableIsAppended(t *testing.T) {
 	// The OEM feed: a NUL in the customer's name and invoices past the
 	// documented bounds (the issue's two invoices whose credits passed 2^63)
 	// are dead-lettered naming the field; two invoices at the bound project.
-	nc, err := nats.Connect(d.NATSURL)
+	service, err := nats.Connect(d.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	defer service.Close()
+	dlq, err := jetstream.New(service)
 	if err != nil {
 		t.Fatal(err)
 	}
+	js := oemPublisher(t, d, dlq)
 	invoice := func(number, name string, amount int64) string {
 		return fmt.Sprintf(`{"schema":"dealcredit.oem_invoice.v1","oem_id":"hp","invoice_number":%q,"revision":1,"kind":"invoice",
 			"invoice_date":%q,"currency":"USD","customer":{"oem_account_id":"C-1","name":"%s","country":"US","domain":"acme.example"},
@@ -153,7 +157,7 @@ func TestNothingUnprojectableIsAppended(t *testing.T) {
 	}
 	for _, rj := range rejects {
 		publish(t, js, rj.number, rj.body)
-		reason := deadLetter(t, js, rj.number)
+		reason := deadLetter(t, dlq, rj.number)
 		if !strings.Contains(reason, rj.field) {
 			t.Errorf("dead letter of %s: reason %q does not name %s", rj.number, reason, rj.field)
 		}
@@ -193,6 +197,40 @@ func TestNothingUnprojectableIsAppended(t *testing.T) {
 	if r := c.do("GET", "/readyz", "", ``); r.status != 200 {
 		t.Fatalf("/readyz = %d %s", r.status, r.body)
 	}
+}
+
+// oemPublisher connects as OEM hp's own user of the embedded server (from
+// the generated credentials file) once the daemon has created its stream.
+func oemPublisher(t *testing.T, d *daemontest.Daemon, service jetstream.JetStream) jetstream.JetStream {
+	t.Helper()
+	credsFile := filepath.Join(d.Env["DEALCREDIT_DATA_DIR"], config.EmbeddedNATSCredentialsFileName)
+	var hp natsauth.User
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if creds, err := natsauth.Load(credsFile); err == nil {
+			hp = creds.OEMs["hp"]
+		}
+		if _, err := service.Stream(context.Background(), "OEM_HP"); err == nil && hp.Password != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after enrolling OEM hp: user %q, no stream OEM_HP", hp.User)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	u, err := url.Parse(d.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://"+u.Host, nats.UserInfo(hp.User, hp.Password))
+	if err != nil {
+		t.Fatalf("connect as hp: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // publish publishes body as OEM hp's invoice number, retrying until the
