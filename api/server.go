@@ -110,7 +110,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		if !rt.Public {
 			h = authenticate(s.Tokens, rt, h)
 		}
-		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, h))
+		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, checkInput(rt, h)))
 	}
 	mux.Handle("/", observe(s.Logger, m, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
