@@ -452,7 +452,9 @@ func TestRunnerLagGrowsWhileStuck(t *testing.T) {
 	if err := tx.Rollback(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "lag 0", func() bool { return gauge(t, reg, "dealcredit_projection_lag_events") == 0 && r.Status().Position == 35 })
+	waitFor(t, "lag 0", func() bool {
+		return gauge(t, reg, "dealcredit_projection_lag_events") == 0 && r.Status().Position == 35
+	})
 }
 
 func TestRunnerKilledAtRandomPointsIsExactlyOnce(t *testing.T) {

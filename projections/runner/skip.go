@@ -8,8 +8,8 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Skips are the events a projection passes over: position -> event id, from
