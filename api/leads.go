@@ -422,6 +422,6 @@ func (s *server) seats() http.HandlerFunc {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "max_length", Message: "geo must be at most 64 characters"})
 			return
 		}
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
+		s.serveQuery(w, r, ModelLeads, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
 	}
 }

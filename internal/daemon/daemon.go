@@ -182,7 +182,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
 	if projStatus != nil {
-		readiness = append(readiness, api.Checker{Name: "projections", Check: projStatus})
+		// Informational: a stopped projection must not take every instance
+		// out of service (docs/operations.md, "Stopped projections").
+		readiness = append(readiness, api.Checker{Name: "projections", Check: projStatus, Informational: true})
 	}
 	handler, err := api.NewServer(api.Deps{
 		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),

@@ -33,14 +33,7 @@ func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus
 		var bad []string
 		for _, s := range m.Status() {
 			if !s.Ready() {
-				detail := s.Name + ": " + s.State
-				if s.FailedPosition > 0 {
-					detail += fmt.Sprintf(" at position %d (%s)", s.FailedPosition, s.FailedType)
-				}
-				if s.Error != "" {
-					detail += ": " + s.Error
-				}
-				bad = append(bad, detail)
+				bad = append(bad, statusDetail(s))
 			}
 		}
 		if len(bad) > 0 {
@@ -48,6 +41,21 @@ func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus
 		}
 		return nil
 	}
+}
+
+// statusDetail describes a projection that is not following the log, for
+// the /readyz body: "projection attribution stopped at position 23
+// (deal.registered, event ...): reason".
+func statusDetail(s runner.Status) string {
+	if s.State == runner.StateFailed {
+		return fmt.Sprintf("projection %s stopped at position %d (%s, event %s), %d events behind the head: %s",
+			s.Name, s.FailedPosition, s.FailedType, s.FailedEventID, max(s.Head-s.Position, 0), s.Error)
+	}
+	detail := "projection " + s.Name + " " + s.State
+	if s.Error != "" {
+		detail += ": " + s.Error
+	}
+	return detail
 }
 
 // queries adapts the projections' read side to the API.
@@ -59,20 +67,22 @@ type queries struct {
 
 var _ api.Queries = (*queries)(nil)
 
-// Position is the lowest checkpoint of all projections: every read model
-// reflects at least this position.
-func (q *queries) Position(ctx context.Context) (int64, error) {
-	var lowest int64 = -1
-	for _, p := range projections.All() {
-		cp, err := runner.ReadCheckpoint(ctx, q.pool, p.Name())
-		if err != nil {
-			return 0, fmt.Errorf("checkpoint of %s: %w", p.Name(), err)
-		}
-		if lowest < 0 || cp.Position < lowest {
-			lowest = cp.Position
-		}
+// ReadModel reads how far the projection name is from its checkpoint row
+// and the log's head.
+func (q *queries) ReadModel(ctx context.Context, name string) (api.ReadModel, error) {
+	cp, err := runner.ReadCheckpoint(ctx, q.pool, name)
+	if err != nil {
+		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
 	}
-	return max(lowest, 0), nil
+	head, err := q.store.Head(ctx)
+	if err != nil {
+		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
+	}
+	rm := api.ReadModel{Name: name, Position: cp.Position, Head: max(head, cp.Position)}
+	if cp.Status == runner.StateFailed {
+		rm.Stopped = &api.StoppedAt{Position: cp.FailedPosition, EventID: cp.FailedEventID, Type: cp.FailedType, Reason: cp.Error}
+	}
+	return rm, nil
 }
 
 func (q *queries) Deals(ctx context.Context, partnerID, status string) (any, error) {
