@@ -105,14 +105,14 @@ func createSchema(ctx context.Context, tx pgx.Tx, p Projection, schema string) e
 
 // Checkpoint is a projection's stored progress and status.
 type Checkpoint struct {
-	Name           string
-	Position       int64
-	Status         string // idle, running, failed
-	Version        int    // the projection version of the live tables
-	Error          string
-	FailedPosition int64
-	FailedType     string
-	FailedEventID  string
+	Name           string `json:"name"`
+	Position       int64  `json:"position"`
+	Status         string `json:"status"`  // idle, running, failed
+	Version        int    `json:"version"` // the projection version of the live tables
+	Error          string `json:"error,omitempty"`
+	FailedPosition int64  `json:"failed_position,omitempty"`
+	FailedType     string `json:"failed_type,omitempty"`
+	FailedEventID  string `json:"failed_event_id,omitempty"`
 }
 
 // ReadCheckpoint returns the stored checkpoint of the projection named name.
