@@ -14,6 +14,7 @@ package attribution
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,21 +253,29 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			default:
 				continue
 			}
-			a := c.Amount.Amount
+			var sum *int64
 			switch {
 			case c.Kind == domain.CreditRevenue && c.Adjustment:
-				d.adjRevenue += a
+				sum = &d.adjRevenue
 			case c.Kind == domain.CreditRevenue:
-				d.revenue += a
+				sum = &d.revenue
 			case c.Kind == domain.CreditRebate && c.Adjustment:
-				d.adjRebates += a
+				sum = &d.adjRebates
 			case c.Kind == domain.CreditRebate:
-				d.rebates += a
+				sum = &d.rebates
 			case c.Kind == domain.CreditService && c.Adjustment:
-				d.adjSvc += a
+				sum = &d.adjSvc
 			default:
-				d.service += a
+				sum = &d.service
 			}
+			// A sum past int64 would wrap here (and depend on where batches
+			// end); stop at the event instead, as the bigint column would.
+			a := c.Amount.Amount
+			if (a > 0 && *sum > math.MaxInt64-a) || (a < 0 && *sum < math.MinInt64-a) {
+				return &runner.EventError{Position: r.Position, Type: r.Type,
+					Err: fmt.Errorf("attribution: %s credits of partner %s in %s overflow 64 bits", c.Kind, c.PartnerID, c.Quarter)}
+			}
+			*sum += a
 		}
 		// Scorecards are taken at the event that touched the row, so the
 		// tables do not depend on where batches start and end.
