@@ -98,6 +98,7 @@ type Relay struct {
 	running  atomic.Bool
 	isActive atomic.Bool
 	mirrored atomic.Int64
+	synced   atomic.Bool // mirrored was read from the stream at least once
 }
 
 // Status is a snapshot of a relay.
@@ -260,6 +261,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.prefetched = nil
 			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
 			r.mirrored.Store(pos)
+			r.synced.Store(true)
 		}
 		if err := r.step(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -457,7 +459,7 @@ func (r *Relay) followLag(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !r.isActive.Load() {
+		if !r.isActive.Load() || !r.synced.Load() {
 			continue
 		}
 		if head, err := r.src.Head(ctx); err == nil && r.isActive.Load() {
