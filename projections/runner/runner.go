@@ -218,7 +218,6 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 
 		resync, err := r.applyBatch(ctx, state, local, batch)
-		var ee *EventError
 		switch {
 		case err == nil && resync >= 0:
 			// Someone else (another process, a rebuild swap) moved the
@@ -239,36 +238,49 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 			r.setStatus(func(s *Status) { s.State, s.Position, s.Head, s.Error = st, local, head, "" })
 			r.m.observe(name, local, head, lagSec)
-		case errors.As(err, &ee):
-			// The state has folded part of the batch: rebuild it and commit
-			// everything before the bad event, then stop there (unless a
-			// skip fact for it is in the log: the reload finds it).
-			if ee.EventID == "" {
-				ee.EventID = eventID(batch, ee.Position)
-			}
-			stopAt, failure = ee.Position, ee
-			reset()
-		case permanent(err):
-			// The batch cannot be stored, but which record is to blame is
-			// unknown: halve the batch until one record fails alone.
-			todo := skips.filter(batch)
-			if len(todo) == 1 {
-				rec := todo[0]
-				stopAt = rec.Position
-				failure = &EventError{Position: rec.Position, Type: rec.Type, EventID: rec.ID.String(), Err: err}
-			} else {
-				narrow = narrowing{batch: max(len(todo)/2, 1), end: batch[len(batch)-1].Position}
-				r.opts.Logger.Warn("projection batch cannot be applied: narrowing it down to the event", "projection", name,
-					"from", batch[0].Position, "to", batch[len(batch)-1].Position, "error", err)
-			}
-			reset()
 		default:
+			// The state has folded part of the batch: rebuild it either way.
 			reset()
-			if err := r.retry(ctx, backoff, err); err != nil {
-				return err
+			ee, nw := r.blame(err, batch, skips)
+			switch {
+			case ee != nil:
+				// Commit everything before the bad event, then stop there
+				// (unless a skip fact for it is in the log: the reload finds it).
+				stopAt, failure = ee.Position, ee
+			case nw.batch > 0:
+				narrow = nw
+			default:
+				if err := r.retry(ctx, backoff, err); err != nil {
+					return err
+				}
 			}
 		}
 	}
+}
+
+// blame says what the failure err of batch means: the event the projection
+// cannot apply (an *EventError, or the one record left of a batch the
+// database refuses for good), a narrower batch size to find that record
+// with, or neither (a transient error, to retry).
+func (r *Runner) blame(err error, batch []eventstore.Record, skips Skips) (*EventError, narrowing) {
+	var ee *EventError
+	if errors.As(err, &ee) {
+		if ee.EventID == "" {
+			ee.EventID = eventID(batch, ee.Position)
+		}
+		return ee, narrowing{}
+	}
+	if !permanent(err) {
+		return nil, narrowing{}
+	}
+	todo := skips.filter(batch)
+	if len(todo) == 1 {
+		rec := todo[0]
+		return &EventError{Position: rec.Position, Type: rec.Type, EventID: rec.ID.String(), Err: err}, narrowing{}
+	}
+	r.opts.Logger.Warn("projection batch cannot be applied: narrowing it down to the event", "projection", r.proj.Name(),
+		"from", batch[0].Position, "to", batch[len(batch)-1].Position, "error", err)
+	return nil, narrowing{batch: max(len(todo)/2, 1), end: batch[len(batch)-1].Position}
 }
 
 // narrowing bounds the batch size while the runner looks for the record of
