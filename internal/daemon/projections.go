@@ -20,16 +20,32 @@ import (
 )
 
 // startProjections starts the projection runners (when enabled) and returns
-// the read side for the API and the projections' readiness check.
+// the read side for the API and the projections' readiness checks: one that
+// holds readiness back only until every runner has started (created its
+// tables), and an informational one that names a stopped or retrying
+// projection without making the instance unready (docs/operations.md,
+// "Stopped projections").
 func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus.Registerer, logger *slog.Logger,
-	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, func(context.Context) error) {
+	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, []api.Checker) {
 	q := &queries{pool: pool, store: store, reader: attribution.NewReader(pool)}
 	if !enabled {
 		return q, nil
 	}
 	m := projections.NewManager(pool, store, logger.With("component", "projections"), reg)
 	goRun("projections", m.Run)
-	return q, func(context.Context) error {
+	started := func(context.Context) error {
+		st := m.Status()
+		if len(st) < len(m.Names()) {
+			return errors.New("projection runners starting")
+		}
+		for _, s := range st {
+			if s.State == runner.StateStarting {
+				return fmt.Errorf("projection %s starting", s.Name)
+			}
+		}
+		return nil
+	}
+	health := func(context.Context) error {
 		var bad []string
 		for _, s := range m.Status() {
 			if !s.Ready() {
@@ -40,6 +56,10 @@ func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus
 			return errors.New(strings.Join(bad, "; "))
 		}
 		return nil
+	}
+	return q, []api.Checker{
+		{Name: "projections started", Check: started},
+		{Name: "projections", Check: health, Informational: true},
 	}
 }
 
