@@ -147,6 +147,10 @@ func TestStoppedProjectionStopsOnlyItselfUntilSkipped(t *testing.T) {
 	if out, err := cli(t, d, "verify", "--projections"); err != nil || !strings.Contains(out, "ok   projection attribution") {
 		t.Errorf("verify --projections after the skip: %v\n%s", err, out)
 	}
+	// A replay from the log alone leaves the event out too.
+	if out, err := cli(t, d, "replay", "--as-of", strconv.FormatInt(head, 10), "--out", t.TempDir()); err != nil {
+		t.Errorf("replay after the skip: %v\n%s", err, out)
+	}
 	// The fact is in the log for auditors, with its actor and reason.
 	recs, err := store.ReadStream(ctx, domain.ProjectionStream("attribution"), 0)
 	if err != nil || len(recs) != 1 || recs[0].Type != "projection.event_skipped" ||
