@@ -462,8 +462,11 @@ func (r *Relay) followLag(ctx context.Context) {
 		if !r.isActive.Load() || !r.synced.Load() {
 			continue
 		}
+		// mirrored before the head: the head only grows, so the gauge never
+		// dips below the true lag.
+		mirrored := r.mirrored.Load()
 		if head, err := r.src.Head(ctx); err == nil && r.isActive.Load() {
-			r.lag.Set(float64(head - r.mirrored.Load()))
+			r.lag.Set(float64(head - mirrored))
 		}
 	}
 }
