@@ -412,6 +412,6 @@ func (s *server) seats() http.HandlerFunc {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
 			return
 		}
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
+		s.serveQuery(w, r, ModelLeads, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
 	}
 }

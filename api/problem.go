@@ -26,6 +26,10 @@ type Problem struct {
 	Detail string `json:"detail"`
 	Field  string `json:"field,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+
+	// ReadModel is set on projection_stopped: how far the stopped read
+	// model is and the event it is stopped at.
+	ReadModel *ReadModel `json:"read_model,omitempty"`
 }
 
 // Code classifies an error the API reports; every code has one status in
@@ -48,6 +52,9 @@ const (
 	CodeTimeout        Code = "timeout"        // 504: a wait for a position ran out
 	CodeInternal       Code = "internal"       // 500: never a client's mistake
 	CodeIdempotencyUse Code = "idempotency_key_in_use"
+
+	// CodeProjectionStopped (503): min_position is beyond a read model stopped at an event.
+	CodeProjectionStopped Code = "projection_stopped"
 )
 
 // problems is the one table that maps codes to statuses and titles.
@@ -69,6 +76,8 @@ var problems = map[Code]struct {
 	CodeTimeout:        {http.StatusGatewayTimeout, "Timed out"},
 	CodeInternal:       {http.StatusInternalServerError, "Internal error"},
 	CodeIdempotencyUse: {http.StatusConflict, "Idempotency key in use"},
+
+	CodeProjectionStopped: {http.StatusServiceUnavailable, "Read model stopped"},
 }
 
 // problemTypePrefix starts every problem's type; the code follows.
@@ -87,6 +96,9 @@ type Error struct {
 	Field   string
 	Rule    string
 	Message string
+
+	// ReadModel, when set, is reported in the problem (projection_stopped).
+	ReadModel *ReadModel
 }
 
 func (e *Error) Error() string {
@@ -111,9 +123,10 @@ func classify(err error) Problem {
 		fe  *eventstore.FencedError
 	)
 	code, field, rule, detail := CodeInternal, "", "", "internal error"
+	var rm *ReadModel
 	switch {
 	case errors.As(err, &ae):
-		code, field, rule, detail = ae.Code, ae.Field, ae.Rule, ae.Message
+		code, field, rule, detail, rm = ae.Code, ae.Field, ae.Rule, ae.Message, ae.ReadModel
 	case domainProblem(err, &code, &field, &rule, &detail):
 	case errors.As(err, &ce):
 		code, detail = CodeConflict, fmt.Sprintf("%s was changed concurrently (expected version %s, actual %d); retry", ce.Stream, ce.Expected, ce.Actual)
@@ -141,7 +154,8 @@ func classify(err error) Problem {
 	if field != "" && detail != "" && !containsField(detail, field) {
 		detail = field + ": " + detail
 	}
-	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
+	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule,
+		ReadModel: rm}
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }

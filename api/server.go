@@ -35,6 +35,11 @@ const MinPositionHeader = "Dealcredit-Min-Position"
 type Checker struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Informational checks are reported in the body but never make the
+	// instance unready: readiness is about serving (database, NATS,
+	// migrations), not about one read model's health. A failing one turns
+	// the status to "degraded" and the answer stays 200.
+	Informational bool
 }
 
 // Deps is what the API needs from the daemon.
@@ -187,7 +192,13 @@ func (s *server) readyz() http.HandlerFunc {
 		for _, c := range s.Readiness {
 			err := c.Check(ctx)
 			ch := check{Name: c.Name, OK: err == nil}
-			if err != nil {
+			switch {
+			case err != nil && c.Informational:
+				ch.Error = err.Error()
+				if status == http.StatusOK {
+					out.Status = "degraded"
+				}
+			case err != nil:
 				ch.Error = err.Error()
 				out.Status, status = "not ready", http.StatusServiceUnavailable
 			}

@@ -38,6 +38,8 @@ var metricKinds = map[string]string{
 	"dealcredit_ingest_pending_messages":               "gauge",
 	"dealcredit_projection_lag_events":                 "gauge",
 	"dealcredit_projection_lag_seconds":                "gauge",
+	"dealcredit_projection_stopped":                    "gauge",
+	"dealcredit_projection_stopped_position":           "gauge",
 	"dealcredit_http_requests_total":                   "counter",
 	"dealcredit_http_request_duration_seconds":         "histogram",
 	"dealcredit_verify_last_success_timestamp_seconds": "gauge",
@@ -470,7 +472,7 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"dealcredit_ingest_pending_messages", "dealcredit_ingest_messages_total",
 		"dealcredit_relay_lag_events", "dealcredit_relay_published_total",
-		"dealcredit_projection_lag_events", "dealcredit_projection_lag_seconds",
+		"dealcredit_projection_lag_events", "dealcredit_projection_lag_seconds", "dealcredit_projection_stopped",
 		"dealcredit_verify_failures_total", "dealcredit_verify_last_success_timestamp_seconds",
 		"dealcredit_log_fenced",
 	} {

@@ -61,6 +61,10 @@ type RelayOptions struct {
 	StandbyPoll time.Duration
 	// MaxBackoff caps the retry delay after a failure; default 5s.
 	MaxBackoff time.Duration
+	// LagInterval is how often an active relay re-reads the log's head for
+	// the lag gauge whatever it is doing, so the gauge grows while the relay
+	// is stuck (NATS down, publishes refused); default 1s.
+	LagInterval time.Duration
 	// PerMessage publishes each event with its own expected last sequence
 	// instead of atomic batches. It is what the relay does anyway when the
 	// stream does not allow atomic publish (nats-server < 2.12); it costs
@@ -96,6 +100,7 @@ type Relay struct {
 	running  atomic.Bool
 	isActive atomic.Bool
 	mirrored atomic.Int64
+	synced   atomic.Bool // mirrored was read from the stream at least once
 }
 
 // Status is a snapshot of a relay.
@@ -128,6 +133,9 @@ func NewRelay(src Source, pool *pgxpool.Pool, js jetstream.JetStream, opts Relay
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
+	}
+	if opts.LagInterval <= 0 {
+		opts.LagInterval = time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -178,6 +186,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		return errors.New("mirror: relay already running")
 	}
 	defer r.running.Store(false)
+	lctx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); r.followLag(lctx) }()
+	defer func() { stopLag(); <-lagDone }()
 
 	var (
 		lk      *relayLock
@@ -251,6 +263,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.prefetched = nil
 			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
 			r.mirrored.Store(head.Position)
+			r.synced.Store(true)
 			r.lastHash = head.Hash
 			if head.Position == 0 {
 				r.lastHash = eventstore.ZeroHash
@@ -454,6 +467,29 @@ func (r *Relay) await(ctx context.Context, sent []pending, pubErr error) (int, e
 		}
 	}
 	return done, pubErr
+}
+
+// followLag sets the lag gauge from the log's head and the last mirrored
+// position every LagInterval while this relay is active, until ctx ends.
+func (r *Relay) followLag(ctx context.Context) {
+	t := time.NewTicker(r.opts.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.isActive.Load() || !r.synced.Load() {
+			continue
+		}
+		// mirrored before the head: the head only grows, so the gauge never
+		// dips below the true lag.
+		mirrored := r.mirrored.Load()
+		if head, err := r.src.Head(ctx); err == nil && r.isActive.Load() {
+			r.lag.Set(float64(head - mirrored))
+		}
+	}
 }
 
 func (r *Relay) setActive(on bool) {

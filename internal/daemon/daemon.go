@@ -204,7 +204,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		goRun("verify", v.run)
 	}
-	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
+	queries, projChecks := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
@@ -218,9 +218,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
-	if projStatus != nil {
-		readiness = append(readiness, api.Checker{Name: "projections", Check: projStatus})
-	}
+	// A stopped projection does not take every instance out of service
+	// (docs/operations.md, "Stopped projections").
+	readiness = append(readiness, projChecks...)
 	handler, err := api.NewServer(api.Deps{
 		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),
 		Registerer: reg, Gatherer: reg, Readiness: readiness, Queries: queries,
