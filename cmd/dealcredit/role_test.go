@@ -35,7 +35,7 @@ func TestDaemonRoleCannotChangeHistory(t *testing.T) {
 	if again := post(t, d, admin, "/v1/partners", enroll, "Idempotency-Key", "role-1"); again != pos {
 		t.Fatalf("replayed enrollment at position %s, first at %s", again, pos)
 	}
-	get(t, d, admin, "/v1/partners/var-role?min_position="+pos)
+	getOK(t, d, admin, "/v1/partners/var-role?min_position="+pos)
 
 	dsn := d.Env["DATABASE_URL"]
 	u, _ := url.Parse(dsn)
@@ -103,7 +103,7 @@ func TestDaemonRoleCannotChangeHistory(t *testing.T) {
 		t.Fatalf("proj_attribution owned by %q (err %v), want %s", owner, err, config.AppRole)
 	}
 	pos = post(t, d, admin, "/v1/partners", map[string]any{"id": "var-after", "name": "After VAR", "kind": "var", "geography": "us-west"})
-	get(t, d, admin, "/v1/partners/var-after?min_position="+pos)
+	getOK(t, d, admin, "/v1/partners/var-after?min_position="+pos)
 	if out, err := cli(t, d, "verify", "--projections"); err != nil || !strings.Contains(out, "ok   projection attribution") {
 		t.Fatalf("verify --projections: %v\n%s", err, out)
 	}
@@ -132,18 +132,10 @@ func post(t *testing.T, d *daemontest.Daemon, token, path string, body any, head
 	return resp.Header.Get("Dealcredit-Position")
 }
 
-// get expects 200 from path.
-func get(t *testing.T, d *daemontest.Daemon, token, path string) {
+// getOK expects 200 from path.
+func getOK(t *testing.T, d *daemontest.Daemon, token, path string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", d.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
+	if resp, out := get(t, d, path, token); resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s = %d %s", path, resp.StatusCode, out)
 	}
 }
