@@ -266,6 +266,21 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 	return nil
 }
 
+// Streams returns the streams the consumer uses: the stream of every
+// provisioned OEM and, once there is one, the dead-letter stream.
+func (c *Consumer) Streams() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.oems) == 0 {
+		return nil
+	}
+	out := []string{DLQStream}
+	for _, oem := range c.oems {
+		out = append(out, StreamName(oem))
+	}
+	return out
+}
+
 // EnsureStreams creates or updates the stream OEM_<ID> (subject
 // oem.<oem>.invoices, file storage, DiscardNew, no deletes or purges) and the
 // dead-letter stream OEM_INVOICES_DLQ. Only opts' stream settings are used.

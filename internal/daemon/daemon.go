@@ -29,6 +29,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
+	"dealcredit/internal/jshealth"
 	"dealcredit/internal/natsserver"
 	"dealcredit/internal/pgdb"
 )
@@ -49,6 +50,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
 	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
+	fs.Func("stream-max-bytes", "size limit of each OEM invoice stream and of the dead-letter stream, e.g. 256MiB (DEALCREDIT_STREAM_MAX_BYTES)", func(v string) (err error) {
+		cfg.StreamMaxBytes, err = config.ParseBytes(v)
+		return err
+	})
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
@@ -151,12 +156,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		goRun("relay", relay.Run)
 	}
+	usedStreams := func() []string { return nil } // the streams /readyz checks
+	if !*noRelay {
+		usedStreams = func() []string { return []string{mirror.StreamName} }
+	}
 	if !*noIngest {
-		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
+			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes})
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		goRun("ingest", consumer.Run)
+		relayStreams := usedStreams
+		usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
 		goRun("oem watch", func(ctx context.Context) error {
 			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", consumer.Provision), logger.With("component", "oemwatch"))
 		})
@@ -172,13 +184,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
-		{Name: "nats", Check: func(ctx context.Context) error {
-			if !nc.IsConnected() {
-				return errors.New("not connected")
-			}
-			_, err := js.AccountInfo(ctx)
-			return err
-		}},
+		// Probed now, with a short timeout: connected, every stream in use
+		// has a leader and room, and a write is acknowledged.
+		{Name: "nats", Check: jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}).Check},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
 	if projStatus != nil {
