@@ -205,6 +205,7 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	oems    []string
+	wanted  []string // every OEM Provision was called for, provisioned or not
 	running bool
 	runCtx  context.Context
 	started map[string]bool
@@ -235,6 +236,11 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 	if !oemfeed.ValidOEMID(oem) {
 		return fmt.Errorf("ingest: provision: invalid oem id %q", oem)
 	}
+	c.mu.Lock()
+	if !slices.Contains(c.wanted, oem) {
+		c.wanted = append(c.wanted, oem)
+	}
+	c.mu.Unlock()
 	if err := EnsureStreams(ctx, c.js, oem, c.opts); err != nil {
 		return err
 	}
@@ -266,16 +272,18 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 	return nil
 }
 
-// Streams returns the streams the consumer uses: the stream of every
-// provisioned OEM and, once there is one, the dead-letter stream.
+// Streams returns the streams the consumer uses: the stream of every OEM
+// it was asked to provision (including those whose provisioning has not
+// succeeded yet, so that a readiness check names them) and, once there is
+// one, the dead-letter stream.
 func (c *Consumer) Streams() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.oems) == 0 {
+	if len(c.wanted) == 0 {
 		return nil
 	}
 	out := []string{DLQStream}
-	for _, oem := range c.oems {
+	for _, oem := range c.wanted {
 		out = append(out, StreamName(oem))
 	}
 	return out
