@@ -88,6 +88,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// NATS: embedded unless NATS_URL is set.
 	natsURL := cfg.NATSURL
+	var embedded *natsserver.Server
 	if natsURL == "" {
 		host, port, err := splitPort(cfg.EmbeddedNATSAddr)
 		if err != nil {
@@ -104,7 +105,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				logger.Error("embedded NATS shutdown", "err", err)
 			}
 		}()
-		natsURL = srv.ClientURL()
+		natsURL, embedded = srv.ClientURL(), srv
 		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir)
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
@@ -148,6 +149,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 
+	if embedded != nil {
+		goRun("jetstream store watch", func(ctx context.Context) error {
+			return embedded.WatchStore(ctx, time.Second, logger.With("component", "nats-server"))
+		})
+	}
 	var relay *mirror.Relay
 	if !*noRelay {
 		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
@@ -186,7 +192,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
 		// Probed now, with a short timeout: connected, every stream in use
 		// has a leader and room, and a write is acknowledged.
-		{Name: "nats", Check: jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}).Check},
+		{Name: "nats", Check: natsReady(embedded, jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}))},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
 	if projStatus != nil {
@@ -237,6 +243,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// natsReady is the "nats" readiness check: the disk of the embedded
+// server's store (when there is one) has room, and the JetStream probe
+// passes.
+func natsReady(embedded *natsserver.Server, probe *jshealth.Prober) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if embedded != nil {
+			if err := embedded.StoreHealth(); err != nil {
+				return err
+			}
+		}
+		return probe.Check(ctx)
+	}
 }
 
 func splitPort(addr string) (string, int, error) {

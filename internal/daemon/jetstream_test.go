@@ -92,9 +92,14 @@ func ingested(t *testing.T, js jetstream.JetStream, n int, timeout time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	body := strings.Replace(invoiceBody, "HP-N", "HP-"+strconv.Itoa(n), 1)
+	var seq uint64
 	for {
-		_, err := js.Publish(ctx, "oem.hp.invoices", []byte(body))
+		// Each attempt has its own deadline: a request lost to a restart is never answered.
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		ack, err := js.Publish(pctx, "oem.hp.invoices", []byte(body))
+		pcancel()
 		if err == nil {
+			seq = ack.Sequence
 			break
 		}
 		if ctx.Err() != nil {
@@ -103,7 +108,7 @@ func ingested(t *testing.T, js jetstream.JetStream, n int, timeout time.Duration
 	}
 	for {
 		if c, err := js.Consumer(ctx, ingest.StreamName("hp"), "dealcredit-ingest"); err == nil {
-			if info := c.CachedInfo(); info.AckFloor.Stream >= uint64(n) && info.NumAckPending == 0 {
+			if info := c.CachedInfo(); info.AckFloor.Stream >= seq && info.NumAckPending == 0 {
 				return time.Since(start)
 			}
 		}

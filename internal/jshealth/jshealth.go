@@ -25,7 +25,7 @@ const ProbeStream = "DEALCREDIT_HEALTH"
 const ProbeSubjects = "dealcredit.health.>"
 
 // DefaultTimeout bounds one probe when Options.Timeout is zero.
-const DefaultTimeout = 1500 * time.Millisecond
+const DefaultTimeout = time.Second
 
 // Options configures a Prober.
 type Options struct {
@@ -149,7 +149,7 @@ func (p *Prober) createStream(ctx context.Context) error {
 		Replicas:          p.opts.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("JetStream write probe: create %s: %w", ProbeStream, err)
+		return fmt.Errorf("create %s: %w", ProbeStream, err)
 	}
 	return nil
 }

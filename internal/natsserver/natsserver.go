@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,7 +41,11 @@ type Options struct {
 
 // Server is a running embedded JetStream server.
 type Server struct {
-	srv *server.Server
+	srv     *server.Server
+	dataDir string
+	// storeWasFull: WatchStore saw the store's disk full and has not
+	// restarted JetStream since.
+	storeWasFull atomic.Bool
 }
 
 // Start runs an embedded JetStream server and returns once it accepts
@@ -102,7 +107,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.WaitForShutdown()
 		return nil, errors.New("natsserver: jetstream did not start")
 	}
-	return &Server{srv: s}, nil
+	return &Server{srv: s, dataDir: opts.DataDir}, nil
 }
 
 // ClientURL is the URL clients connect to, e.g. nats://127.0.0.1:4222.
