@@ -73,7 +73,7 @@ func (e *env) publishCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&oem, "oem", "", "OEM id (the subject oem.<oem>.invoices)")
-	cmd.Flags().DurationVar(&timeout, "timeout", oemfeed.DefaultAckTimeout, "how long to wait for JetStream to acknowledge each message; when one is not acknowledged in time nothing more is sent and the command fails")
+	cmd.Flags().DurationVar(&timeout, "timeout", oemfeed.DefaultAckTimeout, "how long to wait for JetStream's next acknowledgement; when none comes for that long nothing more is sent and the command fails")
 	return cmd
 }
 

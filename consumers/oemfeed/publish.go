@@ -53,9 +53,10 @@ const DefaultAckTimeout = 5 * time.Second
 
 // PublishOptions configures Publish. The zero value is usable.
 type PublishOptions struct {
-	// AckTimeout bounds the wait for each message's acknowledgement
-	// (default DefaultAckTimeout). When one is not acknowledged in time,
-	// Publish sends nothing more: JetStream that does not answer (a full
+	// AckTimeout bounds the wait for the next acknowledgement (default
+	// DefaultAckTimeout): Publish fails when JetStream acknowledged none of
+	// the messages in flight for that long, however many are in flight.
+	// It then sends nothing more: a JetStream that does not answer (a full
 	// disk, a stream without a leader) would not answer the rest either.
 	AckTimeout time.Duration
 	// Progress, when not nil, is called with the settled and total line
@@ -134,7 +135,8 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 	}
 	var queue []pending
 	var first error
-	stalled := false // an ack timed out: send nothing more
+	stalled := false       // an ack timed out: send nothing more, wait for nothing more
+	progress := time.Now() // of the last acknowledgement
 	done := 0
 	fail := func(l line, err error) {
 		if first == nil {
@@ -142,26 +144,45 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 		}
 		rep.Failed = append(rep.Failed, LineError{Line: l.n, Err: err.Error()})
 	}
+	acked := func(ack *jetstream.PubAck) {
+		progress = time.Now()
+		rep.Acknowledged++
+		if ack.Duplicate {
+			rep.Duplicates++
+		}
+	}
+	timedOut := fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout)
 	settle := func(p pending) {
-		t := time.NewTimer(time.Until(p.sent.Add(opts.AckTimeout)))
+		defer func() {
+			done++
+			if opts.Progress != nil {
+				opts.Progress(done, len(lines))
+			}
+		}()
+		if stalled { // only what has been answered already counts
+			select {
+			case ack := <-p.f.Ok():
+				acked(ack)
+			case err := <-p.f.Err():
+				fail(p.l, err)
+			default:
+				fail(p.l, timedOut)
+			}
+			return
+		}
+		t := time.NewTimer(time.Until(maxTime(p.sent, progress).Add(opts.AckTimeout)))
 		defer t.Stop()
 		select {
 		case ack := <-p.f.Ok():
-			rep.Acknowledged++
-			if ack.Duplicate {
-				rep.Duplicates++
-			}
+			acked(ack)
 		case err := <-p.f.Err():
+			progress = time.Now() // an answer, if a refusal
 			fail(p.l, err)
 		case <-t.C:
 			stalled = true
-			fail(p.l, fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout))
+			fail(p.l, timedOut)
 		case <-ctx.Done():
 			fail(p.l, ctx.Err())
-		}
-		done++
-		if opts.Progress != nil {
-			opts.Progress(done, len(lines))
 		}
 	}
 	for _, l := range lines {
@@ -198,6 +219,13 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 		return rep, &PublishError{Failed: len(rep.Failed), Total: rep.Lines, AckTimeout: opts.AckTimeout, First: first}
 	}
 	return rep, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // msgIDOf returns the Nats-Msg-Id of a body, or "" when it has no usable

@@ -154,17 +154,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return embedded.WatchStore(ctx, time.Second, logger.With("component", "nats-server"))
 		})
 	}
+	usedStreams := func() []string { return nil } // the streams /readyz checks
 	var relay *mirror.Relay
 	if !*noRelay {
+		usedStreams = func() []string { return []string{mirror.StreamName} }
 		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
 		goRun("relay", relay.Run)
-	}
-	usedStreams := func() []string { return nil } // the streams /readyz checks
-	if !*noRelay {
-		usedStreams = func() []string { return []string{mirror.StreamName} }
 	}
 	if !*noIngest {
 		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
