@@ -36,6 +36,10 @@ type item struct {
 	unit    int // index of its unit in the AppendEach call, -1 for none
 	dupOf   int // index of an earlier item with the same event id and content, -1 for none
 	retry   bool
+	// again: a dead letter whose rejection fact was already stored, a
+	// redelivery of one handled before; it is dead-lettered again (the
+	// dead-letter stream drops the copy) but counted and logged once.
+	again bool
 	// noMetadata: the message's JetStream metadata was unreadable; it is
 	// neither stored nor dead-lettered, only redelivered.
 	noMetadata bool
@@ -409,7 +413,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	var units [][]eventstore.AppendRequest
 	first := make(map[uuid.UUID]int, len(items))
 	for i, it := range items {
-		it.unit, it.dupOf, it.retry = -1, -1, false
+		it.unit, it.dupOf, it.retry, it.again = -1, -1, false, false
 		if it.noMetadata {
 			it.retry = true
 			continue
@@ -482,6 +486,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		var inv *eventstore.InvalidError
 		switch {
 		case it.outcome == OutcomeRejected && r.Err == nil:
+			it.again = r.Results[0].AlreadyAppended
 		case it.outcome == OutcomeRejected:
 			it.retry = true
 		case r.Err == nil && r.Results[0].AlreadyAppended:
@@ -510,7 +515,9 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		for i, it := range conflicts {
 			if err != nil || res2[i].Err != nil {
 				it.retry = true
+				continue
 			}
+			it.again = res2[i].Results[0].AlreadyAppended
 		}
 	}
 	for _, it := range items {
@@ -735,6 +742,10 @@ func (c *Consumer) deadLetter(ctx context.Context, oem string, dead []*item) {
 		}
 		if err := it.msg.TermWithReason(it.outcome); err != nil {
 			c.log.Debug("ingest: term failed, the message will be redelivered", "oem", oem, "seq", it.seq, "err", err)
+		}
+		if it.again {
+			c.m.messages.WithLabelValues(oem, OutcomeDuplicate).Inc()
+			continue
 		}
 		c.dead.record(oem, it)
 		c.m.messages.WithLabelValues(oem, it.outcome).Inc()
