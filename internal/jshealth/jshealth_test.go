@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/internal/jshealth"
+	"dealcredit/internal/natscluster"
 	"dealcredit/internal/natstest"
 )
 
@@ -63,5 +64,55 @@ func TestCheckNamesWhatFails(t *testing.T) {
 	}
 	if _, err := js.Stream(ctx, jshealth.ProbeStream); err != nil {
 		t.Fatalf("the write probe did not create %s: %v", jshealth.ProbeStream, err)
+	}
+}
+
+// TestCheckFailsFastWithoutQuorum: a node of a 3-node cluster that loses
+// the other two (as a partitioned stream leader does) keeps its clients
+// connected and answers nothing about the streams; the check fails within
+// its 1 s timeout, and passes again once the nodes are back.
+func TestCheckFailsFastWithoutQuorum(t *testing.T) {
+	c := natscluster.Start(t, 3)
+	nc, err := nats.Connect(c.URLs()[0], nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p := jshealth.New(js, jshealth.Options{Streams: func() []string { return []string{"S"} }, Replicas: 3})
+	healthy := func() bool { return p.Check(ctx) == nil }
+	deadline := time.Now().Add(30 * time.Second)
+	for !healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never healthy: %v", p.Check(ctx))
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+
+	c.Kill(1)
+	c.Kill(2)
+	start := time.Now()
+	err = p.Check(ctx)
+	if took := time.Since(start); err == nil || took > 2*time.Second {
+		t.Fatalf("Check without quorum = %v after %s, want an error within 2 s", err, took)
+	}
+	t.Logf("without quorum: %v (after %s)", err, time.Since(start).Round(time.Millisecond))
+
+	c.Restart(1)
+	c.Restart(2)
+	deadline = time.Now().Add(30 * time.Second)
+	for !healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy again 30 s after the nodes came back: %v", p.Check(ctx))
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
 	}
 }
