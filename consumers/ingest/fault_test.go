@@ -112,7 +112,7 @@ func TestPoison(t *testing.T) {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	c, _ := e.consumer(t, reg, ingest.Options{BatchSize: 100, AckWait: 2 * time.Second}, "hp")
+	c, _ := e.consumer(t, reg, ingest.Options{BatchSize: 100, AckWait: 30 * time.Second}, "hp")
 	publishFeed(t, e, feed, "hp")
 	stop := run(t, c)
 	_, js := e.connect(t)

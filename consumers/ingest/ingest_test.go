@@ -19,7 +19,7 @@ import (
 func TestOutcomes(t *testing.T) {
 	e := mustEnv(t)
 	reg := prometheus.NewRegistry()
-	c, _ := e.consumer(t, reg, ingest.Options{AckWait: 2 * time.Second}, "hp", "dell")
+	c, _ := e.consumer(t, reg, ingest.Options{AckWait: 30 * time.Second}, "hp", "dell")
 	_, js := e.connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

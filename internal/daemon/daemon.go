@@ -30,6 +30,7 @@ import (
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/internal/jshealth"
+	"dealcredit/internal/natsauth"
 	"dealcredit/internal/natsserver"
 	"dealcredit/internal/pgdb"
 )
@@ -39,7 +40,7 @@ import (
 // "dealcreditd listening on http://ADDR" to stdout once it serves, logs JSON
 // to stderr, and returns when ctx ends (after a graceful shutdown) or a
 // component fails.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (retErr error) {
 	cfg := config.FromEnv(getenv)
 	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -54,6 +55,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.StreamMaxBytes, err = config.ParseBytes(v)
 		return err
 	})
+	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
+	// -h shows the environment's values as defaults: without passwords.
+	for _, name := range []string{"database-url", "nats-url"} {
+		fs.Lookup(name).DefValue = config.Redact(fs.Lookup(name).DefValue)
+	}
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
@@ -64,6 +71,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD is ever
+	// written to the log or returned in an error.
+	secrets := cfg.Secrets()
+	stderr = config.NewRedactingWriter(stderr, secrets)
+	defer func() { retErr = config.RedactError(retErr, secrets) }()
 
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
@@ -78,13 +90,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("open event store: %w", err)
-	}
-	// Close flushes the appender: every append in flight commits or fails
-	// before the pool closes.
-	defer store.Close()
 
 	// NATS: embedded unless NATS_URL is set.
 	natsURL := cfg.NATSURL
@@ -94,7 +99,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
-		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger})
+		srv, err := natsserver.Start(ctx, natsserver.Options{
+			DataDir: cfg.DataDir, CredentialsFile: cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port, Logger: logger,
+		})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
 		}
@@ -105,18 +112,37 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				logger.Error("embedded NATS shutdown", "err", err)
 			}
 		}()
-		natsURL, embedded = srv.ClientURL(), srv
-		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir)
+		embedded, natsURL = srv, srv.ClientURL()
+		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir, "credentials", srv.CredentialsFile())
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	natsOpts := []nats.Option{nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
+	if embedded != nil {
+		natsOpts = append(natsOpts, nats.UserInfo(embedded.Service().User, embedded.Service().Password))
+	} else {
+		auth, err := natsauth.ClientOptions(cfg, "")
+		if err != nil {
+			return err
+		}
+		natsOpts = append(natsOpts, auth...)
+	}
+	nc, err := nats.Connect(natsURL, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect NATS %s: %w", natsURL, err)
+		return fmt.Errorf("connect NATS %s: %w", config.Redact(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The fence keeps the writer from appending where the mirror already
+	// holds events (a failover to a standby that lost the log's tail).
+	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg, Fence: mirror.NewFence(js)})
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	// Close flushes the appender: every append in flight commits or fails
+	// before the pool closes.
+	defer store.Close()
 
 	tokens, created, err := api.LoadOrCreateTokens(cfg.TokensFile)
 	if err != nil {
@@ -173,8 +199,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("ingest", consumer.Run)
 		relayStreams := usedStreams
 		usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
+		provision := consumer.Provision
+		if embedded != nil {
+			// Each enrolled OEM gets its account and user on the embedded
+			// server before its stream is created.
+			provision = func(ctx context.Context, oem string) error {
+				if err := embedded.AddOEM(oem); err != nil {
+					logger.Warn("embedded NATS: no OEM user", "oem", oem, "err", err)
+				}
+				return consumer.Provision(ctx, oem)
+			}
+		}
 		goRun("oem watch", func(ctx context.Context) error {
-			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", consumer.Provision), logger.With("component", "oemwatch"))
+			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", provision), logger.With("component", "oemwatch"))
 		})
 	}
 	if *verifyEvery > 0 {
@@ -187,7 +224,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
 	readiness := []api.Checker{
-		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
+		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
 		// Probed now, with a short timeout: connected, every stream in use
 		// has a leader and room, and a write is acknowledged.
 		{Name: "nats", Check: natsReady(embedded, jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}))},
@@ -210,7 +248,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := api.NewHTTPServer(cfg.HTTPAddr, handler)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", natsURL)
+	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", config.Redact(natsURL))
 	fmt.Fprintf(stdout, "dealcreditd listening on http://%s\n", ln.Addr())
 
 	var runErr error
@@ -297,4 +335,23 @@ func serialized(pool *pgxpool.Pool, name string, provision oemwatch.Provisioner)
 		}()
 		return provision(ctx, oem)
 	}
+}
+
+// readinessProbeTimeout bounds one readiness probe of the database, so
+// /readyz answers from what the database does now.
+const readinessProbeTimeout = time.Second
+
+// databaseWritable probes the database now: it answers and is not a
+// read-only standby.
+func databaseWritable(ctx context.Context, pool *pgxpool.Pool) error {
+	ctx, cancel := context.WithTimeout(ctx, readinessProbeTimeout)
+	defer cancel()
+	var standby bool
+	if err := pool.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return err
+	}
+	if standby {
+		return errors.New("the database is a read-only standby")
+	}
+	return nil
 }
