@@ -74,14 +74,16 @@ func TestGracefulStopHandsBackFetched(t *testing.T) {
 	a, _ := e.consumer(t, nil, ingest.Options{BatchSize: 100, AckWait: time.Minute, Fault: hold}, "hp")
 	_, js := e.connect(t)
 	publishN(t, js, 0, n)
-	stopA := run(t, a)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Run(ctx) }()
 	<-entered
 	// The first commit is held: the stages behind it and the subscription fill up.
 	eventually(t, 10*time.Second, "the pipeline full of fetched messages", func() bool {
 		return consumerInfo(t, js).NumAckPending >= 500
 	})
-	stopped := make(chan error, 1)
-	go func() { stopped <- stopA() }()
+	cancel() // the stop begins while the commit is held, then the commit goes on
 	close(release)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
