@@ -29,6 +29,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
+	"dealcredit/internal/jshealth"
 	"dealcredit/internal/natsauth"
 	"dealcredit/internal/natsserver"
 	"dealcredit/internal/pgdb"
@@ -51,6 +52,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
 	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
+	fs.Func("stream-max-bytes", "size limit of each OEM invoice stream and of the dead-letter stream, e.g. 256MiB (DEALCREDIT_STREAM_MAX_BYTES)", func(v string) (err error) {
+		cfg.StreamMaxBytes, err = config.ParseBytes(v)
+		return err
+	})
 	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
 	// -h shows the environment's values as defaults: without passwords.
@@ -168,8 +173,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 
+	if embedded != nil {
+		goRun("jetstream store watch", func(ctx context.Context) error {
+			return embedded.WatchStore(ctx, time.Second, logger.With("component", "nats-server"))
+		})
+	}
+	usedStreams := func() []string { return nil } // the streams /readyz checks
 	var relay *mirror.Relay
 	if !*noRelay {
+		usedStreams = func() []string { return []string{mirror.StreamName} }
 		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
@@ -177,11 +189,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("relay", relay.Run)
 	}
 	if !*noIngest {
-		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
+			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes})
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		goRun("ingest", consumer.Run)
+		relayStreams := usedStreams
+		usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
 		provision := consumer.Provision
 		if embedded != nil {
 			// Each enrolled OEM gets its account and user on the embedded
@@ -209,13 +224,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
 		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
-		{Name: "nats", Check: func(ctx context.Context) error {
-			if !nc.IsConnected() {
-				return errors.New("not connected")
-			}
-			_, err := js.AccountInfo(ctx)
-			return err
-		}},
+		// Probed now, with a short timeout: connected, every stream in use
+		// has a leader and room, and a write is acknowledged.
+		{Name: "nats", Check: natsReady(embedded, jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}))},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
 	// A stopped projection does not take every instance out of service
@@ -266,6 +277,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// natsReady is the "nats" readiness check: the disk of the embedded
+// server's store (when there is one) has room, and the JetStream probe
+// passes.
+func natsReady(embedded *natsserver.Server, probe *jshealth.Prober) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if embedded != nil {
+			if err := embedded.StoreHealth(); err != nil {
+				return err
+			}
+		}
+		return probe.Check(ctx)
+	}
 }
 
 func splitPort(addr string) (string, int, error) {
