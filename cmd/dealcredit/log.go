@@ -5,15 +5,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/projections"
+	"dealcredit/projections/runner"
 )
 
 func (e *env) migrateCmd() *cobra.Command {
@@ -25,7 +27,7 @@ func (e *env) migrateCmd() *cobra.Command {
 			if err := dbsetup.Up(cmd.Context(), e.cfg.DatabaseURL); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "database %s migrated\n", redact(e.cfg.DatabaseURL))
+			fmt.Fprintf(e.stdout, "database %s migrated\n", config.Redact(e.cfg.DatabaseURL))
 			return nil
 		},
 	}
@@ -70,7 +72,7 @@ func (e *env) verifyCmd() *cobra.Command {
 			if !checkProjections {
 				return nil
 			}
-			prep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx)
+			prep, err := e.verifyProjections(ctx, pool, store)
 			if err != nil {
 				return fmt.Errorf("verify projections: %w", err)
 			}
@@ -168,15 +170,6 @@ type tailLine struct {
 	Hash          string          `json:"hash"`
 }
 
-// redact drops the password from a DSN for messages.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparseable DSN)"
-	}
-	return u.Redacted()
-}
-
 // verifyMirror compares the JetStream mirror with the log; a mismatch is
 // printed and returned as exit status 2.
 func (e *env) verifyMirror(ctx context.Context, store eventstore.Reader, head int64) error {
@@ -201,4 +194,21 @@ func (e *env) verifyMirror(ctx context.Context, store eventstore.Reader, head in
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// verifyProjections rebuilds every projection into scratch tables and
+// compares them with the live ones, with one progress bar per projection.
+func (e *env) verifyProjections(ctx context.Context, pool *pgxpool.Pool, store *pgstore.Store) (runner.Report, error) {
+	var current string
+	tick, finish := func(int64, int64) {}, func() {}
+	rep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx, func(name string, pos, total int64) {
+		if name != current {
+			finish()
+			current = name
+			tick, finish = e.progressTo(total, "projection "+name)
+		}
+		tick(pos, total)
+	})
+	finish()
+	return rep, err
 }

@@ -60,8 +60,8 @@ func (e *env) replayCmd() *cobra.Command {
 				return err
 			}
 			defer closeStore()
-			tick, done := e.progress(0, "replay")
-			pos, err := attribution.Replay(ctx, pool, store, at, out, func(p, _ int64) { tick(p) })
+			tick, done := e.progressTo(0, "replay")
+			pos, err := attribution.Replay(ctx, pool, store, at, out, tick)
 			done()
 			if err != nil {
 				return err
@@ -88,8 +88,8 @@ func (e *env) rebuildCmd() *cobra.Command {
 			}
 			defer closeStore()
 			m := projections.NewManager(pool, store, nil, nil)
-			tick, done := e.progress(0, "rebuild "+args[0])
-			err = m.Rebuild(ctx, args[0], func(p, _ int64) { tick(p) })
+			tick, done := e.progressTo(0, "rebuild "+args[0])
+			err = m.Rebuild(ctx, args[0], tick)
 			done()
 			if err != nil {
 				return fmt.Errorf("rebuild %s (projections: %v): %w", args[0], m.Names(), err)

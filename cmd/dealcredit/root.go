@@ -93,7 +93,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
 	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL) // pings the server
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
+		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(e.cfg.DatabaseURL), err)
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
@@ -121,11 +121,19 @@ func (e *env) connectJetStream() (*nats.Conn, jetstream.JetStream, error) {
 // progress returns a progress callback that draws a bar when stderr is a
 // terminal and does nothing otherwise, and a function that finishes the bar.
 func (e *env) progress(total int64, what string) (func(done int64), func()) {
+	tick, finish := e.progressTo(total, what)
+	return func(done int64) { tick(done, 0) }, finish
+}
+
+// progressTo is progress for callers that learn the total as they go (the
+// projection folds report the position they run to): tick's total, when
+// above zero, replaces the bar's.
+func (e *env) progressTo(total int64, what string) (func(done, total int64), func()) {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return func(int64) {}, func() {}
+		return func(int64, int64) {}, func() {}
 	}
-	bar := progressbar.NewOptions64(total,
+	bar := progressbar.NewOptions64(max(total, 1),
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
@@ -134,9 +142,9 @@ func (e *env) progress(total int64, what string) (func(done int64), func()) {
 		progressbar.OptionThrottle(100e6),
 		progressbar.OptionClearOnFinish(),
 	)
-	return func(done int64) {
-			if done > bar.GetMax64() {
-				bar.ChangeMax64(done)
+	return func(done, total int64) {
+			if total > 0 && total != bar.GetMax64() || done > bar.GetMax64() {
+				bar.ChangeMax64(max(total, done, 1))
 			}
 			_ = bar.Set64(done)
 		}, func() {

@@ -7,7 +7,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
 
 	"dealcredit/api"
 	"dealcredit/consumers/ingest"
@@ -35,12 +35,13 @@ import (
 
 // Run is the whole daemon. args are the command-line flags (environment
 // first, flags override); getenv reads the environment. It prints
-// "dealcreditd listening on http://ADDR" to stdout once it serves, logs JSON
-// to stderr, and returns when ctx ends (after a graceful shutdown) or a
-// component fails.
+// one ready line to stdout once it serves ("dealcreditd listening on
+// http://ADDR", then the tokens file and the next command to try), logs
+// JSON to stderr, and returns when ctx ends (after a graceful shutdown) or a
+// component fails. --help prints the flags to stdout and returns nil.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := config.FromEnv(getenv)
-	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("dealcreditd", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
@@ -53,8 +54,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
 	verifyEvery := fs.Duration("verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
-	if err := fs.Parse(args); err != nil {
-		return err
+	help := fs.BoolP("help", "h", false, "print this help")
+	if err := fs.Parse(doubleDash(args)); err != nil {
+		return fmt.Errorf("%w (dealcreditd --help lists the flags)", err)
+	}
+	if *help {
+		usage(stdout, fs)
+		return nil
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -65,6 +71,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Postgres: create, migrate, connect.
+	logger.Info("database: creating it if missing and migrating", "database", config.Redact(cfg.DatabaseURL))
 	if err := dbsetup.Up(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
@@ -73,6 +80,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
+	if versions, err := dbsetup.Applied(ctx, pool); err == nil {
+		logger.Info("database: migrated", "migrations", versions)
+	}
 	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
@@ -88,6 +98,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
+		logger.Info("embedded JetStream: starting", "addr", cfg.EmbeddedNATSAddr, "store", cfg.DataDir)
 		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
@@ -100,7 +111,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}()
 		natsURL = srv.ClientURL()
-		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir)
+		logger.Info("embedded JetStream: started", "url", natsURL)
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
@@ -145,7 +156,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var relay *mirror.Relay
 	if !*noRelay {
-		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		// No component key here: the relay adds "component":"relay" itself.
+		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger, Registerer: reg, Replicas: cfg.StreamReplicas})
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
@@ -199,7 +211,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", natsURL)
-	fmt.Fprintf(stdout, "dealcreditd listening on http://%s\n", ln.Addr())
+	fmt.Fprintln(stdout, readyLine(ln.Addr().String(), cfg.TokensFile))
 
 	var runErr error
 	select {
