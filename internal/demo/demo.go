@@ -182,34 +182,8 @@ func (s *story) header(title string) {
 	s.printf("\n%d. %s\n", s.step, title)
 }
 
-func (s *story) money(minor int64) string { return formatMoney(minor, currency) }
-
-// formatMoney formats minor units as "1,234.56 USD".
-func formatMoney(minor int64, cur string) string {
-	digits := domain.MinorUnits(cur)
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	unit := int64(1)
-	for range digits {
-		unit *= 10
-	}
-	whole := strconv.FormatInt(minor/unit, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if digits > 0 {
-		fmt.Fprintf(&b, ".%0*d", digits, minor%unit)
-	}
-	return b.String() + " " + cur
+func (s *story) money(minor int64) string {
+	return domain.Money{Amount: minor, Currency: currency}.Major()
 }
 
 func formatBPS(bps int64) string { return fmt.Sprintf("%d.%02d%%", bps/100, bps%100) }
