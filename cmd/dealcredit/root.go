@@ -84,7 +84,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 		e.genCmd(),
 	)
 	root.AddCommand(e.projectionCmds()...)
-	root.AddCommand(e.demoCmd())
+	root.AddCommand(e.demoCmd(), e.tokenCmd())
 	return root.ExecuteContext(ctx)
 }
 

@@ -55,6 +55,9 @@ type Options struct {
 	Wait time.Duration
 	// HTTPClient sends the API calls (default: a client with a 30 s timeout).
 	HTTPClient *http.Client
+	// Command is how the reader runs the CLI, for the next commands the
+	// demo prints (default "dealcredit").
+	Command string
 }
 
 // Summary is the story's numbers, as printed. Amounts are minor units of Currency.
@@ -99,6 +102,10 @@ type Summary struct {
 	MirrorChecked  int64 // events the JetStream mirror matched
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
+
+	// Next are the commands the demo suggests after its summary, with this
+	// run's values (invoice number, quarter), ready to copy and paste.
+	Next []string
 }
 
 // The story's invoice amounts (USD cents). Software 690,000 + services
@@ -151,6 +158,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Command == "" {
+		opts.Command = "dealcredit"
 	}
 	if opts.RunID == "" {
 		opts.RunID = strconv.FormatInt(time.Now().Unix()%(36*36*36*36*36), 36)
@@ -904,4 +914,26 @@ func (s *story) summary() {
 	s.printf("   registered partner refused by rule %s\n", s.sum.RefusedRule)
 	s.printf("   verify: OK (%d events, mirror %d)\n", s.sum.LogEvents, s.sum.MirrorChecked)
 	s.printf("   replay as of position %d: same numbers\n", s.sum.ReplayPosition)
+	s.next()
+}
+
+// next prints commands to try after the demo, with this run's values.
+func (s *story) next() {
+	cli := s.opt.Command
+	s.sum.Next = []string{
+		fmt.Sprintf("%s explain --oem hp --invoice %s --line 1", cli, s.hpInvoice),
+		fmt.Sprintf("%s export attribution --quarter %s --format csv", cli, s.quarter),
+		fmt.Sprintf(`curl -s -H "Authorization: Bearer $(%s token finance)" '%s/v1/partners/%s/statements/%s'`, cli, s.opt.BaseURL, s.platinum, s.quarter),
+		fmt.Sprintf("%s replay --as-of now --out /tmp/dealcredit-replay", cli),
+	}
+	why := []string{
+		"the credits of the HP invoice's first line and the events behind them",
+		"finance's ledger of the story's quarter",
+		"the platinum VAR's statement (JSON)",
+		"the CSVs again, from the log alone, as recorded up to now",
+	}
+	s.printf("\nNext, with this run's values (copy and paste):\n")
+	for i, c := range s.sum.Next {
+		s.printf("   %s\n       # %s\n", c, why[i])
+	}
 }
