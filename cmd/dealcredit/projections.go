@@ -215,7 +215,7 @@ func (e *env) explainCmd() *cobra.Command {
 			defer closeStore()
 			ex, err := attribution.NewReader(pool).Explain(ctx, oem, invoice, line)
 			if attribution.IsNoLine(err) {
-				return fmt.Errorf("no credit booked for line %d of %s invoice %s", line, oem, invoice)
+				return fmt.Errorf("no credit booked for line %d of %s invoice %s (is the invoice ingested? the demo's last lines name its invoices)", line, oem, invoice)
 			}
 			if err != nil {
 				return err
