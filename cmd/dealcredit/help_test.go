@@ -100,3 +100,15 @@ func TestParseRelativeForms(t *testing.T) {
 		t.Errorf("parseAsOf(42) = %+v, %v", at, err)
 	}
 }
+
+func TestInvokedAs(t *testing.T) {
+	for arg0, want := range map[string]string{
+		"bin/dealcredit":                        "bin/dealcredit",
+		"dealcredit":                            "dealcredit",
+		"/tmp/go-build1234/b001/exe/dealcredit": "go run ./cmd/dealcredit",
+	} {
+		if got := invokedAs(arg0); got != want {
+			t.Errorf("invokedAs(%q) = %q, want %q", arg0, got, want)
+		}
+	}
+}
