@@ -99,7 +99,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
 		logger.Info("embedded JetStream: starting", "addr", cfg.EmbeddedNATSAddr, "store", cfg.DataDir)
-		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger})
+		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: slog.New(warnAndAbove{logger.Handler()})})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
 		}

@@ -76,6 +76,9 @@ func TestStartLogIsReadable(t *testing.T) {
 		if rec["level"] == "ERROR" {
 			t.Errorf("logged at ERROR while starting and stopping cleanly: %s", line)
 		}
+		if rec["component"] == "nats-server" && rec["level"] == "INFO" {
+			t.Errorf("the embedded NATS server's notices are in the daemon's log: %s", line)
+		}
 		if strings.Count(line, `"component":`) > 1 {
 			t.Errorf("component key repeated: %s", line)
 		}
