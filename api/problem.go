@@ -92,6 +92,7 @@ func classify(err error) Problem {
 		ce  *eventstore.ConflictError
 		ide *eventstore.IDConflictError
 		ie  *eventstore.InvalidError
+		fe  *eventstore.FencedError
 	)
 	code, field, rule, detail := CodeInternal, "", "", "internal error"
 	switch {
@@ -112,6 +113,8 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
+	case errors.As(err, &fe):
+		code, detail = CodeUnavailable, fmt.Sprintf("the event log is fenced, nothing was recorded: %s (log head %d, mirror head %d); retry later", fe.Reason, fe.LogHead, fe.MirrorHead)
 	}
 	p := problems[code]
 	if p.status == 0 {

@@ -173,7 +173,7 @@ type tailLine struct {
 // verifyMirror compares the JetStream mirror with the log; a mismatch is
 // printed and returned as exit status 2.
 func (e *env) verifyMirror(ctx context.Context, store eventstore.Reader, head int64) error {
-	nc, js, err := e.connectJetStream()
+	nc, js, err := e.connectJetStream("")
 	if err != nil {
 		return err
 	}

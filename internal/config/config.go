@@ -37,6 +37,23 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
+	// NATSUser and NATSPassword (NATS_USER, NATS_PASSWORD) authenticate to
+	// NATS_URL; NATSCreds (NATS_CREDS) is a .creds file (JWT and NKey)
+	// instead. All empty: user:password in NATS_URL, or for the embedded
+	// server its generated credentials (EmbeddedNATSCredentialsFile).
+	NATSUser     string
+	NATSPassword string
+	NATSCreds    string
+}
+
+// EmbeddedNATSCredentialsFileName is the file in the data directory where
+// the embedded NATS server keeps its generated users and passwords.
+const EmbeddedNATSCredentialsFileName = "nats-credentials.json"
+
+// EmbeddedNATSCredentialsFile is the path of the embedded server's
+// generated credentials, beside the generated API tokens.
+func (c Config) EmbeddedNATSCredentialsFile() string {
+	return filepath.Join(c.DataDir, EmbeddedNATSCredentialsFileName)
 }
 
 // FromEnv reads the environment through getenv and fills in defaults.
@@ -50,6 +67,10 @@ func FromEnv(getenv func(string) string) Config {
 		TokensFile:  getenv("DEALCREDIT_TOKENS_FILE"),
 
 		EmbeddedNATSAddr: getenv("DEALCREDIT_EMBEDDED_NATS_ADDR"),
+
+		NATSUser:     getenv("NATS_USER"),
+		NATSPassword: getenv("NATS_PASSWORD"),
+		NATSCreds:    getenv("NATS_CREDS"),
 	}
 	if c.EmbeddedNATSAddr == "" {
 		c.EmbeddedNATSAddr = DefaultEmbeddedNATSAddr
@@ -90,7 +111,8 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.DatabaseURL)
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+		// url.Parse's error quotes the whole URL, password included.
+		errs = append(errs, fmt.Errorf("DATABASE_URL: %s is not a URL like postgres://user:password@host:5432/dealcredit", Redact(c.DatabaseURL)))
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		errs = append(errs, fmt.Errorf("DATABASE_URL: scheme must be postgres or postgresql, got %q", u.Scheme))
 	case strings.Trim(u.Path, "/") == "":
@@ -99,7 +121,7 @@ func (c *Config) Validate() error {
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
 			if nu, err := url.Parse(strings.TrimSpace(s)); err != nil || nu.Host == "" {
-				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", s))
+				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", Redact(s)))
 			}
 		}
 	}
@@ -114,6 +136,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("DEALCREDIT_STREAM_REPLICAS: must be an integer from 1 to 5"))
+	}
+	if c.NATSCreds != "" && c.NATSUser != "" {
+		errs = append(errs, errors.New("NATS_CREDS and NATS_USER: set one, not both"))
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		errs = append(errs, errors.New("NATS_USER and NATS_PASSWORD: set both or neither"))
 	}
 	if c.TokensFile == "" {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")

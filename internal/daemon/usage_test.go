@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
 	"dealcredit/internal/daemon"
@@ -32,24 +31,6 @@ func TestHelpExitsZeroWithDoubleDashFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--bogus") || !strings.Contains(err.Error(), "--help") {
 		t.Fatalf("Run(--bogus) = %v, want an error naming the flag and --help", err)
 	}
-}
-
-// syncBuffer collects the daemon's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestStartLogIsReadable: every start step has a line, every line is JSON,
