@@ -6,14 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"dealcredit/eventstore"
+	"dealcredit/internal/pgdb"
 )
 
 // Problem is an RFC 9457 problem+json body. Detail names the field and the
 // rule that was broken.
 type Problem struct {
+	// RetryAfter, in seconds, is sent as the Retry-After header when > 0;
+	// writeProblem fills it for the codes a retry may soon resolve.
+	RetryAfter int `json:"-"`
+
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
@@ -65,6 +71,16 @@ var problems = map[Code]struct {
 	CodeIdempotencyUse: {http.StatusConflict, "Idempotency key in use"},
 }
 
+// problemTypePrefix starts every problem's type; the code follows.
+const problemTypePrefix = "urn:dealcredit:problem:"
+
+// retryAfter is the Retry-After (seconds) sent with the codes a retry may
+// soon resolve.
+var retryAfter = map[Code]int{
+	CodeUnavailable:    2,
+	CodeIdempotencyUse: 1,
+}
+
 // Error is an error the API reports to the caller as it is.
 type Error struct {
 	Code    Code
@@ -105,6 +121,8 @@ func classify(err error) Problem {
 		code, detail = CodeConflict, "the request was already applied with different content"
 	case errors.As(err, &ie):
 		code, field, detail = CodeUnprocessable, ie.Field, ie.Reason
+	case pgdb.Unavailable(err):
+		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	case errors.Is(err, context.DeadlineExceeded):
 		code, detail = CodeUnavailable, "the request timed out"
 	case errors.Is(err, context.Canceled):
@@ -132,6 +150,12 @@ func containsField(detail, field string) bool { return strings.Contains(detail, 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.RetryAfter == 0 {
+		p.RetryAfter = retryAfter[Code(strings.TrimPrefix(p.Type, problemTypePrefix))]
+	}
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }

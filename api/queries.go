@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -230,6 +232,48 @@ func (s *server) listDeals() http.HandlerFunc {
 			return
 		}
 		status := r.URL.Query().Get("status")
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Deals(ctx, pid, status) }, nil, "")
+		redact := principalFrom(r.Context()).Role == RolePartner
+		s.serveQuery(w, r, func(ctx context.Context) (any, error) {
+			v, err := s.Queries.Deals(ctx, pid, status)
+			if err != nil || !redact {
+				return v, err
+			}
+			return redactConflicts(v)
+		}, nil, "")
 	}
+}
+
+// redactConflicts empties the "conflicts" list (the other partners' deal
+// ids) of the registration(s) in v, for a partner's eyes: the status
+// "conflict" stays, with a notice. The read model is served as any, so this
+// goes through its JSON form (a list of registrations, or one).
+func redactConflicts(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	redact := func(x any) {
+		g, ok := x.(map[string]any)
+		if !ok {
+			return
+		}
+		if c, ok := g["conflicts"].([]any); ok {
+			if len(c) > 0 {
+				g["conflict"] = conflictNotice
+			}
+			g["conflicts"] = []any{}
+		}
+	}
+	if list, ok := doc.([]any); ok {
+		for _, x := range list {
+			redact(x)
+		}
+	} else {
+		redact(doc)
+	}
+	return doc, nil
 }

@@ -272,7 +272,9 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	}
 	for i := range out.Credits {
 		out.Credits[i].EventIDs = filterEmpty(out.Credits[i].EventIDs)
-		p.count(out.Credits[i])
+		if err := p.count(out.Credits[i]); err != nil {
+			return out, fmt.Errorf("domain: apply %s at position %d: %w", env.Type, env.Position, err)
+		}
 	}
 	return out, nil
 }
@@ -430,11 +432,12 @@ func (l *lineRec) returned() int64 {
 	var r int64
 	if l.memos != nil {
 		for _, m := range *l.memos {
-			r += m.amount
+			// Capped at each step: r <= l.amount and m.amount fit in int64 together
+			// whatever the number of memos.
+			if r += m.amount; r >= l.amount {
+				return l.amount
+			}
 		}
-	}
-	if r > l.amount {
-		r = l.amount
 	}
 	return r
 }

@@ -21,13 +21,14 @@ import (
 func (e *env) migrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "create the database named in DATABASE_URL if missing and apply every migration",
+		Short: "create the database named in DATABASE_MIGRATION_URL (else DATABASE_URL) if missing and apply every migration as its owner",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := dbsetup.Up(cmd.Context(), e.cfg.DatabaseURL); err != nil {
+			dsn := e.cfg.OwnerDatabaseURL()
+			if err := dbsetup.Up(cmd.Context(), dsn); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "database %s migrated\n", config.Redact(e.cfg.DatabaseURL))
+			fmt.Fprintf(e.stdout, "database %s migrated\n", config.Redact(dsn))
 			return nil
 		},
 	}

@@ -70,7 +70,8 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
-	pf.StringVar(&e.cfg.DatabaseURL, "database-url", e.cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	pf.StringVar(&e.cfg.DatabaseURL, "database-url", e.cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the other commands connect as "+config.AppRole)
+	pf.StringVar(&e.cfg.MigrationDatabaseURL, "migration-database-url", e.cfg.MigrationDatabaseURL, "the owner role's Postgres DSN for migrate; DATABASE_URL is then used as given (DATABASE_MIGRATION_URL)")
 	pf.StringVar(&e.cfg.NATSURL, "nats-url", e.cfg.NATSURL, "NATS server (NATS_URL); empty = the daemon's embedded server at DEALCREDIT_EMBEDDED_NATS_ADDR")
 	pf.StringVar(&e.cfg.EmbeddedNATSAddr, "embedded-nats-addr", e.cfg.EmbeddedNATSAddr, "the daemon's embedded NATS address (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	pf.StringVar(&e.cfg.DataDir, "data-dir", e.cfg.DataDir, "data directory (DEALCREDIT_DATA_DIR)")
@@ -80,7 +81,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	pf.StringVar(&e.cfg.NATSCreds, "nats-creds", e.cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
 
 	// The help shows the environment's values as defaults: without passwords.
-	for _, name := range []string{"database-url", "nats-url"} {
+	for _, name := range []string{"database-url", "migration-database-url", "nats-url"} {
 		pf.Lookup(name).DefValue = config.Redact(pf.Lookup(name).DefValue)
 	}
 
@@ -98,12 +99,15 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
 }
 
-// openStore connects to the database (which must exist and be migrated) and
-// returns the pool, the event log on it and a function that closes both.
+// openStore connects to the database (which must exist and be migrated) as
+// the daemon does (config.AppDatabaseURL: read models rebuilt here stay the
+// app role's) and returns the pool, the event log on it and a function that
+// closes both.
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
-	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL) // pings the server
+	dsn := e.cfg.AppDatabaseURL()
+	pool, err := pgdb.OpenPool(ctx, dsn) // pings the server
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(e.cfg.DatabaseURL), err)
+		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), err)
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {

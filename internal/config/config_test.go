@@ -34,6 +34,7 @@ func TestValidateNamesTheVariable(t *testing.T) {
 	}{
 		{"bad scheme", map[string]string{"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"},
 		{"no database", map[string]string{"DATABASE_URL": "postgres://127.0.0.1:5432/"}, "DATABASE_URL"},
+		{"bad migration dsn", map[string]string{"DATABASE_MIGRATION_URL": "mysql://x/y"}, "DATABASE_MIGRATION_URL"},
 		{"bad nats", map[string]string{"NATS_URL": "::nope"}, "NATS_URL"},
 		{"bad addr", map[string]string{"DEALCREDIT_HTTP_ADDR": "8080"}, "DEALCREDIT_HTTP_ADDR"},
 		{"bad replicas", map[string]string{"DEALCREDIT_STREAM_REPLICAS": "three"}, "DEALCREDIT_STREAM_REPLICAS"},
@@ -46,6 +47,41 @@ func TestValidateNamesTheVariable(t *testing.T) {
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDatabaseRoles: without DATABASE_MIGRATION_URL, DATABASE_URL migrates
+// and the daemon serves as the app role on the same database (without the
+// owner's password); with it, DATABASE_URL is used as given.
+func TestDatabaseRoles(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        map[string]string
+		owner, app string
+	}{
+		{"default", nil, config.DefaultDatabaseURL, "postgres://dealcredit_app@127.0.0.1:5432/dealcredit?sslmode=disable"},
+		{"password dropped", map[string]string{"DATABASE_URL": "postgres://admin:s3cret@db:5432/dc?sslmode=require&password=x"},
+			"postgres://admin:s3cret@db:5432/dc?sslmode=require&password=x", "postgres://dealcredit_app@db:5432/dc?sslmode=require"},
+		{"already the app role", map[string]string{"DATABASE_URL": "postgres://dealcredit_app:pw@db/dc"},
+			"postgres://dealcredit_app:pw@db/dc", "postgres://dealcredit_app:pw@db/dc"},
+		{"separate owner", map[string]string{
+			"DATABASE_URL":           "postgres://dealcredit_app:pw@db/dc",
+			"DATABASE_MIGRATION_URL": "postgres://owner:pw2@db/dc",
+		}, "postgres://owner:pw2@db/dc", "postgres://dealcredit_app:pw@db/dc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.FromEnv(func(k string) string { return tt.env[k] })
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.OwnerDatabaseURL(); got != tt.owner {
+				t.Errorf("OwnerDatabaseURL() = %q, want %q", got, tt.owner)
+			}
+			if got := c.AppDatabaseURL(); got != tt.app {
+				t.Errorf("AppDatabaseURL() = %q, want %q", got, tt.app)
 			}
 		})
 	}
@@ -72,10 +108,12 @@ func TestSecretsMaskedInOutputAndErrors(t *testing.T) {
 		"DATABASE_URL":  "postgres://app:p%40ss%2Fw0rd@db:5432/dealcredit",
 		"NATS_URL":      "nats://dealcredit:nats-pw-1@n1:4222,nats://tok3n-abc@n2:4222",
 		"NATS_PASSWORD": `q"uote<pw>`,
+
+		"DATABASE_MIGRATION_URL": "postgres://owner:own3r-pw@db:5432/dealcredit",
 	}
 	c := config.FromEnv(func(k string) string { return env[k] })
 	secrets := c.Secrets()
-	for _, want := range []string{"p@ss/w0rd", "nats-pw-1", "tok3n-abc", `q"uote<pw>`} {
+	for _, want := range []string{"p@ss/w0rd", "nats-pw-1", "tok3n-abc", `q"uote<pw>`, "own3r-pw"} {
 		if !slices.Contains(secrets, want) {
 			t.Errorf("Secrets() = %q, lacks %q", secrets, want)
 		}

@@ -60,6 +60,7 @@ func (c Config) Secrets() []string {
 		}
 	}
 	fromURL(c.DatabaseURL)
+	fromURL(c.MigrationDatabaseURL)
 	for _, m := range keyValuePassword.FindAllStringSubmatch(c.DatabaseURL, -1) {
 		add(strings.Trim(m[2], "'"))
 	}

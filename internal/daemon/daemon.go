@@ -44,7 +44,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg := config.FromEnv(getenv)
 	fs := pflag.NewFlagSet("dealcreditd", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the daemon serves as "+config.AppRole)
+	fs.StringVar(&cfg.MigrationDatabaseURL, "migration-database-url", cfg.MigrationDatabaseURL, "the owner role's Postgres DSN that creates and migrates the database; DATABASE_URL then serves as given (DATABASE_MIGRATION_URL)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded JetStream store and generated tokens (DEALCREDIT_DATA_DIR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP API, /metrics, /healthz, /readyz (DEALCREDIT_HTTP_ADDR)")
@@ -54,7 +55,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
 	// -h shows the environment's values as defaults: without passwords.
-	for _, name := range []string{"database-url", "nats-url"} {
+	for _, name := range []string{"database-url", "migration-database-url", "nats-url"} {
 		fs.Lookup(name).DefValue = config.Redact(fs.Lookup(name).DefValue)
 	}
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
@@ -82,18 +83,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Postgres: create, migrate, connect.
-	logger.Info("database: creating it if missing and migrating", "database", config.Redact(cfg.DatabaseURL))
-	if err := dbsetup.Up(ctx, cfg.DatabaseURL); err != nil {
-		return err
+	// Postgres: create and migrate as the owner, serve as the app role.
+	if cfg.Migrates() {
+		logger.Info("database: creating it if missing and migrating", "database", config.Redact(cfg.OwnerDatabaseURL()))
 	}
-	pool, err := pgdb.OpenPool(ctx, cfg.DatabaseURL)
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer pool.Close()
 	if versions, err := dbsetup.Applied(ctx, pool); err == nil {
-		logger.Info("database: migrated", "migrations", versions)
+		msg := "database: migrated"
+		if !cfg.Migrates() {
+			msg = "database: opened (migrated by the owner)"
+		}
+		logger.Info(msg, "migrations", versions)
 	}
 
 	// NATS: embedded unless NATS_URL is set.
