@@ -36,10 +36,13 @@ demo:
 	@$(GO) build -o bin/ ./cmd/dealcredit
 	@bin/dealcredit demo
 
-## lint: gofmt, go vet and the import rule for domain/
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet, staticcheck and the import rule for domain/ (the whole house's rules: imports_test.go)
 lint: check-imports
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## check-imports: domain/ may import only the standard library
 check-imports:
