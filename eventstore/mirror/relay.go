@@ -96,6 +96,10 @@ type Relay struct {
 	prefetched []eventstore.Record // the next batch, read while waiting for acks
 	lagAt      time.Time           // when the lag gauge was last set from Head
 	lastHash   []byte              // hash of the mirror's message at mirrored
+	// unconfirmed counts records this relay sent whose acks did not come
+	// back (a timeout): the next sync finds the ones the stream stored, and
+	// counts them as published.
+	unconfirmed int64
 
 	running  atomic.Bool
 	isActive atomic.Bool
@@ -262,6 +266,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			stream = s
 			r.prefetched = nil
 			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
+			if stored := head.Position - r.mirrored.Load(); stored > 0 && r.unconfirmed > 0 {
+				r.published.Add(float64(min(stored, r.unconfirmed)))
+			}
+			r.unconfirmed = 0
 			r.mirrored.Store(head.Position)
 			r.synced.Store(true)
 			r.lastHash = head.Hash
@@ -364,6 +372,10 @@ func (r *Relay) step(ctx context.Context) error {
 	}
 	r.mirrored.Add(int64(n))
 	r.published.Add(float64(n))
+	for _, p := range sent {
+		r.unconfirmed += int64(p.n)
+	}
+	r.unconfirmed -= int64(n)
 	if err != nil {
 		return err
 	}
