@@ -262,7 +262,6 @@ func firstDiff(a, b string) string {
 }
 
 func TestPropertySameFactsAnyArrivalOrderSameCredits(t *testing.T) {
-	t.Skip("fails before order-independent attribution: 360 of 360 arrival orders give other figures than the causal order")
 	const seeds, orders = 30, 12
 	failed := 0
 	for seed := int64(1); seed <= seeds; seed++ {
