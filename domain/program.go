@@ -103,8 +103,14 @@ type partnerRec struct {
 	unmetPolicy int
 }
 
+// tierAt returns the tier the partner held on d and the event that gave it. Before its
+// first span a partner was registered, except a grandfathered one: an existing business
+// partner already held the tier it was grandfathered at (rule 5).
 func (p *partnerRec) tierAt(d Date) (Tier, string) {
 	t, id := TierRegistered, ""
+	if p.Grandfathered && len(p.tierIDs) > 0 {
+		t, id = p.tierIDs[0].span.Tier, p.tierIDs[0].id
+	}
 	for _, r := range p.tierIDs {
 		if !r.span.From.After(d) {
 			t, id = r.span.Tier, r.id
