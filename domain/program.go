@@ -199,7 +199,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	}
 	p.seq++
 	var out Outcome
-	cause := env.Type + " " + env.EventID
+	cause := env.Type + " on " + env.StreamID // what a re-attribution names (with the event id)
 	switch e := env.Event.(type) {
 	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CommitmentMade, TierChanged, TierReviewed:
 		id := partnerIDOf(e)
@@ -855,7 +855,8 @@ func first(a, b *dealRec) bool {
 
 // match finds the deal protecting (customer, segment) on day. Order: the invoice's
 // deal_registration_id, then the normalised web domain, then normalised name + country;
-// among several, the earliest approval, then the approval first in the log.
+// among several, the earliest approval, then the approval first in the log. Without a
+// match it returns every key tried; with one, why the runner-up lost (if any).
 func (p *Program) match(rec *invoiceRec, seg Segment, day Date, needSegment bool) (*dealRec, matchBy, []string) {
 	var tried []string
 	if id := rec.regID; id != "" {
@@ -864,23 +865,39 @@ func (p *Program) match(rec *invoiceRec, seg Segment, day Date, needSegment bool
 		}
 		tried = append(tried, "deal_registration_id "+id+": no protected registration for "+string(seg)+" on "+day.String())
 	}
+	var lost []string // on a match: why the runner-up lost
 	pick := func(ids []string) *dealRec {
-		var best *dealRec
+		var best, second *dealRec
 		for _, id := range ids {
-			if d := p.deals[id]; protects(d, seg, day, needSegment) && (best == nil || first(d, best)) {
-				best = d
+			d := p.deals[id]
+			if !protects(d, seg, day, needSegment) || d == best || d == second {
+				continue
 			}
+			switch {
+			case best == nil || first(d, best):
+				best, second = d, best
+			case second == nil || first(d, second):
+				second = d
+			}
+		}
+		if second != nil {
+			// Say why the other deal lost (the first runner-up).
+			why := "approved later (" + second.ApprovedOn.String() + ")"
+			if second.ApprovedOn == best.ApprovedOn {
+				why = "approved the same day, later in the log"
+			}
+			lost = []string{"deal " + second.DealID + " of " + second.PartnerID + " also protects it but was " + why}
 		}
 		return best
 	}
 	if dom := rec.domain; dom != "" {
 		if d := pick(p.byDomain[dom]); d != nil {
-			return d, byDomain, nil
+			return d, byDomain, lost
 		}
 		tried = append(tried, "customer domain "+dom+": no protected registration for "+string(seg)+" on "+day.String())
 	}
 	if d := pick(p.byKey[rec.custKey]); d != nil {
-		return d, byKey, nil
+		return d, byKey, lost
 	}
 	tried = append(tried, "customer name and country "+rec.custKey+": no protected registration for "+string(seg)+" on "+day.String())
 	return nil, 0, tried
@@ -951,7 +968,11 @@ func (p *Program) decide(rec *invoiceRec, l *lineRec) (lineAttr, []string) {
 	pol := p.policyOf(pi)
 	d, how, tried := p.match(rec, l.segment, rec.date, true)
 	if d != nil {
-		return lineAttr{kind: outPartner, pol: pi, p: p.partnerAttr(rec.date, d, how, pol)}, nil
+		a := p.partnerAttr(rec.date, d, how, pol)
+		if len(tried) > 0 {
+			a.matched += "; " + tried[0]
+		}
+		return lineAttr{kind: outPartner, pol: pi, p: a}, nil
 	}
 	if d := p.claimant(rec, l.segment, pol); d != nil {
 		a := p.partnerAttr(rec.date, d, 0, pol)
