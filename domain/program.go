@@ -507,10 +507,9 @@ func (r *invoiceRec) line(n int) *lineRec {
 	return nil
 }
 
-// excRec is an open exception with the customer keys a claim matches it by.
+// excRec is an open exception of an invoice line.
 type excRec struct {
 	Exception
-	custKey, domain string
 }
 
 func (p *Program) newRec(inv InvoiceReceived, eventID string) *invoiceRec {
@@ -715,7 +714,7 @@ func (p *Program) syncException(rec *invoiceRec, l *lineRec, tried []string, clo
 		e := Exception{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
 			Customer: rec.customer, Segment: l.segment, InvoiceDate: rec.date, Amount: Money{l.amount, rec.currency},
 			Status: "open", Tried: tried, EventIDs: filterEmpty([]string{rec.eventID, pol.id})}
-		p.exceptions[ek] = &excRec{Exception: e, custKey: rec.custKey, domain: rec.domain}
+		p.exceptions[ek] = &excRec{Exception: e}
 		p.dirty.exception(ek)
 		return []Exception{e}
 	}

@@ -104,13 +104,11 @@ type ExceptionRef struct {
 	Line int
 }
 
-// StoredException is an open exception's record with the columns a claim finds it by.
+// StoredException is an open exception's record; it is loaded with its invoice.
 type StoredException struct {
 	New bool // from Evict: the store did not have it (it was not loaded)
 	ExceptionRef
-	CustomerKey string
-	Domain      string // normalised; "" when none
-	Data        []byte
+	Data []byte
 }
 
 // Stored is a set of stored records: what a store loads for Wants, or what Evict hands
@@ -303,7 +301,7 @@ func (p *Program) Load(s Stored) error {
 		if err := json.Unmarshal(r.Data, &j); err != nil {
 			return fmt.Errorf("domain: load exception %s %s line %d: %w", r.OEMID, r.Number, r.Line, err)
 		}
-		p.exceptions[key] = &excRec{Exception: j.Exception, custKey: j.CustomerKey, domain: j.Domain}
+		p.exceptions[key] = &excRec{Exception: j.Exception}
 	}
 	return nil
 }
@@ -370,11 +368,11 @@ func (p *Program) Evict() (Stored, error) {
 			}
 			continue
 		}
-		data, err := json.Marshal(exceptionJSON{Exception: e.Exception, CustomerKey: e.custKey, Domain: e.domain})
+		data, err := json.Marshal(exceptionJSON{Exception: e.Exception})
 		if err != nil {
 			return Stored{}, fmt.Errorf("domain: evict exception %q: %w", k, err)
 		}
-		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, CustomerKey: e.custKey, Domain: e.domain, Data: data})
+		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, Data: data})
 	}
 	clear(p.deals)
 	clear(p.byKey)
@@ -544,9 +542,7 @@ func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
 }
 
 type exceptionJSON struct {
-	Exception   Exception `json:"x"`
-	CustomerKey string    `json:"k"`
-	Domain      string    `json:"d,omitempty"`
+	Exception Exception `json:"x"`
 }
 
 // coreJSON is the program without its working set.

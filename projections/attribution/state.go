@@ -50,16 +50,12 @@ CREATE TABLE state_invoices (
 CREATE INDEX state_invoices_keys ON state_invoices USING gin (keys);
 CREATE INDEX state_invoices_date ON state_invoices (invoice_date) WHERE invoice_date <> '';
 CREATE TABLE state_exceptions (
-	oem_id       text  NOT NULL,
-	number       text  NOT NULL,
-	line         int   NOT NULL,
-	customer_key text  NOT NULL,
-	domain       text  NOT NULL,
-	data         bytea NOT NULL,
+	oem_id text  NOT NULL,
+	number text  NOT NULL,
+	line   int   NOT NULL,
+	data   bytea NOT NULL,
 	PRIMARY KEY (oem_id, number, line)
 );
-CREATE INDEX state_exceptions_key ON state_exceptions (customer_key);
-CREATE INDEX state_exceptions_domain ON state_exceptions (domain) WHERE domain <> '';
 `
 
 // LoadState returns the program the schema's state tables hold (an empty one
@@ -241,7 +237,7 @@ var columns = map[string][]string{
 	"state_program":    {"id", "core"},
 	"state_deals":      {"deal_id", "customer_key", "domain", "approved_on", "expires_on", "data"},
 	"state_invoices":   {"oem_id", "number", "keys", "invoice_date", "data"},
-	"state_exceptions": {"oem_id", "number", "line", "customer_key", "domain", "data"},
+	"state_exceptions": {"oem_id", "number", "line", "data"},
 }
 
 // smallSet is the size up to which a set is written with one INSERT per row,
@@ -349,7 +345,7 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 		}
 	}
 	for _, e := range st.Exceptions {
-		row := []any{e.OEMID, e.Number, int32(e.Line), e.CustomerKey, e.Domain, e.Data}
+		row := []any{e.OEMID, e.Number, int32(e.Line), e.Data}
 		if e.New {
 			newExcs = append(newExcs, row)
 		} else {
@@ -364,8 +360,7 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 		{"state_invoices", invs, `ON CONFLICT (oem_id, number) DO UPDATE SET keys = EXCLUDED.keys, invoice_date = EXCLUDED.invoice_date,
 			data = EXCLUDED.data`},
 		{"state_exceptions", newExcs, ""},
-		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET customer_key = EXCLUDED.customer_key,
-			domain = EXCLUDED.domain, data = EXCLUDED.data`},
+		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET data = EXCLUDED.data`},
 		{"state_program", [][]any{{int32(1), string(core)}}, `ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`},
 	}
 }
