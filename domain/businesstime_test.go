@@ -285,3 +285,32 @@ func TestBusinessTimeRevisionAfterALateClaimKeepsIt(t *testing.T) {
 		t.Fatalf("after the revision: %+v", tl.credits)
 	}
 }
+
+// Two deals that could both claim a line (approved the same day after the invoice date,
+// both engaged before it; the invoice arrives last): the approval first in the log claims
+// it, and the reason says why the other lost.
+func TestBusinessTimeClaimTieGoesToTheFirstApprovalInTheLog(t *testing.T) {
+	for _, order := range [][2]string{{"d-z", "d-a"}, {"d-a", "d-z"}} {
+		tl := newTimeline(t)
+		other := domain.Customer{Name: "Globex Holdings", Country: "DE", Domain: "globex.example"}
+		tl.fold(enrolled("var-1", domain.TierGold), enrolled("var-2", domain.TierGold),
+			registered("d-z", "var-1", globex, domain.SegmentAssetManagement), registered("d-a", "var-2", other, domain.SegmentAssetManagement),
+			domain.EngagementLogged{DealID: "d-z", PartnerID: "var-1", Step: domain.StepPresalesSupport, OccurredOn: d("2026-11-20")},
+			domain.EngagementLogged{DealID: "d-a", PartnerID: "var-2", Step: domain.StepPresalesSupport, OccurredOn: d("2026-11-20")},
+			approved(order[0], "2026-11-25"), approved(order[1], "2026-11-25"),
+			globexInvoice("INV-1", "2026-11-21", line(1, domain.SegmentAssetManagement, 1, 50_000)))
+		if got := net(tl.credits, "INV-1", domain.CreditRevenue, ""); got != 50_000 {
+			t.Fatalf("approvals %v: revenue %d", order, got)
+		}
+		var winner domain.Credit
+		for _, c := range tl.credits {
+			if c.Kind == domain.CreditRevenue && c.Amount.Amount > 0 {
+				winner = c
+			}
+		}
+		if winner.RegistrationID != order[0] || !strings.Contains(winner.Reason, "deal "+order[1]+" of ") ||
+			!strings.Contains(winner.Reason, "could also claim it but was approved the same day, later in the log") {
+			t.Errorf("approvals %v: the line went to %s: %q", order, winner.RegistrationID, winner.Reason)
+		}
+	}
+}

@@ -906,9 +906,9 @@ func (p *Program) match(rec *invoiceRec, seg Segment, day Date, needSegment bool
 // after the invoice date but within the claim grace days of the policy in force on it, not
 // ended by then, covering the segment, and its partner logged an engagement step on or
 // before the invoice date (rule 13). Among several, the earliest approval, then the
-// approval first in the log.
-func (p *Program) claimant(rec *invoiceRec, seg Segment, pol policyRec) *dealRec {
-	var best *dealRec
+// approval first in the log; the second result says why the runner-up lost.
+func (p *Program) claimant(rec *invoiceRec, seg Segment, pol policyRec) (*dealRec, string) {
+	var best, second *dealRec
 	consider := func(d *dealRec) {
 		if d == nil || d.approvalID == "" || !hasSegment(d.Segments, seg) || !d.ApprovedOn.After(rec.date) ||
 			d.ApprovedOn.After(rec.date.AddDays(pol.ClaimGraceDaysFor(d.Geography))) ||
@@ -922,8 +922,12 @@ func (p *Program) claimant(rec *invoiceRec, seg Segment, pol policyRec) *dealRec
 				break
 			}
 		}
-		if worked && (best == nil || first(d, best)) {
-			best = d
+		switch {
+		case !worked || d == best || d == second:
+		case best == nil || first(d, best):
+			best, second = d, best
+		case second == nil || first(d, second):
+			second = d
 		}
 	}
 	if rec.regID != "" {
@@ -937,7 +941,14 @@ func (p *Program) claimant(rec *invoiceRec, seg Segment, pol policyRec) *dealRec
 	for _, id := range p.byKey[rec.custKey] {
 		consider(p.deals[id])
 	}
-	return best
+	if second == nil {
+		return best, ""
+	}
+	why := "approved later (" + second.ApprovedOn.String() + ")"
+	if second.ApprovedOn == best.ApprovedOn {
+		why = "approved the same day, later in the log"
+	}
+	return best, "deal " + second.DealID + " of " + second.PartnerID + " could also claim it but was " + why
 }
 
 // decide attributes one invoice line from the facts known now as of the invoice date, and
@@ -973,9 +984,9 @@ func (p *Program) decide(rec *invoiceRec, l *lineRec) (lineAttr, []string) {
 		}
 		return lineAttr{kind: outPartner, pol: pi, p: a}, nil
 	}
-	if d := p.claimant(rec, l.segment, pol); d != nil {
+	if d, lost := p.claimant(rec, l.segment, pol); d != nil {
 		a := p.partnerAttr(rec.date, d, 0, pol)
-		a.claimed, a.grace = true, int32(pol.ClaimGraceDaysFor(d.Geography))
+		a.claimed, a.grace, a.matched = true, int32(pol.ClaimGraceDaysFor(d.Geography)), lost
 		return lineAttr{kind: outPartner, pol: pi, p: a}, nil
 	}
 	return lineAttr{kind: outUnattributed, pol: pi}, tried
@@ -1040,6 +1051,9 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	how := s.matched
 	if s.claimed {
 		how = fmt.Sprintf("claim within %d grace days after engagement before the invoice date", s.grace)
+		if s.matched != "" {
+			how += "; " + s.matched // why another claimant lost
+		}
 	}
 	evIDs := ids(s.regID, s.approvalID, pol.id)
 	rev := base
