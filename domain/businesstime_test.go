@@ -314,3 +314,28 @@ func TestBusinessTimeClaimTieGoesToTheFirstApprovalInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// A late claim of a line of a closed quarter lands as adjustments in the first open
+// quarter: the unattributed 100,000 of 2026Q3 is reversed and revenue 100,000 and rebate
+// 5,000 booked, all in 2026Q4 with adjusts_quarter 2026Q3; 2026Q3 never changes.
+func TestBusinessTimeReattributionOfAClosedQuarterIsAnAdjustment(t *testing.T) {
+	tl := newTimeline(t)
+	q3, q4 := domain.MustQuarter("2026Q3"), domain.MustQuarter("2026Q4")
+	tl.fold(enrolled("var-1", domain.TierGold), registered("d-1", "var-1", globex, domain.SegmentClientManagement),
+		domain.EngagementLogged{DealID: "d-1", PartnerID: "var-1", Step: domain.StepPresalesSupport, OccurredOn: d("2026-09-20")},
+		globexInvoice("INV-1", "2026-09-28", line(1, domain.SegmentClientManagement, 1, 100_000)),
+		domain.QuarterClosed{Quarter: q3, ClosedOn: d("2026-10-01")})
+	cs := tl.fold(approved("d-1", "2026-10-05"))
+	if len(cs) != 3 {
+		t.Fatalf("the late claim booked %+v", cs)
+	}
+	for _, c := range cs {
+		if c.Quarter != q4 || !c.Adjustment || c.AdjustsQuarter != q3 {
+			t.Errorf("row not an adjustment of %s in %s: %+v", q3, q4, c)
+		}
+	}
+	if net(cs, "INV-1", domain.CreditUnattributed, "") != -100_000 || net(cs, "INV-1", domain.CreditRevenue, "var-1") != 100_000 ||
+		net(cs, "INV-1", domain.CreditRebate, "var-1") != 5_000 {
+		t.Errorf("figures %+v", cs)
+	}
+}
