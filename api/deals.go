@@ -20,10 +20,42 @@ type registerRequest struct {
 }
 
 type dealCreated struct {
-	DealID        string            `json:"deal_id"`
-	Status        domain.DealStatus `json:"status"`
-	Position      int64             `json:"position"`
-	ConflictsWith []string          `json:"conflicts_with"`
+	DealID   string            `json:"deal_id"`
+	Status   domain.DealStatus `json:"status"`
+	Position int64             `json:"position"`
+	// ConflictsWith names the conflicting deals for a channel manager; a
+	// partner gets an empty list (another partner's deal is not its business).
+	ConflictsWith []string `json:"conflicts_with"`
+	// Conflict says, to every caller, that another partner holds the customer.
+	Conflict string `json:"conflict,omitempty"`
+}
+
+// conflictNotice is what a conflict says to a partner: never the other
+// partner or its deal.
+const conflictNotice = "another partner has registered this customer"
+
+// conflictView is one conflict of a deal. A partner sees the segments and
+// the date only; the conflicting deal and partner are for the channel.
+type conflictView struct {
+	WithDealID    string           `json:"with_deal_id,omitempty"`
+	WithPartnerID string           `json:"with_partner_id,omitempty"`
+	Segments      []domain.Segment `json:"segments"`
+	On            domain.Date      `json:"on"`
+	Detail        string           `json:"detail"`
+}
+
+// conflictViews shows a deal's conflicts to the caller's role.
+func conflictViews(r *http.Request, cs []domain.DealConflicted) []conflictView {
+	partner := principalFrom(r.Context()).Role == RolePartner
+	out := make([]conflictView, 0, len(cs))
+	for _, c := range cs {
+		v := conflictView{Segments: c.Segments, On: c.On, Detail: conflictNotice}
+		if !partner {
+			v.WithDealID, v.WithPartnerID = c.WithDealID, c.WithPartnerID
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // registerDeal registers a deal. A partner token registers for its own
@@ -68,6 +100,11 @@ func (s *server) registerDeal() http.HandlerFunc {
 		cmd := domain.Register{DealID: dealID, PartnerID: req.PartnerID, Customer: req.Customer, Geography: req.Geography,
 			SizeBand: req.SizeBand, Segments: req.Segments, OEMID: req.OEMID,
 			ExpectedValue: domain.Money{Amount: *req.ExpectedValueMinor, Currency: req.Currency}}
+		// The customer names the reservation stream read below: check it first.
+		if err := domain.CheckCustomer("customer", req.Customer); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		cust := req.Customer
 		cust.Domain = domain.NormalizeDomain(cust.Domain)
 		key := domain.CustomerKey(cust)
@@ -87,10 +124,13 @@ func (s *server) registerDeal() http.HandlerFunc {
 			return
 		}
 		out := dealCreated{DealID: dealID, Status: domain.StatusPending, Position: pos, ConflictsWith: []string{}}
+		partner := principalFrom(r.Context()).Role == RolePartner
 		for _, e := range evs {
 			if c, ok := e.(domain.DealConflicted); ok {
-				out.Status = domain.StatusConflict
-				out.ConflictsWith = append(out.ConflictsWith, c.WithDealID)
+				out.Status, out.Conflict = domain.StatusConflict, conflictNotice
+				if !partner {
+					out.ConflictsWith = append(out.ConflictsWith, c.WithDealID)
+				}
 			}
 		}
 		setPosition(w, pos)
@@ -273,6 +313,9 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 				return nil, err
 			}
 			if req.ToPartnerID != "" {
+				if err := checkID("to_partner_id", req.ToPartnerID); err != nil {
+					return nil, err
+				}
 				to, err := load(t.ctx, t.store, domain.PartnerStream(req.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner)
 				if err != nil {
 					return nil, err
@@ -311,7 +354,7 @@ type dealView struct {
 	Extensions    int                       `json:"extensions"`
 	Overridden    bool                      `json:"overridden"`
 	Reason        string                    `json:"reason,omitempty"`
-	Conflicts     []domain.DealConflicted   `json:"conflicts"`
+	Conflicts     []conflictView            `json:"conflicts"`
 	Engagements   []domain.EngagementLogged `json:"engagements"`
 	Handoffs      []domain.ServiceHandedOff `json:"service_handoffs"`
 	Position      int64                     `json:"position"`
@@ -335,7 +378,7 @@ func (s *server) getDeal() http.HandlerFunc {
 		v := dealView{DealID: d.DealID, PartnerID: d.PartnerID, Status: d.Status, Customer: d.Customer, Geography: d.Geography,
 			Segments: d.Segments, ExpectedValue: d.ExpectedValue, OEMID: d.OEMID, RegisteredOn: d.RegisteredOn,
 			Extensions: d.Extensions, Overridden: d.Overridden, Reason: d.Reason,
-			Conflicts: nonNil(d.Conflicts), Engagements: nonNil(d.Engagements), Handoffs: nonNil(d.Handoffs), Position: head}
+			Conflicts: conflictViews(r, d.Conflicts), Engagements: nonNil(d.Engagements), Handoffs: nonNil(d.Handoffs), Position: head}
 		if !d.ApprovedOn.IsZero() {
 			v.ApprovedOn, v.ExpiresOn = &d.ApprovedOn, &d.ExpiresOn
 		}

@@ -65,6 +65,25 @@ func TestBadInput(t *testing.T) {
 		{"events limit too big", "GET", "/v1/events?limit=100000", ``, 400, "limit"},
 		{"events after not a number", "GET", "/v1/events?after=abc", ``, 400, "after"},
 		{"unknown deal", "POST", "/v1/deals/no-such-deal/approve", ``, 404, "id"},
+		// Issue 11: text that no projection can store, and absurd values, are refused naming the field.
+		{"NUL in notes", "POST", "/v1/deals/DEAL/engagements", `{"step":"deployment","occurred_on":"2026-05-01","notes":"a\u0000b"}`, 400, "notes"},
+		{"tab in reject reason", "POST", "/v1/deals/DEAL/reject", `{"reason":"a\tb"}`, 400, "reason"},
+		{"C1 in override reason", "POST", "/v1/deals/DEAL/override", `{"reason":"a\u0085b"}`, 400, "reason"},
+		{"NUL in tier reason", "POST", "/v1/partners/var-a/tier", `{"tier":"platinum","reason":"a\u0000"}`, 400, "reason"},
+		{"DEL in engineer", "POST", "/v1/partners/var-a/certifications", `{"engineer":"a\u007f","segment":"client_management","certified_on":"2026-01-02"}`, 400, "engineer"},
+		{"engagement in 1999", "POST", "/v1/deals/DEAL/engagements", `{"step":"deployment","occurred_on":"1999-12-31"}`, 400, "occurred_on"},
+		{"seats above bound", "PUT", "/v1/geographies/emea/seats", `{"platinum":100001,"gold":2}`, 400, "platinum"},
+		{"target above bound", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":1000000000000001,"currency":"USD"}`, 400, "quarterly_target_minor"},
+		{"quarter year 0026", "POST", "/v1/quarters/0026Q1/close", ``, 400, "quarter"},
+		{"lone surrogate in name", "POST", "/v1/deals", swap(`"Acme"`, `"Ac\ud800me"`), 400, "customer.name"},
+		{"name of spaces", "POST", "/v1/deals", swap(`"Acme"`, `"   "`), 400, "customer.name"},
+		{"NUL in partner_id", "POST", "/v1/deals", swap(`"var-a"`, `"var\u0000a"`), 400, "partner_id"},
+		{"NUL in country", "POST", "/v1/deals", swap(`"US"`, `"U\u0000"`), 400, "customer.country"},
+		{"NUL in enroll id", "POST", "/v1/partners", `{"id":"x\u0000","name":"X","kind":"var","geography":"emea"}`, 400, "id"},
+		{"NUL in enroll geography", "POST", "/v1/partners", `{"id":"x1","name":"X","kind":"var","geography":"em\u0000ea"}`, 400, "geography"},
+		{"NUL in lead geography", "POST", "/v1/leads", `{"geography":"us\u0000","source":"campaign","source_name":"S","customer":{"name":"C","country":"US"}}`, 400, "geography"},
+		{"NUL in handoff partner", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"hp","to_partner_id":"var\u0000b"}`, 400, "to_partner_id"},
+		{"NUL in handoff oem", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"h\u0000p","to_partner_id":"var-b"}`, 400, "oem_id"},
 	}
 	deal := a.registerDeal(t, "var-a", "Bad Input Corp")
 	tokens := map[string]string{"/v1/partners": tokAdmin, "/v1/geographies/emea/seats": tokAdmin, "/v1/policy": tokAdmin, "/v1/events": tokAuditor}

@@ -11,7 +11,7 @@ import (
 )
 
 // MaxLeadParticipants caps the participants of an event lead.
-const MaxLeadParticipants = 100
+const MaxLeadParticipants = domain.MaxLeadParticipants
 
 type createLeadRequest struct {
 	ID           string            `json:"id"`
@@ -212,18 +212,12 @@ func checkLeadRequest(req *createLeadRequest) error {
 		if err := checkID("id", req.ID); err != nil {
 			return err
 		}
-		if !domain.ValidID(req.ID) {
-			return &Error{Code: CodeInvalid, Field: "id", Rule: "format", Message: "id " + quoteShort(req.ID) + " must be 1-64 characters of a-z, 0-9, '_' or '-'"}
-		}
 	}
-	if !validGeo(req.Geography) {
-		return &Error{Code: CodeInvalid, Field: "geography", Rule: "max_length", Message: "geography must be at most 64 characters"}
+	if err := checkID("geography", req.Geography); err != nil {
+		return err
 	}
 	if req.Source != domain.LeadFromCampaign && req.Source != domain.LeadFromEvent {
 		return &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + quoteShort(string(req.Source))}
-	}
-	if len(req.SourceName) > 200 {
-		return &Error{Code: CodeInvalid, Field: "source_name", Rule: "max_length", Message: "source_name must be at most 200 characters"}
 	}
 	if len(req.Participants) > 0 && req.Source != domain.LeadFromEvent {
 		return &Error{Code: CodeInvalid, Field: "participants", Rule: "event_only", Message: "participants are only for leads from an event"}
@@ -262,10 +256,6 @@ func leadAction(action string) func(*server) http.HandlerFunc {
 			}
 			if len(id) > 64 {
 				s.fail(w, r, errorf(CodeNotFound, "id", "lead not found"))
-				return
-			}
-			if len(req.Reason) > 2000 {
-				s.fail(w, r, &Error{Code: CodeInvalid, Field: "reason", Rule: "max_length", Message: "reason must be at most 2000 characters"})
 				return
 			}
 			p := principalFrom(r.Context())
@@ -419,9 +409,9 @@ func (s *server) seats() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		geo := r.PathValue("geo")
 		if !validGeo(geo) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "max_length", Message: "geo must be at most 64 characters"})
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
 			return
 		}
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
+		s.serveQuery(w, r, ModelLeads, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
 	}
 }

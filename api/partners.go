@@ -47,8 +47,9 @@ func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.Partne
 	}
 }
 
-// validGeo keeps stream ids sane before the decider validates the id.
-func validGeo(g string) bool { return len(g) <= 64 }
+// validGeo keeps stream ids sane before the decider validates the id: a
+// stream is read only for a valid id (domain.ValidID).
+func validGeo(g string) bool { return domain.ValidID(g) }
 
 func (s *server) enrollPartner() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -157,12 +158,14 @@ func prefixField(err error, prefix string) error {
 	return &Error{Code: Code(p.Type[len("urn:dealcredit:problem:"):]), Field: f, Rule: p.Rule, Message: p.Detail}
 }
 
+// checkID checks an id before a stream named by it is read (the domain's
+// id rule, domain.CheckID).
 func checkID(field, id string) error {
 	if id == "" {
 		return &Error{Code: CodeInvalid, Field: field, Rule: "required", Message: field + " is required"}
 	}
-	if len(id) > 64 {
-		return &Error{Code: CodeInvalid, Field: field, Rule: "max_length", Message: field + " must be at most 64 characters"}
+	if err := domain.CheckID(field, id); err != nil {
+		return &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: err.Error()}
 	}
 	return nil
 }
@@ -284,7 +287,7 @@ func (s *server) setSeats() http.HandlerFunc {
 			}
 		}
 		if !validGeo(geo) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "max_length", Message: "geo must be at most 64 characters"})
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
 			return
 		}
 		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {

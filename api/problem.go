@@ -6,20 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"dealcredit/eventstore"
+	"dealcredit/internal/pgdb"
 )
 
 // Problem is an RFC 9457 problem+json body. Detail names the field and the
 // rule that was broken.
 type Problem struct {
+	// RetryAfter, in seconds, is sent as the Retry-After header when > 0;
+	// writeProblem fills it for the codes a retry may soon resolve.
+	RetryAfter int `json:"-"`
+
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Field  string `json:"field,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+
+	// ReadModel is set on projection_stopped: how far the stopped read
+	// model is and the event it is stopped at.
+	ReadModel *ReadModel `json:"read_model,omitempty"`
 }
 
 // Code classifies an error the API reports; every code has one status in
@@ -42,6 +52,9 @@ const (
 	CodeTimeout        Code = "timeout"        // 504: a wait for a position ran out
 	CodeInternal       Code = "internal"       // 500: never a client's mistake
 	CodeIdempotencyUse Code = "idempotency_key_in_use"
+
+	// CodeProjectionStopped (503): min_position is beyond a read model stopped at an event.
+	CodeProjectionStopped Code = "projection_stopped"
 )
 
 // problems is the one table that maps codes to statuses and titles.
@@ -63,6 +76,18 @@ var problems = map[Code]struct {
 	CodeTimeout:        {http.StatusGatewayTimeout, "Timed out"},
 	CodeInternal:       {http.StatusInternalServerError, "Internal error"},
 	CodeIdempotencyUse: {http.StatusConflict, "Idempotency key in use"},
+
+	CodeProjectionStopped: {http.StatusServiceUnavailable, "Read model stopped"},
+}
+
+// problemTypePrefix starts every problem's type; the code follows.
+const problemTypePrefix = "urn:dealcredit:problem:"
+
+// retryAfter is the Retry-After (seconds) sent with the codes a retry may
+// soon resolve.
+var retryAfter = map[Code]int{
+	CodeUnavailable:    2,
+	CodeIdempotencyUse: 1,
 }
 
 // Error is an error the API reports to the caller as it is.
@@ -71,6 +96,9 @@ type Error struct {
 	Field   string
 	Rule    string
 	Message string
+
+	// ReadModel, when set, is reported in the problem (projection_stopped).
+	ReadModel *ReadModel
 }
 
 func (e *Error) Error() string {
@@ -92,11 +120,13 @@ func classify(err error) Problem {
 		ce  *eventstore.ConflictError
 		ide *eventstore.IDConflictError
 		ie  *eventstore.InvalidError
+		fe  *eventstore.FencedError
 	)
 	code, field, rule, detail := CodeInternal, "", "", "internal error"
+	var rm *ReadModel
 	switch {
 	case errors.As(err, &ae):
-		code, field, rule, detail = ae.Code, ae.Field, ae.Rule, ae.Message
+		code, field, rule, detail, rm = ae.Code, ae.Field, ae.Rule, ae.Message, ae.ReadModel
 	case domainProblem(err, &code, &field, &rule, &detail):
 	case errors.As(err, &ce):
 		code, detail = CodeConflict, fmt.Sprintf("%s was changed concurrently (expected version %s, actual %d); retry", ce.Stream, ce.Expected, ce.Actual)
@@ -104,6 +134,8 @@ func classify(err error) Problem {
 		code, detail = CodeConflict, "the request was already applied with different content"
 	case errors.As(err, &ie):
 		code, field, detail = CodeUnprocessable, ie.Field, ie.Reason
+	case pgdb.Unavailable(err):
+		code, detail = CodeUnavailable, "the database is unavailable; retry"
 	case errors.Is(err, context.DeadlineExceeded):
 		code, detail = CodeUnavailable, "the request timed out"
 	case errors.Is(err, context.Canceled):
@@ -112,6 +144,8 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the request was cancelled"
 	case errors.Is(err, eventstore.ErrClosed):
 		code, detail = CodeUnavailable, "the server is shutting down"
+	case errors.As(err, &fe):
+		code, detail = CodeUnavailable, fmt.Sprintf("the event log is fenced, nothing was recorded: %s (log head %d, mirror head %d); retry later", fe.Reason, fe.LogHead, fe.MirrorHead)
 	}
 	p := problems[code]
 	if p.status == 0 {
@@ -120,7 +154,8 @@ func classify(err error) Problem {
 	if field != "" && detail != "" && !containsField(detail, field) {
 		detail = field + ": " + detail
 	}
-	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
+	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule,
+		ReadModel: rm}
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }
@@ -129,6 +164,12 @@ func containsField(detail, field string) bool { return strings.Contains(detail, 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.RetryAfter == 0 {
+		p.RetryAfter = retryAfter[Code(strings.TrimPrefix(p.Type, problemTypePrefix))]
+	}
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -15,8 +17,10 @@ import (
 // are JSON-encodable values; the CSV writers must produce the same bytes as
 // the CLI export. The daemon adapts the projections package to it.
 type Queries interface {
-	// Position returns the log position every read model has reached.
-	Position(ctx context.Context) (int64, error)
+	// ReadModel returns how far the read model name (ModelAttribution,
+	// ModelLeads) is: its position, the log's head, and the event it is
+	// stopped at, if any.
+	ReadModel(ctx context.Context, name string) (ReadModel, error)
 	// Deals lists registrations; an empty partnerID or status means all.
 	Deals(ctx context.Context, partnerID, status string) (any, error)
 	// Attribution returns the ledger lines of quarter (of one partner when
@@ -39,10 +43,14 @@ type Queries interface {
 	Seats(ctx context.Context, geo string) (any, error)
 }
 
-// queryResult wraps a read model answer with the position it reflects.
+// queryResult wraps a read model answer with the position it reflects,
+// the log's head and, when the read model is stopped, the event it is
+// stopped at (the answer is then stale by head - position events).
 type queryResult struct {
-	Position int64 `json:"position"`
-	Data     any   `json:"data"`
+	Position int64      `json:"position"`
+	Head     int64      `json:"head"`
+	Stopped  *StoppedAt `json:"stopped,omitempty"`
+	Data     any        `json:"data"`
 }
 
 // wantsCSV reports whether the Accept header prefers text/csv.
@@ -90,16 +98,17 @@ func partnerScope(r *http.Request) (string, error) {
 	return p.PartnerID, nil
 }
 
-// serveQuery waits for the requested position, runs q and writes its
-// answer (JSON, or CSV when the client asks and csv is set).
-func (s *server) serveQuery(w http.ResponseWriter, r *http.Request, q func(context.Context) (any, error), csv func(context.Context, io.Writer) error, csvName string) {
-	pos, err := s.readPosition(r)
+// serveQuery waits until the read model reached the requested position,
+// runs q and writes its answer (JSON, or CSV when the client asks and csv
+// is set) with the read model's staleness.
+func (s *server) serveQuery(w http.ResponseWriter, r *http.Request, model string, q func(context.Context) (any, error), csv func(context.Context, io.Writer) error, csvName string) {
+	rm, err := s.readModel(r, model)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if csv != nil && wantsCSV(r) {
-		setPosition(w, pos)
+		setStaleness(w, rm)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+csvName+`"`)
 		cw := &lazyWriter{w: w}
@@ -120,8 +129,8 @@ func (s *server) serveQuery(w http.ResponseWriter, r *http.Request, q func(conte
 		s.fail(w, r, err)
 		return
 	}
-	setPosition(w, pos)
-	writeJSON(w, http.StatusOK, queryResult{Position: pos, Data: v})
+	setStaleness(w, rm)
+	writeJSON(w, http.StatusOK, queryResult{Position: rm.Position, Head: rm.Head, Stopped: rm.Stopped, Data: v})
 }
 
 // lazyWriter defers the status line until the first byte, so an error
@@ -151,7 +160,7 @@ func (s *server) attribution() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r,
+		s.serveQuery(w, r, ModelAttribution,
 			func(ctx context.Context) (any, error) { return s.Queries.Attribution(ctx, q, pid) },
 			func(ctx context.Context, out io.Writer) error { return s.Queries.WriteAttributionCSV(ctx, out, q, pid) },
 			"attribution-"+q.String()+".csv")
@@ -170,7 +179,7 @@ func (s *server) statement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r,
+		s.serveQuery(w, r, ModelAttribution,
 			func(ctx context.Context) (any, error) { return s.Queries.Statement(ctx, pid, q) },
 			func(ctx context.Context, out io.Writer) error { return s.Queries.WriteStatementCSV(ctx, out, pid, q) },
 			"statement-"+pid+"-"+q.String()+".csv")
@@ -184,7 +193,7 @@ func (s *server) revenueMix() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.RevenueMix(ctx, q) }, nil, "")
+		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.RevenueMix(ctx, q) }, nil, "")
 	}
 }
 
@@ -209,7 +218,7 @@ func (s *server) explain() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Explain(ctx, oem, inv, int(line)) }, nil, "")
+		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.Explain(ctx, oem, inv, int(line)) }, nil, "")
 	}
 }
 
@@ -221,6 +230,48 @@ func (s *server) listDeals() http.HandlerFunc {
 			return
 		}
 		status := r.URL.Query().Get("status")
-		s.serveQuery(w, r, func(ctx context.Context) (any, error) { return s.Queries.Deals(ctx, pid, status) }, nil, "")
+		redact := principalFrom(r.Context()).Role == RolePartner
+		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) {
+			v, err := s.Queries.Deals(ctx, pid, status)
+			if err != nil || !redact {
+				return v, err
+			}
+			return redactConflicts(v)
+		}, nil, "")
 	}
+}
+
+// redactConflicts empties the "conflicts" list (the other partners' deal
+// ids) of the registration(s) in v, for a partner's eyes: the status
+// "conflict" stays, with a notice. The read model is served as any, so this
+// goes through its JSON form (a list of registrations, or one).
+func redactConflicts(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("redact conflicts: %w", err)
+	}
+	redact := func(x any) {
+		g, ok := x.(map[string]any)
+		if !ok {
+			return
+		}
+		if c, ok := g["conflicts"].([]any); ok {
+			if len(c) > 0 {
+				g["conflict"] = conflictNotice
+			}
+			g["conflicts"] = []any{}
+		}
+	}
+	if list, ok := doc.([]any); ok {
+		for _, x := range list {
+			redact(x)
+		}
+	} else {
+		redact(doc)
+	}
+	return doc, nil
 }

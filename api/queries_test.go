@@ -22,9 +22,9 @@ type logQueries struct {
 	lag   int64 // reported position = head - lag
 }
 
-func (q *logQueries) Position(ctx context.Context) (int64, error) {
+func (q *logQueries) ReadModel(ctx context.Context, name string) (api.ReadModel, error) {
 	h, err := q.store.Head(ctx)
-	return h - q.lag, err
+	return api.ReadModel{Name: name, Position: h - q.lag, Head: h}, err
 }
 func (q *logQueries) Deals(ctx context.Context, partnerID, status string) (any, error) {
 	return map[string]string{"partner_id": partnerID, "status": status}, nil

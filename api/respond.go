@@ -66,41 +66,6 @@ func minPosition(r *http.Request) (int64, error) {
 	return queryInt(r, "min_position", 0, 0, 1<<62)
 }
 
-// readPosition waits (bounded by WaitTimeout) until the read models reached
-// the requested minimum position and returns the position they reflect.
-func (s *server) readPosition(r *http.Request) (int64, error) {
-	if s.Queries == nil {
-		return 0, errorf(CodeUnavailable, "", "the read models are not available in this process")
-	}
-	min, err := minPosition(r)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
-	defer cancel()
-	delay := 5 * time.Millisecond
-	for {
-		pos, err := s.Queries.Position(ctx)
-		if err != nil {
-			if ctx.Err() != nil && min > 0 {
-				return 0, errorf(CodeTimeout, "min_position", "the read models did not reach position %d within %s", min, s.WaitTimeout)
-			}
-			return 0, err
-		}
-		if pos >= min {
-			return pos, nil
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, errorf(CodeTimeout, "min_position", "the read models did not reach position %d within %s (at %d)", min, s.WaitTimeout, pos)
-		case <-t.C:
-		}
-		delay = min64(delay*2, 100*time.Millisecond)
-	}
-}
-
 func min64(a, b time.Duration) time.Duration {
 	if a < b {
 		return a

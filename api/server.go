@@ -35,6 +35,11 @@ const MinPositionHeader = "Dealcredit-Min-Position"
 type Checker struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Informational checks are reported in the body but never make the
+	// instance unready: readiness is about serving (database, NATS,
+	// migrations), not about one read model's health. A failing one turns
+	// the status to "degraded" and the answer stays 200.
+	Informational bool
 }
 
 // Deps is what the API needs from the daemon.
@@ -62,6 +67,10 @@ type Deps struct {
 	Queries Queries
 	// WaitTimeout bounds a query's wait for min_position (default 5 s).
 	WaitTimeout time.Duration
+	// IdempotencyLease is how long a request owns its Idempotency-Key
+	// while it runs (default 30 s); the request is cut off at half of it,
+	// and a retry takes over a key whose owner died once it ran out.
+	IdempotencyLease time.Duration
 }
 
 type server struct {
@@ -83,6 +92,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	if d.WaitTimeout <= 0 {
 		d.WaitTimeout = 5 * time.Second
 	}
+	if d.IdempotencyLease <= 0 {
+		d.IdempotencyLease = 30 * time.Second
+	}
 	if d.Store == nil {
 		return nil, errors.New("api: Deps.Store is required")
 	}
@@ -98,12 +110,12 @@ func NewServer(d Deps) (http.Handler, error) {
 	for _, rt := range Routes() {
 		var h http.Handler = rt.handler(s)
 		if rt.Creates {
-			h = idempotent(s.Pool, h)
+			h = idempotent(s.Pool, s.IdempotencyLease, s.Logger, h)
 		}
 		if !rt.Public {
 			h = authenticate(s.Tokens, rt, h)
 		}
-		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, h))
+		mux.Handle(rt.Method+" "+rt.Path, observe(s.Logger, m, rt.Method+" "+rt.Path, checkInput(rt, h)))
 	}
 	mux.Handle("/", observe(s.Logger, m, "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
@@ -180,7 +192,13 @@ func (s *server) readyz() http.HandlerFunc {
 		for _, c := range s.Readiness {
 			err := c.Check(ctx)
 			ch := check{Name: c.Name, OK: err == nil}
-			if err != nil {
+			switch {
+			case err != nil && c.Informational:
+				ch.Error = err.Error()
+				if status == http.StatusOK {
+					out.Status = "degraded"
+				}
+			case err != nil:
 				ch.Error = err.Error()
 				out.Status, status = "not ready", http.StatusServiceUnavailable
 			}

@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"dealcredit/internal/secretfile"
 )
 
 // Role is what a token may do.
@@ -153,37 +154,13 @@ func LoadOrCreateTokens(path string) (ts Tokens, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("api: encode tokens: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, fmt.Errorf("api: tokens dir: %w", err)
-	}
-	// Write a complete temporary file, then link it into place: the link
-	// fails if another daemon created the file first (then we read theirs),
-	// and a crash mid-write never leaves a half-written tokens file.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*.json")
+	// The first daemon to create the file wins; the others read theirs.
+	created, err = secretfile.Create(path, append(out, '\n'))
 	if err != nil {
-		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
+		return nil, false, fmt.Errorf("api: tokens file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
-	}
-	if _, err := tmp.Write(append(out, '\n')); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("api: write tokens file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("api: write tokens file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, fmt.Errorf("api: close tokens file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateTokens(path)
-		}
-		return nil, false, fmt.Errorf("api: create tokens file: %w", err)
+	if !created {
+		return LoadOrCreateTokens(path)
 	}
 	return ts, true, nil
 }

@@ -16,7 +16,11 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
+
+	"dealcredit/internal/natstest"
+	"dealcredit/internal/natstest/natsiso"
 )
 
 // metricKinds lists every metric the daemon exports (docs/operations.md,
@@ -34,10 +38,13 @@ var metricKinds = map[string]string{
 	"dealcredit_ingest_pending_messages":               "gauge",
 	"dealcredit_projection_lag_events":                 "gauge",
 	"dealcredit_projection_lag_seconds":                "gauge",
+	"dealcredit_projection_stopped":                    "gauge",
+	"dealcredit_projection_stopped_position":           "gauge",
 	"dealcredit_http_requests_total":                   "counter",
 	"dealcredit_http_request_duration_seconds":         "histogram",
 	"dealcredit_verify_last_success_timestamp_seconds": "gauge",
 	"dealcredit_verify_failures_total":                 "counter",
+	"dealcredit_log_fenced":                            "gauge",
 }
 
 // configVars are the daemon's environment variables (CONTRACT.md plus
@@ -465,8 +472,9 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"dealcredit_ingest_pending_messages", "dealcredit_ingest_messages_total",
 		"dealcredit_relay_lag_events", "dealcredit_relay_published_total",
-		"dealcredit_projection_lag_events", "dealcredit_projection_lag_seconds",
+		"dealcredit_projection_lag_events", "dealcredit_projection_lag_seconds", "dealcredit_projection_stopped",
 		"dealcredit_verify_failures_total", "dealcredit_verify_last_success_timestamp_seconds",
+		"dealcredit_log_fenced",
 	} {
 		if !usedMetrics[want] {
 			t.Errorf("alerts.yml: no alert on %s", want)
@@ -576,7 +584,7 @@ var confVar = regexp.MustCompile(`\$([A-Za-z_][A-Za-z0-9_]*)`)
 func TestNATSConfigs(t *testing.T) {
 	confs := files(t, ".conf")
 	var cluster []*server.Options
-	for _, p := range confs {
+	for _, p := range append(confs, files(t, ".inc")...) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -586,6 +594,8 @@ func TestNATSConfigs(t *testing.T) {
 				t.Setenv(m[1], "placeholder")
 			}
 		}
+	}
+	for _, p := range confs {
 		opts, err := server.ProcessConfigFile(p)
 		if err != nil {
 			t.Errorf("%s: %v", p, err)
@@ -594,6 +604,7 @@ func TestNATSConfigs(t *testing.T) {
 		if strings.HasPrefix(p, "nats/cluster/") {
 			cluster = append(cluster, opts)
 		}
+		checkNATSAccounts(t, p, opts)
 	}
 	if len(cluster) != 3 {
 		t.Fatalf("nats/cluster: %d node configs, want 3", len(cluster))
@@ -612,4 +623,169 @@ func TestNATSConfigs(t *testing.T) {
 				o.ServerName, o.Cluster.Name, o.Cluster.Port, len(o.Routes))
 		}
 	}
+}
+
+// checkNATSAccounts: every NATS config has the accounts of
+// nats/accounts.inc: nobody outside an account, no anonymous user, every
+// OEM user alone in its account.
+func checkNATSAccounts(t *testing.T, path string, o *server.Options) {
+	t.Helper()
+	if o.NoAuthUser != "" || len(o.Nkeys) > 0 || o.Username != "" || o.Authorization != "" {
+		t.Errorf("%s: a user outside the accounts or an anonymous user", path)
+	}
+	if o.SystemAccount != "SYS" {
+		t.Errorf("%s: system account %q, want SYS", path, o.SystemAccount)
+	}
+	accounts := map[string][]string{}
+	for _, u := range o.Users {
+		if u.Account == nil {
+			t.Errorf("%s: user %s in no account", path, u.Username)
+			continue
+		}
+		accounts[u.Account.Name] = append(accounts[u.Account.Name], u.Username)
+	}
+	for name, want := range map[string]string{"DEALCREDIT": "dealcredit", "OEM_HP": "hp", "OEM_DELL": "dell", "SYS": "sys"} {
+		if got := accounts[name]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s: account %s has users %v, want only %s", path, name, got, want)
+		}
+	}
+}
+
+// envFile reads a KEY=value file as compose's env_file does (no quoting).
+func envFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("env file: %v", err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: %q is not KEY=value", path, line)
+		}
+		env[k] = v
+	}
+	return env
+}
+
+// TestComposeNATSCredentials: the compose NATS nodes get every password
+// nats/accounts.inc reads from their env_file, the daemons get theirs from
+// another, NATS_URL carries none, and the daemons' user and password open
+// a server started from the config with the nodes' environment.
+func TestComposeNATSCredentials(t *testing.T) {
+	services := dict(yamlDoc(t, "compose.yaml"), "services")
+	inc, err := os.ReadFile("nats/accounts.inc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var natsEnv, daemonEnv map[string]string
+	for name, s := range services {
+		files := list(s, "env_file")
+		if f, ok := get(s, "env_file").(string); ok {
+			files = []any{f}
+		}
+		switch {
+		case strings.HasPrefix(name, "nats-"):
+			if len(files) != 1 {
+				t.Fatalf("compose.yaml: %s has env_file %v, want the NATS passwords file", name, files)
+			}
+			natsEnv = envFile(t, files[0].(string))
+		case strings.HasPrefix(name, "dealcreditd"):
+			if len(files) != 1 {
+				t.Fatalf("compose.yaml: %s has env_file %v, want the daemon's secrets file", name, files)
+			}
+			daemonEnv = envFile(t, files[0].(string))
+			if strings.Contains(str(s, "environment", "NATS_URL"), "@") {
+				t.Errorf("compose.yaml: %s has credentials in NATS_URL", name)
+			}
+		}
+	}
+	uncommented := regexp.MustCompile(`(?m)#.*$`).ReplaceAllString(string(inc), "")
+	for _, m := range confVar.FindAllStringSubmatch(uncommented, -1) {
+		if natsEnv[m[1]] == "" {
+			t.Errorf("NATS env_file does not set %s (nats/accounts.inc)", m[1])
+		}
+	}
+	if daemonEnv["NATS_USER"] == "" || daemonEnv["NATS_PASSWORD"] == "" {
+		t.Fatalf("daemon env_file does not set NATS_USER and NATS_PASSWORD: %v", daemonEnv)
+	}
+	for k, v := range natsEnv {
+		t.Setenv(k, v)
+	}
+	opts, err := server.ProcessConfigFile("nats/nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+	opts.StoreDir, opts.NoLog, opts.NoSigs = t.TempDir(), true, true
+	srv := natstest.StartWithOptions(t, opts)
+	nc, err := nats.Connect(srv.URL(), nats.UserInfo(daemonEnv["NATS_USER"], daemonEnv["NATS_PASSWORD"]))
+	if err != nil {
+		t.Fatalf("the daemons' NATS credentials: %v", err)
+	}
+	nc.Close()
+}
+
+// rawValue is the NATS Helm chart's raw-value syntax, << $VAR >>.
+var rawValue = regexp.MustCompile(`"<< (\$[A-Za-z_][A-Za-z0-9_]*) >>"`)
+
+// TestKubernetesNATSAccounts renders the accounts of nats-values.yaml as the
+// chart does (config.merge, raw values for the passwords) into a config,
+// runs nats-server with it and the example Secrets' passwords, and tries
+// every route an OEM might take (natsiso.Check).
+func TestKubernetesNATSAccounts(t *testing.T) {
+	v := yamlDoc(t, "k8s/nats-values.yaml")
+	merge := dict(v, "config", "merge")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the conf parser knows no \u escapes
+	if err := enc.Encode(merge["accounts"]); err != nil {
+		t.Fatal(err)
+	}
+	accounts := bytes.TrimSpace(buf.Bytes())
+	env := map[string]string{}
+	for _, d := range yamlDocs(t, "k8s/secret-nats.example.yaml") {
+		for k, val := range dict(d, "stringData") {
+			env[k], _ = val.(string)
+		}
+	}
+	// Every password the accounts read comes from the Secret through container.env.
+	for _, m := range rawValue.FindAllStringSubmatch(string(accounts), -1) {
+		name := m[1][1:]
+		if str(v, "container", "env", name, "valueFrom", "secretKeyRef", "name") != "nats-passwords" ||
+			str(v, "container", "env", name, "valueFrom", "secretKeyRef", "key") != name {
+			t.Errorf("nats-values.yaml: container.env does not take %s from Secret nats-passwords", name)
+		}
+		if env[name] == "" {
+			t.Errorf("secret-nats.example.yaml: nats-passwords has no %s", name)
+		}
+		t.Setenv(name, env[name])
+	}
+	conf := fmt.Sprintf("jetstream { store_dir: %q, sync_interval: always }\naccounts: %s\nsystem_account: %s\n",
+		t.TempDir(), rawValue.ReplaceAll(accounts, []byte("$1")), str(merge, "system_account"))
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-values.yaml accounts: %v\n%s", err, conf)
+	}
+	checkNATSAccounts(t, "k8s/nats-values.yaml", opts)
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	srv := natstest.StartWithOptions(t, opts)
+	service, err := nats.Connect(srv.URL(), nats.UserInfo(env["NATS_USER"], env["NATS_PASSWORD"]))
+	if err != nil {
+		t.Fatalf("connect with Secret dealcredit-nats: %v", err)
+	}
+	defer service.Close()
+	natsiso.Check(t, service, func(oem string, opts ...nats.Option) (*nats.Conn, error) {
+		pw := env[strings.ToUpper(oem)+"_NATS_PASSWORD"]
+		return nats.Connect(srv.URL(), append(opts, nats.UserInfo(oem, pw))...)
+	})
 }

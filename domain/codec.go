@@ -66,6 +66,8 @@ var codecTable = map[string]codecEntry{
 	"fieldrep.assigned": {version: 1, decode: decoder[FieldRepAssigned]()},
 	"invoice.received":  {version: 1, decode: decoder[InvoiceReceived]()},
 	"invoice.rejected":  {version: 1, decode: decoder[InvoiceRejected]()},
+
+	"projection.event_skipped": {version: 1, decode: decoder[ProjectionEventSkipped]()},
 }
 
 // Policy v1 defaults for the fields v2 added.

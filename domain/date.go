@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -135,7 +136,7 @@ func NewQuarter(year, q int) (Quarter, error) {
 
 // ParseQuarter parses "2026Q1".
 func ParseQuarter(s string) (Quarter, error) {
-	if len(s) != 6 || s[4] != 'Q' {
+	if len(s) != 6 || s[4] != 'Q' || strings.Trim(s[:4], "0123456789") != "" {
 		return Quarter{}, fmt.Errorf("domain: quarter %q is not YYYYQn", s)
 	}
 	y, err := strconv.Atoi(s[:4])

@@ -232,8 +232,8 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 			CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp},
 		}, nil
 	case Override:
-		if c.Reason == "" {
-			return nil, invalidf("reason", "an override needs a written reason")
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
 		}
 		if err := needStatus(d, "override", StatusPending, StatusConflict, StatusReturned); err != nil {
 			return nil, err
@@ -251,16 +251,16 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 			CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp, Displaced: displaced},
 		}, nil
 	case Reject:
-		if c.Reason == "" {
-			return nil, invalidf("reason", "a rejection needs a reason")
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
 		}
 		if err := needStatus(d, "reject", StatusPending, StatusConflict, StatusReturned); err != nil {
 			return nil, err
 		}
 		return []Event{DealRejected{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, nil
 	case ReturnForInfo:
-		if c.Reason == "" {
-			return nil, invalidf("reason", "returning a registration needs a question for the partner")
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
 		}
 		if err := needStatus(d, "return", StatusPending, StatusConflict); err != nil {
 			return nil, err
@@ -301,6 +301,9 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 		}
 		return []Event{DealWon{DealID: d.DealID, On: today}}, nil
 	case MarkLost:
+		if err := CheckText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
+		}
 		if err := needStatus(d, "mark lost", StatusPending, StatusConflict, StatusReturned, StatusApproved); err != nil {
 			return nil, err
 		}
@@ -316,20 +319,23 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 		case c.OccurredOn.After(today):
 			return nil, invalidf("occurred_on", "occurred_on %s is in the future", c.OccurredOn)
 		}
+		if err := checkEngagement(c); err != nil {
+			return nil, err
+		}
 		pid := c.PartnerID
 		if pid == "" {
 			pid = d.PartnerID
 		}
 		return []Event{EngagementLogged{DealID: d.DealID, PartnerID: pid, Step: c.Step, OccurredOn: c.OccurredOn, OEMID: c.OEMID, Notes: c.Notes}}, nil
 	case HandOffService:
-		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
+		if err := CheckID("oem_id", c.OEMID); err != nil {
 			return nil, err
 		}
-		switch {
-		case c.OEMID == "":
-			return nil, invalidf("oem_id", "oem_id is required")
-		case c.ToPartnerID == "":
-			return nil, invalidf("to_partner_id", "to_partner_id is required")
+		if err := CheckID("to_partner_id", c.ToPartnerID); err != nil {
+			return nil, err
+		}
+		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
+			return nil, err
 		}
 		for _, h := range d.Handoffs {
 			if h.OEMID == c.OEMID {
@@ -354,16 +360,9 @@ func decideRegister(d DealState, x DealContext, c Register, today Date) ([]Event
 		return nil, refusef("registration.kind", "partner %s is an oem; deal registration is for var and si partners", p.ID)
 	case p.Tier != TierGold && p.Tier != TierPlatinum:
 		return nil, refusef("registration.tier", "partner %s is %s tier; deal registration needs gold or platinum", p.ID, p.Tier)
-	case c.Customer.Name == "" || NormalizeName(c.Customer.Name) == "":
-		return nil, invalidf("customer.name", "customer.name is required")
-	case len(c.Customer.Country) != 2:
-		return nil, invalidf("customer.country", "customer.country %q must be an ISO 3166 alpha-2 code", c.Customer.Country)
-	case !validID(c.Geography):
-		return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
-	case !ValidCurrency(c.ExpectedValue.Currency):
-		return nil, invalidf("currency", "currency %q is not a supported ISO 4217 code", c.ExpectedValue.Currency)
-	case c.ExpectedValue.Amount <= 0:
-		return nil, invalidf("expected_value_minor", "expected_value_minor must be positive")
+	}
+	if err := checkRegistration(c); err != nil {
+		return nil, err
 	}
 	segs, err := checkSegments("segments", c.Segments)
 	if err != nil {
@@ -379,6 +378,42 @@ func decideRegister(d DealState, x DealContext, c Register, today Date) ([]Event
 			Segments: overlap(segs, h.Segments), On: today})
 	}
 	return evs, nil
+}
+
+// checkRegistration checks a registration's input fields (see input.go).
+func checkRegistration(c Register) error {
+	if err := CheckCustomer("customer", c.Customer); err != nil {
+		return err
+	}
+	switch {
+	case NormalizeName(c.Customer.Name) == "":
+		return invalidf("customer.name", "customer.name needs a letter or digit besides legal suffixes")
+	case !validID(c.Geography):
+		return invalidf("geography", "geography %s is not a valid id", quote(c.Geography))
+	case !ValidCurrency(c.ExpectedValue.Currency):
+		return invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(c.ExpectedValue.Currency))
+	}
+	if err := CheckAmount("expected_value_minor", c.ExpectedValue.Amount, 1); err != nil {
+		return err
+	}
+	if err := CheckText("size_band", c.SizeBand, MaxRefLen); err != nil {
+		return err
+	}
+	return CheckOptionalID("oem_id", c.OEMID)
+}
+
+// checkEngagement checks an engagement step's input fields.
+func checkEngagement(c LogEngagement) error {
+	if err := CheckDate("occurred_on", c.OccurredOn); err != nil {
+		return err
+	}
+	if err := CheckOptionalID("partner_id", c.PartnerID); err != nil {
+		return err
+	}
+	if err := CheckOptionalID("oem_id", c.OEMID); err != nil {
+		return err
+	}
+	return CheckText("notes", c.Notes, MaxNotesLen)
 }
 
 func release(d DealState, today Date, reason string) []Event {

@@ -400,6 +400,21 @@ type FieldRepAssigned struct {
 	On        Date   `json:"on"`
 }
 
+// ProjectionEventSkipped: an operator recorded that the projection named Projection
+// passes over the event at Position (whose id is EventID and type Type), which it cannot apply
+// ("projection.event_skipped"). It is the audited way out of a stopped read model: every
+// fold of that projection (live, rebuild, verify, replay) leaves the event out, so they
+// all agree. The event itself stays in the log, unchanged.
+type ProjectionEventSkipped struct {
+	Projection string    `json:"projection"`
+	Position   int64     `json:"position"`
+	EventID    string    `json:"event_id"`
+	Type       string    `json:"event_type"`
+	Reason     string    `json:"reason"`
+	Actor      string    `json:"actor"`
+	SkippedAt  time.Time `json:"skipped_at"`
+}
+
 // EventType implementations.
 func (PartnerEnrolled) EventType() string      { return "partner.enrolled" }
 func (PartnerGrandfathered) EventType() string { return "partner.grandfathered" }
@@ -436,6 +451,9 @@ func (LeadUnassigned) EventType() string       { return "lead.unassigned" }
 func (FieldRepAssigned) EventType() string     { return "fieldrep.assigned" }
 func (InvoiceReceived) EventType() string      { return "invoice.received" }
 func (InvoiceRejected) EventType() string      { return "invoice.rejected" }
+func (ProjectionEventSkipped) EventType() string {
+	return "projection.event_skipped"
+}
 
 // StreamOf returns the stream an event belongs in, computed from its own fields, so a
 // caller appending a decider's events knows where each goes.
@@ -511,6 +529,8 @@ func StreamOf(e Event) string {
 		return InvoiceStream(e.OEMID, e.InvoiceNumber)
 	case InvoiceRejected:
 		return RejectionStream(e.OEMID)
+	case ProjectionEventSkipped:
+		return ProjectionStream(e.Projection)
 	}
 	return ""
 }

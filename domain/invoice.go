@@ -4,7 +4,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"strconv"
 )
 
@@ -102,9 +101,9 @@ type InvoiceRejected struct {
 // MaxInvoiceLines bounds the lines of one invoice.
 const MaxInvoiceLines = 10000
 
-// MaxLineAmount bounds a line amount (10^15 minor units); Validate also
-// refuses an invoice whose line total overflows int64, so Total never wraps.
-const MaxLineAmount = 1_000_000_000_000_000
+// MaxLineAmount bounds a line amount (10^15 minor units); Validate also bounds the
+// invoice's total by MaxAmountMinor, so Total never wraps and a projection's sums fit.
+const MaxLineAmount = MaxAmountMinor
 
 // Validate checks the domain rules of an invoice or credit memo: ids present, revision >= 1,
 // known kind, credit memo names its original, date present, currency valid, customer named,
@@ -114,11 +113,9 @@ const MaxLineAmount = 1_000_000_000_000_000
 func (inv InvoiceReceived) Validate() error {
 	switch {
 	case !validID(inv.OEMID):
-		return invalidf("oem_id", "oem_id %q must be 1-64 characters of a-z, 0-9, '_' or '-'", inv.OEMID)
-	case inv.InvoiceNumber == "" || len(inv.InvoiceNumber) > 128:
-		return invalidf("invoice_number", "invoice_number must be 1-128 characters")
-	case inv.Revision < 1:
-		return invalidf("revision", "revision must be 1 or more, got %d", inv.Revision)
+		return invalidf("oem_id", "oem_id %s must be 1-64 characters of a-z, 0-9, '_' or '-'", quote(inv.OEMID))
+	case inv.Revision < 1 || inv.Revision > MaxRevision:
+		return invalidf("revision", "revision must be 1 to %d, got %d", MaxRevision, inv.Revision)
 	case inv.Kind != KindInvoice && inv.Kind != KindCreditMemo:
 		return invalidf("kind", "kind %q must be invoice or credit_memo", inv.Kind)
 	case inv.Kind == KindCreditMemo && inv.CreditMemoFor == "":
@@ -130,48 +127,73 @@ func (inv InvoiceReceived) Validate() error {
 	case inv.InvoiceDate.IsZero():
 		return invalidf("invoice_date", "invoice_date is required")
 	case !ValidCurrency(inv.Currency):
-		return invalidf("currency", "currency %q is not a supported ISO 4217 code", inv.Currency)
-	case inv.Customer.Name == "":
-		return invalidf("customer.name", "customer.name is required")
-	case len(inv.Customer.Country) != 2:
-		return invalidf("customer.country", "customer.country %q must be an ISO 3166 alpha-2 code", inv.Customer.Country)
+		return invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(inv.Currency))
 	case len(inv.Lines) == 0:
 		return invalidf("lines", "an invoice needs at least one line")
 	case len(inv.Lines) > MaxInvoiceLines:
 		return invalidf("lines", "an invoice has at most %d lines", MaxInvoiceLines)
+	}
+	if err := inv.checkText(); err != nil {
+		return err
 	}
 	seen := make(map[int]bool, len(inv.Lines))
 	var total int64
 	for i, l := range inv.Lines {
 		f := func(name string) string { return "lines[" + strconv.Itoa(i) + "]." + name }
 		switch {
-		case l.Line < 1:
-			return invalidf(f("line"), "%s must be 1 or more, got %d", f("line"), l.Line)
+		case l.Line < 1 || l.Line > MaxLineNumber:
+			return invalidf(f("line"), "%s must be 1 to %d, got %d", f("line"), MaxLineNumber, l.Line)
 		case seen[l.Line]:
 			return invalidf(f("line"), "%s: line number %d appears twice", f("line"), l.Line)
-		case l.SKU == "":
-			return invalidf(f("sku"), "%s is required", f("sku"))
 		case !l.Segment.Valid():
-			return invalidf(f("segment"), "%s %q is not a known segment", f("segment"), l.Segment)
-		case l.Quantity <= 0:
-			return invalidf(f("quantity"), "%s must be positive, got %d", f("quantity"), l.Quantity)
-		case l.UnitPriceMinor < 0:
-			return invalidf(f("unit_price_minor"), "%s must not be negative, got %d", f("unit_price_minor"), l.UnitPriceMinor)
-		case l.AmountMinor < 0 || l.AmountMinor > MaxLineAmount:
-			return invalidf(f("amount_minor"), "%s %d is out of range", f("amount_minor"), l.AmountMinor)
+			return invalidf(f("segment"), "%s %s is not a known segment", f("segment"), quote(string(l.Segment)))
+		case l.Quantity <= 0 || l.Quantity > MaxQuantity:
+			return invalidf(f("quantity"), "%s must be 1 to %d, got %d", f("quantity"), int64(MaxQuantity), l.Quantity)
+		}
+		if err := CheckRequiredText(f("sku"), l.SKU, MaxRefLen); err != nil {
+			return err
+		}
+		if err := CheckAmount(f("unit_price_minor"), l.UnitPriceMinor, 0); err != nil {
+			return err
+		}
+		if err := CheckAmount(f("amount_minor"), l.AmountMinor, 0); err != nil {
+			return err
 		}
 		hi, lo := mul64(l.Quantity, l.UnitPriceMinor)
 		if hi != 0 || lo != l.AmountMinor {
 			return invalidf(f("amount_minor"), "%s %d is not quantity %d x unit_price_minor %d",
 				f("amount_minor"), l.AmountMinor, l.Quantity, l.UnitPriceMinor)
 		}
-		if total > math.MaxInt64-l.AmountMinor {
-			return invalidf("lines", "the total of the line amounts overflows 64-bit minor units")
+		if total += l.AmountMinor; total > MaxAmountMinor {
+			return invalidf("lines", "the total of the line amounts passes %d minor units at %s", int64(MaxAmountMinor), f("amount_minor"))
 		}
-		total += l.AmountMinor
 		seen[l.Line] = true
 	}
 	return nil
+}
+
+// checkText checks the invoice's text fields and its date's window.
+func (inv InvoiceReceived) checkText() error {
+	for _, t := range []struct {
+		field, v string
+		max      int
+	}{
+		{"invoice_number", inv.InvoiceNumber, MaxInvoiceNumberLen},
+		{"credit_memo_for", inv.CreditMemoFor, MaxInvoiceNumberLen},
+		{"deal_registration_id", inv.DealRegistrationID, MaxRefLen},
+		{"source", inv.Source, MaxInvoiceNumberLen},
+	} {
+		if err := CheckText(t.field, t.v, t.max); err != nil {
+			return err
+		}
+	}
+	if err := CheckRequiredText("invoice_number", inv.InvoiceNumber, MaxInvoiceNumberLen); err != nil {
+		return err
+	}
+	if err := CheckDate("invoice_date", inv.InvoiceDate); err != nil {
+		return err
+	}
+	return CheckCustomer("customer", inv.Customer)
 }
 
 // mul64 multiplies two non-negative int64 values, returning hi != 0 on overflow of int64.

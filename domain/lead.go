@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"sort"
 	"time"
 )
@@ -102,8 +103,9 @@ func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Ti
 			return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
 		case c.Source != LeadFromCampaign && c.Source != LeadFromEvent:
 			return nil, invalidf("source", "source %q must be campaign or event", c.Source)
-		case c.SourceName == "":
-			return nil, invalidf("source_name", "source_name is required")
+		}
+		if err := checkLead(c); err != nil {
+			return nil, err
 		}
 		created := LeadCreated{LeadID: c.LeadID, Geography: c.Geography, Source: c.Source, SourceName: c.SourceName,
 			Participants: c.Participants, Customer: c.Customer, CreatedAt: now}
@@ -122,8 +124,8 @@ func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Ti
 		}
 		return []Event{LeadAccepted{LeadID: l.LeadID, PartnerID: c.PartnerID, At: now}}, nil
 	case DeclineLead:
-		if c.Reason == "" {
-			return nil, invalidf("reason", "declining a lead needs a reason")
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
 		}
 		if err := currentOffer(l, c.PartnerID, now); err != nil {
 			return nil, err
@@ -138,6 +140,29 @@ func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Ti
 		return append(evs, nextOffer(l, cands, pol, now)...), nil
 	}
 	return nil, invalidf("command", "unknown lead command %T", cmd)
+}
+
+// MaxLeadParticipants bounds the participants of an event lead.
+const MaxLeadParticipants = 100
+
+// checkLead checks a new lead's input fields (see input.go). The customer is optional;
+// when named, it is checked like a registration's.
+func checkLead(c CreateLead) error {
+	if err := CheckRequiredText("source_name", c.SourceName, MaxNameLen); err != nil {
+		return err
+	}
+	if len(c.Participants) > MaxLeadParticipants {
+		return invalidf("participants", "participants lists at most %d partners", MaxLeadParticipants)
+	}
+	for i, p := range c.Participants {
+		if err := CheckID(fmt.Sprintf("participants[%d]", i), p); err != nil {
+			return err
+		}
+	}
+	if c.Customer == (Customer{}) {
+		return nil
+	}
+	return CheckCustomer("customer", c.Customer)
 }
 
 func currentOffer(l LeadState, partnerID string, now time.Time) error {

@@ -229,6 +229,9 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if review.Before(today) {
 			return nil, invalidf("review_on", "review_on %s is in the past", review)
 		}
+		if err := CheckDate("review_on", review); err != nil {
+			return nil, err
+		}
 		// Grandfathering is a promise to existing partners: it takes a Gold seat even
 		// beyond capacity (the seats then count as full for newcomers).
 		return []Event{
@@ -240,9 +243,13 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if err := mustExist(p, c.PartnerID); err != nil {
 			return nil, err
 		}
+		if err := CheckRequiredText("engineer", c.Engineer, MaxNameLen); err != nil {
+			return nil, err
+		}
+		if err := CheckDate("certified_on", c.CertifiedOn); err != nil {
+			return nil, err
+		}
 		switch {
-		case c.Engineer == "":
-			return nil, invalidf("engineer", "engineer is required")
 		case !c.Segment.Software():
 			return nil, invalidf("segment", "segment %q is not a software segment", c.Segment)
 		case c.CertifiedOn.IsZero():
@@ -259,8 +266,11 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if err != nil {
 			return nil, err
 		}
-		if !ValidCurrency(c.QuarterlyTarget.Currency) || c.QuarterlyTarget.Amount <= 0 {
-			return nil, invalidf("quarterly_target_minor", "quarterly_target_minor must be positive in a valid currency")
+		if !ValidCurrency(c.QuarterlyTarget.Currency) {
+			return nil, invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(c.QuarterlyTarget.Currency))
+		}
+		if err := CheckAmount("quarterly_target_minor", c.QuarterlyTarget.Amount, 1); err != nil {
+			return nil, err
 		}
 		return []Event{CommitmentMade{PartnerID: c.PartnerID, Segments: segs, QuarterlyTarget: c.QuarterlyTarget, On: today}}, nil
 	case ChangeTier:
@@ -270,8 +280,8 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if !c.Tier.Valid() {
 			return nil, invalidf("tier", "tier %q must be registered, gold or platinum", c.Tier)
 		}
-		if c.Reason == "" {
-			return nil, invalidf("reason", "a tier change needs a reason")
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
 		}
 		if c.Tier == p.Tier {
 			return nil, Errorf(Conflict, "tier", "tier.unchanged", "partner %s is already %s", p.ID, p.Tier)
@@ -311,8 +321,11 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if !validID(c.Geography) {
 			return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
 		}
-		if c.Platinum < 0 || c.Gold < 0 {
-			return nil, invalidf("platinum", "seat counts must not be negative")
+		if err := CheckRange("platinum", int64(c.Platinum), 0, MaxSeats); err != nil {
+			return nil, err
+		}
+		if err := CheckRange("gold", int64(c.Gold), 0, MaxSeats); err != nil {
+			return nil, err
 		}
 		return []Event{SeatsSet{Geography: c.Geography, Platinum: c.Platinum, Gold: c.Gold, On: today}}, nil
 	}
@@ -347,14 +360,12 @@ func checkNewPartner(p PartnerState, id, name string, kind PartnerKind, geo stri
 		return invalidf("id", "partner id %q must be 1-64 characters of a-z, 0-9, '_' or '-'", id)
 	case p.Exists():
 		return Errorf(Conflict, "id", "partner.unique", "partner %s is already enrolled", id)
-	case name == "":
-		return invalidf("name", "name is required")
 	case !kind.Valid():
 		return invalidf("kind", "kind %q must be var, si or oem", kind)
 	case !validID(geo):
 		return invalidf("geography", "geography %q is not a valid id", geo)
 	}
-	return nil
+	return CheckRequiredText("name", name, MaxNameLen)
 }
 
 func mustExist(p PartnerState, id string) error {

@@ -128,10 +128,17 @@ func DecideSetPolicy(h PolicyHistory, c SetPolicy, now time.Time) ([]Event, erro
 		return nil, invalidf("max_extensions", "max_extensions must be 0-12, got %d", c.MaxExtensions)
 	case c.ClaimGraceDays < 0 || c.ClaimGraceDays > 365:
 		return nil, invalidf("claim_grace_days", "claim_grace_days must be 0-365, got %d", c.ClaimGraceDays)
-	case c.LeadAcceptHours < 0:
-		return nil, invalidf("lead_accept_hours", "lead_accept_hours must not be negative")
+	case c.LeadAcceptHours < 0 || c.LeadAcceptHours > MaxLeadAcceptHours:
+		return nil, invalidf("lead_accept_hours", "lead_accept_hours must be 0 (the default, %d) to %d, got %d",
+			DefaultPolicy().LeadAcceptHours, MaxLeadAcceptHours, c.LeadAcceptHours)
 	case c.FieldRepBPS < 0 || c.FieldRepBPS > BPSDenominator:
 		return nil, invalidf("field_rep_bps", "field_rep_bps must be 0-10000, got %d", c.FieldRepBPS)
+	}
+	if err := CheckDate("effective_from", c.EffectiveFrom); err != nil {
+		return nil, err
+	}
+	if err := CheckText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
 	}
 	if err := checkRates("rebate_bps", c.RebateBPS); err != nil {
 		return nil, err
@@ -148,8 +155,11 @@ func DecideSetPolicy(h PolicyHistory, c SetPolicy, now time.Time) ([]Event, erro
 		f string
 		v Money
 	}{{"platinum_min_target", c.PlatinumMinTarget}, {"gold_min_target", c.GoldMinTarget}} {
-		if !ValidCurrency(m.v.Currency) || m.v.Amount < 0 {
-			return nil, invalidf(m.f, "%s must be a non-negative amount in a valid currency", m.f)
+		if !ValidCurrency(m.v.Currency) {
+			return nil, invalidf(m.f, "%s must be an amount in a valid currency", m.f)
+		}
+		if err := CheckAmount(m.f, m.v.Amount, 0); err != nil {
+			return nil, err
 		}
 	}
 	if c.LeadAcceptHours == 0 {

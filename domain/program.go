@@ -298,7 +298,9 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	}
 	for i := range out.Credits {
 		out.Credits[i].EventIDs = filterEmpty(out.Credits[i].EventIDs)
-		p.count(out.Credits[i])
+		if err := p.count(out.Credits[i]); err != nil {
+			return out, fmt.Errorf("domain: apply %s at position %d: %w", env.Type, env.Position, err)
+		}
 	}
 	return out, nil
 }
@@ -637,11 +639,11 @@ func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
 		}
 		return ms[i].number < ms[j].number
 	})
-	var cum int64
+	var cum int64 // returned so far, capped at the line amount at each step (no overflow)
 	for _, m := range ms {
-		before := min(cum, l.amount)
-		cum += m.amount
-		after := min(cum, l.amount)
+		before := cum
+		cum = min(cum+m.amount, l.amount)
+		after := cum
 		for _, g := range gross {
 			d := clawback(g.Amount.Amount, after, l.amount) - clawback(g.Amount.Amount, before, l.amount)
 			if d == 0 {

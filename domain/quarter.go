@@ -27,8 +27,8 @@ type CloseQuarter struct {
 func DecideCloseQuarter(s QuarterState, c CloseQuarter, now time.Time) ([]Event, error) {
 	today := DateOf(now)
 	switch {
-	case c.Quarter.IsZero():
-		return nil, invalidf("quarter", "quarter is required, like 2026Q1")
+	case CheckQuarter("quarter", c.Quarter) != nil:
+		return nil, CheckQuarter("quarter", c.Quarter)
 	case s.Closed:
 		return nil, Errorf(Conflict, "quarter", "quarter.closed_once", "quarter %s was already closed on %s", c.Quarter, s.ClosedOn)
 	case !today.After(c.Quarter.End()):
@@ -50,12 +50,12 @@ func DecideAssignFieldRep(cur FieldRep, c AssignFieldRep, now time.Time) ([]Even
 	switch {
 	case !validID(c.RepID):
 		return nil, invalidf("rep_id", "rep id %q is not a valid id", c.RepID)
-	case c.Name == "":
-		return nil, invalidf("name", "name is required")
+	case CheckRequiredText("name", c.Name, MaxNameLen) != nil:
+		return nil, CheckRequiredText("name", c.Name, MaxNameLen)
 	case !validID(c.Geography):
 		return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
-	case c.SizeBand == "":
-		return nil, invalidf("size_band", "size_band is required (e.g. enterprise, mid_market, smb)")
+	case CheckRequiredText("size_band", c.SizeBand, MaxRefLen) != nil:
+		return nil, CheckRequiredText("size_band", c.SizeBand, MaxRefLen)
 	case cur.Geography == c.Geography && cur.SizeBand == c.SizeBand && cur.Name == c.Name:
 		return nil, Errorf(Conflict, "rep_id", "fieldrep.unchanged", "field rep %s already covers %s/%s", c.RepID, c.Geography, c.SizeBand)
 	}

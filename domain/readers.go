@@ -1,5 +1,7 @@
 package domain
 
+import "fmt"
+
 // Mix is a quarter's direct versus indirect revenue in one currency.
 type Mix struct {
 	Quarter  Quarter `json:"quarter"`
@@ -15,39 +17,50 @@ type Mix struct {
 }
 
 // RevenueMix computes the mix of quarter q from ledger lines (any order), one Mix per
-// currency, sorted by currency.
-func RevenueMix(q Quarter, credits []Credit) []Mix {
+// currency, sorted by currency. A sum that leaves int64 is an error wrapping
+// ErrAmountOverflow.
+func RevenueMix(q Quarter, credits []Credit) ([]Mix, error) {
 	by := map[string]*Mix{}
 	for _, c := range credits {
 		if c.Quarter != q {
 			continue
 		}
-		addMix(by, c)
+		m := by[c.Amount.Currency]
+		if m == nil {
+			m = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
+			by[c.Amount.Currency] = m
+		}
+		if err := m.add(c); err != nil {
+			return nil, err
+		}
 	}
-	return sortedMix(by)
+	return sortedMix(by), nil
 }
 
-func addMix(by map[string]*Mix, c Credit) {
-	m := by[c.Amount.Currency]
-	if m == nil {
-		m = &Mix{Quarter: c.Quarter, Currency: c.Amount.Currency}
-		by[c.Amount.Currency] = m
-	}
-	m.add(c)
-}
-
-func (m *Mix) add(c Credit) {
+// add counts credit c, overflow-checked: on an error m is unchanged.
+func (m *Mix) add(c Credit) error {
+	d, i := m.Direct, m.Indirect
+	var err error
 	switch c.Kind {
 	case CreditDirect:
-		m.Direct += c.Amount.Amount
+		d, err = AddAmounts(d, c.Amount.Amount)
 	case CreditRevenue, CreditService, CreditOEM, CreditUnattributed:
-		m.Indirect += c.Amount.Amount
+		i, err = AddAmounts(i, c.Amount.Amount)
 	}
-	if t := m.Direct + m.Indirect; t > 0 {
+	if err != nil {
+		return fmt.Errorf("revenue mix %s %s: %w", c.Quarter, c.Amount.Currency, err)
+	}
+	t, err := AddAmounts(d, i)
+	if err != nil {
+		return fmt.Errorf("revenue mix %s %s total: %w", c.Quarter, c.Amount.Currency, err)
+	}
+	m.Direct, m.Indirect = d, i
+	if t > 0 {
 		m.IndirectShareBPS = MulDiv(m.Indirect, BPSDenominator, t)
 	} else {
 		m.IndirectShareBPS = 0
 	}
+	return nil
 }
 
 func sortedMix(by map[string]*Mix) []Mix {
@@ -58,17 +71,26 @@ func sortedMix(by map[string]*Mix) []Mix {
 	return out
 }
 
-func (p *Program) count(c Credit) {
+// count adds c to the revenue mix and the partner's credited revenue, overflow-checked.
+func (p *Program) count(c Credit) error {
 	key := mixKey{c.Quarter, c.Amount.Currency}
 	m := p.mix[key]
 	if m == nil {
 		m = &Mix{Quarter: c.Quarter, Currency: p.intern(c.Amount.Currency)}
 		p.mix[key] = m
 	}
-	m.add(c)
-	if c.Kind == CreditRevenue {
-		p.credited[creditedKey{c.PartnerID, c.Quarter, c.Amount.Currency}] += c.Amount.Amount
+	if err := m.add(c); err != nil {
+		return err
 	}
+	if c.Kind == CreditRevenue {
+		k := creditedKey{c.PartnerID, c.Quarter, c.Amount.Currency}
+		v, err := AddAmounts(p.credited[k], c.Amount.Amount)
+		if err != nil {
+			return fmt.Errorf("credited revenue of partner %s in %s %s: %w", c.PartnerID, c.Quarter, c.Amount.Currency, err)
+		}
+		p.credited[k] = v
+	}
+	return nil
 }
 
 // RevenueMix returns quarter q's direct and indirect revenue per currency, from every

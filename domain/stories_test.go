@@ -156,7 +156,7 @@ func TestStoryQuarterIndirectShare87Percent(t *testing.T) {
 	if got := w.prog.RevenueMix(domain.MustQuarter("2026Q1")); len(got) != 1 || got[0] != want {
 		t.Fatalf("mix %+v, want %+v", got, want)
 	}
-	if got := domain.RevenueMix(domain.MustQuarter("2026Q1"), w.credits); len(got) != 1 || got[0] != want {
+	if got, err := domain.RevenueMix(domain.MustQuarter("2026Q1"), w.credits); err != nil || len(got) != 1 || got[0] != want {
 		t.Fatalf("mix from credits %+v, want %+v", got, want)
 	}
 }

@@ -37,6 +37,10 @@ func FieldRepStream(id string) string { return "fieldrep-" + id }
 // RejectionStream returns "rejection-<oem>", the stream of dead-lettered OEM messages.
 func RejectionStream(oemID string) string { return "rejection-" + oemID }
 
+// ProjectionStream returns "projection-<name>", the stream of the operators' corrections
+// of one projection (ProjectionEventSkipped).
+func ProjectionStream(name string) string { return "projection-" + name }
+
 // Category returns the stream id's prefix before the first '-' ("deal" for "deal-42").
 func Category(streamID string) string {
 	if i := strings.IndexByte(streamID, '-'); i >= 0 {

@@ -9,12 +9,17 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
+	"dealcredit/domain"
+	"dealcredit/eventstore"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/leads"
 	"dealcredit/projections/runner"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -120,4 +125,61 @@ func (m *Manager) Verify(ctx context.Context) (runner.Report, error) {
 		ps = append(ps, m.projs[n])
 	}
 	return runner.Verify(ctx, m.pool, m.log, 0, ps...)
+}
+
+// SkipRequest asks that a stopped projection pass over the event it stopped at.
+type SkipRequest struct {
+	Projection string
+	Position   int64
+	Reason     string // why, for the auditors: required
+	Actor      string // who: required
+	Source     string // where the request came from, e.g. "cli"
+}
+
+// Skip appends the audited fact that the projection named req.Projection
+// passes over the event at req.Position (domain.ProjectionEventSkipped, on
+// its stream domain.ProjectionStream), and returns the stored record. The
+// projection must be stopped at exactly that event (its checkpoint row says
+// so): an event a projection applies cannot be skipped by mistake. Its
+// runners, in every process, pick the fact up and go on; rebuilds, verify
+// and replays leave the event out too.
+func Skip(ctx context.Context, pool *pgxpool.Pool, log eventstore.Store, req SkipRequest, now time.Time) (eventstore.Record, error) {
+	if _, err := NewManager(pool, log, nil, nil).get(req.Projection); err != nil {
+		return eventstore.Record{}, err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return eventstore.Record{}, errors.New("projections: skip: a reason is required")
+	}
+	if strings.TrimSpace(req.Actor) == "" {
+		return eventstore.Record{}, errors.New("projections: skip: an actor is required")
+	}
+	cp, err := runner.ReadCheckpoint(ctx, pool, req.Projection)
+	if err != nil {
+		return eventstore.Record{}, err
+	}
+	if cp.Status != runner.StateFailed || cp.FailedPosition != req.Position {
+		return eventstore.Record{}, fmt.Errorf("projections: skip: projection %s is not stopped at position %d (status %s, checkpoint %d, stopped at %d)",
+			req.Projection, req.Position, cp.Status, cp.Position, cp.FailedPosition)
+	}
+	recs, err := log.ReadAll(ctx, req.Position-1, 1)
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("projections: skip: read position %d: %w", req.Position, err)
+	}
+	if len(recs) != 1 || recs[0].Position != req.Position {
+		return eventstore.Record{}, fmt.Errorf("projections: skip: no event at position %d", req.Position)
+	}
+	ev := domain.ProjectionEventSkipped{Projection: req.Projection, Position: req.Position, EventID: recs[0].ID.String(),
+		Type: recs[0].Type, Reason: req.Reason, Actor: req.Actor, SkippedAt: now.UTC()}
+	typ, ver, data, err := domain.Encode(ev)
+	if err != nil {
+		return eventstore.Record{}, err
+	}
+	res, err := log.Append(ctx, domain.StreamOf(ev), eventstore.Any, eventstore.Event{
+		ID: uuid.New(), Type: typ, SchemaVersion: ver, Data: data, OccurredAt: now.UTC(),
+		Metadata: eventstore.Metadata{Actor: req.Actor, Source: req.Source},
+	})
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("projections: skip: append: %w", err)
+	}
+	return res.Records[0], nil
 }

@@ -26,7 +26,7 @@ func (e *env) demoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nc, js, err := e.connectJetStream()
+			nc, js, err := e.connectJetStream("")
 			if err != nil {
 				return err
 			}

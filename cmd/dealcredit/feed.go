@@ -33,7 +33,7 @@ func (e *env) publishCmd() *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			nc, js, err := e.connectJetStream()
+			nc, js, err := e.connectJetStream(oem)
 			if err != nil {
 				return err
 			}

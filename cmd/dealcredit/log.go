@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 
 	"github.com/spf13/cobra"
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/projections"
 )
@@ -19,13 +19,14 @@ import (
 func (e *env) migrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "create the database named in DATABASE_URL if missing and apply every migration",
+		Short: "create the database named in DATABASE_MIGRATION_URL (else DATABASE_URL) if missing and apply every migration as its owner",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := dbsetup.Up(cmd.Context(), e.cfg.DatabaseURL); err != nil {
+			dsn := e.cfg.OwnerDatabaseURL()
+			if err := dbsetup.Up(cmd.Context(), dsn); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "database %s migrated\n", redact(e.cfg.DatabaseURL))
+			fmt.Fprintf(e.stdout, "database %s migrated\n", config.Redact(dsn))
 			return nil
 		},
 	}
@@ -168,19 +169,10 @@ type tailLine struct {
 	Hash          string          `json:"hash"`
 }
 
-// redact drops the password from a DSN for messages.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparseable DSN)"
-	}
-	return u.Redacted()
-}
-
 // verifyMirror compares the JetStream mirror with the log; a mismatch is
 // printed and returned as exit status 2.
 func (e *env) verifyMirror(ctx context.Context, store eventstore.Reader, head int64) error {
-	nc, js, err := e.connectJetStream()
+	nc, js, err := e.connectJetStream("")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func (e *env) projectionCmds() []*cobra.Command {
-	return []*cobra.Command{e.replayCmd(), e.rebuildCmd(), e.exportCmd(), e.explainCmd()}
+	return []*cobra.Command{e.replayCmd(), e.rebuildCmd(), e.exportCmd(), e.explainCmd(), e.projectionCmd()}
 }
 
 // parseAsOf reads "RFC3339-or-position".

@@ -16,6 +16,7 @@ import (
 
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
+	"dealcredit/internal/natsauth"
 	"dealcredit/internal/pgdb"
 	"dealcredit/projections/runner"
 )
@@ -69,31 +70,44 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
-	pf.StringVar(&e.cfg.DatabaseURL, "database-url", e.cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	pf.StringVar(&e.cfg.DatabaseURL, "database-url", e.cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the other commands connect as "+config.AppRole)
+	pf.StringVar(&e.cfg.MigrationDatabaseURL, "migration-database-url", e.cfg.MigrationDatabaseURL, "the owner role's Postgres DSN for migrate; DATABASE_URL is then used as given (DATABASE_MIGRATION_URL)")
 	pf.StringVar(&e.cfg.NATSURL, "nats-url", e.cfg.NATSURL, "NATS server (NATS_URL); empty = the daemon's embedded server at DEALCREDIT_EMBEDDED_NATS_ADDR")
 	pf.StringVar(&e.cfg.EmbeddedNATSAddr, "embedded-nats-addr", e.cfg.EmbeddedNATSAddr, "the daemon's embedded NATS address (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	pf.StringVar(&e.cfg.DataDir, "data-dir", e.cfg.DataDir, "data directory (DEALCREDIT_DATA_DIR)")
 	pf.StringVar(&e.cfg.TokensFile, "tokens-file", e.cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
 	pf.StringVar(&e.cfg.HTTPAddr, "http-addr", e.cfg.HTTPAddr, "the daemon's HTTP address (DEALCREDIT_HTTP_ADDR)")
+	pf.StringVar(&e.cfg.NATSUser, "nats-user", e.cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER); default: user:password in NATS_URL, or the embedded server's generated credentials in the data directory")
+	pf.StringVar(&e.cfg.NATSCreds, "nats-creds", e.cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
+
+	// The help shows the environment's values as defaults: without passwords.
+	for _, name := range []string{"database-url", "migration-database-url", "nats-url"} {
+		pf.Lookup(name).DefValue = config.Redact(pf.Lookup(name).DefValue)
+	}
 
 	root.AddCommand(
 		e.migrateCmd(),
 		e.verifyCmd(),
+		e.recoverCmd(),
 		e.tailCmd(),
 		e.publishCmd(),
 		e.genCmd(),
 	)
 	root.AddCommand(e.projectionCmds()...)
 	root.AddCommand(e.demoCmd())
-	return root.ExecuteContext(ctx)
+	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
+	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
 }
 
-// openStore connects to the database (which must exist and be migrated) and
-// returns the pool, the event log on it and a function that closes both.
+// openStore connects to the database (which must exist and be migrated) as
+// the daemon does (config.AppDatabaseURL: read models rebuilt here stay the
+// app role's) and returns the pool, the event log on it and a function that
+// closes both.
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
-	pool, err := pgdb.OpenPool(ctx, e.cfg.DatabaseURL) // pings the server
+	dsn := e.cfg.AppDatabaseURL()
+	pool, err := pgdb.OpenPool(ctx, dsn) // pings the server
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", redact(e.cfg.DatabaseURL), err)
+		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), err)
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
@@ -103,12 +117,18 @@ func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, fun
 	return pool, store, func() { store.Close(); pool.Close() }, nil
 }
 
-// connectJetStream connects to NATS_URL or the daemon's embedded server.
-func (e *env) connectJetStream() (*nats.Conn, jetstream.JetStream, error) {
+// connectJetStream connects to NATS_URL or the daemon's embedded server
+// (see natsauth.ClientOptions for the credentials; asOEM picks that OEM's
+// user of the embedded server when it has one).
+func (e *env) connectJetStream(asOEM string) (*nats.Conn, jetstream.JetStream, error) {
 	url := e.cfg.ClientNATSURL()
-	nc, err := nats.Connect(url, nats.Name("dealcredit-cli"))
+	opts, err := natsauth.ClientOptions(e.cfg, asOEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect NATS %s (is the daemon running? set NATS_URL for an external server): %w", url, err)
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(url, append(opts, nats.Name("dealcredit-cli"))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect NATS %s (is the daemon running? set NATS_URL for an external server): %w", config.Redact(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -502,7 +502,7 @@ func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
 		}
 		return err
 	}
-	it.inv = toDomain(oem, m)
+	it.inv = m.Invoice(oem)
 	if err := it.inv.Validate(); err != nil {
 		return err
 	}
@@ -517,28 +517,6 @@ func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
 	}
 	it.id = id
 	return nil
-}
-
-// toDomain converts a decoded message; the OEM is the subject's.
-func toDomain(oem string, m oemfeed.Message) domain.InvoiceReceived {
-	inv := domain.InvoiceReceived{
-		OEMID:              oem,
-		InvoiceNumber:      m.InvoiceNumber,
-		Revision:           m.Revision,
-		Kind:               domain.InvoiceKind(m.Kind),
-		CreditMemoFor:      m.CreditMemoFor,
-		Currency:           m.Currency,
-		Customer:           domain.Customer(m.Customer),
-		DealRegistrationID: m.DealRegistrationID,
-		Lines:              make([]domain.InvoiceLine, len(m.Lines)),
-		Source:             oemfeed.Subject(oem),
-	}
-	inv.InvoiceDate, _ = domain.ParseDate(m.InvoiceDate) // validated by Decode
-	for i, l := range m.Lines {
-		inv.Lines[i] = domain.InvoiceLine{Line: l.Line, SKU: l.SKU, Segment: domain.Segment(l.Segment),
-			Quantity: l.Quantity, UnitPriceMinor: l.UnitPriceMinor, AmountMinor: l.AmountMinor}
-	}
-	return inv
 }
 
 // checkCurrencies dead-letters the revisions and credit memos whose currency

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"dealcredit/domain"
@@ -46,8 +45,8 @@ var (
 	countryPattern   = regexp.MustCompile(`^[A-Z]{2}$`)
 	datePattern      = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	maxDepth         = 8
-	maxRevision      = int64(1_000_000)
-	maxLineNumber    = int64(100_000)
+	maxRevision      = int64(domain.MaxRevision)
+	maxLineNumber    = int64(domain.MaxLineNumber)
 	errTrailingValue = errors.New("trailing data after the JSON object")
 )
 
@@ -275,7 +274,16 @@ func (f fields) str(k string, maxLen int) (string, error) {
 	if n := utf8.RuneCountInString(s); n > maxLen {
 		return "", fieldErr(f.name(k), "is %d characters, more than %d", n, maxLen)
 	}
-	return s, nil
+	return s, textErr(f.name(k), domain.CheckText(f.name(k), s, maxLen))
+}
+
+// textErr turns the domain's text check (the one shared by every entry) into a
+// DecodeError naming field.
+func textErr(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fieldErr(field, "%s", strings.TrimPrefix(err.Error(), field+" "))
 }
 
 // optStr reads a string that may be absent or null ("" then).
@@ -389,8 +397,12 @@ func decodeMessage(root *object, m *Message) error {
 	if m.InvoiceDate, err = f.match("invoice_date", datePattern, "a date (YYYY-MM-DD)"); err != nil {
 		return err
 	}
-	if _, err := time.Parse(time.DateOnly, m.InvoiceDate); err != nil {
+	d, err := domain.ParseDate(m.InvoiceDate)
+	if err != nil {
 		return fieldErr("invoice_date", "%q is not a calendar date", m.InvoiceDate)
+	}
+	if err := textErr("invoice_date", domain.CheckDate("invoice_date", d)); err != nil {
+		return err
 	}
 	if m.Currency, err = f.str("currency", 3); err != nil {
 		return err
@@ -423,6 +435,9 @@ func decodeCustomer(top fields, c *Customer) error {
 	}
 	if c.Country, err = f.match("country", countryPattern, "an ISO 3166 alpha-2 country code"); err != nil {
 		return err
+	}
+	if !domain.ValidCountry(c.Country) {
+		return fieldErr(f.name("country"), "%q is not an assigned ISO 3166-1 alpha-2 country code", c.Country)
 	}
 	if c.Domain, _, err = f.optStr("domain", 253); err != nil {
 		return err
@@ -477,10 +492,10 @@ func decodeLines(top fields, m *Message) error {
 		if !ValidSegment(l.Segment) {
 			return fieldErr(path+".segment", "%q is not one of %s", l.Segment, strings.Join(Segments, ", "))
 		}
-		if l.Quantity, err = f.integer("quantity", 1, math.MaxInt64); err != nil {
+		if l.Quantity, err = f.integer("quantity", 1, domain.MaxQuantity); err != nil {
 			return err
 		}
-		if l.UnitPriceMinor, err = f.integer("unit_price_minor", 0, math.MaxInt64); err != nil {
+		if l.UnitPriceMinor, err = f.integer("unit_price_minor", 0, domain.MaxAmountMinor); err != nil {
 			return err
 		}
 		if l.AmountMinor, err = f.integer("amount_minor", 0, MaxLineAmount); err != nil {
@@ -492,10 +507,9 @@ func decodeLines(top fields, m *Message) error {
 		if want := l.Quantity * l.UnitPriceMinor; l.AmountMinor != want {
 			return fieldErr(path+".amount_minor", "must equal quantity x unit_price_minor = %d, got %d", want, l.AmountMinor)
 		}
-		if total > math.MaxInt64-l.AmountMinor {
-			return fieldErr("lines", "the total amount overflows 64-bit minor units")
+		if total += l.AmountMinor; total > domain.MaxAmountMinor {
+			return fieldErr("lines", "the total amount passes %d minor units at %s.amount_minor", int64(domain.MaxAmountMinor), path)
 		}
-		total += l.AmountMinor
 		m.Lines = append(m.Lines, l)
 	}
 	return nil

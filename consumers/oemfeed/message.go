@@ -5,7 +5,11 @@
 // test keeps the two in step.
 package oemfeed
 
-import "strconv"
+import (
+	"strconv"
+
+	"dealcredit/domain"
+)
 
 // SchemaV1 is the value of the "schema" field of every v1 message.
 const SchemaV1 = "dealcredit.oem_invoice.v1"
@@ -83,4 +87,27 @@ func (m Message) TotalMinor() int64 {
 		t += l.AmountMinor
 	}
 	return t
+}
+
+// Invoice returns the decoded message as the domain's invoice event, received
+// from OEM oem (the subject's, which Decode checked against the body).
+func (m Message) Invoice(oem string) domain.InvoiceReceived {
+	inv := domain.InvoiceReceived{
+		OEMID:              oem,
+		InvoiceNumber:      m.InvoiceNumber,
+		Revision:           m.Revision,
+		Kind:               domain.InvoiceKind(m.Kind),
+		CreditMemoFor:      m.CreditMemoFor,
+		Currency:           m.Currency,
+		Customer:           domain.Customer(m.Customer),
+		DealRegistrationID: m.DealRegistrationID,
+		Lines:              make([]domain.InvoiceLine, len(m.Lines)),
+		Source:             Subject(oem),
+	}
+	inv.InvoiceDate, _ = domain.ParseDate(m.InvoiceDate) // validated by Decode
+	for i, l := range m.Lines {
+		inv.Lines[i] = domain.InvoiceLine{Line: l.Line, SKU: l.SKU, Segment: domain.Segment(l.Segment),
+			Quantity: l.Quantity, UnitPriceMinor: l.UnitPriceMinor, AmountMinor: l.AmountMinor}
+	}
+	return inv
 }

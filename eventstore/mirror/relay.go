@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"dealcredit/internal/prom"
 	"errors"
@@ -60,6 +61,10 @@ type RelayOptions struct {
 	StandbyPoll time.Duration
 	// MaxBackoff caps the retry delay after a failure; default 5s.
 	MaxBackoff time.Duration
+	// LagInterval is how often an active relay re-reads the log's head for
+	// the lag gauge whatever it is doing, so the gauge grows while the relay
+	// is stuck (NATS down, publishes refused); default 1s.
+	LagInterval time.Duration
 	// PerMessage publishes each event with its own expected last sequence
 	// instead of atomic batches. It is what the relay does anyway when the
 	// stream does not allow atomic publish (nats-server < 2.12); it costs
@@ -90,10 +95,12 @@ type Relay struct {
 	atomic     bool                // the stream takes atomic batches
 	prefetched []eventstore.Record // the next batch, read while waiting for acks
 	lagAt      time.Time           // when the lag gauge was last set from Head
+	lastHash   []byte              // hash of the mirror's message at mirrored
 
 	running  atomic.Bool
 	isActive atomic.Bool
 	mirrored atomic.Int64
+	synced   atomic.Bool // mirrored was read from the stream at least once
 }
 
 // Status is a snapshot of a relay.
@@ -126,6 +133,9 @@ func NewRelay(src Source, pool *pgxpool.Pool, js jetstream.JetStream, opts Relay
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
+	}
+	if opts.LagInterval <= 0 {
+		opts.LagInterval = time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -176,6 +186,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		return errors.New("mirror: relay already running")
 	}
 	defer r.running.Store(false)
+	lctx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); r.followLag(lctx) }()
+	defer func() { stopLag(); <-lagDone }()
 
 	var (
 		lk      *relayLock
@@ -234,7 +248,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			lastCheck = time.Now()
 		}
 		if stream == nil {
-			s, pos, err := r.sync(ctx)
+			s, head, err := r.sync(ctx)
 			if err != nil {
 				var perm *permanentError
 				if errors.As(err, &perm) {
@@ -248,7 +262,12 @@ func (r *Relay) Run(ctx context.Context) error {
 			stream = s
 			r.prefetched = nil
 			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
-			r.mirrored.Store(pos)
+			r.mirrored.Store(head.Position)
+			r.synced.Store(true)
+			r.lastHash = head.Hash
+			if head.Position == 0 {
+				r.lastHash = eventstore.ZeroHash
+			}
 		}
 		if err := r.step(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -261,20 +280,26 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// sync provisions the stream and reads how far the mirror is.
-func (r *Relay) sync(ctx context.Context) (jetstream.Stream, int64, error) {
+// sync provisions the stream and reads how far the mirror is and the hash
+// its chain ends with.
+func (r *Relay) sync(ctx context.Context) (jetstream.Stream, eventstore.MirrorHead, error) {
+	var none eventstore.MirrorHead
 	if err := checkServerVersion(r.js.Conn().ConnectedServerVersion()); err != nil && r.js.Conn().IsConnected() {
-		return nil, 0, &permanentError{err}
+		return nil, none, &permanentError{err}
 	}
 	s, err := EnsureStream(ctx, r.js, r.opts.Replicas)
 	if err != nil {
-		return nil, 0, err
+		return nil, none, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("mirror: stream info: %w", err)
+		return nil, none, fmt.Errorf("mirror: stream info: %w", err)
 	}
-	return s, int64(info.State.LastSeq), nil
+	head, err := headOf(ctx, s, int64(info.State.LastSeq))
+	if err != nil {
+		return nil, none, err
+	}
+	return s, head, nil
 }
 
 // step copies one batch, or waits for new commits when caught up.
@@ -315,6 +340,12 @@ func (r *Relay) step(ctx context.Context) error {
 			return fmt.Errorf("mirror: log jumps from position %d to %d", recs[i-1].Position, recs[i].Position)
 		}
 	}
+	if !bytes.Equal(recs[0].PrevHash, r.lastHash) {
+		// The log took another path than the mirror (a failover lost
+		// events the mirror holds, then new ones took their positions):
+		// publishing would fork the mirror too.
+		return fmt.Errorf("mirror: the log's event at position %d does not continue the mirror's chain (forked record; run verify)", recs[0].Position)
+	}
 	var sent []pending
 	var pubErr error
 	if r.atomic {
@@ -328,6 +359,9 @@ func (r *Relay) step(ctx context.Context) error {
 		next, _ = r.src.ReadAll(ctx, recs[len(recs)-1].Position, r.opts.BatchSize) // on error, step reads again
 	}
 	n, err := r.await(ctx, sent, pubErr)
+	if n > 0 {
+		r.lastHash = recs[n-1].Hash
+	}
 	r.mirrored.Add(int64(n))
 	r.published.Add(float64(n))
 	if err != nil {
@@ -433,6 +467,29 @@ func (r *Relay) await(ctx context.Context, sent []pending, pubErr error) (int, e
 		}
 	}
 	return done, pubErr
+}
+
+// followLag sets the lag gauge from the log's head and the last mirrored
+// position every LagInterval while this relay is active, until ctx ends.
+func (r *Relay) followLag(ctx context.Context) {
+	t := time.NewTicker(r.opts.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.isActive.Load() || !r.synced.Load() {
+			continue
+		}
+		// mirrored before the head: the head only grows, so the gauge never
+		// dips below the true lag.
+		mirrored := r.mirrored.Load()
+		if head, err := r.src.Head(ctx); err == nil && r.isActive.Load() {
+			r.lag.Set(float64(head - mirrored))
+		}
+	}
 }
 
 func (r *Relay) setActive(on bool) {

@@ -231,3 +231,35 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("metric %s not registered", name)
 	return 0
 }
+
+// TestRelayLagGrowsWhileStuck: with NATS gone the relay cannot publish;
+// its lag gauge must follow the log's head instead of keeping the value of
+// its last successful batch.
+func TestRelayLagGrowsWhileStuck(t *testing.T) {
+	dsn := mustDatabase(t)
+	pool := mustPool(t, dsn)
+	store := mustStore(t, pool)
+	srv := natstest.Start(t)
+	js := mustJetStream(t, srv.URL())
+	head := appendEvents(t, store, 50)
+	reg := prometheus.NewRegistry()
+	runRelay(t, mustRelayOpts(t, store, pool, js, mirror.RelayOptions{Registerer: reg, BatchSize: 500, LagInterval: 50 * time.Millisecond}))
+	waitMirror(t, js, head, time.Minute)
+	waitLag := func(want float64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for metricValue(t, reg, "dealcredit_relay_lag_events") != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("relay lag %v, want %v", metricValue(t, reg, "dealcredit_relay_lag_events"), want)
+			}
+			time.Sleep(20 * time.Millisecond) // polling with a deadline
+		}
+	}
+	waitLag(0)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	appendEvents(t, store, 30)
+	waitLag(30)
+	appendEvents(t, store, 20)
+	waitLag(50)
+}

@@ -47,6 +47,16 @@ type Options struct {
 	// RecheckInterval is how often WaitFor re-reads the head when no
 	// notification arrives (default 1 s).
 	RecheckInterval time.Duration
+	// Fence, when set, is asked for the mirror's head before the first
+	// append and whenever the pool's connections reach another database
+	// server (a failover): the writer refuses to append (an
+	// *eventstore.FencedError) while the mirror holds positions the log
+	// lacks or disagrees with the log. Nil appends unchecked.
+	Fence eventstore.Fence
+	// FenceInterval is how often an idle writer re-identifies the server
+	// and a fenced writer asks the mirror again (default
+	// DefaultFenceInterval).
+	FenceInterval time.Duration
 }
 
 // Store is the Postgres event log. It implements eventstore.Store. It is
@@ -69,6 +79,7 @@ type Store struct {
 
 	follow follower
 	cache  headCache // the writer's view of the log, see fastBatch
+	fc     fencer    // see guard
 
 	beforeCommit func() // test hook, see export_test.go
 	fastSkip     int    // batches on the slow path after a fast-path miss
@@ -116,6 +127,14 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 		cancel:  cancel,
 	}
 	s.fastSkip = fastSkipAfterMiss
+	if opts.FenceInterval <= 0 {
+		opts.FenceInterval = DefaultFenceInterval
+	}
+	s.fc = fencer{fence: opts.Fence, every: opts.FenceInterval, seen: make(map[connKey]string), changed: make(chan struct{}, 1)}
+	if opts.Fence != nil {
+		s.fc.err.Store(notChecked)
+		m.fenced.Set(1)
+	}
 	s.follow.init()
 	go s.writeLoop()
 	return s, nil
@@ -140,6 +159,7 @@ type metrics struct {
 	batchSize prometheus.Histogram
 	appended  *prometheus.CounterVec
 	fastPath  *prometheus.CounterVec
+	fenced    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -162,6 +182,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dealcredit_eventstore_append_fast_path_total",
 			Help: "Append transactions by path: hit (one round trip), miss (the fast path's assumptions were wrong, retried on the slow path), slow (read the log first).",
 		}, []string{"outcome"}),
+		fenced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dealcredit_log_fenced",
+			Help: "1 while the writer refuses to append because the log and its JetStream mirror disagree (or the mirror could not be checked after a database failover); see dealcredit recover --from-mirror.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -177,6 +201,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.fastPath, err = prom.Register(reg, m.fastPath); err != nil {
+		return nil, err
+	}
+	if m.fenced, err = prom.Register(reg, m.fenced); err != nil {
 		return nil, err
 	}
 	return m, nil

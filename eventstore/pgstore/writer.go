@@ -42,9 +42,30 @@ const (
 
 // writeLoop is the group-commit writer: it takes every job waiting in the
 // queue (up to about MaxBatch events) and writes them in one transaction.
+//
+// With a fence it also checks the log against the mirror at start and,
+// while idle, every FenceInterval (see guard).
 func (s *Store) writeLoop() {
 	defer close(s.done)
-	for j := range s.jobs {
+	var tick <-chan time.Time
+	if s.fc.fence != nil {
+		t := time.NewTicker(s.fc.every)
+		defer t.Stop()
+		tick = t.C
+		s.idleGuard()
+	}
+	for {
+		var j *job
+		select {
+		case next, ok := <-s.jobs:
+			if !ok {
+				return
+			}
+			j = next
+		case <-tick:
+			s.idleGuard()
+			continue
+		}
 		batch := []*job{j}
 		n := j.events
 		// Let appenders that were just answered queue their next request,
@@ -137,6 +158,9 @@ func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 		return nil, &notAppendedError{fmt.Errorf("acquire connection: %w", err)}
 	}
 	defer conn.Release()
+	if err := s.guard(ctx, conn); err != nil {
+		return nil, &notAppendedError{err}
+	}
 
 	if out, done, err := s.fastBatch(ctx, conn, jobs); done {
 		s.m.fastPath.WithLabelValues("hit").Inc()
@@ -429,31 +453,9 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		return false, nil
 	}
 	n := len(st.newRecs)
-	var (
-		pos      = make([]int64, n)
-		streams  = make([]string, n)
-		versions = make([]int64, n)
-		ids      = make([]pgtype.UUID, n)
-		types    = make([]string, n)
-		schemas  = make([]int32, n)
-		data     = make([][]byte, n)
-		meta     = make([][]byte, n)
-		occurred = make([]time.Time, n)
-		recorded = make([]time.Time, n)
-		prev     = make([][]byte, n)
-		hashes   = make([][]byte, n)
-	)
-	for i, r := range st.newRecs {
-		pos[i], streams[i], versions[i] = r.Position, r.StreamID, r.StreamVersion
-		ids[i] = pgtype.UUID{Bytes: r.ID, Valid: true}
-		types[i], schemas[i] = r.Type, int32(r.SchemaVersion)
-		data[i], meta[i] = r.Data, r.Metadata
-		occurred[i], recorded[i] = r.OccurredAt, r.RecordedAt
-		prev[i], hashes[i] = r.PrevHash, r.Hash
-	}
 	head := st.newRecs[n-1].Position
 	insertSQL := sqlInsert
-	insertArgs := []any{pos, streams, versions, ids, types, schemas, data, meta, occurred, recorded, prev, hashes}
+	insertArgs := recordArgs(st.newRecs)
 	if fast {
 		insertSQL = sqlInsertIfHead
 		// The head the batch was built on (st.lastHash has moved on).
@@ -748,4 +750,32 @@ func unitCount(jobs []*job) int {
 		n += len(j.units)
 	}
 	return n
+}
+
+// recordArgs are the arguments of sqlInsert for recs.
+func recordArgs(recs []eventstore.Record) []any {
+	n := len(recs)
+	var (
+		pos      = make([]int64, n)
+		streams  = make([]string, n)
+		versions = make([]int64, n)
+		ids      = make([]pgtype.UUID, n)
+		types    = make([]string, n)
+		schemas  = make([]int32, n)
+		data     = make([][]byte, n)
+		meta     = make([][]byte, n)
+		occurred = make([]time.Time, n)
+		recorded = make([]time.Time, n)
+		prev     = make([][]byte, n)
+		hashes   = make([][]byte, n)
+	)
+	for i, r := range recs {
+		pos[i], streams[i], versions[i] = r.Position, r.StreamID, r.StreamVersion
+		ids[i] = pgtype.UUID{Bytes: r.ID, Valid: true}
+		types[i], schemas[i] = r.Type, int32(r.SchemaVersion)
+		data[i], meta[i] = r.Data, r.Metadata
+		occurred[i], recorded[i] = r.OccurredAt, r.RecordedAt
+		prev[i], hashes[i] = r.PrevHash, r.Hash
+	}
+	return []any{pos, streams, versions, ids, types, schemas, data, meta, occurred, recorded, prev, hashes}
 }

@@ -26,6 +26,11 @@ const (
 
 // Config is the validated configuration of the daemon and the CLI.
 type Config struct {
+	// MigrationDatabaseURL (DATABASE_MIGRATION_URL) is the owner role's
+	// DSN that creates and migrates the database. Empty: DatabaseURL
+	// migrates, and the daemon then serves as AppRole (see AppDatabaseURL).
+	MigrationDatabaseURL string
+
 	DatabaseURL string // DATABASE_URL
 	NATSURL     string // NATS_URL; empty = embedded JetStream
 	DataDir     string // DEALCREDIT_DATA_DIR
@@ -37,6 +42,23 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
+	// NATSUser and NATSPassword (NATS_USER, NATS_PASSWORD) authenticate to
+	// NATS_URL; NATSCreds (NATS_CREDS) is a .creds file (JWT and NKey)
+	// instead. All empty: user:password in NATS_URL, or for the embedded
+	// server its generated credentials (EmbeddedNATSCredentialsFile).
+	NATSUser     string
+	NATSPassword string
+	NATSCreds    string
+}
+
+// EmbeddedNATSCredentialsFileName is the file in the data directory where
+// the embedded NATS server keeps its generated users and passwords.
+const EmbeddedNATSCredentialsFileName = "nats-credentials.json"
+
+// EmbeddedNATSCredentialsFile is the path of the embedded server's
+// generated credentials, beside the generated API tokens.
+func (c Config) EmbeddedNATSCredentialsFile() string {
+	return filepath.Join(c.DataDir, EmbeddedNATSCredentialsFileName)
 }
 
 // FromEnv reads the environment through getenv and fills in defaults.
@@ -50,7 +72,12 @@ func FromEnv(getenv func(string) string) Config {
 		TokensFile:  getenv("DEALCREDIT_TOKENS_FILE"),
 
 		EmbeddedNATSAddr: getenv("DEALCREDIT_EMBEDDED_NATS_ADDR"),
+
+		NATSUser:     getenv("NATS_USER"),
+		NATSPassword: getenv("NATS_PASSWORD"),
+		NATSCreds:    getenv("NATS_CREDS"),
 	}
+	c.MigrationDatabaseURL = getenv("DATABASE_MIGRATION_URL")
 	if c.EmbeddedNATSAddr == "" {
 		c.EmbeddedNATSAddr = DefaultEmbeddedNATSAddr
 	}
@@ -74,6 +101,59 @@ func FromEnv(getenv func(string) string) Config {
 	return c
 }
 
+// AppRole is the Postgres role the daemon serves with: it may select and
+// insert into the event log, never change or remove an event. Migrations
+// create it; the owner role (the migration DSN's user) owns the log.
+const AppRole = "dealcredit_app"
+
+// OwnerDatabaseURL is the DSN that creates and migrates the database:
+// DATABASE_MIGRATION_URL, else DATABASE_URL.
+func (c Config) OwnerDatabaseURL() string {
+	if c.MigrationDatabaseURL != "" {
+		return c.MigrationDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// AppDatabaseURL is the DSN the daemon and the CLI's log and read-model
+// commands connect with. With DATABASE_MIGRATION_URL set it is DATABASE_URL
+// as given (which should log in as AppRole). Without it, DATABASE_URL is
+// the owner's DSN, and this is the same server and database logged in as
+// AppRole without the owner's password (trust or a password file for
+// AppRole; set both variables where AppRole needs its own password).
+func (c Config) AppDatabaseURL() string {
+	if c.MigrationDatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return AsRole(c.DatabaseURL, AppRole)
+}
+
+// Migrates reports whether the daemon migrates at start: not when its only
+// DSN logs in as AppRole, which cannot (then `dealcredit migrate` runs with
+// the owner's DATABASE_MIGRATION_URL beforehand).
+func (c Config) Migrates() bool {
+	u, err := url.Parse(c.OwnerDatabaseURL())
+	return err != nil || u.User.Username() != AppRole
+}
+
+// AsRole returns dsn (a postgres:// URL) logged in as role, without a
+// password; a dsn that already logs in as role, or that does not parse
+// (Validate reports it), is returned unchanged.
+func AsRole(dsn, role string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User.Username() == role {
+		return dsn
+	}
+	u.User = url.User(role)
+	q := u.Query()
+	if q.Has("user") || q.Has("password") {
+		q.Del("user")
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // ClientNATSURL is the NATS server a client command talks to: NATS_URL, or
 // the daemon's embedded server when it is unset.
 func (c Config) ClientNATSURL() string {
@@ -83,23 +163,34 @@ func (c Config) ClientNATSURL() string {
 	return "nats://" + c.EmbeddedNATSAddr
 }
 
+// validateDSN checks that dsn is a postgres URL naming a database; the
+// error names the variable.
+func validateDSN(name, dsn string) error {
+	u, err := url.Parse(dsn)
+	switch {
+	case err != nil:
+		// url.Parse's error quotes the whole URL, password included.
+		return fmt.Errorf("%s: %s is not a URL like postgres://user:password@host:5432/dealcredit", name, Redact(dsn))
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return fmt.Errorf("%s: scheme must be postgres or postgresql, got %q", name, u.Scheme)
+	case strings.Trim(u.Path, "/") == "":
+		return fmt.Errorf("%s: must name a database, e.g. .../dealcredit", name)
+	}
+	return nil
+}
+
 // Validate checks every field and fills TokensFile's default; the error
 // names the variable at fault.
 func (c *Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.DatabaseURL)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
-	case u.Scheme != "postgres" && u.Scheme != "postgresql":
-		errs = append(errs, fmt.Errorf("DATABASE_URL: scheme must be postgres or postgresql, got %q", u.Scheme))
-	case strings.Trim(u.Path, "/") == "":
-		errs = append(errs, errors.New("DATABASE_URL: must name a database, e.g. .../dealcredit"))
+	errs = append(errs, validateDSN("DATABASE_URL", c.DatabaseURL))
+	if c.MigrationDatabaseURL != "" {
+		errs = append(errs, validateDSN("DATABASE_MIGRATION_URL", c.MigrationDatabaseURL))
 	}
 	if c.NATSURL != "" {
 		for _, s := range strings.Split(c.NATSURL, ",") {
 			if nu, err := url.Parse(strings.TrimSpace(s)); err != nil || nu.Host == "" {
-				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", s))
+				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a URL like nats://host:4222", Redact(s)))
 			}
 		}
 	}
@@ -114,6 +205,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("DEALCREDIT_STREAM_REPLICAS: must be an integer from 1 to 5"))
+	}
+	if c.NATSCreds != "" && c.NATSUser != "" {
+		errs = append(errs, errors.New("NATS_CREDS and NATS_USER: set one, not both"))
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		errs = append(errs, errors.New("NATS_USER and NATS_PASSWORD: set both or neither"))
 	}
 	if c.TokensFile == "" {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")

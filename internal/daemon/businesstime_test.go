@@ -147,7 +147,7 @@ func memo(number, forInvoice string, day domain.Date, c oemfeed.Customer, curren
 	return m
 }
 
-func client(amount int64) oemfeed.Line {
+func clientLine(amount int64) oemfeed.Line {
 	return oemfeed.Line{Line: 1, SKU: "ALT-CMS-100", Segment: "client_management", Quantity: 1, UnitPriceMinor: amount, AmountMinor: amount}
 }
 
@@ -244,7 +244,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	d1 := e.deal("var-g", initech.Name, initech.Domain)
 	e.engage(d1, T.AddDays(-6))
 	e.approve(d1)
-	e.publish(hp("HP-1", 1, T.AddDays(-5), initech, "USD", client(10_000_000)))
+	e.publish(hp("HP-1", 1, T.AddDays(-5), initech, "USD", clientLine(10_000_000)))
 	days1 := []domain.Date{T.AddDays(-5), T}
 	rows := e.until("late claim", "HP-1", days1, func(r []row) bool { return len(r) > 0 })
 	if figure(rows, "revenue", "var-g") != 10_000_000 || figure(rows, "rebate", "var-g") != 500_000 || figure(rows, "unattributed", "") != 0 {
@@ -256,7 +256,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	// unattributed nets to 0. Before: it stayed unattributed.
 	umbrella := oemfeed.Customer{OEMAccountID: "HP-2", Name: "Umbrella AG", Country: "DE", Domain: "umbrella.example"}
 	d2 := e.deal("var-b", umbrella.Name, umbrella.Domain)
-	e.publish(hp("HP-2", 1, T, umbrella, "USD", client(2_000_000)))
+	e.publish(hp("HP-2", 1, T, umbrella, "USD", clientLine(2_000_000)))
 	e.until("same day, before the approval", "HP-2", []domain.Date{T}, func(r []row) bool { return figure(r, "unattributed", "") == 2_000_000 })
 	e.approve(d2)
 	rows = e.until("same day, approved", "HP-2", []domain.Date{T}, func(r []row) bool { return figure(r, "unattributed", "") == 0 })
@@ -269,7 +269,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	soylent := oemfeed.Customer{OEMAccountID: "HP-3", Name: "Soylent SA", Country: "DE", Domain: "soylent.example"}
 	d3 := e.deal("var-g", soylent.Name, soylent.Domain)
 	e.engage(d3, T.AddDays(-6))
-	e.publish(hp("HP-3", 1, T.AddDays(-5), soylent, "USD", client(4_000_000)))
+	e.publish(hp("HP-3", 1, T.AddDays(-5), soylent, "USD", clientLine(4_000_000)))
 	e.until("grandfathered, before the approval", "HP-3", days1, func(r []row) bool { return figure(r, "unattributed", "") == 4_000_000 })
 	e.approve(d3)
 	rows = e.until("grandfathered claim", "HP-3", days1, func(r []row) bool { return figure(r, "revenue", "var-g") == 4_000_000 })
@@ -282,7 +282,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	// invoice as revision 2 keeps 8,000. Before: 5,000 until the re-send moved it.
 	acme := oemfeed.Customer{OEMAccountID: "HP-4", Name: "Acme KG", Country: "DE", Domain: "acme.example"}
 	e.approve(e.deal("var-a", acme.Name, acme.Domain))
-	e.publish(hp("HP-4", 1, T.AddDays(1), acme, "USD", client(100_000)))
+	e.publish(hp("HP-4", 1, T.AddDays(1), acme, "USD", clientLine(100_000)))
 	days4 := []domain.Date{T.AddDays(1)}
 	e.until("gold rate", "HP-4", days4, func(r []row) bool { return figure(r, "rebate", "var-a") == 5_000 })
 	for i := 1; i < 2; i++ {
@@ -293,7 +293,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 		"segments": []string{"client_management", "server_management", "asset_management"}, "quarterly_target_minor": 30_000_000, "currency": "USD"}, 201)
 	e.call("POST", "/v1/partners/var-a/tier", "channel_manager", map[string]any{"tier": "platinum", "reason": "requirements met"}, 200)
 	e.until("promotion", "HP-4", days4, func(r []row) bool { return figure(r, "rebate", "var-a") == 8_000 })
-	e.publish(hp("HP-4", 2, T.AddDays(1), acme, "USD", client(100_000)))
+	e.publish(hp("HP-4", 2, T.AddDays(1), acme, "USD", clientLine(100_000)))
 	rows = e.until("re-sent", "HP-4", days4, func(r []row) bool {
 		for _, x := range r {
 			if strings.Contains(x.Reason, "revision 2 supersedes") {
@@ -314,7 +314,7 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
 	e.approve(ids[0])
 	e.approve(ids[1])
-	e.publish(hp("HP-5", 1, T, hooli, "USD", client(300_000)))
+	e.publish(hp("HP-5", 1, T, hooli, "USD", clientLine(300_000)))
 	rows = e.until("tie", "HP-5", []domain.Date{T}, func(r []row) bool { return len(r) > 0 })
 	if figure(rows, "revenue", "") != 300_000 || len(rows) < 1 || rows[0].RegistrationID != ids[0] ||
 		!strings.Contains(rows[0].Reason, "deal "+ids[1]) {
@@ -323,10 +323,10 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 
 	// 6. A credit memo in EUR against the USD invoice HP-1 is refused: HP-1 keeps revenue
 	// 10,000,000 and rebate 500,000. Before: -5,000,000 USD revenue and -250,000 USD rebate.
-	e.publish(memo("HP-CM-6", "HP-1", T, initech, "EUR", client(5_000_000)))
+	e.publish(memo("HP-CM-6", "HP-1", T, initech, "EUR", clientLine(5_000_000)))
 	// A USD memo after it, for 1,000,000 (10%): -1,000,000 revenue, -50,000 rebate; once it
 	// shows, the EUR memo (published before it on the same subject) was processed.
-	e.publish(memo("HP-CM-6b", "HP-1", T, initech, "USD", client(1_000_000)))
+	e.publish(memo("HP-CM-6b", "HP-1", T, initech, "USD", clientLine(1_000_000)))
 	rows = e.until("memos", "HP-1", days1, func(r []row) bool { return figure(r, "revenue", "var-g") == 9_000_000 })
 	if figure(rows, "rebate", "var-g") != 450_000 {
 		t.Errorf("6. EUR memo against a USD invoice:\n%s", dump(rows))
@@ -340,8 +340,8 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	// 7. A credit memo that arrives before its invoice waits and is applied when the invoice
 	// arrives: 3,000,000 invoiced, 1,000,000 returned: revenue 2,000,000, rebate 150,000 -
 	// 50,000 = 100,000. Before: the memo was never applied (3,000,000 and 150,000).
-	e.publish(memo("HP-CM-7", "HP-7", T, umbrella, "USD", client(1_000_000)))
-	e.publish(hp("HP-7", 1, T, umbrella, "USD", client(3_000_000)))
+	e.publish(memo("HP-CM-7", "HP-7", T, umbrella, "USD", clientLine(1_000_000)))
+	e.publish(hp("HP-7", 1, T, umbrella, "USD", clientLine(3_000_000)))
 	rows = e.until("memo before invoice", "HP-7", []domain.Date{T}, func(r []row) bool { return figure(r, "revenue", "var-b") == 2_000_000 })
 	if figure(rows, "rebate", "var-b") != 100_000 {
 		t.Errorf("7. memo before its invoice:\n%s", dump(rows))

@@ -29,6 +29,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
+	"dealcredit/internal/natsauth"
 	"dealcredit/internal/natsserver"
 	"dealcredit/internal/pgdb"
 )
@@ -38,17 +39,24 @@ import (
 // "dealcreditd listening on http://ADDR" to stdout once it serves, logs JSON
 // to stderr, and returns when ctx ends (after a graceful shutdown) or a
 // component fails.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (retErr error) {
 	cfg := config.FromEnv(getenv)
 	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the daemon serves as "+config.AppRole)
+	fs.StringVar(&cfg.MigrationDatabaseURL, "migration-database-url", cfg.MigrationDatabaseURL, "the owner role's Postgres DSN that creates and migrates the database; DATABASE_URL then serves as given (DATABASE_MIGRATION_URL)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded JetStream store and generated tokens (DEALCREDIT_DATA_DIR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP API, /metrics, /healthz, /readyz (DEALCREDIT_HTTP_ADDR)")
 	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
 	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
+	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
+	// -h shows the environment's values as defaults: without passwords.
+	for _, name := range []string{"database-url", "migration-database-url", "nats-url"} {
+		fs.Lookup(name).DefValue = config.Redact(fs.Lookup(name).DefValue)
+	}
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
@@ -59,36 +67,34 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD is ever
+	// written to the log or returned in an error.
+	secrets := cfg.Secrets()
+	stderr = config.NewRedactingWriter(stderr, secrets)
+	defer func() { retErr = config.RedactError(retErr, secrets) }()
 
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Postgres: create, migrate, connect.
-	if err := dbsetup.Up(ctx, cfg.DatabaseURL); err != nil {
+	// Postgres: create and migrate as the owner, serve as the app role.
+	pool, err := openDatabase(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	pool, err := pgdb.OpenPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("open event store: %w", err)
-	}
-	// Close flushes the appender: every append in flight commits or fails
-	// before the pool closes.
-	defer store.Close()
 
 	// NATS: embedded unless NATS_URL is set.
 	natsURL := cfg.NATSURL
+	var embedded *natsserver.Server
 	if natsURL == "" {
 		host, port, err := splitPort(cfg.EmbeddedNATSAddr)
 		if err != nil {
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
-		srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: cfg.DataDir, Host: host, Port: port, Logger: logger})
+		srv, err := natsserver.Start(ctx, natsserver.Options{
+			DataDir: cfg.DataDir, CredentialsFile: cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port, Logger: logger,
+		})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
 		}
@@ -99,18 +105,37 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				logger.Error("embedded NATS shutdown", "err", err)
 			}
 		}()
-		natsURL = srv.ClientURL()
-		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir)
+		embedded, natsURL = srv, srv.ClientURL()
+		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir, "credentials", srv.CredentialsFile())
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	natsOpts := []nats.Option{nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
+	if embedded != nil {
+		natsOpts = append(natsOpts, nats.UserInfo(embedded.Service().User, embedded.Service().Password))
+	} else {
+		auth, err := natsauth.ClientOptions(cfg, "")
+		if err != nil {
+			return err
+		}
+		natsOpts = append(natsOpts, auth...)
+	}
+	nc, err := nats.Connect(natsURL, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect NATS %s: %w", natsURL, err)
+		return fmt.Errorf("connect NATS %s: %w", config.Redact(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The fence keeps the writer from appending where the mirror already
+	// holds events (a failover to a standby that lost the log's tail).
+	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg, Fence: mirror.NewFence(js)})
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	// Close flushes the appender: every append in flight commits or fails
+	// before the pool closes.
+	defer store.Close()
 
 	tokens, created, err := api.LoadOrCreateTokens(cfg.TokensFile)
 	if err != nil {
@@ -157,8 +182,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("ingest: %w", err)
 		}
 		goRun("ingest", consumer.Run)
+		provision := consumer.Provision
+		if embedded != nil {
+			// Each enrolled OEM gets its account and user on the embedded
+			// server before its stream is created.
+			provision = func(ctx context.Context, oem string) error {
+				if err := embedded.AddOEM(oem); err != nil {
+					logger.Warn("embedded NATS: no OEM user", "oem", oem, "err", err)
+				}
+				return consumer.Provision(ctx, oem)
+			}
+		}
 		goRun("oem watch", func(ctx context.Context) error {
-			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", consumer.Provision), logger.With("component", "oemwatch"))
+			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", provision), logger.With("component", "oemwatch"))
 		})
 	}
 	if *verifyEvery > 0 {
@@ -168,10 +204,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		goRun("verify", v.run)
 	}
-	queries, projStatus := startProjections(pool, store, reg, logger, !*noProjections, goRun)
+	queries, projChecks := startProjections(pool, store, reg, logger, !*noProjections, goRun)
 
 	readiness := []api.Checker{
-		{Name: "database", Check: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
+		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
 		{Name: "nats", Check: func(ctx context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("not connected")
@@ -181,9 +218,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
-	if projStatus != nil {
-		readiness = append(readiness, api.Checker{Name: "projections", Check: projStatus})
-	}
+	// A stopped projection does not take every instance out of service
+	// (docs/operations.md, "Stopped projections").
+	readiness = append(readiness, projChecks...)
 	handler, err := api.NewServer(api.Deps{
 		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),
 		Registerer: reg, Gatherer: reg, Readiness: readiness, Queries: queries,
@@ -198,7 +235,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := api.NewHTTPServer(cfg.HTTPAddr, handler)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", natsURL)
+	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", config.Redact(natsURL))
 	fmt.Fprintf(stdout, "dealcreditd listening on http://%s\n", ln.Addr())
 
 	var runErr error
@@ -271,4 +308,23 @@ func serialized(pool *pgxpool.Pool, name string, provision oemwatch.Provisioner)
 		}()
 		return provision(ctx, oem)
 	}
+}
+
+// readinessProbeTimeout bounds one readiness probe of the database, so
+// /readyz answers from what the database does now.
+const readinessProbeTimeout = time.Second
+
+// databaseWritable probes the database now: it answers and is not a
+// read-only standby.
+func databaseWritable(ctx context.Context, pool *pgxpool.Pool) error {
+	ctx, cancel := context.WithTimeout(ctx, readinessProbeTimeout)
+	defer cancel()
+	var standby bool
+	if err := pool.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return err
+	}
+	if standby {
+		return errors.New("the database is a read-only standby")
+	}
+	return nil
 }

@@ -20,27 +20,36 @@ import (
 )
 
 // startProjections starts the projection runners (when enabled) and returns
-// the read side for the API and the projections' readiness check.
+// the read side for the API and the projections' readiness checks: one that
+// holds readiness back only until every runner has started (created its
+// tables), and an informational one that names a stopped or retrying
+// projection without making the instance unready (docs/operations.md,
+// "Stopped projections").
 func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus.Registerer, logger *slog.Logger,
-	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, func(context.Context) error) {
+	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, []api.Checker) {
 	q := &queries{pool: pool, store: store, reader: attribution.NewReader(pool)}
 	if !enabled {
 		return q, nil
 	}
 	m := projections.NewManager(pool, store, logger.With("component", "projections"), reg)
 	goRun("projections", m.Run)
-	return q, func(context.Context) error {
+	started := func(context.Context) error {
+		st := m.Status()
+		if len(st) < len(m.Names()) {
+			return errors.New("projection runners starting")
+		}
+		for _, s := range st {
+			if s.State == runner.StateStarting {
+				return fmt.Errorf("projection %s starting", s.Name)
+			}
+		}
+		return nil
+	}
+	health := func(context.Context) error {
 		var bad []string
 		for _, s := range m.Status() {
 			if !s.Ready() {
-				detail := s.Name + ": " + s.State
-				if s.FailedPosition > 0 {
-					detail += fmt.Sprintf(" at position %d (%s)", s.FailedPosition, s.FailedType)
-				}
-				if s.Error != "" {
-					detail += ": " + s.Error
-				}
-				bad = append(bad, detail)
+				bad = append(bad, statusDetail(s))
 			}
 		}
 		if len(bad) > 0 {
@@ -48,6 +57,25 @@ func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus
 		}
 		return nil
 	}
+	return q, []api.Checker{
+		{Name: "projections started", Check: started},
+		{Name: "projections", Check: health, Informational: true},
+	}
+}
+
+// statusDetail describes a projection that is not following the log, for
+// the /readyz body: "projection attribution stopped at position 23
+// (deal.registered, event ...): reason".
+func statusDetail(s runner.Status) string {
+	if s.State == runner.StateFailed {
+		return fmt.Sprintf("projection %s stopped at position %d (%s, event %s), %d events behind the head: %s",
+			s.Name, s.FailedPosition, s.FailedType, s.FailedEventID, max(s.Head-s.Position, 0), s.Error)
+	}
+	detail := "projection " + s.Name + " " + s.State
+	if s.Error != "" {
+		detail += ": " + s.Error
+	}
+	return detail
 }
 
 // queries adapts the projections' read side to the API.
@@ -59,20 +87,22 @@ type queries struct {
 
 var _ api.Queries = (*queries)(nil)
 
-// Position is the lowest checkpoint of all projections: every read model
-// reflects at least this position.
-func (q *queries) Position(ctx context.Context) (int64, error) {
-	var lowest int64 = -1
-	for _, p := range projections.All() {
-		cp, err := runner.ReadCheckpoint(ctx, q.pool, p.Name())
-		if err != nil {
-			return 0, fmt.Errorf("checkpoint of %s: %w", p.Name(), err)
-		}
-		if lowest < 0 || cp.Position < lowest {
-			lowest = cp.Position
-		}
+// ReadModel reads how far the projection name is from its checkpoint row
+// and the log's head.
+func (q *queries) ReadModel(ctx context.Context, name string) (api.ReadModel, error) {
+	cp, err := runner.ReadCheckpoint(ctx, q.pool, name)
+	if err != nil {
+		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
 	}
-	return max(lowest, 0), nil
+	head, err := q.store.Head(ctx)
+	if err != nil {
+		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
+	}
+	rm := api.ReadModel{Name: name, Position: cp.Position, Head: max(head, cp.Position)}
+	if cp.Status == runner.StateFailed {
+		rm.Stopped = &api.StoppedAt{Position: cp.FailedPosition, EventID: cp.FailedEventID, Type: cp.FailedType, Reason: cp.Error}
+	}
+	return rm, nil
 }
 
 func (q *queries) Deals(ctx context.Context, partnerID, status string) (any, error) {

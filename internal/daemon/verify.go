@@ -47,7 +47,9 @@ func newVerifier(store *pgstore.Store, js jetstream.JetStream, every time.Durati
 	return v, nil
 }
 
-// run verifies once shortly after start, then every v.every, until ctx ends.
+// run verifies once shortly after start, then every v.every, and at once
+// whenever the store finds itself on another database server (a failover
+// may have lost the log's tail), until ctx ends.
 func (v *verifier) run(ctx context.Context) error {
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
@@ -56,6 +58,14 @@ func (v *verifier) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-v.store.ServerChanged():
+			v.log.Info("database server changed, verifying the log against the mirror")
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
 		}
 		v.once(ctx)
 		t.Reset(v.every)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"dealcredit/internal/config"
 	"dealcredit/internal/daemon"
+	"dealcredit/internal/natsauth"
 	"dealcredit/internal/pgtest"
 )
 
@@ -32,8 +35,9 @@ type Token struct {
 type Daemon struct {
 	URL string            // e.g. http://127.0.0.1:39017
 	Env map[string]string // the environment it was started with
-	// NATSURL is the NATS server the daemon uses (its embedded server's
-	// client URL unless NATS_URL was set), from its "dealcreditd ready" log line.
+	// NATSURL is the NATS server the daemon uses: NATS_URL when set, else
+	// its embedded server's client URL (from its "dealcreditd ready" log
+	// line) with the service user's generated credentials in it.
 	NATSURL string
 	Tokens  []Token
 	stop    func() error
@@ -112,8 +116,29 @@ func StartLogged(tb testing.TB, env map[string]string, logs io.Writer, args ...s
 	if err := json.Unmarshal(b, &d.Tokens); err != nil {
 		tb.Fatalf("daemontest: tokens file: %v", err)
 	}
+	if u := vars["NATS_URL"]; u != "" {
+		d.NATSURL = u
+	} else {
+		d.NATSURL = withCredentials(tb, d.NATSURL, filepath.Join(vars["DEALCREDIT_DATA_DIR"], config.EmbeddedNATSCredentialsFileName))
+	}
 	d.WaitReady(tb)
 	return d
+}
+
+// withCredentials puts the service user of the embedded server's
+// credentials file into natsURL.
+func withCredentials(tb testing.TB, natsURL, credsFile string) string {
+	tb.Helper()
+	creds, err := natsauth.Load(credsFile)
+	if err != nil {
+		tb.Fatalf("daemontest: %v", err)
+	}
+	u, err := url.Parse(natsURL)
+	if err != nil {
+		tb.Fatalf("daemontest: NATS URL %q: %v", natsURL, err)
+	}
+	u.User = url.UserPassword(creds.Service.User, creds.Service.Password)
+	return u.String()
 }
 
 // readyWatcher discards the daemon's JSON log (or copies it to tee) but

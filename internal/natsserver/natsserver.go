@@ -2,6 +2,12 @@
 // when no external NATS_URL is configured. It is the real nats-server, with a
 // file store under <DataDir>/jetstream that syncs every write to disk
 // (sync_interval: always), so an acknowledged publish survives a crash.
+//
+// No client connects without a password: the server has the accounts of
+// deployments/nats/nats-server.conf, the service's (user ServiceUser, owns
+// the streams) and one per OEM added with AddOEM (its user may publish only
+// its own invoices subject). The passwords are generated and kept in
+// <DataDir>/nats-credentials.json (mode 0600), where the CLI finds them.
 package natsserver
 
 import (
@@ -10,9 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/secretfile"
 )
 
 // DefaultHost is the interface the embedded server listens on when
@@ -24,8 +35,12 @@ const RandomPort = -1
 
 // Options configures the embedded server.
 type Options struct {
-	// DataDir holds the JetStream file store (in DataDir/jetstream). Required.
+	// DataDir holds the JetStream file store (in DataDir/jetstream) and,
+	// unless CredentialsFile says otherwise, the credentials file. Required.
 	DataDir string
+	// CredentialsFile holds the generated passwords; empty means
+	// DataDir/CredentialsFileName.
+	CredentialsFile string
 	// Host is the listen address; empty means DefaultHost.
 	Host string
 	// Port is the client port. 0 means the NATS default 4222; RandomPort
@@ -40,7 +55,14 @@ type Options struct {
 
 // Server is a running embedded JetStream server.
 type Server struct {
-	srv *server.Server
+	srv       *server.Server
+	auth      *authenticator
+	credsPath string
+
+	service User // never changes
+
+	mu    sync.Mutex // serialises AddOEM
+	creds Credentials
 }
 
 // Start runs an embedded JetStream server and returns once it accepts
@@ -64,22 +86,45 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if ready <= 0 {
 		ready = 10 * time.Second
 	}
-	sopts := &server.Options{
-		ServerName: "dealcredit-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		// The server appends "jetstream" to StoreDir itself.
-		StoreDir:   opts.DataDir,
-		SyncAlways: true,
-		NoSigs:     true,
-		NoLog:      opts.Logger == nil,
-		// The ASCII-art banner is noise in structured logs.
-		DisableJetStreamBanner: true,
+	credsPath := opts.CredentialsFile
+	if credsPath == "" {
+		credsPath = filepath.Join(opts.DataDir, CredentialsFileName)
 	}
+	creds, created, err := loadOrCreateCredentials(credsPath)
+	if err != nil {
+		return nil, err
+	}
+	if created && opts.Logger != nil {
+		opts.Logger.Info("generated NATS credentials", "path", credsPath)
+	}
+	sopts := &server.Options{}
+	if err := sopts.ProcessConfigString(serviceAccountConfig); err != nil {
+		return nil, fmt.Errorf("natsserver: accounts: %w", err)
+	}
+	sopts.ServerName = "dealcredit-embedded"
+	sopts.Host, sopts.Port = host, port
+	sopts.JetStream = true
+	// The server appends "jetstream" to StoreDir itself.
+	sopts.StoreDir = opts.DataDir
+	sopts.SyncAlways = true
+	sopts.NoSigs = true
+	sopts.NoLog = opts.Logger == nil
+	// The ASCII-art banner is noise in structured logs.
+	sopts.DisableJetStreamBanner = true
+	auth := &authenticator{users: map[string]authUser{
+		creds.Service.User: {password: creds.Service.Password, account: ServiceAccount},
+	}}
+	sopts.CustomClientAuthentication = auth
 	s, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: new server: %w", err)
+	}
+	auth.srv = s
+	es := &Server{srv: s, auth: auth, credsPath: credsPath, service: creds.Service, creds: creds}
+	for oem, u := range creds.OEMs {
+		if err := es.wireOEM(oem, u); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Logger != nil {
 		s.SetLoggerV2(slogAdapter{opts.Logger.With("component", "nats-server")}, false, false, false)
@@ -102,7 +147,47 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.WaitForShutdown()
 		return nil, errors.New("natsserver: jetstream did not start")
 	}
-	return &Server{srv: s}, nil
+	return es, nil
+}
+
+// Service is the user the daemon and the CLI connect as.
+func (s *Server) Service() User { return s.service }
+
+// CredentialsFile is the path of the generated credentials.
+func (s *Server) CredentialsFile() string { return s.credsPath }
+
+// AddOEM gives the OEM an account and a user (with a generated password,
+// saved in the credentials file) that may publish only to its invoices
+// subject. An OEM that has them is left alone.
+func (s *Server) AddOEM(oem string) error {
+	if !oemfeed.ValidOEMID(oem) || oem == s.service.User {
+		return fmt.Errorf("natsserver: add OEM: %q is not a valid OEM id", oem)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.creds.OEMs[oem]; ok {
+		return nil
+	}
+	pw, err := password()
+	if err != nil {
+		return err
+	}
+	next := Credentials{Service: s.creds.Service, OEMs: map[string]User{oem: {User: oem, Password: pw}}}
+	for k, v := range s.creds.OEMs {
+		next.OEMs[k] = v
+	}
+	b, err := encode(next)
+	if err != nil {
+		return err
+	}
+	if err := secretfile.Replace(s.credsPath, b); err != nil {
+		return fmt.Errorf("natsserver: add OEM %s: %w", oem, err)
+	}
+	if err := s.wireOEM(oem, next.OEMs[oem]); err != nil {
+		return err
+	}
+	s.creds = next
+	return nil
 }
 
 // ClientURL is the URL clients connect to, e.g. nats://127.0.0.1:4222.

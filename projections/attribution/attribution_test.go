@@ -3,6 +3,7 @@ package attribution_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,4 +310,47 @@ func readFile(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Two invoices, each representable, whose credits to one partner pass 2^63:
+// the projection stops at the second one, whatever the batch size (within
+// one batch the sum would wrap in Go; across batches the bigint column
+// refuses it), instead of storing a wrapped sum or retrying for ever.
+func TestStatementOverflowStopsAtTheEvent(t *testing.T) {
+	for _, batch := range []int{1, 1000} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			e := newEnv(t)
+			evs := []domain.Event{enroll("var-1")}
+			evs = append(evs, registerAndApprove("d-1", "var-1", acme)...)
+			huge := func(n string) domain.InvoiceReceived {
+				inv := invoice(n, "2026-02-14", acme, 1)
+				inv.Lines = inv.Lines[:1]
+				inv.Lines[0].UnitPriceMinor, inv.Lines[0].AmountMinor = 1<<62, 1<<62
+				return inv
+			}
+			evs = append(evs, huge("HP-1"))
+			second := e.appendEvents(t, append(evs, huge("HP-2"))...)
+			r, err := runner.New(e.pool, e.store, attribution.New(), runner.Options{BatchSize: batch, LagInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			deadline := time.Now().Add(60 * time.Second)
+			for r.Status().State != runner.StateFailed {
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("runner did not stop: %+v", r.Status())
+				}
+				time.Sleep(10 * time.Millisecond) // polling with a deadline
+			}
+			cancel()
+			<-done
+			t.Logf("stopped: %s", r.Status().Error)
+			if s := r.Status(); s.FailedPosition != second || s.Position != second-1 || s.FailedType != "invoice.received" {
+				t.Fatalf("status %+v, want stopped at %d", s, second)
+			}
+		})
+	}
 }

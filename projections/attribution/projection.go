@@ -187,6 +187,32 @@ type stmtDelta struct {
 	adjRevenue, adjRebates, adjSvc int64
 }
 
+// add adds credit c to its column of the statement, overflow-checked (the
+// table's own sum is checked by Postgres: bigint out of range).
+func (d *stmtDelta) add(c domain.Credit) error {
+	var sum *int64
+	switch {
+	case c.Kind == domain.CreditRevenue && c.Adjustment:
+		sum = &d.adjRevenue
+	case c.Kind == domain.CreditRevenue:
+		sum = &d.revenue
+	case c.Kind == domain.CreditRebate && c.Adjustment:
+		sum = &d.adjRebates
+	case c.Kind == domain.CreditRebate:
+		sum = &d.rebates
+	case c.Kind == domain.CreditService && c.Adjustment:
+		sum = &d.adjSvc
+	default:
+		sum = &d.service
+	}
+	v, err := domain.AddAmounts(*sum, c.Amount.Amount)
+	if err != nil {
+		return fmt.Errorf("statement of partner %s in %s %s: %w", c.PartnerID, c.Quarter, c.Amount.Currency, err)
+	}
+	*sum = v
+	return nil
+}
+
 // Apply loads the stored records the batch needs, folds the batch into the
 // program and writes the ledger lines, exceptions, statements, revenue mix
 // and registrations it changed, then the program's changed records and core.
@@ -257,20 +283,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			default:
 				continue
 			}
-			a := c.Amount.Amount
-			switch {
-			case c.Kind == domain.CreditRevenue && c.Adjustment:
-				d.adjRevenue += a
-			case c.Kind == domain.CreditRevenue:
-				d.revenue += a
-			case c.Kind == domain.CreditRebate && c.Adjustment:
-				d.adjRebates += a
-			case c.Kind == domain.CreditRebate:
-				d.rebates += a
-			case c.Kind == domain.CreditService && c.Adjustment:
-				d.adjSvc += a
-			default:
-				d.service += a
+			if err := d.add(c); err != nil {
+				return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
 			}
 		}
 		// Scorecards are taken at the event that touched the row, so the

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 	failed_position bigint,
 	failed_type     text
 );
-ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS version int NOT NULL DEFAULT 0`
+ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS version int NOT NULL DEFAULT 0;
+ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS failed_event_id text`
 
 // setupLockKey serialises schema creation across processes.
 const setupLockKey = 0x64637072 // "dcpr"
@@ -60,7 +61,7 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, p Projection) error {
 		}
 		// A missing schema means no tables: start from 0 whatever the row said.
 		_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, position, status, version) VALUES ($1, 0, 'idle', $2)
-			ON CONFLICT (name) DO UPDATE SET position = 0, status = 'idle', error = NULL, failed_position = NULL, failed_type = NULL,
+			ON CONFLICT (name) DO UPDATE SET position = 0, status = 'idle', error = NULL, failed_position = NULL, failed_type = NULL, failed_event_id = NULL,
 			version = EXCLUDED.version, updated_at = now()`, p.Name(), p.Version())
 		if err != nil {
 			return fmt.Errorf("projection: checkpoint %s: %w", p.Name(), err)
@@ -104,13 +105,14 @@ func createSchema(ctx context.Context, tx pgx.Tx, p Projection, schema string) e
 
 // Checkpoint is a projection's stored progress and status.
 type Checkpoint struct {
-	Name           string
-	Position       int64
-	Status         string // idle, running, failed
-	Version        int    // the projection version of the live tables
-	Error          string
-	FailedPosition int64
-	FailedType     string
+	Name           string `json:"name"`
+	Position       int64  `json:"position"`
+	Status         string `json:"status"`  // idle, running, failed
+	Version        int    `json:"version"` // the projection version of the live tables
+	Error          string `json:"error,omitempty"`
+	FailedPosition int64  `json:"failed_position,omitempty"`
+	FailedType     string `json:"failed_type,omitempty"`
+	FailedEventID  string `json:"failed_event_id,omitempty"`
 }
 
 // ReadCheckpoint returns the stored checkpoint of the projection named name.
@@ -118,10 +120,11 @@ func ReadCheckpoint(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, name string) (Checkpoint, error) {
 	c := Checkpoint{Name: name}
-	var errText, failedType *string
+	var errText, failedType, failedID *string
 	var failedPos *int64
-	err := q.QueryRow(ctx, "SELECT position, status, version, error, failed_position, failed_type FROM projection_checkpoints WHERE name = $1", name).
-		Scan(&c.Position, &c.Status, &c.Version, &errText, &failedPos, &failedType)
+	err := q.QueryRow(ctx, `SELECT position, status, version, error, failed_position, failed_type, failed_event_id
+		FROM projection_checkpoints WHERE name = $1`, name).
+		Scan(&c.Position, &c.Status, &c.Version, &errText, &failedPos, &failedType, &failedID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("projection: no checkpoint for %q", name)
 	}
@@ -136,6 +139,9 @@ func ReadCheckpoint(ctx context.Context, q interface {
 	}
 	if failedType != nil {
 		c.FailedType = *failedType
+	}
+	if failedID != nil {
+		c.FailedEventID = *failedID
 	}
 	return c, nil
 }
@@ -154,7 +160,7 @@ func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (int64, error) 
 
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos int64) error {
 	_, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET position = $2, updated_at = now(), status = 'running',
-		error = NULL, failed_position = NULL, failed_type = NULL WHERE name = $1`, name, pos)
+		error = NULL, failed_position = NULL, failed_type = NULL, failed_event_id = NULL WHERE name = $1`, name, pos)
 	if err != nil {
 		return fmt.Errorf("projection: write checkpoint %s: %w", name, err)
 	}
@@ -163,7 +169,7 @@ func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos int64) err
 
 func writeFailure(ctx context.Context, pool *pgxpool.Pool, name string, ee *EventError) error {
 	_, err := pool.Exec(ctx, `UPDATE projection_checkpoints SET status = 'failed', error = $2, failed_position = $3,
-		failed_type = $4, updated_at = now() WHERE name = $1`, name, ee.Error(), ee.Position, ee.Type)
+		failed_type = $4, failed_event_id = $5, updated_at = now() WHERE name = $1`, name, ee.Error(), ee.Position, ee.Type, ee.EventID)
 	if err != nil {
 		return fmt.Errorf("projection: record failure of %s: %w", name, err)
 	}

@@ -64,11 +64,14 @@ type State interface {
 }
 
 // EventError reports a record that a projection cannot apply. The runner
-// stops at it: it never skips an event.
+// stops at it and never skips it by itself: only a skip fact in the log
+// (see Skips) lets it pass.
 type EventError struct {
 	Position int64
 	Type     string
-	Err      error
+	// EventID is the record's id (the runner fills it in when empty).
+	EventID string
+	Err     error
 }
 
 func (e *EventError) Error() string {

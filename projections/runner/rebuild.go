@@ -20,7 +20,8 @@ var ErrRebuildRunning = errors.New("projection: rebuild already running")
 // the log into it up to limit, one transaction per batch. It returns the
 // position reached and the state at that position. Progress, when not nil,
 // is called after each batch with the position reached and the head of the
-// log.
+// log. The events skipped for p (LoadSkips, read when the build starts) are
+// left out.
 func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, schema string, limit Limit, batchSize int, progress func(pos, head int64)) (int64, State, error) {
 	if err := checkName(p); err != nil {
 		return 0, nil, err
@@ -46,6 +47,11 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if err != nil {
 		return 0, nil, fmt.Errorf("projection: head: %w", err)
 	}
+	skips, err := LoadSkips(ctx, log, p.Name())
+	if err != nil {
+		return 0, nil, err
+	}
+	state = withSkips(state, skips)
 	if limit.Position > 0 && limit.Position < head {
 		head = limit.Position
 	}

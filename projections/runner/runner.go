@@ -26,6 +26,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for lag in seconds (time.Now when nil).
 	Now func() time.Time
+	// LagInterval is how often the lag gauges are refreshed from the log's
+	// head, and how often a stopped runner looks for a skip fact (1s when 0).
+	LagInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -37,6 +40,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LagInterval <= 0 {
+		o.LagInterval = time.Second
 	}
 	return o
 }
@@ -57,12 +63,13 @@ type Status struct {
 	State    string `json:"state"`
 	Position int64  `json:"position"`
 	Head     int64  `json:"head"`
-	// Error, FailedPosition and FailedType describe the event the
+	// Error, FailedPosition, FailedType and FailedEventID describe the event the
 	// projection stopped at (State == StateFailed) or the last transient
 	// error (State == StateRetrying).
 	Error          string `json:"error,omitempty"`
 	FailedPosition int64  `json:"failed_position,omitempty"`
 	FailedType     string `json:"failed_type,omitempty"`
+	FailedEventID  string `json:"failed_event_id,omitempty"`
 }
 
 // Ready reports whether the projection is following the log without error.
@@ -89,6 +96,7 @@ func New(pool *pgxpool.Pool, log Log, p Projection, opts Options) (*Runner, erro
 	if err != nil {
 		return nil, err
 	}
+	m.setStopped(p.Name(), 0)
 	return &Runner{
 		pool: pool, log: log, proj: p, opts: opts.withDefaults(), m: m,
 		status: Status{Name: p.Name(), State: StateStarting},
@@ -112,13 +120,20 @@ func (r *Runner) setStatus(f func(*Status)) {
 	}
 }
 
-// Run catches the projection up with the log and follows it until ctx ends
-// (returning nil) or an event cannot be applied (returning its
-// *EventError). After an event error the checkpoint stands just before the
-// failing event and the runner stays stopped: it never skips an event and
-// never retries it by itself. Transient errors (database, log) are retried
-// with backoff.
+// Run catches the projection up with the log and follows it until ctx ends.
+// A record the projection cannot apply (an *EventError, or a batch failing
+// with an error that retrying cannot fix, narrowed down to its record)
+// stops this projection only: the checkpoint stands just before the record,
+// the status, the checkpoint row and the metrics name it, and the runner
+// waits, without retrying the record, until a skip fact for it appears in
+// the log (see Skips), then goes on. Transient errors (database, log) are
+// retried with backoff. Run returns nil when ctx ends, or the *EventError
+// it was stopped at.
 func (r *Runner) Run(ctx context.Context) error {
+	lctx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); r.followLag(lctx) }()
+	defer func() { stopLag(); <-lagDone }()
 	err := r.run(ctx)
 	if ctx.Err() != nil && !errors.As(err, new(*EventError)) {
 		r.setStatus(func(s *Status) { s.State = StateStopped })
@@ -142,9 +157,11 @@ func (r *Runner) run(ctx context.Context) error {
 
 	var (
 		state   State
+		skips   Skips
 		local   int64
 		stopAt  int64 // position of an event known to fail; 0 = none
 		failure *EventError
+		narrow  narrowing
 	)
 	reset := func() { state, local = nil, 0 }
 	var err error
@@ -154,20 +171,19 @@ func (r *Runner) run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if state == nil {
-			if state, local, err = r.load(ctx); err != nil {
+			if state, local, skips, err = r.load(ctx); err != nil {
 				reset()
 				if err := r.retry(ctx, backoff, err); err != nil {
 					return err
 				}
 				continue
 			}
+			if failure != nil && skips[failure.Position] == failure.EventID {
+				stopAt, failure = 0, nil
+			}
 		}
 		// Read the next batch, up to (not including) a known bad event.
-		limit := Limit{}
-		if stopAt > 0 {
-			limit.Position = stopAt - 1
-		}
-		n := r.opts.BatchSize
+		n := narrow.size(local, r.opts.BatchSize)
 		if stopAt > 0 && stopAt-1-local < int64(n) {
 			n = int(stopAt - 1 - local)
 		}
@@ -183,15 +199,12 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 		}
 		if stopAt > 0 && len(batch) == 0 {
-			ee := failure
-			if err := writeFailure(context.WithoutCancel(ctx), r.pool, name, ee); err != nil {
-				r.opts.Logger.Error("projection failure not recorded", "projection", name, "error", err)
+			if err := r.stopped(ctx, failure, local); err != nil {
+				return err
 			}
-			r.setStatus(func(s *Status) {
-				s.State, s.Position = StateFailed, local
-				s.Error, s.FailedPosition, s.FailedType = ee.Error(), ee.Position, ee.Type
-			})
-			return ee
+			stopAt, failure = 0, nil
+			reset()
+			continue
 		}
 		if len(batch) == 0 {
 			r.setStatus(func(s *Status) { s.State, s.Position, s.Head, s.Error = StateLive, local, local, "" })
@@ -205,7 +218,6 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 
 		resync, err := r.applyBatch(ctx, state, local, batch)
-		var ee *EventError
 		switch {
 		case err == nil && resync >= 0:
 			// Someone else (another process, a rebuild swap) moved the
@@ -226,18 +238,156 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 			r.setStatus(func(s *Status) { s.State, s.Position, s.Head, s.Error = st, local, head, "" })
 			r.m.observe(name, local, head, lagSec)
-		case errors.As(err, &ee):
-			// The state has folded part of the batch: rebuild it and commit
-			// everything before the bad event, then stop there.
-			stopAt, failure = ee.Position, ee
-			reset()
 		default:
+			// The state has folded part of the batch: rebuild it either way.
 			reset()
-			if err := r.retry(ctx, backoff, err); err != nil {
-				return err
+			ee, nw := r.blame(err, batch, skips)
+			switch {
+			case ee != nil:
+				// Commit everything before the bad event, then stop there
+				// (unless a skip fact for it is in the log: the reload finds it).
+				stopAt, failure = ee.Position, ee
+			case nw.batch > 0:
+				narrow = nw
+			default:
+				if err := r.retry(ctx, backoff, err); err != nil {
+					return err
+				}
 			}
 		}
 	}
+}
+
+// blame says what the failure err of batch means: the event the projection
+// cannot apply (an *EventError, or the one record left of a batch the
+// database refuses for good), a narrower batch size to find that record
+// with, or neither (a transient error, to retry).
+func (r *Runner) blame(err error, batch []eventstore.Record, skips Skips) (*EventError, narrowing) {
+	var ee *EventError
+	if errors.As(err, &ee) {
+		if ee.EventID == "" {
+			ee.EventID = eventID(batch, ee.Position)
+		}
+		return ee, narrowing{}
+	}
+	if !permanent(err) {
+		return nil, narrowing{}
+	}
+	todo := skips.filter(batch)
+	if len(todo) == 1 {
+		rec := todo[0]
+		return &EventError{Position: rec.Position, Type: rec.Type, EventID: rec.ID.String(), Err: err}, narrowing{}
+	}
+	r.opts.Logger.Warn("projection batch cannot be applied: narrowing it down to the event", "projection", r.proj.Name(),
+		"from", batch[0].Position, "to", batch[len(batch)-1].Position, "error", err)
+	return nil, narrowing{batch: max(len(todo)/2, 1), end: batch[len(batch)-1].Position}
+}
+
+// narrowing bounds the batch size while the runner looks for the record of
+// a batch that failed as a whole (up to position end).
+type narrowing struct {
+	batch int
+	end   int64
+}
+
+// size is the batch size to read after position local.
+func (n *narrowing) size(local int64, def int) int {
+	if n.batch == 0 || local >= n.end {
+		*n = narrowing{}
+		return def
+	}
+	return n.batch
+}
+
+func eventID(batch []eventstore.Record, pos int64) string {
+	for _, rec := range batch {
+		if rec.Position == pos {
+			return rec.ID.String()
+		}
+	}
+	return ""
+}
+
+// stopped records that the projection stopped at ee (its checkpoint at
+// local) and waits until a skip fact for that event is in the log (nil) or
+// ctx ends (ee). It checks once per LagInterval: a stopped projection never
+// spins.
+func (r *Runner) stopped(ctx context.Context, ee *EventError, local int64) error {
+	name := r.proj.Name()
+	if err := writeFailure(context.WithoutCancel(ctx), r.pool, name, ee); err != nil {
+		r.opts.Logger.Error("projection failure not recorded", "projection", name, "error", err)
+	}
+	r.setStatus(func(s *Status) {
+		s.State, s.Position = StateFailed, local
+		s.Error, s.FailedPosition, s.FailedType, s.FailedEventID = ee.Error(), ee.Position, ee.Type, ee.EventID
+	})
+	r.m.setStopped(name, ee.Position)
+	r.opts.Logger.Error("projection stopped at an event it cannot apply; the other projections go on",
+		"projection", name, "position", ee.Position, "type", ee.Type, "event_id", ee.EventID, "error", ee.Err,
+		"way_out", fmt.Sprintf("dealcredit projection skip --projection %s --position %d --reason ... --actor ...", name, ee.Position))
+	t := time.NewTicker(r.opts.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ee
+		case <-t.C:
+		}
+		skips, err := LoadSkips(ctx, r.log, name)
+		if err != nil {
+			r.opts.Logger.Warn("projection stopped: cannot read skip facts", "projection", name, "error", err)
+			continue
+		}
+		if skips[ee.Position] == ee.EventID {
+			r.opts.Logger.Info("projection resumes: the event it stopped at is skipped", "projection", name, "position", ee.Position)
+			r.m.setStopped(name, 0)
+			return nil
+		}
+	}
+}
+
+// followLag keeps the lag gauges current whatever the runner is doing
+// (applying, retrying, stopped): every LagInterval it compares the log's
+// head with the stored checkpoint, so the lag grows while the projection is
+// stuck.
+func (r *Runner) followLag(ctx context.Context) {
+	t := time.NewTicker(r.opts.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.refreshLag(ctx); err != nil && ctx.Err() == nil {
+			r.opts.Logger.Debug("projection lag not refreshed", "projection", r.proj.Name(), "error", err)
+		}
+	}
+}
+
+func (r *Runner) refreshLag(ctx context.Context) error {
+	name := r.proj.Name()
+	cp, err := ReadCheckpoint(ctx, r.pool, name)
+	if err != nil {
+		return err
+	}
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	lagSec := 0.0
+	if head > cp.Position {
+		next, err := r.log.ReadAll(ctx, cp.Position, 1)
+		if err != nil {
+			return err
+		}
+		if len(next) == 1 {
+			lagSec = max(r.opts.Now().Sub(next[0].RecordedAt).Seconds(), 0)
+		}
+	}
+	r.m.observe(name, cp.Position, max(head, cp.Position), lagSec)
+	r.setStatus(func(s *Status) { s.Head = max(head, s.Position) })
+	return nil
 }
 
 // prepare creates the projection's tables if they are missing and rebuilds
@@ -269,9 +419,23 @@ func (r *Runner) retry(ctx context.Context, b *backoff, err error) error {
 	return b.wait(ctx)
 }
 
-// load reads the checkpoint and the projection's state, holding the
-// checkpoint row so that no other runner or rebuild commits in between.
-func (r *Runner) load(ctx context.Context) (State, int64, error) {
+// load reads the checkpoint, the projection's state and its skip facts,
+// holding the checkpoint row so that no other runner or rebuild commits in
+// between. The state leaves the skipped events out.
+func (r *Runner) load(ctx context.Context) (State, int64, Skips, error) {
+	name := r.proj.Name()
+	skips, err := LoadSkips(ctx, r.log, name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	state, pos, err := r.loadState(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return withSkips(state, skips), pos, skips, nil
+}
+
+func (r *Runner) loadState(ctx context.Context) (State, int64, error) {
 	name := r.proj.Name()
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
@@ -334,7 +498,10 @@ func (r *Runner) applyBatch(ctx context.Context, state State, local int64, batch
 
 func (r *Runner) retrying(err error) {
 	r.opts.Logger.Warn("projection retrying", "projection", r.proj.Name(), "error", err)
-	r.setStatus(func(s *Status) { s.State, s.Error = StateRetrying, err.Error() })
+	r.setStatus(func(s *Status) {
+		s.State, s.Error = StateRetrying, err.Error()
+		s.FailedPosition, s.FailedType, s.FailedEventID = 0, "", ""
+	})
 }
 
 type backoff struct{ d time.Duration }
@@ -358,7 +525,7 @@ func (b *backoff) wait(ctx context.Context) error {
 }
 
 type metrics struct {
-	lagEvents, lagSeconds, position *prometheus.GaugeVec
+	lagEvents, lagSeconds, position, stopped, stoppedAt *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -372,11 +539,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dealcredit_projection_position", Help: "Log position the projection's tables reflect.",
 		}, []string{"projection"}),
+		stopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dealcredit_projection_stopped", Help: "1 while the projection is stopped at an event it cannot apply, else 0.",
+		}, []string{"projection"}),
+		stoppedAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dealcredit_projection_stopped_position", Help: "Log position of the event the projection is stopped at; 0 when it is not stopped.",
+		}, []string{"projection"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, g := range []**prometheus.GaugeVec{&m.lagEvents, &m.lagSeconds, &m.position} {
+	for _, g := range []**prometheus.GaugeVec{&m.lagEvents, &m.lagSeconds, &m.position, &m.stopped, &m.stoppedAt} {
 		var err error
 		if *g, err = prom.Register(reg, *g); err != nil {
 			return nil, fmt.Errorf("projection: register metrics: %w", err)
@@ -389,4 +562,14 @@ func (m *metrics) observe(name string, pos, head int64, lagSeconds float64) {
 	m.position.WithLabelValues(name).Set(float64(pos))
 	m.lagEvents.WithLabelValues(name).Set(float64(head - pos))
 	m.lagSeconds.WithLabelValues(name).Set(lagSeconds)
+}
+
+// setStopped records the position a projection is stopped at (0: running).
+func (m *metrics) setStopped(name string, pos int64) {
+	m.stoppedAt.WithLabelValues(name).Set(float64(pos))
+	if pos > 0 {
+		m.stopped.WithLabelValues(name).Set(1)
+	} else {
+		m.stopped.WithLabelValues(name).Set(0)
+	}
 }

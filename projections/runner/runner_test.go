@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"dealcredit/domain"
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
@@ -29,6 +32,8 @@ import (
 type counter struct {
 	// onApply, when set, is called before each write batch.
 	onApply func(batch []eventstore.Record)
+	// failApply, when set, fails a batch with the error it returns.
+	failApply func(batch []eventstore.Record) error
 	// version 2 adds a column "parity" to seen.
 	version int
 }
@@ -71,6 +76,11 @@ func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.
 	if s.c.onApply != nil {
 		s.c.onApply(batch)
 	}
+	if s.c.failApply != nil {
+		if err := s.c.failApply(batch); err != nil {
+			return err
+		}
+	}
 	rows := make([][]any, 0, len(batch))
 	delta := map[string]int64{}
 	for _, r := range batch {
@@ -79,7 +89,11 @@ func (s *counterState) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.
 		}
 		s.n[r.Type]++
 		delta[r.Type]++
-		rows = append(rows, []any{r.Position, r.Type, s.n[r.Type]})
+		text := r.Type
+		if r.Type == "nul" {
+			text = "nul\x00byte" // Postgres refuses it: SQLSTATE 22021, for the whole batch
+		}
+		rows = append(rows, []any{r.Position, text, s.n[r.Type]})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seen"}, []string{"position", "type", "running"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
@@ -133,6 +147,12 @@ func (e env) appendN(t *testing.T, n int, poison ...int) {
 }
 
 func (e env) appendEvents(n int, poison ...int) error {
+	return e.appendTyped(n, "poison", poison...)
+}
+
+// appendTyped appends n events (types cycling), of type bad at the given
+// 1-based indexes of this call.
+func (e env) appendTyped(n int, badType string, poison ...int) error {
 	bad := map[int]bool{}
 	for _, p := range poison {
 		bad[p] = true
@@ -143,7 +163,7 @@ func (e env) appendEvents(n int, poison ...int) error {
 		for j := i; j < min(n, i+chunk); j++ {
 			typ := typesCycle[j%len(typesCycle)]
 			if bad[j+1] {
-				typ = "poison"
+				typ = badType
 			}
 			evs = append(evs, eventstore.Event{
 				ID: uuid.New(), Type: typ, SchemaVersion: 1,
@@ -272,36 +292,169 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return -1
 }
 
-func TestRunnerStopsAtFailingEvent(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(t, 40, 23)
-	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 10})
+// startRunner runs a counter runner until the test ends.
+func startRunner(t *testing.T, e env, c *counter, reg prometheus.Registerer) *runner.Runner {
+	t.Helper()
+	r, err := runner.New(e.pool, e.store, c, runner.Options{BatchSize: 10, Registerer: reg, LagInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Run(context.Background()) // must return by itself: no spinning, no skipping
-	var ee *runner.EventError
-	if !errors.As(err, &ee) || ee.Position != 23 || ee.Type != "poison" {
-		t.Fatalf("Run = %v, want EventError at 23 (poison)", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// skip appends the audited skip fact of the counter projection for the
+// event at pos, as `dealcredit projection skip` does.
+func skip(t *testing.T, e env, pos int64) {
+	t.Helper()
+	recs, err := e.store.ReadAll(context.Background(), pos-1, 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("read %d: %v", pos, err)
 	}
-	s := r.Status()
-	if s.State != runner.StateFailed || s.FailedPosition != 23 || s.FailedType != "poison" || s.Position != 22 || s.Ready() {
-		t.Fatalf("status %+v", s)
-	}
-	cp, err := runner.ReadCheckpoint(context.Background(), e.pool, "counter")
+	ev := domain.ProjectionEventSkipped{Projection: "counter", Position: pos, EventID: recs[0].ID.String(), Type: recs[0].Type,
+		Reason: "test", Actor: "tester", SkippedAt: time.Unix(1767225600, 0).UTC()}
+	typ, ver, data, err := domain.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp.Position != 22 || cp.Status != "failed" || cp.FailedPosition != 23 || cp.FailedType != "poison" || cp.Error == "" {
-		t.Fatalf("checkpoint %+v", cp)
+	if _, err := e.store.Append(context.Background(), domain.StreamOf(ev), eventstore.Any,
+		eventstore.Event{ID: uuid.New(), Type: typ, SchemaVersion: ver, Data: data, OccurredAt: ev.SkippedAt}); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func rowCount(t *testing.T, e env) int64 {
+	t.Helper()
 	var rows int64
 	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM proj_counter.seen`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if rows != 22 {
-		t.Fatalf("rows %d, want 22 (everything before the failing event)", rows)
+	return rows
+}
+
+// A projection stops at an event it cannot apply, whether the projection
+// names it (an EventError) or only the database refuses the batch (a NUL
+// byte in text: the runner narrows the batch down to the event). It records
+// where and why, its lag grows while it waits, it never retries the event by
+// itself, and a skip fact in the log lets it go on, to the same tables as a
+// rebuild.
+func TestRunnerStopsAtFailingEventUntilSkipped(t *testing.T) {
+	for _, tc := range []struct{ typ, reason string }{
+		{"poison", "poison pill"},
+		{"nul", "22021"},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			e := newEnv(t)
+			if err := e.appendTyped(40, tc.typ, 23); err != nil {
+				t.Fatal(err)
+			}
+			var applied atomic.Int64
+			reg := prometheus.NewRegistry()
+			r := startRunner(t, e, &counter{onApply: func([]eventstore.Record) { applied.Add(1) }}, reg)
+			waitFor(t, "stop", func() bool { return r.Status().State == runner.StateFailed })
+			s := r.Status()
+			if s.FailedPosition != 23 || s.FailedType != tc.typ || s.Position != 22 || s.Ready() || s.FailedEventID == "" ||
+				!strings.Contains(s.Error, tc.reason) {
+				t.Fatalf("status %+v", s)
+			}
+			cp, err := runner.ReadCheckpoint(context.Background(), e.pool, "counter")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cp.Position != 22 || cp.Status != "failed" || cp.FailedPosition != 23 || cp.FailedType != tc.typ ||
+				cp.FailedEventID != s.FailedEventID || cp.Error == "" {
+				t.Fatalf("checkpoint %+v", cp)
+			}
+			if rows := rowCount(t, e); rows != 22 {
+				t.Fatalf("rows %d, want 22 (everything before the failing event)", rows)
+			}
+			if g := gauge(t, reg, "dealcredit_projection_stopped"); g != 1 {
+				t.Fatalf("stopped gauge %v, want 1", g)
+			}
+			if g := gauge(t, reg, "dealcredit_projection_stopped_position"); g != 23 {
+				t.Fatalf("stopped position gauge %v, want 23", g)
+			}
+			// Stopped, the lag follows the head, and new commits do not make
+			// the runner try the failing batch again.
+			before := applied.Load()
+			waitFor(t, "lag 18", func() bool { return gauge(t, reg, "dealcredit_projection_lag_events") == 18 })
+			e.appendN(t, 30)
+			waitFor(t, "lag 48", func() bool { return gauge(t, reg, "dealcredit_projection_lag_events") == 48 })
+			waitFor(t, "lag seconds", func() bool { return gauge(t, reg, "dealcredit_projection_lag_seconds") > 0 })
+			if n := applied.Load(); n != before {
+				t.Fatalf("a stopped runner applied %d more batches", n-before)
+			}
+
+			skip(t, e, 23)
+			waitFor(t, "resume", func() bool { s := r.Status(); return s.State == runner.StateLive && s.Position == head(t, e) })
+			if rows := rowCount(t, e); rows != 70 {
+				t.Fatalf("rows %d, want 70 (every event but the skipped one)", rows)
+			}
+			if g := gauge(t, reg, "dealcredit_projection_stopped"); g != 0 {
+				t.Fatalf("stopped gauge %v after the skip, want 0", g)
+			}
+			rep, err := runner.Verify(context.Background(), e.pool, e.store, 0, &counter{})
+			if err != nil || !rep.OK() {
+				t.Fatalf("verify after skip: %v %v", rep, err)
+			}
+		})
 	}
+}
+
+// A transient error (here a lost connection) is retried with backoff, the
+// projection is never marked stopped, and it catches up once the error is
+// gone.
+func TestRunnerRetriesTransientErrors(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 40)
+	var fails atomic.Int64
+	reg := prometheus.NewRegistry()
+	r := startRunner(t, e, &counter{failApply: func([]eventstore.Record) error {
+		if fails.Add(1) <= 3 {
+			return fmt.Errorf("write: %w", io.ErrUnexpectedEOF)
+		}
+		return nil
+	}}, reg)
+	waitFor(t, "retrying", func() bool { return r.Status().State == runner.StateRetrying })
+	waitFor(t, "caught up", func() bool { s := r.Status(); return s.State == runner.StateLive && s.Position == 40 })
+	if n := fails.Load(); n < 4 {
+		t.Fatalf("%d attempts, want the 3 failures retried", n)
+	}
+	if g := gauge(t, reg, "dealcredit_projection_stopped"); g != 0 {
+		t.Fatalf("stopped gauge %v, want 0", g)
+	}
+	if rows := rowCount(t, e); rows != 40 {
+		t.Fatalf("rows %d, want 40", rows)
+	}
+}
+
+// The lag gauge follows the head while the projection cannot commit at
+// all (its checkpoint row is locked, as a stuck transaction would).
+func TestRunnerLagGrowsWhileStuck(t *testing.T) {
+	e := newEnv(t)
+	e.appendN(t, 10)
+	reg := prometheus.NewRegistry()
+	r := startRunner(t, e, &counter{}, reg)
+	waitFor(t, "caught up", func() bool { return r.Status().Position == 10 })
+	tx, err := e.pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM projection_checkpoints WHERE name = 'counter' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	e.appendN(t, 25)
+	waitFor(t, "lag 25", func() bool { return gauge(t, reg, "dealcredit_projection_lag_events") == 25 })
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "lag 0", func() bool {
+		return gauge(t, reg, "dealcredit_projection_lag_events") == 0 && r.Status().Position == 35
+	})
 }
 
 func TestRunnerKilledAtRandomPointsIsExactlyOnce(t *testing.T) {
