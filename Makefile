@@ -5,9 +5,13 @@ PKGS := ./...
 
 .PHONY: run test build bench soak lint check-imports fmt vet demo db-up
 
-## run: start the daemon (embedded JetStream unless NATS_URL is set; creates and migrates its database)
+## run: build bin/dealcreditd and bin/dealcredit, then start the daemon (embedded JetStream unless NATS_URL is set; creates and migrates its database)
+# The recipe execs the daemon, so Ctrl-C reaches it directly and it shuts down cleanly.
 run: db-up
-	$(GO) run ./cmd/dealcreditd
+	@echo "make run: building bin/dealcreditd and bin/dealcredit (the first build takes a few minutes; later ones seconds)"
+	$(GO) build -o bin/ ./cmd/dealcreditd ./cmd/dealcredit
+	@echo "make run: starting bin/dealcreditd; it logs JSON to stderr and prints one line when it is ready"
+	@exec bin/dealcreditd
 
 ## test: every test, with the race detector, against real Postgres and embedded JetStream
 test: db-up
@@ -29,12 +33,16 @@ soak: db-up
 
 ## demo: the interview's story against a running daemon (make run in another terminal)
 demo:
-	$(GO) run ./cmd/dealcredit demo
+	@$(GO) build -o bin/ ./cmd/dealcredit
+	@bin/dealcredit demo
 
-## lint: gofmt, go vet and the import rule for domain/
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet, staticcheck and the import rule for domain/ (the whole house's rules: imports_test.go)
 lint: check-imports
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## check-imports: domain/ may import only the standard library
 check-imports:

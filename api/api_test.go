@@ -127,6 +127,12 @@ func TestHealthReadyMetricsOpenAPI(t *testing.T) {
 	if !strings.Contains(string(r.Body), "connection refused") {
 		t.Errorf("readyz body %s does not name the failing check", r.Body)
 	}
+	// Not ready is an answer, expected while the daemon starts: not an ERROR.
+	for _, line := range strings.Split(a.Logs.String(), "\n") {
+		if strings.Contains(line, `"route":"GET /readyz"`) && strings.Contains(line, `"level":"ERROR"`) {
+			t.Errorf("readyz 503 logged at ERROR: %s", line)
+		}
+	}
 	r = a.must(t, 200, "GET", "/openapi.json", "", nil)
 	if string(r.Body) != string(api.OpenAPI) {
 		t.Error("/openapi.json differs from the embedded document")

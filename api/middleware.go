@@ -140,7 +140,9 @@ func observe(logger *slog.Logger, m *httpMetrics, route string, next http.Handle
 				m.duration.WithLabelValues(route).Observe(d.Seconds())
 			}
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			// A 503 from /readyz is an answer (not ready yet: starting,
+			// catching up), not a failure of the server.
+			if sw.status >= 500 && route != "GET /readyz" {
 				level = slog.LevelError
 			}
 			logger.LogAttrs(r.Context(), level, "http request",

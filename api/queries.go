@@ -77,6 +77,15 @@ func quarterParam(v, field string) (domain.Quarter, error) {
 	return q, nil
 }
 
+// queryQuarter is quarterParam for reads, which also take "current" and
+// "previous" (the quarter of the server's today, UTC, and the one before).
+func (s *server) queryQuarter(v, field string) (domain.Quarter, error) {
+	if v == domain.QuarterCurrent || v == domain.QuarterPrevious {
+		return domain.ResolveQuarter(v, domain.DateOf(s.Clock().UTC()))
+	}
+	return quarterParam(v, field)
+}
+
 func quoteShort(v string) string {
 	if r := []rune(v); len(r) > 40 {
 		v = string(r[:40]) + "..."
@@ -155,7 +164,7 @@ func (s *server) attribution() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		q, err := quarterParam(r.URL.Query().Get("quarter"), "quarter")
+		q, err := s.queryQuarter(r.URL.Query().Get("quarter"), "quarter")
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -174,7 +183,7 @@ func (s *server) statement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		q, err := quarterParam(r.PathValue("quarter"), "quarter")
+		q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -188,7 +197,7 @@ func (s *server) statement() http.HandlerFunc {
 
 func (s *server) revenueMix() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := quarterParam(r.URL.Query().Get("quarter"), "quarter")
+		q, err := s.queryQuarter(r.URL.Query().Get("quarter"), "quarter")
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -86,6 +86,15 @@ func TestQueries(t *testing.T) {
 		t.Errorf("statement csv: %d %q", r.Status, r.Body)
 	}
 	a.must(t, 404, "GET", "/v1/partners/nobody/statements/2026Q1", tokFinance, nil)
+	// Reads take "current" and "previous", relative to the server's clock.
+	cur := domain.DateOf(testNow.UTC()).Quarter()
+	for rel, want := range map[string]domain.Quarter{"current": cur, "previous": cur.Prev()} {
+		r = a.do(t, "GET", "/v1/attribution?quarter="+rel, tokFinance, nil, "Accept", "text/csv")
+		if r.Status != 200 || string(r.Body) != "quarter,partner_id\n"+want.String()+",\n" {
+			t.Errorf("quarter=%s: %d %q, want the lines of %s", rel, r.Status, r.Body, want)
+		}
+	}
+	a.must(t, 400, "GET", "/v1/revenue-mix?quarter=last", tokAuditor, nil)
 	a.must(t, 200, "GET", "/v1/revenue-mix?quarter=2026Q1", tokAuditor, nil)
 	a.must(t, 400, "GET", "/v1/attribution/explain?oem_id=hp&invoice_number=1&line=x", tokAuditor, nil)
 	a.must(t, 200, "GET", "/v1/attribution/explain?oem_id=hp&invoice_number=1&line=1", tokAuditor, nil)

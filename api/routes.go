@@ -41,9 +41,6 @@ func (rt Route) allows(r Role) bool {
 	return false
 }
 
-// Allows reports whether role r may call the route.
-func (rt Route) Allows(r Role) bool { return rt.Public || rt.allows(r) }
-
 var (
 	all       = []Role{RoleAdmin, RoleChannelManager, RoleFinance, RoleAuditor, RolePartner}
 	cmOnly    = []Role{RoleChannelManager}

@@ -285,7 +285,7 @@ func runFailover(t *testing.T, synchronous bool) {
 		}
 		return err == nil && rep.Behind == 0 && rep.MirrorHead == rep.LogHead
 	})
-	prep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx)
+	prep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx, nil)
 	if err != nil {
 		t.Fatalf("verify projections: %v", err)
 	}

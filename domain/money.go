@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"strconv"
+	"strings"
 )
 
 // Money is an amount in the minor unit of an ISO 4217 currency (cents for USD, yen for JPY).
@@ -14,6 +16,36 @@ type Money struct {
 
 // String formats m as "450000 USD" (minor units, no decimal point, so it never rounds).
 func (m Money) String() string { return fmt.Sprintf("%d %s", m.Amount, m.Currency) }
+
+// Major formats m in major units with thousands separators and the
+// currency's minor-unit digits, for people: "4,500.00 USD", "4,500 JPY",
+// "-1.250 KWD". An unknown currency is formatted in minor units, as String.
+func (m Money) Major() string {
+	digits := MinorUnits(m.Currency)
+	if digits < 0 {
+		return m.String()
+	}
+	unit := uint64(1)
+	for range digits {
+		unit *= 10
+	}
+	abs := absU(m.Amount)
+	whole := strconv.FormatUint(abs/unit, 10)
+	var b strings.Builder
+	if m.Amount < 0 {
+		b.WriteByte('-')
+	}
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if digits > 0 {
+		fmt.Fprintf(&b, ".%0*d", digits, abs%unit)
+	}
+	return b.String() + " " + m.Currency
+}
 
 // IsZero reports whether m has no amount and no currency.
 func (m Money) IsZero() bool { return m.Amount == 0 && m.Currency == "" }

@@ -257,7 +257,7 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		case c.CertifiedOn.After(today):
 			return nil, invalidf("certified_on", "certified_on %s is in the future", c.CertifiedOn)
 		}
-		return []Event{EngineerCertified{PartnerID: c.PartnerID, Engineer: c.Engineer, Segment: c.Segment, CertifiedOn: c.CertifiedOn}}, nil
+		return []Event{EngineerCertified(c)}, nil
 	case Commit:
 		if err := mustExist(p, c.PartnerID); err != nil {
 			return nil, err

@@ -39,7 +39,6 @@ func randomLog(t *testing.T, seed int64) *world {
 	}
 	allSegs := []domain.Segment{domain.SegmentClientManagement, domain.SegmentServerManagement, domain.SegmentAssetManagement,
 		domain.SegmentMaintenance, domain.SegmentSupport, domain.SegmentServices}
-	var invs []domain.InvoiceReceived
 	for i := 0; i < 12; i++ {
 		day := fmt.Sprintf("2026-0%d-%02d", 1+r.Intn(3), 6+r.Intn(20))
 		var lines []domain.InvoiceLine
@@ -48,7 +47,6 @@ func randomLog(t *testing.T, seed int64) *world {
 		}
 		inv := invoice(fmt.Sprintf("HP-%d", i), 1, day, lines...)
 		inv.Customer = customers[r.Intn(len(customers))]
-		invs = append(invs, inv)
 		w.fold(inv)
 		switch r.Intn(4) {
 		case 0: // revision

@@ -118,13 +118,14 @@ func (m *Manager) Rebuild(ctx context.Context, name string, progress func(pos, h
 }
 
 // Verify rebuilds every projection into scratch tables and compares them
-// with the live ones.
-func (m *Manager) Verify(ctx context.Context) (runner.Report, error) {
+// with the live ones; progress (may be nil) gets the projection's name, the
+// position reached and the position its rebuild runs to.
+func (m *Manager) Verify(ctx context.Context, progress func(name string, pos, total int64)) (runner.Report, error) {
 	var ps []runner.Projection
 	for _, n := range m.Names() {
 		ps = append(ps, m.projs[n])
 	}
-	return runner.Verify(ctx, m.pool, m.log, 0, ps...)
+	return runner.VerifyProgress(ctx, m.pool, m.log, 0, progress, ps...)
 }
 
 // SkipRequest asks that a stopped projection pass over the event it stopped at.

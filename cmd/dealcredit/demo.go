@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +35,7 @@ func (e *env) demoCmd() *cobra.Command {
 			defer nc.Close()
 			_, err = demo.Run(cmd.Context(), demo.Options{
 				BaseURL: "http://" + e.cfg.HTTPAddr, Tokens: tokens, JetStream: js,
-				DatabaseURL: e.cfg.DatabaseURL, RunID: runID, Wait: wait,
+				DatabaseURL: e.cfg.DatabaseURL, RunID: runID, Wait: wait, Command: invokedAs(os.Args[0]),
 			}, e.stdout)
 			return err
 		},
@@ -41,4 +43,14 @@ func (e *env) demoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&runID, "run-id", "", "suffix of the demo's ids (default: derived from the clock, so runs do not collide)")
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for each invoice to be ingested")
 	return cmd
+}
+
+// invokedAs is how the reader ran this command, for the commands the demo
+// suggests: as typed (bin/dealcredit, dealcredit from PATH), or the go run
+// form when go run built it into a temporary directory.
+func invokedAs(arg0 string) string {
+	if strings.Contains(arg0, "go-build") {
+		return "go run ./cmd/dealcredit"
+	}
+	return arg0
 }

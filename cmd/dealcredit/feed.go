@@ -16,6 +16,7 @@ import (
 
 func (e *env) publishCmd() *cobra.Command {
 	var oem string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "publish --oem OEM FILE.jsonl",
 		Short: "publish invoices to JetStream as an OEM feed would (one JSON message per line, Nats-Msg-Id set)",
@@ -23,6 +24,9 @@ func (e *env) publishCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if oem == "" {
 				return errors.New("--oem: required, e.g. --oem hp")
+			}
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout: want a positive duration such as 5s, got %s", timeout)
 			}
 			var in io.Reader = os.Stdin
 			if args[0] != "-" {
@@ -40,19 +44,24 @@ func (e *env) publishCmd() *cobra.Command {
 			defer nc.Close()
 			var tick func(int64)
 			var done func()
-			rep, err := oemfeed.Publish(cmd.Context(), js, oem, in, func(n, total int) {
+			rep, err := oemfeed.Publish(cmd.Context(), js, oem, in, oemfeed.PublishOptions{AckTimeout: timeout, Progress: func(n, total int) {
 				if tick == nil {
 					tick, done = e.progress(int64(total), "publish "+oem)
 				}
 				tick(int64(n))
-			})
+			}})
 			if done != nil {
 				done()
 			}
 			for _, l := range rep.Invalid {
 				fmt.Fprintf(e.stderr, "warning: %v (published anyway; the daemon will dead-letter it)\n", l)
 			}
-			for _, l := range rep.Failed {
+			const shown = 10
+			for i, l := range rep.Failed {
+				if i == shown {
+					fmt.Fprintf(e.stderr, "error: ... and %d more lines not acknowledged\n", len(rep.Failed)-shown)
+					break
+				}
 				fmt.Fprintf(e.stderr, "error: %v\n", l)
 			}
 			fmt.Fprintf(e.stdout, "published %d lines to oem.%s.invoices: %d acknowledged (%d duplicates), %d invalid, %d failed\n",
@@ -64,6 +73,7 @@ func (e *env) publishCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&oem, "oem", "", "OEM id (the subject oem.<oem>.invoices)")
+	cmd.Flags().DurationVar(&timeout, "timeout", oemfeed.DefaultAckTimeout, "how long to wait for JetStream's next acknowledgement; when none comes for that long nothing more is sent and the command fails")
 	return cmd
 }
 

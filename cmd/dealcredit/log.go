@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"dealcredit/eventstore"
@@ -14,6 +15,7 @@ import (
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/projections"
+	"dealcredit/projections/runner"
 )
 
 func (e *env) migrateCmd() *cobra.Command {
@@ -71,7 +73,7 @@ func (e *env) verifyCmd() *cobra.Command {
 			if !checkProjections {
 				return nil
 			}
-			prep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx)
+			prep, err := e.verifyProjections(ctx, pool, store)
 			if err != nil {
 				return fmt.Errorf("verify projections: %w", err)
 			}
@@ -193,4 +195,21 @@ func (e *env) verifyMirror(ctx context.Context, store eventstore.Reader, head in
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// verifyProjections rebuilds every projection into scratch tables and
+// compares them with the live ones, with one progress bar per projection.
+func (e *env) verifyProjections(ctx context.Context, pool *pgxpool.Pool, store *pgstore.Store) (runner.Report, error) {
+	var current string
+	tick, finish := func(int64, int64) {}, func() {}
+	rep, err := projections.NewManager(pool, store, nil, nil).Verify(ctx, func(name string, pos, total int64) {
+		if name != current {
+			finish()
+			current = name
+			tick, finish = e.progressTo(total, "projection "+name)
+		}
+		tick(pos, total)
+	})
+	finish()
+	return rep, err
 }

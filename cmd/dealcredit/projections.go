@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,10 +21,17 @@ func (e *env) projectionCmds() []*cobra.Command {
 	return []*cobra.Command{e.replayCmd(), e.rebuildCmd(), e.exportCmd(), e.explainCmd(), e.projectionCmd()}
 }
 
-// parseAsOf reads "RFC3339-or-position".
-func parseAsOf(s string) (attribution.AsOf, error) {
+// asOfForms names what --as-of takes, for help and errors.
+const asOfForms = `"now", a duration back from now (-1h, -30m), an RFC 3339 time (2026-03-31T23:59:59Z) or a log position (12345)`
+
+// parseAsOf reads --as-of: "now", a negative duration from now, an RFC
+// 3339 time or a log position. Times select by recording time.
+func parseAsOf(s string, now time.Time) (attribution.AsOf, error) {
 	if s == "" {
-		return attribution.AsOf{}, errors.New("--as-of: required, an RFC 3339 time (2026-03-31T23:59:59Z) or a log position (12345)")
+		return attribution.AsOf{}, errors.New("--as-of is required: " + asOfForms)
+	}
+	if s == "now" {
+		return attribution.AsOf{Time: now}, nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 1 {
@@ -30,26 +39,56 @@ func parseAsOf(s string) (attribution.AsOf, error) {
 		}
 		return attribution.AsOf{Position: n}, nil
 	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d > 0 {
+			return attribution.AsOf{}, fmt.Errorf("--as-of: %s is in the future; a duration goes back from now, e.g. -%s", s, s)
+		}
+		return attribution.AsOf{Time: now.Add(d)}, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return attribution.AsOf{}, fmt.Errorf("--as-of: %q is neither a log position nor an RFC 3339 time", s)
+		return attribution.AsOf{}, fmt.Errorf("--as-of: %q is not %s", s, asOfForms)
 	}
 	return attribution.AsOf{Time: t}, nil
+}
+
+// quarterForms names what --quarter takes, for help and errors.
+const quarterForms = `YYYYQn, "current" or "previous"`
+
+// parseQuarter reads --quarter: 2026Q1, or current / previous (today's
+// quarter, UTC, and the one before).
+func parseQuarter(s string, now time.Time) (domain.Quarter, error) {
+	if s == "" {
+		return domain.Quarter{}, errors.New("--quarter is required (" + quarterForms + ")")
+	}
+	q, err := domain.ResolveQuarter(s, domain.DateOf(now.UTC()))
+	if err != nil {
+		return domain.Quarter{}, fmt.Errorf("--quarter: %q is not %s", s, quarterForms)
+	}
+	return q, nil
 }
 
 func (e *env) replayCmd() *cobra.Command {
 	var asOf, out string
 	cmd := &cobra.Command{
-		Use:   "replay --as-of RFC3339-or-position --out DIR",
+		Use:   "replay --as-of now|-1h|RFC3339|POSITION --out DIR",
 		Short: "rebuild attribution, statements and revenue mix as of an instant or position into CSV files, from the log alone",
-		Args:  cobra.NoArgs,
+		Long: "replay folds the log from position 1 up to --as-of into scratch tables and writes attribution.csv,\n" +
+			"statements.csv and revenue_mix.csv into --out. --as-of selects events by the time they were RECORDED\n" +
+			"in the log (or by log position), not by their business dates: an invoice dated in March but received\n" +
+			"in April is in a replay as of April, not as of March 31. To read one quarter's business, use\n" +
+			"export attribution --quarter (statements are by quarter too).",
+		Example: "  dealcredit replay --as-of now --out /tmp/now\n" +
+			"  dealcredit replay --as-of -1h --out /tmp/an-hour-ago\n" +
+			"  dealcredit replay --as-of 2026-03-31T23:59:59Z --out /tmp/q1-as-recorded",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			at, err := parseAsOf(asOf)
+			at, err := parseAsOf(asOf, time.Now())
 			if err != nil {
 				return err
 			}
 			if out == "" {
-				return errors.New("--out: required, the directory for attribution.csv, statements.csv and revenue_mix.csv")
+				return errors.New("--out is required: the directory for attribution.csv, statements.csv and revenue_mix.csv")
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("--out: %w", err)
@@ -60,8 +99,8 @@ func (e *env) replayCmd() *cobra.Command {
 				return err
 			}
 			defer closeStore()
-			tick, done := e.progress(0, "replay")
-			pos, err := attribution.Replay(ctx, pool, store, at, out, func(p, _ int64) { tick(p) })
+			tick, done := e.progressTo(0, "replay")
+			pos, err := attribution.Replay(ctx, pool, store, at, out, tick)
 			done()
 			if err != nil {
 				return err
@@ -70,16 +109,29 @@ func (e *env) replayCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&asOf, "as-of", "", "RFC 3339 time (events recorded at or before it) or a log position")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "events RECORDED at or before this instant, or up to this log position: "+asOfForms)
 	cmd.Flags().StringVar(&out, "out", "", "output directory")
 	return cmd
 }
 
 func (e *env) rebuildCmd() *cobra.Command {
+	var names []string
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	valid := strings.Join(names, ", ")
 	return &cobra.Command{
-		Use:   "rebuild PROJECTION",
-		Short: "rebuild a projection from position 0 beside the live tables, then swap atomically (no downtime)",
-		Args:  cobra.ExactArgs(1),
+		Use:       "rebuild PROJECTION",
+		Short:     "rebuild a projection from position 0 beside the live tables, then swap atomically (no downtime)",
+		Long:      "rebuild folds the whole log into new tables beside the live ones while the daemon keeps serving, then\nswaps them in in one transaction. PROJECTION is one of: " + valid + ".",
+		Example:   "  dealcredit rebuild attribution",
+		ValidArgs: names,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || !slices.Contains(names, args[0]) {
+				return fmt.Errorf("rebuild: name one projection: %s", valid)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			pool, store, closeStore, err := e.openStore(ctx)
@@ -88,11 +140,11 @@ func (e *env) rebuildCmd() *cobra.Command {
 			}
 			defer closeStore()
 			m := projections.NewManager(pool, store, nil, nil)
-			tick, done := e.progress(0, "rebuild "+args[0])
-			err = m.Rebuild(ctx, args[0], func(p, _ int64) { tick(p) })
+			tick, done := e.progressTo(0, "rebuild "+args[0])
+			err = m.Rebuild(ctx, args[0], tick)
 			done()
 			if err != nil {
-				return fmt.Errorf("rebuild %s (projections: %v): %w", args[0], m.Names(), err)
+				return fmt.Errorf("rebuild %s: %w", args[0], err)
 			}
 			fmt.Fprintf(e.stdout, "projection %s rebuilt and swapped in\n", args[0])
 			return nil
@@ -104,13 +156,13 @@ func (e *env) exportCmd() *cobra.Command {
 	export := &cobra.Command{Use: "export", Short: "finance exports"}
 	var quarter, format, partner string
 	att := &cobra.Command{
-		Use:   "attribution --quarter 2026Q1 [--format csv|json]",
+		Use:   "attribution --quarter 2026Q1|current|previous [--format csv|json]",
 		Short: "the attribution ledger of a quarter (the same bytes as GET /v1/attribution with Accept: text/csv)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := domain.ParseQuarter(quarter)
+			q, err := parseQuarter(quarter, time.Now())
 			if err != nil {
-				return fmt.Errorf("--quarter: %w", err)
+				return err
 			}
 			if format != "csv" && format != "json" {
 				return fmt.Errorf("--format: %q is not csv or json", format)
@@ -131,7 +183,7 @@ func (e *env) exportCmd() *cobra.Command {
 			return err
 		},
 	}
-	att.Flags().StringVar(&quarter, "quarter", "", "quarter, e.g. 2026Q1")
+	att.Flags().StringVar(&quarter, "quarter", "", "the quarter: "+quarterForms+" (today's quarter, UTC, or the one before)")
 	att.Flags().StringVar(&format, "format", "csv", "csv or json (JSON lines)")
 	att.Flags().StringVar(&partner, "partner", "", "only this partner's lines")
 	export.AddCommand(att)
@@ -149,11 +201,11 @@ func (e *env) explainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case oem == "":
-				return errors.New("--oem: required")
+				return errors.New("--oem is required (the OEM's partner id, e.g. hp)")
 			case invoice == "":
-				return errors.New("--invoice: required")
+				return errors.New("--invoice is required (the invoice number, e.g. HP-2026-000123)")
 			case line < 1:
-				return errors.New("--line: required, >= 1")
+				return errors.New("--line is required (the invoice line number, 1 or more)")
 			}
 			ctx := cmd.Context()
 			pool, _, closeStore, err := e.openStore(ctx)
@@ -163,7 +215,7 @@ func (e *env) explainCmd() *cobra.Command {
 			defer closeStore()
 			ex, err := attribution.NewReader(pool).Explain(ctx, oem, invoice, line)
 			if attribution.IsNoLine(err) {
-				return fmt.Errorf("no credit booked for line %d of %s invoice %s", line, oem, invoice)
+				return fmt.Errorf("no credit booked for line %d of %s invoice %s (is the invoice ingested? the demo's last lines name its invoices)", line, oem, invoice)
 			}
 			if err != nil {
 				return err

@@ -94,7 +94,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 		e.genCmd(),
 	)
 	root.AddCommand(e.projectionCmds()...)
-	root.AddCommand(e.demoCmd())
+	root.AddCommand(e.demoCmd(), e.tokenCmd())
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
 }
@@ -141,11 +141,19 @@ func (e *env) connectJetStream(asOEM string) (*nats.Conn, jetstream.JetStream, e
 // progress returns a progress callback that draws a bar when stderr is a
 // terminal and does nothing otherwise, and a function that finishes the bar.
 func (e *env) progress(total int64, what string) (func(done int64), func()) {
+	tick, finish := e.progressTo(total, what)
+	return func(done int64) { tick(done, 0) }, finish
+}
+
+// progressTo is progress for callers that learn the total as they go (the
+// projection folds report the position they run to): tick's total, when
+// above zero, replaces the bar's.
+func (e *env) progressTo(total int64, what string) (func(done, total int64), func()) {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return func(int64) {}, func() {}
+		return func(int64, int64) {}, func() {}
 	}
-	bar := progressbar.NewOptions64(total,
+	bar := progressbar.NewOptions64(max(total, 1),
 		progressbar.OptionSetWriter(f),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
@@ -154,9 +162,9 @@ func (e *env) progress(total int64, what string) (func(done int64), func()) {
 		progressbar.OptionThrottle(100e6),
 		progressbar.OptionClearOnFinish(),
 	)
-	return func(done int64) {
-			if done > bar.GetMax64() {
-				bar.ChangeMax64(done)
+	return func(done, total int64) {
+			if total > 0 && total != bar.GetMax64() || done > bar.GetMax64() {
+				bar.ChangeMax64(max(total, done, 1))
 			}
 			_ = bar.Set64(done)
 		}, func() {

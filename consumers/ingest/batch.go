@@ -36,6 +36,10 @@ type item struct {
 	unit    int // index of its unit in the AppendEach call, -1 for none
 	dupOf   int // index of an earlier item with the same event id and content, -1 for none
 	retry   bool
+	// again: a dead letter whose rejection fact was already stored, a
+	// redelivery of one handled before; it is dead-lettered again (the
+	// dead-letter stream drops the copy) but counted and logged once.
+	again bool
 	// noMetadata: the message's JetStream metadata was unreadable; it is
 	// neither stored nor dead-lettered, only redelivered.
 	noMetadata bool
@@ -85,12 +89,37 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 				_ = m.Nak() // hand it straight to a competing consumer
 			}
 		}
-	}, jetstream.PullMaxMessages(c.opts.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		c.log.Debug("ingest: pull", "oem", oem, "err", err)
-	}))
+	}, jetstream.PullMaxMessages(c.opts.BatchSize),
+		jetstream.PullExpiry(c.opts.PullExpiry), jetstream.PullHeartbeat(c.opts.PullExpiry/5),
+		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
+			c.log.Debug("ingest: pull", "oem", oem, "err", err)
+			if errors.Is(err, nats.ErrNoResponders) {
+				// JetStream is not there (yet): the pull request is lost
+				// and would be repeated only after two heartbeats. A new
+				// session pulls again as soon as it is back; what is
+				// buffered is still handed to the pipeline.
+				cc.Drain()
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("ingest: consume %s: %w", StreamName(oem), err)
 	}
+	// The pull subscription ends by itself on a terminal error (the
+	// consumer deleted, the connection closed): the collect stage then
+	// stops as on a graceful stop and the session returns, so that work
+	// starts a new one instead of waiting for messages that never come.
+	consumeClosed := cc.Closed()
+	cctx, stopCollect := context.WithCancel(sctx)
+	defer stopCollect()
+	var ended atomic.Bool
+	go func() {
+		select {
+		case <-consumeClosed:
+			ended.Store(true)
+			stopCollect()
+		case <-cctx.Done():
+		}
+	}()
 
 	// While a commit runs, up to a commit's worth of batches is decoded
 	// ahead, to be merged into the next commit.
@@ -122,7 +151,6 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 	ackDone := make(chan struct{})
 	go func() {
 		defer close(ackDone)
-		last := time.Time{}
 		for cb := range acks {
 			if err := c.acknowledge(sctx, oem, cb); err != nil {
 				kill(err)
@@ -130,16 +158,12 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 				}
 				return
 			}
-			if time.Since(last) > time.Second {
-				last = time.Now()
-				c.updatePending(sctx, oem, cons)
-			}
 		}
 	}()
 
 	// Collect stage.
 	for {
-		batch := c.collect(sctx, msgs)
+		batch := c.collect(cctx, msgs)
 		if batch == nil {
 			break
 		}
@@ -153,23 +177,48 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
 		loopErr = context.Cause(sctx)
 	}
 	var fe *faultError
-	if !errors.As(loopErr, &fe) {
-		graceful.Store(true)
+	if errors.As(loopErr, &fe) {
+		close(stopping)
+		cc.Stop() // a crash: what the subscription holds is dropped
+		return loopErr
 	}
-	close(stopping)
-	cc.Stop()
-	if graceful.Load() {
-		for {
-			select {
-			case m := <-msgs:
-				_ = m.Nak()
-				continue
-			default:
-			}
-			break
-		}
+	c.handBack(oem, cc, consumeClosed, msgs, stopping, &graceful)
+	if loopErr == nil && ended.Load() && ctx.Err() == nil {
+		loopErr = errors.New("ingest: pull subscription ended")
 	}
 	return loopErr
+}
+
+// handBack ends a session gracefully: it stops pulling and negatively
+// acknowledges every message fetched but not processed (those waiting in
+// msgs and those still in the subscription's buffer, which Drain hands to
+// the callback), so that a competing consumer gets them at once instead of
+// after AckWait.
+func (c *Consumer) handBack(oem string, cc jetstream.ConsumeContext, consumeClosed <-chan struct{}, msgs <-chan jetstream.Msg, stopping chan struct{}, graceful *atomic.Bool) {
+	graceful.Store(true)
+	close(stopping)
+	cc.Drain()
+	t := time.NewTimer(2 * time.Second) // a drain needs the server; do not wait for ever without one
+	select {
+	case <-consumeClosed:
+	case <-t.C:
+		cc.Stop()
+	}
+	t.Stop()
+	for {
+		select {
+		case m := <-msgs:
+			_ = m.Nak()
+			continue
+		default:
+		}
+		break
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.js.Conn().FlushWithContext(fctx); err != nil {
+		c.log.Debug("ingest: flush of the hand-back failed; those messages come back after AckWait", "oem", oem, "err", err)
+	}
 }
 
 // commitLoop is the commit stage: it takes the decoded batches, merges the
@@ -367,7 +416,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	var units [][]eventstore.AppendRequest
 	first := make(map[uuid.UUID]int, len(items))
 	for i, it := range items {
-		it.unit, it.dupOf, it.retry = -1, -1, false
+		it.unit, it.dupOf, it.retry, it.again = -1, -1, false, false
 		if it.noMetadata {
 			it.retry = true
 			continue
@@ -440,6 +489,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		var inv *eventstore.InvalidError
 		switch {
 		case it.outcome == OutcomeRejected && r.Err == nil:
+			it.again = r.Results[0].AlreadyAppended
 		case it.outcome == OutcomeRejected:
 			it.retry = true
 		case r.Err == nil && r.Results[0].AlreadyAppended:
@@ -468,7 +518,9 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		for i, it := range conflicts {
 			if err != nil || res2[i].Err != nil {
 				it.retry = true
+				continue
 			}
+			it.again = res2[i].Results[0].AlreadyAppended
 		}
 	}
 	for _, it := range items {
@@ -721,17 +773,11 @@ func (c *Consumer) deadLetter(ctx context.Context, oem string, dead []*item) {
 		if err := it.msg.TermWithReason(it.outcome); err != nil {
 			c.log.Debug("ingest: term failed, the message will be redelivered", "oem", oem, "seq", it.seq, "err", err)
 		}
+		if it.again {
+			c.m.messages.WithLabelValues(oem, OutcomeDuplicate).Inc()
+			continue
+		}
+		c.dead.record(oem, it)
 		c.m.messages.WithLabelValues(oem, it.outcome).Inc()
 	}
-}
-
-// updatePending sets the pending gauge from the consumer's info.
-func (c *Consumer) updatePending(ctx context.Context, oem string, cons jetstream.Consumer) {
-	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := cons.Info(ictx)
-	if err != nil {
-		return
-	}
-	c.m.pending.WithLabelValues(oem).Set(float64(info.NumPending) + float64(info.NumAckPending))
 }

@@ -37,7 +37,7 @@ func publishFeed(t *testing.T, e *env, feed []oemfeed.Generated, oems ...string)
 				buf.WriteByte('\n')
 			}
 		}
-		if _, err := oemfeed.Publish(ctx, js, oem, &buf, nil); err != nil {
+		if _, err := oemfeed.Publish(ctx, js, oem, &buf, oemfeed.PublishOptions{}); err != nil {
 			t.Fatalf("publish %s: %v", oem, err)
 		}
 	}

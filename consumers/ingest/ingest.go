@@ -50,6 +50,11 @@ const (
 	HeaderOriginalSubject = "Dealcredit-Original-Subject"
 )
 
+// DefaultStreamMaxBytes is the default size limit (and store reservation)
+// of each OEM stream and of the dead-letter stream: 256 MiB, about 250,000
+// invoice messages of 1 KiB.
+const DefaultStreamMaxBytes = 256 << 20
+
 // StreamName returns the stream of an OEM: "OEM_" and the id in upper case.
 func StreamName(oem string) string { return "OEM_" + strings.ToUpper(oem) }
 
@@ -90,8 +95,26 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// StopTimeout bounds how long a graceful stop waits for the in-flight batch (default 30 s).
 	StopTimeout time.Duration
-	// StreamMaxBytes is the size limit of each OEM stream; a full stream
-	// refuses new messages (DiscardNew) instead of dropping old ones (default 1 GiB).
+	// PullExpiry is how long one pull request waits at the server (default
+	// 10 s). The server sends a heartbeat every fifth of it; two missed
+	// heartbeats (a pull request lost in a partition) make the consumer
+	// pull again, so ingest resumes within about 2/5 of PullExpiry of
+	// JetStream being reachable again. A reconnect, a new consumer leader
+	// and a pull answered "no responders" (JetStream not up yet) pull
+	// again at once. Heartbeats are read between messages: a pipeline
+	// held up longer than two heartbeats pulls one more batch ahead.
+	PullExpiry time.Duration
+	// PendingInterval is how often the pending gauge is read from the
+	// consumer's info, whether or not messages arrive (default 2 s).
+	PendingInterval time.Duration
+	// DeadLetterLogRate is the most dead-letter log lines per second and
+	// OEM (default 5); the lines suppressed beyond it are counted in the
+	// next line's "suppressed" attribute.
+	DeadLetterLogRate float64
+	// StreamMaxBytes is the size limit of each OEM stream and of the
+	// dead-letter stream (default DefaultStreamMaxBytes). JetStream reserves
+	// it in its store when the stream is created; a full OEM stream refuses
+	// new messages (DiscardNew) instead of dropping old ones.
 	StreamMaxBytes int64
 	// StreamMaxAge is how long messages are kept in an OEM stream (default 30 days).
 	StreamMaxAge time.Duration
@@ -150,8 +173,17 @@ func (o *Options) defaults() {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
 	}
+	if o.PullExpiry <= 0 {
+		o.PullExpiry = 10 * time.Second
+	}
+	if o.PendingInterval <= 0 {
+		o.PendingInterval = 2 * time.Second
+	}
+	if o.DeadLetterLogRate <= 0 {
+		o.DeadLetterLogRate = 5
+	}
 	if o.StreamMaxBytes <= 0 {
-		o.StreamMaxBytes = 1 << 30
+		o.StreamMaxBytes = DefaultStreamMaxBytes
 	}
 	if o.StreamMaxAge <= 0 {
 		o.StreamMaxAge = 30 * 24 * time.Hour
@@ -172,9 +204,11 @@ type Consumer struct {
 	opts   Options
 	log    *slog.Logger
 	m      *metrics
+	dead   *deadLetterLog
 
 	mu      sync.Mutex
 	oems    []string
+	wanted  []string // every OEM Provision was called for, provisioned or not
 	running bool
 	runCtx  context.Context
 	started map[string]bool
@@ -195,7 +229,7 @@ func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Cons
 		return nil, err
 	}
 	c := &Consumer{js: js, store: store, opts: opts, log: opts.Logger, m: m,
-		started: map[string]bool{}, fatal: make(chan error, 1)}
+		dead: newDeadLetterLog(opts.Logger, opts.DeadLetterLogRate), started: map[string]bool{}, fatal: make(chan error, 1)}
 	c.reader, _ = store.(eventstore.Reader)
 	return c, nil
 }
@@ -209,6 +243,11 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 	if !oemfeed.ValidOEMID(oem) {
 		return fmt.Errorf("ingest: provision: invalid oem id %q", oem)
 	}
+	c.mu.Lock()
+	if !slices.Contains(c.wanted, oem) {
+		c.wanted = append(c.wanted, oem)
+	}
+	c.mu.Unlock()
 	if err := EnsureStreams(ctx, c.js, oem, c.opts); err != nil {
 		return err
 	}
@@ -238,6 +277,23 @@ func (c *Consumer) Provision(ctx context.Context, oem string) error {
 		c.start(oem)
 	}
 	return nil
+}
+
+// Streams returns the streams the consumer uses: the stream of every OEM
+// it was asked to provision (including those whose provisioning has not
+// succeeded yet, so that a readiness check names them) and, once there is
+// one, the dead-letter stream.
+func (c *Consumer) Streams() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.wanted) == 0 {
+		return nil
+	}
+	out := []string{DLQStream}
+	for _, oem := range c.wanted {
+		out = append(out, StreamName(oem))
+	}
+	return out
 }
 
 // EnsureStreams creates or updates the stream OEM_<ID> (subject
@@ -405,10 +461,24 @@ func (c *Consumer) fault(point string) error {
 	return nil
 }
 
-// work consumes one OEM until ctx ends, reconnecting after failures.
+// work consumes one OEM until ctx ends, reconnecting after failures, and
+// keeps the OEM's pending gauge current meanwhile.
 func (c *Consumer) work(ctx context.Context, oem string) error {
+	pctx, stopPending := context.WithCancel(ctx)
+	pendingDone := make(chan struct{})
+	go func() {
+		defer close(pendingDone)
+		c.watchPending(pctx, oem)
+	}()
+	defer func() { stopPending(); <-pendingDone }()
+
 	b := backoff{min: c.opts.RetryMin, max: c.opts.RetryMax}
+	// A new session is tried at least every second: JetStream coming back
+	// (a restart, a new leader, space freed) must resume ingest in seconds.
+	sb := backoff{min: c.opts.RetryMin, max: max(c.opts.RetryMin, time.Second)}
+	failing := false
 	for {
+		started := time.Now()
 		err := c.session(ctx, oem, &b)
 		var fe *faultError
 		if errors.As(err, &fe) {
@@ -417,13 +487,53 @@ func (c *Consumer) work(ctx context.Context, oem string) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			c.log.Warn("ingest: consumer session failed, retrying", "oem", oem, "err", err)
+		if time.Since(started) > 5*time.Second {
+			sb.reset()
+			failing = false
 		}
-		if !b.wait(ctx) {
+		if err != nil {
+			// The first failure of a run is a warning; the retries after it
+			// (one a second while JetStream is away) are debug lines.
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
+			}
+			failing = true
+			c.log.Log(ctx, level, "ingest: consumer session failed, retrying", "oem", oem, "err", err)
+		}
+		if !sb.wait(ctx) {
 			return nil
 		}
 	}
+}
+
+// watchPending sets the pending gauge of oem from its consumer's info every
+// PendingInterval until ctx ends.
+func (c *Consumer) watchPending(ctx context.Context, oem string) {
+	t := time.NewTicker(c.opts.PendingInterval)
+	defer t.Stop()
+	for {
+		c.updatePending(ctx, oem)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// updatePending reads the consumer's info, with a bound, and sets the
+// pending gauge: undelivered plus awaiting acknowledgement. A failed read
+// leaves the gauge as it was.
+func (c *Consumer) updatePending(ctx context.Context, oem string) {
+	ictx, cancel := context.WithTimeout(ctx, min(c.opts.PendingInterval, 2*time.Second))
+	defer cancel()
+	cons, err := c.js.Consumer(ictx, StreamName(oem), c.opts.Durable)
+	if err != nil {
+		return
+	}
+	info := cons.CachedInfo()
+	c.m.pending.WithLabelValues(oem).Set(float64(info.NumPending) + float64(info.NumAckPending))
 }
 
 // backoff is an exponential delay between retries of transient failures.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,16 +47,66 @@ type Report struct {
 // publishWindow bounds the async publishes awaiting their acks.
 const publishWindow = 2048
 
+// DefaultAckTimeout is how long Publish waits for JetStream to acknowledge
+// a message when PublishOptions.AckTimeout is zero.
+const DefaultAckTimeout = 5 * time.Second
+
+// PublishOptions configures Publish. The zero value is usable.
+type PublishOptions struct {
+	// AckTimeout bounds the wait for the next acknowledgement (default
+	// DefaultAckTimeout): Publish fails when JetStream acknowledged none of
+	// the messages in flight for that long, however many are in flight.
+	// It then sends nothing more: a JetStream that does not answer (a full
+	// disk, a stream without a leader) would not answer the rest either.
+	AckTimeout time.Duration
+	// Progress, when not nil, is called with the settled and total line
+	// counts after each line.
+	Progress func(done, total int)
+}
+
+// PublishError is the error of a Publish whose lines were not all
+// acknowledged. It wraps ErrNotAcknowledged and the first error JetStream
+// gave (a *jetstream.APIError with its error code when it answered,
+// jetstream.ErrAsyncPublishTimeout when it did not).
+type PublishError struct {
+	Failed, Total int
+	AckTimeout    time.Duration
+	First         error
+}
+
+func (e *PublishError) Error() string {
+	msg := fmt.Sprintf("oemfeed: JetStream did not acknowledge %d of %d messages within %s: %v", e.Failed, e.Total, e.AckTimeout, e.First)
+	var api *jetstream.APIError
+	switch {
+	case errors.As(e.First, &api):
+		msg += fmt.Sprintf(" (JetStream error %d", api.ErrorCode)
+		if d := strings.ToLower(api.Description); strings.Contains(d, "bytes") || strings.Contains(d, "resources") || strings.Contains(d, "storage") {
+			msg += ": the stream or the JetStream store is full"
+		}
+		msg += ")"
+	case errors.Is(e.First, jetstream.ErrAsyncPublishTimeout), errors.Is(e.First, context.DeadlineExceeded):
+		msg += " (no answer from JetStream: is its store full or the stream without a leader? see the daemon's /readyz)"
+	case errors.Is(e.First, jetstream.ErrNoStreamResponse), errors.Is(e.First, nats.ErrNoResponders):
+		msg += " (no stream listens on the subject: is the OEM enrolled?)"
+	}
+	return msg
+}
+
+func (e *PublishError) Unwrap() []error { return []error{ErrNotAcknowledged, e.First} }
+
 // Publish publishes every non-empty line of r to oem.<oem>.invoices with
-// asynchronous publishes, waiting for every acknowledgement. Each message
-// carries Nats-Msg-Id "<oem>:<invoice_number>:<revision>" (taken from the
-// body when it has those fields). progress, when not nil, is called with
-// the acknowledged and total line counts. The error wraps
-// ErrNotAcknowledged when any line failed.
-func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reader, progress func(done, total int)) (Report, error) {
+// asynchronous publishes, waiting for every acknowledgement (each at most
+// opts.AckTimeout). Each message carries Nats-Msg-Id
+// "<oem>:<invoice_number>:<revision>" (taken from the body when it has
+// those fields). When any line failed the error is a *PublishError;
+// Report.Failed lists the lines.
+func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reader, opts PublishOptions) (Report, error) {
 	var rep Report
 	if !ValidOEMID(oem) {
 		return rep, fmt.Errorf("oemfeed: publish: invalid oem id %q", oem)
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
 	}
 	type line struct {
 		n    int
@@ -77,26 +129,60 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 	subject := Subject(oem)
 
 	type pending struct {
-		l line
-		f jetstream.PubAckFuture
+		l    line
+		f    jetstream.PubAckFuture
+		sent time.Time
 	}
 	var queue []pending
+	var first error
+	stalled := false       // an ack timed out: send nothing more, wait for nothing more
+	progress := time.Now() // of the last acknowledgement
 	done := 0
+	fail := func(l line, err error) {
+		if first == nil {
+			first = err
+		}
+		rep.Failed = append(rep.Failed, LineError{Line: l.n, Err: err.Error()})
+	}
+	acked := func(ack *jetstream.PubAck) {
+		progress = time.Now()
+		rep.Acknowledged++
+		if ack.Duplicate {
+			rep.Duplicates++
+		}
+	}
+	timedOut := fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout)
 	settle := func(p pending) {
+		defer func() {
+			done++
+			if opts.Progress != nil {
+				opts.Progress(done, len(lines))
+			}
+		}()
+		if stalled { // only what has been answered already counts
+			select {
+			case ack := <-p.f.Ok():
+				acked(ack)
+			case err := <-p.f.Err():
+				fail(p.l, err)
+			default:
+				fail(p.l, timedOut)
+			}
+			return
+		}
+		t := time.NewTimer(time.Until(maxTime(p.sent, progress).Add(opts.AckTimeout)))
+		defer t.Stop()
 		select {
 		case ack := <-p.f.Ok():
-			rep.Acknowledged++
-			if ack.Duplicate {
-				rep.Duplicates++
-			}
+			acked(ack)
 		case err := <-p.f.Err():
-			rep.Failed = append(rep.Failed, LineError{Line: p.l.n, Err: err.Error()})
+			progress = time.Now() // an answer, if a refusal
+			fail(p.l, err)
+		case <-t.C:
+			stalled = true
+			fail(p.l, timedOut)
 		case <-ctx.Done():
-			rep.Failed = append(rep.Failed, LineError{Line: p.l.n, Err: ctx.Err().Error()})
-		}
-		done++
-		if progress != nil {
-			progress(done, len(lines))
+			fail(p.l, ctx.Err())
 		}
 	}
 	for _, l := range lines {
@@ -111,24 +197,35 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 			settle(queue[0])
 			queue = queue[1:]
 		}
-		if ctx.Err() != nil {
-			rep.Failed = append(rep.Failed, LineError{Line: l.n, Err: ctx.Err().Error()})
+		switch {
+		case ctx.Err() != nil:
+			fail(l, ctx.Err())
+			continue
+		case stalled:
+			fail(l, errors.New("not sent: JetStream stopped acknowledging"))
 			continue
 		}
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			rep.Failed = append(rep.Failed, LineError{Line: l.n, Err: err.Error()})
+			fail(l, err)
 			continue
 		}
-		queue = append(queue, pending{l: l, f: f})
+		queue = append(queue, pending{l: l, f: f, sent: time.Now()})
 	}
 	for _, p := range queue {
 		settle(p)
 	}
 	if len(rep.Failed) > 0 {
-		return rep, fmt.Errorf("oemfeed: publish %s: %d of %d lines: %w", oem, len(rep.Failed), rep.Lines, ErrNotAcknowledged)
+		return rep, &PublishError{Failed: len(rep.Failed), Total: rep.Lines, AckTimeout: opts.AckTimeout, First: first}
 	}
 	return rep, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // msgIDOf returns the Nats-Msg-Id of a body, or "" when it has no usable

@@ -70,7 +70,7 @@ func TestPublish(t *testing.T) {
 	}
 	feed := strings.ReplaceAll(validBody, "\n", "") + "\n\n" + "{not json\n" + strings.ReplaceAll(validBody, "\n", "") + "\n"
 	var calls int
-	rep, err := oemfeed.Publish(ctx, js, "hp", strings.NewReader(feed), func(done, total int) { calls++ })
+	rep, err := oemfeed.Publish(ctx, js, "hp", strings.NewReader(feed), oemfeed.PublishOptions{Progress: func(done, total int) { calls++ }})
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("Nats-Msg-Id %q", id)
 	}
 	// Nothing listens on another OEM's subject: every line fails, and the error says so.
-	rep, err = oemfeed.Publish(ctx, js, "dell", strings.NewReader(feed), nil)
+	rep, err = oemfeed.Publish(ctx, js, "dell", strings.NewReader(feed), oemfeed.PublishOptions{})
 	if err == nil || len(rep.Failed) != 3 {
 		t.Fatalf("publish without a stream: report %+v, err %v", rep, err)
 	}

@@ -72,13 +72,12 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.Run("plain-copy", func(b *testing.B) {
 		const rows = 100000
-		start := time.Now()
 		src := make([][]any, rows)
 		for i := range src {
 			id := plainID.Add(1)
 			src[i] = []any{id, fmt.Sprint("plain-", id), uuid.New(), "bench.event", fmt.Sprintf(`{"n":%d}`, id)}
 		}
-		start = time.Now()
+		start := time.Now()
 		n, err := pool.CopyFrom(ctx, pgx.Identifier{"plain"}, []string{"id", "stream_id", "event_id", "type", "data"}, pgx.CopyFromRows(src))
 		if err != nil || n != rows {
 			b.Fatalf("copy: %d, %v", n, err)

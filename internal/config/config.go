@@ -22,6 +22,12 @@ const (
 	// It is not 4222 so that it never collides with a NATS server already
 	// running on the machine; the CLI connects here when NATS_URL is unset.
 	DefaultEmbeddedNATSAddr = "127.0.0.1:4223"
+	// DefaultStreamMaxBytes is the size limit of each OEM invoice stream and
+	// of the dead-letter stream: 256 MiB, about 250,000 invoices of 1 KiB.
+	DefaultStreamMaxBytes = 256 << 20
+	// MinStreamMaxBytes is the smallest stream size limit: two messages of
+	// the largest size an OEM may send.
+	MinStreamMaxBytes = 2 << 20
 )
 
 // Config is the validated configuration of the daemon and the CLI.
@@ -42,6 +48,11 @@ type Config struct {
 	// StreamReplicas is the JetStream replica count for the streams the
 	// daemon creates (DEALCREDIT_STREAM_REPLICAS, default 1; 3 on a cluster).
 	StreamReplicas int
+	// StreamMaxBytes is the size limit of each OEM invoice stream and of
+	// the dead-letter stream (DEALCREDIT_STREAM_MAX_BYTES, bytes or a
+	// number with KiB, MiB or GiB). JetStream reserves it in its store for
+	// every such stream.
+	StreamMaxBytes int64
 	// NATSUser and NATSPassword (NATS_USER, NATS_PASSWORD) authenticate to
 	// NATS_URL; NATSCreds (NATS_CREDS) is a .creds file (JWT and NKey)
 	// instead. All empty: user:password in NATS_URL, or for the embedded
@@ -89,6 +100,14 @@ func FromEnv(getenv func(string) string) Config {
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
+	}
+	c.StreamMaxBytes = DefaultStreamMaxBytes
+	if v := getenv("DEALCREDIT_STREAM_MAX_BYTES"); v != "" {
+		n, err := ParseBytes(v)
+		if err != nil {
+			n = -1 // reported by Validate
+		}
+		c.StreamMaxBytes = n
 	}
 	c.StreamReplicas = 1
 	if v := getenv("DEALCREDIT_STREAM_REPLICAS"); v != "" {
@@ -206,6 +225,9 @@ func (c *Config) Validate() error {
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("DEALCREDIT_STREAM_REPLICAS: must be an integer from 1 to 5"))
 	}
+	if c.StreamMaxBytes < MinStreamMaxBytes {
+		errs = append(errs, fmt.Errorf("DEALCREDIT_STREAM_MAX_BYTES: must be at least 2MiB, as bytes or with KiB, MiB or GiB (e.g. 256MiB)"))
+	}
 	if c.NATSCreds != "" && c.NATSUser != "" {
 		errs = append(errs, errors.New("NATS_CREDS and NATS_USER: set one, not both"))
 	}
@@ -216,4 +238,24 @@ func (c *Config) Validate() error {
 		c.TokensFile = filepath.Join(c.DataDir, "tokens.json")
 	}
 	return errors.Join(errs...)
+}
+
+// ParseBytes reads a size: a whole number of bytes, or one followed by
+// KiB, MiB or GiB (e.g. 256MiB).
+func ParseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want bytes or a number with KiB, MiB or GiB", s)
+	}
+	return n * mult, nil
 }

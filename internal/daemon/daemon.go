@@ -7,7 +7,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
 
 	"dealcredit/api"
 	"dealcredit/consumers/ingest"
@@ -29,6 +29,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
 	"dealcredit/internal/dbsetup"
+	"dealcredit/internal/jshealth"
 	"dealcredit/internal/natsauth"
 	"dealcredit/internal/natsserver"
 	"dealcredit/internal/pgdb"
@@ -36,12 +37,13 @@ import (
 
 // Run is the whole daemon. args are the command-line flags (environment
 // first, flags override); getenv reads the environment. It prints
-// "dealcreditd listening on http://ADDR" to stdout once it serves, logs JSON
-// to stderr, and returns when ctx ends (after a graceful shutdown) or a
-// component fails.
+// one ready line to stdout once it serves ("dealcreditd listening on
+// http://ADDR", then the tokens file and the next command to try), logs
+// JSON to stderr, and returns when ctx ends (after a graceful shutdown) or a
+// component fails. --help prints the flags to stdout and returns nil.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (retErr error) {
 	cfg := config.FromEnv(getenv)
-	fs := flag.NewFlagSet("dealcreditd", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("dealcreditd", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the daemon serves as "+config.AppRole)
 	fs.StringVar(&cfg.MigrationDatabaseURL, "migration-database-url", cfg.MigrationDatabaseURL, "the owner role's Postgres DSN that creates and migrates the database; DATABASE_URL then serves as given (DATABASE_MIGRATION_URL)")
@@ -51,6 +53,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
 	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
+	fs.Func("stream-max-bytes", "size limit of each OEM invoice stream and of the dead-letter stream, e.g. 256MiB (DEALCREDIT_STREAM_MAX_BYTES)", func(v string) (err error) {
+		cfg.StreamMaxBytes, err = config.ParseBytes(v)
+		return err
+	})
 	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
 	// -h shows the environment's values as defaults: without passwords.
@@ -61,8 +67,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
 	verifyEvery := fs.Duration("verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
-	if err := fs.Parse(args); err != nil {
-		return err
+	help := fs.BoolP("help", "h", false, "print this help")
+	if err := fs.Parse(doubleDash(args)); err != nil {
+		return fmt.Errorf("%w (dealcreditd --help lists the flags)", err)
+	}
+	if *help {
+		usage(stdout, fs)
+		return nil
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -78,11 +89,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Postgres: create and migrate as the owner, serve as the app role.
+	if cfg.Migrates() {
+		logger.Info("database: creating it if missing and migrating", "database", config.Redact(cfg.OwnerDatabaseURL()))
+	}
 	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if versions, err := dbsetup.Applied(ctx, pool); err == nil {
+		msg := "database: migrated"
+		if !cfg.Migrates() {
+			msg = "database: opened (migrated by the owner)"
+		}
+		logger.Info(msg, "migrations", versions)
+	}
 
 	// NATS: embedded unless NATS_URL is set.
 	natsURL := cfg.NATSURL
@@ -92,8 +113,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
 		}
+		logger.Info("embedded JetStream: starting", "addr", cfg.EmbeddedNATSAddr, "store", cfg.DataDir)
 		srv, err := natsserver.Start(ctx, natsserver.Options{
-			DataDir: cfg.DataDir, CredentialsFile: cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port, Logger: logger,
+			DataDir: cfg.DataDir, CredentialsFile: cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port,
+			Logger: slog.New(warnAndAbove{logger.Handler()}),
 		})
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
@@ -106,7 +129,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}()
 		embedded, natsURL = srv, srv.ClientURL()
-		logger.Info("embedded JetStream started", "url", natsURL, "store", cfg.DataDir, "credentials", srv.CredentialsFile())
+		logger.Info("embedded JetStream: started", "url", natsURL, "credentials", srv.CredentialsFile())
 	}
 	natsOpts := []nats.Option{nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
 	if embedded != nil {
@@ -168,20 +191,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 
+	if embedded != nil {
+		goRun("jetstream store watch", func(ctx context.Context) error {
+			return embedded.WatchStore(ctx, time.Second, logger.With("component", "nats-server"))
+		})
+	}
+	usedStreams := func() []string { return nil } // the streams /readyz checks
 	var relay *mirror.Relay
 	if !*noRelay {
-		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger.With("component", "relay"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		usedStreams = func() []string { return []string{mirror.StreamName} }
+		// No component key here: the relay adds "component":"relay" itself.
+		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger, Registerer: reg, Replicas: cfg.StreamReplicas})
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
 		goRun("relay", relay.Run)
 	}
 	if !*noIngest {
-		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg, Replicas: cfg.StreamReplicas})
+		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
+			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes})
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		goRun("ingest", consumer.Run)
+		relayStreams := usedStreams
+		usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
 		provision := consumer.Provision
 		if embedded != nil {
 			// Each enrolled OEM gets its account and user on the embedded
@@ -209,13 +243,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
 		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
-		{Name: "nats", Check: func(ctx context.Context) error {
-			if !nc.IsConnected() {
-				return errors.New("not connected")
-			}
-			_, err := js.AccountInfo(ctx)
-			return err
-		}},
+		// Probed now, with a short timeout: connected, every stream in use
+		// has a leader and room, and a write is acknowledged.
+		{Name: "nats", Check: natsReady(embedded, jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}))},
 		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
 	}
 	// A stopped projection does not take every instance out of service
@@ -236,7 +266,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", config.Redact(natsURL))
-	fmt.Fprintf(stdout, "dealcreditd listening on http://%s\n", ln.Addr())
+	fmt.Fprintln(stdout, readyLine(ln.Addr().String(), cfg.TokensFile))
 
 	var runErr error
 	select {
@@ -266,6 +296,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// natsReady is the "nats" readiness check: the disk of the embedded
+// server's store (when there is one) has room, and the JetStream probe
+// passes.
+func natsReady(embedded *natsserver.Server, probe *jshealth.Prober) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if embedded != nil {
+			if err := embedded.StoreHealth(); err != nil {
+				return err
+			}
+		}
+		return probe.Check(ctx)
+	}
 }
 
 func splitPort(addr string) (string, int, error) {

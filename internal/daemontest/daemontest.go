@@ -77,8 +77,8 @@ func StartLogged(tb testing.TB, env map[string]string, logs io.Writer, args ...s
 	d := &Daemon{Env: vars}
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "dealcreditd listening on "); ok {
-			d.URL = addr
+		if rest, ok := strings.CutPrefix(sc.Text(), daemon.ReadyPrefix); ok {
+			d.URL, _, _ = strings.Cut(rest, " ")
 			break
 		}
 	}

@@ -79,8 +79,7 @@ func Check(ctx context.Context, q Querier) error {
 		if err != nil {
 			return fmt.Errorf("%s migrations: %w", s.Name, err)
 		}
-		var got int64
-		err = q.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM "+pgx.Identifier{s.VersionTable}.Sanitize()+" WHERE is_applied").Scan(&got)
+		got, err := applied(ctx, q, s)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
 			return fmt.Errorf("%s migrations not applied", s.Name)

@@ -55,6 +55,9 @@ type Options struct {
 	Wait time.Duration
 	// HTTPClient sends the API calls (default: a client with a 30 s timeout).
 	HTTPClient *http.Client
+	// Command is how the reader runs the CLI, for the next commands the
+	// demo prints (default "dealcredit").
+	Command string
 }
 
 // Summary is the story's numbers, as printed. Amounts are minor units of Currency.
@@ -99,6 +102,10 @@ type Summary struct {
 	MirrorChecked  int64 // events the JetStream mirror matched
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
+
+	// Next are the commands the demo suggests after its summary, with this
+	// run's values (invoice number, quarter), ready to copy and paste.
+	Next []string
 }
 
 // The story's invoice amounts (USD cents). Software 690,000 + services
@@ -152,6 +159,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	if opts.Command == "" {
+		opts.Command = "dealcredit"
+	}
 	if opts.RunID == "" {
 		opts.RunID = strconv.FormatInt(time.Now().Unix()%(36*36*36*36*36), 36)
 	}
@@ -182,34 +192,8 @@ func (s *story) header(title string) {
 	s.printf("\n%d. %s\n", s.step, title)
 }
 
-func (s *story) money(minor int64) string { return formatMoney(minor, currency) }
-
-// formatMoney formats minor units as "1,234.56 USD".
-func formatMoney(minor int64, cur string) string {
-	digits := domain.MinorUnits(cur)
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	unit := int64(1)
-	for range digits {
-		unit *= 10
-	}
-	whole := strconv.FormatInt(minor/unit, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if digits > 0 {
-		fmt.Fprintf(&b, ".%0*d", digits, minor%unit)
-	}
-	return b.String() + " " + cur
+func (s *story) money(minor int64) string {
+	return domain.Money{Amount: minor, Currency: currency}.Major()
 }
 
 func formatBPS(bps int64) string { return fmt.Sprintf("%d.%02d%%", bps/100, bps%100) }
@@ -930,4 +914,26 @@ func (s *story) summary() {
 	s.printf("   registered partner refused by rule %s\n", s.sum.RefusedRule)
 	s.printf("   verify: OK (%d events, mirror %d)\n", s.sum.LogEvents, s.sum.MirrorChecked)
 	s.printf("   replay as of position %d: same numbers\n", s.sum.ReplayPosition)
+	s.next()
+}
+
+// next prints commands to try after the demo, with this run's values.
+func (s *story) next() {
+	cli := s.opt.Command
+	s.sum.Next = []string{
+		fmt.Sprintf("%s explain --oem hp --invoice %s --line 1", cli, s.hpInvoice),
+		fmt.Sprintf("%s export attribution --quarter %s --format csv", cli, s.quarter),
+		fmt.Sprintf(`curl -s -H "Authorization: Bearer $(%s token finance)" '%s/v1/partners/%s/statements/%s'`, cli, s.opt.BaseURL, s.platinum, s.quarter),
+		fmt.Sprintf("%s replay --as-of now --out /tmp/dealcredit-replay", cli),
+	}
+	why := []string{
+		"the credits of the HP invoice's first line and the events behind them",
+		"finance's ledger of the story's quarter",
+		"the platinum VAR's statement (JSON)",
+		"the CSVs again, from the log alone, as recorded up to now",
+	}
+	s.printf("\nNext, with this run's values (copy and paste):\n")
+	for i, c := range s.sum.Next {
+		s.printf("   %s\n       # %s\n", c, why[i])
+	}
 }

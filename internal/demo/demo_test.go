@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,15 @@ func TestDemo(t *testing.T) {
 	}
 	if want := d.Token(t, "partner"); want == "" || sum.PlatinumID == "" {
 		t.Errorf("platinum partner %q", sum.PlatinumID)
+	}
+	// The next commands carry this run's values, so they work as pasted
+	// (the README test runs one of them).
+	for _, want := range []string{
+		"dealcredit explain --oem hp --invoice HP-t1-0001 --line 1",
+		"dealcredit export attribution --quarter " + sum.Quarter + " --format csv",
+	} {
+		if !slices.Contains(sum.Next, want) || !strings.Contains(out.String(), "   "+want+"\n") {
+			t.Errorf("next commands %q (printed or not) lack %q", sum.Next, want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -61,8 +62,12 @@ type Server struct {
 
 	service User // never changes
 
-	mu    sync.Mutex // serialises AddOEM
-	creds Credentials
+	mu      sync.Mutex // serialises AddOEM
+	creds   Credentials
+	dataDir string
+	// storeWasFull: WatchStore saw the store's disk full and has not
+	// restarted JetStream since.
+	storeWasFull atomic.Bool
 }
 
 // Start runs an embedded JetStream server and returns once it accepts
@@ -120,7 +125,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("natsserver: new server: %w", err)
 	}
 	auth.srv = s
-	es := &Server{srv: s, auth: auth, credsPath: credsPath, service: creds.Service, creds: creds}
+	es := &Server{srv: s, auth: auth, credsPath: credsPath, service: creds.Service, creds: creds, dataDir: opts.DataDir}
 	for oem, u := range creds.OEMs {
 		if err := es.wireOEM(oem, u); err != nil {
 			return nil, err

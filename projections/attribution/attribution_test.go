@@ -226,6 +226,10 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	if !types["invoice.received"] || !types["deal.registered"] || !types["deal.approved"] {
 		t.Fatalf("explanation lacks events: %v\n%s", types, text.String())
 	}
+	// People read major units with the currency; JSON keeps minor units.
+	if !strings.Contains(text.String(), "revenue 4,500.00 USD to var-1") {
+		t.Fatalf("explanation does not print the revenue credit in major units:\n%s", text.String())
+	}
 	if _, err := rd.Explain(ctx, "hp", "HP-404", 1); !attribution.IsNoLine(err) {
 		t.Fatalf("explain unknown line: %v", err)
 	}

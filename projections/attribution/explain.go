@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"dealcredit/domain"
 )
 
 // ExplainedEvent is one event behind a credit, read from the log.
@@ -117,8 +119,8 @@ func (e Explanation) WriteText(w io.Writer) error {
 		if c.Adjustment {
 			adj = " (adjusts " + c.AdjustsQuarter + ")"
 		}
-		_, err = fmt.Fprintf(w, "\n%s %d %s to %s in %s%s, registration %q, policy v%d\n  reason: %s\n",
-			c.Kind, c.AmountMinor, c.Currency, partner, c.Quarter, adj, c.RegistrationID, c.PolicyVersion, c.Reason)
+		_, err = fmt.Fprintf(w, "\n%s %s to %s in %s%s, registration %q, policy v%d\n  reason: %s\n",
+			c.Kind, domain.Money{Amount: c.AmountMinor, Currency: c.Currency}.Major(), partner, c.Quarter, adj, c.RegistrationID, c.PolicyVersion, c.Reason)
 		for _, ev := range c.Events {
 			if err != nil {
 				return err

@@ -84,7 +84,7 @@ func TestLeadsAndSeats(t *testing.T) {
 			t.Fatalf("%s seats %d/%d/%d, want %d/%d/%d", tc.tier, c, u, f, tc.cap, tc.used, tc.free)
 		}
 	}
-	rep, err := m.Verify(ctx)
+	rep, err := m.Verify(ctx, nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify %v\n%s", err, rep)
 	}

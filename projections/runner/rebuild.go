@@ -19,9 +19,9 @@ var ErrRebuildRunning = errors.New("projection: rebuild already running")
 // of an Indexer: a scratch or replay schema is read once, in full) and folds
 // the log into it up to limit, one transaction per batch. It returns the
 // position reached and the state at that position. Progress, when not nil,
-// is called after each batch with the position reached and the head of the
-// log. The events skipped for p (LoadSkips, read when the build starts) are
-// left out.
+// is called before the first batch and after each batch with the position
+// reached and the head of the log (the limit when that is lower). The events
+// skipped for p (LoadSkips, read when the build starts) are left out.
 func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, schema string, limit Limit, batchSize int, progress func(pos, head int64)) (int64, State, error) {
 	if err := checkName(p); err != nil {
 		return 0, nil, err
@@ -54,6 +54,9 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	state = withSkips(state, skips)
 	if limit.Position > 0 && limit.Position < head {
 		head = limit.Position
+	}
+	if progress != nil && limit.Position >= 0 {
+		progress(0, head)
 	}
 	pos, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

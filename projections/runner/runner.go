@@ -85,6 +85,10 @@ type Runner struct {
 
 	mu     sync.Mutex
 	status Status
+	// following is set once the runner reached live after a start or a
+	// retry; from then on it moves between live and catching_up with every
+	// burst of events, and those moves are not logged.
+	following bool
 }
 
 // New returns a runner for p. It does not touch the database until Run.
@@ -110,14 +114,33 @@ func (r *Runner) Status() Status {
 	return r.status
 }
 
+// setStatus applies f and logs the state when it changed, except the moves
+// between live and catching_up of a runner that is following the log.
 func (r *Runner) setStatus(f func(*Status)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev := r.status.State
 	f(&r.status)
-	if r.status.State != prev {
-		r.opts.Logger.Info("projection state", "projection", r.proj.Name(), "state", r.status.State, "position", r.status.Position, "error", r.status.Error)
+	st := r.status.State
+	if st == prev {
+		return
 	}
+	switch {
+	case st != StateLive && st != StateCatchingUp:
+		r.following = false
+	case r.following:
+		return
+	case st == StateLive:
+		r.following = true
+	}
+	attrs := []any{"projection", r.proj.Name(), "state", st, "position", r.status.Position}
+	if st == StateCatchingUp {
+		attrs = append(attrs, "head", r.status.Head)
+	}
+	if r.status.Error != "" {
+		attrs = append(attrs, "error", r.status.Error)
+	}
+	r.opts.Logger.Info("projection state", attrs...)
 }
 
 // Run catches the projection up with the log and follows it until ctx ends.

@@ -114,9 +114,21 @@ func (r Report) String() string {
 // checkpoint, and compares the digests of its tables with the live ones.
 // The live runner is paused only for the final catch-up and comparison.
 func Verify(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, batchSize int, projs ...Projection) (Report, error) {
+	return VerifyProgress(ctx, pool, log, batchSize, nil, projs...)
+}
+
+// VerifyProgress is Verify reporting progress: when not nil, progress is
+// called after each batch of each scratch rebuild with the projection's
+// name, the position reached and the position the rebuild runs to.
+func VerifyProgress(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, batchSize int, progress func(name string, pos, total int64), projs ...Projection) (Report, error) {
 	var rep Report
 	for _, p := range projs {
-		pr, err := verifyOne(ctx, pool, log, p, batchSize)
+		var pf func(pos, total int64)
+		if progress != nil {
+			name := p.Name()
+			pf = func(pos, total int64) { progress(name, pos, total) }
+		}
+		pr, err := verifyOne(ctx, pool, log, p, batchSize, pf)
 		if err != nil {
 			return rep, err
 		}
@@ -125,7 +137,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, batc
 	return rep, nil
 }
 
-func verifyOne(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, batchSize int) (ProjectionReport, error) {
+func verifyOne(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Projection, batchSize int, progress func(pos, total int64)) (ProjectionReport, error) {
 	name := p.Name()
 	pr := ProjectionReport{Name: name}
 	if err := Ensure(ctx, pool, p); err != nil {
@@ -144,7 +156,7 @@ func verifyOne(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p
 	if cp.Position == 0 {
 		limit.Position = -1
 	}
-	pos, state, err := Build(ctx, pool, log, p, scratch, limit, batchSize, nil)
+	pos, state, err := Build(ctx, pool, log, p, scratch, limit, batchSize, progress)
 	if err != nil {
 		return pr, err
 	}
