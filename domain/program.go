@@ -82,6 +82,7 @@ type Outcome struct {
 type dealRec struct {
 	DealState
 	regID, approvalID string
+	approvalSeq       int64 // the approval's place in the log (Program.seq): the tie rule
 	endedOn           Date
 	displacedBy       string
 	engagementIDs     []string
@@ -102,8 +103,14 @@ type partnerRec struct {
 	unmetPolicy int
 }
 
+// tierAt returns the tier the partner held on d and the event that gave it. Before its
+// first span a partner was registered, except a grandfathered one: an existing business
+// partner already held the tier it was grandfathered at (rule 5).
 func (p *partnerRec) tierAt(d Date) (Tier, string) {
 	t, id := TierRegistered, ""
+	if p.Grandfathered && len(p.tierIDs) > 0 {
+		t, id = p.tierIDs[0].span.Tier, p.tierIDs[0].id
+	}
 	for _, r := range p.tierIDs {
 		if !r.span.From.After(d) {
 			t, id = r.span.Tier, r.id
@@ -141,12 +148,14 @@ type Program struct {
 	repOrder   []string // sorted keys of reps
 	invoices   map[string]*invoiceRec
 	exceptions map[string]*excRec
-	excIndex   map[string][]string // customer key or "\x00"+domain -> exception keys (may be stale)
+	lineIdx    map[string][]string // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
+	pending    map[string][]string // invoice key -> keys of the credit memos waiting for it
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
 	defPol     policyRec         // the default policy, read only
 	position   int64
+	seq        int64     // envelopes applied
 	dirty      *dirtySet // what changed since the last Evict; nil when the program keeps everything in memory
 }
 
@@ -167,7 +176,7 @@ func NewProgram() *Program {
 		partners: map[string]*partnerRec{}, geos: map[string]GeoState{}, deals: map[string]*dealRec{},
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
-		exceptions: map[string]*excRec{}, excIndex: map[string][]string{}, credited: map[creditedKey]int64{},
+		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
 		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
@@ -188,7 +197,9 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	if env.Position != 0 {
 		p.position = env.Position
 	}
+	p.seq++
 	var out Outcome
+	cause := env.Type + " on " + env.StreamID // what a re-attribution names (with the event id)
 	switch e := env.Event.(type) {
 	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CommitmentMade, TierChanged, TierReviewed:
 		id := partnerIDOf(e)
@@ -207,16 +218,28 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		case TierChanged:
 			r.tierIDs = append(r.tierIDs, tierRec{TierSpan{e.To, e.EffectiveOn}, env.EventID})
 		}
+		switch e := e.(type) {
+		case PartnerEnrolled, PartnerGrandfathered:
+			out.add(p.reattribute([]string{"p:" + id}, Date{}, cause, env.EventID))
+		case TierChanged:
+			out.add(p.reattribute([]string{"p:" + id}, e.EffectiveOn, cause, env.EventID))
+		}
 	case SeatsSet, SeatTaken, SeatReleased, SeatWaitlisted:
 		geo := StreamOf(e)[len("geo-"):]
 		p.geos[geo] = EvolveGeo(p.geos[geo], e)
 	case PolicySet:
 		p.policies = append(p.policies, policyRec{e, env.EventID})
+		out.add(p.reattribute([]string{"*"}, e.EffectiveFrom, cause, env.EventID))
 	case QuarterClosed:
 		p.closed[e.Quarter] = true
 	case FieldRepAssigned:
+		from := e.On
+		if old, ok := p.reps[e.RepID]; ok && old.On.Before(from) {
+			from = old.On
+		}
 		p.reps[e.RepID], p.repIDs[e.RepID] = e, env.EventID
 		p.repOrder = sortedKeys(p.reps)
+		out.add(p.reattribute([]string{"*"}, from, cause, env.EventID))
 	case DealRegistered:
 		d := &dealRec{regID: env.EventID}
 		d.DealState = EvolveDeal(DealState{}, e)
@@ -235,33 +258,36 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		}
 		d.DealState = EvolveDeal(d.DealState, e)
 		p.dirty.deal(id)
+		keys := dealIndexKeys(d.DealRegistered)
 		switch e := e.(type) {
 		case DealApproved:
-			d.approvalID, d.endedOn = env.EventID, Date{}
-			out.add(p.claim(d))
+			d.approvalID, d.approvalSeq, d.endedOn = env.EventID, p.seq, Date{}
 		case DealOverridden:
-			d.approvalID, d.endedOn = env.EventID, Date{}
+			d.approvalID, d.approvalSeq, d.endedOn = env.EventID, p.seq, Date{}
 			for _, x := range e.Displaced {
-				if o := p.deals[x]; o != nil && o.endedOn.IsZero() {
-					o.endedOn, o.displacedBy = e.ApprovedOn, e.DealID
+				if o := p.deals[x]; o != nil && o.end(e.ApprovedOn) {
+					o.displacedBy = e.DealID
 					p.dirty.deal(x)
+					keys = append(keys, dealIndexKeys(o.DealRegistered)...)
 				}
 			}
-			out.add(p.claim(d))
 		case DealWithdrawn:
-			d.endedOn = e.On
+			d.end(e.On)
 		case DealLost:
-			d.endedOn = e.On
+			d.end(e.On)
 		case DealExpired:
-			d.endedOn = e.On
+			d.end(e.On)
 		case EngagementLogged:
 			d.engagementIDs = append(d.engagementIDs, env.EventID)
-			out.add(p.claim(d))
 		case ServiceHandedOff:
 			if d.handoffIDs == nil {
 				d.handoffIDs = map[string]string{}
 			}
 			d.handoffIDs[e.OEMID] = env.EventID
+		}
+		switch e.(type) {
+		case DealApproved, DealOverridden, DealWithdrawn, DealLost, DealExpired, DealExtended, EngagementLogged, ServiceHandedOff:
+			out.add(p.reattribute(keys, p.dealFrom(e, p.maxGrace()), cause, env.EventID))
 		}
 	case InvoiceReceived:
 		o, err := p.applyInvoice(e, env.EventID)
@@ -277,6 +303,16 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// end ends the deal's protection on day unless it ended earlier; it reports whether it
+// changed anything.
+func (d *dealRec) end(day Date) bool {
+	if !d.endedOn.IsZero() && !day.Before(d.endedOn) {
+		return false
+	}
+	d.endedOn = day
+	return true
 }
 
 func (o *Outcome) add(x Outcome) {
@@ -415,9 +451,15 @@ type repSnap struct {
 	id  string
 }
 
+// memoReturn is what one credit memo returned on a line, with what its clawback is booked
+// with.
 type memoReturn struct {
-	number string
-	amount int64
+	number   string
+	amount   int64
+	segment  Segment // the memo line's segment: it returns nothing on a line of another segment
+	date     Date
+	eventID  string
+	revision int
 }
 
 type lineRec struct {
@@ -428,31 +470,17 @@ type lineRec struct {
 	attr    lineAttr
 }
 
-func (l *lineRec) returned() int64 {
-	var r int64
-	if l.memos != nil {
-		for _, m := range *l.memos {
-			// Capped at each step: r <= l.amount and m.amount fit in int64 together
-			// whatever the number of memos.
-			if r += m.amount; r >= l.amount {
-				return l.amount
-			}
-		}
-	}
-	return r
-}
-
-func (l *lineRec) setMemo(number string, amount int64) {
+func (l *lineRec) setMemo(r memoReturn) {
 	if l.memos == nil {
 		l.memos = &[]memoReturn{}
 	}
 	for i, m := range *l.memos {
-		if m.number == number {
-			(*l.memos)[i].amount = amount
+		if m.number == r.number {
+			(*l.memos)[i] = r
 			return
 		}
 	}
-	*l.memos = append(*l.memos, memoReturn{number, amount})
+	*l.memos = append(*l.memos, r)
 }
 
 // invoiceRec is what the program keeps of an invoice or credit memo (the latest revision).
@@ -463,8 +491,14 @@ type invoiceRec struct {
 	number   string
 	date     Date
 	currency string
-	customer string    // the customer's name
-	lines    []lineRec // sorted by line number; nil for a credit memo
+	customer string // the customer's name
+	custKey  string // the customer key a line is matched by
+	domain   string // the normalised web domain
+	regID    string // the invoice's deal_registration_id
+	memoFor  string // a credit memo's invoice number ("" for an invoice)
+	// lines are sorted by line number; a credit memo keeps its lines only while it waits
+	// for its invoice.
+	lines []lineRec
 }
 
 func (r *invoiceRec) line(n int) *lineRec {
@@ -475,16 +509,16 @@ func (r *invoiceRec) line(n int) *lineRec {
 	return nil
 }
 
-// excRec is an open exception with the customer keys a claim matches it by.
+// excRec is an open exception of an invoice line.
 type excRec struct {
 	Exception
-	custKey, domain string
 }
 
 func (p *Program) newRec(inv InvoiceReceived, eventID string) *invoiceRec {
 	key := invKey(inv.OEMID, inv.InvoiceNumber)
 	return &invoiceRec{revision: inv.Revision, eventID: eventID, oemID: p.intern(inv.OEMID), number: key[len(inv.OEMID)+1:],
-		date: inv.InvoiceDate, currency: p.intern(inv.Currency), customer: p.intern(inv.Customer.Name)}
+		date: inv.InvoiceDate, currency: p.intern(inv.Currency), customer: p.intern(inv.Customer.Name),
+		custKey: p.intern(CustomerKey(inv.Customer)), domain: p.intern(NormalizeDomain(inv.Customer.Domain)), regID: inv.DealRegistrationID}
 }
 
 func internSegment(s Segment) Segment {
@@ -509,19 +543,13 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 	if prev != nil && inv.Revision <= prev.revision {
 		return out, nil // an older or equal revision arriving late changes nothing
 	}
-	if prev != nil {
-		// Reverse the old revision's net credits (booked in its own quarter, or as an
-		// adjustment when that quarter is closed), keeping returned amounts for the new one.
-		for i := range prev.lines {
-			old := &prev.lines[i]
-			for _, c := range p.netCredits(prev, old) {
-				c.Amount.Amount = -c.Amount.Amount
-				c.Revision = inv.Revision
-				c.Reason = fmt.Sprintf("reversal: revision %d supersedes revision %d (%s)", inv.Revision, prev.revision, c.Reason)
-				c.EventIDs = append(append([]string(nil), c.EventIDs...), eventID)
-				out.Credits = append(out.Credits, p.stamp(c, prev.date.Quarter()))
-			}
-		}
+	if prev != nil && inv.Currency != prev.currency {
+		// One currency per invoice: the revision is not booked.
+		out.Exceptions = append(out.Exceptions, Exception{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision,
+			Customer: inv.Customer.Name, InvoiceDate: inv.InvoiceDate, Amount: Money{0, inv.Currency}, Status: "refused",
+			EventIDs: []string{eventID}, Tried: []string{fmt.Sprintf("currency %s of revision %d differs from the invoice's %s",
+				inv.Currency, inv.Revision, prev.currency)}})
+		return out, nil
 	}
 	rec := p.newRec(inv, eventID)
 	rec.lines = make([]lineRec, len(inv.Lines))
@@ -529,54 +557,184 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 		rec.lines[i] = lineRec{line: l.Line, segment: internSegment(l.Segment), amount: l.AmountMinor}
 	}
 	sort.SliceStable(rec.lines, func(i, j int) bool { return rec.lines[i].line < rec.lines[j].line })
-	for _, l := range inv.Lines {
-		lr := rec.line(l.Line)
-		if prev != nil {
-			if pl := prev.line(l.Line); pl != nil {
-				lr.memos = pl.memos
+	cause := ""
+	if prev != nil {
+		cause = fmt.Sprintf("revision %d supersedes revision %d", inv.Revision, prev.revision)
+		// Lines the new revision drops: their net credits are reversed.
+		for i := range prev.lines {
+			old := &prev.lines[i]
+			if rec.line(old.line) != nil {
+				continue
 			}
-		}
-		attr, exc := p.attribute(inv, eventID, l)
-		lr.attr = attr
-		ek := excKey(inv.OEMID, inv.InvoiceNumber, l.Line)
-		if exc != nil {
-			p.openException(ek, &excRec{Exception: *exc, custKey: CustomerKey(inv.Customer), domain: NormalizeDomain(inv.Customer.Domain)})
-			p.dirty.exception(ek)
-			out.Exceptions = append(out.Exceptions, *exc)
-		} else if old := p.exceptions[ek]; old != nil && old.Status == "open" {
-			old.Status = "superseded"
-			out.Exceptions = append(out.Exceptions, old.Exception)
-			delete(p.exceptions, ek)
-			p.dirty.exception(ek)
-		}
-		for _, c := range p.netCredits(rec, lr) {
-			out.Credits = append(out.Credits, p.stamp(c, inv.InvoiceDate.Quarter()))
+			out.Credits = append(out.Credits, p.rebook(p.lineCredits(prev, old), nil, cause, eventID, false, inv.Revision)...)
+			out.Exceptions = append(out.Exceptions, p.syncException(rec, old, nil, "superseded")...)
 		}
 	}
 	p.invoices[key] = rec
+	for i := range rec.lines {
+		lr := &rec.lines[i]
+		var before []booked
+		if prev != nil {
+			if pl := prev.line(lr.line); pl != nil {
+				lr.memos = pl.memos
+				before = p.lineCredits(prev, pl)
+			}
+		}
+		attr, tried := p.decide(rec, lr)
+		lr.attr = attr
+		out.Credits = append(out.Credits, p.rebook(before, p.lineCredits(rec, lr), cause, eventID, false, inv.Revision)...)
+		out.Exceptions = append(out.Exceptions, p.syncException(rec, lr, tried, "superseded")...)
+	}
+	p.indexInvoice(key, rec)
 	p.dirty.invoice(key)
+	// Credit memos that arrived before the invoice waited for it.
+	if memos := p.pending[key]; len(memos) > 0 {
+		delete(p.pending, key)
+		for _, mk := range memos {
+			if m := p.invoices[mk]; m != nil {
+				out.add(p.applyMemoTo(key, rec, mk, m, true))
+			}
+		}
+	}
 	return out, nil
 }
 
-// openException records an open exception and indexes it by the customer keys a later
-// claim can match it by.
-func (p *Program) openException(k string, e *excRec) {
-	p.exceptions[k] = e
-	p.excIndex[e.custKey] = append(p.excIndex[e.custKey], k)
-	if e.domain != "" {
-		p.excIndex["\x00"+e.domain] = append(p.excIndex["\x00"+e.domain], k)
-	}
+// booked is one credit a line books as things stand, with the component it belongs to
+// ("" for the line's gross credits, the credit memo's number for its clawback). Its
+// Quarter is the business quarter (before stamp).
+type booked struct {
+	memo string
+	c    Credit
 }
 
-// netCredits returns a line's gross credits less the proportional clawback of what credit
-// memos returned.
-func (p *Program) netCredits(rec *invoiceRec, l *lineRec) []Credit {
-	r := l.returned()
-	out := p.gross(rec, l)
-	for i := range out {
-		out[i].Amount.Amount -= clawback(out[i].Amount.Amount, r, l.amount)
+func (b *booked) same(o *booked) bool {
+	return b.memo == o.memo && b.c.Kind == o.c.Kind && b.c.PartnerID == o.c.PartnerID && b.c.RegistrationID == o.c.RegistrationID &&
+		b.c.Amount == o.c.Amount && b.c.Quarter == o.c.Quarter && b.c.PolicyVersion == o.c.PolicyVersion && b.c.Revision == o.c.Revision
+}
+
+// lineCredits returns every credit a line books as things stand: its gross credits in
+// the quarter of the invoice date and, per credit memo in business order (memo date, then
+// number), the difference of the cumulative proportional clawbacks in the quarter of the
+// memo date. It is a function of the line's record only, so the same facts give the same
+// credits whatever order the memos arrived in.
+func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
+	gross := p.gross(rec, l)
+	out := make([]booked, 0, len(gross))
+	for _, c := range gross {
+		c.Quarter = rec.date.Quarter()
+		out = append(out, booked{c: c})
+	}
+	if l.memos == nil {
+		return out
+	}
+	ms := make([]memoReturn, 0, len(*l.memos))
+	for _, m := range *l.memos {
+		if m.segment == "" || m.segment == l.segment {
+			ms = append(ms, m)
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].date != ms[j].date {
+			return ms[i].date.Before(ms[j].date)
+		}
+		return ms[i].number < ms[j].number
+	})
+	var cum int64 // returned so far, capped at the line amount at each step (no overflow)
+	for _, m := range ms {
+		before := cum
+		cum = min(cum+m.amount, l.amount)
+		after := cum
+		for _, g := range gross {
+			d := clawback(g.Amount.Amount, after, l.amount) - clawback(g.Amount.Amount, before, l.amount)
+			if d == 0 {
+				continue
+			}
+			c := g
+			c.Amount.Amount = -d
+			c.Revision = m.revision
+			c.Quarter = m.date.Quarter()
+			c.Reason = "clawback: credit memo " + m.number + " returns " + strconv.FormatInt(after, 10) + " of " +
+				strconv.FormatInt(l.amount, 10) + " (" + g.Reason + ")"
+			c.EventIDs = append(append(make([]string, 0, len(g.EventIDs)+1), g.EventIDs...), m.eventID)
+			out = append(out, booked{memo: m.number, c: c})
+		}
 	}
 	return out
+}
+
+// rebook returns the ledger rows that take a line from the credits it booked (before) to
+// the credits it books now (after): every credit of before without an identical one in
+// after is reversed ("reversal: <cause> (...)"), every credit of after without an
+// identical one in before is booked. Rows land in their business quarter, or as an
+// adjustment in the first open quarter after it when that quarter is closed. With note, a
+// rebooked credit names the cause too; revision (when not 0) is the reversals' revision.
+func (p *Program) rebook(before, after []booked, cause, causeID string, note bool, revision int) []Credit {
+	var out []Credit
+	used := make([]bool, len(after))
+	for i := range before {
+		b := &before[i]
+		found := false
+		for j := range after {
+			if !used[j] && b.same(&after[j]) {
+				used[j], found = true, true
+				break
+			}
+		}
+		if found {
+			continue
+		}
+		c := b.c
+		c.Amount.Amount = -c.Amount.Amount
+		if revision != 0 {
+			c.Revision = revision
+		}
+		c.Reason = "reversal: " + cause + " (" + c.Reason + ")"
+		c.EventIDs = append(append(make([]string, 0, len(c.EventIDs)+1), c.EventIDs...), causeID)
+		out = append(out, p.stamp(c, c.Quarter))
+	}
+	for j := range after {
+		if used[j] {
+			continue
+		}
+		c := after[j].c
+		if note {
+			c.Reason += "; rebooked: " + cause
+			c.EventIDs = append(append(make([]string, 0, len(c.EventIDs)+1), c.EventIDs...), causeID)
+		}
+		out = append(out, p.stamp(c, c.Quarter))
+	}
+	return out
+}
+
+// syncException keeps a line's exception in step with its attribution: an unattributed
+// line has an open exception (listing what was tried); when the line is attributed, an
+// open exception is resolved ("claimed" or "matched" by the deal, else closedAs).
+func (p *Program) syncException(rec *invoiceRec, l *lineRec, tried []string, closedAs string) []Exception {
+	ek := excKey(rec.oemID, rec.number, l.line)
+	if l.attr.kind == outUnattributed && rec.line(l.line) == l {
+		pol := p.policyOf(l.attr.pol)
+		e := Exception{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
+			Customer: rec.customer, Segment: l.segment, InvoiceDate: rec.date, Amount: Money{l.amount, rec.currency},
+			Status: "open", Tried: tried, EventIDs: filterEmpty([]string{rec.eventID, pol.id})}
+		p.exceptions[ek] = &excRec{Exception: e}
+		p.dirty.exception(ek)
+		return []Exception{e}
+	}
+	old := p.exceptions[ek]
+	if old == nil || old.Status != "open" {
+		return nil
+	}
+	e := old.Exception
+	e.Status = closedAs
+	if a := l.attr.p; l.attr.kind == outPartner && a != nil && rec.line(l.line) == l {
+		e.Status, e.ClaimedBy = "matched", a.dealID
+		if a.claimed {
+			e.Status = "claimed"
+		}
+	}
+	delete(p.exceptions, ek)
+	p.dirty.exception(ek)
+	return []Exception{e}
 }
 
 // clawback returns the cumulative clawback of credit c when returned of lineAmount has been
@@ -599,108 +757,216 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 	if prevMemo != nil && m.Revision <= prevMemo.revision {
 		return out, nil
 	}
-	memo := &invoiceRec{revision: m.Revision, eventID: eventID}
-	okey := invKey(m.OEMID, m.CreditMemoFor)
-	orig := p.invoices[okey]
-	if orig == nil {
-		for _, l := range m.Lines {
-			exc := &Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision, Line: l.Line,
-				Customer: m.Customer.Name, Segment: l.Segment, InvoiceDate: m.InvoiceDate,
-				Amount: Money{-l.AmountMinor, m.Currency}, Status: "open", EventIDs: []string{eventID},
-				Tried: []string{"credit memo for " + m.CreditMemoFor + ", which was never received"}}
-			out.Exceptions = append(out.Exceptions, *exc)
-		}
-		p.invoices[mkey] = memo
-		p.dirty.invoice(mkey)
-		return out, nil
-	}
-	for _, l := range m.Lines {
-		lr := orig.line(l.Line)
-		if lr == nil || lr.segment != l.Segment {
-			out.Exceptions = append(out.Exceptions, Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision,
-				Line: l.Line, Customer: m.Customer.Name, Segment: l.Segment, InvoiceDate: m.InvoiceDate,
-				Amount: Money{-l.AmountMinor, m.Currency}, Status: "open", EventIDs: []string{eventID},
-				Tried: []string{fmt.Sprintf("line %d of %s with segment %s", l.Line, m.CreditMemoFor, l.Segment)}})
-			continue
-		}
-		before := p.netCredits(orig, lr)
-		lr.setMemo(m.InvoiceNumber, l.AmountMinor)
-		p.dirty.invoice(okey)
-		after := p.netCredits(orig, lr)
-		for i := range after {
-			c := after[i]
-			c.Amount.Amount -= before[i].Amount.Amount
-			if c.Amount.Amount == 0 {
-				continue
-			}
-			c.Revision = m.Revision
-			c.Reason = fmt.Sprintf("clawback: credit memo %s returns %d of %d (%s)", m.InvoiceNumber, lr.returned(), lr.amount, before[i].Reason)
-			c.EventIDs = append(append([]string(nil), c.EventIDs...), eventID)
-			out.Credits = append(out.Credits, p.stamp(c, m.InvoiceDate.Quarter()))
-		}
+	memo := p.newRec(m, eventID)
+	memo.memoFor = m.CreditMemoFor
+	memo.lines = make([]lineRec, len(m.Lines))
+	for i, l := range m.Lines {
+		memo.lines[i] = lineRec{line: l.Line, segment: internSegment(l.Segment), amount: l.AmountMinor, attr: lineAttr{pol: -1}}
 	}
 	p.invoices[mkey] = memo
 	p.dirty.invoice(mkey)
-	return out, nil
+	okey := invKey(m.OEMID, m.CreditMemoFor)
+	orig := p.invoices[okey]
+	if orig == nil || orig.memoFor != "" {
+		// The memo waits for its invoice: applied when the invoice arrives.
+		if !containsString(p.pending[okey], mkey) {
+			p.pending[okey] = append(p.pending[okey], mkey)
+		}
+		for _, l := range m.Lines {
+			out.Exceptions = append(out.Exceptions, Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision, Line: l.Line,
+				Customer: m.Customer.Name, Segment: l.Segment, InvoiceDate: m.InvoiceDate, Amount: Money{-l.AmountMinor, m.Currency},
+				Status: "waiting", EventIDs: []string{eventID},
+				Tried: []string{"credit memo for " + m.CreditMemoFor + ", which has not arrived yet; applied when it arrives"}})
+		}
+		return out, nil
+	}
+	return p.applyMemoTo(okey, orig, mkey, memo, false), nil
+}
+
+// applyMemoTo applies a credit memo to the lines of its invoice: each line books the change
+// of its clawbacks. A memo in another currency than its invoice is refused.
+func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *invoiceRec, waited bool) Outcome {
+	var out Outcome
+	exc := func(l *lineRec, status, tried string) Exception {
+		return Exception{OEMID: memo.oemID, InvoiceNumber: memo.number, Revision: memo.revision, Line: l.line, Customer: memo.customer,
+			Segment: l.segment, InvoiceDate: memo.date, Amount: Money{-l.amount, memo.currency}, Status: status,
+			EventIDs: []string{memo.eventID}, Tried: []string{tried}}
+	}
+	lines := memo.lines
+	memo.lines = nil
+	p.dirty.invoice(mkey)
+	if memo.currency != orig.currency {
+		for i := range lines {
+			out.Exceptions = append(out.Exceptions, exc(&lines[i], "refused",
+				fmt.Sprintf("currency %s of credit memo %s differs from invoice %s's %s", memo.currency, memo.number, memo.memoFor, orig.currency)))
+		}
+		return out
+	}
+	for i := range lines {
+		l := &lines[i]
+		lr := orig.line(l.line)
+		if lr == nil {
+			out.Exceptions = append(out.Exceptions, exc(l, "open", fmt.Sprintf("line %d of %s with segment %s", l.line, memo.memoFor, l.segment)))
+			continue
+		}
+		if lr.segment != l.segment {
+			// Kept on the line: a revision that gives the line this segment applies it.
+			out.Exceptions = append(out.Exceptions, exc(l, "open", fmt.Sprintf("line %d of %s with segment %s", l.line, memo.memoFor, l.segment)))
+		}
+		before := p.lineCredits(orig, lr)
+		lr.setMemo(memoReturn{number: memo.number, amount: l.amount, segment: l.segment, date: memo.date, eventID: memo.eventID, revision: memo.revision})
+		p.dirty.invoice(okey)
+		out.Credits = append(out.Credits, p.rebook(before, p.lineCredits(orig, lr), "credit memo "+memo.number+" changes the clawbacks",
+			memo.eventID, false, 0)...)
+		if waited {
+			out.Exceptions = append(out.Exceptions, exc(l, "applied", "credit memo for "+memo.memoFor+", applied when it arrived"))
+		}
+	}
+	return out
+}
+
+func containsString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// protects says whether deal d protects segment seg (any segment when !needSegment) on day.
+func protects(d *dealRec, seg Segment, day Date, needSegment bool) bool {
+	if d == nil || d.approvalID == "" || day.Before(d.ApprovedOn) || day.After(d.ExpiresOn) {
+		return false
+	}
+	if !d.endedOn.IsZero() && !day.Before(d.endedOn) {
+		return false
+	}
+	return !needSegment || hasSegment(d.Segments, seg)
+}
+
+// first says whether deal a takes a line before deal b: the earlier approval day, then
+// the approval first in the log.
+func first(a, b *dealRec) bool {
+	if a.ApprovedOn != b.ApprovedOn {
+		return a.ApprovedOn.Before(b.ApprovedOn)
+	}
+	return a.approvalSeq < b.approvalSeq
 }
 
 // match finds the deal protecting (customer, segment) on day. Order: the invoice's
 // deal_registration_id, then the normalised web domain, then normalised name + country;
-// among several, the earliest approval (then the smallest id).
-func (p *Program) match(inv InvoiceReceived, seg Segment, day Date, needSegment bool) (*dealRec, matchBy, []string) {
+// among several, the earliest approval, then the approval first in the log. Without a
+// match it returns every key tried; with one, why the runner-up lost (if any).
+func (p *Program) match(rec *invoiceRec, seg Segment, day Date, needSegment bool) (*dealRec, matchBy, []string) {
 	var tried []string
-	ok := func(d *dealRec) bool {
-		if d == nil || d.approvalID == "" || day.Before(d.ApprovedOn) || day.After(d.ExpiresOn) {
-			return false
-		}
-		if !d.endedOn.IsZero() && !day.Before(d.endedOn) {
-			return false
-		}
-		return !needSegment || hasSegment(d.Segments, seg)
-	}
-	if id := inv.DealRegistrationID; id != "" {
-		if d := p.deals[id]; ok(d) {
+	if id := rec.regID; id != "" {
+		if d := p.deals[id]; protects(d, seg, day, needSegment) {
 			return d, byRegistration, nil
 		}
 		tried = append(tried, "deal_registration_id "+id+": no protected registration for "+string(seg)+" on "+day.String())
 	}
+	var lost []string // on a match: why the runner-up lost
 	pick := func(ids []string) *dealRec {
-		var best *dealRec
+		var best, second *dealRec
 		for _, id := range ids {
 			d := p.deals[id]
-			if ok(d) && (best == nil || d.ApprovedOn.Before(best.ApprovedOn) || (d.ApprovedOn == best.ApprovedOn && d.DealID < best.DealID)) {
-				best = d
+			if !protects(d, seg, day, needSegment) || d == best || d == second {
+				continue
 			}
+			switch {
+			case best == nil || first(d, best):
+				best, second = d, best
+			case second == nil || first(d, second):
+				second = d
+			}
+		}
+		if second != nil {
+			// Say why the other deal lost (the first runner-up).
+			why := "approved later (" + second.ApprovedOn.String() + ")"
+			if second.ApprovedOn == best.ApprovedOn {
+				why = "approved the same day, later in the log"
+			}
+			lost = []string{"deal " + second.DealID + " of " + second.PartnerID + " also protects it but was " + why}
 		}
 		return best
 	}
-	if dom := NormalizeDomain(inv.Customer.Domain); dom != "" {
+	if dom := rec.domain; dom != "" {
 		if d := pick(p.byDomain[dom]); d != nil {
-			return d, byDomain, nil
+			return d, byDomain, lost
 		}
 		tried = append(tried, "customer domain "+dom+": no protected registration for "+string(seg)+" on "+day.String())
 	}
-	key := CustomerKey(inv.Customer)
-	if d := pick(p.byKey[key]); d != nil {
-		return d, byKey, nil
+	if d := pick(p.byKey[rec.custKey]); d != nil {
+		return d, byKey, lost
 	}
-	tried = append(tried, "customer name and country "+key+": no protected registration for "+string(seg)+" on "+day.String())
+	tried = append(tried, "customer name and country "+rec.custKey+": no protected registration for "+string(seg)+" on "+day.String())
 	return nil, 0, tried
 }
 
-// attribute decides how one invoice line is attributed, and returns an Exception for an
-// unmatched software line (which books an unattributed credit).
-func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) (lineAttr, *Exception) {
-	pi := p.policyIndex(inv.InvoiceDate)
+// claimant finds the deal that claims a software line no registration protected: approved
+// after the invoice date but within the claim grace days of the policy in force on it, not
+// ended by then, covering the segment, and its partner logged an engagement step on or
+// before the invoice date (rule 13). Among several, the earliest approval, then the
+// approval first in the log; the second result says why the runner-up lost.
+func (p *Program) claimant(rec *invoiceRec, seg Segment, pol policyRec) (*dealRec, string) {
+	var best, second *dealRec
+	consider := func(d *dealRec) {
+		if d == nil || d.approvalID == "" || !hasSegment(d.Segments, seg) || !d.ApprovedOn.After(rec.date) ||
+			d.ApprovedOn.After(rec.date.AddDays(pol.ClaimGraceDaysFor(d.Geography))) ||
+			(!d.endedOn.IsZero() && !d.endedOn.After(d.ApprovedOn)) {
+			return
+		}
+		worked := false
+		for _, e := range d.Engagements {
+			if e.PartnerID == d.PartnerID && !e.OccurredOn.After(rec.date) {
+				worked = true
+				break
+			}
+		}
+		switch {
+		case !worked || d == best || d == second:
+		case best == nil || first(d, best):
+			best, second = d, best
+		case second == nil || first(d, second):
+			second = d
+		}
+	}
+	if rec.regID != "" {
+		consider(p.deals[rec.regID])
+	}
+	if rec.domain != "" {
+		for _, id := range p.byDomain[rec.domain] {
+			consider(p.deals[id])
+		}
+	}
+	for _, id := range p.byKey[rec.custKey] {
+		consider(p.deals[id])
+	}
+	if second == nil {
+		return best, ""
+	}
+	why := "approved later (" + second.ApprovedOn.String() + ")"
+	if second.ApprovedOn == best.ApprovedOn {
+		why = "approved the same day, later in the log"
+	}
+	return best, "deal " + second.DealID + " of " + second.PartnerID + " could also claim it but was " + why
+}
+
+// decide attributes one invoice line from the facts known now as of the invoice date, and
+// returns what was tried for an unmatched software line (which books an unattributed
+// credit and opens an exception).
+func (p *Program) decide(rec *invoiceRec, l *lineRec) (lineAttr, []string) {
+	pi := p.policyIndex(rec.date)
 	switch {
-	case l.Segment.Direct():
+	case l.segment.Direct():
 		return lineAttr{kind: outDirect, pol: pi}, nil
-	case l.Segment == SegmentServices:
-		if d, how, _ := p.match(inv, l.Segment, inv.InvoiceDate, false); d != nil {
-			if hid, ok := d.handoffIDs[inv.OEMID]; ok {
+	case l.segment == SegmentServices:
+		if d, how, _ := p.match(rec, l.segment, rec.date, false); d != nil {
+			if hid, ok := d.handoffIDs[rec.oemID]; ok {
 				to := ""
 				for _, h := range d.Handoffs {
-					if h.OEMID == inv.OEMID {
+					if h.OEMID == rec.oemID {
 						to = h.ToPartnerID
 					}
 				}
@@ -711,14 +977,21 @@ func (p *Program) attribute(inv InvoiceReceived, invID string, l InvoiceLine) (l
 		}
 		return lineAttr{kind: outOEM, pol: pi}, nil
 	}
-	d, how, tried := p.match(inv, l.Segment, inv.InvoiceDate, true)
-	if d == nil {
-		pol := p.policyOf(pi)
-		return lineAttr{kind: outUnattributed, pol: pi}, &Exception{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision, Line: l.Line,
-			Customer: inv.Customer.Name, Segment: l.Segment, InvoiceDate: inv.InvoiceDate, Amount: Money{l.AmountMinor, inv.Currency},
-			Status: "open", Tried: tried, EventIDs: append([]string{invID}, filterEmpty([]string{pol.id})...)}
+	pol := p.policyOf(pi)
+	d, how, tried := p.match(rec, l.segment, rec.date, true)
+	if d != nil {
+		a := p.partnerAttr(rec.date, d, how, pol)
+		if len(tried) > 0 {
+			a.matched += "; " + tried[0]
+		}
+		return lineAttr{kind: outPartner, pol: pi, p: a}, nil
 	}
-	return lineAttr{kind: outPartner, pol: pi, p: p.partnerAttr(inv.InvoiceDate, d, how, p.policyOf(pi))}, nil
+	if d, lost := p.claimant(rec, l.segment, pol); d != nil {
+		a := p.partnerAttr(rec.date, d, 0, pol)
+		a.claimed, a.grace, a.matched = true, int32(pol.ClaimGraceDaysFor(d.Geography)), lost
+		return lineAttr{kind: outPartner, pol: pi, p: a}, nil
+	}
+	return lineAttr{kind: outUnattributed, pol: pi}, tried
 }
 
 // partnerAttr snapshots what the partner credits of a line matched to d depend on.
@@ -780,6 +1053,9 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	how := s.matched
 	if s.claimed {
 		how = fmt.Sprintf("claim within %d grace days after engagement before the invoice date", s.grace)
+		if s.matched != "" {
+			how += "; " + s.matched // why another claimant lost
+		}
 	}
 	evIDs := ids(s.regID, s.approvalID, pol.id)
 	rev := base
@@ -812,96 +1088,132 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	return out
 }
 
-// claim resolves open exceptions the deal can claim: the deal was approved within the
-// policy's claim grace window after the invoice date and its partner logged an engagement
-// step on or before the invoice date.
-func (p *Program) claim(d *dealRec) Outcome {
+// reattribute attributes again the lines of the invoices indexed under keys (every invoice
+// for the key "*") dated on or after from, after fact causeID ("cause") was folded: a line
+// whose credits change books the reversal of the old ones and the new ones, both naming
+// the cause. Invoices are visited in key order, so the rows are deterministic.
+func (p *Program) reattribute(keys []string, from Date, cause, causeID string) Outcome {
 	var out Outcome
-	if d.approvalID == "" || !d.endedOn.IsZero() {
-		return out
+	var invs []string
+	for _, k := range keys {
+		if k == "*" {
+			invs = sortedKeys(p.invoices)
+			break
+		}
+		invs = append(invs, p.lineIdx[k]...)
 	}
-	for _, k := range p.claimCandidates(d) {
-		exc := p.exceptions[k]
-		if exc == nil || exc.Status != "open" || !hasSegment(d.Segments, exc.Segment) {
+	sort.Strings(invs)
+	for i, ik := range invs {
+		if i > 0 && ik == invs[i-1] {
 			continue
 		}
-		ikey := invKey(exc.OEMID, exc.InvoiceNumber)
-		rec := p.invoices[ikey]
-		if rec == nil || rec.line(exc.Line) == nil {
+		rec := p.invoices[ik]
+		if rec == nil || rec.memoFor != "" || rec.date.Before(from) {
 			continue
 		}
-		if exc.custKey != d.CustomerKey && (d.Customer.Domain == "" || exc.domain != d.Customer.Domain) {
-			continue
-		}
-		pi := p.policyIndex(rec.date)
-		pol := p.policyOf(pi)
-		grace := pol.ClaimGraceDaysFor(d.Geography)
-		if !d.ApprovedOn.After(rec.date) || d.ApprovedOn.After(rec.date.AddDays(grace)) {
-			continue
-		}
-		worked := false
-		for _, e := range d.Engagements {
-			if e.PartnerID == d.PartnerID && !e.OccurredOn.After(rec.date) {
-				worked = true
-				break
+		changed := false
+		for j := range rec.lines {
+			lr := &rec.lines[j]
+			before := p.lineCredits(rec, lr)
+			was := lr.attr
+			attr, tried := p.decide(rec, lr)
+			lr.attr = attr
+			rows := p.rebook(before, p.lineCredits(rec, lr), cause, causeID, true, 0)
+			if len(rows) == 0 {
+				lr.attr = was // nothing changed: the record keeps what the ledger shows
+				continue
 			}
+			changed = true
+			out.Credits = append(out.Credits, rows...)
+			out.Exceptions = append(out.Exceptions, p.syncException(rec, lr, tried, "superseded")...)
 		}
-		if !worked {
-			continue
+		if changed {
+			p.indexInvoice(ik, rec)
+			p.dirty.invoice(ik)
 		}
-		lr := rec.line(exc.Line)
-		before := p.netCredits(rec, lr)
-		a := p.partnerAttr(rec.date, d, 0, pol)
-		a.claimed, a.grace = true, int32(grace)
-		lr.attr = lineAttr{kind: outPartner, pol: pi, p: a}
-		p.dirty.invoice(ikey)
-		for _, c := range before {
-			c.Amount.Amount = -c.Amount.Amount
-			c.Reason = "reversal: line claimed by deal " + d.DealID
-			c.EventIDs = append(append([]string(nil), c.EventIDs...), d.approvalID)
-			out.Credits = append(out.Credits, p.stamp(c, rec.date.Quarter()))
-		}
-		for _, c := range p.netCredits(rec, lr) {
-			out.Credits = append(out.Credits, p.stamp(c, rec.date.Quarter()))
-		}
-		exc.Status, exc.ClaimedBy = "claimed", d.DealID
-		out.Exceptions = append(out.Exceptions, exc.Exception)
-		delete(p.exceptions, k)
-		p.dirty.exception(k)
 	}
 	return out
 }
 
-// claimCandidates returns the keys of the open exceptions whose customer matches d by
-// name and country or by domain, sorted and without duplicates; it drops index entries of
-// exceptions that are no longer open.
-func (p *Program) claimCandidates(d *dealRec) []string {
-	var keys []string
-	for _, ik := range []string{d.CustomerKey, "\x00" + d.Customer.Domain} {
-		if ik == "\x00" {
-			continue
-		}
-		live := p.excIndex[ik][:0]
-		for _, k := range p.excIndex[ik] {
-			if e := p.exceptions[k]; e != nil && e.Status == "open" {
-				live = append(live, k)
-				keys = append(keys, k)
-			}
-		}
-		if len(live) == 0 {
-			delete(p.excIndex, ik)
-		} else {
-			p.excIndex[ik] = live
+// invoiceIndexKeys returns the keys a re-attribution finds an invoice by: its customer
+// key ("k:"), normalised web domain ("d:"), deal registration id ("r:") and the partners
+// its lines are credited to ("p:"). A credit memo has none.
+func invoiceIndexKeys(rec *invoiceRec) []string {
+	if rec.memoFor != "" {
+		return nil
+	}
+	keys := []string{"k:" + rec.custKey}
+	if rec.domain != "" {
+		keys = append(keys, "d:"+rec.domain)
+	}
+	if rec.regID != "" {
+		keys = append(keys, "r:"+rec.regID)
+	}
+	for _, l := range rec.lines {
+		if a := l.attr.p; l.attr.kind == outPartner && a != nil && !containsString(keys, "p:"+a.partnerID) {
+			keys = append(keys, "p:"+a.partnerID)
 		}
 	}
-	sort.Strings(keys)
-	out := keys[:0]
-	for i, k := range keys {
-		if i == 0 || k != keys[i-1] {
-			out = append(out, k)
+	return keys
+}
+
+// dealIndexKeys returns the invoice index keys of the lines a deal can protect or claim.
+func dealIndexKeys(d DealRegistered) []string {
+	keys := []string{"k:" + d.CustomerKey, "r:" + d.DealID}
+	if dom := NormalizeDomain(d.Customer.Domain); dom != "" {
+		keys = append(keys, "d:"+dom)
+	}
+	return keys
+}
+
+// indexInvoice adds an invoice to the re-attribution index (entries may go stale: a
+// re-attribution checks what it finds).
+func (p *Program) indexInvoice(key string, rec *invoiceRec) {
+	for _, k := range invoiceIndexKeys(rec) {
+		if ks := p.lineIdx[k]; len(ks) == 0 || ks[len(ks)-1] != key {
+			p.lineIdx[k] = append(ks, key)
 		}
 	}
-	return out
+}
+
+// maxGrace returns the longest claim grace of any policy version and geography: how far
+// back an approval can reach.
+func (p *Program) maxGrace() int {
+	g := maxGraceOf(p.defPol.Policy)
+	for _, r := range p.policies {
+		g = max(g, maxGraceOf(r.Policy))
+	}
+	return g
+}
+
+func maxGraceOf(pol Policy) int {
+	g := pol.ClaimGraceDays
+	for _, x := range pol.Geographies {
+		g = max(g, x.ClaimGraceDays)
+	}
+	return g
+}
+
+// dealFrom returns the first invoice date a deal event can change the attribution of
+// (the zero date: any).
+func (p *Program) dealFrom(e Event, grace int) Date {
+	switch e := e.(type) {
+	case DealApproved:
+		return e.ApprovedOn.AddDays(-grace)
+	case DealOverridden:
+		return e.ApprovedOn.AddDays(-grace)
+	case DealWithdrawn:
+		return e.On
+	case DealLost:
+		return e.On
+	case DealExpired:
+		return e.On
+	case DealExtended:
+		return e.On
+	case EngagementLogged:
+		return e.OccurredOn
+	}
+	return Date{}
 }
 
 func filterEmpty(ids []string) []string {

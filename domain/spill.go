@@ -25,10 +25,12 @@ import (
 // so that runners rebuild tables written by the old code instead of loading them.
 
 // DayKey is a customer key or normalised web domain with the invoice date on which a
-// protecting registration is looked up.
+// protecting registration is looked up, and the last approval day of a registration that
+// can still claim the line (the invoice date plus the longest claim grace).
 type DayKey struct {
-	Key string
-	Day Date
+	Key   string
+	Day   Date
+	Until Date
 }
 
 // InvoiceRef names an invoice or credit memo.
@@ -37,27 +39,41 @@ type InvoiceRef struct {
 	Number string
 }
 
+// IndexKey names the invoices a re-attribution visits: those whose index keys
+// (StoredInvoice.Keys) hold Key ("*": every invoice) and whose date is on or after From.
+type IndexKey struct {
+	Key  string
+	From Date
+}
+
+// DealFrom names the invoices a deal event may re-attribute: those indexed under the
+// stored deal's customer key ("k:"), normalised domain ("d:") or id ("r:"), dated on or
+// after From.
+type DealFrom struct {
+	ID   string
+	From Date
+}
+
 // Wants lists the stored records that folding some envelopes may read. A store answers
-// with every stored record matching any entry; returning more is harmless.
+// with every stored record matching any entry; returning more is harmless. With every
+// invoice it returns, it returns the open exceptions of the invoice's lines.
 type Wants struct {
 	// DealIDs: deals by id.
 	DealIDs []string
-	// DealsByKey: deals of the customer key that protect on Day: approved (StoredDeal.Approved)
-	// with ApprovedOn <= Day <= ExpiresOn.
+	// DealsByKey: deals of the customer key that protect on Day or can claim a line of
+	// that day: approved (StoredDeal.Approved) with ApprovedOn <= Until and ExpiresOn >= Day.
 	DealsByKey []DayKey
 	// DealsByDomain: the same by normalised web domain.
 	DealsByDomain []DayKey
-	// Invoices: invoices and credit memos by OEM and number, and the open exceptions of
-	// their lines.
+	// Invoices: invoices and credit memos by OEM and number.
 	Invoices []InvoiceRef
-	// ExceptionsByKey: open exceptions of these customer keys, and their invoices.
-	ExceptionsByKey []string
-	// ExceptionsByDomain: open exceptions of these normalised web domains, and their
-	// invoices.
-	ExceptionsByDomain []string
-	// ExceptionsOfDeals: open exceptions whose customer key or domain is that of one of
-	// these stored deals, and their invoices.
-	ExceptionsOfDeals []string
+	// InvoicesByIndex: the invoices a re-attribution visits.
+	InvoicesByIndex []IndexKey
+	// InvoicesOfDeals: the invoices a deal event may re-attribute (the deals are stored).
+	InvoicesOfDeals []DealFrom
+
+	regs  map[string]DealRegistered // registrations earlier in the batch
+	grace int                       // the longest claim grace of the policies earlier in the batch
 }
 
 // StoredDeal is a registration's record with the columns a store looks it up by.
@@ -72,10 +88,13 @@ type StoredDeal struct {
 	Data        []byte
 }
 
-// StoredInvoice is an invoice's or credit memo's record (its latest revision).
+// StoredInvoice is an invoice's or credit memo's record (its latest revision) with the
+// columns a re-attribution finds it by.
 type StoredInvoice struct {
 	New bool // from Evict: the store did not have it (it was not loaded)
 	InvoiceRef
+	Keys []string // index keys (customer key, domain, registration, credited partners); none for a credit memo
+	Date Date     // the invoice date; zero for a credit memo
 	Data []byte
 }
 
@@ -85,13 +104,11 @@ type ExceptionRef struct {
 	Line int
 }
 
-// StoredException is an open exception's record with the columns a claim finds it by.
+// StoredException is an open exception's record; it is loaded with its invoice.
 type StoredException struct {
 	New bool // from Evict: the store did not have it (it was not loaded)
 	ExceptionRef
-	CustomerKey string
-	Domain      string // normalised; "" when none
-	Data        []byte
+	Data []byte
 }
 
 // Stored is a set of stored records: what a store loads for Wants, or what Evict hands
@@ -146,28 +163,54 @@ func NewSpillingProgram() *Program {
 	return p
 }
 
-// Wants adds to w the stored records that folding env may read.
+// Wants adds to w the stored records that folding env may read. After loading them,
+// WantsMore names what the loaded invoices need in turn.
 func (p *Program) Wants(env Envelope, w *Wants) {
+	grace := max(p.maxGrace(), w.grace)
 	switch e := env.Event.(type) {
 	case DealRegistered:
 		// The log registers a deal once; should it not, the registration replaces the
 		// stored record, which must then be known to exist.
 		w.DealIDs = append(w.DealIDs, e.DealID)
-		// A claim later in the same batch looks for the customer's open exceptions.
-		w.ExceptionsByKey = append(w.ExceptionsByKey, e.CustomerKey)
-		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
-			w.ExceptionsByDomain = append(w.ExceptionsByDomain, dom)
+		if w.regs == nil {
+			w.regs = map[string]DealRegistered{}
 		}
-	case DealOverridden:
-		w.DealIDs = append(append(w.DealIDs, e.DealID), e.Displaced...)
-		w.ExceptionsOfDeals = append(w.ExceptionsOfDeals, e.DealID)
-	case DealApproved, EngagementLogged:
-		id := StreamOf(e)[len("deal-"):]
-		w.DealIDs = append(w.DealIDs, id)
-		w.ExceptionsOfDeals = append(w.ExceptionsOfDeals, id)
-	case DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired, DealWon, DealLost, DealConflicted, ServiceHandedOff:
+		w.regs[e.DealID] = e
+	case DealApproved, DealOverridden, DealWithdrawn, DealExtended, DealExpired, DealLost, EngagementLogged, ServiceHandedOff:
+		ids := []string{StreamOf(e)[len("deal-"):]}
+		if o, ok := e.(DealOverridden); ok {
+			ids = append(ids, o.Displaced...)
+		}
+		from := p.dealFrom(e, grace)
+		for _, id := range ids {
+			w.DealIDs = append(w.DealIDs, id)
+			if r, ok := w.regs[id]; ok {
+				for _, k := range dealIndexKeys(r) {
+					w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{k, from})
+				}
+			} else {
+				w.InvoicesOfDeals = append(w.InvoicesOfDeals, DealFrom{id, from})
+			}
+		}
+	case DealRejected, DealReturned, DealWon, DealConflicted:
 		w.DealIDs = append(w.DealIDs, StreamOf(e)[len("deal-"):])
+	case PartnerEnrolled:
+		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"p:" + e.PartnerID, Date{}})
+	case PartnerGrandfathered:
+		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"p:" + e.PartnerID, Date{}})
+	case TierChanged:
+		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"p:" + e.PartnerID, e.EffectiveOn})
+	case PolicySet:
+		w.grace = max(w.grace, maxGraceOf(e))
+		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"*", e.EffectiveFrom})
+	case FieldRepAssigned:
+		from := e.On
+		if old, ok := p.reps[e.RepID]; ok && old.On.Before(from) {
+			from = old.On
+		}
+		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"*", from})
 	case InvoiceReceived:
+		key := invKey(e.OEMID, e.InvoiceNumber)
 		// The first event of the document's own stream has no earlier revision to
 		// supersede, hence no stored record (most invoices: no lookup).
 		if env.StreamVersion != 1 || env.StreamID != InvoiceStream(e.OEMID, e.InvoiceNumber) {
@@ -177,14 +220,44 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 			w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.CreditMemoFor})
 			return
 		}
+		for _, mk := range p.pending[key] {
+			oem, number, _ := strings.Cut(mk, "\x00")
+			w.Invoices = append(w.Invoices, InvoiceRef{oem, number})
+		}
 		if e.DealRegistrationID != "" {
 			w.DealIDs = append(w.DealIDs, e.DealRegistrationID)
 		}
-		w.DealsByKey = append(w.DealsByKey, DayKey{CustomerKey(e.Customer), e.InvoiceDate})
+		until := e.InvoiceDate.AddDays(grace)
+		w.DealsByKey = append(w.DealsByKey, DayKey{CustomerKey(e.Customer), e.InvoiceDate, until})
 		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
-			w.DealsByDomain = append(w.DealsByDomain, DayKey{dom, e.InvoiceDate})
+			w.DealsByDomain = append(w.DealsByDomain, DayKey{dom, e.InvoiceDate, until})
 		}
 	}
+}
+
+// WantsMore returns the stored records the invoices loaded for w need to be attributed
+// again: the registrations that may protect or claim their lines.
+func (p *Program) WantsMore(w Wants) Wants {
+	var more Wants
+	if p.dirty == nil {
+		return more
+	}
+	grace := max(p.maxGrace(), w.grace)
+	for _, k := range sortedKeys(p.dirty.loadedInvoices) {
+		rec := p.invoices[k]
+		if rec == nil || rec.memoFor != "" {
+			continue
+		}
+		if rec.regID != "" {
+			more.DealIDs = append(more.DealIDs, rec.regID)
+		}
+		until := rec.date.AddDays(grace)
+		more.DealsByKey = append(more.DealsByKey, DayKey{rec.custKey, rec.date, until})
+		if rec.domain != "" {
+			more.DealsByDomain = append(more.DealsByDomain, DayKey{rec.domain, rec.date, until})
+		}
+	}
+	return more
 }
 
 // Load adds stored records to the program's working set. A record the program already
@@ -216,6 +289,7 @@ func (p *Program) Load(s Stored) error {
 			return fmt.Errorf("domain: load invoice %s %s: %w", r.OEMID, r.Number, err)
 		}
 		p.invoices[key] = rec
+		p.indexInvoice(key, rec)
 	}
 	for _, r := range s.Exceptions {
 		key := excKey(r.OEMID, r.Number, r.Line)
@@ -227,7 +301,7 @@ func (p *Program) Load(s Stored) error {
 		if err := json.Unmarshal(r.Data, &j); err != nil {
 			return fmt.Errorf("domain: load exception %s %s line %d: %w", r.OEMID, r.Number, r.Line, err)
 		}
-		p.openException(key, &excRec{Exception: j.Exception, custKey: j.CustomerKey, domain: j.Domain})
+		p.exceptions[key] = &excRec{Exception: j.Exception}
 	}
 	return nil
 }
@@ -275,7 +349,11 @@ func (p *Program) Evict() (Stored, error) {
 		}
 		oem, number, _ := strings.Cut(k, "\x00")
 		_, was := p.dirty.loadedInvoices[k]
-		out.Invoices = append(out.Invoices, StoredInvoice{!was, InvoiceRef{oem, number}, data})
+		si := StoredInvoice{New: !was, InvoiceRef: InvoiceRef{oem, number}, Keys: invoiceIndexKeys(rec), Data: data}
+		if rec.memoFor == "" {
+			si.Date = rec.date
+		}
+		out.Invoices = append(out.Invoices, si)
 	}
 	for _, k := range sortedKeys(p.dirty.exceptions) {
 		ref, err := parseExcKey(k)
@@ -290,18 +368,18 @@ func (p *Program) Evict() (Stored, error) {
 			}
 			continue
 		}
-		data, err := json.Marshal(exceptionJSON{Exception: e.Exception, CustomerKey: e.custKey, Domain: e.domain})
+		data, err := json.Marshal(exceptionJSON{Exception: e.Exception})
 		if err != nil {
 			return Stored{}, fmt.Errorf("domain: evict exception %q: %w", k, err)
 		}
-		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, CustomerKey: e.custKey, Domain: e.domain, Data: data})
+		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, Data: data})
 	}
 	clear(p.deals)
 	clear(p.byKey)
 	clear(p.byDomain)
 	clear(p.invoices)
 	clear(p.exceptions)
-	clear(p.excIndex)
+	clear(p.lineIdx)
 	clear(p.strs)
 	p.dirty = newDirtySet()
 	return out, nil
@@ -325,6 +403,7 @@ type dealJSON struct {
 	State         DealState         `json:"s"`
 	RegID         string            `json:"r"`
 	ApprovalID    string            `json:"a,omitempty"`
+	ApprovalSeq   int64             `json:"q,omitempty"`
 	EndedOn       Date              `json:"e"`
 	DisplacedBy   string            `json:"x,omitempty"`
 	EngagementIDs []string          `json:"g,omitempty"`
@@ -332,7 +411,7 @@ type dealJSON struct {
 }
 
 func encodeDeal(d *dealRec) dealJSON {
-	return dealJSON{State: d.DealState, RegID: d.regID, ApprovalID: d.approvalID, EndedOn: d.endedOn,
+	return dealJSON{State: d.DealState, RegID: d.regID, ApprovalID: d.approvalID, ApprovalSeq: d.approvalSeq, EndedOn: d.endedOn,
 		DisplacedBy: d.displacedBy, EngagementIDs: d.engagementIDs, HandoffIDs: d.handoffIDs}
 }
 
@@ -341,7 +420,7 @@ func decodeDeal(data []byte) (*dealRec, error) {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, err
 	}
-	return &dealRec{DealState: j.State, regID: j.RegID, approvalID: j.ApprovalID, endedOn: j.EndedOn,
+	return &dealRec{DealState: j.State, regID: j.RegID, approvalID: j.ApprovalID, approvalSeq: j.ApprovalSeq, endedOn: j.EndedOn,
 		displacedBy: j.DisplacedBy, engagementIDs: j.EngagementIDs, handoffIDs: j.HandoffIDs}, nil
 }
 
@@ -353,6 +432,10 @@ type invoiceJSON struct {
 	Date     Date       `json:"d"`
 	Currency string     `json:"c,omitempty"`
 	Customer string     `json:"u,omitempty"`
+	CustKey  string     `json:"k,omitempty"`
+	Domain   string     `json:"dm,omitempty"`
+	RegID    string     `json:"g,omitempty"`
+	MemoFor  string     `json:"f,omitempty"`
 	Lines    []lineJSON `json:"l,omitempty"`
 }
 
@@ -367,8 +450,12 @@ type lineJSON struct {
 }
 
 type memoJSON struct {
-	Number string `json:"n"`
-	Amount int64  `json:"a"`
+	Number   string  `json:"n"`
+	Amount   int64   `json:"a"`
+	Segment  Segment `json:"s,omitempty"`
+	Date     Date    `json:"d"`
+	EventID  string  `json:"e"`
+	Revision int     `json:"r"`
 }
 
 type partnerJSON struct {
@@ -395,12 +482,12 @@ type repJSON struct {
 
 func encodeInvoice(r *invoiceRec) invoiceJSON {
 	j := invoiceJSON{Revision: r.revision, EventID: r.eventID, OEMID: r.oemID, Number: r.number, Date: r.date,
-		Currency: r.currency, Customer: r.customer}
+		Currency: r.currency, Customer: r.customer, CustKey: r.custKey, Domain: r.domain, RegID: r.regID, MemoFor: r.memoFor}
 	for _, l := range r.lines {
 		lj := lineJSON{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: l.attr.kind, Policy: l.attr.pol}
 		if l.memos != nil {
 			for _, m := range *l.memos {
-				lj.Memos = append(lj.Memos, memoJSON{m.number, m.amount})
+				lj.Memos = append(lj.Memos, memoJSON{m.number, m.amount, m.segment, m.date, m.eventID, m.revision})
 			}
 		}
 		if a := l.attr.p; a != nil {
@@ -423,7 +510,8 @@ func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
 		return nil, err
 	}
 	r := &invoiceRec{revision: j.Revision, eventID: j.EventID, oemID: p.intern(j.OEMID), number: j.Number, date: j.Date,
-		currency: p.intern(j.Currency), customer: j.Customer}
+		currency: p.intern(j.Currency), customer: j.Customer, custKey: p.intern(j.CustKey), domain: p.intern(j.Domain),
+		regID: j.RegID, memoFor: j.MemoFor}
 	if j.Lines != nil {
 		r.lines = make([]lineRec, len(j.Lines))
 	}
@@ -435,7 +523,7 @@ func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
 		if lj.Memos != nil {
 			ms := make([]memoReturn, len(lj.Memos))
 			for k, m := range lj.Memos {
-				ms[k] = memoReturn{m.Number, m.Amount}
+				ms[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision}
 			}
 			l.memos = &ms
 		}
@@ -454,14 +542,14 @@ func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
 }
 
 type exceptionJSON struct {
-	Exception   Exception `json:"x"`
-	CustomerKey string    `json:"k"`
-	Domain      string    `json:"d,omitempty"`
+	Exception Exception `json:"x"`
 }
 
 // coreJSON is the program without its working set.
 type coreJSON struct {
 	Position int64                       `json:"position"`
+	Seq      int64                       `json:"seq"`
+	Pending  map[string][]string         `json:"pending,omitempty"`
 	Partners []partnerCoreJSON           `json:"partners"`
 	Geos     map[string]GeoState         `json:"geos"`
 	Policies []policyJSON                `json:"policies"`
@@ -499,7 +587,7 @@ type creditedJSON struct {
 // hands back): partners, seats, policies, closed quarters, field reps, credited totals,
 // revenue mix and position. The encoding is deterministic.
 func (p *Program) MarshalCore() ([]byte, error) {
-	c := coreJSON{Position: p.position, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	c := coreJSON{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
 	for _, id := range sortedKeys(p.partners) {
 		r := p.partners[id]
 		pc := partnerCoreJSON{ID: id, State: r.PartnerState}
@@ -553,7 +641,10 @@ func UnmarshalProgram(data []byte) (*Program, error) {
 		return nil, fmt.Errorf("domain: unmarshal program: %w", err)
 	}
 	p := NewSpillingProgram()
-	p.position = c.Position
+	p.position, p.seq = c.Position, c.Seq
+	if c.Pending != nil {
+		p.pending = c.Pending
+	}
 	for _, pc := range c.Partners {
 		r := &partnerRec{PartnerState: pc.State}
 		for _, t := range pc.TierIDs {

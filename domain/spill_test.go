@@ -25,8 +25,8 @@ func newSpillStore() *spillStore {
 
 func (s *spillStore) load(w domain.Wants) domain.Stored {
 	var out domain.Stored
-	protects := func(d domain.StoredDeal, day domain.Date) bool {
-		return d.Approved && !day.Before(d.ApprovedOn) && !day.After(d.ExpiresOn)
+	window := func(d domain.StoredDeal, k domain.DayKey) bool {
+		return d.Approved && !k.Until.Before(d.ApprovedOn) && !k.Day.After(d.ExpiresOn)
 	}
 	for _, d := range s.deals {
 		hit := false
@@ -34,10 +34,10 @@ func (s *spillStore) load(w domain.Wants) domain.Stored {
 			hit = hit || d.ID == id
 		}
 		for _, k := range w.DealsByKey {
-			hit = hit || (d.CustomerKey == k.Key && protects(d, k.Day))
+			hit = hit || (d.CustomerKey == k.Key && window(d, k))
 		}
 		for _, k := range w.DealsByDomain {
-			hit = hit || (d.Domain != "" && d.Domain == k.Key && protects(d, k.Day))
+			hit = hit || (d.Domain != "" && d.Domain == k.Key && window(d, k))
 		}
 		if hit {
 			out.Deals = append(out.Deals, d)
@@ -47,26 +47,36 @@ func (s *spillStore) load(w domain.Wants) domain.Stored {
 	for _, r := range w.Invoices {
 		invs[r] = true
 	}
-	for _, e := range s.excs {
-		hit := invs[e.InvoiceRef]
-		for _, k := range w.ExceptionsByKey {
-			hit = hit || e.CustomerKey == k
+	indexed := func(i domain.StoredInvoice, key string, from domain.Date) bool {
+		if i.Date.IsZero() || i.Date.Before(from) {
+			return false
 		}
-		for _, k := range w.ExceptionsByDomain {
-			hit = hit || (e.Domain != "" && e.Domain == k)
-		}
-		for _, id := range w.ExceptionsOfDeals {
-			if d, ok := s.deals[id]; ok {
-				hit = hit || e.CustomerKey == d.CustomerKey || (e.Domain != "" && e.Domain == d.Domain)
+		for _, k := range i.Keys {
+			if k == key || key == "*" {
+				return true
 			}
 		}
-		if hit {
-			out.Exceptions = append(out.Exceptions, e)
-			invs[e.InvoiceRef] = true
+		return false
+	}
+	for r, i := range s.invoices {
+		for _, k := range w.InvoicesByIndex {
+			invs[r] = invs[r] || indexed(i, k.Key, k.From)
+		}
+		for _, df := range w.InvoicesOfDeals {
+			if d, ok := s.deals[df.ID]; ok {
+				hit := indexed(i, "k:"+d.CustomerKey, df.From) || indexed(i, "r:"+d.ID, df.From) ||
+					(d.Domain != "" && indexed(i, "d:"+d.Domain, df.From))
+				invs[r] = invs[r] || hit
+			}
 		}
 	}
-	for r := range invs {
-		if i, ok := s.invoices[r]; ok {
+	for _, e := range s.excs {
+		if invs[e.InvoiceRef] {
+			out.Exceptions = append(out.Exceptions, e)
+		}
+	}
+	for r, want := range invs {
+		if i, ok := s.invoices[r]; ok && want {
 			out.Invoices = append(out.Invoices, i)
 		}
 	}
@@ -120,6 +130,9 @@ func spilled(tb testing.TB, envs []domain.Envelope, n int) domain.Outcome {
 			p.Wants(env, &w)
 		}
 		if err := p.Load(store.load(w)); err != nil {
+			tb.Fatal(err)
+		}
+		if err := p.Load(store.load(p.WantsMore(w))); err != nil {
 			tb.Fatal(err)
 		}
 		for _, env := range batch {

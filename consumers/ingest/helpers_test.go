@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,6 +239,17 @@ func counter(reg *prometheus.Registry, oem, outcome string) int {
 		}
 	}
 	return 0
+}
+
+// memoBody is a credit memo for invoice returning qty licences of its line 1.
+func memoBody(oem, number, forInvoice string, qty int64) []byte {
+	b := strings.Replace(string(body(oem, number, 1, qty)), `"kind":"invoice"`, `"kind":"credit_memo","credit_memo_for":`+strconv.Quote(forInvoice), 1)
+	return []byte(b)
+}
+
+// withCurrency changes a body's currency.
+func withCurrency(b []byte, currency string) []byte {
+	return []byte(strings.Replace(string(b), `"currency":"USD"`, `"currency":`+strconv.Quote(currency), 1))
 }
 
 func body(oem, number string, revision int, qty int64) []byte {

@@ -198,10 +198,13 @@ func (o *Options) defaults() {
 type Consumer struct {
 	js    jetstream.JetStream
 	store eventstore.Appender
-	opts  Options
-	log   *slog.Logger
-	m     *metrics
-	dead  *deadLetterLog
+	// reader, when the store can read streams, checks a revision's or credit
+	// memo's currency against its invoice's (one currency per invoice).
+	reader eventstore.Reader
+	opts   Options
+	log    *slog.Logger
+	m      *metrics
+	dead   *deadLetterLog
 
 	mu      sync.Mutex
 	oems    []string
@@ -213,7 +216,9 @@ type Consumer struct {
 	fatal   chan error
 }
 
-// New returns a Consumer reading from js and appending to store.
+// New returns a Consumer reading from js and appending to store. When store
+// is also an eventstore.Reader, a revision or credit memo in another currency
+// than its invoice (as stored) is dead-lettered naming the field currency.
 func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Consumer, error) {
 	if js == nil || store == nil {
 		return nil, errors.New("ingest: nil jetstream or store")
@@ -223,8 +228,10 @@ func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Cons
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer{js: js, store: store, opts: opts, log: opts.Logger, m: m,
-		dead: newDeadLetterLog(opts.Logger, opts.DeadLetterLogRate), started: map[string]bool{}, fatal: make(chan error, 1)}, nil
+	c := &Consumer{js: js, store: store, opts: opts, log: opts.Logger, m: m,
+		dead: newDeadLetterLog(opts.Logger, opts.DeadLetterLogRate), started: map[string]bool{}, fatal: make(chan error, 1)}
+	c.reader, _ = store.(eventstore.Reader)
+	return c, nil
 }
 
 // Provision creates (or updates) the OEM's stream, the dead-letter stream and

@@ -28,6 +28,19 @@ const Partners = 20
 // 2026Q2 (so credit memos of Q1 invoices book adjustments). About 2.5 ledger
 // lines per event.
 func Events(n int, emit func(...domain.Event) error) error {
+	return EventsWith(n, Options{}, emit)
+}
+
+// Options vary a generated log.
+type Options struct {
+	// LatePercent of the registrations (customers c with c % 100 < LatePercent) are
+	// approved only after their customer's first invoice was recorded; the approval is
+	// dated before the invoice, so the fold re-attributes the line when it arrives.
+	LatePercent int
+}
+
+// EventsWith is Events with options.
+func EventsWith(n int, o Options, emit func(...domain.Event) error) error {
 	count := 0
 	out := func(evs ...domain.Event) error {
 		count += len(evs)
@@ -39,8 +52,14 @@ func Events(n int, emit func(...domain.Event) error) error {
 		}
 	}
 	customers := max(n/20, 10)
+	late := func(c int) bool { return c < customers && c%100 < o.LatePercent }
+	pending := map[int]domain.Event{}
 	for c := 0; c < customers; c++ {
-		if err := out(RegisterAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%Partners), Customer(c))...); err != nil {
+		evs := RegisterAndApprove(fmt.Sprintf("d-%d", c), fmt.Sprintf("var-%d", c%Partners), Customer(c))
+		if late(c) {
+			pending[c], evs = evs[1], evs[:1]
+		}
+		if err := out(evs...); err != nil {
 			return err
 		}
 	}
@@ -61,6 +80,12 @@ func Events(n int, emit func(...domain.Event) error) error {
 		if err := out(Invoice(num, day, Customer(c), int64(10+i%90))); err != nil {
 			return err
 		}
+		if a, ok := pending[c]; ok {
+			delete(pending, c)
+			if err := out(a); err != nil {
+				return err
+			}
+		}
 		if i%7 == 3 {
 			if err := out(CreditMemo("CM-"+num, num, day, Customer(c), 5)); err != nil {
 				return err
@@ -74,6 +99,11 @@ func Events(n int, emit func(...domain.Event) error) error {
 // stream, chunk units per transaction, and returns the position of the last
 // one. Progress, when not nil, gets the number of events appended so far.
 func Append(ctx context.Context, log eventstore.Appender, n, chunk int, progress func(int)) (int64, error) {
+	return AppendWith(ctx, log, n, chunk, Options{}, progress)
+}
+
+// AppendWith is Append with options.
+func AppendWith(ctx context.Context, log eventstore.Appender, n, chunk int, o Options, progress func(int)) (int64, error) {
 	if chunk <= 0 {
 		chunk = 200
 	}
@@ -99,7 +129,7 @@ func Append(ctx context.Context, log eventstore.Appender, n, chunk int, progress
 		return nil
 	}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	err := Events(n, func(evs ...domain.Event) error {
+	err := EventsWith(n, o, func(evs ...domain.Event) error {
 		for _, ev := range evs {
 			typ, v, data, err := domain.Encode(ev)
 			if err != nil {

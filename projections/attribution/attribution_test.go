@@ -240,13 +240,13 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	}
 }
 
-// genLog appends a log of roughly n events: partners, approved deals,
+// genLog appends genlog's log of n events (partners, approved deals,
 // invoices with software and maintenance lines, credit memos and a quarter
-// close, in a realistic order.
-// genLog appends genlog's log of n events and returns the head.
+// close), 10% of the registrations approved only after their customer's
+// first invoice (re-attributions), and returns the head.
 func genLog(tb testing.TB, e env, n int) int64 {
 	tb.Helper()
-	head, err := genlog.Append(context.Background(), e.store, n, 200, nil)
+	head, err := genlog.AppendWith(context.Background(), e.store, n, 200, genlog.Options{LatePercent: 10}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"dealcredit/internal/genlog"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 )
@@ -23,13 +24,20 @@ import (
 // plain sequential read of the same log. Memory: the peak Go heap in use
 // (sampled every 10 ms) and the process's peak resident set during the
 // rebuild (VmHWM after resetting it through /proc/self/clear_refs).
+// DEALCREDIT_BENCH_LATE_PERCENT approves that share of the registrations only
+// after their customer's first invoice (genlog.Options.LatePercent): the
+// re-attribution path.
 func BenchmarkRebuild(b *testing.B) {
 	n := 50000
 	if v, err := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_EVENTS")); err == nil && v > 0 {
 		n = v
 	}
+	late, _ := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_LATE_PERCENT"))
 	e := newEnv(b)
-	head := genLog(b, e, n)
+	head, err := genlog.AppendWith(context.Background(), e.store, n, 200, genlog.Options{LatePercent: late}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

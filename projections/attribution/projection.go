@@ -37,9 +37,10 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 2: the program's state is stored in the schema (version 1 kept
-// it in memory and refolded the log at start).
-func (*Projection) Version() int { return 2 }
+// Version is 3: lines are attributed in business time and re-attributed by
+// late facts, the stored invoices carry their index keys and date (version 2
+// decided a line once, when it arrived; version 1 kept the state in memory).
+func (*Projection) Version() int { return 3 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -229,6 +230,10 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		s.program.Wants(envs[i], &w)
 	}
 	if err := loadWanted(ctx, tx, w, s.program.Load); err != nil {
+		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
+	}
+	// The invoices loaded to be re-attributed need the deals of their customers.
+	if err := loadWanted(ctx, tx, s.program.WantsMore(w), s.program.Load); err != nil {
 		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	var (

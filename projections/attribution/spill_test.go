@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"dealcredit/domain"
@@ -93,6 +94,22 @@ func richLog(first bool) []domain.Event {
 		m.OEMID = "dell"
 		evs = append(evs, m)
 	}
+	// Late facts (business time): invoices dated ahead of what is recorded after them,
+	// so a tier change, a policy version and a field rep re-attribute them, found by
+	// partner key and by date; a credit memo that waits for its invoice; an invoice
+	// booked unattributed before the approval that protects it.
+	evs = append(evs,
+		invoice("INV-1-ahead", "2026-06-10", customer(1), 5),
+		creditMemo("CM-early", "INV-4-late", "2026-06-12", customer(4), 1),
+		invoice("INV-4-late", "2026-06-05", customer(4), 3),
+		domain.TierChanged{PartnerID: "var-1", From: domain.TierPlatinum, To: domain.TierGold, Reason: "review", EffectiveOn: day("2026-06-01")},
+		domain.PolicySet{Version: 3, EffectiveFrom: day("2026-06-02"), RebateBPS: map[domain.Tier]int64{domain.TierGold: 650, domain.TierPlatinum: 950},
+			RegistrationDays: 90, MaxExtensions: 2, ClaimGraceDays: 30, PlatinumMinTarget: domain.Money{Amount: 25_000_000, Currency: "USD"},
+			GoldMinTarget: domain.Money{Amount: 5_000_000, Currency: "USD"}, LeadAcceptHours: 48, FieldRepBPS: 5000, Reason: "v3"},
+		domain.FieldRepAssigned{RepID: "rep-2", Name: "S", Geography: "emea", On: day("2026-06-03")},
+		invoice("INV-31-early", "2026-06-20", customer(31), 2),
+	)
+	evs = append(evs, registerAndApprove("d-31", "var-2", customer(31))...)
 	return evs
 }
 
@@ -203,6 +220,21 @@ func TestStoredStateEqualsInMemoryFold(t *testing.T) {
 		"credit to the overriding deal": func(r ledgerRow) bool { return r.Invoice == "INV-0-c" && r.Registration == "d-x" },
 		"Dell credit memo":              func(r ledgerRow) bool { return r.OEM == "dell" && r.Amount < 0 },
 		"policy v2":                     func(r ledgerRow) bool { return r.PolicyVersion == 2 && r.Kind == "rebate" },
+		"re-attributed by a tier change": func(r ledgerRow) bool {
+			return r.Invoice == "INV-1-ahead" && strings.Contains(r.Reason, "rebooked: partner.tier_changed")
+		},
+		"re-attributed by a policy version": func(r ledgerRow) bool {
+			return r.Invoice == "INV-1-ahead" && r.PolicyVersion == 3 && strings.Contains(r.Reason, "rebooked: policy.set")
+		},
+		"re-attributed by a field rep": func(r ledgerRow) bool {
+			return r.Invoice == "INV-4-late" && r.Partner == "rep-2" && strings.Contains(r.Reason, "rebooked: fieldrep.assigned")
+		},
+		"waiting credit memo applied": func(r ledgerRow) bool {
+			return r.Invoice == "INV-4-late" && r.Amount < 0 && strings.Contains(r.Reason, "clawback: credit memo CM-early")
+		},
+		"matched by an approval recorded after the invoice": func(r ledgerRow) bool {
+			return r.Invoice == "INV-31-early" && r.Kind == "revenue" && r.Registration == "d-31" && strings.Contains(r.Reason, "rebooked: deal.approved")
+		},
 		"claim by domain": func(r ledgerRow) bool {
 			return r.Invoice == "INV-28-dom" && r.Kind == "revenue" && r.Registration == "d-28"
 		},
@@ -218,7 +250,7 @@ func TestStoredStateEqualsInMemoryFold(t *testing.T) {
 	}
 	var deals, invoices int
 	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM proj_attribution.state_deals),
-		(SELECT count(*) FROM proj_attribution.state_invoices)`).Scan(&deals, &invoices); err != nil || deals != 21 || invoices < 40 {
+		(SELECT count(*) FROM proj_attribution.state_invoices)`).Scan(&deals, &invoices); err != nil || deals != 22 || invoices < 40 {
 		t.Fatalf("state tables hold %d deals and %d invoices (%v)", deals, invoices, err)
 	}
 }

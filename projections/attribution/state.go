@@ -20,7 +20,10 @@ import (
 // one batch: state_program holds the small core of domain.Program (partners,
 // seats, policies, quarters, field reps, totals), the other tables its
 // per-deal, per-invoice and per-open-exception records (domain's stored
-// form). They are not read models: finance reads the tables of Tables().
+// form). An invoice is found by its index keys (customer key, domain,
+// registration, credited partners) and its date when a late fact
+// re-attributes its lines. They are not read models: finance reads the
+// tables of Tables().
 const stateDDL = `
 CREATE TABLE state_program (
 	id   int  PRIMARY KEY CHECK (id = 1),
@@ -37,22 +40,22 @@ CREATE TABLE state_deals (
 CREATE INDEX state_deals_key ON state_deals (customer_key) WHERE approved_on IS NOT NULL;
 CREATE INDEX state_deals_domain ON state_deals (domain) WHERE approved_on IS NOT NULL AND domain <> '';
 CREATE TABLE state_invoices (
-	oem_id text  NOT NULL,
-	number text  NOT NULL,
-	data   bytea NOT NULL,
+	oem_id       text   NOT NULL,
+	number       text   NOT NULL,
+	keys         text[] NOT NULL,
+	invoice_date text   NOT NULL,
+	data         bytea  NOT NULL,
 	PRIMARY KEY (oem_id, number)
 );
+CREATE INDEX state_invoices_keys ON state_invoices USING gin (keys);
+CREATE INDEX state_invoices_date ON state_invoices (invoice_date) WHERE invoice_date <> '';
 CREATE TABLE state_exceptions (
-	oem_id       text  NOT NULL,
-	number       text  NOT NULL,
-	line         int   NOT NULL,
-	customer_key text  NOT NULL,
-	domain       text  NOT NULL,
-	data         bytea NOT NULL,
+	oem_id text  NOT NULL,
+	number text  NOT NULL,
+	line   int   NOT NULL,
+	data   bytea NOT NULL,
 	PRIMARY KEY (oem_id, number, line)
 );
-CREATE INDEX state_exceptions_key ON state_exceptions (customer_key);
-CREATE INDEX state_exceptions_domain ON state_exceptions (domain) WHERE domain <> '';
 `
 
 // LoadState returns the program the schema's state tables hold (an empty one
@@ -74,21 +77,48 @@ func (*Projection) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, erro
 }
 
 // loadWanted reads the stored records w names and hands each to load as it
-// arrives (so decoding overlaps the query): the deals, then the invoices,
-// then the open exceptions (of the invoices found and of the customers in w),
-// then the invoices of those exceptions not yet read.
+// arrives (so decoding overlaps the query): the invoices (by reference, then
+// those a re-attribution visits), the open exceptions of the invoices found,
+// then the deals.
 func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain.Stored) error) error {
-	byKey, byKeyDay := dayKeys(w.DealsByKey)
-	byDom, byDomDay := dayKeys(w.DealsByDomain)
+	found, err := loadInvoices(ctx, tx, w.Invoices, load)
+	if err != nil {
+		return err
+	}
+	indexed, err := loadIndexed(ctx, tx, w, load)
+	if err != nil {
+		return err
+	}
+	found = append(found, indexed...)
+	if len(found) > 0 {
+		oems, numbers := invoiceRefs(found)
+		rows, err := tx.Query(ctx, `
+			SELECT e.oem_id, e.number, e.line, e.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
+				JOIN state_exceptions e ON e.oem_id = w.oem AND e.number = w.num`, oems, numbers)
+		if err != nil {
+			return fmt.Errorf("attribution: load exceptions: %w", err)
+		}
+		var e domain.StoredException
+		if _, err := pgx.ForEachRow(rows, []any{&e.OEMID, &e.Number, &e.Line, &e.Data}, func() error {
+			return load(domain.Stored{Exceptions: []domain.StoredException{{ExceptionRef: e.ExceptionRef, Data: e.Data}}})
+		}); err != nil {
+			return fmt.Errorf("attribution: load exceptions: %w", err)
+		}
+	}
+	if len(w.DealIDs) == 0 && len(w.DealsByKey) == 0 && len(w.DealsByDomain) == 0 {
+		return nil
+	}
+	byKey, byKeyDay, byKeyUntil := dayKeys(w.DealsByKey)
+	byDom, byDomDay, byDomUntil := dayKeys(w.DealsByDomain)
 	rows, err := tx.Query(ctx, `
 		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
 		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[]) AS w(k, day)
-			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day
+		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
 		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($4::text[], $5::text[]) AS w(k, day)
-			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.day AND d.expires_on >= w.day`,
-		unique(w.DealIDs), byKey, byKeyDay, byDom, byDomDay)
+		SELECT d.deal_id, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day`,
+		unique(w.DealIDs), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
 	if err != nil {
 		return fmt.Errorf("attribution: load deals: %w", err)
 	}
@@ -100,52 +130,56 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain
 	}); err != nil {
 		return fmt.Errorf("attribution: load deals: %w", err)
 	}
-
-	found, err := loadInvoices(ctx, tx, w.Invoices, load)
-	if err != nil {
-		return err
-	}
-	// Only an invoice already stored can have open exceptions.
-	oems, numbers := invoiceRefs(found)
-	rows, err = tx.Query(ctx, `
-		SELECT oem_id, number, line, data FROM state_exceptions WHERE (oem_id, number, line) IN (
-			SELECT e.oem_id, e.number, e.line FROM unnest($1::text[], $2::text[]) AS w(oem, num)
-				JOIN state_exceptions e ON e.oem_id = w.oem AND e.number = w.num
-			UNION
-			SELECT oem_id, number, line FROM state_exceptions WHERE customer_key = ANY($3::text[])
-			UNION
-			SELECT oem_id, number, line FROM state_exceptions WHERE domain <> '' AND domain = ANY($4::text[])
-			UNION
-			SELECT e.oem_id, e.number, e.line FROM state_deals d
-				JOIN state_exceptions e ON e.customer_key = d.customer_key WHERE d.deal_id = ANY($5::text[])
-			UNION
-			SELECT e.oem_id, e.number, e.line FROM state_deals d
-				JOIN state_exceptions e ON e.domain = d.domain AND d.domain <> '' WHERE d.deal_id = ANY($5::text[]))`,
-		oems, numbers, unique(w.ExceptionsByKey), unique(w.ExceptionsByDomain), unique(w.ExceptionsOfDeals))
-	if err != nil {
-		return fmt.Errorf("attribution: load exceptions: %w", err)
-	}
-	have := make(map[domain.InvoiceRef]bool, len(found))
-	for _, r := range found {
-		have[r] = true
-	}
-	var more []domain.InvoiceRef // the invoices of the exceptions a claim may resolve
-	var e domain.StoredException
-	if _, err := pgx.ForEachRow(rows, []any{&e.OEMID, &e.Number, &e.Line, &e.Data}, func() error {
-		if !have[e.InvoiceRef] {
-			have[e.InvoiceRef] = true
-			more = append(more, e.InvoiceRef)
-		}
-		return load(domain.Stored{Exceptions: []domain.StoredException{{ExceptionRef: e.ExceptionRef, Data: e.Data}}})
-	}); err != nil {
-		return fmt.Errorf("attribution: load exceptions: %w", err)
-	}
-	if len(more) > 0 {
-		if _, err := loadInvoices(ctx, tx, more, load); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// loadIndexed hands load the stored invoices a re-attribution visits (w's
+// InvoicesByIndex and InvoicesOfDeals) and returns their refs.
+func loadIndexed(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain.Stored) error) ([]domain.InvoiceRef, error) {
+	if len(w.InvoicesByIndex) == 0 && len(w.InvoicesOfDeals) == 0 {
+		return nil, nil
+	}
+	keys, keyFrom := []string{}, []string{}
+	var all *string // the earliest date of an "every invoice" key
+	for _, k := range w.InvoicesByIndex {
+		from := dateText(k.From)
+		if k.Key == "*" {
+			if all == nil || from < *all {
+				all = &from
+			}
+			continue
+		}
+		keys, keyFrom = append(keys, k.Key), append(keyFrom, from)
+	}
+	ids, idFrom := []string{}, []string{}
+	for _, d := range w.InvoicesOfDeals {
+		ids, idFrom = append(ids, d.ID), append(idFrom, dateText(d.From))
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT oem_id, number, data FROM state_invoices WHERE (oem_id, number) IN (
+			SELECT i.oem_id, i.number FROM unnest($1::text[], $2::text[]) AS w(k, since)
+				JOIN state_invoices i ON i.keys @> ARRAY[w.k] AND i.invoice_date <> '' AND i.invoice_date >= w.since
+			UNION
+			SELECT i.oem_id, i.number FROM unnest($3::text[], $4::text[]) AS w(id, since)
+				JOIN state_deals d ON d.deal_id = w.id
+				JOIN state_invoices i ON i.keys && (ARRAY['k:' || d.customer_key, 'r:' || d.deal_id] ||
+						CASE WHEN d.domain <> '' THEN ARRAY['d:' || d.domain] ELSE ARRAY[]::text[] END)
+					AND i.invoice_date <> '' AND i.invoice_date >= w.since
+			UNION
+			SELECT oem_id, number FROM state_invoices WHERE $5::text IS NOT NULL AND invoice_date <> '' AND invoice_date >= $5::text)`,
+		keys, keyFrom, ids, idFrom, all)
+	if err != nil {
+		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+	}
+	var found []domain.InvoiceRef
+	var i domain.StoredInvoice
+	if _, err := pgx.ForEachRow(rows, []any{&i.OEMID, &i.Number, &i.Data}, func() error {
+		found = append(found, i.InvoiceRef)
+		return load(domain.Stored{Invoices: []domain.StoredInvoice{{InvoiceRef: i.InvoiceRef, Data: i.Data}}})
+	}); err != nil {
+		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+	}
+	return found, nil
 }
 
 // loadInvoices hands the stored invoices and credit memos refs names to load
@@ -202,8 +236,8 @@ var columns = map[string][]string{
 		"policy_version", "position"},
 	"state_program":    {"id", "core"},
 	"state_deals":      {"deal_id", "customer_key", "domain", "approved_on", "expires_on", "data"},
-	"state_invoices":   {"oem_id", "number", "data"},
-	"state_exceptions": {"oem_id", "number", "line", "customer_key", "domain", "data"},
+	"state_invoices":   {"oem_id", "number", "keys", "invoice_date", "data"},
+	"state_exceptions": {"oem_id", "number", "line", "data"},
 }
 
 // smallSet is the size up to which a set is written with one INSERT per row,
@@ -303,7 +337,7 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 		}
 	}
 	for _, v := range st.Invoices {
-		row := []any{v.OEMID, v.Number, v.Data}
+		row := []any{v.OEMID, v.Number, nonNil(v.Keys), dateText(v.Date), v.Data}
 		if v.New {
 			newInvs = append(newInvs, row)
 		} else {
@@ -311,7 +345,7 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 		}
 	}
 	for _, e := range st.Exceptions {
-		row := []any{e.OEMID, e.Number, int32(e.Line), e.CustomerKey, e.Domain, e.Data}
+		row := []any{e.OEMID, e.Number, int32(e.Line), e.Data}
 		if e.New {
 			newExcs = append(newExcs, row)
 		} else {
@@ -323,10 +357,10 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 		{"state_deals", deals, `ON CONFLICT (deal_id) DO UPDATE SET customer_key = EXCLUDED.customer_key, domain = EXCLUDED.domain,
 			approved_on = EXCLUDED.approved_on, expires_on = EXCLUDED.expires_on, data = EXCLUDED.data`},
 		{"state_invoices", newInvs, ""},
-		{"state_invoices", invs, `ON CONFLICT (oem_id, number) DO UPDATE SET data = EXCLUDED.data`},
+		{"state_invoices", invs, `ON CONFLICT (oem_id, number) DO UPDATE SET keys = EXCLUDED.keys, invoice_date = EXCLUDED.invoice_date,
+			data = EXCLUDED.data`},
 		{"state_exceptions", newExcs, ""},
-		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET customer_key = EXCLUDED.customer_key,
-			domain = EXCLUDED.domain, data = EXCLUDED.data`},
+		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET data = EXCLUDED.data`},
 		{"state_program", [][]any{{int32(1), string(core)}}, `ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`},
 	}
 }
@@ -343,16 +377,20 @@ func unique(s []string) []string {
 	return out
 }
 
-func dayKeys(ks []domain.DayKey) (keys, days []string) {
+func dayKeys(ks []domain.DayKey) (keys, days, untils []string) {
 	seen := make(map[domain.DayKey]struct{}, len(ks))
 	for _, k := range ks {
 		if _, ok := seen[k]; ok {
 			continue
 		}
 		seen[k] = struct{}{}
-		keys, days = append(keys, k.Key), append(days, k.Day.String())
+		until := k.Until
+		if until.Before(k.Day) {
+			until = k.Day
+		}
+		keys, days, untils = append(keys, k.Key), append(days, k.Day.String()), append(untils, until.String())
 	}
-	return nonNil(keys), nonNil(days)
+	return nonNil(keys), nonNil(days), nonNil(untils)
 }
 
 func invoiceRefs(refs []domain.InvoiceRef) (oems, numbers []string) {
