@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // codecEntry describes one event type: its current schema version, a constructor of its
@@ -87,19 +86,6 @@ func upcastPolicyV1(m map[string]any) error {
 	}
 	return nil
 }
-
-// EventTypes returns every known event type with its current schema version, sorted.
-func EventTypes() []string {
-	out := make([]string, 0, len(codecTable))
-	for t := range codecTable {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// SchemaVersion returns the current schema version of typ, or 0 when unknown.
-func SchemaVersion(typ string) int { return codecTable[typ].version }
 
 // Encode returns e's type, current schema version and JSON body. The body is deterministic:
 // the same event always gives the same bytes (struct fields in declaration order, map keys

@@ -78,15 +78,6 @@ func ErrorCode(err error) Code {
 	return Internal
 }
 
-// ErrorRule returns the Rule of the first *Error in err's chain, or "".
-func ErrorRule(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Rule
-	}
-	return ""
-}
-
 // ErrorField returns the Field of the first *Error in err's chain, or "".
 func ErrorField(err error) string {
 	var e *Error

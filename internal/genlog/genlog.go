@@ -18,19 +18,6 @@ import (
 // Partners is the number of partners a generated log enrolls.
 const Partners = 20
 
-// Events emits a log of n events (a few more when n is tiny) in order, in
-// slices of any length. The mix: Partners Gold VARs in emea; one approved
-// registration (2 events) per 20 events, each for its own customer;
-// invoices (a software line and a maintenance line) cycling over 1.2 times
-// the registered customers, so one in six matches no registration and
-// opens an exception; a credit memo for every 7th invoice; the close of
-// 2026Q1 half way through the invoices, after which documents are dated in
-// 2026Q2 (so credit memos of Q1 invoices book adjustments). About 2.5 ledger
-// lines per event.
-func Events(n int, emit func(...domain.Event) error) error {
-	return EventsWith(n, Options{}, emit)
-}
-
 // Options vary a generated log.
 type Options struct {
 	// LatePercent of the registrations (customers c with c % 100 < LatePercent) are
@@ -39,7 +26,15 @@ type Options struct {
 	LatePercent int
 }
 
-// EventsWith is Events with options.
+// EventsWith emits a log of n events (a few more when n is tiny) in order, in
+// slices of any length. The mix: Partners Gold VARs in emea; one approved
+// registration (2 events) per 20 events, each for its own customer;
+// invoices (a software line and a maintenance line) cycling over 1.2 times
+// the registered customers, so one in six matches no registration and
+// opens an exception; a credit memo for every 7th invoice; the close of
+// 2026Q1 half way through the invoices, after which documents are dated in
+// 2026Q2 (so credit memos of Q1 invoices book adjustments). About 2.5 ledger
+// lines per event. o varies the mix.
 func EventsWith(n int, o Options, emit func(...domain.Event) error) error {
 	count := 0
 	out := func(evs ...domain.Event) error {
