@@ -48,6 +48,24 @@ type item struct {
 // committed is a batch whose appends returned, ready to be acknowledged.
 type committed struct {
 	items []*item
+	// position and id are the batch's highest appended event (new or found
+	// already stored), which must be in the mirror before any ack; 0 for none.
+	position int64
+	id       uuid.UUID
+}
+
+// note records the stored events of a unit's results.
+func (cb *committed) note(r eventstore.UnitResult) {
+	if r.Err != nil {
+		return
+	}
+	for _, ar := range r.Results {
+		for _, rec := range ar.Records {
+			if rec.Position > cb.position {
+				cb.position, cb.id = rec.Position, rec.ID
+			}
+		}
+	}
 }
 
 // session consumes oem over one pull subscription until ctx ends or a
@@ -475,6 +493,10 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		}
 	}
 
+	cb := &committed{items: items}
+	for _, r := range res {
+		cb.note(r)
+	}
 	var conflicts []*item
 	var conflictUnits [][]eventstore.AppendRequest
 	for _, it := range items {
@@ -517,6 +539,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 				it.retry = true
 				continue
 			}
+			cb.note(res2[i])
 			it.again = res2[i].Results[0].AlreadyAppended
 		}
 	}
@@ -538,7 +561,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	if err := c.fault(FaultAfterCommit); err != nil {
 		return nil, err
 	}
-	return &committed{items: items}, nil
+	return cb, nil
 }
 
 // decode fills it from its message, or returns why it can never be valid.
@@ -627,6 +650,14 @@ func (c *Consumer) acknowledge(ctx context.Context, oem string, cb *committed) e
 			ok = append(ok, it)
 		}
 	}
+	if err := c.waitMirrored(ctx, cb); err != nil {
+		c.log.Warn("ingest: batch committed but not in the mirror, not acknowledged", "oem", oem,
+			"messages", len(dead)+len(ok), "position", cb.position, "retry_in", c.opts.RetryMin, "err", err)
+		for _, it := range append(dead, ok...) {
+			_ = it.msg.NakWithDelay(c.opts.RetryMin)
+		}
+		return nil
+	}
 	c.deadLetter(ctx, oem, dead)
 
 	if c.opts.DoubleAck {
@@ -651,6 +682,29 @@ func (c *Consumer) acknowledge(ctx context.Context, oem string, cb *committed) e
 		c.log.Debug("ingest: ack flush failed, messages may be redelivered", "oem", oem, "err", err)
 	}
 	return nil
+}
+
+// waitMirrored waits, when Options.Mirrored is set, until the mirror holds
+// the batch's highest event, at most MirrorTimeout. A graceful stop (ctx
+// cancelled) still waits briefly, so that what the relay is mirroring at
+// that moment is acknowledged; a crash waits no more.
+func (c *Consumer) waitMirrored(ctx context.Context, cb *committed) error {
+	if c.opts.Mirrored == nil || cb.position == 0 {
+		return nil
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, c.opts.MirrorTimeout)
+	err := c.opts.Mirrored.WaitMirrored(wctx, cb.position, cb.id)
+	cancel()
+	if err != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.opts.MirrorTimeout, 2*time.Second))
+		err = c.opts.Mirrored.WaitMirrored(wctx, cb.position, cb.id)
+		cancel()
+	}
+	if err == nil {
+		c.m.mirror.Observe(time.Since(start).Seconds())
+	}
+	return err
 }
 
 // doubleAck acknowledges each message with a confirmed ack (AckSync),
