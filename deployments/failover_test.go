@@ -240,7 +240,11 @@ func runFailover(t *testing.T, synchronous bool) {
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "fenced") {
 			t.Fatalf("command while fenced: %d %s, want 503 naming the fence", code, body)
 		}
-		logHead, mirrorHead := headOf(pool), mirrorLast(ctx, js)
+		// The test's pool may still hold connections to the killed server:
+		// a query on one fails (-1) and the next one reconnects.
+		var logHead int64
+		waitUntil(ctx, t, "the promoted log's head", func() bool { logHead = headOf(pool); return logHead >= 0 })
+		mirrorHead := mirrorLast(ctx, js)
 		if logHead != cutAt {
 			t.Fatalf("fenced log head %d, want the standby's %d: something was appended", logHead, cutAt)
 		}
@@ -294,6 +298,12 @@ func runFailover(t *testing.T, synchronous bool) {
 		t.Fatalf("%d of %d partners answered 201 are not in the log exactly once: %v", len(missing), len(created), missing)
 	}
 	t.Logf("%d invoices and %d enrollments acknowledged, all in the log once", len(want.keys), len(created))
+	if !synchronous {
+		// Batches committed on the killed primary but never mirrored (or
+		// whose position the mirror later gave to another event) were held
+		// back, not acknowledged; their redelivery stored them again.
+		t.Logf("ingest batches held back, not acknowledged, for want of the mirror: %d", logs.count("not in the mirror, not acknowledged"))
+	}
 
 	if rep, err := store.Verify(ctx, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify chain: %+v, %v", rep, err)
@@ -312,6 +322,19 @@ func runFailover(t *testing.T, synchronous bool) {
 	if !prep.OK() {
 		t.Fatalf("projections differ from a rebuild: %+v", prep)
 	}
+}
+
+// count returns how many kept log lines contain substr.
+func (l *failureLog) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
 }
 
 // readyz returns /readyz's status and body.
