@@ -694,7 +694,22 @@ func (c *Consumer) waitMirrored(ctx context.Context, cb *committed) error {
 	}
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, c.opts.MirrorTimeout)
-	err := c.opts.Mirrored.WaitMirrored(wctx, cb.position, cb.id)
+	var err error
+	for {
+		// Every second the log is asked whether it still holds the event:
+		// after a failover to a standby that lacked it, it will never be
+		// mirrored, and its messages are better redelivered at once.
+		sctx, scancel := context.WithTimeout(wctx, time.Second)
+		err = c.opts.Mirrored.WaitMirrored(sctx, cb.position, cb.id)
+		scancel()
+		if err == nil || wctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if !c.logHolds(wctx, cb.position, cb.id) {
+			err = fmt.Errorf("ingest: the log no longer holds event %s at position %d (a database failover?)", cb.id, cb.position)
+			break
+		}
+	}
 	cancel()
 	if err != nil && errors.Is(context.Cause(ctx), context.Canceled) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.opts.MirrorTimeout, 2*time.Second))
@@ -705,6 +720,20 @@ func (c *Consumer) waitMirrored(ctx context.Context, cb *committed) error {
 		c.m.mirror.Observe(time.Since(start).Seconds())
 	}
 	return err
+}
+
+// logHolds reports whether the log holds the event id at position; true
+// when the store cannot read or the read fails (the wait goes on).
+func (c *Consumer) logHolds(ctx context.Context, position int64, id uuid.UUID) bool {
+	r, ok := c.store.(eventstore.Reader)
+	if !ok {
+		return true
+	}
+	recs, err := r.ReadAll(ctx, position-1, 1)
+	if err != nil {
+		return true
+	}
+	return len(recs) == 1 && recs[0].ID == id
 }
 
 // doubleAck acknowledges each message with a confirmed ack (AckSync),

@@ -139,7 +139,9 @@ type Options struct {
 	Mirrored Mirrored
 	// MirrorTimeout bounds the wait for the mirror (default 30 s); the
 	// batch's messages are then negatively acknowledged with a delay, never
-	// acknowledged, and their redelivery waits again.
+	// acknowledged, and their redelivery waits again. They are handed back
+	// sooner (within a second) when the log no longer holds the batch's
+	// event at its position (a failover to a standby that lacked it).
 	MirrorTimeout time.Duration
 	// Fault, when set, is called at the fault points (FaultBeforeCommit, ...);
 	// a non-nil error stops the consumer at once, as a crash would: nothing
