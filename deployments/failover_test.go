@@ -83,7 +83,7 @@ func runFailover(t *testing.T, synchronous bool) {
 
 	// Load: invoices on JetStream, partner enrollments over HTTP (each 201
 	// is an acknowledged command). The second half of the invoices waits
-	// for resume; pause stops the enrollments until resume.
+	// for resumeInvoices; pause stops the enrollments until resume.
 	half := len(msgs) / 2
 	load, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -94,6 +94,8 @@ func runFailover(t *testing.T, synchronous bool) {
 		pause    = make(chan struct{})
 		paused   = make(chan struct{})
 		resume   = make(chan struct{})
+		// resumeInvoices releases the second half of the invoices.
+		resumeInvoices = make(chan struct{})
 	)
 	wg.Add(1)
 	go func() {
@@ -101,7 +103,7 @@ func runFailover(t *testing.T, synchronous bool) {
 		for i, g := range msgs {
 			if i == half {
 				close(halfDone)
-				<-resume
+				<-resumeInvoices
 			}
 			if _, err := publishInvoice(ctx, js, g); err != nil {
 				pubErr <- err
@@ -157,26 +159,44 @@ func runFailover(t *testing.T, synchronous bool) {
 		// The primary commits and the relay mirrors events the standby
 		// will never have.
 		waitUntil(ctx, t, "the primary to pass the standby's head", func() bool { return headOf(pool) >= cutAt+40 })
-		// An event committed but not yet mirrored when the primary dies
-		// is lost for good with an asynchronous standby (docs/operations.md,
-		// Failover): let the relay catch up first, so what the failover
-		// loses is exactly what the mirror can bring back.
+		// A command answered 201 does not wait for the mirror: the
+		// enrollments pause and the mirror gets their last one first.
 		close(pause)
 		<-paused
+		var lastEnrollment int64
+		if err := pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE stream_id LIKE 'partner-%'`).Scan(&lastEnrollment); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(ctx, t, "the last enrollment mirrored", func() bool { return mirrorLast(ctx, js) >= lastEnrollment })
+		// Ingest acknowledges an OEM message only once its events are in
+		// the mirror, so the relay is not waited for: the primary dies
+		// while the second half of the invoices is being committed and
+		// mirrored. An invoice committed but not yet mirrored is lost with
+		// the primary, yet unacknowledged, and redelivered.
+		invoicesInLog := func() int {
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'invoice.received'`).Scan(&n); err != nil {
+				return -1
+			}
+			return n
+		}
 		<-halfDone
-		firstHalf := expectedLog(t, msgs[:half])
-		waitUntil(ctx, t, "the first half of the invoices in the log, mirrored", func() bool {
-			var got int
-			err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'invoice.received'`).Scan(&got)
-			return err == nil && got >= len(firstHalf.keys) && mirrorLast(ctx, js) == headOf(pool)
-		})
+		before := invoicesInLog()
+		close(resumeInvoices)
+		waitUntil(ctx, t, "ingest of the second half under way", func() bool { return invoicesInLog() > before })
 	}
 	headBefore := headOf(pool)
 	c.KillPrimary(t)
 	killedAt := time.Now()
+	if !synchronous {
+		t.Logf("killed the primary mid-ingest: log head read just before the kill %d, mirror after the kill %d", headBefore, mirrorLast(ctx, js))
+	}
 	c.Promote(t)
 	promotedAt := time.Now()
 	close(resume) // the rest of the load meets the failover
+	if synchronous {
+		close(resumeInvoices)
+	}
 	t.Logf("primary killed at log head %d, standby promoted %s later (its head: %d)", headBefore, promotedAt.Sub(killedAt).Round(time.Millisecond), standbyHead())
 
 	store, err := pgstore.New(pool, pgstore.Options{})
@@ -220,7 +240,11 @@ func runFailover(t *testing.T, synchronous bool) {
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "fenced") {
 			t.Fatalf("command while fenced: %d %s, want 503 naming the fence", code, body)
 		}
-		logHead, mirrorHead := headOf(pool), mirrorLast(ctx, js)
+		// The test's pool may still hold connections to the killed server:
+		// a query on one fails (-1) and the next one reconnects.
+		var logHead int64
+		waitUntil(ctx, t, "the promoted log's head", func() bool { logHead = headOf(pool); return logHead >= 0 })
+		mirrorHead := mirrorLast(ctx, js)
 		if logHead != cutAt {
 			t.Fatalf("fenced log head %d, want the standby's %d: something was appended", logHead, cutAt)
 		}
@@ -274,6 +298,12 @@ func runFailover(t *testing.T, synchronous bool) {
 		t.Fatalf("%d of %d partners answered 201 are not in the log exactly once: %v", len(missing), len(created), missing)
 	}
 	t.Logf("%d invoices and %d enrollments acknowledged, all in the log once", len(want.keys), len(created))
+	if !synchronous {
+		// Batches committed on the killed primary but never mirrored (or
+		// whose position the mirror later gave to another event) were held
+		// back, not acknowledged; their redelivery stored them again.
+		t.Logf("ingest batches held back, not acknowledged, for want of the mirror: %d", logs.count("not in the mirror, not acknowledged"))
+	}
 
 	if rep, err := store.Verify(ctx, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify chain: %+v, %v", rep, err)
@@ -292,6 +322,19 @@ func runFailover(t *testing.T, synchronous bool) {
 	if !prep.OK() {
 		t.Fatalf("projections differ from a rebuild: %+v", prep)
 	}
+}
+
+// count returns how many kept log lines contain substr.
+func (l *failureLog) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
 }
 
 // readyz returns /readyz's status and body.

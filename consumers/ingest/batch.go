@@ -48,6 +48,24 @@ type item struct {
 // committed is a batch whose appends returned, ready to be acknowledged.
 type committed struct {
 	items []*item
+	// position and id are the batch's highest appended event (new or found
+	// already stored), which must be in the mirror before any ack; 0 for none.
+	position int64
+	id       uuid.UUID
+}
+
+// note records the stored events of a unit's results.
+func (cb *committed) note(r eventstore.UnitResult) {
+	if r.Err != nil {
+		return
+	}
+	for _, ar := range r.Results {
+		for _, rec := range ar.Records {
+			if rec.Position > cb.position {
+				cb.position, cb.id = rec.Position, rec.ID
+			}
+		}
+	}
 }
 
 // session consumes oem over one pull subscription until ctx ends or a
@@ -478,6 +496,10 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		}
 	}
 
+	cb := &committed{items: items}
+	for _, r := range res {
+		cb.note(r)
+	}
 	var conflicts []*item
 	var conflictUnits [][]eventstore.AppendRequest
 	for _, it := range items {
@@ -520,6 +542,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 				it.retry = true
 				continue
 			}
+			cb.note(res2[i])
 			it.again = res2[i].Results[0].AlreadyAppended
 		}
 	}
@@ -541,7 +564,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	if err := c.fault(FaultAfterCommit); err != nil {
 		return nil, err
 	}
-	return &committed{items: items}, nil
+	return cb, nil
 }
 
 // decode fills it from its message, or returns why it can never be valid.
@@ -679,6 +702,14 @@ func (c *Consumer) acknowledge(ctx context.Context, oem string, cb *committed) e
 			ok = append(ok, it)
 		}
 	}
+	if err := c.waitMirrored(ctx, cb); err != nil {
+		c.log.Warn("ingest: batch committed but not in the mirror, not acknowledged", "oem", oem,
+			"messages", len(dead)+len(ok), "position", cb.position, "retry_in", c.opts.RetryMin, "err", err)
+		for _, it := range append(dead, ok...) {
+			_ = it.msg.NakWithDelay(c.opts.RetryMin)
+		}
+		return nil
+	}
 	c.deadLetter(ctx, oem, dead)
 
 	if c.opts.DoubleAck {
@@ -703,6 +734,58 @@ func (c *Consumer) acknowledge(ctx context.Context, oem string, cb *committed) e
 		c.log.Debug("ingest: ack flush failed, messages may be redelivered", "oem", oem, "err", err)
 	}
 	return nil
+}
+
+// waitMirrored waits, when Options.Mirrored is set, until the mirror holds
+// the batch's highest event, at most MirrorTimeout. A graceful stop (ctx
+// cancelled) still waits briefly, so that what the relay is mirroring at
+// that moment is acknowledged; a crash waits no more.
+func (c *Consumer) waitMirrored(ctx context.Context, cb *committed) error {
+	if c.opts.Mirrored == nil || cb.position == 0 {
+		return nil
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, c.opts.MirrorTimeout)
+	var err error
+	for {
+		// Every second the log is asked whether it still holds the event:
+		// after a failover to a standby that lacked it, it will never be
+		// mirrored, and its messages are better redelivered at once.
+		sctx, scancel := context.WithTimeout(wctx, time.Second)
+		err = c.opts.Mirrored.WaitMirrored(sctx, cb.position, cb.id)
+		scancel()
+		if err == nil || wctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if !c.logHolds(wctx, cb.position, cb.id) {
+			err = fmt.Errorf("ingest: the log no longer holds event %s at position %d (a database failover?)", cb.id, cb.position)
+			break
+		}
+	}
+	cancel()
+	if err != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.opts.MirrorTimeout, 2*time.Second))
+		err = c.opts.Mirrored.WaitMirrored(wctx, cb.position, cb.id)
+		cancel()
+	}
+	if err == nil {
+		c.m.mirror.Observe(time.Since(start).Seconds())
+	}
+	return err
+}
+
+// logHolds reports whether the log holds the event id at position; true
+// when the store cannot read or the read fails (the wait goes on).
+func (c *Consumer) logHolds(ctx context.Context, position int64, id uuid.UUID) bool {
+	r, ok := c.store.(eventstore.Reader)
+	if !ok {
+		return true
+	}
+	recs, err := r.ReadAll(ctx, position-1, 1)
+	if err != nil {
+		return true
+	}
+	return len(recs) == 1 && recs[0].ID == id
 }
 
 // doubleAck acknowledges each message with a confirmed ack (AckSync),

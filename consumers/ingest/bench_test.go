@@ -14,6 +14,7 @@ import (
 
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/eventstore/mirror"
 )
 
 // BenchmarkIngest measures end-to-end ingest of invoices already in
@@ -22,7 +23,9 @@ import (
 // the same messages, COPY of the same rows into Postgres, and the event
 // store alone appending the same invoices (decoded beforehand) in commits of
 // the consumer's size into a fresh database. The size is
-// DEALCREDIT_BENCH_INVOICES (default 200000).
+// DEALCREDIT_BENCH_INVOICES (default 200000). With DEALCREDIT_BENCH_MIRROR=1
+// a relay copies the log into DEALCREDIT_EVENTS meanwhile and ingest
+// acknowledges only what is mirrored (Options.Mirrored), as in the daemon.
 func BenchmarkIngest(b *testing.B) {
 	n := 200000
 	if s := os.Getenv("DEALCREDIT_BENCH_INVOICES"); s != "" {
@@ -33,7 +36,19 @@ func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
 	feed := oemfeed.GenerateMessages(oemfeed.GenOptions{Seed: 1, Invoices: n, OEMs: []string{"hp"}, Lines: 3})
 	reg := prometheus.NewRegistry()
-	c, _ := e.consumer(b, reg, ingest.Options{}, "hp")
+	var opts ingest.Options
+	if os.Getenv("DEALCREDIT_BENCH_MIRROR") == "1" {
+		relay, err := mirror.NewRelay(e.store, e.pool, js, mirror.RelayOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rctx, stopRelay := context.WithCancel(ctx)
+		relayDone := make(chan error, 1)
+		go func() { relayDone <- relay.Run(rctx) }()
+		defer func() { stopRelay(); <-relayDone }()
+		opts.Mirrored = mirror.NewWatermark(js)
+	}
+	c, _ := e.consumer(b, reg, opts, "hp")
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.invoices"}, Storage: jetstream.FileStorage}); err != nil {
 		b.Fatal(err)
 	}
@@ -104,6 +119,8 @@ func BenchmarkIngest(b *testing.B) {
 				switch mf.GetName() {
 				case "dealcredit_ingest_batch_size":
 					b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "mean_batch")
+				case "dealcredit_ingest_mirror_wait_seconds":
+					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "mean_mirror_wait_ms")
 				case "dealcredit_ingest_commit_duration_seconds":
 					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "mean_commit_ms")
 				}

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -129,11 +130,32 @@ type Options struct {
 	// ack only after the commit; a lost ack only causes a redelivery, which
 	// the event ids absorb.
 	DoubleAck bool
+	// Mirrored, when set, holds every acknowledgement back until the
+	// events its batch appended (or found already stored) are in the
+	// JetStream mirror (mirror.Watermark), so that an acknowledged invoice
+	// survives a failover to a standby that lacked it: recover
+	// --from-mirror brings it back. Nil acknowledges after the commit
+	// alone (tests and benchmarks without a relay).
+	Mirrored Mirrored
+	// MirrorTimeout bounds the wait for the mirror (default 30 s); the
+	// batch's messages are then negatively acknowledged with a delay, never
+	// acknowledged, and their redelivery waits again. They are handed back
+	// sooner (within a second) when the log no longer holds the batch's
+	// event at its position (a failover to a standby that lacked it).
+	MirrorTimeout time.Duration
 	// Fault, when set, is called at the fault points (FaultBeforeCommit, ...);
 	// a non-nil error stops the consumer at once, as a crash would: nothing
 	// more is acknowledged or negatively acknowledged, and Run returns it.
 	// It exists for fault-injection tests.
 	Fault func(point string) error
+}
+
+// Mirrored waits until the mirror holds an event.
+type Mirrored interface {
+	// WaitMirrored returns nil once the mirror holds the event id at
+	// position, an error when ctx ends first or the mirror holds another
+	// event there.
+	WaitMirrored(ctx context.Context, position int64, id uuid.UUID) error
 }
 
 func (o *Options) defaults() {
@@ -163,6 +185,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = 4*o.CommitMessages + 4*o.BatchSize
+	}
+	if o.MirrorTimeout <= 0 {
+		o.MirrorTimeout = 30 * time.Second
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond

@@ -20,6 +20,7 @@ type metrics struct {
 	batch    prometheus.Histogram
 	commit   prometheus.Histogram
 	pending  *prometheus.GaugeVec
+	mirror   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +43,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dealcredit_ingest_pending_messages",
 			Help: "Messages of an OEM stream not yet acknowledged by the ingest consumer (undelivered plus awaiting ack).",
 		}, []string{"oem"}),
+		mirror: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dealcredit_ingest_mirror_wait_seconds",
+			Help:    "Time a committed ingest batch waited for its events to be in the JetStream mirror before its acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -57,6 +63,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.pending, err = prom.Register(reg, m.pending); err != nil {
+		return nil, err
+	}
+	if m.mirror, err = prom.Register(reg, m.mirror); err != nil {
 		return nil, err
 	}
 	return m, nil

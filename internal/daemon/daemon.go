@@ -208,8 +208,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("relay", relay.Run)
 	}
 	if !*noIngest {
+		// An OEM message is acknowledged only once its events are in the
+		// mirror, whichever daemon runs the relay: an asynchronous
+		// failover then loses no acknowledged invoice (recover brings it back).
 		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
-			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes})
+			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes, Mirrored: mirror.NewWatermark(js)})
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
