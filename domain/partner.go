@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -107,6 +108,28 @@ type GeoState struct {
 	Capacity map[Tier]int
 	Holders  map[Tier][]string
 	Waitlist map[Tier][]string
+	// Offers holds, per tier, the freed seat offered to the head of its waitlist (rule 4).
+	Offers map[Tier]SeatOffer `json:",omitempty"`
+}
+
+// SeatOfferDays is how long a freed Platinum or Gold seat is held for the head of that
+// tier's waitlist (rule 4): through the release day plus SeatOfferDays, only that partner
+// may take it; after that, whoever asks first.
+const SeatOfferDays = 14
+
+// SeatOffer is a freed seat held for the head of the waitlist through Until.
+type SeatOffer struct {
+	PartnerID string
+	Until     Date
+}
+
+// OfferOn returns the seat offer of tier t still open on d, if any.
+func (g GeoState) OfferOn(t Tier, d Date) (SeatOffer, bool) {
+	o, ok := g.Offers[t]
+	if !ok || d.After(o.Until) {
+		return SeatOffer{}, false
+	}
+	return o, true
 }
 
 // EvolveGeo folds one geography event.
@@ -127,9 +150,22 @@ func EvolveGeo(g GeoState, e Event) GeoState {
 		g.Holders, g.Waitlist = cp(g.Holders), cp(g.Waitlist)
 		g.Holders[e.Tier] = append(g.Holders[e.Tier], e.PartnerID)
 		g.Waitlist[e.Tier] = remove(g.Waitlist[e.Tier], e.PartnerID)
+		// The offer ends when its partner takes the seat, or when no seat is left to hold.
+		if o, ok := g.Offers[e.Tier]; ok && (o.PartnerID == e.PartnerID || g.Free(e.Tier) == 0) {
+			g.Offers = maps.Clone(g.Offers)
+			delete(g.Offers, e.Tier)
+		}
 	case SeatReleased:
 		g.Holders = cp(g.Holders)
 		g.Holders[e.Tier] = remove(g.Holders[e.Tier], e.PartnerID)
+		// A freed seat is offered to the head of the waitlist first (rule 4).
+		if _, open := g.OfferOn(e.Tier, e.On); !open && len(g.Waitlist[e.Tier]) > 0 && g.Free(e.Tier) > 0 {
+			g.Offers = maps.Clone(g.Offers)
+			if g.Offers == nil {
+				g.Offers = map[Tier]SeatOffer{}
+			}
+			g.Offers[e.Tier] = SeatOffer{PartnerID: g.Waitlist[e.Tier][0], Until: e.On.AddDays(SeatOfferDays)}
+		}
 	case SeatWaitlisted:
 		g.Geography = e.Geography
 		g.Waitlist = cp(g.Waitlist)
@@ -386,11 +422,19 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 
 func moveTier(p PartnerState, g GeoState, to Tier, reason string, today Date, review bool, sc *Scorecard) ([]Event, error) {
 	var evs []Event
-	if to != TierRegistered && g.Free(to) == 0 {
+	offer, offered := g.OfferOn(to, today)
+	// An open offer holds one free seat for its partner (rule 4).
+	held := offered && offer.PartnerID != p.ID && g.Free(to) == 1
+	if to != TierRegistered && (g.Free(to) == 0 || held) {
 		pos := g.WaitlistPosition(to, p.ID)
 		if pos == 0 {
 			pos = len(g.Waitlist[to]) + 1
 			evs = append(evs, SeatWaitlisted{Geography: p.Geography, Tier: to, PartnerID: p.ID, Position: pos, On: today})
+		}
+		if held {
+			return evs, Errorf(Unprocessable, "tier", "seats.offered",
+				"geography %s's free %s seat is offered to partner %s, head of the waitlist, until %s; partner %s is waitlisted at position %d",
+				p.Geography, to, offer.PartnerID, offer.Until, p.ID, pos)
 		}
 		return evs, Errorf(Unprocessable, "tier", "seats.full",
 			"geography %s has all %d %s seats taken; partner %s is waitlisted at position %d",
