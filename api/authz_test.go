@@ -160,7 +160,7 @@ var contract = map[string]struct {
 	"POST /v1/partners:grandfather":              {"admin", ""},
 	"POST /v1/partners/{id}/certifications":      {"channel_manager partner", "own"},
 	"POST /v1/partners/{id}/commitments":         {"channel_manager partner", "own"},
-	"POST /v1/partners/{id}/tier":                {"channel_manager", ""},
+	"POST /v1/partners/{id}/tier":                {"admin channel_manager", ""},
 	"GET /v1/partners/{id}":                      {"admin channel_manager finance auditor partner", "own"},
 	"PUT /v1/geographies/{geo}/seats":            {"admin", ""},
 	"POST /v1/deals":                             {"channel_manager partner", "body"},

@@ -8,10 +8,12 @@ import (
 )
 
 type enrollRequest struct {
-	ID        string             `json:"id"`
-	Name      string             `json:"name"`
-	Kind      domain.PartnerKind `json:"kind"`
-	Geography string             `json:"geography"`
+	ID          string             `json:"id"`
+	Name        string             `json:"name"`
+	Kind        domain.PartnerKind `json:"kind"`
+	Geography   string             `json:"geography"`
+	JoinedOn    domain.Date        `json:"joined_on"`
+	TierHistory []domain.PastTier  `json:"tier_history"`
 }
 
 // MaxGrandfatherBatch caps POST /v1/partners:grandfather.
@@ -63,7 +65,8 @@ func (s *server) enrollPartner() http.HandlerFunc {
 			return
 		}
 		pos, evs, err := s.decideAtomic(r, s.partnerDecision(req.ID, req.Geography, func(domain.PartnerState) (any, error) {
-			return domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind, Geography: req.Geography}, nil
+			return domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind, Geography: req.Geography,
+				JoinedOn: req.JoinedOn, TierHistory: req.TierHistory}, nil
 		}))
 		if err != nil {
 			s.fail(w, r, err)
@@ -118,7 +121,8 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 		status := http.StatusCreated
 		for i, p := range req.Partners {
 			pos, _, err := s.decideAtomic(r, s.partnerDecision(p.ID, p.Geography, func(domain.PartnerState) (any, error) {
-				return domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography}, nil
+				return domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography,
+					JoinedOn: p.JoinedOn, TierHistory: p.TierHistory}, nil
 			}))
 			if err != nil {
 				pr := classify(prefixField(err, fmt.Sprintf("partners[%d]", i)))
@@ -241,15 +245,21 @@ func (s *server) changeTier() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		var req struct {
-			Tier   domain.Tier `json:"tier"`
-			Reason string      `json:"reason"`
+			Tier     domain.Tier `json:"tier"`
+			Reason   string      `json:"reason"`
+			Override bool        `json:"override"`
 		}
 		if err := decodeJSON(w, r, &req); err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		if req.Override && principalFrom(r.Context()).Role != RoleAdmin {
+			s.fail(w, r, &Error{Code: CodeForbidden, Field: "override", Rule: "tier.override.admin",
+				Message: "only an admin may override a grandfathered partner's review date"})
+			return
+		}
 		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
-			return domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason}, nil
+			return domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason, Override: req.Override}, nil
 		}))
 		if err != nil {
 			if pos > 0 {

@@ -60,7 +60,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/partners:grandfather", Roles: []Role{RoleAdmin}, Creates: true, handler: (*server).grandfatherPartners},
 		{Method: "POST", Path: "/v1/partners/{id}/certifications", Roles: cmPartner, Owner: OwnerPathPartner, Creates: true, handler: (*server).certify},
 		{Method: "POST", Path: "/v1/partners/{id}/commitments", Roles: cmPartner, Owner: OwnerPathPartner, Creates: true, handler: (*server).commit},
-		{Method: "POST", Path: "/v1/partners/{id}/tier", Roles: cmOnly, handler: (*server).changeTier},
+		{Method: "POST", Path: "/v1/partners/{id}/tier", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).changeTier},
 		{Method: "GET", Path: "/v1/partners/{id}", Roles: all, Owner: OwnerPathPartner, handler: (*server).getPartner},
 		{Method: "PUT", Path: "/v1/geographies/{geo}/seats", Roles: []Role{RoleAdmin}, handler: (*server).setSeats},
 		{Method: "GET", Path: "/v1/geographies/{geo}/seats", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).seats},

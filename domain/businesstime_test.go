@@ -339,3 +339,44 @@ func TestBusinessTimeReattributionOfAClosedQuarterIsAnAdjustment(t *testing.T) {
 		t.Errorf("figures %+v", cs)
 	}
 }
+
+// A partner enrolled in the system on 2026-11-25 with its history (issue 13, Deliver 4)
+// claims an invoice dated 2026-11-21: the rate follows the history, not its enrolment tier
+// and not "registered" by default. 20,000.00 USD (2,000,000 minor units) per case.
+func TestBusinessTimePartnerHistoryGivesTheRateBeforeEnrolment(t *testing.T) {
+	tests := []struct {
+		name  string
+		enrol domain.Event
+		want  int64
+	}{
+		// Gold since 2024-01-01: 2,000,000 x 5% = 100,000 (before: registered, 0).
+		{"enrolled, gold since 2024", domain.PartnerEnrolled{PartnerID: "var-g", Name: "G", Kind: domain.KindVAR, Geography: "emea",
+			Tier: domain.TierRegistered, EnrolledOn: d("2026-11-25"), JoinedOn: d("2020-01-01"),
+			TierHistory: []domain.PastTier{{Tier: domain.TierGold, From: d("2024-01-01")}}}, 100_000},
+		// Gold since 2024, Platinum since 2026-11-01: 2,000,000 x 8% = 160,000.
+		{"enrolled, platinum since 11-01", domain.PartnerEnrolled{PartnerID: "var-g", Name: "G", Kind: domain.KindVAR, Geography: "emea",
+			Tier: domain.TierRegistered, EnrolledOn: d("2026-11-25"),
+			TierHistory: []domain.PastTier{{Tier: domain.TierGold, From: d("2024-01-01")}, {Tier: domain.TierPlatinum, From: d("2026-11-01")}}}, 160_000},
+		// Grandfathered as Gold, but its history says registered until enrolment: 0 (the
+		// history wins over extending the Gold tier backwards).
+		{"grandfathered, registered before", domain.PartnerGrandfathered{PartnerID: "var-g", Name: "G", Kind: domain.KindVAR, Geography: "emea",
+			Tier: domain.TierGold, EnrolledOn: d("2026-11-25"), ReviewOn: d("2027-03-31"), JoinedOn: d("2026-01-01"),
+			TierHistory: []domain.PastTier{{Tier: domain.TierRegistered, From: d("2026-01-01")}}}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTimeline(t)
+			tl.fold(tc.enrol,
+				registered("d-1", "var-g", globex, domain.SegmentServerManagement),
+				domain.EngagementLogged{DealID: "d-1", PartnerID: "var-g", Step: domain.StepPresalesSupport, OccurredOn: d("2026-11-20")},
+				globexInvoice("INV-1", "2026-11-21", line(1, domain.SegmentServerManagement, 1, 2_000_000)))
+			cs := tl.fold(approved("d-1", "2026-11-26"))
+			if got := net(cs, "INV-1", domain.CreditRevenue, "var-g"); got != 2_000_000 {
+				t.Fatalf("revenue %d, want 2,000,000: %+v", got, cs)
+			}
+			if got := net(cs, "INV-1", domain.CreditRebate, "var-g"); got != tc.want {
+				t.Fatalf("rebate %d, want %d: %+v", got, tc.want, cs)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -115,12 +116,13 @@ func TestRegistrationTierRefusalNamesTheRule(t *testing.T) {
 func TestPartnerCommands(t *testing.T) {
 	usd := func(a int64) domain.Money { return domain.Money{Amount: a, Currency: "USD"} }
 	tests := []struct {
-		name string
-		id   string
-		when any
-		then []string
-		code domain.Code
-		rule string
+		name  string
+		id    string
+		when  any
+		then  []string
+		code  domain.Code
+		rule  string
+		field string
 	}{
 		{name: "enroll", id: "n-1", when: domain.Enroll{PartnerID: "n-1", Name: "N", Kind: domain.KindSI, Geography: "emea"}, then: []string{"partner.enrolled"}},
 		{name: "enroll twice", id: "var-1", when: domain.Enroll{PartnerID: "var-1", Name: "N", Kind: domain.KindVAR, Geography: "emea"}, code: domain.Conflict},
@@ -140,6 +142,16 @@ func TestPartnerCommands(t *testing.T) {
 		{name: "review demotes", id: "gold-1", when: domain.ReviewTier{PartnerID: "gold-1", Quarter: domain.MustQuarter("2025Q4"), Credited: usd(0)}, then: []string{"partner.tier_changed", "geo.seat_released"}},
 		{name: "review keeps", id: "gold-1", when: domain.ReviewTier{PartnerID: "gold-1", Quarter: domain.MustQuarter("2025Q4"), Credited: usd(6_000_000)}, then: []string{"partner.tier_reviewed"}},
 		{name: "seats", id: "", when: domain.SetSeats{Geography: "emea", Platinum: 2, Gold: 5}, then: []string{"geo.seats_set"}},
+		// Partner history (issue 13 item 4): ordered past tiers before today, after joined_on.
+		{name: "enroll with history", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", JoinedOn: domain.MustDate("2019-03-01"), TierHistory: hist("registered", "2019-03-01", "gold", "2024-01-01")}, then: []string{"partner.enrolled"}},
+		{name: "history bad tier", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("diamond", "2024-01-01")}, code: domain.Invalid, field: "tier_history[0].tier"},
+		{name: "history out of order", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "2024-01-01", "platinum", "2023-06-01")}, code: domain.Invalid, field: "tier_history[1].from"},
+		{name: "history on enrolment day", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "2026-01-05")}, code: domain.Invalid, field: "tier_history[0].from"},
+		{name: "history before joined", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", JoinedOn: domain.MustDate("2024-02-01"), TierHistory: hist("gold", "2024-01-01")}, code: domain.Invalid, field: "tier_history[0].from"},
+		{name: "history outside window", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "1999-12-31")}, code: domain.Invalid, field: "tier_history[0].from"},
+		{name: "joined in the future", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", JoinedOn: domain.MustDate("2026-01-06")}, code: domain.Invalid, field: "joined_on"},
+		{name: "grandfather with history", id: "g-1", when: domain.Grandfather{PartnerID: "g-1", Name: "G", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "2015-01-01")}, then: []string{"partner.grandfathered", "geo.seat_taken"}},
+		{name: "override without grandfathering", id: "gold-1", when: domain.ChangeTier{PartnerID: "gold-1", Tier: domain.TierRegistered, Reason: "x", Override: true}, code: domain.Invalid, field: "override"},
 		{name: "seats negative", id: "", when: domain.SetSeats{Geography: "emea", Platinum: -1}, code: domain.Invalid},
 	}
 	for _, tc := range tests {
@@ -150,6 +162,10 @@ func TestPartnerCommands(t *testing.T) {
 			evs, err := w.partnerCmd(tc.id, "emea", tc.when)
 			if tc.code != "" {
 				wantCode(t, err, tc.code, tc.rule)
+				var de *domain.Error
+				if errors.As(err, &de) && tc.field != "" && de.Field != tc.field {
+					t.Fatalf("field %q, want %q: %v", de.Field, tc.field, err)
+				}
 				return
 			}
 			if err != nil {
@@ -159,6 +175,65 @@ func TestPartnerCommands(t *testing.T) {
 				t.Fatalf("events %v, want %v", got, tc.then)
 			}
 		})
+	}
+}
+
+// hist builds past tiers from tier, date pairs.
+func hist(pairs ...string) []domain.PastTier {
+	var out []domain.PastTier
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, domain.PastTier{Tier: domain.Tier(pairs[i]), From: domain.MustDate(pairs[i+1])})
+	}
+	return out
+}
+
+// TestGrandfatheredDemotionNeedsOverride: rule 5 exempts a grandfathered partner from
+// demotion until its review date; only an admin override with a reason demotes it, and
+// the event records the override. After the review date a plain demotion goes through.
+func TestGrandfatheredDemotionNeedsOverride(t *testing.T) {
+	w := newWorld(t, "2026-01-05")
+	w.must(w.partnerCmd("g-1", "emea", domain.Grandfather{PartnerID: "g-1", Name: "G", Kind: domain.KindVAR, Geography: "emea", ReviewOn: domain.MustDate("2026-06-30")}))
+	w.on("2026-01-06")
+	_, err := w.partnerCmd("g-1", "", domain.ChangeTier{PartnerID: "g-1", Tier: domain.TierRegistered, Reason: "missed target"})
+	wantCode(t, err, domain.Unprocessable, "tier.grandfathered")
+	if !strings.Contains(err.Error(), "2026-06-30") {
+		t.Fatalf("refusal %q does not name the review date", err)
+	}
+	if got := w.partners["g-1"]; got.Tier != domain.TierGold || !got.Grandfathered {
+		t.Fatalf("refusal changed the partner: %+v", got)
+	}
+	evs := w.must(w.partnerCmd("g-1", "", domain.ChangeTier{PartnerID: "g-1", Tier: domain.TierRegistered, Reason: "contract terminated", Override: true}))
+	tc, ok := evs[0].(domain.TierChanged)
+	if !ok || !tc.Override || tc.Reason != "contract terminated" || tc.To != domain.TierRegistered {
+		t.Fatalf("override events %+v", evs)
+	}
+	if got := w.partners["g-1"]; got.Grandfathered || got.Tier != domain.TierRegistered {
+		t.Fatalf("after override: %+v", got)
+	}
+
+	w2 := newWorld(t, "2026-01-05")
+	w2.must(w2.partnerCmd("g-2", "emea", domain.Grandfather{PartnerID: "g-2", Name: "G", Kind: domain.KindVAR, Geography: "emea", ReviewOn: domain.MustDate("2026-03-31")}))
+	w2.on("2026-03-31")
+	w2.must(w2.partnerCmd("g-2", "", domain.ChangeTier{PartnerID: "g-2", Tier: domain.TierRegistered, Reason: "review date reached"}))
+}
+
+// TestTierHistoryGivesPastRates: a partner enrolled today with "gold since 2024-01-01"
+// held gold on an earlier date, and registered before it (never the enrolment tier
+// extended backwards).
+func TestTierHistoryGivesPastRates(t *testing.T) {
+	w := newWorld(t, "2026-01-05")
+	w.must(w.partnerCmd("h-1", "emea", domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea",
+		JoinedOn: domain.MustDate("2020-05-01"), TierHistory: hist("gold", "2024-01-01")}))
+	p := w.partners["h-1"]
+	for _, tc := range []struct{ on, want string }{
+		{"2023-12-31", "registered"}, {"2024-01-01", "gold"}, {"2025-12-01", "gold"}, {"2026-01-05", "registered"},
+	} {
+		if got := p.TierOn(domain.MustDate(tc.on)); string(got) != tc.want {
+			t.Errorf("TierOn(%s) = %s, want %s", tc.on, got, tc.want)
+		}
+	}
+	if p.JoinedOn != domain.MustDate("2020-05-01") {
+		t.Fatalf("joined_on %s", p.JoinedOn)
 	}
 }
 

@@ -75,6 +75,10 @@ type PartnerEnrolled struct {
 	Geography  string      `json:"geography"`
 	Tier       Tier        `json:"tier"`
 	EnrolledOn Date        `json:"enrolled_on"`
+	// JoinedOn and TierHistory tell the partner's time in the program before its
+	// enrolment in the system (zero and empty: none known; see PartnerState.TierHistory).
+	JoinedOn    Date       `json:"joined_on,omitzero"`
+	TierHistory []PastTier `json:"tier_history,omitempty"`
 }
 
 // PartnerGrandfathered: an existing business partner entered the program directly as Gold,
@@ -87,6 +91,15 @@ type PartnerGrandfathered struct {
 	Tier       Tier        `json:"tier"`
 	EnrolledOn Date        `json:"enrolled_on"`
 	ReviewOn   Date        `json:"review_on"`
+	// JoinedOn and TierHistory: as in PartnerEnrolled.
+	JoinedOn    Date       `json:"joined_on,omitzero"`
+	TierHistory []PastTier `json:"tier_history,omitempty"`
+}
+
+// PastTier is a tier a partner held from a date before its enrolment in the system.
+type PastTier struct {
+	Tier Tier `json:"tier"`
+	From Date `json:"from"`
 }
 
 // EngineerCertified: one of the partner's people is certified on a segment ("partner.certified").
@@ -116,6 +129,9 @@ type TierChanged struct {
 	EffectiveOn Date       `json:"effective_on"`
 	Review      bool       `json:"review,omitempty"`
 	Scorecard   *Scorecard `json:"scorecard,omitempty"`
+	// Override is true when an admin demoted a grandfathered partner before its review
+	// date (rule 5); Reason then says why.
+	Override bool `json:"override,omitempty"`
 }
 
 // TierReviewed: a quarterly review kept the partner's tier ("partner.tier_reviewed").

@@ -50,6 +50,8 @@ const (
 	MaxLineNumber = 100_000
 	// MaxSeats bounds a geography's seat capacity per tier (stored in int4 columns).
 	MaxSeats = 100_000
+	// MaxTierHistory bounds the past tiers a partner is enrolled with.
+	MaxTierHistory = 100
 	// MaxLeadAcceptHours bounds the policy's time to accept a lead (90 days).
 	MaxLeadAcceptHours = 90 * 24
 )

@@ -2,23 +2,28 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"time"
 )
 
 // PartnerState is one partner folded from its stream. The zero value is "not enrolled".
 type PartnerState struct {
-	ID              string
-	Name            string
-	Kind            PartnerKind
-	Geography       string
-	Tier            Tier
-	EnrolledOn      Date
+	ID         string
+	Name       string
+	Kind       PartnerKind
+	Geography  string
+	Tier       Tier
+	EnrolledOn Date
+	// JoinedOn is the date the partner joined the program, when it was enrolled with its
+	// history (zero: not known; the program starts at EnrolledOn).
+	JoinedOn        Date
 	Grandfathered   bool
 	ReviewOn        Date
 	Certifications  []EngineerCertified
 	Segments        []Segment
 	QuarterlyTarget Money
-	// TierHistory is every tier the partner held, with the date it took effect, oldest first.
+	// TierHistory is every tier the partner held, with the date it took effect, oldest first:
+	// the tiers it held before its enrolment (given at enrolment), then its enrolment tier.
 	TierHistory []TierSpan
 }
 
@@ -42,6 +47,22 @@ func (p PartnerState) TierOn(d Date) Tier {
 	return t
 }
 
+// enrolSpans returns the tier spans of an enrolment: the past tiers, then tier from on.
+func enrolSpans(past []PastTier, tier Tier, on Date) []TierSpan {
+	out := make([]TierSpan, 0, len(past)+1)
+	for _, h := range past {
+		out = append(out, TierSpan(h))
+	}
+	return append(out, TierSpan{tier, on})
+}
+
+// HistoryKnown reports whether the partner was enrolled with its history before
+// enrolment (a joined date or past tiers): then a date before its first span is
+// registered tier, never extended backwards (rule 5).
+func (p PartnerState) HistoryKnown() bool {
+	return !p.JoinedOn.IsZero() || len(p.TierHistory) > 1
+}
+
 // CertifiedEngineers returns the number of distinct certified engineers.
 func (p PartnerState) CertifiedEngineers() int {
 	seen := map[string]bool{}
@@ -56,11 +77,11 @@ func EvolvePartner(p PartnerState, e Event) PartnerState {
 	switch e := e.(type) {
 	case PartnerEnrolled:
 		p = PartnerState{ID: e.PartnerID, Name: e.Name, Kind: e.Kind, Geography: e.Geography, Tier: e.Tier,
-			EnrolledOn: e.EnrolledOn, TierHistory: []TierSpan{{e.Tier, e.EnrolledOn}}}
+			EnrolledOn: e.EnrolledOn, JoinedOn: e.JoinedOn, TierHistory: enrolSpans(e.TierHistory, e.Tier, e.EnrolledOn)}
 	case PartnerGrandfathered:
 		p = PartnerState{ID: e.PartnerID, Name: e.Name, Kind: e.Kind, Geography: e.Geography, Tier: e.Tier,
-			EnrolledOn: e.EnrolledOn, Grandfathered: true, ReviewOn: e.ReviewOn,
-			TierHistory: []TierSpan{{e.Tier, e.EnrolledOn}}}
+			EnrolledOn: e.EnrolledOn, JoinedOn: e.JoinedOn, Grandfathered: true, ReviewOn: e.ReviewOn,
+			TierHistory: enrolSpans(e.TierHistory, e.Tier, e.EnrolledOn)}
 	case EngineerCertified:
 		p.Certifications = append(append([]EngineerCertified(nil), p.Certifications...), e)
 	case CommitmentMade:
@@ -69,7 +90,7 @@ func EvolvePartner(p PartnerState, e Event) PartnerState {
 	case TierChanged:
 		p.Tier = e.To
 		p.TierHistory = append(append([]TierSpan(nil), p.TierHistory...), TierSpan{e.To, e.EffectiveOn})
-		if e.Review {
+		if e.Review || e.Override {
 			p.Grandfathered = false
 		}
 	case TierReviewed:
@@ -87,6 +108,28 @@ type GeoState struct {
 	Capacity map[Tier]int
 	Holders  map[Tier][]string
 	Waitlist map[Tier][]string
+	// Offers holds, per tier, the freed seat offered to the head of its waitlist (rule 4).
+	Offers map[Tier]SeatOffer `json:",omitempty"`
+}
+
+// SeatOfferDays is how long a freed Platinum or Gold seat is held for the head of that
+// tier's waitlist (rule 4): through the release day plus SeatOfferDays, only that partner
+// may take it; after that, whoever asks first.
+const SeatOfferDays = 14
+
+// SeatOffer is a freed seat held for the head of the waitlist through Until.
+type SeatOffer struct {
+	PartnerID string
+	Until     Date
+}
+
+// OfferOn returns the seat offer of tier t still open on d, if any.
+func (g GeoState) OfferOn(t Tier, d Date) (SeatOffer, bool) {
+	o, ok := g.Offers[t]
+	if !ok || d.After(o.Until) {
+		return SeatOffer{}, false
+	}
+	return o, true
 }
 
 // EvolveGeo folds one geography event.
@@ -107,9 +150,22 @@ func EvolveGeo(g GeoState, e Event) GeoState {
 		g.Holders, g.Waitlist = cp(g.Holders), cp(g.Waitlist)
 		g.Holders[e.Tier] = append(g.Holders[e.Tier], e.PartnerID)
 		g.Waitlist[e.Tier] = remove(g.Waitlist[e.Tier], e.PartnerID)
+		// The offer ends when its partner takes the seat, or when no seat is left to hold.
+		if o, ok := g.Offers[e.Tier]; ok && (o.PartnerID == e.PartnerID || g.Free(e.Tier) == 0) {
+			g.Offers = maps.Clone(g.Offers)
+			delete(g.Offers, e.Tier)
+		}
 	case SeatReleased:
 		g.Holders = cp(g.Holders)
 		g.Holders[e.Tier] = remove(g.Holders[e.Tier], e.PartnerID)
+		// A freed seat is offered to the head of the waitlist first (rule 4).
+		if _, open := g.OfferOn(e.Tier, e.On); !open && len(g.Waitlist[e.Tier]) > 0 && g.Free(e.Tier) > 0 {
+			g.Offers = maps.Clone(g.Offers)
+			if g.Offers == nil {
+				g.Offers = map[Tier]SeatOffer{}
+			}
+			g.Offers[e.Tier] = SeatOffer{PartnerID: g.Waitlist[e.Tier][0], Until: e.On.AddDays(SeatOfferDays)}
+		}
 	case SeatWaitlisted:
 		g.Geography = e.Geography
 		g.Waitlist = cp(g.Waitlist)
@@ -158,19 +214,24 @@ func indexOf(s []string, v string) int {
 
 // Partner commands.
 type (
-	// Enroll a partner at tier registered.
+	// Enroll a partner at tier registered. JoinedOn (optional) is the date it joined the
+	// program and TierHistory (optional) the tiers it held before today, oldest first.
 	Enroll struct {
 		PartnerID, Name string
 		Kind            PartnerKind
 		Geography       string
+		JoinedOn        Date
+		TierHistory     []PastTier
 	}
 	// Grandfather an existing business partner as Gold, exempt from review until ReviewOn
-	// (zero: the end of the next quarter).
+	// (zero: the end of the next quarter). JoinedOn and TierHistory: as in Enroll.
 	Grandfather struct {
 		PartnerID, Name string
 		Kind            PartnerKind
 		Geography       string
 		ReviewOn        Date
+		JoinedOn        Date
+		TierHistory     []PastTier
 	}
 	// Certify an engineer on a segment.
 	Certify struct {
@@ -184,11 +245,14 @@ type (
 		Segments        []Segment
 		QuarterlyTarget Money
 	}
-	// ChangeTier moves a partner to Tier, checked against requirements and seats.
+	// ChangeTier moves a partner to Tier, checked against requirements and seats. Override
+	// (an admin's decision; the caller checks the role) lets a grandfathered partner be
+	// demoted before its review date (rule 5); Reason then says why.
 	ChangeTier struct {
 		PartnerID string
 		Tier      Tier
 		Reason    string
+		Override  bool
 	}
 	// ReviewTier runs the quarterly review with the partner's credited revenue in Quarter.
 	ReviewTier struct {
@@ -216,8 +280,12 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
 			return nil, err
 		}
+		joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
+		if err != nil {
+			return nil, err
+		}
 		return []Event{PartnerEnrolled{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
-			Tier: TierRegistered, EnrolledOn: today}}, nil
+			Tier: TierRegistered, EnrolledOn: today, JoinedOn: joined, TierHistory: c.TierHistory}}, nil
 	case Grandfather:
 		if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
 			return nil, err
@@ -232,11 +300,15 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		if err := CheckDate("review_on", review); err != nil {
 			return nil, err
 		}
+		joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
+		if err != nil {
+			return nil, err
+		}
 		// Grandfathering is a promise to existing partners: it takes a Gold seat even
 		// beyond capacity (the seats then count as full for newcomers).
 		return []Event{
 			PartnerGrandfathered{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
-				Tier: TierGold, EnrolledOn: today, ReviewOn: review},
+				Tier: TierGold, EnrolledOn: today, ReviewOn: review, JoinedOn: joined, TierHistory: c.TierHistory},
 			SeatTaken{Geography: c.Geography, Tier: TierGold, PartnerID: c.PartnerID, On: today},
 		}, nil
 	case Certify:
@@ -291,7 +363,23 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 				return nil, Errorf(Unprocessable, "tier", unmet[0].Rule, "partner %s: %s", p.ID, unmet[0].Message)
 			}
 		}
-		return moveTier(p, g, c.Tier, c.Reason, today, false, nil)
+		protected := p.Grandfathered && today.Before(p.ReviewOn) && c.Tier.Rank() < p.Tier.Rank()
+		switch {
+		case protected && !c.Override:
+			return nil, Errorf(Unprocessable, "tier", "tier.grandfathered",
+				"partner %s is grandfathered as %s until its review on %s; only an admin override with a reason may demote it before then",
+				p.ID, p.Tier, p.ReviewOn)
+		case c.Override && !protected:
+			return nil, invalidf("override", "override applies only to demoting a grandfathered partner before its review date")
+		}
+		evs, err := moveTier(p, g, c.Tier, c.Reason, today, false, nil)
+		for i, e := range evs {
+			if tc, ok := e.(TierChanged); ok && c.Override {
+				tc.Override = true
+				evs[i] = tc
+			}
+		}
+		return evs, err
 	case ReviewTier:
 		if err := mustExist(p, c.PartnerID); err != nil {
 			return nil, err
@@ -334,11 +422,19 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 
 func moveTier(p PartnerState, g GeoState, to Tier, reason string, today Date, review bool, sc *Scorecard) ([]Event, error) {
 	var evs []Event
-	if to != TierRegistered && g.Free(to) == 0 {
+	offer, offered := g.OfferOn(to, today)
+	// An open offer holds one free seat for its partner (rule 4).
+	held := offered && offer.PartnerID != p.ID && g.Free(to) == 1
+	if to != TierRegistered && (g.Free(to) == 0 || held) {
 		pos := g.WaitlistPosition(to, p.ID)
 		if pos == 0 {
 			pos = len(g.Waitlist[to]) + 1
 			evs = append(evs, SeatWaitlisted{Geography: p.Geography, Tier: to, PartnerID: p.ID, Position: pos, On: today})
+		}
+		if held {
+			return evs, Errorf(Unprocessable, "tier", "seats.offered",
+				"geography %s's free %s seat is offered to partner %s, head of the waitlist, until %s; partner %s is waitlisted at position %d",
+				p.Geography, to, offer.PartnerID, offer.Until, p.ID, pos)
 		}
 		return evs, Errorf(Unprocessable, "tier", "seats.full",
 			"geography %s has all %d %s seats taken; partner %s is waitlisted at position %d",
@@ -352,6 +448,46 @@ func moveTier(p PartnerState, g GeoState, to Tier, reason string, today Date, re
 		evs = append(evs, SeatTaken{Geography: p.Geography, Tier: to, PartnerID: p.ID, On: today})
 	}
 	return evs, nil
+}
+
+// checkPartnerHistory validates a partner's history before its enrolment today: joined
+// and every past tier's date in the accepted window and before today, the tiers valid
+// and strictly ordered by date, none before joined. It returns the joined date (the
+// first past tier's date when joined is zero).
+func checkPartnerHistory(joined Date, past []PastTier, today Date) (Date, error) {
+	if err := CheckDate("joined_on", joined); err != nil {
+		return Date{}, err
+	}
+	if joined.After(today) {
+		return Date{}, invalidf("joined_on", "joined_on %s is in the future", joined)
+	}
+	if len(past) > MaxTierHistory {
+		return Date{}, invalidf("tier_history", "tier_history may list at most %d tiers", MaxTierHistory)
+	}
+	for i, h := range past {
+		field := fmt.Sprintf("tier_history[%d]", i)
+		switch {
+		case !h.Tier.Valid():
+			return Date{}, invalidf(field+".tier", "%s.tier %q must be registered, gold or platinum", field, h.Tier)
+		case h.From.IsZero():
+			return Date{}, invalidf(field+".from", "%s.from is required", field)
+		}
+		if err := CheckDate(field+".from", h.From); err != nil {
+			return Date{}, err
+		}
+		switch {
+		case !h.From.Before(today):
+			return Date{}, invalidf(field+".from", "%s.from %s must be before the enrolment date %s", field, h.From, today)
+		case h.From.Before(joined):
+			return Date{}, invalidf(field+".from", "%s.from %s is before joined_on %s", field, h.From, joined)
+		case i > 0 && !h.From.After(past[i-1].From):
+			return Date{}, invalidf(field+".from", "%s.from %s must be after tier_history[%d].from %s", field, h.From, i-1, past[i-1].From)
+		}
+	}
+	if joined.IsZero() && len(past) > 0 {
+		joined = past[0].From
+	}
+	return joined, nil
 }
 
 func checkNewPartner(p PartnerState, id, name string, kind PartnerKind, geo string) error {

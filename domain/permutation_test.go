@@ -58,8 +58,16 @@ func factSet(seed int64) []fact {
 	}
 	// A grandfathered partner enrolled in the system after some of its sales.
 	partners = append(partners, "var-4")
-	add(domain.PartnerGrandfathered{PartnerID: "var-4", Name: "Partner var-4", Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold,
-		EnrolledOn: domain.MustDate("2026-09-15"), ReviewOn: domain.MustDate("2026-12-31")}, "enrol")
+	// Half the time it comes with its history (issue 13 item 4): registered from
+	// 2026-05-01, gold from a date in June or July; the lookup before its enrolment then
+	// follows that history instead of extending its enrolment tier backwards.
+	gf := domain.PartnerGrandfathered{PartnerID: "var-4", Name: "Partner var-4", Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold,
+		EnrolledOn: domain.MustDate("2026-09-15"), ReviewOn: domain.MustDate("2026-12-31")}
+	if r.Intn(2) == 0 {
+		gf.JoinedOn = domain.MustDate("2026-05-01")
+		gf.TierHistory = []domain.PastTier{{Tier: domain.TierRegistered, From: gf.JoinedOn}, {Tier: domain.TierGold, From: day("2026-06-01", 60)}}
+	}
+	add(gf, "enrol")
 	add(domain.PartnerEnrolled{PartnerID: "si-1", Name: "SI", Kind: domain.KindSI, Geography: "emea", Tier: domain.TierRegistered,
 		EnrolledOn: domain.MustDate("2026-06-01")}, "enrol")
 	// Tier changes, in effective order per partner.

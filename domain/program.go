@@ -104,11 +104,12 @@ type partnerRec struct {
 }
 
 // tierAt returns the tier the partner held on d and the event that gave it. Before its
-// first span a partner was registered, except a grandfathered one: an existing business
-// partner already held the tier it was grandfathered at (rule 5).
+// first span a partner was registered, except a grandfathered one enrolled without its
+// history: an existing business partner already held the tier it was grandfathered at
+// (rule 5). A partner enrolled with its history has its past tiers as spans.
 func (p *partnerRec) tierAt(d Date) (Tier, string) {
 	t, id := TierRegistered, ""
-	if p.Grandfathered && len(p.tierIDs) > 0 {
+	if p.Grandfathered && !p.HistoryKnown() && len(p.tierIDs) > 0 {
 		t, id = p.tierIDs[0].span.Tier, p.tierIDs[0].id
 	}
 	for _, r := range p.tierIDs {
@@ -211,10 +212,11 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		r.PartnerState = EvolvePartner(r.PartnerState, e)
 		r.unmet = nil
 		switch e := e.(type) {
-		case PartnerEnrolled:
-			r.tierIDs = []tierRec{{TierSpan{e.Tier, e.EnrolledOn}, env.EventID}}
-		case PartnerGrandfathered:
-			r.tierIDs = []tierRec{{TierSpan{e.Tier, e.EnrolledOn}, env.EventID}}
+		case PartnerEnrolled, PartnerGrandfathered:
+			r.tierIDs = r.tierIDs[:0:0]
+			for _, sp := range r.TierHistory {
+				r.tierIDs = append(r.tierIDs, tierRec{sp, env.EventID})
+			}
 		case TierChanged:
 			r.tierIDs = append(r.tierIDs, tierRec{TierSpan{e.To, e.EffectiveOn}, env.EventID})
 		}

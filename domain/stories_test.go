@@ -206,3 +206,57 @@ func TestStoryClosedQuarterChangesLandAsAdjustments(t *testing.T) {
 		t.Fatalf("clawback %+v", cs)
 	}
 }
+
+// TestStoryFreedSeatOfferedToHeadOfWaitlist: rule 4, first come first served (issue 13,
+// Deliver 5). One Gold seat, held by gold-1; ready-2 then ready-3 ask and are waitlisted
+// at positions 1 and 2. gold-1 is demoted on 2026-01-06: the seat is offered to ready-2
+// through 2026-01-20 (SeatOfferDays = 14); ready-3 is refused (seats.offered) until
+// then, ready-2 takes it. A second freed seat whose offer lapses goes to whoever asks.
+func TestStoryFreedSeatOfferedToHeadOfWaitlist(t *testing.T) {
+	w := newWorld(t, "2026-01-05")
+	w.must(w.partnerCmd("", "emea", domain.SetSeats{Geography: "emea", Platinum: 1, Gold: 1}))
+	w.enroll("gold-1", "emea", domain.TierGold)
+	ready := func(id string) {
+		w.enroll(id, "emea", domain.TierRegistered)
+		w.must(w.partnerCmd(id, "", domain.Certify{PartnerID: id, Engineer: "e", Segment: domain.SegmentClientManagement, CertifiedOn: domain.DateOf(w.now)}))
+		w.must(w.partnerCmd(id, "", domain.Commit{PartnerID: id, Segments: []domain.Segment{domain.SegmentClientManagement}, QuarterlyTarget: domain.Money{Amount: 6_000_000, Currency: "USD"}}))
+	}
+	gold := func(id string) ([]domain.Event, error) {
+		return w.partnerCmd(id, "", domain.ChangeTier{PartnerID: id, Tier: domain.TierGold, Reason: "requirements met"})
+	}
+	ready("ready-2")
+	ready("ready-3")
+	for _, id := range []string{"ready-2", "ready-3"} {
+		_, err := gold(id)
+		wantCode(t, err, domain.Unprocessable, "seats.full")
+	}
+	w.on("2026-01-06")
+	w.must(w.partnerCmd("gold-1", "", domain.ChangeTier{PartnerID: "gold-1", Tier: domain.TierRegistered, Reason: "left"}))
+	offer, ok := w.geos["emea"].OfferOn(domain.TierGold, domain.MustDate("2026-01-20"))
+	if !ok || offer.PartnerID != "ready-2" || offer.Until != domain.MustDate("2026-01-20") {
+		t.Fatalf("offer %+v %v, want ready-2 through 2026-01-20", offer, ok)
+	}
+	w.on("2026-01-20")
+	_, err := gold("ready-3")
+	wantCode(t, err, domain.Unprocessable, "seats.offered")
+	if !strings.Contains(err.Error(), "offered to partner ready-2") || !strings.Contains(err.Error(), "position 2") {
+		t.Fatalf("refusal %q names neither the offer nor the position", err)
+	}
+	w.must(gold("ready-2"))
+	if g := w.geos["emea"]; len(g.Offers) != 0 || g.WaitlistPosition(domain.TierGold, "ready-3") != 1 {
+		t.Fatalf("after the offer was taken: %+v", g)
+	}
+
+	// ready-2 leaves on 2026-01-21: the seat is offered to ready-3 through 2026-02-04.
+	// ready-4 asks on 2026-02-05, after the offer lapsed, and takes it.
+	w.on("2026-01-21")
+	ready("ready-4")
+	w.must(w.partnerCmd("ready-2", "", domain.ChangeTier{PartnerID: "ready-2", Tier: domain.TierRegistered, Reason: "left"}))
+	_, err = gold("ready-4")
+	wantCode(t, err, domain.Unprocessable, "seats.offered")
+	w.on("2026-02-05")
+	w.must(gold("ready-4"))
+	if g := w.geos["emea"]; len(g.Offers) != 0 || g.Holders[domain.TierGold][0] != "ready-4" {
+		t.Fatalf("after the offer lapsed: %+v", g)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -71,10 +72,15 @@ func (e *e2e) call(method, path, role string, body any, want ...int) []byte {
 	return nil
 }
 
-// partner enrolls a VAR in emea at tier (gold or platinum, with its requirements met).
-func (e *e2e) partner(id string, tier domain.Tier) {
+// partner enrolls a VAR in emea at tier (gold or platinum, with its requirements met);
+// enrol adds fields to the enrolment body (joined_on, tier_history).
+func (e *e2e) partner(id string, tier domain.Tier, enrol ...map[string]any) {
 	e.t.Helper()
-	e.call("POST", "/v1/partners", "channel_manager", map[string]any{"id": id, "name": id, "kind": "var", "geography": "emea"}, 201)
+	body := map[string]any{"id": id, "name": id, "kind": "var", "geography": "emea"}
+	for _, m := range enrol {
+		maps.Copy(body, m)
+	}
+	e.call("POST", "/v1/partners", "channel_manager", body, 201)
 	engineers, segs, target := 1, []string{"client_management"}, 6_000_000
 	if tier == domain.TierPlatinum {
 		engineers, segs, target = 2, []string{"client_management", "server_management", "asset_management"}, 30_000_000

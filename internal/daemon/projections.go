@@ -185,6 +185,10 @@ type TierSeats struct {
 	Used       int  `json:"used"`
 	Free       *int `json:"free"`
 	Waitlisted int  `json:"waitlisted"`
+	// OfferedTo is the head of the waitlist a freed seat is held for through OfferUntil
+	// (docs/rules.md rule 4); both omitted when no seat is offered.
+	OfferedTo  string `json:"offered_to,omitempty"`
+	OfferUntil string `json:"offer_until,omitempty"`
 }
 
 // GeoSeats is a geography's seats per tier, platinum first.
@@ -195,7 +199,8 @@ type GeoSeats struct {
 
 // Seats reads a geography's seats from the leads-and-seats read model.
 func (q *queries) Seats(ctx context.Context, geo string) (any, error) {
-	rows, err := q.pool.Query(ctx, `SELECT tier, capacity, used, free, waitlisted FROM proj_leads.seats
+	rows, err := q.pool.Query(ctx, `SELECT tier, capacity, used, free, waitlisted, offered_to,
+		coalesce(to_char(offer_until, 'YYYY-MM-DD'), '') FROM proj_leads.seats
 		WHERE geography = $1 ORDER BY CASE tier WHEN 'platinum' THEN 0 ELSE 1 END, tier`, geo)
 	if err != nil {
 		return nil, fmt.Errorf("seats of %s: %w", geo, err)
@@ -205,7 +210,7 @@ func (q *queries) Seats(ctx context.Context, geo string) (any, error) {
 	for rows.Next() {
 		var t TierSeats
 		var capacity, free int
-		if err := rows.Scan(&t.Tier, &capacity, &t.Used, &free, &t.Waitlisted); err != nil {
+		if err := rows.Scan(&t.Tier, &capacity, &t.Used, &free, &t.Waitlisted, &t.OfferedTo, &t.OfferUntil); err != nil {
 			return nil, fmt.Errorf("seats of %s: %w", geo, err)
 		}
 		if capacity < 0 {

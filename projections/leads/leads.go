@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
@@ -29,9 +30,10 @@ func New() *Projection { return &Projection{} }
 // Name returns "leads".
 func (*Projection) Name() string { return Name }
 
-// Version is 2: the seats' holders are stored in geo_state (version 1 kept
-// them in memory).
-func (*Projection) Version() int { return 2 }
+// Version is 3: seats show the freed seat offered to the head of the waitlist
+// (offered_to, offer_until; version 2 had neither; version 1 kept the holders in
+// memory).
+func (*Projection) Version() int { return 3 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string { return []string{"leads", "lead_offers", "seats"} }
@@ -70,6 +72,11 @@ CREATE TABLE seats (
 	used       int  NOT NULL,
 	free       int  NOT NULL,
 	waitlisted int  NOT NULL,
+	-- The partner a freed seat is held for (rule 4), '' for none, and the last day
+	-- of the offer (NULL for none); an offer past its day is shown until the seat
+	-- is taken: readers compare offer_until with today.
+	offered_to  text NOT NULL,
+	offer_until date,
 	position   bigint NOT NULL,
 	PRIMARY KEY (geography, tier)
 );
@@ -173,9 +180,16 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			} else {
 				capacity = -1
 			}
-			b.Queue(`INSERT INTO seats VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (geography, tier) DO UPDATE SET
+			o := gs.Offers[t]
+			var until *time.Time
+			if o.PartnerID != "" {
+				u := o.Until.Time()
+				until = &u
+			}
+			b.Queue(`INSERT INTO seats VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (geography, tier) DO UPDATE SET
 				capacity = EXCLUDED.capacity, used = EXCLUDED.used, free = EXCLUDED.free, waitlisted = EXCLUDED.waitlisted,
-				position = EXCLUDED.position`, g, string(t), capacity, used, free, len(gs.Waitlist[t]), touched[g])
+				offered_to = EXCLUDED.offered_to, offer_until = EXCLUDED.offer_until,
+				position = EXCLUDED.position`, g, string(t), capacity, used, free, len(gs.Waitlist[t]), o.PartnerID, until, touched[g])
 		}
 	}
 	if b.Len() == 0 {
