@@ -214,7 +214,11 @@ func runFailover(t *testing.T, synchronous bool) {
 		if ready > 5*time.Second {
 			t.Errorf("/readyz green %s after the promotion, want within 5 s", ready.Round(time.Millisecond))
 		}
-		if h := headOf(pool); h < headBefore {
+		// The pool may still hold a connection to the dead primary: retry
+		// until a read succeeds.
+		h := int64(-1)
+		waitUntil(ctx, t, "the promoted log's head", func() bool { h = headOf(pool); return h >= 0 })
+		if h < headBefore {
 			t.Fatalf("the promoted log ends at %d, before the %d the primary had", h, headBefore)
 		}
 		// The scheduled verify runs at once on the new server (the first

@@ -243,8 +243,19 @@ func TestRelayLagGrowsWhileStuck(t *testing.T) {
 	js := mustJetStream(t, srv.URL())
 	head := appendEvents(t, store, 50)
 	reg := prometheus.NewRegistry()
-	runRelay(t, mustRelayOpts(t, store, pool, js, mirror.RelayOptions{Registerer: reg, BatchSize: 500, LagInterval: 50 * time.Millisecond}))
+	relay := mustRelayOpts(t, store, pool, js, mirror.RelayOptions{Registerer: reg, BatchSize: 500, LagInterval: 50 * time.Millisecond})
+	runRelay(t, relay)
 	waitMirror(t, js, head, time.Minute)
+	// The stream can hold the events before the relay has its acks (a
+	// loaded machine times them out and re-syncs): wait until the relay
+	// itself counts them, so the lag below is measured from 50.
+	deadline := time.Now().Add(time.Minute)
+	for relay.Status().Mirrored != head {
+		if time.Now().After(deadline) {
+			t.Fatalf("relay status %+v, want mirrored %d", relay.Status(), head)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
 	waitLag := func(want float64) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
