@@ -47,6 +47,14 @@ func (m Money) Major() string {
 	return b.String() + " " + m.Currency
 }
 
+// majorOrNone is m.Major(), or "none" when m has no currency (a target never set).
+func majorOrNone(m Money) string {
+	if m.Currency == "" {
+		return "none"
+	}
+	return m.Major()
+}
+
 // IsZero reports whether m has no amount and no currency.
 func (m Money) IsZero() bool { return m.Amount == 0 && m.Currency == "" }
 

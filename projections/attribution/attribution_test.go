@@ -152,6 +152,21 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	if err != nil || len(mix) != 1 || mix[0].DirectMinor != 10000 || mix[0].IndirectMinor != 450000 || mix[0].IndirectShareBPS != 9783 {
 		t.Fatalf("mix %+v %v", mix, err)
 	}
+	// Q2 has no revenue of its own: the memo's -900.00 USD of Q1 stands in
+	// the adjustment column, not in Q2's indirect figure (issue 13 item 6).
+	mix, _, err = rd.RevenueMix(ctx, "2026Q2")
+	want := attribution.Mix{Quarter: "2026Q2", Currency: "USD", AdjustmentIndirectMinor: -90000}
+	if err != nil || len(mix) != 1 || mix[0] != want {
+		t.Fatalf("Q2 mix %+v %v, want %+v", mix, err, want)
+	}
+	var mixCSV bytes.Buffer
+	if _, err := rd.WriteRevenueMixCSV(ctx, &mixCSV, "2026Q2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mixCSV.String(), "quarter,currency,direct_minor,indirect_minor,indirect_share_bps,adjustment_direct_minor,adjustment_indirect_minor\n"+
+		"2026Q2,USD,0,0,0,0,-90000\n"; got != want {
+		t.Fatalf("Q2 mix CSV\n%s\nwant\n%s", got, want)
+	}
 
 	// As-of replays: before the memo, after the close, and at the end.
 	recs, err := e.store.ReadAll(ctx, closePos-1, 1)
@@ -356,5 +371,50 @@ func TestStatementOverflowStopsAtTheEvent(t *testing.T) {
 				t.Fatalf("status %+v, want stopped at %d", s, second)
 			}
 		})
+	}
+}
+
+// A partner credited in USD and EUR gets one statement per currency; the
+// scorecard (in the policy's USD) is on the USD row only, the EUR row names
+// its currency, and a quarter with EUR credits only still gets its USD
+// scorecard row (issue 13 item 6: EUR and JPY rows carried the USD scorecard).
+func TestStatementScorecardPerCurrency(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	eur := func(inv domain.InvoiceReceived) domain.InvoiceReceived { inv.Currency = "EUR"; return inv }
+	evs := []domain.Event{enroll("var-1")}
+	evs = append(evs, registerAndApprove("d-1", "var-1", acme)...)
+	evs = append(evs, invoice("HP-1", "2026-02-14", acme, 100), eur(invoice("HP-2", "2026-02-15", acme, 10)),
+		eur(invoice("HP-3", "2026-04-15", acme, 2)))
+	runUntil(t, e, e.appendEvents(t, evs...))
+
+	ss, _, err := attribution.NewReader(e.pool).Statements(ctx, "var-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gold := []string{"gold tier needs at least 1 certified engineer(s); has 0",
+		"gold tier needs a commitment to one software segment; has 0",
+		"gold tier needs a quarterly target of at least 50,000.00 USD; has none"}
+	row := func(q, cur string, revenue, rebates, credited int64, eligible string, unmet ...string) attribution.Statement {
+		s := attribution.Statement{PartnerID: "var-1", Quarter: q, Currency: cur, CreditedRevenue: revenue, Rebates: rebates,
+			Tier: "gold", CurrentTier: "gold", EligibleTier: eligible, Segments: []string{}, ScorecardCurrency: "USD",
+			ScorecardCredited: credited, Unmet: append([]string{}, unmet...)}
+		return s
+	}
+	want := []attribution.Statement{
+		row("2026Q1", "EUR", 45000, 2250, 0, ""),
+		row("2026Q1", "USD", 450000, 22500, 450000, "registered", append(gold[:3:3],
+			"gold tier needs credited revenue of at least 50,000.00 USD in 2026Q1; has 4,500.00 USD")...),
+		row("2026Q2", "EUR", 9000, 450, 0, ""),
+		row("2026Q2", "USD", 0, 0, 0, "registered", append(gold[:3:3],
+			"gold tier needs credited revenue of at least 50,000.00 USD in 2026Q2; has 0.00 USD")...),
+	}
+	if len(ss) != len(want) {
+		t.Fatalf("statements %+v", ss)
+	}
+	for i := range want {
+		if fmt.Sprintf("%+v", ss[i]) != fmt.Sprintf("%+v", want[i]) {
+			t.Errorf("statement %d\n got %+v\nwant %+v", i, ss[i], want[i])
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"dealcredit/projections/runner"
@@ -52,7 +53,10 @@ type LedgerLine struct {
 	EventIDs       []string `json:"event_ids"`
 }
 
-// Statement is a partner's statement for one quarter in one currency.
+// Statement is a partner's statement for one quarter in one currency. The
+// tier-review scorecard (EligibleTier, QuarterlyTarget, TargetCurrency,
+// ScorecardCredited, Unmet) is on the row of ScorecardCurrency only; the
+// rows of other currencies leave it empty and name that currency.
 type Statement struct {
 	PartnerID          string   `json:"partner_id"`
 	Quarter            string   `json:"quarter"`
@@ -71,15 +75,23 @@ type Statement struct {
 	TargetCurrency     string   `json:"target_currency"`
 	ScorecardCredited  int64    `json:"scorecard_credited_minor"`
 	Unmet              []string `json:"unmet"`
+	// CurrentTier is the tier the partner holds (Tier, under a clearer
+	// name); EligibleTier is the tier the quarter's scorecard qualifies for.
+	CurrentTier       string `json:"current_tier"`
+	ScorecardCurrency string `json:"scorecard_currency"`
 }
 
-// Mix is a quarter's direct and indirect revenue in one currency.
+// Mix is a quarter's direct and indirect revenue in one currency: the
+// quarter's own figures (and its indirect share), and apart from them the
+// adjustments booked in the quarter for closed quarters.
 type Mix struct {
-	Quarter          string `json:"quarter"`
-	Currency         string `json:"currency"`
-	DirectMinor      int64  `json:"direct_minor"`
-	IndirectMinor    int64  `json:"indirect_minor"`
-	IndirectShareBPS int64  `json:"indirect_share_bps"`
+	Quarter                 string `json:"quarter"`
+	Currency                string `json:"currency"`
+	DirectMinor             int64  `json:"direct_minor"`
+	IndirectMinor           int64  `json:"indirect_minor"`
+	IndirectShareBPS        int64  `json:"indirect_share_bps"`
+	AdjustmentDirectMinor   int64  `json:"adjustment_direct_minor"`
+	AdjustmentIndirectMinor int64  `json:"adjustment_indirect_minor"`
 }
 
 // Registration is a deal registration's current state.
@@ -166,7 +178,7 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
 			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
-			quarterly_target, target_currency, scorecard_credited, unmet FROM `+r.table("statements")+`
+			quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency FROM `+r.table("statements")+`
 			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR quarter = $2) ORDER BY partner_id, quarter, currency`, partnerID, quarter)
 		if err != nil {
 			return fmt.Errorf("attribution: statements: %w", err)
@@ -176,7 +188,7 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 			var s Statement
 			if err := rows.Scan(&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 				&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
-				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet); err != nil {
+				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency); err != nil {
 				return fmt.Errorf("attribution: statements: %w", err)
 			}
 			out = append(out, s)
@@ -190,15 +202,16 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
 	var out []Mix
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps
-			FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
+		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
+			adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
 		if err != nil {
 			return fmt.Errorf("attribution: revenue mix: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var m Mix
-			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS); err != nil {
+			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS,
+				&m.AdjustmentDirectMinor, &m.AdjustmentIndirectMinor); err != nil {
 				return fmt.Errorf("attribution: revenue mix: %w", err)
 			}
 			out = append(out, m)
@@ -288,7 +301,7 @@ func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partn
 var StatementsCSVHeader = []string{"partner_id", "quarter", "currency", "credited_revenue_minor", "rebates_minor",
 	"service_credit_minor", "adjustment_revenue_minor", "adjustment_rebates_minor", "adjustment_service_minor", "tier",
 	"eligible_tier", "certified_engineers", "segments", "quarterly_target_minor", "target_currency",
-	"scorecard_credited_minor", "unmet"}
+	"scorecard_credited_minor", "unmet", "current_tier", "scorecard_currency"}
 
 // WriteStatementsCSV writes the statements of partnerID and quarter (empty =
 // all) as CSV, with StatementsCSVHeader.
@@ -303,7 +316,7 @@ func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID,
 		_ = cw.Write([]string{s.PartnerID, s.Quarter, s.Currency, i64(s.CreditedRevenue), i64(s.Rebates), i64(s.ServiceCredit),
 			i64(s.AdjustmentRevenue), i64(s.AdjustmentRebates), i64(s.AdjustmentService), s.Tier, s.EligibleTier,
 			strconv.Itoa(s.CertifiedEngineers), joinIDs(s.Segments), i64(s.QuarterlyTarget), s.TargetCurrency,
-			i64(s.ScorecardCredited), joinIDs(s.Unmet)})
+			i64(s.ScorecardCredited), strings.Join(s.Unmet, "; "), s.CurrentTier, s.ScorecardCurrency})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -313,7 +326,8 @@ func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID,
 }
 
 // RevenueMixCSVHeader is the stable header of revenue_mix.csv.
-var RevenueMixCSVHeader = []string{"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps"}
+var RevenueMixCSVHeader = []string{"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps",
+	"adjustment_direct_minor", "adjustment_indirect_minor"}
 
 // WriteRevenueMixCSV writes the revenue mix of quarter (all when empty) as CSV.
 func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
@@ -324,7 +338,8 @@ func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter st
 	cw := csv.NewWriter(w)
 	_ = cw.Write(RevenueMixCSVHeader)
 	for _, m := range ms {
-		_ = cw.Write([]string{m.Quarter, m.Currency, i64(m.DirectMinor), i64(m.IndirectMinor), i64(m.IndirectShareBPS)})
+		_ = cw.Write([]string{m.Quarter, m.Currency, i64(m.DirectMinor), i64(m.IndirectMinor), i64(m.IndirectShareBPS),
+			i64(m.AdjustmentDirectMinor), i64(m.AdjustmentIndirectMinor)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
