@@ -35,12 +35,7 @@ func (m Money) Major() string {
 	if m.Amount < 0 {
 		b.WriteByte('-')
 	}
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
+	b.WriteString(groupThousands(whole))
 	if digits > 0 {
 		fmt.Fprintf(&b, ".%0*d", digits, abs%unit)
 	}

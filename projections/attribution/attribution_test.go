@@ -245,6 +245,25 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	if !strings.Contains(text.String(), "revenue 4,500.00 USD to var-1") {
 		t.Fatalf("explanation does not print the revenue credit in major units:\n%s", text.String())
 	}
+	// Each credit with its arithmetic (issue 13 item 7): 100 x 45.00 USD at
+	// gold 500 bps; the memo returns 20 of the 100 licences (900.00 USD).
+	arith := map[string]string{}
+	for _, c := range ex.Credits {
+		arith[fmt.Sprintf("%s %d", c.Kind, c.AmountMinor)] = c.Arithmetic
+	}
+	for k, want := range map[string]string{
+		"revenue 450000": "4,500.00 USD, the line's amount in full",
+		"rebate 22500":   "4,500.00 USD x 5.00% = 225.00 -> 225.00 USD, half away from zero, per line",
+		"revenue -90000": "clawback: 4,500.00 USD x 900.00 USD returned / 4,500.00 USD line = 900.00 USD cumulative (half away from zero), less 0.00 USD clawed back before: -900.00 USD",
+		"rebate -4500":   "clawback: 225.00 USD x 900.00 USD returned / 4,500.00 USD line = 45.00 USD cumulative (half away from zero), less 0.00 USD clawed back before: -45.00 USD",
+	} {
+		if arith[k] != want {
+			t.Errorf("arithmetic of %s = %q, want %q", k, arith[k], want)
+		}
+		if !strings.Contains(text.String(), "  arithmetic: "+want+"\n") {
+			t.Errorf("explanation text lacks the arithmetic %q:\n%s", want, text.String())
+		}
+	}
 	if _, err := rd.Explain(ctx, "hp", "HP-404", 1); !attribution.IsNoLine(err) {
 		t.Fatalf("explain unknown line: %v", err)
 	}
@@ -416,5 +435,50 @@ func TestStatementScorecardPerCurrency(t *testing.T) {
 		if fmt.Sprintf("%+v", ss[i]) != fmt.Sprintf("%+v", want[i]) {
 			t.Errorf("statement %d\n got %+v\nwant %+v", i, ss[i], want[i])
 		}
+	}
+}
+
+// A line booked before its deal's approval is re-attributed when the
+// approval arrives: explain names the approval as the fact that booked the
+// reversal and the rebooked credits, and the row the reversal replaces
+// (issue 13 item 7).
+func TestExplainReattributionNamesCauseAndReplacedRow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	reg := registerAndApprove("d-1", "var-1", acme)
+	invPos := e.appendEvents(t, enroll("var-1"), reg[0], invoice("HP-1", "2026-02-14", acme, 3))
+	approvalPos := e.appendEvents(t, reg[1])
+	runUntil(t, e, approvalPos)
+
+	ex, err := attribution.NewReader(e.pool).Explain(ctx, "hp", "HP-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := ex.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	// 3 x 45.00 = 135.00 USD unattributed at the invoice; at the approval its
+	// reversal, then revenue 135.00 and the gold rebate 135.00 x 5% = 6.75.
+	var got []string
+	for _, c := range ex.Credits {
+		row := fmt.Sprintf("%s %d booked by %s at %d", c.Kind, c.AmountMinor, c.BookedBy.Type, c.BookedBy.Position)
+		if c.Replaces != nil {
+			row += fmt.Sprintf(" replaces %d/%d", c.Replaces.Position, c.Replaces.Seq)
+		}
+		got = append(got, row+": "+c.Arithmetic)
+	}
+	want := []string{
+		fmt.Sprintf("unattributed 13500 booked by invoice.received at %d: 135.00 USD, the line's amount in full", invPos),
+		fmt.Sprintf("unattributed -13500 booked by deal.approved at %d replaces %d/0: reverses: 135.00 USD, the line's amount in full", approvalPos, invPos),
+		fmt.Sprintf("revenue 13500 booked by deal.approved at %d: 135.00 USD, the line's amount in full", approvalPos),
+		fmt.Sprintf("rebate 675 booked by deal.approved at %d: 135.00 USD x 5.00%% = 6.75 -> 6.75 USD, half away from zero, per line", approvalPos),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("explained rows\n%s\nwant\n%s\ntext:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), text.String())
+	}
+	if !strings.Contains(text.String(), fmt.Sprintf("  replaces: row #%d/0\n", invPos)) ||
+		!strings.Contains(text.String(), fmt.Sprintf("  booked by: #%d deal.approved ", approvalPos)) {
+		t.Fatalf("explanation text lacks the replaced row or the cause:\n%s", text.String())
 	}
 }

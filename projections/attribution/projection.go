@@ -38,8 +38,8 @@ func New() *Projection { return &Projection{} }
 func (*Projection) Name() string { return Name }
 
 // Version is 4: the revenue mix keeps adjustments for closed quarters apart
-// from the quarter's own figures and statements carry the scorecard only in
-// its currency (version 3 attributed lines in business time and re-attributed
+// from the quarter's own figures, statements carry the scorecard only in
+// its currency, ledger rows carry the arithmetic of their amount (version 3 attributed lines in business time and re-attributed
 // them on late facts; version 2 decided a line once, when it arrived;
 // version 1 kept the state in memory).
 func (*Projection) Version() int { return 4 }
@@ -69,7 +69,11 @@ CREATE TABLE ledger (
 	currency        text    NOT NULL,
 	policy_version  int     NOT NULL,
 	reason          text    NOT NULL,
-	event_ids       text[]  NOT NULL
+	event_ids       text[]  NOT NULL,
+	base_minor      bigint  NOT NULL,
+	rate_bps        bigint  NOT NULL,
+	returned_minor  bigint  NOT NULL,
+	returned_before_minor bigint NOT NULL
 );
 CREATE TABLE exceptions (
 	oem_id         text   NOT NULL,
@@ -415,12 +419,12 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 
 var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "revision", "line", "kind", "partner_id",
 	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
-	"policy_version", "reason", "event_ids"}
+	"policy_version", "reason", "event_ids", "base_minor", "rate_bps", "returned_minor", "returned_before_minor"}
 
 func ledgerRow(pos int64, seq int, c domain.Credit) []any {
 	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
 		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
-		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs)}
+		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs), c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}
 }
 
 func quarterText(q domain.Quarter) string {

@@ -51,6 +51,28 @@ type LedgerLine struct {
 	PolicyVersion  int      `json:"policy_version"`
 	Reason         string   `json:"reason"`
 	EventIDs       []string `json:"event_ids"`
+	// BaseMinor, RateBPS, ReturnedMinor and ReturnedBeforeMinor are how the
+	// amount was computed (domain.Credit's Base, RateBPS, Returned and
+	// ReturnedBefore): the line's amount, the rate applied to it (10000 for
+	// the whole line) and, for a clawback, the line's amount returned by
+	// credit memos after and before the memo.
+	BaseMinor           int64 `json:"base_minor"`
+	RateBPS             int64 `json:"rate_bps"`
+	ReturnedMinor       int64 `json:"returned_minor"`
+	ReturnedBeforeMinor int64 `json:"returned_before_minor"`
+}
+
+// ledgerSelect lists the ledger's columns in scanLedger's order.
+const ledgerSelect = `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
+	registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
+	policy_version, reason, event_ids, base_minor, rate_bps, returned_minor, returned_before_minor FROM `
+
+func scanLedger(rows pgx.Rows) (LedgerLine, error) {
+	var l LedgerLine
+	err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
+		&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
+		&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs, &l.BaseMinor, &l.RateBPS, &l.ReturnedMinor, &l.ReturnedBeforeMinor)
+	return l, err
 }
 
 // Statement is a partner's statement for one quarter in one currency. The
@@ -147,19 +169,15 @@ func (r *Reader) table(name string) string { return pgx.Identifier{r.schema, nam
 // (all when empty) to fn, in log order.
 func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(LedgerLine) error) (int64, error) {
 	return r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
-			registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
-			policy_version, reason, event_ids FROM `+r.table("ledger")+`
+		rows, err := tx.Query(ctx, ledgerSelect+r.table("ledger")+`
 			WHERE ($1 = '' OR quarter = $1) AND ($2 = '' OR partner_id = $2) ORDER BY position, seq`, quarter, partnerID)
 		if err != nil {
 			return fmt.Errorf("attribution: ledger: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var l LedgerLine
-			if err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
-				&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
-				&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs); err != nil {
+			l, err := scanLedger(rows)
+			if err != nil {
 				return fmt.Errorf("attribution: ledger: %w", err)
 			}
 			if err := fn(l); err != nil {
