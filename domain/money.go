@@ -35,16 +35,19 @@ func (m Money) Major() string {
 	if m.Amount < 0 {
 		b.WriteByte('-')
 	}
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
+	b.WriteString(groupThousands(whole))
 	if digits > 0 {
 		fmt.Fprintf(&b, ".%0*d", digits, abs%unit)
 	}
 	return b.String() + " " + m.Currency
+}
+
+// majorOrNone is m.Major(), or "none" when m has no currency (a target never set).
+func majorOrNone(m Money) string {
+	if m.Currency == "" {
+		return "none"
+	}
+	return m.Major()
 }
 
 // IsZero reports whether m has no amount and no currency.

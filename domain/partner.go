@@ -557,7 +557,7 @@ func TierUnmet(p PartnerState, t Tier, pol Policy) []Unmet {
 	var out []Unmet
 	if n := p.CertifiedEngineers(); n < need {
 		out = append(out, Unmet{"tier." + string(t) + ".certified_engineers",
-			fmt.Sprintf("%s tier needs %d certified engineer(s), has %d", t, need, n)})
+			fmt.Sprintf("%s tier needs at least %d certified engineer(s); has %d", t, need, n)})
 	}
 	if len(p.Segments) < segs {
 		what := "all three software segments"
@@ -565,12 +565,12 @@ func TierUnmet(p PartnerState, t Tier, pol Policy) []Unmet {
 			what = "one software segment"
 		}
 		out = append(out, Unmet{"tier." + string(t) + ".segments",
-			fmt.Sprintf("%s tier needs a commitment to %s, has %d", t, what, len(p.Segments))})
+			fmt.Sprintf("%s tier needs a commitment to %s; has %d", t, what, len(p.Segments))})
 	}
 	min := pol.MinTarget(t)
 	if p.QuarterlyTarget.Currency != min.Currency || p.QuarterlyTarget.Amount < min.Amount {
 		out = append(out, Unmet{"tier." + string(t) + ".target",
-			fmt.Sprintf("%s tier needs a quarterly target of at least %s, has %s", t, min, p.QuarterlyTarget)})
+			fmt.Sprintf("%s tier needs a quarterly target of at least %s; has %s", t, min.Major(), majorOrNone(p.QuarterlyTarget))})
 	}
 	return out
 }
@@ -610,7 +610,7 @@ func scorePartner(p PartnerState, pol Policy, q Quarter, credited Money, tierUnm
 		}
 		min := pol.MinTarget(t)
 		if credited.Currency != min.Currency || credited.Amount < min.Amount {
-			unmet[t] = append(unmet[t], fmt.Sprintf("%s tier needs credited revenue of at least %s in %s, has %s", t, min, q, credited))
+			unmet[t] = append(unmet[t], fmt.Sprintf("%s tier needs credited revenue of at least %s in %s; has %s", t, min.Major(), q, majorOrNone(credited)))
 		}
 		if len(unmet[t]) == 0 && sc.Eligible == TierRegistered {
 			sc.Eligible = t

@@ -54,6 +54,14 @@ type Credit struct {
 	PolicyVersion  int        `json:"policy_version"`
 	Reason         string     `json:"reason"`
 	EventIDs       []string   `json:"event_ids"`
+	// Base, RateBPS, Returned and ReturnedBefore say how Amount was computed (Arithmetic
+	// prints it): Base is the invoice line's amount and RateBPS the rate applied to it
+	// (10000 for a credit of the whole line); a clawback also carries the line's amount
+	// returned by credit memos after and before its memo.
+	Base           int64 `json:"base_minor,omitempty"`
+	RateBPS        int64 `json:"rate_bps,omitempty"`
+	Returned       int64 `json:"returned_minor,omitempty"`
+	ReturnedBefore int64 `json:"returned_before_minor,omitempty"`
 }
 
 // Exception is a software line no registration matched, with what was tried. A later
@@ -654,6 +662,7 @@ func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
 			c := g
 			c.Amount.Amount = -d
 			c.Revision = m.revision
+			c.Returned, c.ReturnedBefore = after, before
 			c.Quarter = m.date.Quarter()
 			c.Reason = "clawback: credit memo " + m.number + " returns " + strconv.FormatInt(after, 10) + " of " +
 				strconv.FormatInt(l.amount, 10) + " (" + g.Reason + ")"
@@ -1019,7 +1028,8 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	a := l.attr
 	pol := p.policyOf(a.pol)
 	base := Credit{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
-		Customer: rec.customer, Segment: l.segment, Amount: Money{l.amount, rec.currency}, PolicyVersion: pol.Version}
+		Customer: rec.customer, Segment: l.segment, Amount: Money{l.amount, rec.currency}, PolicyVersion: pol.Version,
+		Base: l.amount, RateBPS: BPSDenominator}
 	ids := func(x ...string) []string {
 		out := make([]string, 0, 1+len(x))
 		out = append(out, rec.eventID)
@@ -1068,7 +1078,7 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	rev.EventIDs = append(append(make([]string, 0, len(evIDs)+len(s.engIDs)), evIDs...), s.engIDs...)
 	reb := rev
 	reb.Kind = CreditRebate
-	reb.Amount.Amount = ApplyBPS(base.Amount.Amount, s.bps)
+	reb.Amount.Amount, reb.RateBPS = ApplyBPS(base.Amount.Amount, s.bps), s.bps
 	reb.Reason = string(s.tier) + " rebate " + strconv.FormatInt(s.bps, 10) + " bps as of " + rec.date.String()
 	reb.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), s.tierID)
 	out := make([]Credit, 2, 2+len(s.reps))
@@ -1076,7 +1086,7 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	for _, r := range s.reps {
 		fr := rev
 		fr.Kind, fr.PartnerID = CreditFieldRep, r.rep.RepID
-		fr.Amount.Amount = ApplyBPS(base.Amount.Amount, pol.FieldRepBPS)
+		fr.Amount.Amount, fr.RateBPS = ApplyBPS(base.Amount.Amount, pol.FieldRepBPS), pol.FieldRepBPS
 		fr.Reason = "field rep " + r.rep.RepID + " covers " + r.rep.Geography + "/" + r.rep.SizeBand + "; deal " + s.dealID +
 			" went through partner " + s.partnerID
 		fr.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), r.id)

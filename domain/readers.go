@@ -2,18 +2,24 @@ package domain
 
 import "fmt"
 
-// Mix is a quarter's direct versus indirect revenue in one currency.
+// Mix is a quarter's direct versus indirect revenue in one currency: the quarter's own
+// figures, and apart from them the adjustments booked in the quarter for closed quarters.
 type Mix struct {
 	Quarter  Quarter `json:"quarter"`
 	Currency string  `json:"currency"`
-	// Direct is maintenance and support (credit kind direct).
+	// Direct is maintenance and support (credit kind direct) dated in the quarter.
 	Direct int64 `json:"direct_minor"`
-	// Indirect is everything sold through a partner or OEM: revenue, service, oem and
-	// unattributed credits (rebates and field-rep credits are not revenue).
+	// Indirect is everything sold through a partner or OEM and dated in the quarter:
+	// revenue, service, oem and unattributed credits (rebates and field-rep credits are not
+	// revenue).
 	Indirect int64 `json:"indirect_minor"`
 	// IndirectShareBPS is Indirect / (Direct + Indirect) in basis points, rounded half away
-	// from zero (8700 = 87%); 0 when there is no revenue.
+	// from zero (8700 = 87%); 0 when there is no revenue. Adjustments are not in it.
 	IndirectShareBPS int64 `json:"indirect_share_bps"`
+	// AdjustmentDirect and AdjustmentIndirect are the direct and indirect corrections of
+	// closed quarters booked in this quarter (the first open one after them).
+	AdjustmentDirect   int64 `json:"adjustment_direct_minor"`
+	AdjustmentIndirect int64 `json:"adjustment_indirect_minor"`
 }
 
 // RevenueMix computes the mix of quarter q from ledger lines (any order), one Mix per
@@ -39,22 +45,34 @@ func RevenueMix(q Quarter, credits []Credit) ([]Mix, error) {
 
 // add counts credit c, overflow-checked: on an error m is unchanged.
 func (m *Mix) add(c Credit) error {
-	d, i := m.Direct, m.Indirect
-	var err error
+	d, i := &m.Direct, &m.Indirect
+	if c.Adjustment {
+		d, i = &m.AdjustmentDirect, &m.AdjustmentIndirect
+	}
+	var sum *int64
 	switch c.Kind {
 	case CreditDirect:
-		d, err = AddAmounts(d, c.Amount.Amount)
+		sum = d
 	case CreditRevenue, CreditService, CreditOEM, CreditUnattributed:
-		i, err = AddAmounts(i, c.Amount.Amount)
+		sum = i
+	default:
+		return nil
 	}
+	v, err := AddAmounts(*sum, c.Amount.Amount)
 	if err != nil {
 		return fmt.Errorf("revenue mix %s %s: %w", c.Quarter, c.Amount.Currency, err)
 	}
-	t, err := AddAmounts(d, i)
+	nd, ni := m.Direct, m.Indirect
+	if sum == &m.Direct {
+		nd = v
+	} else if sum == &m.Indirect {
+		ni = v
+	}
+	t, err := AddAmounts(nd, ni)
 	if err != nil {
 		return fmt.Errorf("revenue mix %s %s total: %w", c.Quarter, c.Amount.Currency, err)
 	}
-	m.Direct, m.Indirect = d, i
+	*sum = v
 	if t > 0 {
 		m.IndirectShareBPS = MulDiv(m.Indirect, BPSDenominator, t)
 	} else {

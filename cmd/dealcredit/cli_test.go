@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -104,10 +105,40 @@ func TestAuditorAndFinanceCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
-	for _, want := range []string{"revenue", "rebate", "invoice.received", "deal.approved"} {
+	// The demo's line 1: 100 x 45.00 USD to the platinum VAR at 800 bps.
+	rebate := "4,500.00 USD x 8.00% = 360.00 -> 360.00 USD, half away from zero, per line"
+	for _, want := range []string{"revenue", "rebate", "invoice.received", "deal.approved", "  arithmetic: " + rebate + "\n", "  booked by: #"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)
 		}
+	}
+	out, err = cli(t, d, "explain", "--oem", "hp", "--invoice", "HP-cli-0001", "--line", "1", "--json")
+	if err != nil {
+		t.Fatalf("explain --json: %v\n%s", err, out)
+	}
+	var ex struct {
+		Credits []struct {
+			Kind       string `json:"kind"`
+			Amount     int64  `json:"amount_minor"`
+			Base       int64  `json:"base_minor"`
+			RateBPS    int64  `json:"rate_bps"`
+			Arithmetic string `json:"arithmetic"`
+			BookedBy   struct {
+				Type string `json:"type"`
+			} `json:"booked_by"`
+		} `json:"credits"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatalf("explain --json is not JSON: %v\n%s", err, out)
+	}
+	found := false
+	for _, c := range ex.Credits {
+		if c.Kind == "rebate" {
+			found = c.Amount == 36000 && c.Base == 450000 && c.RateBPS == 800 && c.Arithmetic == rebate && c.BookedBy.Type != ""
+		}
+	}
+	if !found {
+		t.Errorf("explain --json has no rebate 36000 = 450000 x 800 bps with its arithmetic:\n%s", out)
 	}
 	if out, err := cli(t, d, "explain", "--oem", "hp", "--invoice", "NOPE", "--line", "1"); err == nil || !strings.Contains(err.Error(), "no credit booked") {
 		t.Errorf("explain of an unknown invoice = %v, %s", err, out)

@@ -196,7 +196,7 @@ func (e *env) explainCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "explain --oem hp --invoice HP-2026-000123 --line 1",
-		Short: "print the credits of an invoice line and the events and policy version behind each",
+		Short: "print the credits of an invoice line with their arithmetic and the events and policy version behind each",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -231,6 +231,6 @@ func (e *env) explainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&oem, "oem", "", "OEM id")
 	cmd.Flags().StringVar(&invoice, "invoice", "", "invoice number")
 	cmd.Flags().IntVar(&line, "line", 0, "line number")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: docs/read-models.md, Explain)")
 	return cmd
 }

@@ -110,13 +110,14 @@ type Summary struct {
 
 // The story's invoice amounts (USD cents). Software 690,000 + services
 // 120,000 + the Dell line 60,000 = 870,000 indirect; maintenance 100,000 +
-// support 50,000 - the 20,000 memo adjustment = 130,000 direct: 87.00%.
+// support 30,000 = 130,000 direct: 87.00%. The 20,000 memo of the closed
+// quarter stands apart, as an adjustment.
 const (
 	currency       = "USD"
 	clientAmount   = 100 * 4500
 	serverAmount   = 20 * 12000
 	maintAmount    = 100000
-	supportAmount  = 50000
+	supportAmount  = 30000
 	servicesAmount = 120000
 	dellAmount     = 60000
 	renewalAmount  = 200000
@@ -794,6 +795,8 @@ func (s *story) revenueMix(ctx context.Context) error {
 	s.sum.Direct, s.sum.Indirect, s.sum.IndirectBPS = m.Direct, m.Indirect, m.ShareBPS
 	s.printf("   direct (maintenance, support) %s, indirect (partners and OEMs) %s: indirect share %s\n",
 		s.money(m.Direct), s.money(m.Indirect), formatBPS(m.ShareBPS))
+	s.printf("   apart from them, adjustments booked for closed quarters: direct %s, indirect %s\n",
+		s.money(m.AdjDirect), s.money(m.AdjIndirect))
 	return nil
 }
 
@@ -863,7 +866,7 @@ func (s *story) replay(ctx context.Context) error {
 	var rmix mixOf
 	for _, m := range rp.program.RevenueMix(s.quarter) {
 		if m.Currency == currency {
-			rmix = mixOf{Direct: m.Direct, Indirect: m.Indirect, ShareBPS: m.IndirectShareBPS}
+			rmix = mixFrom(m)
 		}
 	}
 	openExc := 0

@@ -62,6 +62,7 @@ func TestDemo(t *testing.T) {
 		{"direct", sum.Direct, 130000, "direct (maintenance, support) 1,300.00 USD"},
 		{"indirect", sum.Indirect, 870000, "indirect (partners and OEMs) 8,700.00 USD"},
 		{"indirect share", sum.IndirectBPS, 8700, "indirect share " + sum.Quarter + ": 87.00%"},
+		{"mix adjustment", sum.Adjustment, -20000, "adjustments booked for closed quarters: direct -200.00 USD, indirect 0.00 USD"},
 		{"grandfathered", int64(sum.Grandfathered), 250, "250 existing partners grandfathered as Gold"},
 	}
 	for _, c := range checks {

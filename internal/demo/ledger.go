@@ -58,6 +58,12 @@ func fromCredits(cs []domain.Credit) []ledgerLine {
 // mixOf is the revenue mix of one quarter in one currency.
 type mixOf struct {
 	Direct, Indirect, ShareBPS int64
+	AdjDirect, AdjIndirect     int64 // adjustments booked for closed quarters
+}
+
+func mixFrom(m domain.Mix) mixOf {
+	return mixOf{Direct: m.Direct, Indirect: m.Indirect, ShareBPS: m.IndirectShareBPS,
+		AdjDirect: m.AdjustmentDirect, AdjIndirect: m.AdjustmentIndirect}
 }
 
 // decodeMix finds the currency's mix in the data of GET /v1/revenue-mix: a
@@ -69,7 +75,7 @@ func decodeMix(raw json.RawMessage, currency string) (mixOf, error) {
 	}
 	for _, m := range list {
 		if m.Currency == currency {
-			return mixOf{Direct: m.Direct, Indirect: m.Indirect, ShareBPS: m.IndirectShareBPS}, nil
+			return mixFrom(m), nil
 		}
 	}
 	return mixOf{}, fmt.Errorf("demo: revenue mix has no %s entry: %.300s", currency, raw)

@@ -152,6 +152,21 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	if err != nil || len(mix) != 1 || mix[0].DirectMinor != 10000 || mix[0].IndirectMinor != 450000 || mix[0].IndirectShareBPS != 9783 {
 		t.Fatalf("mix %+v %v", mix, err)
 	}
+	// Q2 has no revenue of its own: the memo's -900.00 USD of Q1 stands in
+	// the adjustment column, not in Q2's indirect figure (issue 13 item 6).
+	mix, _, err = rd.RevenueMix(ctx, "2026Q2")
+	want := attribution.Mix{Quarter: "2026Q2", Currency: "USD", AdjustmentIndirectMinor: -90000}
+	if err != nil || len(mix) != 1 || mix[0] != want {
+		t.Fatalf("Q2 mix %+v %v, want %+v", mix, err, want)
+	}
+	var mixCSV bytes.Buffer
+	if _, err := rd.WriteRevenueMixCSV(ctx, &mixCSV, "2026Q2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mixCSV.String(), "quarter,currency,direct_minor,indirect_minor,indirect_share_bps,adjustment_direct_minor,adjustment_indirect_minor\n"+
+		"2026Q2,USD,0,0,0,0,-90000\n"; got != want {
+		t.Fatalf("Q2 mix CSV\n%s\nwant\n%s", got, want)
+	}
 
 	// As-of replays: before the memo, after the close, and at the end.
 	recs, err := e.store.ReadAll(ctx, closePos-1, 1)
@@ -229,6 +244,25 @@ func TestCreditMemoAfterQuarterCloseIsAnAdjustment(t *testing.T) {
 	// People read major units with the currency; JSON keeps minor units.
 	if !strings.Contains(text.String(), "revenue 4,500.00 USD to var-1") {
 		t.Fatalf("explanation does not print the revenue credit in major units:\n%s", text.String())
+	}
+	// Each credit with its arithmetic (issue 13 item 7): 100 x 45.00 USD at
+	// gold 500 bps; the memo returns 20 of the 100 licences (900.00 USD).
+	arith := map[string]string{}
+	for _, c := range ex.Credits {
+		arith[fmt.Sprintf("%s %d", c.Kind, c.AmountMinor)] = c.Arithmetic
+	}
+	for k, want := range map[string]string{
+		"revenue 450000": "4,500.00 USD, the line's amount in full",
+		"rebate 22500":   "4,500.00 USD x 5.00% = 225.00 -> 225.00 USD, half away from zero, per line",
+		"revenue -90000": "clawback: 4,500.00 USD x 900.00 USD returned / 4,500.00 USD line = 900.00 USD cumulative (half away from zero), less 0.00 USD clawed back before: -900.00 USD",
+		"rebate -4500":   "clawback: 225.00 USD x 900.00 USD returned / 4,500.00 USD line = 45.00 USD cumulative (half away from zero), less 0.00 USD clawed back before: -45.00 USD",
+	} {
+		if arith[k] != want {
+			t.Errorf("arithmetic of %s = %q, want %q", k, arith[k], want)
+		}
+		if !strings.Contains(text.String(), "  arithmetic: "+want+"\n") {
+			t.Errorf("explanation text lacks the arithmetic %q:\n%s", want, text.String())
+		}
 	}
 	if _, err := rd.Explain(ctx, "hp", "HP-404", 1); !attribution.IsNoLine(err) {
 		t.Fatalf("explain unknown line: %v", err)
@@ -356,5 +390,95 @@ func TestStatementOverflowStopsAtTheEvent(t *testing.T) {
 				t.Fatalf("status %+v, want stopped at %d", s, second)
 			}
 		})
+	}
+}
+
+// A partner credited in USD and EUR gets one statement per currency; the
+// scorecard (in the policy's USD) is on the USD row only, the EUR row names
+// its currency, and a quarter with EUR credits only still gets its USD
+// scorecard row (issue 13 item 6: EUR and JPY rows carried the USD scorecard).
+func TestStatementScorecardPerCurrency(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	eur := func(inv domain.InvoiceReceived) domain.InvoiceReceived { inv.Currency = "EUR"; return inv }
+	evs := []domain.Event{enroll("var-1")}
+	evs = append(evs, registerAndApprove("d-1", "var-1", acme)...)
+	evs = append(evs, invoice("HP-1", "2026-02-14", acme, 100), eur(invoice("HP-2", "2026-02-15", acme, 10)),
+		eur(invoice("HP-3", "2026-04-15", acme, 2)))
+	runUntil(t, e, e.appendEvents(t, evs...))
+
+	ss, _, err := attribution.NewReader(e.pool).Statements(ctx, "var-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gold := []string{"gold tier needs at least 1 certified engineer(s); has 0",
+		"gold tier needs a commitment to one software segment; has 0",
+		"gold tier needs a quarterly target of at least 50,000.00 USD; has none"}
+	row := func(q, cur string, revenue, rebates, credited int64, eligible string, unmet ...string) attribution.Statement {
+		s := attribution.Statement{PartnerID: "var-1", Quarter: q, Currency: cur, CreditedRevenue: revenue, Rebates: rebates,
+			Tier: "gold", CurrentTier: "gold", EligibleTier: eligible, Segments: []string{}, ScorecardCurrency: "USD",
+			ScorecardCredited: credited, Unmet: append([]string{}, unmet...)}
+		return s
+	}
+	want := []attribution.Statement{
+		row("2026Q1", "EUR", 45000, 2250, 0, ""),
+		row("2026Q1", "USD", 450000, 22500, 450000, "registered", append(gold[:3:3],
+			"gold tier needs credited revenue of at least 50,000.00 USD in 2026Q1; has 4,500.00 USD")...),
+		row("2026Q2", "EUR", 9000, 450, 0, ""),
+		row("2026Q2", "USD", 0, 0, 0, "registered", append(gold[:3:3],
+			"gold tier needs credited revenue of at least 50,000.00 USD in 2026Q2; has 0.00 USD")...),
+	}
+	if len(ss) != len(want) {
+		t.Fatalf("statements %+v", ss)
+	}
+	for i := range want {
+		if fmt.Sprintf("%+v", ss[i]) != fmt.Sprintf("%+v", want[i]) {
+			t.Errorf("statement %d\n got %+v\nwant %+v", i, ss[i], want[i])
+		}
+	}
+}
+
+// A line booked before its deal's approval is re-attributed when the
+// approval arrives: explain names the approval as the fact that booked the
+// reversal and the rebooked credits, and the row the reversal replaces
+// (issue 13 item 7).
+func TestExplainReattributionNamesCauseAndReplacedRow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	reg := registerAndApprove("d-1", "var-1", acme)
+	invPos := e.appendEvents(t, enroll("var-1"), reg[0], invoice("HP-1", "2026-02-14", acme, 3))
+	approvalPos := e.appendEvents(t, reg[1])
+	runUntil(t, e, approvalPos)
+
+	ex, err := attribution.NewReader(e.pool).Explain(ctx, "hp", "HP-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := ex.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	// 3 x 45.00 = 135.00 USD unattributed at the invoice; at the approval its
+	// reversal, then revenue 135.00 and the gold rebate 135.00 x 5% = 6.75.
+	var got []string
+	for _, c := range ex.Credits {
+		row := fmt.Sprintf("%s %d booked by %s at %d", c.Kind, c.AmountMinor, c.BookedBy.Type, c.BookedBy.Position)
+		if c.Replaces != nil {
+			row += fmt.Sprintf(" replaces %d/%d", c.Replaces.Position, c.Replaces.Seq)
+		}
+		got = append(got, row+": "+c.Arithmetic)
+	}
+	want := []string{
+		fmt.Sprintf("unattributed 13500 booked by invoice.received at %d: 135.00 USD, the line's amount in full", invPos),
+		fmt.Sprintf("unattributed -13500 booked by deal.approved at %d replaces %d/0: reverses: 135.00 USD, the line's amount in full", approvalPos, invPos),
+		fmt.Sprintf("revenue 13500 booked by deal.approved at %d: 135.00 USD, the line's amount in full", approvalPos),
+		fmt.Sprintf("rebate 675 booked by deal.approved at %d: 135.00 USD x 5.00%% = 6.75 -> 6.75 USD, half away from zero, per line", approvalPos),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("explained rows\n%s\nwant\n%s\ntext:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), text.String())
+	}
+	if !strings.Contains(text.String(), fmt.Sprintf("  replaces: row #%d/0\n", invPos)) ||
+		!strings.Contains(text.String(), fmt.Sprintf("  booked by: #%d deal.approved ", approvalPos)) {
+		t.Fatalf("explanation text lacks the replaced row or the cause:\n%s", text.String())
 	}
 }

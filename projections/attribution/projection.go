@@ -37,10 +37,12 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 3: lines are attributed in business time and re-attributed by
-// late facts, the stored invoices carry their index keys and date (version 2
-// decided a line once, when it arrived; version 1 kept the state in memory).
-func (*Projection) Version() int { return 3 }
+// Version is 4: the revenue mix keeps adjustments for closed quarters apart
+// from the quarter's own figures, statements carry the scorecard only in
+// its currency, ledger rows carry the arithmetic of their amount (version 3 attributed lines in business time and re-attributed
+// them on late facts; version 2 decided a line once, when it arrived;
+// version 1 kept the state in memory).
+func (*Projection) Version() int { return 4 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -67,7 +69,11 @@ CREATE TABLE ledger (
 	currency        text    NOT NULL,
 	policy_version  int     NOT NULL,
 	reason          text    NOT NULL,
-	event_ids       text[]  NOT NULL
+	event_ids       text[]  NOT NULL,
+	base_minor      bigint  NOT NULL,
+	rate_bps        bigint  NOT NULL,
+	returned_minor  bigint  NOT NULL,
+	returned_before_minor bigint NOT NULL
 );
 CREATE TABLE exceptions (
 	oem_id         text   NOT NULL,
@@ -104,6 +110,8 @@ CREATE TABLE statements (
 	target_currency       text   NOT NULL,
 	scorecard_credited    bigint NOT NULL,
 	unmet                 text[] NOT NULL,
+	current_tier          text   NOT NULL,
+	scorecard_currency    text   NOT NULL,
 	position              bigint NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
 );
@@ -113,6 +121,8 @@ CREATE TABLE revenue_mix (
 	direct_minor       bigint NOT NULL,
 	indirect_minor     bigint NOT NULL,
 	indirect_share_bps bigint NOT NULL,
+	adjustment_direct_minor   bigint NOT NULL,
+	adjustment_indirect_minor bigint NOT NULL,
 	position           bigint NOT NULL,
 	PRIMARY KEY (quarter, currency)
 );
@@ -179,7 +189,7 @@ func Decode(r eventstore.Record) (domain.Envelope, error) {
 type stmtKey struct{ partner, quarter, currency string }
 
 type stmtDelta struct {
-	partner                        string
+	partner, currency              string
 	quarter                        domain.Quarter
 	position                       int64 // last event that touched the row
 	scorecard                      domain.Scorecard
@@ -273,7 +283,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			case domain.CreditRevenue, domain.CreditRebate, domain.CreditService:
 				k := stmtKey{c.PartnerID, c.Quarter.String(), c.Amount.Currency}
 				if d = stmts[k]; d == nil {
-					d = &stmtDelta{partner: c.PartnerID, quarter: c.Quarter}
+					d = &stmtDelta{partner: c.PartnerID, quarter: c.Quarter, currency: c.Amount.Currency}
 					stmts[k] = d
 				}
 				if d.position != r.Position {
@@ -289,8 +299,26 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		// Scorecards are taken at the event that touched the row, so the
 		// tables do not depend on where batches start and end.
-		for _, d := range touched {
+		// A row in another currency than the scorecard's also writes the
+		// scorecard's row (with nothing credited, if need be), so the
+		// scorecard is always on the statement of its own currency.
+		for i := 0; i < len(touched); i++ {
+			d := touched[i]
 			d.scorecard, _ = s.program.Scorecard(d.partner, d.quarter)
+			cur := d.scorecard.Credited.Currency
+			if cur == "" || cur == d.currency {
+				continue
+			}
+			k := stmtKey{d.partner, d.quarter.String(), cur}
+			sd := stmts[k]
+			if sd == nil {
+				sd = &stmtDelta{partner: d.partner, quarter: d.quarter, currency: cur}
+				stmts[k] = sd
+			}
+			if sd.position != r.Position {
+				sd.position = r.Position
+				touched = append(touched, sd)
+			}
 		}
 		for _, e := range out.Exceptions {
 			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
@@ -312,9 +340,15 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	for _, k := range sortedStmtKeys(stmts) {
 		d := stmts[k]
 		sc := d.scorecard
+		eligible, unmet := string(sc.Eligible), nonNil(sc.Unmet)
+		target, credited := sc.QuarterlyTarget, sc.Credited.Amount
+		if sc.Credited.Currency != k.currency {
+			// The scorecard is in another currency: its figures are on that row only.
+			eligible, unmet, target, credited = "", []string{}, domain.Money{}, 0
+		}
 		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
-			string(sc.Tier), string(sc.Eligible), sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			sc.QuarterlyTarget.Amount, sc.QuarterlyTarget.Currency, sc.Credited.Amount, nonNil(sc.Unmet), d.position})
+			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
+			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position})
 	}
 	qs := make([]domain.Quarter, 0, len(quarters))
 	for q := range quarters {
@@ -323,7 +357,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Compare(qs[j]) < 0 })
 	for _, q := range qs {
 		for _, m := range s.program.RevenueMix(q) {
-			mixRows = append(mixRows, []any{q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS, quarters[q]})
+			mixRows = append(mixRows, []any{q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS,
+				m.AdjustmentDirect, m.AdjustmentIndirect, quarters[q]})
 		}
 	}
 	for _, id := range sortedKeys(deals) {
@@ -362,10 +397,12 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			adjustment_service = statements.adjustment_service + EXCLUDED.adjustment_service,
 			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
 			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
-			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, position = EXCLUDED.position`},
+			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, current_tier = EXCLUDED.current_tier,
+			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position`},
 		{"revenue_mix", mixRows, `ON CONFLICT (quarter, currency) DO UPDATE SET
 			direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
-			indirect_share_bps = EXCLUDED.indirect_share_bps, position = EXCLUDED.position`},
+			indirect_share_bps = EXCLUDED.indirect_share_bps, adjustment_direct_minor = EXCLUDED.adjustment_direct_minor,
+			adjustment_indirect_minor = EXCLUDED.adjustment_indirect_minor, position = EXCLUDED.position`},
 		{"registrations", regRows, `ON CONFLICT (deal_id) DO UPDATE SET status = EXCLUDED.status, approved_on = EXCLUDED.approved_on,
 			expires_on = EXCLUDED.expires_on, extensions = EXCLUDED.extensions, conflicts = EXCLUDED.conflicts,
 			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
@@ -382,12 +419,12 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 
 var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "revision", "line", "kind", "partner_id",
 	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
-	"policy_version", "reason", "event_ids"}
+	"policy_version", "reason", "event_ids", "base_minor", "rate_bps", "returned_minor", "returned_before_minor"}
 
 func ledgerRow(pos int64, seq int, c domain.Credit) []any {
 	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
 		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
-		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs)}
+		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs), c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}
 }
 
 func quarterText(q domain.Quarter) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"dealcredit/projections/runner"
@@ -50,9 +51,34 @@ type LedgerLine struct {
 	PolicyVersion  int      `json:"policy_version"`
 	Reason         string   `json:"reason"`
 	EventIDs       []string `json:"event_ids"`
+	// BaseMinor, RateBPS, ReturnedMinor and ReturnedBeforeMinor are how the
+	// amount was computed (domain.Credit's Base, RateBPS, Returned and
+	// ReturnedBefore): the line's amount, the rate applied to it (10000 for
+	// the whole line) and, for a clawback, the line's amount returned by
+	// credit memos after and before the memo.
+	BaseMinor           int64 `json:"base_minor"`
+	RateBPS             int64 `json:"rate_bps"`
+	ReturnedMinor       int64 `json:"returned_minor"`
+	ReturnedBeforeMinor int64 `json:"returned_before_minor"`
 }
 
-// Statement is a partner's statement for one quarter in one currency.
+// ledgerSelect lists the ledger's columns in scanLedger's order.
+const ledgerSelect = `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
+	registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
+	policy_version, reason, event_ids, base_minor, rate_bps, returned_minor, returned_before_minor FROM `
+
+func scanLedger(rows pgx.Rows) (LedgerLine, error) {
+	var l LedgerLine
+	err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
+		&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
+		&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs, &l.BaseMinor, &l.RateBPS, &l.ReturnedMinor, &l.ReturnedBeforeMinor)
+	return l, err
+}
+
+// Statement is a partner's statement for one quarter in one currency. The
+// tier-review scorecard (EligibleTier, QuarterlyTarget, TargetCurrency,
+// ScorecardCredited, Unmet) is on the row of ScorecardCurrency only; the
+// rows of other currencies leave it empty and name that currency.
 type Statement struct {
 	PartnerID          string   `json:"partner_id"`
 	Quarter            string   `json:"quarter"`
@@ -71,15 +97,23 @@ type Statement struct {
 	TargetCurrency     string   `json:"target_currency"`
 	ScorecardCredited  int64    `json:"scorecard_credited_minor"`
 	Unmet              []string `json:"unmet"`
+	// CurrentTier is the tier the partner holds (Tier, under a clearer
+	// name); EligibleTier is the tier the quarter's scorecard qualifies for.
+	CurrentTier       string `json:"current_tier"`
+	ScorecardCurrency string `json:"scorecard_currency"`
 }
 
-// Mix is a quarter's direct and indirect revenue in one currency.
+// Mix is a quarter's direct and indirect revenue in one currency: the
+// quarter's own figures (and its indirect share), and apart from them the
+// adjustments booked in the quarter for closed quarters.
 type Mix struct {
-	Quarter          string `json:"quarter"`
-	Currency         string `json:"currency"`
-	DirectMinor      int64  `json:"direct_minor"`
-	IndirectMinor    int64  `json:"indirect_minor"`
-	IndirectShareBPS int64  `json:"indirect_share_bps"`
+	Quarter                 string `json:"quarter"`
+	Currency                string `json:"currency"`
+	DirectMinor             int64  `json:"direct_minor"`
+	IndirectMinor           int64  `json:"indirect_minor"`
+	IndirectShareBPS        int64  `json:"indirect_share_bps"`
+	AdjustmentDirectMinor   int64  `json:"adjustment_direct_minor"`
+	AdjustmentIndirectMinor int64  `json:"adjustment_indirect_minor"`
 }
 
 // Registration is a deal registration's current state.
@@ -135,19 +169,15 @@ func (r *Reader) table(name string) string { return pgx.Identifier{r.schema, nam
 // (all when empty) to fn, in log order.
 func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(LedgerLine) error) (int64, error) {
 	return r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
-			registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
-			policy_version, reason, event_ids FROM `+r.table("ledger")+`
+		rows, err := tx.Query(ctx, ledgerSelect+r.table("ledger")+`
 			WHERE ($1 = '' OR quarter = $1) AND ($2 = '' OR partner_id = $2) ORDER BY position, seq`, quarter, partnerID)
 		if err != nil {
 			return fmt.Errorf("attribution: ledger: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var l LedgerLine
-			if err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
-				&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
-				&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs); err != nil {
+			l, err := scanLedger(rows)
+			if err != nil {
 				return fmt.Errorf("attribution: ledger: %w", err)
 			}
 			if err := fn(l); err != nil {
@@ -166,7 +196,7 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
 			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
-			quarterly_target, target_currency, scorecard_credited, unmet FROM `+r.table("statements")+`
+			quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency FROM `+r.table("statements")+`
 			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR quarter = $2) ORDER BY partner_id, quarter, currency`, partnerID, quarter)
 		if err != nil {
 			return fmt.Errorf("attribution: statements: %w", err)
@@ -176,7 +206,7 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 			var s Statement
 			if err := rows.Scan(&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 				&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
-				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet); err != nil {
+				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency); err != nil {
 				return fmt.Errorf("attribution: statements: %w", err)
 			}
 			out = append(out, s)
@@ -190,15 +220,16 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
 	var out []Mix
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps
-			FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
+		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
+			adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
 		if err != nil {
 			return fmt.Errorf("attribution: revenue mix: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var m Mix
-			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS); err != nil {
+			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS,
+				&m.AdjustmentDirectMinor, &m.AdjustmentIndirectMinor); err != nil {
 				return fmt.Errorf("attribution: revenue mix: %w", err)
 			}
 			out = append(out, m)
@@ -288,7 +319,7 @@ func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partn
 var StatementsCSVHeader = []string{"partner_id", "quarter", "currency", "credited_revenue_minor", "rebates_minor",
 	"service_credit_minor", "adjustment_revenue_minor", "adjustment_rebates_minor", "adjustment_service_minor", "tier",
 	"eligible_tier", "certified_engineers", "segments", "quarterly_target_minor", "target_currency",
-	"scorecard_credited_minor", "unmet"}
+	"scorecard_credited_minor", "unmet", "current_tier", "scorecard_currency"}
 
 // WriteStatementsCSV writes the statements of partnerID and quarter (empty =
 // all) as CSV, with StatementsCSVHeader.
@@ -303,7 +334,7 @@ func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID,
 		_ = cw.Write([]string{s.PartnerID, s.Quarter, s.Currency, i64(s.CreditedRevenue), i64(s.Rebates), i64(s.ServiceCredit),
 			i64(s.AdjustmentRevenue), i64(s.AdjustmentRebates), i64(s.AdjustmentService), s.Tier, s.EligibleTier,
 			strconv.Itoa(s.CertifiedEngineers), joinIDs(s.Segments), i64(s.QuarterlyTarget), s.TargetCurrency,
-			i64(s.ScorecardCredited), joinIDs(s.Unmet)})
+			i64(s.ScorecardCredited), strings.Join(s.Unmet, "; "), s.CurrentTier, s.ScorecardCurrency})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -313,7 +344,8 @@ func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID,
 }
 
 // RevenueMixCSVHeader is the stable header of revenue_mix.csv.
-var RevenueMixCSVHeader = []string{"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps"}
+var RevenueMixCSVHeader = []string{"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps",
+	"adjustment_direct_minor", "adjustment_indirect_minor"}
 
 // WriteRevenueMixCSV writes the revenue mix of quarter (all when empty) as CSV.
 func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
@@ -324,7 +356,8 @@ func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter st
 	cw := csv.NewWriter(w)
 	_ = cw.Write(RevenueMixCSVHeader)
 	for _, m := range ms {
-		_ = cw.Write([]string{m.Quarter, m.Currency, i64(m.DirectMinor), i64(m.IndirectMinor), i64(m.IndirectShareBPS)})
+		_ = cw.Write([]string{m.Quarter, m.Currency, i64(m.DirectMinor), i64(m.IndirectMinor), i64(m.IndirectShareBPS),
+			i64(m.AdjustmentDirectMinor), i64(m.AdjustmentIndirectMinor)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
