@@ -27,18 +27,28 @@ func NewFence(js jetstream.JetStream) *Fence { return &Fence{js: js} }
 // MirrorHead returns the mirror's last event (position 0 when the stream is
 // empty or does not exist yet).
 func (f *Fence) MirrorHead(ctx context.Context) (eventstore.MirrorHead, error) {
-	s, err := f.js.Stream(ctx, StreamName)
+	s, last, err := openMirror(ctx, f.js)
+	if err != nil || s == nil {
+		return eventstore.MirrorHead{}, err
+	}
+	return headOf(ctx, s, last)
+}
+
+// openMirror returns the DEALCREDIT_EVENTS stream and its last sequence, or
+// a nil stream when it does not exist yet.
+func openMirror(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, int64, error) {
+	s, err := js.Stream(ctx, StreamName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return eventstore.MirrorHead{}, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return eventstore.MirrorHead{}, fmt.Errorf("mirror: stream %s: %w", StreamName, err)
+		return nil, 0, fmt.Errorf("mirror: stream %s: %w", StreamName, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return eventstore.MirrorHead{}, fmt.Errorf("mirror: stream info: %w", err)
+		return nil, 0, fmt.Errorf("mirror: stream %s info: %w", StreamName, err)
 	}
-	return headOf(ctx, s, int64(info.State.LastSeq))
+	return s, int64(info.State.LastSeq), nil
 }
 
 // headOf reads the id and hash of the mirror's message at sequence last.

@@ -3,7 +3,6 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,18 +48,13 @@ func Recover(ctx context.Context, log Restorer, js jetstream.JetStream) (Recover
 		return rep, fmt.Errorf("mirror: recover: log head: %w", err)
 	}
 	rep.LogHead = head
-	stream, err := js.Stream(ctx, StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	stream, last, err := openMirror(ctx, js)
+	if err != nil {
+		return rep, fmt.Errorf("mirror: recover: %w", err)
+	}
+	if stream == nil {
 		return rep, nil
 	}
-	if err != nil {
-		return rep, fmt.Errorf("mirror: recover: stream %s: %w", StreamName, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("mirror: recover: stream info: %w", err)
-	}
-	last := int64(info.State.LastSeq)
 	rep.MirrorHead = last
 	if both := min(head, last); both > 0 {
 		if err := checkFork(ctx, log, stream, both); err != nil {

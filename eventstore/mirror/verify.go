@@ -3,7 +3,6 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,22 +74,17 @@ func Verify(ctx context.Context, store eventstore.Reader, js jetstream.JetStream
 		return rep, fmt.Errorf("mirror: verify: log head: %w", err)
 	}
 	rep.LogHead = head
-	stream, err := js.Stream(ctx, StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	stream, last, err := openMirror(ctx, js)
+	if err != nil {
+		return rep, fmt.Errorf("mirror: verify: %w", err)
+	}
+	if stream == nil {
 		if head > 0 {
 			rep.BadPosition, rep.Reason = 1, "mirror stream "+StreamName+" does not exist"
 			rep.Behind = head
 		}
 		return rep, nil
 	}
-	if err != nil {
-		return rep, fmt.Errorf("mirror: verify: stream %s: %w", StreamName, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("mirror: verify: stream info: %w", err)
-	}
-	last := int64(info.State.LastSeq)
 	rep.MirrorHead = last
 	if head > last {
 		rep.Behind = head - last
