@@ -18,7 +18,6 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/internal/config"
 	"dealcredit/internal/daemontest"
-	"dealcredit/internal/natsauth"
 )
 
 // TestEmbeddedNATSCredentials: the daemon's embedded server refuses
@@ -60,20 +59,7 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	credsFile := filepath.Join(d.Env["DEALCREDIT_DATA_DIR"], config.EmbeddedNATSCredentialsFileName)
-	var hp natsauth.User
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if creds, err := natsauth.Load(credsFile); err == nil {
-			hp = creds.OEMs["hp"]
-		}
-		if _, err := js.Stream(context.Background(), "OEM_HP"); err == nil && hp.Password != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after enrolling OEM hp: user %q, no stream OEM_HP", hp.User)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	hp := d.WaitOEMUser(t, "hp", js)
 
 	// The OEM's user publishes its invoices and nothing else (the whole
 	// route matrix: internal/natsserver and internal/natsiso).

@@ -17,9 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"dealcredit/internal/config"
 	"dealcredit/internal/daemontest"
-	"dealcredit/internal/natsauth"
 )
 
 // TestNothingUnprojectableIsAppended is issue 11's finding 1 and the input
@@ -203,20 +201,7 @@ func TestNothingUnprojectableIsAppended(t *testing.T) {
 // the generated credentials file) once the daemon has created its stream.
 func oemPublisher(t *testing.T, d *daemontest.Daemon, service jetstream.JetStream) jetstream.JetStream {
 	t.Helper()
-	credsFile := filepath.Join(d.Env["DEALCREDIT_DATA_DIR"], config.EmbeddedNATSCredentialsFileName)
-	var hp natsauth.User
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if creds, err := natsauth.Load(credsFile); err == nil {
-			hp = creds.OEMs["hp"]
-		}
-		if _, err := service.Stream(context.Background(), "OEM_HP"); err == nil && hp.Password != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after enrolling OEM hp: user %q, no stream OEM_HP", hp.User)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	hp := d.WaitOEMUser(t, "hp", service)
 	u, err := url.Parse(d.NATSURL)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"dealcredit/internal/config"
 	"dealcredit/internal/daemon"
 	"dealcredit/internal/natsauth"
@@ -205,6 +207,28 @@ func (d *Daemon) WaitReady(tb testing.TB) {
 			}
 		} else if time.Now().After(deadline) {
 			tb.Fatalf("daemontest: /readyz: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// WaitOEMUser waits (30 s at most) until the daemon has provisioned OEM
+// oem: its user in the embedded server's generated credentials and its
+// stream OEM_<OEM>, read through service; it returns the user.
+func (d *Daemon) WaitOEMUser(tb testing.TB, oem string, service jetstream.JetStream) natsauth.User {
+	tb.Helper()
+	credsFile := filepath.Join(d.Env["DEALCREDIT_DATA_DIR"], config.EmbeddedNATSCredentialsFileName)
+	stream := "OEM_" + strings.ToUpper(oem)
+	var u natsauth.User
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if creds, err := natsauth.Load(credsFile); err == nil {
+			u = creds.OEMs[oem]
+		}
+		if _, err := service.Stream(context.Background(), stream); err == nil && u.Password != "" {
+			return u
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("daemontest: 30 s after enrolling OEM %s: user %q, no stream %s", oem, u.User, stream)
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
 	}
