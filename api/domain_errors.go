@@ -28,7 +28,9 @@ func domainProblem(err error, code *Code, field, rule, detail *string) bool {
 		c = CodeInternal
 	}
 	*code, *field, *rule, *detail = c, de.Field, de.Rule, de.Error()
-	if de.Rule != "" && !containsField(*detail, de.Rule) {
+	// A refusal names its rule in the detail; a malformed field is named
+	// by the field (its rule is in the problem's rule member).
+	if de.Rule != "" && de.Code != domain.Invalid && !containsField(*detail, de.Rule) {
 		*detail += " (rule " + de.Rule + ")"
 	}
 	return true

@@ -12,19 +12,30 @@ type Created struct {
 	ID string
 }
 
+// DealResult is the result of a command on a deal: the deal's status after it.
+type DealResult struct {
+	Result
+	Status domain.DealStatus
+}
+
 // RegisterDeal registers a deal for cmd.PartnerID (cmd.DealID is assigned
-// here): the decision reads the partner, the customer's reservation (guarded,
-// so two registrations of one customer are decided one after the other) and
-// the policy in force.
+// here; an empty PartnerID is md.Partner's): the decision reads the partner,
+// the customer's reservation (guarded, so two registrations of one customer
+// are decided one after the other) and the policy in force. The decider
+// checks the registration; only the partner id, which names the stream read
+// here, is checked before.
 func (s *Service) RegisterDeal(ctx context.Context, md Meta, cmd domain.Register) (Created, error) {
-	// The customer names the reservation stream read below: check it first.
-	if err := domain.CheckCustomer("customer", cmd.Customer); err != nil {
+	if md.Partner != "" {
+		if cmd.PartnerID != "" && cmd.PartnerID != md.Partner {
+			return Created{}, domain.Errorf(domain.Forbidden, "partner_id", "partner.own", "a partner token registers deals for its own partner only")
+		}
+		cmd.PartnerID = md.Partner
+	}
+	if err := domain.CheckID("partner_id", cmd.PartnerID); err != nil {
 		return Created{}, err
 	}
 	cmd.DealID = s.newID().String()
-	cust := cmd.Customer
-	cust.Domain = domain.NormalizeDomain(cust.Domain)
-	key := domain.CustomerKey(cust)
+	key := domain.CustomerKey(cmd.Customer)
 	res, err := s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
 		d, err := LoadIn(t, domain.DealStream(cmd.DealID), domain.DealState{}, domain.EvolveDeal)
 		if err != nil {
@@ -37,6 +48,98 @@ func (s *Service) RegisterDeal(ctx context.Context, md Meta, cmd domain.Register
 		return domain.DecideDeal(d, x, cmd, t.Now())
 	})
 	return Created{Result: res, ID: cmd.DealID}, err
+}
+
+// ApproveDeal approves a pending (or returned) registration; of two
+// approvals for one customer's segment only the first wins.
+func (s *Service) ApproveDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, true, domain.Approve{By: md.Actor})
+}
+
+// RejectDeal rejects a registration with a reason.
+func (s *Service) RejectDeal(ctx context.Context, md Meta, dealID, reason string) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, true, domain.Reject{Reason: reason, By: md.Actor})
+}
+
+// WithdrawDeal withdraws a registration (releasing its protection).
+func (s *Service) WithdrawDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, true, domain.Withdraw{By: md.Actor})
+}
+
+// ExtendDeal extends an approved registration's protection window.
+func (s *Service) ExtendDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, true, domain.Extend{By: md.Actor})
+}
+
+// OverrideDeal approves a registration over a conflict, with a reason.
+func (s *Service) OverrideDeal(ctx context.Context, md Meta, dealID, reason string) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, true, domain.Override{Reason: reason, By: md.Actor})
+}
+
+// LogEngagement records an engagement step on a deal; the step is the
+// partner's of md (the deal's partner when md acts for no partner).
+func (s *Service) LogEngagement(ctx context.Context, md Meta, dealID string, cmd domain.LogEngagement) (DealResult, error) {
+	cmd.PartnerID = md.Partner
+	return s.decideDeal(ctx, md, dealID, false, cmd)
+}
+
+// HandOffService records that an OEM declined a deal's service side and
+// cmd.ToPartnerID (an enrolled partner) takes it.
+func (s *Service) HandOffService(ctx context.Context, md Meta, dealID string, cmd domain.HandOffService) (DealResult, error) {
+	return s.decideDeal(ctx, md, dealID, false, cmd)
+}
+
+// decideDeal decides cmd on a deal md may see. reserved says whether the
+// decision reads the customer's reservation (approvals, releases).
+func (s *Service) decideDeal(ctx context.Context, md Meta, dealID string, reserved bool, cmd any) (DealResult, error) {
+	var status domain.DealStatus
+	res, err := s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
+		d, err := deal(t, md, dealID)
+		if err != nil {
+			return nil, err
+		}
+		key := ""
+		if reserved {
+			key = d.CustomerKey
+		}
+		x, err := DealContext(t, d.PartnerID, key)
+		if err != nil {
+			return nil, err
+		}
+		if h, ok := cmd.(domain.HandOffService); ok && domain.ValidID(h.ToPartnerID) {
+			if x.Recipient, err = Peek(t, domain.PartnerStream(h.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner); err != nil {
+				return nil, err
+			}
+		}
+		evs, err := domain.DecideDeal(d, x, cmd, t.Now())
+		for _, e := range evs {
+			d = domain.EvolveDeal(d, e)
+		}
+		status = d.Status
+		return evs, err
+	})
+	return DealResult{Result: res, Status: status}, err
+}
+
+// Deal reads a deal as md may see it (always current).
+func (s *Service) Deal(ctx context.Context, md Meta, dealID string) (domain.DealState, error) {
+	return deal(s.Reader(ctx), md, dealID)
+}
+
+// deal loads a deal (guarded) for md: a missing deal, or another partner's
+// when md acts for a partner, is not found (its existence is not revealed).
+func deal(t *Txn, md Meta, id string) (domain.DealState, error) {
+	if len(id) > domain.MaxIDLen {
+		return domain.DealState{}, domain.Errorf(domain.NotFound, "id", "", "deal not found")
+	}
+	d, err := LoadIn(t, domain.DealStream(id), domain.DealState{}, domain.EvolveDeal)
+	if err != nil {
+		return d, err
+	}
+	if !d.Exists() || (md.Partner != "" && d.PartnerID != md.Partner) {
+		return d, domain.Errorf(domain.NotFound, "id", "", "deal %s not found", domain.Quote(id))
+	}
+	return d, nil
 }
 
 // DealContext loads what a deal decision reads besides the deal. The
@@ -64,4 +167,15 @@ func DealContext(t *Txn, partnerID, key string) (domain.DealContext, error) {
 	}
 	x.Policy = h.At(domain.DateOf(t.Now()))
 	return x, nil
+}
+
+// CloseQuarter closes a quarter that has ended.
+func (s *Service) CloseQuarter(ctx context.Context, md Meta, q domain.Quarter) (Result, error) {
+	return s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
+		st, err := LoadIn(t, domain.QuarterStream(q), domain.QuarterState{}, domain.EvolveQuarter)
+		if err != nil {
+			return nil, err
+		}
+		return domain.DecideCloseQuarter(st, domain.CloseQuarter{Quarter: q, By: md.Actor}, t.Now())
+	})
 }
