@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"dealcredit/app"
@@ -37,4 +38,36 @@ func (s *server) committed(w http.ResponseWriter, status int, pos int64, id, sta
 	}
 	setPosition(w, pos)
 	writeJSON(w, status, out)
+}
+
+// reasonCommand is a command on the resource {id} whose request body is an
+// optional {"reason": ...}.
+type reasonCommand[R any] func(a *app.Service, ctx context.Context, md app.Meta, id, reason string) (R, error)
+
+// withoutReason is a reasonCommand for a command that takes no reason.
+func withoutReason[R any](cmd func(a *app.Service, ctx context.Context, md app.Meta, id string) (R, error)) reasonCommand[R] {
+	return func(a *app.Service, ctx context.Context, md app.Meta, id, _ string) (R, error) { return cmd(a, ctx, md, id) }
+}
+
+// serveReasonCommand serves cmd: decode the optional reason, call, answer.
+func serveReasonCommand[R any](cmd reasonCommand[R], answer func(s *server, w http.ResponseWriter, id string, res R)) func(*server) http.HandlerFunc {
+	if cmd == nil {
+		panic("api: a route names an action without a command") // Routes() is wrong: fail at start, not per request
+	}
+	return func(s *server) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id := r.PathValue("id")
+			var req reasonRequest
+			if err := decodeOptional(w, r, &req); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			res, err := cmd(s.app, r.Context(), meta(r), id, req.Reason)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			answer(s, w, id, res)
+		}
+	}
 }

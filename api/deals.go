@@ -111,38 +111,20 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeJSON(w, r, dst)
 }
 
+// dealActions are the deal commands dealAction serves, by action.
+var dealActions = map[string]reasonCommand[app.DealDone]{
+	"approve":  withoutReason((*app.Service).ApproveDeal),
+	"reject":   (*app.Service).RejectDeal,
+	"withdraw": withoutReason((*app.Service).WithdrawDeal),
+	"extend":   withoutReason((*app.Service).ExtendDeal),
+	"override": (*app.Service).OverrideDeal,
+}
+
 // dealAction serves approve, reject, withdraw, extend and override.
 func dealAction(action string) func(*server) http.HandlerFunc {
-	return func(s *server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			var req reasonRequest
-			if err := decodeOptional(w, r, &req); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			ctx, md := r.Context(), meta(r)
-			var res app.DealResult
-			var err error
-			switch action {
-			case "approve":
-				res, err = s.app.ApproveDeal(ctx, md, id)
-			case "reject":
-				res, err = s.app.RejectDeal(ctx, md, id, req.Reason)
-			case "withdraw":
-				res, err = s.app.WithdrawDeal(ctx, md, id)
-			case "extend":
-				res, err = s.app.ExtendDeal(ctx, md, id)
-			case "override":
-				res, err = s.app.OverrideDeal(ctx, md, id, req.Reason)
-			}
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.committed(w, http.StatusOK, res.Position, id, string(res.Status), res.Events)
-		}
-	}
+	return serveReasonCommand(dealActions[action], func(s *server, w http.ResponseWriter, id string, res app.DealDone) {
+		s.committed(w, http.StatusOK, res.Position, id, string(res.Deal.Status), res.Events)
+	})
 }
 
 func (s *server) logEngagement() http.HandlerFunc {

@@ -46,7 +46,7 @@ func leadStatus(l domain.LeadState) string {
 	return "open"
 }
 
-func (s *server) leadCommitted(w http.ResponseWriter, status int, res app.LeadResult) {
+func (s *server) leadCommitted(w http.ResponseWriter, status int, res app.LeadDone) {
 	l := res.Lead
 	out := leadResult{Position: res.Position, ID: l.LeadID, Status: leadStatus(l), Events: res.EventTypes()}
 	switch {
@@ -78,36 +78,20 @@ func (s *server) createLead() http.HandlerFunc {
 	}
 }
 
-// leadAction serves accept, reject and cascade. A partner token acts for
-// itself on a lead offered to it; a channel manager acts for the partner
-// the lead is offered to now.
+// leadActions are the lead commands leadAction serves, by action. A
+// partner token acts for itself on a lead offered to it; a channel manager
+// acts for the partner the lead is offered to now.
+var leadActions = map[string]reasonCommand[app.LeadDone]{
+	"accept":  withoutReason((*app.Service).AcceptLead),
+	"reject":  (*app.Service).DeclineLead,
+	"cascade": withoutReason((*app.Service).CascadeLead),
+}
+
+// leadAction serves accept, reject and cascade.
 func leadAction(action string) func(*server) http.HandlerFunc {
-	return func(s *server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			var req reasonRequest
-			if err := decodeOptional(w, r, &req); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			ctx, md := r.Context(), meta(r)
-			var res app.LeadResult
-			var err error
-			switch action {
-			case "accept":
-				res, err = s.app.AcceptLead(ctx, md, id)
-			case "reject":
-				res, err = s.app.DeclineLead(ctx, md, id, req.Reason)
-			case "cascade":
-				res, err = s.app.CascadeLead(ctx, md, id)
-			}
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.leadCommitted(w, http.StatusOK, res)
-		}
-	}
+	return serveReasonCommand(leadActions[action], func(s *server, w http.ResponseWriter, _ string, res app.LeadDone) {
+		s.leadCommitted(w, http.StatusOK, res)
+	})
 }
 
 // leadOffer is one offer of a lead.

@@ -306,7 +306,7 @@ func (s *server) getPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pol := h.At(domain.DateOf(s.Clock()))
+		pol := h.At(domain.DateOf(s.app.Now()))
 		v := partnerView{ID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography, Tier: p.Tier, EnrolledOn: p.EnrolledOn,
 			Grandfathered: p.Grandfathered, Certifications: p.Certifications, Segments: p.Segments,
 			TierProgress: map[domain.Tier][]string{}, Position: head}

@@ -75,7 +75,7 @@ func (s *server) getPolicy() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		today := domain.DateOf(s.Clock())
+		today := domain.DateOf(s.app.Now())
 		out := struct {
 			InForce  domain.Policy   `json:"in_force"`
 			Versions []domain.Policy `json:"versions"`

@@ -70,9 +70,6 @@ func New(store eventstore.Store, opts ...Option) *Service {
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.clock() }
 
-// NewID returns a fresh id from the service's id source.
-func (s *Service) NewID() uuid.UUID { return s.newID() }
-
 // Result is what a command did: the log position of its last event (the
 // log head when it decided nothing) and the events it appended.
 type Result struct {

@@ -12,10 +12,21 @@ type Created struct {
 	ID string
 }
 
-// DealResult is the result of a command on a deal: the deal's status after it.
-type DealResult struct {
+// DealCommand is a command on one existing registration: Cmd is a domain
+// deal command (domain.Approve, domain.Reject, domain.LogEngagement, ...).
+type DealCommand struct {
+	DealID string
+	// Owner, when set, is the only partner the deal may belong to: another
+	// partner's deal is reported as not found (md.Partner, when set, is
+	// the owner too).
+	Owner string
+	Cmd   any
+}
+
+// DealDone is the result of a DealCommand: the registration after it.
+type DealDone struct {
 	Result
-	Status domain.DealStatus
+	Deal domain.DealState
 }
 
 // RegisterDeal registers a deal for cmd.PartnerID (cmd.DealID is assigned
@@ -52,83 +63,86 @@ func (s *Service) RegisterDeal(ctx context.Context, md Meta, cmd domain.Register
 
 // ApproveDeal approves a pending (or returned) registration; of two
 // approvals for one customer's segment only the first wins.
-func (s *Service) ApproveDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, true, domain.Approve{By: md.Actor})
+func (s *Service) ApproveDeal(ctx context.Context, md Meta, dealID string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Approve{By: md.Actor}})
 }
 
 // RejectDeal rejects a registration with a reason.
-func (s *Service) RejectDeal(ctx context.Context, md Meta, dealID, reason string) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, true, domain.Reject{Reason: reason, By: md.Actor})
+func (s *Service) RejectDeal(ctx context.Context, md Meta, dealID, reason string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Reject{Reason: reason, By: md.Actor}})
 }
 
 // WithdrawDeal withdraws a registration (releasing its protection).
-func (s *Service) WithdrawDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, true, domain.Withdraw{By: md.Actor})
+func (s *Service) WithdrawDeal(ctx context.Context, md Meta, dealID string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Withdraw{By: md.Actor}})
 }
 
 // ExtendDeal extends an approved registration's protection window.
-func (s *Service) ExtendDeal(ctx context.Context, md Meta, dealID string) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, true, domain.Extend{By: md.Actor})
+func (s *Service) ExtendDeal(ctx context.Context, md Meta, dealID string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Extend{By: md.Actor}})
 }
 
 // OverrideDeal approves a registration over a conflict, with a reason.
-func (s *Service) OverrideDeal(ctx context.Context, md Meta, dealID, reason string) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, true, domain.Override{Reason: reason, By: md.Actor})
+func (s *Service) OverrideDeal(ctx context.Context, md Meta, dealID, reason string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Override{Reason: reason, By: md.Actor}})
 }
 
 // LogEngagement records an engagement step on a deal; the step is the
 // partner's of md (the deal's partner when md acts for no partner).
-func (s *Service) LogEngagement(ctx context.Context, md Meta, dealID string, cmd domain.LogEngagement) (DealResult, error) {
+func (s *Service) LogEngagement(ctx context.Context, md Meta, dealID string, cmd domain.LogEngagement) (DealDone, error) {
 	cmd.PartnerID = md.Partner
-	return s.decideDeal(ctx, md, dealID, false, cmd)
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: cmd})
 }
 
 // HandOffService records that an OEM declined a deal's service side and
 // cmd.ToPartnerID (an enrolled partner) takes it.
-func (s *Service) HandOffService(ctx context.Context, md Meta, dealID string, cmd domain.HandOffService) (DealResult, error) {
-	return s.decideDeal(ctx, md, dealID, false, cmd)
+func (s *Service) HandOffService(ctx context.Context, md Meta, dealID string, cmd domain.HandOffService) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: cmd})
 }
 
-// decideDeal decides cmd on a deal md may see. reserved says whether the
-// decision reads the customer's reservation (approvals, releases).
-func (s *Service) decideDeal(ctx context.Context, md Meta, dealID string, reserved bool, cmd any) (DealResult, error) {
-	var status domain.DealStatus
+// OnDeal decides a command on an existing registration the caller may see:
+// it reads the deal (guarded), the partner, the customer's reservation
+// (guarded: two approvals for one customer are decided one after the
+// other, and an outcome that ends protection releases it), the policy in
+// force and, for a service handoff, the partner taking it.
+func (s *Service) OnDeal(ctx context.Context, md Meta, c DealCommand) (DealDone, error) {
+	owner := c.Owner
+	if owner == "" {
+		owner = md.Partner
+	}
+	var after domain.DealState
 	res, err := s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
-		d, err := deal(t, md, dealID)
+		d, err := deal(t, owner, c.DealID)
 		if err != nil {
 			return nil, err
 		}
-		key := ""
-		if reserved {
-			key = d.CustomerKey
-		}
-		x, err := DealContext(t, d.PartnerID, key)
+		x, err := DealContext(t, d.PartnerID, d.CustomerKey)
 		if err != nil {
 			return nil, err
 		}
-		if h, ok := cmd.(domain.HandOffService); ok && domain.ValidID(h.ToPartnerID) {
+		if h, ok := c.Cmd.(domain.HandOffService); ok && domain.ValidID(h.ToPartnerID) {
 			if x.Recipient, err = Peek(t, domain.PartnerStream(h.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner); err != nil {
 				return nil, err
 			}
 		}
-		evs, err := domain.DecideDeal(d, x, cmd, t.Now())
+		evs, err := domain.DecideDeal(d, x, c.Cmd, t.Now())
 		for _, e := range evs {
 			d = domain.EvolveDeal(d, e)
 		}
-		status = d.Status
+		after = d
 		return evs, err
 	})
-	return DealResult{Result: res, Status: status}, err
+	return DealDone{Result: res, Deal: after}, err
 }
 
 // Deal reads a deal as md may see it (always current).
 func (s *Service) Deal(ctx context.Context, md Meta, dealID string) (domain.DealState, error) {
-	return deal(s.Reader(ctx), md, dealID)
+	return deal(s.Reader(ctx), md.Partner, dealID)
 }
 
-// deal loads a deal (guarded) for md: a missing deal, or another partner's
-// when md acts for a partner, is not found (its existence is not revealed).
-func deal(t *Txn, md Meta, id string) (domain.DealState, error) {
+// deal loads a deal (guarded): a missing deal, or, when owner is set,
+// another partner's, is not found (its existence is not revealed).
+func deal(t *Txn, owner, id string) (domain.DealState, error) {
 	if len(id) > domain.MaxIDLen {
 		return domain.DealState{}, domain.Errorf(domain.NotFound, "id", "", "deal not found")
 	}
@@ -136,7 +150,7 @@ func deal(t *Txn, md Meta, id string) (domain.DealState, error) {
 	if err != nil {
 		return d, err
 	}
-	if !d.Exists() || (md.Partner != "" && d.PartnerID != md.Partner) {
+	if !d.Exists() || (owner != "" && d.PartnerID != owner) {
 		return d, domain.Errorf(domain.NotFound, "id", "", "deal %s not found", domain.Quote(id))
 	}
 	return d, nil

@@ -40,7 +40,7 @@ func TestDealCommands(t *testing.T) {
 			return res.Result, err
 		}
 	}
-	deal := func(do func(id string) (app.DealResult, error)) func(string) (app.Result, error) {
+	deal := func(do func(id string) (app.DealDone, error)) func(string) (app.Result, error) {
 		return func(id string) (app.Result, error) {
 			res, err := do(id)
 			return res.Result, err
@@ -66,39 +66,42 @@ func TestDealCommands(t *testing.T) {
 			outcome{code: domain.Invalid, field: "segments[0]"}},
 		{"register a protected customer", func() string { approved("Globex")(); return "" }, register(partnerMeta("var-2"), domain.Register{Customer: customer("Globex")}),
 			outcome{events: []string{"deal.registered", "deal.conflicted"}}},
-		{"approve", reg("Umbrella"), deal(func(id string) (app.DealResult, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
+		{"approve", reg("Umbrella"), deal(func(id string) (app.DealDone, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
 			outcome{events: []string{"deal.approved", "customerkey.reserved"}}},
-		{"approve twice", approved("Hooli"), deal(func(id string) (app.DealResult, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
+		{"approve twice", approved("Hooli"), deal(func(id string) (app.DealDone, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
 			outcome{code: domain.Conflict, rule: "registration.status"}},
-		{"approve over a protected registration", conflicted("Stark"), deal(func(id string) (app.DealResult, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
+		{"approve over a protected registration", conflicted("Stark"), deal(func(id string) (app.DealDone, error) { return f.svc.ApproveDeal(f.ctx, channel, id) }),
 			outcome{code: domain.Conflict, rule: "conflict.first_approved_wins"}},
-		{"override with a reason", conflicted("Wayne"), deal(func(id string) (app.DealResult, error) { return f.svc.OverrideDeal(f.ctx, channel, id, "ran the POC") }),
+		{"override with a reason", conflicted("Wayne"), deal(func(id string) (app.DealDone, error) { return f.svc.OverrideDeal(f.ctx, channel, id, "ran the POC") }),
 			outcome{events: []string{"deal.overridden", "customerkey.reserved"}}},
-		{"override without a reason", conflicted("Tyrell"), deal(func(id string) (app.DealResult, error) { return f.svc.OverrideDeal(f.ctx, channel, id, "") }),
+		{"override without a reason", conflicted("Tyrell"), deal(func(id string) (app.DealDone, error) { return f.svc.OverrideDeal(f.ctx, channel, id, "") }),
 			outcome{code: domain.Invalid, field: "reason"}},
-		{"reject", reg("Soylent"), deal(func(id string) (app.DealResult, error) { return f.svc.RejectDeal(f.ctx, channel, id, "duplicate") }),
+		{"reject", reg("Soylent"), deal(func(id string) (app.DealDone, error) { return f.svc.RejectDeal(f.ctx, channel, id, "duplicate") }),
 			outcome{events: []string{"deal.rejected"}}},
-		{"withdraw an approved deal", approved("Cyberdyne"), deal(func(id string) (app.DealResult, error) { return f.svc.WithdrawDeal(f.ctx, partnerMeta("var-1"), id) }),
+		{"withdraw an approved deal", approved("Cyberdyne"), deal(func(id string) (app.DealDone, error) { return f.svc.WithdrawDeal(f.ctx, partnerMeta("var-1"), id) }),
 			outcome{events: []string{"deal.withdrawn", "customerkey.released"}}},
-		{"withdraw another partner's deal", reg("Aperture"), deal(func(id string) (app.DealResult, error) { return f.svc.WithdrawDeal(f.ctx, partnerMeta("var-2"), id) }),
+		{"withdraw another partner's deal", reg("Aperture"), deal(func(id string) (app.DealDone, error) { return f.svc.WithdrawDeal(f.ctx, partnerMeta("var-2"), id) }),
 			outcome{code: domain.NotFound, field: "id"}},
-		{"extend", approved("Oscorp"), deal(func(id string) (app.DealResult, error) { return f.svc.ExtendDeal(f.ctx, channel, id) }),
+		{"a command on another owner's deal", reg("Massive"), deal(func(id string) (app.DealDone, error) {
+			return f.svc.OnDeal(f.ctx, channel, app.DealCommand{DealID: id, Owner: "var-2", Cmd: domain.Withdraw{By: "partner:var-2"}})
+		}), outcome{code: domain.NotFound, field: "id"}},
+		{"extend", approved("Oscorp"), deal(func(id string) (app.DealDone, error) { return f.svc.ExtendDeal(f.ctx, channel, id) }),
 			outcome{events: []string{"deal.extended", "customerkey.reserved"}}},
-		{"log an engagement", reg("Vandelay"), deal(func(id string) (app.DealResult, error) {
+		{"log an engagement", reg("Vandelay"), deal(func(id string) (app.DealDone, error) {
 			return f.svc.LogEngagement(f.ctx, partnerMeta("var-1"), id, domain.LogEngagement{Step: domain.StepDeployment, OccurredOn: domain.DateOf(start)})
 		}), outcome{events: []string{"deal.engagement_logged"}}},
-		{"log an unknown step", reg("Wonka"), deal(func(id string) (app.DealResult, error) {
+		{"log an unknown step", reg("Wonka"), deal(func(id string) (app.DealDone, error) {
 			return f.svc.LogEngagement(f.ctx, partnerMeta("var-1"), id, domain.LogEngagement{Step: "golf", OccurredOn: domain.DateOf(start)})
 		}), outcome{code: domain.Invalid, field: "step"}},
-		{"hand off the service side", approved("Acme"), deal(func(id string) (app.DealResult, error) {
+		{"hand off the service side", approved("Acme"), deal(func(id string) (app.DealDone, error) {
 			return f.svc.HandOffService(f.ctx, channel, id, domain.HandOffService{OEMID: "hp", ToPartnerID: "var-2"})
 		}), outcome{events: []string{"deal.service_handoff"}}},
-		{"hand off to a partner not enrolled", approved("Bluth"), deal(func(id string) (app.DealResult, error) {
+		{"hand off to a partner not enrolled", approved("Bluth"), deal(func(id string) (app.DealDone, error) {
 			return f.svc.HandOffService(f.ctx, channel, id, domain.HandOffService{OEMID: "hp", ToPartnerID: "nobody"})
 		}), outcome{code: domain.Unprocessable, rule: "partner.exists", field: "to_partner_id"}},
-		{"approve a deal that does not exist", nil, deal(func(string) (app.DealResult, error) { return f.svc.ApproveDeal(f.ctx, channel, "d-404") }),
+		{"approve a deal that does not exist", nil, deal(func(string) (app.DealDone, error) { return f.svc.ApproveDeal(f.ctx, channel, "d-404") }),
 			outcome{code: domain.NotFound, field: "id"}},
-		{"approve an id too long for a deal", nil, deal(func(string) (app.DealResult, error) {
+		{"approve an id too long for a deal", nil, deal(func(string) (app.DealDone, error) {
 			return f.svc.ApproveDeal(f.ctx, channel, string(make([]byte, 65)))
 		}), outcome{code: domain.NotFound, field: "id"}},
 	}

@@ -7,8 +7,8 @@ import (
 	"dealcredit/domain"
 )
 
-// LeadResult is the result of a lead command: the lead as its events left it.
-type LeadResult struct {
+// LeadDone is the result of a lead command: the lead as its events left it.
+type LeadDone struct {
 	Result
 	Lead domain.LeadState
 }
@@ -16,35 +16,35 @@ type LeadResult struct {
 // CreateLead records a lead and offers it to the first partner that may
 // take it (domain.LeadCandidates, domain.LeadOrder). An empty cmd.LeadID is
 // assigned here.
-func (s *Service) CreateLead(ctx context.Context, md Meta, cmd domain.CreateLead) (LeadResult, error) {
+func (s *Service) CreateLead(ctx context.Context, md Meta, cmd domain.CreateLead) (LeadDone, error) {
 	if cmd.LeadID == "" {
 		cmd.LeadID = s.newID().String()
 	}
 	if err := domain.CheckID("id", cmd.LeadID); err != nil {
-		return LeadResult{}, err
+		return LeadDone{}, err
 	}
-	return s.decideLead(ctx, md, cmd.LeadID, func(domain.LeadState) (any, error) { return cmd, nil })
+	return s.OnLead(ctx, md, cmd.LeadID, func(domain.LeadState) (any, error) { return cmd, nil })
 }
 
 // AcceptLead accepts the current offer of a lead: md's partner's own, or,
 // for an actor acting for no partner, the partner it is offered to now.
-func (s *Service) AcceptLead(ctx context.Context, md Meta, leadID string) (LeadResult, error) {
-	return s.decideLead(ctx, md, leadID, func(l domain.LeadState) (any, error) {
+func (s *Service) AcceptLead(ctx context.Context, md Meta, leadID string) (LeadDone, error) {
+	return s.OnLead(ctx, md, leadID, func(l domain.LeadState) (any, error) {
 		return domain.AcceptLead{PartnerID: offeree(md, l)}, nil
 	})
 }
 
 // DeclineLead declines the current offer of a lead (whose, as in
 // AcceptLead) with a reason; the lead goes to the next partner.
-func (s *Service) DeclineLead(ctx context.Context, md Meta, leadID, reason string) (LeadResult, error) {
-	return s.decideLead(ctx, md, leadID, func(l domain.LeadState) (any, error) {
+func (s *Service) DeclineLead(ctx context.Context, md Meta, leadID, reason string) (LeadDone, error) {
+	return s.OnLead(ctx, md, leadID, func(l domain.LeadState) (any, error) {
 		return domain.DeclineLead{PartnerID: offeree(md, l), Reason: reason}, nil
 	})
 }
 
 // CascadeLead moves an offer whose deadline passed to the next partner.
-func (s *Service) CascadeLead(ctx context.Context, md Meta, leadID string) (LeadResult, error) {
-	return s.decideLead(ctx, md, leadID, func(domain.LeadState) (any, error) { return domain.CascadeLead{}, nil })
+func (s *Service) CascadeLead(ctx context.Context, md Meta, leadID string) (LeadDone, error) {
+	return s.OnLead(ctx, md, leadID, func(domain.LeadState) (any, error) { return domain.CascadeLead{}, nil })
 }
 
 // offeree is the partner md answers an offer for.
@@ -65,12 +65,14 @@ func LeadVisible(md Meta, l domain.LeadState, id string) error {
 	return nil
 }
 
-// decideLead loads the lead (guarded), builds the command for it and
-// decides it with the partners that may receive it and the policy of
-// today. A lead other than a new one must be visible to md.
-func (s *Service) decideLead(ctx context.Context, md Meta, id string, cmd func(domain.LeadState) (any, error)) (LeadResult, error) {
+// OnLead decides a command on lead id: cmd builds the domain command from
+// the lead as stored; the decision reads the partners that may receive it
+// next and the policy in force. A lead other than a new one must be
+// visible to md (LeadVisible). The lead's stream is guarded, so a decline,
+// a lapse and an accept racing each other are decided one after the other.
+func (s *Service) OnLead(ctx context.Context, md Meta, id string, cmd func(domain.LeadState) (any, error)) (LeadDone, error) {
 	if len(id) > domain.MaxIDLen {
-		return LeadResult{}, domain.Errorf(domain.NotFound, "id", "", "lead not found")
+		return LeadDone{}, domain.Errorf(domain.NotFound, "id", "", "lead not found")
 	}
 	var after domain.LeadState
 	res, err := s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
@@ -115,7 +117,7 @@ func (s *Service) decideLead(ctx context.Context, md Meta, id string, cmd func(d
 		after = l
 		return evs, err
 	})
-	return LeadResult{Result: res, Lead: after}, err
+	return LeadDone{Result: res, Lead: after}, err
 }
 
 // leadCandidates reads the geography's seats and the partners that may

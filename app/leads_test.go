@@ -29,13 +29,13 @@ func TestLeadCommands(t *testing.T) {
 		c.Source, c.Participants = domain.LeadFromEvent, participants
 		return c
 	}
-	create := func(c domain.CreateLead) func() (app.LeadResult, error) {
-		return func() (app.LeadResult, error) { return f.svc.CreateLead(f.ctx, channel, c) }
+	create := func(c domain.CreateLead) func() (app.LeadDone, error) {
+		return func() (app.LeadDone, error) { return f.svc.CreateLead(f.ctx, channel, c) }
 	}
 	tests := []struct {
 		name    string
 		given   []domain.CreateLead
-		when    func() (app.LeadResult, error)
+		when    func() (app.LeadDone, error)
 		want    outcome
 		offered string // the partner the lead is offered to after the command ("" when none)
 		status  string
@@ -58,31 +58,31 @@ func TestLeadCommands(t *testing.T) {
 		{name: "the same lead twice", given: []domain.CreateLead{campaign("l-7")}, when: create(campaign("l-7")),
 			want: outcome{code: domain.Conflict, rule: "lead.unique"}},
 		{name: "accepted by the partner it is offered to", given: []domain.CreateLead{campaign("l-8")},
-			when: func() (app.LeadResult, error) { return f.svc.AcceptLead(f.ctx, partnerMeta("plat-z"), "l-8") },
+			when: func() (app.LeadDone, error) { return f.svc.AcceptLead(f.ctx, partnerMeta("plat-z"), "l-8") },
 			want: outcome{events: []string{"lead.accepted"}}, status: "accepted"},
 		{name: "accepted by a channel manager for the partner it is offered to", given: []domain.CreateLead{campaign("l-9")},
-			when: func() (app.LeadResult, error) { return f.svc.AcceptLead(f.ctx, channel, "l-9") },
+			when: func() (app.LeadDone, error) { return f.svc.AcceptLead(f.ctx, channel, "l-9") },
 			want: outcome{events: []string{"lead.accepted"}}, status: "accepted"},
 		{name: "a partner never offered the lead does not see it", given: []domain.CreateLead{campaign("l-10")},
-			when: func() (app.LeadResult, error) { return f.svc.AcceptLead(f.ctx, partnerMeta("gold-a"), "l-10") },
+			when: func() (app.LeadDone, error) { return f.svc.AcceptLead(f.ctx, partnerMeta("gold-a"), "l-10") },
 			want: outcome{code: domain.NotFound, field: "id"}},
 		{name: "declined: the lead cascades platinum to gold", given: []domain.CreateLead{campaign("l-11")},
-			when: func() (app.LeadResult, error) { return f.svc.DeclineLead(f.ctx, partnerMeta("plat-z"), "l-11", "busy") },
+			when: func() (app.LeadDone, error) { return f.svc.DeclineLead(f.ctx, partnerMeta("plat-z"), "l-11", "busy") },
 			want: outcome{events: []string{"lead.declined", "lead.offered"}}, offered: "gold-a"},
 		{name: "declined without a reason", given: []domain.CreateLead{campaign("l-12")},
-			when: func() (app.LeadResult, error) { return f.svc.DeclineLead(f.ctx, partnerMeta("plat-z"), "l-12", "") },
+			when: func() (app.LeadDone, error) { return f.svc.DeclineLead(f.ctx, partnerMeta("plat-z"), "l-12", "") },
 			want: outcome{code: domain.Invalid, field: "reason"}},
 		{name: "cascade before the deadline", given: []domain.CreateLead{campaign("l-13")},
-			when: func() (app.LeadResult, error) { return f.svc.CascadeLead(f.ctx, channel, "l-13") },
+			when: func() (app.LeadDone, error) { return f.svc.CascadeLead(f.ctx, channel, "l-13") },
 			want: outcome{code: domain.Unprocessable, rule: "lead.deadline"}},
 		{name: "cascade after the deadline", given: []domain.CreateLead{campaign("l-14")},
-			when: func() (app.LeadResult, error) {
+			when: func() (app.LeadDone, error) {
 				f.clock.set(start.Add(100 * time.Hour))
 				defer f.clock.set(start)
 				return f.svc.CascadeLead(f.ctx, channel, "l-14")
 			},
 			want: outcome{events: []string{"lead.declined", "lead.offered"}}, offered: "gold-a"},
-		{name: "a lead that does not exist", when: func() (app.LeadResult, error) { return f.svc.AcceptLead(f.ctx, channel, "l-404") },
+		{name: "a lead that does not exist", when: func() (app.LeadDone, error) { return f.svc.AcceptLead(f.ctx, channel, "l-404") },
 			want: outcome{code: domain.NotFound, field: "id"}},
 	}
 	for _, tc := range tests {
