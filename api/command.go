@@ -46,7 +46,9 @@ type reasonCommand[R any] func(a *app.Service, ctx context.Context, md app.Meta,
 
 // withoutReason is a reasonCommand for a command that takes no reason.
 func withoutReason[R any](cmd func(a *app.Service, ctx context.Context, md app.Meta, id string) (R, error)) reasonCommand[R] {
-	return func(a *app.Service, ctx context.Context, md app.Meta, id, _ string) (R, error) { return cmd(a, ctx, md, id) }
+	return func(a *app.Service, ctx context.Context, md app.Meta, id, _ string) (R, error) {
+		return cmd(a, ctx, md, id)
+	}
 }
 
 // serveReasonCommand serves cmd: decode the optional reason, call, answer.
