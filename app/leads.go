@@ -84,18 +84,15 @@ func (s *Service) OnLead(ctx context.Context, md Meta, id string, cmd func(domai
 		if err != nil {
 			return nil, err
 		}
-		created := l.LeadCreated
-		need := false
+		created, need := l.LeadCreated, false
 		switch c := c.(type) {
 		case domain.CreateLead:
 			created = domain.LeadCreated{LeadID: c.LeadID, Geography: c.Geography, Source: c.Source, Participants: c.Participants}
 			need = l.LeadID == ""
 		case domain.DeclineLead, domain.CascadeLead:
-			if err := LeadVisible(md, l, id); err != nil {
-				return nil, err
-			}
 			need = l.AcceptedBy == "" && !l.Unassigned
-		default:
+		}
+		if _, creating := c.(domain.CreateLead); !creating {
 			if err := LeadVisible(md, l, id); err != nil {
 				return nil, err
 			}
