@@ -31,6 +31,8 @@ var importRules = []struct {
 		"read models are functions of the log: no feed, no HTTP, no broker"},
 	{[]string{"consumers/..."}, nil, []string{"projections/...", "api/..."},
 		"consumers turn messages into appends; they never read a read model or serve HTTP"},
+	{[]string{"app/..."}, nil, []string{"net/http", "api/...", "projections/...", "consumers/...", "eventstore/pgstore/...", "eventstore/mirror/...", "github.com/nats-io", "github.com/jackc/pgx"},
+		"the command layer loads, decides and appends through the eventstore contract; callers (HTTP, CLI, scheduler) sit outside it"},
 	{[]string{"api/..."}, nil, []string{"eventstore/pgstore/...", "eventstore/mirror/...", "consumers/...", "github.com/nats-io", "github.com/jackc/pgx"},
 		"the HTTP API decodes, authorises, calls and encodes; storage and broker are wired in from outside"},
 	{internalHelpers, nil, []string{"dealcredit/..."},
