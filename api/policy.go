@@ -20,6 +20,7 @@ type policyRequest struct {
 	FieldRepBPS            *int64                      `json:"field_rep_bps"`
 	Geographies            map[string]domain.GeoPolicy `json:"geographies"`
 	Reason                 string                      `json:"reason"`
+	ReportingCurrency      string                      `json:"reporting_currency"`
 }
 
 // change is the policy change the request asks for: rebate_bps,
@@ -44,7 +45,8 @@ func (q policyRequest) change() (app.PolicyChange, error) {
 	}
 	return app.PolicyChange{EffectiveFrom: from, RebateBPS: q.RebateBPS, RegistrationDays: q.RegistrationDays, ClaimGraceDays: *q.ClaimGraceDays,
 		MaxExtensions: q.MaxExtensions, PlatinumMinTarget: q.PlatinumMinTargetMinor, GoldMinTarget: q.GoldMinTargetMinor, Currency: q.Currency,
-		LeadAcceptHours: q.LeadAcceptHours, FieldRepBPS: q.FieldRepBPS, Geographies: q.Geographies, Reason: q.Reason}, nil
+		LeadAcceptHours: q.LeadAcceptHours, FieldRepBPS: q.FieldRepBPS, Geographies: q.Geographies, Reason: q.Reason,
+		ReportingCurrency: q.ReportingCurrency}, nil
 }
 
 func (s *server) setPolicy() http.HandlerFunc {

@@ -91,5 +91,9 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/partners/{id}/statements/{quarter}", Roles: readers, Owner: OwnerPathPartner, handler: (*server).statement},
 		{Method: "GET", Path: "/v1/revenue-mix", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).revenueMix},
 		{Method: "GET", Path: "/v1/events", Roles: []Role{RoleAuditor}, handler: (*server).events},
+
+		{Method: "POST", Path: "/v1/fx-rates", Roles: []Role{RoleFinance, RoleAdmin}, handler: (*server).setFXRate},
+		{Method: "GET", Path: "/v1/fx-rates", Roles: []Role{RoleFinance, RoleAdmin, RoleAuditor}, handler: (*server).listFXRates},
+		{Method: "GET", Path: "/v1/revenue-mix/reporting", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).reportedMix},
 	}
 }

@@ -24,6 +24,8 @@ type PolicyChange struct {
 	FieldRepBPS     *int64
 	Geographies     map[string]domain.GeoPolicy
 	Reason          string
+	// ReportingCurrency, when set, replaces the reporting currency in force.
+	ReportingCurrency string
 }
 
 // command is the full policy c makes of the policy in force cur.
@@ -44,6 +46,10 @@ func (c PolicyChange) command(cur domain.Policy) domain.SetPolicy {
 	}
 	if c.LeadAcceptHours == 0 {
 		out.LeadAcceptHours = cur.LeadAcceptHours
+	}
+	out.ReportingCurrency = cur.ReportingCurrency
+	if c.ReportingCurrency != "" {
+		out.ReportingCurrency = c.ReportingCurrency
 	}
 	if c.Currency != "" {
 		out.PlatinumMinTarget.Currency, out.GoldMinTarget.Currency = c.Currency, c.Currency

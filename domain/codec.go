@@ -66,6 +66,8 @@ var codecTable = map[string]codecEntry{
 	"invoice.received":  {version: 1, decode: decoder[InvoiceReceived]()},
 	"invoice.rejected":  {version: 1, decode: decoder[InvoiceRejected]()},
 
+	"fx.rate_set": {version: 1, decode: decoder[FXRateSet]()},
+
 	"projection.event_skipped": {version: 1, decode: decoder[ProjectionEventSkipped]()},
 }
 

@@ -342,6 +342,9 @@ type PolicySet struct {
 	FieldRepBPS       int64                `json:"field_rep_bps"`
 	Geographies       map[string]GeoPolicy `json:"geographies,omitempty"`
 	Reason            string               `json:"reason,omitempty"`
+	// ReportingCurrency is the one currency the revenue mix and the scorecards are
+	// also shown in (empty: none; absent from policies set before it existed).
+	ReportingCurrency string `json:"reporting_currency,omitempty"`
 }
 
 // QuarterClosed: finance closed the quarter; its statements never change afterwards

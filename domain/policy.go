@@ -110,6 +110,7 @@ type SetPolicy struct {
 	FieldRepBPS       int64
 	Geographies       map[string]GeoPolicy
 	Reason            string
+	ReportingCurrency string
 }
 
 // DecideSetPolicy validates a new policy and returns it as the next version. A policy
@@ -139,6 +140,9 @@ func DecideSetPolicy(h PolicyHistory, c SetPolicy, now time.Time) ([]Event, erro
 	}
 	if err := CheckText("reason", c.Reason, MaxReasonLen); err != nil {
 		return nil, err
+	}
+	if c.ReportingCurrency != "" && !ValidCurrency(c.ReportingCurrency) {
+		return nil, invalidf("reporting_currency", "reporting_currency %s is not a currency dealcredit accepts", Quote(c.ReportingCurrency))
 	}
 	if err := checkRates("rebate_bps", c.RebateBPS); err != nil {
 		return nil, err
@@ -174,6 +178,7 @@ func DecideSetPolicy(h PolicyHistory, c SetPolicy, now time.Time) ([]Event, erro
 		RegistrationDays: c.RegistrationDays, MaxExtensions: c.MaxExtensions, ClaimGraceDays: c.ClaimGraceDays,
 		PlatinumMinTarget: c.PlatinumMinTarget, GoldMinTarget: c.GoldMinTarget,
 		LeadAcceptHours: c.LeadAcceptHours, FieldRepBPS: c.FieldRepBPS, Geographies: c.Geographies, Reason: c.Reason,
+		ReportingCurrency: c.ReportingCurrency,
 	}}, nil
 }
 
