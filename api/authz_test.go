@@ -128,6 +128,14 @@ var matrixCases = map[string]struct {
 	}, 503},
 	"GET /v1/revenue-mix": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/revenue-mix?quarter=2026Q2", nil }, 503},
 	"GET /v1/events":      {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/events?after=0&limit=10", nil }, 200},
+
+	"POST /v1/fx-rates": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/fx-rates", map[string]string{"from": "EUR", "to": "USD", "rate": "1.0842", "period": "day", "effective_on": "2026-03-31", "source": "ECB"}
+	}, 200},
+	"GET /v1/fx-rates": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/fx-rates", nil }, 200},
+	"GET /v1/revenue-mix/reporting": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/revenue-mix/reporting?quarter=2026Q1", nil
+	}, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -187,6 +195,10 @@ var contract = map[string]struct {
 	"GET /v1/partners/{id}/statements/{quarter}": {"finance auditor partner", "own"},
 	"GET /v1/revenue-mix":                        {"finance auditor", ""},
 	"GET /v1/events":                             {"auditor", ""},
+
+	"POST /v1/fx-rates":             {"finance admin", ""},
+	"GET /v1/fx-rates":              {"finance admin auditor", ""},
+	"GET /v1/revenue-mix/reporting": {"finance auditor", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

@@ -118,7 +118,7 @@ func mixRows(v any) ([]domain.MixRow, error) {
 	out := make([]domain.MixRow, 0, len(in))
 	for _, m := range in {
 		out = append(out, domain.MixRow{Quarter: m.Quarter, Currency: m.Currency, Direct: m.DirectMinor, Indirect: m.IndirectMinor,
-			AdjDirect: m.AdjustmentDirectMinor, AdjIndr: m.AdjustmentIndirectMinor})
+			AdjDirect: m.AdjustmentDirectMinor, AdjIndirect: m.AdjustmentIndirectMinor})
 	}
 	return out, nil
 }

@@ -550,6 +550,8 @@ func StreamOf(e Event) string {
 		return RejectionStream(e.OEMID)
 	case ProjectionEventSkipped:
 		return ProjectionStream(e.Projection)
+	case FXRateSet:
+		return FXStream()
 	}
 	return ""
 }

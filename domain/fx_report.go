@@ -20,10 +20,10 @@ type FXMissing struct {
 // MixRow is one quarter's direct and indirect revenue in one currency (minor units), and
 // the adjustments booked in it for closed quarters.
 type MixRow struct {
-	Quarter            Quarter
-	Currency           string
-	Direct, Indirect   int64
-	AdjDirect, AdjIndr int64
+	Quarter                Quarter
+	Currency               string
+	Direct, Indirect       int64
+	AdjDirect, AdjIndirect int64
 }
 
 // ReportedMixRow is a MixRow converted to the reporting currency, or, when its rate is
@@ -91,7 +91,7 @@ func ReportMix(q Quarter, rows []MixRow, to string, s FXRates) (ReportedMix, err
 			continue
 		}
 		rr := ReportedMixRow{Quarter: q, Currency: r.Currency, ReportingCurrency: to}
-		amounts := []int64{r.Direct, r.Indirect, r.AdjDirect, r.AdjIndr}
+		amounts := []int64{r.Direct, r.Indirect, r.AdjDirect, r.AdjIndirect}
 		conv := make([]int64, len(amounts))
 		for i, a := range amounts {
 			m, used, missing, err := s.ConvertOn(Money{Amount: a, Currency: r.Currency}, to, d)

@@ -124,7 +124,7 @@ func TestDecideSetFXRate(t *testing.T) {
 func TestReportMix(t *testing.T) {
 	q := domain.MustQuarter("2026Q1")
 	rows := []domain.MixRow{
-		{Quarter: q, Currency: "EUR", Direct: 100_000, Indirect: 300_000, AdjIndr: -10_000},
+		{Quarter: q, Currency: "EUR", Direct: 100_000, Indirect: 300_000, AdjIndirect: -10_000},
 		{Quarter: q, Currency: "JPY", Direct: 2_000_000, Indirect: 8_000_000},
 		{Quarter: q, Currency: "USD", Direct: 50_000, Indirect: 150_000},
 	}
