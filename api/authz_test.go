@@ -136,6 +136,9 @@ var matrixCases = map[string]struct {
 	"GET /v1/revenue-mix/reporting": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/revenue-mix/reporting?quarter=2026Q1", nil
 	}, 503},
+	"GET /v1/partners/{id}/statements/{quarter}/reporting": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/statements/2026Q1/reporting", nil
+	}, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -196,9 +199,10 @@ var contract = map[string]struct {
 	"GET /v1/revenue-mix":                        {"finance auditor", ""},
 	"GET /v1/events":                             {"auditor", ""},
 
-	"POST /v1/fx-rates":             {"finance admin", ""},
-	"GET /v1/fx-rates":              {"finance admin auditor", ""},
-	"GET /v1/revenue-mix/reporting": {"finance auditor", ""},
+	"POST /v1/fx-rates":                                    {"finance admin", ""},
+	"GET /v1/fx-rates":                                     {"finance admin auditor", ""},
+	"GET /v1/revenue-mix/reporting":                        {"finance auditor", ""},
+	"GET /v1/partners/{id}/statements/{quarter}/reporting": {"finance auditor partner", "own"},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

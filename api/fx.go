@@ -70,17 +70,9 @@ func (s *server) reportedMix() http.HandlerFunc {
 }
 
 func (s *server) reportMix(ctx context.Context, q domain.Quarter) (any, error) {
-	pol, err := app.Load(ctx, s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+	to, rates, err := s.reporting(ctx, q)
 	if err != nil {
 		return nil, err
-	}
-	to := pol.At(q.End()).ReportingCurrency
-	if to == "" {
-		to = pol.Latest().ReportingCurrency
-	}
-	if to == "" {
-		return nil, domain.Errorf(domain.Unprocessable, "reporting_currency", "policy.reporting_currency",
-			"the policy names no reporting currency: set reporting_currency with PUT /v1/policy")
 	}
 	v, err := s.Queries.RevenueMix(ctx, q)
 	if err != nil {
@@ -90,20 +82,99 @@ func (s *server) reportMix(ctx context.Context, q domain.Quarter) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rates, err := s.app.FXRates(ctx)
-	if err != nil {
-		return nil, err
-	}
 	return domain.ReportMix(q, rows, to, rates)
+}
+
+// reporting returns the reporting currency of the policy in force on q's last
+// day (else the latest policy's) and the recorded rates.
+func (s *server) reporting(ctx context.Context, q domain.Quarter) (string, domain.FXRates, error) {
+	pol, err := app.Load(ctx, s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+	if err != nil {
+		return "", domain.FXRates{}, err
+	}
+	to := pol.At(q.End()).ReportingCurrency
+	if to == "" {
+		to = pol.Latest().ReportingCurrency
+	}
+	if to == "" {
+		return "", domain.FXRates{}, domain.Errorf(domain.Unprocessable, "reporting_currency", "policy.reporting_currency",
+			"the policy names no reporting currency: set reporting_currency with PUT /v1/policy")
+	}
+	rates, err := s.app.FXRates(ctx)
+	return to, rates, err
+}
+
+// reportedStatement serves a partner's quarter in the reporting currency: its
+// statement rows converted and summed, and the scorecard's target converted
+// (see domain.ReportStatement).
+func (s *server) reportedStatement() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pid := r.PathValue("id")
+		if err := ownPartner(r, pid); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) {
+			to, rates, err := s.reporting(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			v, err := s.Queries.Statement(ctx, pid, q)
+			if err != nil {
+				return nil, err
+			}
+			rows, err := statementRows(v)
+			if err != nil {
+				return nil, err
+			}
+			return domain.ReportStatement(pid, q, rows, to, rates)
+		}, nil, "")
+	}
+}
+
+// statementRows reads a statement's per-currency rows from the read model's
+// answer through its JSON form (the columns of docs/finance.md).
+func statementRows(v any) ([]domain.StatementRow, error) {
+	var in []struct {
+		Currency          string `json:"currency"`
+		CreditedRevenue   int64  `json:"credited_revenue_minor"`
+		Rebates           int64  `json:"rebates_minor"`
+		ServiceCredit     int64  `json:"service_credit_minor"`
+		QuarterlyTarget   int64  `json:"quarterly_target_minor"`
+		TargetCurrency    string `json:"target_currency"`
+		ScorecardCurrency string `json:"scorecard_currency"`
+	}
+	if err := viaJSON(v, &in); err != nil {
+		return nil, fmt.Errorf("statement: %w", err)
+	}
+	out := make([]domain.StatementRow, 0, len(in))
+	for _, st := range in {
+		row := domain.StatementRow{Currency: st.Currency, Credited: st.CreditedRevenue, Rebates: st.Rebates, Service: st.ServiceCredit}
+		if st.TargetCurrency != "" && st.Currency == st.ScorecardCurrency {
+			row.Target = domain.Money{Amount: st.QuarterlyTarget, Currency: st.TargetCurrency}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// viaJSON copies the read model's answer v (served as any) into dst through its JSON form.
+func viaJSON(v, dst any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
 }
 
 // mixRows reads the per-currency mix rows from the read model's answer,
 // served as any, through its JSON form (the columns of docs/api.md).
 func mixRows(v any) ([]domain.MixRow, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("revenue mix: %w", err)
-	}
 	var in []struct {
 		Quarter                 domain.Quarter `json:"quarter"`
 		Currency                string         `json:"currency"`
@@ -112,7 +183,7 @@ func mixRows(v any) ([]domain.MixRow, error) {
 		AdjustmentDirectMinor   int64          `json:"adjustment_direct_minor"`
 		AdjustmentIndirectMinor int64          `json:"adjustment_indirect_minor"`
 	}
-	if err := json.Unmarshal(b, &in); err != nil {
+	if err := viaJSON(v, &in); err != nil {
 		return nil, fmt.Errorf("revenue mix: %w", err)
 	}
 	out := make([]domain.MixRow, 0, len(in))

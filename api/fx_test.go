@@ -40,6 +40,15 @@ func (q *mixQueries) RevenueMix(ctx context.Context, qr domain.Quarter) (any, er
 	return out, nil
 }
 
+func (q *mixQueries) Statement(ctx context.Context, partnerID string, qr domain.Quarter) (any, error) {
+	return []map[string]any{
+		{"partner_id": partnerID, "quarter": qr.String(), "currency": "EUR", "credited_revenue_minor": 4_000_000, "rebates_minor": 200_000,
+			"service_credit_minor": 0, "quarterly_target_minor": 0, "target_currency": "", "scorecard_currency": "USD"},
+		{"partner_id": partnerID, "quarter": qr.String(), "currency": "USD", "credited_revenue_minor": 1_000_000, "rebates_minor": 50_000,
+			"service_credit_minor": 0, "quarterly_target_minor": 5_000_000, "target_currency": "USD", "scorecard_currency": "USD"},
+	}, nil
+}
+
 type reported struct {
 	Data struct {
 		ReportingCurrency string `json:"reporting_currency"`
@@ -118,6 +127,29 @@ func TestReportingCurrencyMix(t *testing.T) {
 	if jpy := d.Rows[1]; jpy.Rate == nil || jpy.Rate.EffectiveOn != "2026-03-01" || jpy.Rate.Period != "month" {
 		t.Errorf("JPY row: %+v", jpy)
 	}
+
+	// The scorecard: 40,000.00 EUR at 1.0842 = 43,368.00 USD + 10,000.00 USD against the
+	// 50,000.00 USD target; a partner reads its own, not another's.
+	var sc struct {
+		Data struct {
+			Complete             bool
+			CreditedRevenueMinor int64 `json:"credited_revenue_minor"`
+			TargetMinor          int64 `json:"quarterly_target_minor"`
+			MeetsTarget          bool  `json:"meets_target"`
+			Rows                 []struct {
+				Rate struct {
+					Rate string `json:"rate"`
+				} `json:"rate"`
+			} `json:"rows"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(a.must(t, 200, "GET", "/v1/partners/var-a/statements/2026Q1/reporting", tokVarA, nil).Body, &sc); err != nil {
+		t.Fatal(err)
+	}
+	if s := sc.Data; !s.Complete || s.CreditedRevenueMinor != 4_336_800+1_000_000 || s.TargetMinor != 5_000_000 || !s.MeetsTarget || s.Rows[0].Rate.Rate != "1.0842" {
+		t.Fatalf("scorecard in USD: %+v", s)
+	}
+	a.must(t, 404, "GET", "/v1/partners/var-a/statements/2026Q1/reporting", tokVarB, nil)
 
 	// Reporting in EUR: USD has a rate, JPY -> EUR has none.
 	a.must(t, 200, "PUT", "/v1/policy", tokAdmin, map[string]any{"effective_from": "2026-05-15", "rebate_bps": map[string]int{"gold": 500, "platinum": 800},

@@ -95,5 +95,6 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/fx-rates", Roles: []Role{RoleFinance, RoleAdmin}, handler: (*server).setFXRate},
 		{Method: "GET", Path: "/v1/fx-rates", Roles: []Role{RoleFinance, RoleAdmin, RoleAuditor}, handler: (*server).listFXRates},
 		{Method: "GET", Path: "/v1/revenue-mix/reporting", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).reportedMix},
+		{Method: "GET", Path: "/v1/partners/{id}/statements/{quarter}/reporting", Roles: readers, Owner: OwnerPathPartner, handler: (*server).reportedStatement},
 	}
 }

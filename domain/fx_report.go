@@ -91,21 +91,16 @@ func ReportMix(q Quarter, rows []MixRow, to string, s FXRates) (ReportedMix, err
 			continue
 		}
 		rr := ReportedMixRow{Quarter: q, Currency: r.Currency, ReportingCurrency: to}
-		amounts := []int64{r.Direct, r.Indirect, r.AdjDirect, r.AdjIndirect}
-		conv := make([]int64, len(amounts))
-		for i, a := range amounts {
-			m, used, missing, err := s.ConvertOn(Money{Amount: a, Currency: r.Currency}, to, d)
-			if err != nil {
-				return ReportedMix{}, err
-			}
-			rr.Rate, rr.Missing, conv[i] = used, missing, m.Amount
+		conv, used, missing, err := s.convertAll(r.Currency, to, d, r.Direct, r.Indirect, r.AdjDirect, r.AdjIndirect)
+		if err != nil {
+			return ReportedMix{}, err
 		}
-		if rr.Missing != nil {
+		rr.Rate, rr.Missing = used, missing
+		if missing != nil {
 			out.Complete = false
-			out.Missing = append(out.Missing, *rr.Missing)
+			out.Missing = append(out.Missing, *missing)
 		} else {
 			rr.DirectMinor, rr.IndirectMinor, rr.AdjDirectMinor, rr.AdjIndirectMinor = &conv[0], &conv[1], &conv[2], &conv[3]
-			var err error
 			if direct, err = AddAmounts(direct, conv[0]); err != nil {
 				return ReportedMix{}, err
 			}
@@ -127,4 +122,121 @@ func ReportMix(q Quarter, rows []MixRow, to string, s FXRates) (ReportedMix, err
 		out.DirectMinor, out.IndirectMinor, out.IndirectShareBPS = &direct, &indirect, &share
 	}
 	return out, nil
+}
+
+// convertAll converts amounts, all in currency from, to currency to at the rate of d:
+// the converted amounts and the rate used, or the missing rate (amounts nil).
+func (s FXRates) convertAll(from, to string, d Date, amounts ...int64) ([]int64, *FXUsed, *FXMissing, error) {
+	out := make([]int64, len(amounts))
+	var used *FXUsed
+	for i, a := range amounts {
+		m, u, missing, err := s.ConvertOn(Money{Amount: a, Currency: from}, to, d)
+		if err != nil || missing != nil {
+			return nil, nil, missing, err
+		}
+		out[i], used = m.Amount, u
+	}
+	return out, used, nil, nil
+}
+
+// StatementRow is a partner's statement figures of one quarter in one currency (minor
+// units); Target is set on the scorecard's row only (the policy's quarterly target).
+type StatementRow struct {
+	Currency                   string
+	Credited, Rebates, Service int64
+	Target                     Money
+}
+
+// ReportedStatement is a partner's quarter in the reporting currency: every currency's
+// credited revenue, rebates and service credit converted at the rate of the quarter's
+// last day and summed, and the scorecard's target converted, so credited revenue and
+// target are compared in one currency. Complete is false when a rate is missing: the
+// totals (and MeetsTarget) are then nil and Missing names each pair and date.
+type ReportedStatement struct {
+	PartnerID            string        `json:"partner_id"`
+	Quarter              Quarter       `json:"quarter"`
+	ReportingCurrency    string        `json:"reporting_currency"`
+	RateDate             Date          `json:"rate_date"`
+	Complete             bool          `json:"complete"`
+	CreditedRevenueMinor *int64        `json:"credited_revenue_minor"`
+	RebatesMinor         *int64        `json:"rebates_minor"`
+	ServiceCreditMinor   *int64        `json:"service_credit_minor"`
+	TargetMinor          *int64        `json:"quarterly_target_minor"`
+	TargetRate           *FXUsed       `json:"target_rate"`
+	MeetsTarget          *bool         `json:"meets_target"`
+	Rows                 []ReportedRow `json:"rows"`
+	Missing              []FXMissing   `json:"missing"`
+}
+
+// ReportedRow is one currency's statement figures converted (nil when its rate is missing).
+type ReportedRow struct {
+	Currency             string     `json:"currency"`
+	CreditedRevenueMinor *int64     `json:"credited_revenue_minor"`
+	RebatesMinor         *int64     `json:"rebates_minor"`
+	ServiceCreditMinor   *int64     `json:"service_credit_minor"`
+	Rate                 *FXUsed    `json:"rate"`
+	Missing              *FXMissing `json:"missing"`
+}
+
+// ReportStatement converts partner's statement rows of quarter q to currency to.
+func ReportStatement(partner string, q Quarter, rows []StatementRow, to string, s FXRates) (ReportedStatement, error) {
+	d := q.End()
+	out := ReportedStatement{PartnerID: partner, Quarter: q, ReportingCurrency: to, RateDate: d, Complete: true,
+		Rows: []ReportedRow{}, Missing: []FXMissing{}}
+	sums := make([]int64, 3)
+	var target *Money
+	for _, r := range rows {
+		if r.Target.Currency != "" {
+			t := r.Target
+			target = &t
+		}
+		conv, used, missing, err := s.convertAll(r.Currency, to, d, r.Credited, r.Rebates, r.Service)
+		if err != nil {
+			return ReportedStatement{}, err
+		}
+		rr := ReportedRow{Currency: r.Currency, Rate: used, Missing: missing}
+		if missing != nil {
+			out.Complete = false
+			out.Missing = append(out.Missing, *missing)
+			out.Rows = append(out.Rows, rr)
+			continue
+		}
+		rr.CreditedRevenueMinor, rr.RebatesMinor, rr.ServiceCreditMinor = &conv[0], &conv[1], &conv[2]
+		for i := range sums {
+			if sums[i], err = AddAmounts(sums[i], conv[i]); err != nil {
+				return ReportedStatement{}, err
+			}
+		}
+		out.Rows = append(out.Rows, rr)
+	}
+	if target != nil {
+		m, used, missing, err := s.ConvertOn(*target, to, d)
+		if err != nil {
+			return ReportedStatement{}, err
+		}
+		if missing != nil {
+			out.Complete = false
+			out.Missing = addMissing(out.Missing, *missing)
+		} else {
+			out.TargetMinor, out.TargetRate = &m.Amount, used
+		}
+	}
+	if out.Complete {
+		out.CreditedRevenueMinor, out.RebatesMinor, out.ServiceCreditMinor = &sums[0], &sums[1], &sums[2]
+		if out.TargetMinor != nil {
+			meets := sums[0] >= *out.TargetMinor
+			out.MeetsTarget = &meets
+		}
+	}
+	return out, nil
+}
+
+// addMissing appends m to ms unless it is there already.
+func addMissing(ms []FXMissing, m FXMissing) []FXMissing {
+	for _, x := range ms {
+		if x == m {
+			return ms
+		}
+	}
+	return append(ms, m)
 }

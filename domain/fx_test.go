@@ -167,3 +167,35 @@ func TestReportMix(t *testing.T) {
 		t.Errorf("JPY row must not carry a figure: %+v", r)
 	}
 }
+
+// TestReportStatement compares a partner's EUR and USD revenue with its USD target in
+// one currency, and names the missing rate when the target's currency has none.
+func TestReportStatement(t *testing.T) {
+	q := domain.MustQuarter("2026Q1")
+	rows := []domain.StatementRow{
+		{Currency: "EUR", Credited: 4_000_000, Rebates: 200_000},
+		{Currency: "USD", Credited: 1_000_000, Rebates: 50_000, Service: 1_001, Target: domain.Money{Amount: 5_000_000, Currency: "USD"}},
+	}
+	eur := domain.EvolveFX(domain.FXRates{}, domain.FXRateSet{From: "EUR", To: "USD", Rate: "1.25", Period: domain.FXMonth, EffectiveOn: domain.MustDate("2026-03-01"), Source: "ECB"})
+	got, err := domain.ReportStatement("var-a", q, rows, "USD", eur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40,000.00 EUR x 1.25 = 50,000.00 USD + 10,000.00 USD = 60,000.00 >= 50,000.00.
+	if !got.Complete || *got.CreditedRevenueMinor != 6_000_000 || *got.RebatesMinor != 300_000 || *got.ServiceCreditMinor != 1_001 ||
+		*got.TargetMinor != 5_000_000 || got.TargetRate != nil || !*got.MeetsTarget {
+		t.Fatalf("USD report: %+v", got)
+	}
+	// In EUR, the USD -> EUR rate is missing: for the USD row and the target, named once.
+	got, err = domain.ReportStatement("var-a", q, rows, "EUR", eur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := domain.FXMissing{From: "USD", To: "EUR", On: domain.MustDate("2026-03-31")}
+	if got.Complete || got.CreditedRevenueMinor != nil || got.MeetsTarget != nil || got.TargetMinor != nil || len(got.Missing) != 1 || got.Missing[0] != want {
+		t.Fatalf("EUR report: %+v", got)
+	}
+	if r := got.Rows[0]; r.CreditedRevenueMinor == nil || *r.CreditedRevenueMinor != 4_000_000 || r.Rate != nil {
+		t.Errorf("EUR row in EUR: %+v", r)
+	}
+}
