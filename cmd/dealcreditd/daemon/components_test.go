@@ -31,33 +31,56 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// served starts an HTTP server as the components' one served endpoint and
-// returns a function that reports whether it still answers.
-func served(t *testing.T, ctx context.Context, c *components) func() bool {
+// server is an HTTP server served by the components, with one request that
+// stays in flight until released.
+type server struct {
+	url      string
+	inFlight chan struct{} // closed when the blocking request has arrived
+	release  chan struct{} // closing it answers the blocking request
+	answered chan error    // the blocking request's outcome
+}
+
+func serveBlocking(t *testing.T, ctx context.Context, c *components) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.serve(ctx, &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}, ln)
-	url := "http://" + ln.Addr().String()
-	return func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
+	s := &server{url: "http://" + ln.Addr().String(), inFlight: make(chan struct{}), release: make(chan struct{}), answered: make(chan error, 1)}
+	c.serve(ctx, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			close(s.inFlight)
+			<-s.release
 		}
-		resp.Body.Close()
-		return true
-	}
+	})}, ln)
+	go func() {
+		resp, err := http.Get(s.url + "/block")
+		if err == nil {
+			resp.Body.Close()
+		}
+		s.answered <- err
+	}()
+	<-s.inFlight
+	return s
 }
 
-// blockUntilStopped is a component that runs until its context ends and
-// records whether the HTTP server still answered at that moment.
-func blockUntilStopped(answers func() bool, httpUpAtStop *bool) func(context.Context) error {
-	return func(ctx context.Context) error {
-		<-ctx.Done()
-		*httpUpAtStop = answers()
-		return ctx.Err()
+// accepts reports whether the server still accepts a request.
+func (s *server) accepts() bool {
+	resp, err := http.Get(s.url + "/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+// waitFor polls cond until it holds or a minute has passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
 	}
 }
 
@@ -79,9 +102,8 @@ func TestComponentsStopTogether(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := newComponents(ctx, slog.New(slog.NewJSONHandler(&log, nil)))
-			answers := served(t, ctx, c)
-			var httpUpAtStop bool
-			c.Go("runner", blockUntilStopped(answers, &httpUpAtStop))
+			srv := serveBlocking(t, ctx, c)
+			c.Go("runner", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 			failNow := make(chan struct{})
 			c.Go("relay", func(ctx context.Context) error {
 				select {
@@ -91,13 +113,20 @@ func TestComponentsStopTogether(t *testing.T) {
 					return errors.New("stopped") // an error after stop is no failure
 				}
 			})
-			if !answers() {
-				t.Fatal("the HTTP server does not answer before the shutdown")
-			}
 			if tt.fail {
 				close(failNow)
 			} else {
 				cancel()
+			}
+			// The server stops taking requests first; the components keep
+			// running while a request is in flight.
+			waitFor(t, "the HTTP server refuses new requests", func() bool { return !srv.accepts() })
+			if c.run.Err() != nil {
+				t.Error("the components stopped before the HTTP server finished its requests")
+			}
+			close(srv.release)
+			if err := <-srv.answered; err != nil {
+				t.Errorf("the request in flight at shutdown: %v", err)
 			}
 			done := make(chan error, 1)
 			go func() { done <- c.wait() }()
@@ -109,9 +138,6 @@ func TestComponentsStopTogether(t *testing.T) {
 			}
 			if got := errString(err); got != tt.wantErr {
 				t.Errorf("wait() = %q, want %q", got, tt.wantErr)
-			}
-			if httpUpAtStop {
-				t.Error("a component stopped while the HTTP server still took requests")
 			}
 			if !strings.Contains(log.String(), tt.wantLog) {
 				t.Errorf("log lacks %s:\n%s", tt.wantLog, log.String())
