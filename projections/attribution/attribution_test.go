@@ -15,7 +15,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/genlog"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 
@@ -31,10 +31,7 @@ type env struct {
 func newEnv(tb testing.TB) env {
 	tb.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(tb)
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatal(err)
-	}
+	dsn := logtest.MigratedDatabase(tb)
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		tb.Fatal(err)
