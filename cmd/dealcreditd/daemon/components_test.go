@@ -1,35 +1,17 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"dealcredit/internal/testkit/logbuf"
 )
-
-// syncBuffer is a log sink the components may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // server is an HTTP server served by the components, with one request that
 // stays in flight until released.
@@ -98,7 +80,7 @@ func TestComponentsStopTogether(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var log syncBuffer
+			var log logbuf.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := newComponents(ctx, slog.New(slog.NewJSONHandler(&log, nil)))
@@ -150,7 +132,7 @@ func TestComponentsStopTogether(t *testing.T) {
 }
 
 func TestComponentsLogALaterFailureAndReturnTheFirst(t *testing.T) {
-	var log syncBuffer
+	var log logbuf.Buffer
 	c := newComponents(context.Background(), slog.New(slog.NewJSONHandler(&log, nil)))
 	first := make(chan struct{})
 	c.Go("ingest", func(context.Context) error { close(first); return errors.New("first") })
