@@ -102,6 +102,12 @@ func (s *server) setPolicy() http.HandlerFunc {
 	}
 }
 
+// policyView is GET /v1/policy: the policy in force today and every version.
+type policyView struct {
+	InForce  domain.Policy   `json:"in_force"`
+	Versions []domain.Policy `json:"versions"`
+}
+
 func (s *server) getPolicy() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := load(r.Context(), s.Store, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
@@ -110,10 +116,7 @@ func (s *server) getPolicy() http.HandlerFunc {
 			return
 		}
 		today := domain.DateOf(s.Clock())
-		out := struct {
-			InForce  domain.Policy   `json:"in_force"`
-			Versions []domain.Policy `json:"versions"`
-		}{InForce: st.state.At(today), Versions: st.state.Versions}
+		out := policyView{InForce: st.state.At(today), Versions: st.state.Versions}
 		if out.Versions == nil {
 			out.Versions = []domain.Policy{}
 		}
