@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 )
 
@@ -110,13 +111,13 @@ type policyView struct {
 
 func (s *server) getPolicy() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st, err := load(r.Context(), s.Store, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+		st, err := app.Load(r.Context(), s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		today := domain.DateOf(s.Clock())
-		out := policyView{InForce: st.state.At(today), Versions: st.state.Versions}
+		out := policyView{InForce: st.At(today), Versions: st.Versions}
 		if out.Versions == nil {
 			out.Versions = []domain.Policy{}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"dealcredit/app"
 	"dealcredit/eventstore"
 )
 
@@ -46,8 +47,8 @@ type Checker struct {
 type Deps struct {
 	// Store is the event log commands load from and append to.
 	Store eventstore.Store
-	// Pool is the Postgres pool for the idempotency store (migrated with
-	// Migrate) and the read models.
+	// Pool is the Postgres pool of the idempotency store (migrated with
+	// Migrate); the read models come through Queries.
 	Pool *pgxpool.Pool
 	// Tokens are the accepted bearer tokens (LoadOrCreateTokens).
 	Tokens Tokens
@@ -75,6 +76,7 @@ type Deps struct {
 
 type server struct {
 	Deps
+	app     *app.Service
 	metrics *httpMetrics
 }
 
@@ -105,7 +107,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, metrics: m}
+	s := &server{Deps: d, app: app.New(d.Store, app.WithClock(d.Clock), app.WithIDs(d.NewID)), metrics: m}
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		var h http.Handler = rt.handler(s)
