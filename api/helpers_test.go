@@ -169,7 +169,9 @@ func (a *testAPI) do(tb testing.TB, method, path, token string, body any, header
 	if err != nil {
 		tb.Fatalf("read body: %v", err)
 	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	checkBodyAgainstOpenAPI(tb, method, path, r)
+	return r
 }
 
 // must sends a request and fails the test unless it answers want.

@@ -29,17 +29,17 @@ func (q *logQueries) ReadModel(ctx context.Context, name string) (api.ReadModel,
 	return api.ReadModel{Name: name, Position: h - q.lag, Head: h}, err
 }
 func (q *logQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error) {
-	return []attribution.Registration{{PartnerID: f.PartnerID, Status: f.Status}}, 0, nil
+	return []attribution.Registration{{PartnerID: f.PartnerID, Status: f.Status, Segments: []string{}, Conflicts: []string{}}}, 0, nil
 }
 func (q *logQueries) Ledger(ctx context.Context, quarter, partnerID string, fn func(attribution.LedgerLine) error) (int64, error) {
-	return 0, fn(attribution.LedgerLine{Quarter: quarter, PartnerID: partnerID})
+	return 0, fn(attribution.LedgerLine{Quarter: quarter, PartnerID: partnerID, EventIDs: []string{}})
 }
 func (q *logQueries) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partnerID string) (int64, error) {
 	_, err := fmt.Fprintf(w, "quarter,partner_id\n%s,%s\n", quarter, partnerID)
 	return 0, err
 }
 func (q *logQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
-	return []attribution.Statement{{PartnerID: partnerID, Quarter: quarter}}, 0, nil
+	return []attribution.Statement{{PartnerID: partnerID, Quarter: quarter, Segments: []string{}, Unmet: []string{}}}, 0, nil
 }
 func (q *logQueries) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error) {
 	_, err := fmt.Fprintf(w, "partner_id\n%s\n", partnerID)
@@ -49,7 +49,9 @@ func (q *logQueries) RevenueMix(ctx context.Context, quarter string) ([]attribut
 	return []attribution.Mix{{Quarter: quarter, DirectMinor: 1}}, 0, nil
 }
 func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (attribution.Explanation, error) {
-	return attribution.Explanation{OEMID: oemID, InvoiceNumber: inv, Line: line}, nil
+	l := attribution.LedgerLine{OEMID: oemID, InvoiceNumber: inv, Line: line, EventIDs: []string{}}
+	return attribution.Explanation{OEMID: oemID, InvoiceNumber: inv, Line: line,
+		Credits: []attribution.ExplainedCredit{{LedgerLine: l, Events: []attribution.ExplainedEvent{}}}}, nil
 }
 
 // Seats knows every geography but "nowhere".
