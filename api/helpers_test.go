@@ -18,6 +18,7 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/openapicheck"
 	"dealcredit/internal/testkit/pgtest"
 )
 
@@ -170,7 +171,7 @@ func (a *testAPI) do(tb testing.TB, method, path, token string, body any, header
 		tb.Fatalf("read body: %v", err)
 	}
 	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-	checkBodyAgainstOpenAPI(tb, method, path, r)
+	openapicheck.Body(tb, method, path, r.Status, r.Header, r.Body)
 	return r
 }
 
