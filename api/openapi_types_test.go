@@ -4,9 +4,9 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,24 +72,34 @@ var responseTypes = map[string]any{
 // does not allow null or the other way round, a time's format. Every JSON
 // answer of every route must name its Go type in responseTypes.
 func TestResponseTypesMatchOpenAPI(t *testing.T) {
-	var doc map[string]any
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema map[string]any `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
 	if err := json.Unmarshal(OpenAPI, &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
-	c := &schemaCheck{doc: doc}
+	c := &schemaCheck{schemas: doc.Components.Schemas}
 	used := map[string]bool{}
 	var checked int
 	for _, rt := range Routes() {
-		op, _ := lookup(doc, "paths", rt.Path, strings.ToLower(rt.Method)).(map[string]any)
-		if op == nil {
+		op, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		if !ok {
 			t.Errorf("%s %s: not in openapi.json", rt.Method, rt.Path)
 			continue
 		}
-		responses, _ := op["responses"].(map[string]any)
-		for _, status := range sortedKeys(responses) {
-			content, _ := lookup(responses, status, "content").(map[string]any)
-			for _, ct := range sortedKeys(content) {
-				schema, _ := lookup(content, ct, "schema").(map[string]any)
+		for _, status := range slices.Sorted(maps.Keys(op.Responses)) {
+			content := op.Responses[status].Content
+			for _, ct := range slices.Sorted(maps.Keys(content)) {
+				schema := content[ct].Schema
 				var v any
 				switch ct {
 				case "application/problem+json":
@@ -178,7 +188,7 @@ func TestSchemaCheckFindsDisagreements(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.inner), &in); err != nil {
 				t.Fatal(err)
 			}
-			c := &schemaCheck{doc: map[string]any{"components": map[string]any{"schemas": map[string]any{"Inner": in}}}}
+			c := &schemaCheck{schemas: map[string]map[string]any{"Inner": in}}
 			c.compare("x", schema, reflect.TypeOf(answer{}), false)
 			got := strings.Join(c.errs, "\n")
 			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, "x."+tt.want) {
@@ -197,8 +207,8 @@ func TestSchemaCheckFindsDisagreements(t *testing.T) {
 
 // schemaCheck compares Go types with the schemas of doc.
 type schemaCheck struct {
-	doc  map[string]any
-	errs []string
+	schemas map[string]map[string]any // the document's components.schemas
+	errs    []string
 }
 
 func (c *schemaCheck) errorf(where, format string, args ...any) {
@@ -221,7 +231,7 @@ func (c *schemaCheck) resolve(where string, s map[string]any) map[string]any {
 			return s
 		}
 		name, ok := strings.CutPrefix(ref, "#/components/schemas/")
-		target, _ := lookup(c.doc, "components", "schemas", name).(map[string]any)
+		target := c.schemas[name]
 		if !ok || target == nil {
 			c.errorf(where, "unresolvable $ref %q", ref)
 			return map[string]any{}
@@ -293,7 +303,7 @@ func (c *schemaCheck) compare(where string, s map[string]any, t reflect.Type, nu
 			c.compare(where+"{}", extra, t.Elem(), false)
 		}
 		props, _ := s["properties"].(map[string]any)
-		for _, name := range sortedKeys(props) {
+		for _, name := range slices.Sorted(maps.Keys(props)) {
 			p, _ := props[name].(map[string]any)
 			c.compare(where+"."+name, p, t.Elem(), false)
 		}
@@ -333,7 +343,7 @@ func (c *schemaCheck) object(where string, s map[string]any, t reflect.Type) {
 		}
 		c.compare(at, p, f.typ, f.typ.Kind() == reflect.Pointer && !f.omitempty)
 	}
-	for _, name := range sortedKeys(props) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
 		if !slices.ContainsFunc(fields, func(f jsonField) bool { return f.name == name }) {
 			c.errorf(where+"."+name, "in the schema but not encoded")
 		}
@@ -422,25 +432,4 @@ func jsonFields(t reflect.Type) []jsonField {
 		out = append(out, jsonField{name: name, typ: f.Type, omitempty: slices.Contains(strings.Split(opts, ","), "omitempty")})
 	}
 	return out
-}
-
-// lookup walks nested JSON objects by key; nil when a step is missing.
-func lookup(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
