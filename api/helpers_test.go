@@ -19,6 +19,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
 	"dealcredit/internal/testkit/logtest"
+	"dealcredit/internal/testkit/openapicheck"
 )
 
 // testNow is the fixed clock of the tests: 2026Q1 has ended, 2026Q2 is open.
@@ -166,7 +167,9 @@ func (a *testAPI) do(tb testing.TB, method, path, token string, body any, header
 	if err != nil {
 		tb.Fatalf("read body: %v", err)
 	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	openapicheck.Body(tb, method, path, r.Status, r.Header, r.Body)
+	return r
 }
 
 // must sends a request and fails the test unless it answers want.
