@@ -313,6 +313,9 @@ func (p *Program) Evict() (Stored, error) {
 	if p.dirty == nil {
 		return out, fmt.Errorf("domain: evict: the program keeps everything in memory (use NewSpillingProgram)")
 	}
+	out.Deals = make([]StoredDeal, 0, len(p.dirty.deals))
+	out.Invoices = make([]StoredInvoice, 0, len(p.dirty.invoices))
+	out.Exceptions = make([]StoredException, 0, len(p.dirty.exceptions))
 	for _, id := range sortedKeys(p.dirty.deals) {
 		d := p.deals[id]
 		if d == nil {

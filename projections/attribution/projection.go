@@ -176,6 +176,28 @@ func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
 // working set of the batch being applied.
 type State struct {
 	program *domain.Program
+	stream  *ledgerCopy // the build's ledger rows (StartStream); nil: each batch copies its own
+}
+
+// StartStream sends the ledger rows of the batches that follow into one COPY
+// on tx (runner.Streamer: a build, whose ledger nothing reads before it ends).
+func (s *State) StartStream(ctx context.Context, tx pgx.Tx) {
+	s.stream = startLedgerCopy(ctx, tx)
+}
+
+// EndStream ends the COPY StartStream began: it completes it when err is nil
+// and aborts it with err otherwise.
+func (s *State) EndStream(err error) error {
+	c := s.stream
+	s.stream = nil
+	if c == nil {
+		return nil
+	}
+	if err != nil {
+		c.abort(err)
+		return nil
+	}
+	return c.finish()
 }
 
 // Decode turns a stored record into a domain envelope.
@@ -262,12 +284,16 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		deals    = map[string]int64{}
 		ledger   *ledgerCopy
 	)
-	ledger = startLedgerCopy(ctx, tx)
-	defer func() {
-		if err != nil && ledger != nil {
-			ledger.abort(err)
-		}
-	}()
+	if s.stream != nil {
+		ledger = s.stream
+	} else {
+		ledger = startLedgerCopy(ctx, tx)
+		defer func() {
+			if err != nil && ledger != nil {
+				ledger.abort(err)
+			}
+		}()
+	}
 	for i, r := range batch {
 		out, err := s.program.Apply(envs[i])
 		if err != nil {
@@ -333,10 +359,12 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 	}
 	last := batch[len(batch)-1].Position
-	l := ledger
-	ledger = nil // finish aborts on its own failure
-	if err := l.finish(); err != nil {
-		return err
+	if s.stream == nil {
+		l := ledger
+		ledger = nil // finish aborts on its own failure
+		if err := l.finish(); err != nil {
+			return err
+		}
 	}
 	var excRows, stmtRows, mixRows, regRows [][]any
 	for _, k := range sortedKeys(excs) {

@@ -343,21 +343,30 @@ func deleteClosed(ctx context.Context, tx pgx.Tx, closed []domain.ExceptionRef) 
 	return nil
 }
 
+// encodeChunk is the size of the buffers the stored forms of a batch are
+// encoded into.
+const encodeChunk = 64 << 10
+
 // storedWrites returns the writes of what the program evicted and of its
 // core, each record in its stored form (records.go): new records are copied,
 // changed ones merged.
 func storedWrites(st domain.Stored, core domain.CoreRecord) ([]upsert, error) {
 	var newDeals, deals, newInvs, invs, newExcs, excs [][]any
-	// One buffer holds the batch's encodings (a record's bytes stay valid when it grows).
+	// The batch's encodings share buffers of encodeChunk bytes: a record is
+	// appended to the current one and a new one starts when it is nearly full
+	// (a record that outgrows it is copied alone, never the ones before it).
 	var buf []byte
 	encode := func(enc func([]byte) ([]byte, error)) ([]byte, error) {
-		start := len(buf)
+		if cap(buf)-len(buf) < encodeChunk/16 {
+			buf = make([]byte, 0, encodeChunk)
+		}
 		b, err := enc(buf)
 		if err != nil {
 			return nil, err
 		}
+		data := b[len(buf):len(b):len(b)]
 		buf = b
-		return buf[start:len(buf):len(buf)], nil
+		return data, nil
 	}
 	for i := range st.Deals {
 		d := &st.Deals[i]
