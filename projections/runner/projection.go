@@ -73,7 +73,8 @@ type State interface {
 // the build failed with (nil when it did not); it commits the transaction only
 // when EndStream returns nil. Between the two, Apply sends those rows there
 // instead of through the batch's transaction; after EndStream, through the
-// batch's again.
+// batch's again. The stream holds one more connection of the pool for the
+// whole build.
 type Streamer interface {
 	StartStream(ctx context.Context, tx pgx.Tx)
 	EndStream(err error) error

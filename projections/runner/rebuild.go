@@ -104,6 +104,12 @@ func startStream(ctx context.Context, pool *pgxpool.Pool, schema string, s Strea
 		_ = tx.Rollback(ctx)
 		return nil, err
 	}
+	// The stream's statement (a COPY) lasts as long as the build: a timeout
+	// set for the role or database must not end it half way.
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("projection: build %s: stream: %w", schema, err)
+	}
 	s.StartStream(ctx, tx)
 	return tx, nil
 }
