@@ -12,7 +12,7 @@ import (
 	"dealcredit/app"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
-	"dealcredit/internal/logtest"
+	"dealcredit/internal/testkit/logtest"
 )
 
 // clock is a settable clock for the service.
