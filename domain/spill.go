@@ -14,7 +14,7 @@ import (
 // changed and lets the program drop the rest (Evict). The remaining state
 // (partners, tiers, seats, policies, quarters, field reps, credited totals and
 // revenue mix) grows with partners and quarters, not with the log; it is saved
-// whole with MarshalCore and restored with UnmarshalProgram.
+// whole through Core and restored with RestoreProgram.
 //
 // A program from NewProgram never evicts anything and needs no store.
 //
