@@ -2,12 +2,11 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"dealcredit/app"
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
 )
 
 type fxRateRequest struct {
@@ -42,6 +41,11 @@ func (s *server) setFXRate() http.HandlerFunc {
 	}
 }
 
+// fxRateList is the answer of GET /v1/fx-rates.
+type fxRateList struct {
+	Rates []domain.FXRateSet `json:"rates"`
+}
+
 func (s *server) listFXRates() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.app.FXRates(r.Context())
@@ -49,9 +53,7 @@ func (s *server) listFXRates() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, struct {
-			Rates []domain.FXRateSet `json:"rates"`
-		}{st.List()})
+		writeJSON(w, http.StatusOK, fxRateList{Rates: st.List()})
 	}
 }
 
@@ -65,24 +67,23 @@ func (s *server) reportedMix() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.reportMix(ctx, q) }, nil, "")
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) (domain.ReportedMix, error) {
+			to, rates, err := s.reporting(ctx, q)
+			if err != nil {
+				return domain.ReportedMix{}, err
+			}
+			mix, _, err := s.Queries.RevenueMix(ctx, q.String())
+			if err != nil {
+				return domain.ReportedMix{}, err
+			}
+			rows := make([]domain.MixRow, 0, len(mix))
+			for _, m := range mix {
+				rows = append(rows, domain.MixRow{Quarter: q, Currency: m.Currency, Direct: m.DirectMinor, Indirect: m.IndirectMinor,
+					AdjDirect: m.AdjustmentDirectMinor, AdjIndirect: m.AdjustmentIndirectMinor})
+			}
+			return domain.ReportMix(q, rows, to, rates)
+		}, nil, "")
 	}
-}
-
-func (s *server) reportMix(ctx context.Context, q domain.Quarter) (any, error) {
-	to, rates, err := s.reporting(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	v, err := s.Queries.RevenueMix(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := mixRows(v)
-	if err != nil {
-		return nil, err
-	}
-	return domain.ReportMix(q, rows, to, rates)
 }
 
 // reporting returns the reporting currency of the policy in force on q's last
@@ -119,77 +120,33 @@ func (s *server) reportedStatement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) {
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) (domain.ReportedStatement, error) {
+			if err := s.partnerExists(ctx, pid); err != nil {
+				return domain.ReportedStatement{}, err
+			}
 			to, rates, err := s.reporting(ctx, q)
 			if err != nil {
-				return nil, err
+				return domain.ReportedStatement{}, err
 			}
-			v, err := s.Queries.Statement(ctx, pid, q)
+			ss, _, err := s.Queries.Statements(ctx, pid, q.String())
 			if err != nil {
-				return nil, err
+				return domain.ReportedStatement{}, err
 			}
-			rows, err := statementRows(v)
-			if err != nil {
-				return nil, err
-			}
-			return domain.ReportStatement(pid, q, rows, to, rates)
+			return domain.ReportStatement(pid, q, statementRows(ss), to, rates)
 		}, nil, "")
 	}
 }
 
-// statementRows reads a statement's per-currency rows from the read model's
-// answer through its JSON form (the columns of docs/finance.md).
-func statementRows(v any) ([]domain.StatementRow, error) {
-	var in []struct {
-		Currency          string `json:"currency"`
-		CreditedRevenue   int64  `json:"credited_revenue_minor"`
-		Rebates           int64  `json:"rebates_minor"`
-		ServiceCredit     int64  `json:"service_credit_minor"`
-		QuarterlyTarget   int64  `json:"quarterly_target_minor"`
-		TargetCurrency    string `json:"target_currency"`
-		ScorecardCurrency string `json:"scorecard_currency"`
-	}
-	if err := viaJSON(v, &in); err != nil {
-		return nil, fmt.Errorf("statement: %w", err)
-	}
-	out := make([]domain.StatementRow, 0, len(in))
-	for _, st := range in {
+// statementRows are a statement's per-currency figures; the target is on the
+// scorecard currency's row.
+func statementRows(ss []attribution.Statement) []domain.StatementRow {
+	out := make([]domain.StatementRow, 0, len(ss))
+	for _, st := range ss {
 		row := domain.StatementRow{Currency: st.Currency, Credited: st.CreditedRevenue, Rebates: st.Rebates, Service: st.ServiceCredit}
 		if st.TargetCurrency != "" && st.Currency == st.ScorecardCurrency {
 			row.Target = domain.Money{Amount: st.QuarterlyTarget, Currency: st.TargetCurrency}
 		}
 		out = append(out, row)
 	}
-	return out, nil
-}
-
-// viaJSON copies the read model's answer v (served as any) into dst through its JSON form.
-func viaJSON(v, dst any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, dst)
-}
-
-// mixRows reads the per-currency mix rows from the read model's answer,
-// served as any, through its JSON form (the columns of docs/api.md).
-func mixRows(v any) ([]domain.MixRow, error) {
-	var in []struct {
-		Quarter                 domain.Quarter `json:"quarter"`
-		Currency                string         `json:"currency"`
-		DirectMinor             int64          `json:"direct_minor"`
-		IndirectMinor           int64          `json:"indirect_minor"`
-		AdjustmentDirectMinor   int64          `json:"adjustment_direct_minor"`
-		AdjustmentIndirectMinor int64          `json:"adjustment_indirect_minor"`
-	}
-	if err := viaJSON(v, &in); err != nil {
-		return nil, fmt.Errorf("revenue mix: %w", err)
-	}
-	out := make([]domain.MixRow, 0, len(in))
-	for _, m := range in {
-		out = append(out, domain.MixRow{Quarter: m.Quarter, Currency: m.Currency, Direct: m.DirectMinor, Indirect: m.IndirectMinor,
-			AdjDirect: m.AdjustmentDirectMinor, AdjIndirect: m.AdjustmentIndirectMinor})
-	}
-	return out, nil
+	return out
 }

@@ -8,45 +8,36 @@ import (
 
 	"dealcredit/api"
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
 )
 
 // mixQueries is logQueries whose revenue mix is a fixed USD, EUR and JPY mix
-// of 2026Q1 in the read model's row shape (the columns of GET /v1/revenue-mix).
+// of 2026Q1 and whose statement has EUR and USD rows, the scorecard (target
+// 50,000.00 USD) on the USD row.
 type mixQueries struct{ logQueries }
 
-type mixRow struct {
-	Quarter                 string `json:"quarter"`
-	Currency                string `json:"currency"`
-	DirectMinor             int64  `json:"direct_minor"`
-	IndirectMinor           int64  `json:"indirect_minor"`
-	IndirectShareBPS        int64  `json:"indirect_share_bps"`
-	AdjustmentDirectMinor   int64  `json:"adjustment_direct_minor"`
-	AdjustmentIndirectMinor int64  `json:"adjustment_indirect_minor"`
-}
-
-var fxMix = []mixRow{
+var fxMix = []attribution.Mix{
 	{Quarter: "2026Q1", Currency: "EUR", DirectMinor: 100_000, IndirectMinor: 300_000, AdjustmentIndirectMinor: -10_001},
 	{Quarter: "2026Q1", Currency: "JPY", DirectMinor: 2_000_000, IndirectMinor: 8_000_001},
 	{Quarter: "2026Q1", Currency: "USD", DirectMinor: 50_000, IndirectMinor: 150_000},
 }
 
-func (q *mixQueries) RevenueMix(ctx context.Context, qr domain.Quarter) (any, error) {
-	var out []mixRow
+func (q *mixQueries) RevenueMix(ctx context.Context, quarter string) ([]attribution.Mix, int64, error) {
+	var out []attribution.Mix
 	for _, m := range fxMix {
-		if m.Quarter == qr.String() {
+		if m.Quarter == quarter {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, 0, nil
 }
 
-func (q *mixQueries) Statement(ctx context.Context, partnerID string, qr domain.Quarter) (any, error) {
-	return []map[string]any{
-		{"partner_id": partnerID, "quarter": qr.String(), "currency": "EUR", "credited_revenue_minor": 4_000_000, "rebates_minor": 200_000,
-			"service_credit_minor": 0, "quarterly_target_minor": 0, "target_currency": "", "scorecard_currency": "USD"},
-		{"partner_id": partnerID, "quarter": qr.String(), "currency": "USD", "credited_revenue_minor": 1_000_000, "rebates_minor": 50_000,
-			"service_credit_minor": 0, "quarterly_target_minor": 5_000_000, "target_currency": "USD", "scorecard_currency": "USD"},
-	}, nil
+func (q *mixQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
+	return []attribution.Statement{
+		{PartnerID: partnerID, Quarter: quarter, Currency: "EUR", CreditedRevenue: 4_000_000, Rebates: 200_000, ScorecardCurrency: "USD"},
+		{PartnerID: partnerID, Quarter: quarter, Currency: "USD", CreditedRevenue: 1_000_000, Rebates: 50_000,
+			QuarterlyTarget: 5_000_000, TargetCurrency: "USD", ScorecardCurrency: "USD"},
+	}, 0, nil
 }
 
 type reported struct {
@@ -80,6 +71,7 @@ type reported struct {
 // the missing pair and date named.
 func TestReportingCurrencyMix(t *testing.T) {
 	a := mustAPI(t, func(d *api.Deps) { d.Queries = &mixQueries{logQueries{store: d.Store}} })
+	a.seed(t)
 	path := "/v1/revenue-mix/reporting?quarter=2026Q1"
 	if p := a.must(t, 422, "GET", path, tokFinance, nil).json(t); p["field"] != "reporting_currency" {
 		t.Fatalf("without a reporting currency: %v", p)
