@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"dealcredit/eventstore"
@@ -15,16 +19,14 @@ import (
 
 // copyMinRecords is the batch size from which the writer stores the records
 // with COPY (binary) instead of INSERT ... SELECT FROM unnest: COPY costs
-// about half as much per row inside Postgres but two more round trips per
-// batch (see docs/benchmarks.md, "How an append is written").
+// about half as much per row inside Postgres (see docs/benchmarks.md, "How
+// an append is written"); below it the difference is lost in the noise.
 const copyMinRecords = 64
 
-const (
-	sqlCopy = `COPY events (` + recordColumns + `) FROM STDIN (FORMAT binary)`
-	// sqlHeadIs reports whether the log's last event is at position $1 with
-	// hash $2 (0 and any hash: the log is empty).
-	sqlHeadIs = `SELECT ` + headGuard
-)
+// sqlstateDivisionByZero is the error of the fast path's failed head check.
+const sqlstateDivisionByZero = "22012"
+
+const sqlCopy = `COPY events (` + recordColumns + `) FROM STDIN (FORMAT binary)`
 
 // pgEpochMicros is 2000-01-01 UTC, Postgres' timestamp epoch, in Unix microseconds.
 const pgEpochMicros = 946684800 * 1000000
@@ -42,7 +44,10 @@ func encodeCopy(recs []eventstore.Record) []byte {
 	b := make([]byte, 0, size)
 	b = append(b, copyHeader...)
 	field := func(p []byte) { b = binary.BigEndian.AppendUint32(b, uint32(len(p))); b = append(b, p...) }
-	int8f := func(v int64) { b = binary.BigEndian.AppendUint32(b, 8); b = binary.BigEndian.AppendUint64(b, uint64(v)) }
+	int8f := func(v int64) {
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
 	for _, r := range recs {
 		b = binary.BigEndian.AppendUint16(b, 12)
 		int8f(r.Position)
@@ -62,55 +67,51 @@ func encodeCopy(recs []eventstore.Record) []byte {
 	return binary.BigEndian.AppendUint16(b, 0xffff) // trailer: -1
 }
 
-// copyAndCommit is writeAndCommit for a batch of at least copyMinRecords
-// records: [BEGIN, lock, is the head still the batch's?] (fast only), then
-// COPY, then [NOTIFY, COMMIT]. The fast path's head check runs under the
-// lock before the COPY, so a stale head writes nothing.
+// copyAndCommit is writeAndCommit for a batch of at least copyMin records,
+// in one round trip: one simple-protocol query [BEGIN, lock, head check]
+// (fast only), COPY, [NOTIFY, COMMIT], with the COPY data sent behind it
+// without waiting for the server. A statement that fails ends the query
+// there, so COMMIT runs only if every statement before it passed; the COPY
+// data the server receives after a failure is dropped (protocol rule).
+//
+// The fast path's head check runs under the lock before the COPY and fails
+// the query (division by zero, SQLSTATE 22012) when the log's last event is
+// not the one the batch was built on.
 func (s *Store) copyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, fast bool) (bool, error) {
 	n := len(st.newRecs)
 	head := st.newRecs[n-1].Position
-	stage := "begin"
+	var q strings.Builder
 	if fast {
-		b := &pgx.Batch{}
-		b.Queue(sqlBeginStmt)
-		b.Queue(sqlLock, appendLockID)
-		b.Queue(sqlHeadIs, st.newRecs[0].Position-1, st.newRecs[0].PrevHash)
-		br := conn.SendBatch(ctx, b)
-		var isHead bool
-		_, err := br.Exec()
-		if err == nil {
-			stage = "take append lock"
-			_, err = br.Exec()
-		}
-		if err == nil {
-			stage = "check head"
-			err = br.QueryRow().Scan(&isHead)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		// No COMMIT was sent: whatever failed, nothing is stored.
-		if err != nil {
-			rollback(conn)
-			return false, &notAppendedError{fmt.Errorf("%s: %w", stage, err)}
-		}
-		if !isHead {
-			rollback(conn)
-			return false, &notAppendedError{errStaleHead}
-		}
+		guard := strings.NewReplacer(
+			"$1", strconv.FormatInt(st.newRecs[0].Position-1, 10),
+			"$2", "decode('"+hex.EncodeToString(st.newRecs[0].PrevHash)+"', 'hex')",
+		).Replace(headGuard)
+		fmt.Fprintf(&q, "%s; SELECT pg_advisory_xact_lock(%d); SELECT 1 / (%s)::int; ", sqlBeginStmt, appendLockID, guard)
 	}
-	stage = "copy"
-	tag, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encodeCopy(st.newRecs)), sqlCopy)
-	if err == nil && tag.RowsAffected() != int64(n) {
-		err = fmt.Errorf("copied %d rows of %d", tag.RowsAffected(), n)
+	q.WriteString(sqlCopy)
+	hold := s.beforeCommit != nil // test hook: COMMIT in a second round trip
+	if !hold {
+		fmt.Fprintf(&q, "; SELECT pg_notify('%s', '%d') FROM events WHERE position = %d; COMMIT", NotifyChannel, head, head)
 	}
-	if err != nil {
+	stage := "copy"
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encodeCopy(st.newRecs)), q.String())
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == sqlstateDivisionByZero:
 		rollback(conn)
-		return false, &notAppendedError{fmt.Errorf("%s: %w", stage, err)}
+		return false, &notAppendedError{errStaleHead}
+	case err != nil:
+		return s.commitOutcome(conn, st, stage, false, err)
+	case !hold && tag.String() != "COMMIT":
+		rollback(conn)
+		return false, &notAppendedError{fmt.Errorf("copy and commit: ended with %q", tag.String())}
+	case !hold:
+		return true, nil
+	case tag.RowsAffected() != int64(n):
+		rollback(conn)
+		return false, &notAppendedError{fmt.Errorf("copied %d rows of %d", tag.RowsAffected(), n)}
 	}
-	if s.beforeCommit != nil {
-		s.beforeCommit()
-	}
+	s.beforeCommit()
 	b := &pgx.Batch{}
 	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
 	b.Queue("COMMIT")
