@@ -3,8 +3,8 @@ package api
 import (
 	"bytes"
 	"net/http"
-	"time"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 )
 
@@ -96,33 +96,14 @@ func (s *server) registerDeal() http.HandlerFunc {
 				return
 			}
 		}
-		dealID := s.NewID().String()
-		cmd := domain.Register{DealID: dealID, PartnerID: req.PartnerID, Customer: req.Customer, Geography: req.Geography,
-			SizeBand: req.SizeBand, Segments: req.Segments, OEMID: req.OEMID,
-			ExpectedValue: domain.Money{Amount: *req.ExpectedValueMinor, Currency: req.Currency}}
-		// The customer names the reservation stream read below: check it first.
-		if err := domain.CheckCustomer("customer", req.Customer); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		cust := req.Customer
-		cust.Domain = domain.NormalizeDomain(cust.Domain)
-		key := domain.CustomerKey(cust)
-		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
-			d, err := loadIn(t, domain.DealStream(dealID), domain.DealState{}, domain.EvolveDeal)
-			if err != nil {
-				return nil, err
-			}
-			x, err := dealContext(t, req.PartnerID, key, s.Clock())
-			if err != nil {
-				return nil, err
-			}
-			return domain.DecideDeal(d, x, cmd, s.Clock())
-		})
+		res, err := s.app.RegisterDeal(r.Context(), meta(r), domain.Register{PartnerID: req.PartnerID, Customer: req.Customer,
+			Geography: req.Geography, SizeBand: req.SizeBand, Segments: req.Segments, OEMID: req.OEMID,
+			ExpectedValue: domain.Money{Amount: *req.ExpectedValueMinor, Currency: req.Currency}})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		dealID, pos, evs := res.ID, res.Position, res.Events
 		out := dealCreated{DealID: dealID, Status: domain.StatusPending, Position: pos, ConflictsWith: []string{}}
 		partner := principalFrom(r.Context()).Role == RolePartner
 		for _, e := range evs {
@@ -139,40 +120,13 @@ func (s *server) registerDeal() http.HandlerFunc {
 	}
 }
 
-// dealContext loads what a deal decision reads besides the deal. The
-// customer key's reservation stream is guarded by its version, so two
-// approvals for the same customer cannot both win.
-func dealContext(t *txn, partnerID, key string, now time.Time) (domain.DealContext, error) {
-	var x domain.DealContext
-	if partnerID != "" {
-		p, err := load(t.ctx, t.store, domain.PartnerStream(partnerID), domain.PartnerState{}, domain.EvolvePartner)
-		if err != nil {
-			return x, err
-		}
-		x.Partner = p.state
-	}
-	if key != "" {
-		res, err := loadIn(t, domain.CustomerKeyStream(key), domain.Reservation{}, domain.EvolveReservation)
-		if err != nil {
-			return x, err
-		}
-		x.Reservation = res
-	}
-	h, err := policyIn(t)
-	if err != nil {
-		return x, err
-	}
-	x.Policy = h.At(domain.DateOf(now))
-	return x, nil
-}
-
 // loadDealFor loads a deal for the caller: missing, or another partner's
 // deal for a partner token, is 404.
-func loadDealFor(t *txn, r *http.Request, id string) (domain.DealState, error) {
+func loadDealFor(t *app.Txn, r *http.Request, id string) (domain.DealState, error) {
 	if len(id) > 64 {
 		return domain.DealState{}, errorf(CodeNotFound, "id", "deal not found")
 	}
-	d, err := loadIn(t, domain.DealStream(id), domain.DealState{}, domain.EvolveDeal)
+	d, err := app.LoadIn(t, domain.DealStream(id), domain.DealState{}, domain.EvolveDeal)
 	if err != nil {
 		return d, err
 	}
@@ -223,12 +177,12 @@ func dealAction(action string) func(*server) http.HandlerFunc {
 				cmd = domain.Override{Reason: req.Reason, By: by}
 			}
 			var status domain.DealStatus
-			pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
+			pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
 				d, err := loadDealFor(t, r, id)
 				if err != nil {
 					return nil, err
 				}
-				x, err := dealContext(t, d.PartnerID, d.CustomerKey, s.Clock())
+				x, err := app.DealContext(t, d.PartnerID, d.CustomerKey)
 				if err != nil {
 					return nil, err
 				}
@@ -276,12 +230,12 @@ func (s *server) logEngagement() http.HandlerFunc {
 			return
 		}
 		p := principalFrom(r.Context())
-		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
+		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
 			d, err := loadDealFor(t, r, id)
 			if err != nil {
 				return nil, err
 			}
-			x, err := dealContext(t, d.PartnerID, "", s.Clock())
+			x, err := app.DealContext(t, d.PartnerID, "")
 			if err != nil {
 				return nil, err
 			}
@@ -307,7 +261,7 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
+		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
 			d, err := loadDealFor(t, r, id)
 			if err != nil {
 				return nil, err
@@ -316,15 +270,15 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 				if err := checkID("to_partner_id", req.ToPartnerID); err != nil {
 					return nil, err
 				}
-				to, err := load(t.ctx, t.store, domain.PartnerStream(req.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner)
+				to, err := app.Peek(t, domain.PartnerStream(req.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner)
 				if err != nil {
 					return nil, err
 				}
-				if !to.state.Exists() {
+				if !to.Exists() {
 					return nil, &Error{Code: CodeUnprocessable, Field: "to_partner_id", Rule: "partner.exists", Message: "partner " + quoteShort(req.ToPartnerID) + " is not enrolled"}
 				}
 			}
-			x, err := dealContext(t, d.PartnerID, "", s.Clock())
+			x, err := app.DealContext(t, d.PartnerID, "")
 			if err != nil {
 				return nil, err
 			}
@@ -369,7 +323,7 @@ func (s *server) getDeal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		t := &txn{ctx: r.Context(), store: s.Store, versions: map[string]int64{}}
+		t := s.app.Reader(r.Context())
 		d, err := loadDealFor(t, r, id)
 		if err != nil {
 			s.fail(w, r, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 )
 
@@ -70,20 +71,20 @@ func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l d
 // does not know a partner's kind, so the ranked candidates are checked in
 // offer order until the first that may take the lead (never an OEM): the
 // decider then offers it to that one, or marks the lead unassigned.
-func leadCandidates(t *txn, l domain.LeadCreated, offered []string) ([]domain.Candidate, error) {
+func leadCandidates(t *app.Txn, l domain.LeadCreated, offered []string) ([]domain.Candidate, error) {
 	partner := func(id string) (domain.PartnerState, error) {
-		p, err := load(t.ctx, t.store, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
-		return p.state, err
+		p, err := app.Peek(t, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
+		return p, err
 	}
 	var cands []domain.Candidate
 	seen := map[string]bool{}
 	if validGeo(l.Geography) {
-		g, err := load(t.ctx, t.store, domain.GeographyStream(l.Geography), domain.GeoState{}, domain.EvolveGeo)
+		g, err := app.Peek(t, domain.GeographyStream(l.Geography), domain.GeoState{}, domain.EvolveGeo)
 		if err != nil {
 			return nil, err
 		}
 		for _, tier := range []domain.Tier{domain.TierPlatinum, domain.TierGold} {
-			for _, id := range g.state.Holders[tier] {
+			for _, id := range g.Holders[tier] {
 				if !seen[id] {
 					seen[id] = true
 					cands = append(cands, domain.Candidate{PartnerID: id, Tier: tier, Geography: l.Geography})
@@ -126,8 +127,8 @@ func leadCandidates(t *txn, l domain.LeadCreated, offered []string) ([]domain.Ca
 // returns the lead as the committed events leave it.
 func (s *server) decideLead(r *http.Request, id string, cmd func(l domain.LeadState) (any, error)) (int64, []domain.Event, domain.LeadState, error) {
 	var after domain.LeadState
-	pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
-		l, err := loadIn(t, domain.LeadStream(id), domain.LeadState{}, domain.EvolveLead)
+	pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
+		l, err := app.LoadIn(t, domain.LeadStream(id), domain.LeadState{}, domain.EvolveLead)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +153,7 @@ func (s *server) decideLead(r *http.Request, id string, cmd func(l domain.LeadSt
 				return nil, err
 			}
 		}
-		h, err := policyIn(t)
+		h, err := app.Policy(t)
 		if err != nil {
 			return nil, err
 		}
@@ -367,7 +368,7 @@ func (s *server) readLead(ctx context.Context, id string) (leadView, domain.Lead
 	for _, rec := range recs {
 		e, err := domain.Decode(rec.Type, rec.SchemaVersion, rec.Data)
 		if err != nil {
-			return leadView{}, l, fmt.Errorf("decode %s at position %d: %w", rec.Type, rec.Position, asInternal(err))
+			return leadView{}, l, fmt.Errorf("decode %s at position %d: %w", rec.Type, rec.Position, app.Internal(err))
 		}
 		l = domain.EvolveLead(l, e)
 		last := len(v.Offers) - 1

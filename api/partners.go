@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 )
 
@@ -20,9 +21,9 @@ type enrollRequest struct {
 const MaxGrandfatherBatch = 500
 
 // partnerDecision loads a partner, its geography and the policy, and decides cmd.
-func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.PartnerState) (any, error)) func(t *txn) ([]domain.Event, error) {
-	return func(t *txn) ([]domain.Event, error) {
-		p, err := loadIn(t, domain.PartnerStream(partnerID), domain.PartnerState{}, domain.EvolvePartner)
+func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.PartnerState) (any, error)) func(t *app.Txn) ([]domain.Event, error) {
+	return func(t *app.Txn) ([]domain.Event, error) {
+		p, err := app.LoadIn(t, domain.PartnerStream(partnerID), domain.PartnerState{}, domain.EvolvePartner)
 		if err != nil {
 			return nil, err
 		}
@@ -32,11 +33,11 @@ func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.Partne
 		}
 		var gs domain.GeoState
 		if g != "" && validGeo(g) {
-			if gs, err = loadIn(t, domain.GeographyStream(g), domain.GeoState{}, domain.EvolveGeo); err != nil {
+			if gs, err = app.LoadIn(t, domain.GeographyStream(g), domain.GeoState{}, domain.EvolveGeo); err != nil {
 				return nil, err
 			}
 		}
-		h, err := policyIn(t)
+		h, err := app.Policy(t)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +65,7 @@ func (s *server) enrollPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, s.partnerDecision(req.ID, req.Geography, func(domain.PartnerState) (any, error) {
+		pos, evs, err := s.decide(r, s.partnerDecision(req.ID, req.Geography, func(domain.PartnerState) (any, error) {
 			return domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind, Geography: req.Geography,
 				JoinedOn: req.JoinedOn, TierHistory: req.TierHistory}, nil
 		}))
@@ -120,7 +121,7 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 		}{Results: make([]result, 0, len(req.Partners))}
 		status := http.StatusCreated
 		for i, p := range req.Partners {
-			pos, _, err := s.decideAtomic(r, s.partnerDecision(p.ID, p.Geography, func(domain.PartnerState) (any, error) {
+			pos, _, err := s.decide(r, s.partnerDecision(p.ID, p.Geography, func(domain.PartnerState) (any, error) {
 				return domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography,
 					JoinedOn: p.JoinedOn, TierHistory: p.TierHistory}, nil
 			}))
@@ -195,7 +196,7 @@ func (s *server) certify() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
 			return domain.Certify{PartnerID: id, Engineer: req.Engineer, Segment: req.Segment, CertifiedOn: on}, nil
 		}))
 		if err != nil {
@@ -230,7 +231,7 @@ func (s *server) commit() http.HandlerFunc {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "currency", Rule: "iso4217", Message: "currency must be an ISO 4217 code, got " + quoteShort(req.Currency)})
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
 			return domain.Commit{PartnerID: id, Segments: req.Segments, QuarterlyTarget: domain.Money{Amount: *req.QuarterlyTargetMinor, Currency: req.Currency}}, nil
 		}))
 		if err != nil {
@@ -258,7 +259,7 @@ func (s *server) changeTier() http.HandlerFunc {
 				Message: "only an admin may override a grandfathered partner's review date"})
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
+		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
 			return domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason, Override: req.Override}, nil
 		}))
 		if err != nil {
@@ -300,8 +301,8 @@ func (s *server) setSeats() http.HandlerFunc {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
 			return
 		}
-		pos, evs, err := s.decideAtomic(r, func(t *txn) ([]domain.Event, error) {
-			g, err := loadIn(t, domain.GeographyStream(geo), domain.GeoState{}, domain.EvolveGeo)
+		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
+			g, err := app.LoadIn(t, domain.GeographyStream(geo), domain.GeoState{}, domain.EvolveGeo)
 			if err != nil {
 				return nil, err
 			}
@@ -347,22 +348,22 @@ func (s *server) getPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		st, err := load(r.Context(), s.Store, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
+		st, err := app.Load(r.Context(), s.app, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		p := st.state
+		p := st
 		if !p.Exists() {
 			s.fail(w, r, &Error{Code: CodeNotFound, Field: "id", Message: "partner " + quoteShort(id) + " is not enrolled"})
 			return
 		}
-		h, err := load(r.Context(), s.Store, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+		h, err := app.Load(r.Context(), s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		pol := h.state.At(domain.DateOf(s.Clock()))
+		pol := h.At(domain.DateOf(s.Clock()))
 		v := partnerView{ID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography, Tier: p.Tier, EnrolledOn: p.EnrolledOn,
 			Grandfathered: p.Grandfathered, Certifications: p.Certifications, Segments: p.Segments,
 			TierProgress: map[domain.Tier][]string{}, Position: head}

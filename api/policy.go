@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 )
 
@@ -104,7 +105,7 @@ func (s *server) setPolicy() http.HandlerFunc {
 
 func (s *server) getPolicy() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st, err := load(r.Context(), s.Store, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
+		st, err := app.Load(r.Context(), s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -113,7 +114,7 @@ func (s *server) getPolicy() http.HandlerFunc {
 		out := struct {
 			InForce  domain.Policy   `json:"in_force"`
 			Versions []domain.Policy `json:"versions"`
-		}{InForce: st.state.At(today), Versions: st.state.Versions}
+		}{InForce: st.At(today), Versions: st.Versions}
 		if out.Versions == nil {
 			out.Versions = []domain.Policy{}
 		}

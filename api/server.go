@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"dealcredit/app"
 	"dealcredit/eventstore"
 )
 
@@ -75,6 +76,7 @@ type Deps struct {
 
 type server struct {
 	Deps
+	app     *app.Service
 	metrics *httpMetrics
 }
 
@@ -105,7 +107,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, metrics: m}
+	s := &server{Deps: d, app: app.New(d.Store, app.WithClock(d.Clock), app.WithIDs(d.NewID)), metrics: m}
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		var h http.Handler = rt.handler(s)
