@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -24,14 +25,11 @@ import (
 // over the appenders), whatever b.N is: `make bench` runs -benchtime 1x.
 // DEALCREDIT_BENCH_OPS overrides it.
 func benchOps(tb testing.TB) int {
-	if v := os.Getenv("DEALCREDIT_BENCH_OPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 4 {
-			tb.Fatalf("DEALCREDIT_BENCH_OPS=%q: want an integer >= 4", v)
-		}
-		return n
+	n, err := strconv.Atoi(cmp.Or(os.Getenv("DEALCREDIT_BENCH_OPS"), "20000"))
+	if err != nil || n < 4 {
+		tb.Fatalf("DEALCREDIT_BENCH_OPS: want an integer >= 4 (%v)", err)
 	}
-	return 20000
+	return n
 }
 
 // BenchmarkAppend measures the store against the limits of the same

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -112,18 +111,5 @@ func (s *Store) copyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batch
 		return false, &notAppendedError{fmt.Errorf("copied %d rows of %d", tag.RowsAffected(), n)}
 	}
 	s.beforeCommit()
-	b := &pgx.Batch{}
-	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	stage = "notify"
-	_, err = br.Exec()
-	if err == nil {
-		stage = "commit"
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return s.commitOutcome(conn, st, stage, false, err)
+	return s.notifyAndCommit(ctx, conn, st, false)
 }

@@ -521,34 +521,39 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		if !stale {
 			s.beforeCommit()
 		}
-		b = &pgx.Batch{}
-		b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
-		b.Queue("COMMIT")
-		br = conn.SendBatch(ctx, b)
-		stage = "notify"
-		_, err = br.Exec()
-		if err == nil {
-			stage = "commit"
-			_, err = br.Exec()
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return s.commitOutcome(conn, st, stage, stale, err)
+		return s.notifyAndCommit(ctx, conn, st, stale)
 	}
 	br := conn.SendBatch(ctx, b)
-	err = readFirst(br)
-	if err == nil {
-		stage = "notify"
-		_, err = br.Exec()
+	if err = readFirst(br); err == nil {
+		stage, err = readNotifyCommit(br)
+	} else {
+		_ = br.Close() // err says what failed first
 	}
-	if err == nil {
+	return s.commitOutcome(conn, st, stage, stale, err)
+}
+
+// readNotifyCommit reads the answers to [NOTIFY, COMMIT], the last two
+// statements of br, and closes br; stage names the one that failed.
+func readNotifyCommit(br pgx.BatchResults) (stage string, err error) {
+	stage = "notify"
+	if _, err = br.Exec(); err == nil {
 		stage = "commit"
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	return stage, err
+}
+
+// notifyAndCommit sends [NOTIFY, COMMIT] for a transaction whose rows are
+// written (the test hook's second round trip) and returns the outcome.
+func (s *Store) notifyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, stale bool) (bool, error) {
+	head := st.newRecs[len(st.newRecs)-1].Position
+	b := &pgx.Batch{}
+	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+	b.Queue("COMMIT")
+	stage, err := readNotifyCommit(conn.SendBatch(ctx, b))
 	return s.commitOutcome(conn, st, stage, stale, err)
 }
 
