@@ -18,8 +18,9 @@ import (
 
 // copyMinRecords is the batch size from which the writer stores the records
 // with COPY (binary) instead of INSERT ... SELECT FROM unnest: COPY costs
-// about half as much per row inside Postgres (see docs/benchmarks.md, "How
-// an append is written"); below it the difference is lost in the noise.
+// about half as much per row inside Postgres at 200-2,000 rows, but its
+// simple-protocol query is parsed and planned every time, which small
+// batches do not win back (docs/benchmarks.md, "Issue 16: the write path").
 const copyMinRecords = 64
 
 // sqlstateDivisionByZero is the error of the fast path's failed head check.
