@@ -128,6 +128,22 @@ var matrixCases = map[string]struct {
 	}, 503},
 	"GET /v1/revenue-mix": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/revenue-mix?quarter=2026Q2", nil }, 503},
 	"GET /v1/events":      {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/events?after=0&limit=10", nil }, 200},
+
+	// Deal outcomes (issue 15 item 2).
+	"POST /v1/deals/{id}/won": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/won", map[string]any{"reason": "PO signed"}
+	}, 200},
+	"POST /v1/deals/{id}/lost": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/lost", map[string]any{"reason": "budget cut"}
+	}, 200},
+	"POST /v1/deals/{id}/return": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/return", map[string]any{"reason": "which site?"}
+	}, 200},
+	"POST /v1/deals/{id}/resubmit": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		id := a.registerDeal(t, "var-a", uniq("Cust"))
+		a.must(t, 200, "POST", "/v1/deals/"+id+"/return", tokCM, map[string]any{"reason": "which site?"})
+		return "/v1/deals/" + id + "/resubmit", map[string]any{"info": "the Berlin site"}
+	}, 200},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -187,6 +203,12 @@ var contract = map[string]struct {
 	"GET /v1/partners/{id}/statements/{quarter}": {"finance auditor partner", "own"},
 	"GET /v1/revenue-mix":                        {"finance auditor", ""},
 	"GET /v1/events":                             {"auditor", ""},
+
+	// Deal outcomes (issue 15 item 2).
+	"POST /v1/deals/{id}/won":      {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/lost":     {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/return":   {"channel_manager", ""},
+	"POST /v1/deals/{id}/resubmit": {"channel_manager partner", "own"},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

@@ -76,6 +76,12 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/deals/{id}/engagements", Roles: cmPartner, Owner: OwnerDeal, Creates: true, handler: (*server).logEngagement},
 		{Method: "POST", Path: "/v1/deals/{id}/service-handoff", Roles: cmOnly, handler: (*server).serviceHandoff},
 
+		// Deal outcomes (issue 15 item 2).
+		{Method: "POST", Path: "/v1/deals/{id}/won", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("won")},
+		{Method: "POST", Path: "/v1/deals/{id}/lost", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("lost")},
+		{Method: "POST", Path: "/v1/deals/{id}/return", Roles: cmOnly, handler: dealOutcome("return")},
+		{Method: "POST", Path: "/v1/deals/{id}/resubmit", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("resubmit")},
+
 		{Method: "POST", Path: "/v1/leads", Roles: cmOnly, Creates: true, handler: (*server).createLead},
 		{Method: "GET", Path: "/v1/leads/{id}", Roles: cmPartner, Owner: OwnerLead, handler: (*server).getLead},
 		{Method: "POST", Path: "/v1/leads/{id}/accept", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("accept")},

@@ -49,6 +49,7 @@ var codecTable = map[string]codecEntry{
 	"deal.expired":           {version: 1, decode: decoder[DealExpired]()},
 	"deal.won":               {version: 1, decode: decoder[DealWon]()},
 	"deal.lost":              {version: 1, decode: decoder[DealLost]()},
+	"deal.resubmitted":       {version: 1, decode: decoder[DealResubmitted]()},
 	"deal.engagement_logged": {version: 1, decode: decoder[EngagementLogged]()},
 	"deal.service_handoff":   {version: 1, decode: decoder[ServiceHandedOff]()},
 	"customerkey.reserved":   {version: 1, decode: decoder[CustomerKeyReserved]()},

@@ -265,10 +265,13 @@ type DealExpired struct {
 }
 
 // DealWon: the opportunity closed won ("deal.won"); protection stays until expiry so the
-// OEM invoice that follows still matches.
+// OEM invoice that follows still matches. Reason and By are empty in events recorded
+// before outcomes were reported through the API.
 type DealWon struct {
 	DealID string `json:"deal_id"`
 	On     Date   `json:"on"`
+	Reason string `json:"reason,omitempty"`
+	By     string `json:"by,omitempty"`
 }
 
 // DealLost: the opportunity was lost ("deal.lost"); protection ends.
@@ -276,6 +279,17 @@ type DealLost struct {
 	DealID string `json:"deal_id"`
 	Reason string `json:"reason,omitempty"`
 	On     Date   `json:"on"`
+	By     string `json:"by,omitempty"`
+}
+
+// DealResubmitted: the partner answered a return for information and submitted the
+// registration again ("deal.resubmitted"); Info is its answer. The registration is
+// pending (or in conflict, when it was) until a channel manager decides again.
+type DealResubmitted struct {
+	DealID string `json:"deal_id"`
+	Info   string `json:"info"`
+	On     Date   `json:"on"`
+	By     string `json:"by,omitempty"`
 }
 
 // EngagementLogged: a partner performed an engagement step on the deal, optionally with an
@@ -453,6 +467,7 @@ func (DealExtended) EventType() string         { return "deal.extended" }
 func (DealExpired) EventType() string          { return "deal.expired" }
 func (DealWon) EventType() string              { return "deal.won" }
 func (DealLost) EventType() string             { return "deal.lost" }
+func (DealResubmitted) EventType() string      { return "deal.resubmitted" }
 func (EngagementLogged) EventType() string     { return "deal.engagement_logged" }
 func (ServiceHandedOff) EventType() string     { return "deal.service_handoff" }
 func (CustomerKeyReserved) EventType() string  { return "customerkey.reserved" }
@@ -516,6 +531,8 @@ func StreamOf(e Event) string {
 	case DealWon:
 		return DealStream(e.DealID)
 	case DealLost:
+		return DealStream(e.DealID)
+	case DealResubmitted:
 		return DealStream(e.DealID)
 	case EngagementLogged:
 		return DealStream(e.DealID)

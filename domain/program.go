@@ -260,7 +260,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			p.byDomain[dom] = append(p.byDomain[dom], e.DealID)
 		}
 	case DealApproved, DealOverridden, DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired,
-		DealWon, DealLost, DealConflicted, EngagementLogged, ServiceHandedOff:
+		DealWon, DealLost, DealResubmitted, DealConflicted, EngagementLogged, ServiceHandedOff:
 		id := StreamOf(e)[len("deal-"):]
 		d := p.deals[id]
 		if d == nil {
