@@ -63,109 +63,11 @@ func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l d
 	writeJSON(w, status, out)
 }
 
-// leadCandidates returns the partners the lead may be offered to next.
-// Gold and Platinum partners hold a seat of their geography (every tier
-// change takes and releases seats on the geography stream), so one stream
-// read finds them; an event's participants may come from other
-// geographies and are read from their own streams. The geography stream
-// does not know a partner's kind, so the ranked candidates are checked in
-// offer order until the first that may take the lead (never an OEM): the
-// decider then offers it to that one, or marks the lead unassigned.
-func leadCandidates(t *app.Txn, l domain.LeadCreated, offered []string) ([]domain.Candidate, error) {
-	partner := func(id string) (domain.PartnerState, error) {
-		p, err := app.Peek(t, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
-		return p, err
-	}
-	var cands []domain.Candidate
-	seen := map[string]bool{}
-	if validGeo(l.Geography) {
-		g, err := app.Peek(t, domain.GeographyStream(l.Geography), domain.GeoState{}, domain.EvolveGeo)
-		if err != nil {
-			return nil, err
-		}
-		for _, tier := range []domain.Tier{domain.TierPlatinum, domain.TierGold} {
-			for _, id := range g.Holders[tier] {
-				if !seen[id] {
-					seen[id] = true
-					cands = append(cands, domain.Candidate{PartnerID: id, Tier: tier, Geography: l.Geography})
-				}
-			}
-		}
-	}
-	if l.Source == domain.LeadFromEvent {
-		for _, id := range l.Participants {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			p, err := partner(id)
-			if err != nil {
-				return nil, err
-			}
-			if p.Exists() {
-				cands = append(cands, domain.Candidate{PartnerID: id, Tier: p.Tier, Geography: p.Geography})
-			}
-		}
-	}
-	for _, c := range domain.LeadOrder(l, cands) {
-		if slices.Contains(offered, c.PartnerID) {
-			continue
-		}
-		p, err := partner(c.PartnerID)
-		if err != nil {
-			return nil, err
-		}
-		if p.Exists() && p.Kind != domain.KindOEM && p.Tier == c.Tier {
-			return []domain.Candidate{{PartnerID: p.ID, Tier: p.Tier, Geography: p.Geography}}, nil
-		}
-	}
-	return nil, nil
-}
-
-// decideLead loads the lead, lets check see it (ownership), builds the
-// command and decides it with the candidates and the policy of today. It
-// returns the lead as the committed events leave it.
+// decideLead decides a lead command through the command layer (see
+// app.Service.OnLead) and returns the lead as the committed events leave it.
 func (s *server) decideLead(r *http.Request, id string, cmd func(l domain.LeadState) (any, error)) (int64, []domain.Event, domain.LeadState, error) {
-	var after domain.LeadState
-	pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-		l, err := app.LoadIn(t, domain.LeadStream(id), domain.LeadState{}, domain.EvolveLead)
-		if err != nil {
-			return nil, err
-		}
-		c, err := cmd(l)
-		if err != nil {
-			return nil, err
-		}
-		created := l.LeadCreated
-		if cl, ok := c.(domain.CreateLead); ok {
-			created = domain.LeadCreated{LeadID: cl.LeadID, Geography: cl.Geography, Source: cl.Source, Participants: cl.Participants}
-		}
-		var need bool
-		switch c.(type) {
-		case domain.CreateLead:
-			need = l.LeadID == ""
-		case domain.DeclineLead, domain.CascadeLead:
-			need = l.LeadID != "" && l.AcceptedBy == "" && !l.Unassigned
-		}
-		var cands []domain.Candidate
-		if need {
-			if cands, err = leadCandidates(t, created, l.Offered); err != nil {
-				return nil, err
-			}
-		}
-		h, err := app.Policy(t)
-		if err != nil {
-			return nil, err
-		}
-		now := s.Clock()
-		evs, err := domain.DecideLead(l, cands, h.At(domain.DateOf(now)), c, now)
-		for _, e := range evs {
-			l = domain.EvolveLead(l, e)
-		}
-		after = l
-		return evs, err
-	})
-	return pos, evs, after, err
+	res, err := s.app.OnLead(r.Context(), meta(r), id, cmd)
+	return res.Position, res.Events, res.Lead, err
 }
 
 // leadFor returns the lead for the caller: a partner token sees only a

@@ -74,6 +74,10 @@ func (s *Service) NewID() uuid.UUID { return s.newID() }
 type Result struct {
 	Position int64
 	Events   []domain.Event
+	// Replayed is true when the events' ids (from Meta.IdempotencyKey) were
+	// all stored before with the same content: the command had already been
+	// carried out and nothing new was written.
+	Replayed bool
 }
 
 // EventTypes lists the result's event types, in order.
@@ -234,10 +238,12 @@ func (s *Service) Decide(ctx context.Context, md Meta, fn func(t *Txn) ([]domain
 			return Result{}, fmt.Errorf("append %s: %w", strings.Join(names, ","), err)
 		}
 		var pos int64
+		replayed := true
 		for _, x := range res {
 			pos = max(pos, x.LastPosition())
+			replayed = replayed && x.AlreadyAppended
 		}
-		return Result{Position: pos, Events: events}, derr
+		return Result{Position: pos, Events: events, Replayed: replayed}, derr
 	}
 }
 

@@ -38,6 +38,7 @@ var codecTable = map[string]codecEntry{
 	"geo.seat_taken":         {version: 1, decode: decoder[SeatTaken]()},
 	"geo.seat_released":      {version: 1, decode: decoder[SeatReleased]()},
 	"geo.seat_waitlisted":    {version: 1, decode: decoder[SeatWaitlisted]()},
+	"geo.seat_offer_lapsed":  {version: 1, decode: decoder[SeatOfferLapsed]()},
 	"deal.registered":        {version: 1, decode: decoder[DealRegistered]()},
 	"deal.conflicted":        {version: 1, decode: decoder[DealConflicted]()},
 	"deal.approved":          {version: 1, decode: decoder[DealApproved]()},

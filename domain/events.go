@@ -177,6 +177,17 @@ type SeatWaitlisted struct {
 	On        Date   `json:"on"`
 }
 
+// SeatOfferLapsed: the freed seat held for PartnerID, head of Tier's waitlist, through
+// Until was not taken; from On (the day after Until) it goes to whoever asks first, and
+// PartnerID stays on the waitlist ("geo.seat_offer_lapsed", appended by the scheduler).
+type SeatOfferLapsed struct {
+	Geography string `json:"geography"`
+	Tier      Tier   `json:"tier"`
+	PartnerID string `json:"partner_id"`
+	Until     Date   `json:"until"`
+	On        Date   `json:"on"`
+}
+
 // DealRegistered: a Gold or Platinum partner registered a customer opportunity
 // ("deal.registered"); it is pending until approved.
 type DealRegistered struct {
@@ -456,6 +467,7 @@ func (SeatsSet) EventType() string             { return "geo.seats_set" }
 func (SeatTaken) EventType() string            { return "geo.seat_taken" }
 func (SeatReleased) EventType() string         { return "geo.seat_released" }
 func (SeatWaitlisted) EventType() string       { return "geo.seat_waitlisted" }
+func (SeatOfferLapsed) EventType() string      { return "geo.seat_offer_lapsed" }
 func (DealRegistered) EventType() string       { return "deal.registered" }
 func (DealConflicted) EventType() string       { return "deal.conflicted" }
 func (DealApproved) EventType() string         { return "deal.approved" }
@@ -509,6 +521,8 @@ func StreamOf(e Event) string {
 	case SeatReleased:
 		return GeographyStream(e.Geography)
 	case SeatWaitlisted:
+		return GeographyStream(e.Geography)
+	case SeatOfferLapsed:
 		return GeographyStream(e.Geography)
 	case DealRegistered:
 		return DealStream(e.DealID)

@@ -234,7 +234,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		case TierChanged:
 			out.add(p.reattribute([]string{"p:" + id}, e.EffectiveOn, cause, env.EventID))
 		}
-	case SeatsSet, SeatTaken, SeatReleased, SeatWaitlisted:
+	case SeatsSet, SeatTaken, SeatReleased, SeatWaitlisted, SeatOfferLapsed:
 		geo := StreamOf(e)[len("geo-"):]
 		p.geos[geo] = EvolveGeo(p.geos[geo], e)
 	case PolicySet:

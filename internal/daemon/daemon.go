@@ -23,11 +23,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"dealcredit/api"
+	"dealcredit/app"
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemwatch"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/config"
+	"dealcredit/internal/scheduler"
 	"dealcredit/internal/dbsetup"
 	"dealcredit/internal/jshealth"
 	"dealcredit/internal/natsauth"
@@ -66,6 +68,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
 	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
+	noScheduler := fs.Bool("no-scheduler", false, "do not append scheduled facts (deal expiry, lapsed lead and seat offers)")
+	scheduleEvery := fs.Duration("schedule-interval", 30*time.Second, "how often the scheduler looks for due facts")
 	verifyEvery := fs.Duration("verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
 	help := fs.BoolP("help", "h", false, "print this help")
 	if err := fs.Parse(doubleDash(args)); err != nil {
@@ -242,6 +246,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		goRun("verify", v.run)
 	}
 	queries, projChecks := startProjections(pool, store, reg, logger, !*noProjections, goRun)
+
+	if !*noScheduler {
+		// Several daemons may each run one: a fact is stored once (see
+		// internal/scheduler).
+		sched, err := scheduler.New(pool, app.New(store), scheduler.Options{Interval: *scheduleEvery,
+			Logger: logger.With("component", "scheduler"), Registerer: reg})
+		if err != nil {
+			return err
+		}
+		goRun("scheduler", sched.Run)
+	}
 
 	readiness := []api.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},

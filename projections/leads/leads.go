@@ -133,7 +133,7 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			return err
 		}
 		switch e := env.Event.(type) {
-		case domain.SeatsSet, domain.SeatTaken, domain.SeatReleased, domain.SeatWaitlisted:
+		case domain.SeatsSet, domain.SeatTaken, domain.SeatReleased, domain.SeatWaitlisted, domain.SeatOfferLapsed:
 			geo := r.StreamID[len("geo-"):]
 			s.geos[geo] = domain.EvolveGeo(s.geos[geo], e)
 			touched[geo] = r.Position
