@@ -19,7 +19,7 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/internal/scheduler"
 	"dealcredit/projections"
 )
