@@ -63,8 +63,9 @@ func (s *Service) OnLead(ctx context.Context, md Meta, id string, cmd func(l dom
 // LeadCandidates returns the partners the lead may be offered to next.
 // Gold and Platinum partners hold a seat of their geography (every tier
 // change takes and releases seats on the geography stream), so one stream
-// read finds them; an event's participants may come from other
-// geographies and are read from their own streams. The geography stream
+// read finds them; registered partners hold none and come from the
+// service's WithRegisteredPartners; an event's participants may come from
+// other geographies and are read from their own streams. The geography stream
 // does not know a partner's kind, so the ranked candidates are checked in
 // offer order until the first that may take the lead (never an OEM): the
 // decider then offers it to that one, or marks the lead unassigned.
@@ -103,17 +104,36 @@ func LeadCandidates(t *Txn, l domain.LeadCreated, offered []string) ([]domain.Ca
 			}
 		}
 	}
-	for _, c := range domain.LeadOrder(l, cands) {
-		if slices.Contains(offered, c.PartnerID) {
-			continue
+	first := func(cands []domain.Candidate) ([]domain.Candidate, error) {
+		for _, c := range domain.LeadOrder(l, cands) {
+			if slices.Contains(offered, c.PartnerID) {
+				continue
+			}
+			p, err := partner(c.PartnerID)
+			if err != nil {
+				return nil, err
+			}
+			if p.Exists() && p.Kind != domain.KindOEM && p.Tier == c.Tier {
+				return []domain.Candidate{{PartnerID: p.ID, Tier: p.Tier, Geography: p.Geography}}, nil
+			}
 		}
-		p, err := partner(c.PartnerID)
-		if err != nil {
-			return nil, err
-		}
-		if p.Exists() && p.Kind != domain.KindOEM && p.Tier == c.Tier {
-			return []domain.Candidate{{PartnerID: p.ID, Tier: p.Tier, Geography: p.Geography}}, nil
+		return nil, nil
+	}
+	next, err := first(cands)
+	if err != nil || next != nil || t.registered == nil || !domain.ValidID(l.Geography) {
+		return next, err
+	}
+	// Registered partners rank last: they are looked up only once nobody
+	// above them is left.
+	ids, err := t.registered(t.ctx, l.Geography)
+	if err != nil {
+		return nil, err
+	}
+	var regs []domain.Candidate
+	for _, id := range ids {
+		if !seen[id] {
+			regs = append(regs, domain.Candidate{PartnerID: id, Tier: domain.TierRegistered, Geography: l.Geography})
 		}
 	}
-	return nil, nil
+	return first(regs)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/internal/scheduler"
 	"dealcredit/projections"
+	"dealcredit/projections/leads"
 )
 
 // clock is a test clock the test moves forward.
@@ -72,7 +74,8 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(store.Close)
 	clk := &clock{now: time.Date(2026, 5, 15, 12, 0, 0, 0, time.UTC)}
-	h, err := api.NewServer(api.Deps{Store: store, Pool: pool, Clock: clk.Now, Tokens: api.Tokens{
+	registered := leads.RegisteredPartners(pool)
+	h, err := api.NewServer(api.Deps{Store: store, Pool: pool, Clock: clk.Now, RegisteredPartners: registered, Tokens: api.Tokens{
 		{Token: tokAdmin, Role: api.RoleAdmin}, {Token: tokCM, Role: api.RoleChannelManager}}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +88,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { cancel(); <-done })
 	e := &env{t: t, ctx: ctx, clk: clk, store: store, url: srv.URL, pool: pool}
 	e.new = func(reg prometheus.Registerer) *scheduler.Scheduler {
-		s, err := scheduler.New(pool, app.New(store, app.WithClock(clk.Now)), scheduler.Options{Registerer: reg})
+		s, err := scheduler.New(pool, app.New(store, app.WithClock(clk.Now), app.WithRegisteredPartners(registered)), scheduler.Options{Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,12 +174,58 @@ func (e *env) count(typ string, pred func(domain.Event) bool) int {
 // gold enrolls a VAR in geo and promotes it to gold (one certification, one
 // segment, the gold target); want is the promotion's status (422 when the
 // seats are full: the partner is then waitlisted).
-func (e *env) gold(id, geo string, want int) {
+func (e *env) gold(id, geo string, want int) { e.promote(id, geo, domain.TierGold, want) }
+
+// promote enrolls a VAR in geo and promotes it to tier with its requirements met.
+func (e *env) promote(id, geo string, tier domain.Tier, want int) {
 	e.t.Helper()
 	e.call("POST", "/v1/partners", tokCM, map[string]any{"id": id, "name": id, "kind": "var", "geography": geo}, 201)
-	e.call("POST", "/v1/partners/"+id+"/certifications", tokCM, map[string]any{"engineer": id + "-eng", "segment": "client_management", "certified_on": "2026-05-01"}, 201)
-	e.call("POST", "/v1/partners/"+id+"/commitments", tokCM, map[string]any{"segments": []string{"client_management"}, "quarterly_target_minor": 6_000_000, "currency": "USD"}, 201)
-	e.call("POST", "/v1/partners/"+id+"/tier", tokCM, map[string]any{"tier": "gold", "reason": "requirements met"}, want)
+	engineers, segs, target := 1, []string{"client_management"}, 6_000_000
+	if tier == domain.TierPlatinum {
+		engineers, segs, target = 2, []string{"client_management", "server_management", "asset_management"}, 30_000_000
+	}
+	for i := range engineers {
+		e.call("POST", "/v1/partners/"+id+"/certifications", tokCM, map[string]any{"engineer": fmt.Sprintf("%s-eng-%d", id, i),
+			"segment": "client_management", "certified_on": "2026-05-01"}, 201)
+	}
+	e.call("POST", "/v1/partners/"+id+"/commitments", tokCM, map[string]any{"segments": segs, "quarterly_target_minor": target, "currency": "USD"}, 201)
+	e.call("POST", "/v1/partners/"+id+"/tier", tokCM, map[string]any{"tier": string(tier), "reason": "requirements met"}, want)
+}
+
+// A lead Platinum and Gold both let lapse goes, by itself, to the
+// Registered partner of the geography (rule 24; issue 15 item 5).
+func TestRegisteredPartnerGetsLeadUpperTiersLetLapse(t *testing.T) {
+	e := newEnv(t)
+	e.promote("var-p", "us-west", domain.TierPlatinum, 200)
+	e.promote("var-g", "us-west", domain.TierGold, 200)
+	e.call("POST", "/v1/partners", tokCM, map[string]any{"id": "var-r", "name": "var-r", "kind": "var", "geography": "us-west"}, 201)
+	e.call("POST", "/v1/partners", tokCM, map[string]any{"id": "var-x", "name": "var-x", "kind": "var", "geography": "emea"}, 201)
+	e.caughtUp() // the registered partners are read from the leads read model
+	lead := e.call("POST", "/v1/leads", tokCM, map[string]any{"id": "lead-r", "geography": "us-west", "source": "campaign",
+		"source_name": "Spring webinar", "customer": map[string]any{"name": "Initech", "country": "US", "domain": "initech.example"}}, 201)
+	s := e.new(nil)
+	offers := []string{fmt.Sprint(lead["partner_id"], "/", lead["tier"])}
+	for range 3 {
+		e.clk.Advance(49 * time.Hour)
+		e.caughtUp()
+		if _, err := s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.caughtUp()
+		var partner, tier string
+		err := e.pool.QueryRow(e.ctx, `SELECT partner_id, tier FROM proj_leads.lead_offers WHERE lead_id = 'lead-r' AND outcome = 'offered'`).Scan(&partner, &tier)
+		if err != nil {
+			break // no open offer: unassigned
+		}
+		offers = append(offers, partner+"/"+tier)
+	}
+	want := []string{"var-p/platinum", "var-g/gold", "var-r/registered"}
+	if fmt.Sprint(offers) != fmt.Sprint(want) {
+		t.Fatalf("offers %v, want %v", offers, want)
+	}
+	if got := e.count("lead.unassigned", nil); got != 1 {
+		t.Errorf("%d lead.unassigned, want 1 once var-r let it lapse too (var-x is in another geography)", got)
+	}
 }
 
 // The scheduler appends each due fact once: a lead offer lapsing (and

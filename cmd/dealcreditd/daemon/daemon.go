@@ -32,9 +32,10 @@ import (
 	"dealcredit/consumers/oemwatch"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/scheduler"
 	"dealcredit/internal/jshealth"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/scheduler"
+	"dealcredit/projections/leads"
 )
 
 // Run is the whole daemon. args are the command-line flags (environment
@@ -250,7 +251,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !*noScheduler {
 		// Several daemons may each run one: a fact is stored once (see
 		// internal/scheduler).
-		sched, err := scheduler.New(pool, app.New(store), scheduler.Options{Interval: *scheduleEvery,
+		sched, err := scheduler.New(pool, app.New(store, app.WithRegisteredPartners(leads.RegisteredPartners(pool))), scheduler.Options{Interval: *scheduleEvery,
 			Logger: logger.With("component", "scheduler"), Registerer: reg})
 		if err != nil {
 			return err
@@ -272,6 +273,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler, err := api.NewServer(api.Deps{
 		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),
 		Registerer: reg, Gatherer: reg, Readiness: readiness, Queries: queries,
+		RegisteredPartners: leads.RegisteredPartners(pool),
 	})
 	if err != nil {
 		return fmt.Errorf("http api: %w", err)
