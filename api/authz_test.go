@@ -144,6 +144,9 @@ var matrixCases = map[string]struct {
 		a.must(t, 200, "POST", "/v1/deals/"+id+"/return", tokCM, map[string]any{"reason": "which site?"})
 		return "/v1/deals/" + id + "/resubmit", map[string]any{"info": "the Berlin site"}
 	}, 200},
+
+	// The list of leads (issue 15 item 5).
+	"GET /v1/leads": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/leads?partner_id=var-a", nil }, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -209,6 +212,9 @@ var contract = map[string]struct {
 	"POST /v1/deals/{id}/lost":     {"channel_manager partner", "own"},
 	"POST /v1/deals/{id}/return":   {"channel_manager", ""},
 	"POST /v1/deals/{id}/resubmit": {"channel_manager partner", "own"},
+
+	// The list of leads (issue 15 item 5).
+	"GET /v1/leads": {"channel_manager partner", "own"},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"encoding/json"
 	"testing"
+
+	"dealcredit/api"
 )
 
 // Deal outcomes (issue 15 item 2): won, lost, returned for information and
@@ -56,5 +59,43 @@ func TestDealOutcomes(t *testing.T) {
 	a.must(t, 200, "POST", "/v1/deals/"+ret+"/approve", tokCM, nil)
 	if s, _ := status(ret, tokVarA); s != "approved" {
 		t.Errorf("resubmitted deal after approval: %s", s)
+	}
+}
+
+// GET /v1/leads: the filter reaches the read side checked; a partner is
+// held to its own offers (issue 15 item 5).
+func TestListLeadsFilter(t *testing.T) {
+	a := mustAPI(t, func(d *api.Deps) { d.Queries = &logQueries{store: d.Store} })
+	cases := []struct {
+		query, token string
+		status       int
+		field        string
+		want         string // the filter's JSON
+	}{
+		{"", tokVarA, 200, "", `{"After":"","Geography":"","Limit":100,"Own":true,"PartnerID":"var-a","Source":"","Status":""}`},
+		{"?status=offered&geography=us-west&source=event&after=lead-9&limit=5", tokCM, 200, "",
+			`{"After":"lead-9","Geography":"us-west","Limit":5,"Own":false,"PartnerID":"","Source":"event","Status":"offered"}`},
+		{"?partner_id=var-b", tokCM, 200, "", `{"After":"","Geography":"","Limit":100,"Own":false,"PartnerID":"var-b","Source":"","Status":""}`},
+		{"?partner_id=var-b", tokVarA, 404, "partner_id", ""},
+		{"?status=lapsed", tokCM, 400, "status", ""},
+		{"?source=radio", tokCM, 400, "source", ""},
+		{"?geography=US%20West", tokCM, 400, "geography", ""},
+		{"?limit=0", tokCM, 400, "limit", ""},
+		{"?limit=501", tokCM, 400, "limit", ""},
+		{"?after=%00", tokCM, 400, "after", ""},
+	}
+	for _, c := range cases {
+		r := a.must(t, c.status, "GET", "/v1/leads"+c.query, c.token, nil)
+		m := r.json(t)
+		if c.status != 200 {
+			if m["field"] != c.field {
+				t.Errorf("%s: field %v, want %s: %s", c.query, m["field"], c.field, r.Body)
+			}
+			continue
+		}
+		got, _ := json.Marshal(m["data"].(map[string]any)["filter"])
+		if string(got) != c.want {
+			t.Errorf("%s as %s: filter %s, want %s", c.query, c.token, got, c.want)
+		}
 	}
 }

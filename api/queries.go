@@ -41,6 +41,10 @@ type Queries interface {
 	// geography without seats or holders is a *domain.Error with code
 	// NotFound.
 	Seats(ctx context.Context, geo string) (any, error)
+
+	// Leads lists leads by f, by lead id after f.After, at most f.Limit (see
+	// LeadFilter; issue 15 item 5).
+	Leads(ctx context.Context, f LeadFilter) (any, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects,

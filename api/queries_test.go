@@ -53,6 +53,10 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 	return map[string]any{"oem_id": oemID, "line": line}, nil
 }
 
+func (q *logQueries) Leads(ctx context.Context, f api.LeadFilter) (any, error) {
+	return map[string]any{"filter": f}, nil
+}
+
 func (q *logQueries) Seats(ctx context.Context, geo string) (any, error) {
 	if geo == "nowhere" {
 		return nil, domain.Errorf(domain.NotFound, "geo", "geography.exists", "geography nowhere has no seats")

@@ -87,6 +87,8 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/leads/{id}/accept", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("accept")},
 		{Method: "POST", Path: "/v1/leads/{id}/reject", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("reject")},
 		{Method: "POST", Path: "/v1/leads/{id}/cascade", Roles: cmOnly, handler: leadAction("cascade")},
+		// The list of leads (issue 15 item 5).
+		{Method: "GET", Path: "/v1/leads", Roles: cmPartner, Owner: OwnerQueryPartner, handler: (*server).listLeads},
 
 		{Method: "PUT", Path: "/v1/policy", Roles: []Role{RoleAdmin}, handler: (*server).setPolicy},
 		{Method: "GET", Path: "/v1/policy", Roles: all, handler: (*server).getPolicy},

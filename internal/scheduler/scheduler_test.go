@@ -20,8 +20,8 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/internal/scheduler"
+	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
 )
@@ -225,6 +225,44 @@ func TestRegisteredPartnerGetsLeadUpperTiersLetLapse(t *testing.T) {
 	}
 	if got := e.count("lead.unassigned", nil); got != 1 {
 		t.Errorf("%d lead.unassigned, want 1 once var-r let it lapse too (var-x is in another geography)", got)
+	}
+	// The list: a channel manager sees the three offers; var-p sees the lead
+	// closed with its own (expired) offer only; var-x was never offered it.
+	for _, tc := range []struct {
+		f       leads.Filter
+		status  string
+		partner string
+		offers  string
+	}{
+		{leads.Filter{}, "unassigned", "", "[var-p/expired var-g/expired var-r/expired]"},
+		{leads.Filter{PartnerID: "var-p", Own: true}, "closed", "", "[var-p/expired]"},
+		{leads.Filter{PartnerID: "var-r", Own: true, Status: "closed"}, "closed", "", "[var-r/expired]"},
+		{leads.Filter{PartnerID: "var-x", Own: true}, "", "", ""},
+		{leads.Filter{Geography: "emea"}, "", "", ""},
+		{leads.Filter{After: "lead-r"}, "", "", ""},
+	} {
+		tc.f.Limit = 10
+		page, err := leads.List(e.ctx, e.pool, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.status == "" {
+			if len(page.Leads) != 0 {
+				t.Errorf("%+v: %+v, want none", tc.f, page.Leads)
+			}
+			continue
+		}
+		if len(page.Leads) != 1 {
+			t.Fatalf("%+v: %d leads, want 1", tc.f, len(page.Leads))
+		}
+		l := page.Leads[0]
+		var got []string
+		for _, o := range l.Offers {
+			got = append(got, o.PartnerID+"/"+o.Outcome)
+		}
+		if l.LeadID != "lead-r" || l.Status != tc.status || l.PartnerID != tc.partner || fmt.Sprint(got) != tc.offers {
+			t.Errorf("%+v: %s %s %q %v, want lead-r %s %q %s", tc.f, l.LeadID, l.Status, l.PartnerID, got, tc.status, tc.partner, tc.offers)
+		}
 	}
 }
 

@@ -38,7 +38,9 @@ func (*Projection) Name() string { return Name }
 func (*Projection) Version() int { return 4 }
 
 // Tables returns the tables compared by runner.Verify.
-func (*Projection) Tables() []string { return []string{"leads", "lead_offers", "seats", "lead_partners"} }
+func (*Projection) Tables() []string {
+	return []string{"leads", "lead_offers", "seats", "lead_partners"}
+}
 
 // Setup creates the tables.
 func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
