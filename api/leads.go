@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"dealcredit/app"
@@ -47,8 +46,9 @@ func leadStatus(l domain.LeadState) string {
 	return "open"
 }
 
-func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l domain.LeadState, events []domain.Event) {
-	out := leadResult{Position: pos, ID: l.LeadID, Status: leadStatus(l), Events: make([]string, 0, len(events))}
+func (s *server) leadCommitted(w http.ResponseWriter, status int, res app.LeadDone) {
+	l := res.Lead
+	out := leadResult{Position: res.Position, ID: l.LeadID, Status: leadStatus(l), Events: res.EventTypes()}
 	switch {
 	case l.AcceptedBy != "":
 		out.PartnerID = l.AcceptedBy
@@ -56,29 +56,8 @@ func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l d
 		out.PartnerID, out.Tier = l.Current.PartnerID, string(l.Current.Tier)
 		out.Deadline = l.Current.Deadline.UTC().Format(time.RFC3339)
 	}
-	for _, e := range events {
-		out.Events = append(out.Events, e.EventType())
-	}
-	setPosition(w, pos)
+	setPosition(w, res.Position)
 	writeJSON(w, status, out)
-}
-
-// decideLead decides a lead command through the command layer (see
-// app.Service.OnLead) and returns the lead as the committed events leave it.
-func (s *server) decideLead(r *http.Request, id string, cmd func(l domain.LeadState) (any, error)) (int64, []domain.Event, domain.LeadState, error) {
-	res, err := s.app.OnLead(r.Context(), meta(r), id, cmd)
-	return res.Position, res.Events, res.Lead, err
-}
-
-// leadFor returns the lead for the caller: a partner token sees only a
-// lead that was offered to it; anything else is 404 (its existence is not
-// revealed).
-func leadFor(r *http.Request, l domain.LeadState, id string) error {
-	p := principalFrom(r.Context())
-	if l.LeadID == "" || (p.Role == RolePartner && !slices.Contains(l.Offered, p.PartnerID)) {
-		return errorf(CodeNotFound, "id", "lead %s not found", quoteShort(id))
-	}
-	return nil
 }
 
 func (s *server) createLead() http.HandlerFunc {
@@ -88,103 +67,31 @@ func (s *server) createLead() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := checkLeadRequest(&req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if req.ID == "" {
-			req.ID = s.NewID().String()
-		}
-		pos, evs, l, err := s.decideLead(r, req.ID, func(domain.LeadState) (any, error) {
-			return domain.CreateLead{LeadID: req.ID, Geography: req.Geography, Source: req.Source, SourceName: req.SourceName,
-				Participants: req.Participants, Customer: req.Customer}, nil
-		})
+		res, err := s.app.CreateLead(r.Context(), meta(r), domain.CreateLead{LeadID: req.ID, Geography: req.Geography, Source: req.Source,
+			SourceName: req.SourceName, Participants: req.Participants, Customer: req.Customer})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		w.Header().Set("Location", "/v1/leads/"+req.ID)
-		s.leadCommitted(w, http.StatusCreated, pos, l, evs)
+		w.Header().Set("Location", "/v1/leads/"+res.Lead.LeadID)
+		s.leadCommitted(w, http.StatusCreated, res)
 	}
 }
 
-// checkLeadRequest checks what the decider does not: sizes, the
-// participants list and the customer's name.
-func checkLeadRequest(req *createLeadRequest) error {
-	if req.ID != "" {
-		if err := checkID("id", req.ID); err != nil {
-			return err
-		}
-	}
-	if err := checkID("geography", req.Geography); err != nil {
-		return err
-	}
-	if req.Source != domain.LeadFromCampaign && req.Source != domain.LeadFromEvent {
-		return &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + quoteShort(string(req.Source))}
-	}
-	if len(req.Participants) > 0 && req.Source != domain.LeadFromEvent {
-		return &Error{Code: CodeInvalid, Field: "participants", Rule: "event_only", Message: "participants are only for leads from an event"}
-	}
-	if len(req.Participants) > MaxLeadParticipants {
-		return &Error{Code: CodeInvalid, Field: "participants", Rule: "max_items", Message: fmt.Sprintf("participants may list at most %d partners", MaxLeadParticipants)}
-	}
-	seen := map[string]bool{}
-	for i, p := range req.Participants {
-		field := fmt.Sprintf("participants[%d]", i)
-		if err := checkID(field, p); err != nil {
-			return err
-		}
-		if seen[p] {
-			return &Error{Code: CodeInvalid, Field: field, Rule: "unique", Message: "partner " + p + " is listed twice"}
-		}
-		seen[p] = true
-	}
-	if req.Customer.Name == "" {
-		return &Error{Code: CodeInvalid, Field: "customer.name", Rule: "required", Message: "customer.name is required"}
-	}
-	return nil
+// leadActions are the lead commands leadAction serves, by action. A
+// partner token acts for itself on a lead offered to it; a channel manager
+// acts for the partner the lead is offered to now.
+var leadActions = map[string]reasonCommand[app.LeadDone]{
+	"accept":  withoutReason((*app.Service).AcceptLead),
+	"reject":  (*app.Service).DeclineLead,
+	"cascade": withoutReason((*app.Service).CascadeLead),
 }
 
-// leadAction serves accept, reject and cascade. A partner token acts for
-// itself on a lead offered to it; a channel manager acts for the partner
-// the lead is offered to now.
+// leadAction serves accept, reject and cascade.
 func leadAction(action string) func(*server) http.HandlerFunc {
-	return func(s *server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			var req reasonRequest
-			if err := decodeOptional(w, r, &req); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if len(id) > 64 {
-				s.fail(w, r, errorf(CodeNotFound, "id", "lead not found"))
-				return
-			}
-			p := principalFrom(r.Context())
-			pos, evs, l, err := s.decideLead(r, id, func(l domain.LeadState) (any, error) {
-				if err := leadFor(r, l, id); err != nil {
-					return nil, err
-				}
-				partnerID := p.PartnerID
-				if p.Role != RolePartner && l.Current != nil {
-					partnerID = l.Current.PartnerID
-				}
-				switch action {
-				case "accept":
-					return domain.AcceptLead{PartnerID: partnerID}, nil
-				case "reject":
-					return domain.DeclineLead{PartnerID: partnerID, Reason: req.Reason}, nil
-				}
-				return domain.CascadeLead{}, nil
-			})
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.leadCommitted(w, http.StatusOK, pos, l, evs)
-		}
-	}
+	return serveReasonCommand(leadActions[action], func(s *server, w http.ResponseWriter, _ string, res app.LeadDone) {
+		s.leadCommitted(w, http.StatusOK, res)
+	})
 }
 
 // leadOffer is one offer of a lead.
@@ -234,7 +141,7 @@ func (s *server) getLead() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := leadFor(r, l, id); err != nil {
+		if err := app.LeadVisible(meta(r), l, id); err != nil {
 			s.fail(w, r, err)
 			return
 		}

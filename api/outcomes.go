@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"dealcredit/app"
-	"dealcredit/domain"
 )
 
 // resubmitRequest is the body of POST /v1/deals/{id}/resubmit.
@@ -19,41 +18,40 @@ type resubmitRequest struct {
 func dealOutcome(action string) func(*server) http.HandlerFunc {
 	return func(s *server) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			p := principalFrom(r.Context())
-			by := p.Actor()
-			var cmd any
+			var text string
 			if action == "resubmit" {
 				var req resubmitRequest
 				if err := decodeJSON(w, r, &req); err != nil {
 					s.fail(w, r, err)
 					return
 				}
-				cmd = domain.Resubmit{Info: req.Info, By: by}
+				text = req.Info
 			} else {
 				var req reasonRequest
 				if err := decodeJSON(w, r, &req); err != nil {
 					s.fail(w, r, err)
 					return
 				}
-				switch action {
-				case "won":
-					cmd = domain.MarkWon{Reason: req.Reason, By: by}
-				case "lost":
-					cmd = domain.MarkLost{Reason: req.Reason, By: by}
-				case "return":
-					cmd = domain.ReturnForInfo{Reason: req.Reason, By: by}
-				}
+				text = req.Reason
 			}
-			c := app.DealCommand{DealID: r.PathValue("id"), Cmd: cmd}
-			if p.Role == RolePartner {
-				c.Owner = p.PartnerID
+			id, md := r.PathValue("id"), meta(r)
+			var res app.DealDone
+			var err error
+			switch action {
+			case "won":
+				res, err = s.app.MarkDealWon(r.Context(), md, id, text)
+			case "lost":
+				res, err = s.app.MarkDealLost(r.Context(), md, id, text)
+			case "return":
+				res, err = s.app.ReturnDeal(r.Context(), md, id, text)
+			default:
+				res, err = s.app.ResubmitDeal(r.Context(), md, id, text)
 			}
-			res, err := s.app.OnDeal(r.Context(), meta(r), c)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
-			s.committed(w, http.StatusOK, res.Position, c.DealID, string(res.Deal.Status), res.Events)
+			s.committed(w, http.StatusOK, res.Position, id, string(res.Deal.Status), res.Events)
 		}
 	}
 }

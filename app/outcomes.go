@@ -6,49 +6,26 @@ import (
 	"dealcredit/domain"
 )
 
-// DealCommand is a command on one existing registration: Cmd is a domain deal
-// command (domain.MarkWon, domain.MarkLost, domain.ReturnForInfo,
-// domain.Resubmit, domain.Expire...).
-type DealCommand struct {
-	DealID string
-	// Owner, when set, is the only partner the deal may belong to: another
-	// partner's deal is reported as not found (a partner acting for itself).
-	Owner string
-	Cmd   any
+// Deal outcomes (docs/rules.md rule 8): each with a reason, by md's actor;
+// a partner (md.Partner) reports on its own deals only.
+
+// MarkDealWon records that an approved registration closed won.
+func (s *Service) MarkDealWon(ctx context.Context, md Meta, dealID, reason string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.MarkWon{Reason: reason, By: md.Actor}})
 }
 
-// DealDone is the result of a DealCommand: the registration after it.
-type DealDone struct {
-	Result
-	Deal domain.DealState
+// MarkDealLost records that a registration was lost (releasing its protection).
+func (s *Service) MarkDealLost(ctx context.Context, md Meta, dealID, reason string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.MarkLost{Reason: reason, By: md.Actor}})
 }
 
-// OnDeal decides a command on an existing registration: it reads the deal
-// (guarded), the partner, the customer's reservation (guarded: an outcome
-// that ends protection releases it) and the policy in force.
-func (s *Service) OnDeal(ctx context.Context, md Meta, c DealCommand) (DealDone, error) {
-	var after domain.DealState
-	res, err := s.Decide(ctx, md, func(t *Txn) ([]domain.Event, error) {
-		if !domain.ValidID(c.DealID) {
-			return nil, domain.Errorf(domain.NotFound, "id", "deal.exists", "deal not found")
-		}
-		d, err := LoadIn(t, domain.DealStream(c.DealID), domain.DealState{}, domain.EvolveDeal)
-		if err != nil {
-			return nil, err
-		}
-		if !d.Exists() || (c.Owner != "" && d.PartnerID != c.Owner) {
-			return nil, domain.Errorf(domain.NotFound, "id", "deal.exists", "deal %s not found", c.DealID)
-		}
-		x, err := DealContext(t, d.PartnerID, d.CustomerKey)
-		if err != nil {
-			return nil, err
-		}
-		evs, err := domain.DecideDeal(d, x, c.Cmd, t.Now())
-		for _, e := range evs {
-			d = domain.EvolveDeal(d, e)
-		}
-		after = d
-		return evs, err
-	})
-	return DealDone{Result: res, Deal: after}, err
+// ReturnDeal returns a registration to its partner with a question.
+func (s *Service) ReturnDeal(ctx context.Context, md Meta, dealID, question string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.ReturnForInfo{Reason: question, By: md.Actor}})
+}
+
+// ResubmitDeal answers a return for information and submits the
+// registration again.
+func (s *Service) ResubmitDeal(ctx context.Context, md Meta, dealID, info string) (DealDone, error) {
+	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Resubmit{Info: info, By: md.Actor}})
 }

@@ -6,7 +6,8 @@ import (
 	"dealcredit/domain"
 )
 
-// Scheduled commands: what the scheduler sends when a fact is due. Each is
+// Scheduled commands: what the scheduler sends when a fact is due (with
+// CascadeLead for a lead offer past its deadline). Each is
 // refused with a domain rule when the fact is not (or no longer) due, so a
 // scheduler acting on a read model that lags, or a second scheduler that
 // lost the race, appends nothing.
@@ -16,13 +17,6 @@ import (
 // otherwise).
 func (s *Service) ExpireDeal(ctx context.Context, md Meta, dealID string) (DealDone, error) {
 	return s.OnDeal(ctx, md, DealCommand{DealID: dealID, Cmd: domain.Expire{}})
-}
-
-// LapseLeadOffer records that the lead's current offer passed its deadline
-// and offers the lead to the next eligible partner (lead.deadline before the
-// deadline; lead.open once the lead is closed).
-func (s *Service) LapseLeadOffer(ctx context.Context, md Meta, leadID string) (LeadDone, error) {
-	return s.OnLead(ctx, md, leadID, func(domain.LeadState) (any, error) { return domain.CascadeLead{}, nil })
 }
 
 // LapseSeatOffer records that the freed seat of tier in geo, held for the

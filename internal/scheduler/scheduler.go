@@ -204,7 +204,7 @@ func (s *Scheduler) dueFacts(ctx context.Context, now time.Time) ([]fact, error)
 		lead := id
 		add(fact{kind: KindLeadLapse, subject: lead, key: fmt.Sprintf("scheduler/lead-lapse/%s/%d", lead, round),
 			issue: func(ctx context.Context, md app.Meta) (app.Result, error) {
-				r, err := s.app.LapseLeadOffer(ctx, md, lead)
+				r, err := s.app.CascadeLead(ctx, md, lead)
 				return r.Result, err
 			}})
 		return nil
