@@ -28,13 +28,13 @@ import (
 	"dealcredit/cmd/dealcreditd/dbsetup"
 	"dealcredit/cmd/dealcreditd/natsauth"
 	"dealcredit/cmd/dealcreditd/natsserver"
+	"dealcredit/cmd/dealcreditd/scheduler"
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemwatch"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/jshealth"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/scheduler"
 	"dealcredit/projections/leads"
 )
 
@@ -250,7 +250,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if !*noScheduler {
 		// Several daemons may each run one: a fact is stored once (see
-		// internal/scheduler).
+		// cmd/dealcreditd/scheduler).
 		sched, err := scheduler.New(pool, app.New(store, app.WithRegisteredPartners(leads.RegisteredPartners(pool))), scheduler.Options{Interval: *scheduleEvery,
 			Logger: logger.With("component", "scheduler"), Registerer: reg})
 		if err != nil {

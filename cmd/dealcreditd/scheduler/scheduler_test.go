@@ -20,7 +20,7 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/scheduler"
+	"dealcredit/cmd/dealcreditd/scheduler"
 	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
