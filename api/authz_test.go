@@ -147,6 +147,12 @@ var matrixCases = map[string]struct {
 
 	// The list of leads (issue 15 item 5).
 	"GET /v1/leads": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/leads?partner_id=var-a", nil }, 503},
+
+	// Field reps (issue 15 item 4).
+	"PUT /v1/reps/{id}": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/reps/" + uniq("rep"), map[string]any{"name": "Rita", "geography": "us-west", "size_band": "enterprise"}
+	}, 200},
+	"GET /v1/reps/{id}/statements/{quarter}": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reps/rep-1/statements/2026Q2", nil }, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -215,6 +221,10 @@ var contract = map[string]struct {
 
 	// The list of leads (issue 15 item 5).
 	"GET /v1/leads": {"channel_manager partner", "own"},
+
+	// Field reps (issue 15 item 4).
+	"PUT /v1/reps/{id}":                      {"admin channel_manager", ""},
+	"GET /v1/reps/{id}/statements/{quarter}": {"channel_manager finance auditor", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

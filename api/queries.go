@@ -45,6 +45,11 @@ type Queries interface {
 	// Leads lists leads by f, by lead id after f.After, at most f.Limit (see
 	// LeadFilter; issue 15 item 5).
 	Leads(ctx context.Context, f LeadFilter) (any, error)
+
+	// RepStatement returns a field rep's channel credit in quarter, one row
+	// per currency; a rep never assigned is a *domain.Error with code
+	// NotFound (issue 15 item 4).
+	RepStatement(ctx context.Context, repID string, quarter domain.Quarter) (any, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects,

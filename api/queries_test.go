@@ -53,6 +53,10 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 	return map[string]any{"oem_id": oemID, "line": line}, nil
 }
 
+func (q *logQueries) RepStatement(ctx context.Context, repID string, qr domain.Quarter) (any, error) {
+	return map[string]any{"rep_id": repID, "quarter": qr.String()}, nil
+}
+
 func (q *logQueries) Leads(ctx context.Context, f api.LeadFilter) (any, error) {
 	return map[string]any{"filter": f}, nil
 }

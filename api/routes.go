@@ -99,5 +99,9 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/partners/{id}/statements/{quarter}", Roles: readers, Owner: OwnerPathPartner, handler: (*server).statement},
 		{Method: "GET", Path: "/v1/revenue-mix", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).revenueMix},
 		{Method: "GET", Path: "/v1/events", Roles: []Role{RoleAuditor}, handler: (*server).events},
+
+		// Field reps (issue 15 item 4).
+		{Method: "PUT", Path: "/v1/reps/{id}", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).assignRep},
+		{Method: "GET", Path: "/v1/reps/{id}/statements/{quarter}", Roles: []Role{RoleChannelManager, RoleFinance, RoleAuditor}, handler: (*server).repStatement},
 	}
 }
