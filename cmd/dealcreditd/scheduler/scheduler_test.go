@@ -17,10 +17,10 @@ import (
 
 	"dealcredit/api"
 	"dealcredit/app"
+	"dealcredit/cmd/dealcreditd/scheduler"
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/cmd/dealcreditd/scheduler"
 	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
