@@ -6,24 +6,12 @@ import (
 	"slices"
 
 	"dealcredit/domain"
+	"dealcredit/projections/leads"
 )
 
-// LeadFilter selects leads for GET /v1/leads; empty fields match every lead.
-type LeadFilter struct {
-	// PartnerID keeps the leads offered to that partner.
-	PartnerID string
-	// Own shows the leads as PartnerID sees them: its own offers only, and
-	// status "closed" once the lead went on without it.
-	Own bool
-	// Status is open, offered, accepted, unassigned (or closed, for Own).
-	Status    string
-	Geography string
-	Source    string
-	// After is the last lead id of the previous page ("" for the first).
-	After string
-	// Limit is the page size (1-500).
-	Limit int
-}
+// LeadFilter selects leads for GET /v1/leads (the leads read model's
+// filter: partner, own view, status, geography, source, page).
+type LeadFilter = leads.Filter
 
 // leadStatuses are the values of GET /v1/leads?status=.
 var leadStatuses = []string{"open", "offered", "accepted", "unassigned", "closed"}

@@ -39,11 +39,10 @@ func (s *server) assignRep() http.HandlerFunc {
 func (s *server) repStatement() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if err := checkID("id", id); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
+		if idErr := checkID("id", id); idErr != nil {
+			err = idErr
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return

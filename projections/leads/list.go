@@ -17,12 +17,15 @@ type Filter struct {
 	PartnerID string
 	// Own shows the leads as PartnerID sees them: its own offers only, and
 	// status "closed" once the lead went on without it.
-	Own       bool
+	Own bool
+	// Status is open, offered, accepted, unassigned (or closed, for Own).
 	Status    string
 	Geography string
-	Source    string
-	// After is the last lead id of the previous page.
+	// Source is campaign or event.
+	Source string
+	// After is the last lead id of the previous page ("" for the first).
 	After string
+	// Limit is the page size (1-500).
 	Limit int
 }
 

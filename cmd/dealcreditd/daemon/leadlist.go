@@ -9,6 +9,5 @@ import (
 
 // Leads lists leads from the leads read model (GET /v1/leads).
 func (q *queries) Leads(ctx context.Context, f api.LeadFilter) (any, error) {
-	return leads.List(ctx, q.pool, leads.Filter{PartnerID: f.PartnerID, Own: f.Own, Status: f.Status,
-		Geography: f.Geography, Source: f.Source, After: f.After, Limit: f.Limit})
+	return leads.List(ctx, q.pool, f)
 }
