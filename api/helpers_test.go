@@ -18,7 +18,8 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
+	"dealcredit/internal/testkit/openapicheck"
 )
 
 // testNow is the fixed clock of the tests: 2026Q1 has ended, 2026Q2 is open.
@@ -75,13 +76,10 @@ type apiOption func(*api.Deps)
 // mustAPI starts the API against a fresh migrated database.
 func mustAPI(tb testing.TB, opts ...apiOption) *testAPI {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb)
+	dsn := logtest.MigratedDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatalf("migrate store: %v", err)
-	}
-	if err := api.Migrate(ctx, dsn); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, api.Migrations(), api.VersionTable); err != nil {
 		tb.Fatalf("migrate api: %v", err)
 	}
 	pool, err := pgdb.OpenPool(ctx, dsn)
@@ -169,7 +167,9 @@ func (a *testAPI) do(tb testing.TB, method, path, token string, body any, header
 	if err != nil {
 		tb.Fatalf("read body: %v", err)
 	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	openapicheck.Body(tb, method, path, r.Status, r.Header, r.Body)
+	return r
 }
 
 // must sends a request and fails the test unless it answers want.

@@ -50,6 +50,6 @@ func (s *server) listLeads() http.HandlerFunc {
 			return
 		}
 		f.Limit = int(limit)
-		s.serveQuery(w, r, ModelLeads, func(ctx context.Context) (any, error) { return s.Queries.Leads(ctx, f) }, nil, "")
+		serveQuery(s, w, r, ModelLeads, func(ctx context.Context) (leads.Page, error) { return s.Queries.Leads(ctx, f) }, nil, "")
 	}
 }

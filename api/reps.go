@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 
+	"dealcredit/app"
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
 )
 
 // repRequest is the body of PUT /v1/reps/{id}.
@@ -47,6 +49,16 @@ func (s *server) repStatement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.RepStatement(ctx, id, q) }, nil, "")
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) ([]attribution.RepStatement, error) {
+			rep, err := app.Load(ctx, s.app, domain.FieldRepStream(id), domain.FieldRep{}, domain.EvolveFieldRep)
+			if err == nil && rep.RepID == "" {
+				err = &domain.Error{Code: domain.NotFound, Field: "id", Rule: "fieldrep.exists", Message: "field rep " + id + " not found"}
+			}
+			if err != nil {
+				return nil, err
+			}
+			ss, _, err := s.Queries.RepStatements(ctx, id, q.String())
+			return ss, err
+		}, nil, "")
 	}
 }

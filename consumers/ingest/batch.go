@@ -21,6 +21,7 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
 )
 
 // item is one message of a batch and what became of it.
@@ -84,7 +85,7 @@ func (cb *committed) note(r eventstore.UnitResult) {
 // without acknowledging it, as a dying process would. A graceful stop (ctx
 // ends) commits and acknowledges the batches already collected and hands
 // the messages not yet collected back (Nak).
-func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
+func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) error {
 	cons, err := c.js.Consumer(ctx, StreamName(oem), c.opts.Durable)
 	if err != nil {
 		return fmt.Errorf("ingest: consumer %s: %w", StreamName(oem), err)
@@ -243,7 +244,7 @@ func (c *Consumer) handBack(oem string, cc jetstream.ConsumeContext, consumeClos
 // ones that are ready (up to CommitMessages messages), appends them and
 // hands them to the acknowledge stage. It returns an injected fault, or the
 // cause of a crash it noticed; it always drains decoded.
-func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff, decoded <-chan []*item, acks chan<- *committed, crashed func() bool, kill context.CancelCauseFunc) (err error) {
+func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff.Backoff, decoded <-chan []*item, acks chan<- *committed, crashed func() bool, kill context.CancelCauseFunc) (err error) {
 	defer func() {
 		for range decoded { // what is left is dropped (crash) or handed back (stop)
 		}
@@ -282,20 +283,15 @@ func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff, deco
 			return err
 		}
 		if err != nil {
-			delay := b.next()
+			delay := b.Next()
 			c.log.Warn("ingest: batch not committed, retrying", "oem", oem, "messages", len(items), "retry_in", delay, "err", err)
 			for _, it := range items {
 				_ = it.msg.NakWithDelay(delay)
 			}
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-sctx.Done():
-			}
-			t.Stop()
+			_ = backoff.Sleep(sctx, delay) // the loop ends on sctx
 			continue
 		}
-		b.reset()
+		b.Reset()
 		acks <- cb
 	}
 	return nil

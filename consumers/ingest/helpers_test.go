@@ -18,8 +18,8 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/internal/testkit/natstest"
-	"dealcredit/internal/testkit/pgtest"
 )
 
 // env is a migrated database, its store and a JetStream server.
@@ -32,12 +32,9 @@ type env struct {
 
 func mustEnv(tb testing.TB) *env {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb)
+	dsn := logtest.MigratedDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		tb.Fatalf("open pool: %v", err)

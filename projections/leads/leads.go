@@ -12,7 +12,6 @@ import (
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
-	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
@@ -142,7 +141,7 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		if cat != "lead" && cat != "geo" && cat != "partner" {
 			continue
 		}
-		env, err := attribution.Decode(r)
+		env, err := runner.Decode(r)
 		if err != nil {
 			return err
 		}

@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"dealcredit/projections/runner"
 )
 
 // Filter selects leads; empty fields match every lead.
@@ -61,12 +58,11 @@ type Page struct {
 	NextAfter string `json:"next_after,omitempty"`
 }
 
-// List reads one page of leads matching f from the live read model.
-func List(ctx context.Context, pool *pgxpool.Pool, f Filter) (Page, error) {
-	schema := runner.Schema(Name)
-	leadsT, offersT := pgx.Identifier{schema, "leads"}.Sanitize(), pgx.Identifier{schema, "lead_offers"}.Sanitize()
+// Leads reads one page of leads matching f.
+func (r *Reader) Leads(ctx context.Context, f Filter) (Page, error) {
+	leadsT, offersT := pgx.Identifier{r.schema, "leads"}.Sanitize(), pgx.Identifier{r.schema, "lead_offers"}.Sanitize()
 	out := Page{Leads: []Lead{}}
-	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// view is the status as the caller sees it: a partner's lead that
 		// went on without it is closed.
 		rows, err := tx.Query(ctx, `SELECT lead_id, geography, source, source_name, customer, view, partner_id, created_at FROM (

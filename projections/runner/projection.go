@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"dealcredit/domain"
 	"dealcredit/eventstore"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,23 @@ type State interface {
 	Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error
 }
 
+// Streamer is implemented by a State with rows that nothing reads while the
+// log is folded (an append-only table): during Build, whose schema is dropped
+// when the build fails, they need not commit with their batch, so Build gives
+// them a transaction of their own on another connection, and Postgres takes
+// them in while the batches are read, folded and written. Build calls
+// StartStream with that transaction (search_path set to the build's schema)
+// before the first batch, and EndStream after the last one, with the error
+// the build failed with (nil when it did not); it commits the transaction only
+// when EndStream returns nil. Between the two, Apply sends those rows there
+// instead of through the batch's transaction; after EndStream, through the
+// batch's again. The stream holds one more connection of the pool for the
+// whole build.
+type Streamer interface {
+	StartStream(ctx context.Context, tx pgx.Tx)
+	EndStream(err error) error
+}
+
 // EventError reports a record that a projection cannot apply. The runner
 // stops at it and never skips it by itself: only a skip fact in the log
 // (see Skips) lets it pass.
@@ -105,4 +123,15 @@ func setSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 		return fmt.Errorf("set search_path %s: %w", schema, err)
 	}
 	return nil
+}
+
+// Decode turns a stored record into a domain envelope; a record the domain
+// cannot decode is an *EventError, so the runner stops at it.
+func Decode(r eventstore.Record) (domain.Envelope, error) {
+	ev, err := domain.Decode(r.Type, r.SchemaVersion, r.Data)
+	if err != nil {
+		return domain.Envelope{}, &EventError{Position: r.Position, Type: r.Type, Err: err}
+	}
+	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, StreamVersion: r.StreamVersion,
+		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
 }

@@ -21,7 +21,7 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
 )
@@ -56,11 +56,8 @@ const (
 func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	dsn := pgtest.NewDatabase(t)
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Migrate(ctx, dsn); err != nil {
+	dsn := logtest.MigratedDatabase(t)
+	if err := pgdb.Migrate(ctx, dsn, api.Migrations(), api.VersionTable); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgdb.OpenPool(ctx, dsn)
@@ -242,7 +239,7 @@ func TestRegisteredPartnerGetsLeadUpperTiersLetLapse(t *testing.T) {
 		{leads.Filter{After: "lead-r"}, "", "", ""},
 	} {
 		tc.f.Limit = 10
-		page, err := leads.List(e.ctx, e.pool, tc.f)
+		page, err := leads.NewReader(e.pool).Leads(e.ctx, tc.f)
 		if err != nil {
 			t.Fatal(err)
 		}
