@@ -31,6 +31,7 @@ type item struct {
 	inv     domain.InvoiceReceived
 	id      uuid.UUID
 	data    []byte
+	ver     int                        // the schema version of data, as domain.Encode wrote it
 	req     []eventstore.AppendRequest // its unit: the invoice, or the rejection fact of a dead letter
 	reason  string                     // set when the message is dead-lettered
 	outcome string
@@ -406,7 +407,7 @@ func invoiceUnit(oem string, it *item) []eventstore.AppendRequest {
 		Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
 		Expected: expected,
 		Events: []eventstore.Event{{
-			ID: it.id, Type: it.inv.EventType(), SchemaVersion: 1, Data: it.data,
+			ID: it.id, Type: it.inv.EventType(), SchemaVersion: it.ver, Data: it.data,
 			Metadata: eventstore.Metadata{
 				CorrelationID: it.inv.NaturalKey(),
 				Actor:         "oem:" + oem,
@@ -565,7 +566,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 
 // decode fills it from its message, or returns why it can never be valid.
 func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
-	m, err := oemfeed.Decode(subject, body)
+	inv, err := oemfeed.Decode(subject, body)
 	if err != nil {
 		var de *oemfeed.DecodeError
 		if errors.As(err, &de) {
@@ -573,16 +574,16 @@ func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
 		}
 		return err
 	}
-	it.inv = m.Invoice(oem)
+	it.inv = inv
 	if err := it.inv.Validate(); err != nil {
 		return err
 	}
-	_, _, data, err := domain.Encode(it.inv)
+	_, ver, data, err := domain.Encode(it.inv)
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
-	it.data = data
-	id, err := uuid.Parse(domain.InvoiceEventID(oem, m.InvoiceNumber, m.Revision))
+	it.data, it.ver = data, ver
+	id, err := uuid.Parse(domain.InvoiceEventID(oem, inv.InvoiceNumber, inv.Revision))
 	if err != nil {
 		return fmt.Errorf("event id: %w", err)
 	}

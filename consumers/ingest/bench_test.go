@@ -22,7 +22,10 @@ import (
 // Nats-Msg-Id), and in the same run the limits: raw JetStream fetch+ack of
 // the same messages, COPY of the same rows into Postgres, and the event
 // store alone appending the same invoices (decoded beforehand) in commits of
-// the consumer's size into a fresh database. The size is
+// the consumer's size into a fresh database. It ends with the ratios:
+// ingest's invoices/s as a percentage of COPY's rows/s (pct_copy) and of
+// the store alone (pct_store_only), its messages/s of the raw fetch+ack's
+// (pct_fetchack), and the store alone's of COPY (store_only_pct_copy). The size is
 // DEALCREDIT_BENCH_INVOICES (default 200000). With DEALCREDIT_BENCH_MIRROR=1
 // a relay copies the log into DEALCREDIT_EVENTS meanwhile and ingest
 // acknowledges only what is mirrored (Options.Mirrored), as in the daemon.
@@ -110,7 +113,8 @@ func BenchmarkIngest(b *testing.B) {
 	if stored != len(feed) {
 		b.Fatalf("stored %d invoices, want %d", stored, len(feed))
 	}
-	b.ReportMetric(float64(len(feed))/elapsed.Seconds(), "invoices/s")
+	rate := float64(len(feed)) / elapsed.Seconds()
+	b.ReportMetric(rate, "invoices/s")
 	b.ReportMetric(float64(3*len(feed))/elapsed.Seconds(), "lines/s")
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "msgs/s")
 	if mfs, err := reg.Gather(); err == nil {
@@ -155,7 +159,8 @@ func BenchmarkIngest(b *testing.B) {
 			got++
 		}
 	}
-	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "fetchack_msgs/s")
+	fetchAck := float64(total) / time.Since(start).Seconds()
+	b.ReportMetric(fetchAck, "fetchack_msgs/s")
 
 	// Limit 2: COPY of the same rows (one per invoice) into Postgres.
 	if _, err := e.pool.Exec(ctx, `CREATE TABLE copy_bench (id uuid, stream text, data json)`); err != nil {
@@ -171,7 +176,8 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(rows))/time.Since(start).Seconds(), "copy_rows/s")
+	copyRate := float64(len(rows)) / time.Since(start).Seconds()
+	b.ReportMetric(copyRate, "copy_rows/s")
 
 	// Limit 3: the event store alone, same invoices, same commit size.
 	bodies := make([][]byte, len(feed))
@@ -196,5 +202,12 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(len(units))/time.Since(start).Seconds(), "store_only_invoices/s")
+	storeOnly := float64(len(units)) / time.Since(start).Seconds()
+	b.ReportMetric(storeOnly, "store_only_invoices/s")
+
+	// Each figure next to its limits of the same run.
+	b.ReportMetric(100*rate/copyRate, "pct_copy")
+	b.ReportMetric(100*rate/storeOnly, "pct_store_only")
+	b.ReportMetric(100*float64(total)/elapsed.Seconds()/fetchAck, "pct_fetchack")
+	b.ReportMetric(100*storeOnly/copyRate, "store_only_pct_copy")
 }

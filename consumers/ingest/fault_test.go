@@ -37,7 +37,9 @@ func publishFeed(t *testing.T, e *env, feed []oemfeed.Generated, oems ...string)
 				buf.WriteByte('\n')
 			}
 		}
-		if _, err := oemfeed.Publish(ctx, js, oem, &buf, oemfeed.PublishOptions{}); err != nil {
+		// A loaded CI machine can take longer than the CLI's default to
+		// acknowledge: the test is about ingest, not the publisher's patience.
+		if _, err := oemfeed.Publish(ctx, js, oem, &buf, oemfeed.PublishOptions{AckTimeout: time.Minute}); err != nil {
 			t.Fatalf("publish %s: %v", oem, err)
 		}
 	}

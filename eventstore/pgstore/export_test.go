@@ -7,3 +7,8 @@ func SetBeforeCommit(s *Store, f func()) { s.beforeCommit = f }
 // SetFastSkip sets how many batches take the slow path after the fast path
 // missed (default fastSkipAfterMiss). Call it before the first append.
 func SetFastSkip(s *Store, n int) { s.fastSkip = n }
+
+// SetCopyMin sets the batch size from which the writer uses COPY instead of
+// INSERT (default copyMinRecords); 1 writes every batch with COPY. Call it
+// before the first append.
+func SetCopyMin(s *Store, n int) { s.copyMin = n }

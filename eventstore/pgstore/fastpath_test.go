@@ -18,9 +18,22 @@ import (
 // being wrong: a head moved by the other process (also on an empty log), a
 // stream created by the other process, a stored event id, a cached version
 // that is an idempotent retry. Each outcome must equal the slow path's, and
-// the log must stay gap-free with an intact chain.
+// the log must stay gap-free with an intact chain. It runs once with the
+// INSERT write and once with every batch written by COPY.
 func TestFastPathAssumptions(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		copyMin int
+	}{{"insert", 1 << 30}, {"copy", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fastPathAssumptions(t, tc.copyMin)
+		})
+	}
+}
+
+func fastPathAssumptions(t *testing.T, copyMin int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dsn := mustDatabase(t)
@@ -29,6 +42,7 @@ func TestFastPathAssumptions(t *testing.T) {
 	for i := range stores {
 		stores[i] = mustStore(t, mustPool(t, dsn), pgstore.Options{Registerer: regs[i]})
 		pgstore.SetFastSkip(stores[i], 0)
+		pgstore.SetCopyMin(stores[i], copyMin)
 	}
 	const a, b = 0, 1
 	ev := map[string]eventstore.Event{}

@@ -46,7 +46,7 @@ func holdRandomly(every int) func() {
 }
 
 // TestGapFreeFollower runs writers on two stores with separate pools (as two
-// processes would) while a live follower reads with ReadAll+WaitFor: it must
+// processes would; one writes with COPY, the other with INSERT) while a live follower reads with ReadAll+WaitFor: it must
 // see every position exactly once, in order, and every appended event.
 func TestGapFreeFollower(t *testing.T) {
 	t.Parallel()
@@ -59,6 +59,9 @@ func TestGapFreeFollower(t *testing.T) {
 		stores[i] = mustStore(t, mustPool(t, dsn), pgstore.Options{})
 		pgstore.SetBeforeCommit(stores[i], holdRandomly(holdEvery))
 	}
+	// One store writes every batch with COPY, the other with INSERT (its
+	// batches stay below the COPY threshold): both paths interleave.
+	pgstore.SetCopyMin(stores[1], 1)
 	reader := mustStore(t, mustPool(t, dsn), pgstore.Options{})
 
 	var (

@@ -83,6 +83,7 @@ type Store struct {
 
 	beforeCommit func() // test hook, see export_test.go
 	fastSkip     int    // batches on the slow path after a fast-path miss
+	copyMin      int    // records from which a batch is written with COPY
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -127,6 +128,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 		cancel:  cancel,
 	}
 	s.fastSkip = fastSkipAfterMiss
+	s.copyMin = copyMinRecords
 	if opts.FenceInterval <= 0 {
 		opts.FenceInterval = DefaultFenceInterval
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,9 +29,9 @@ const (
 	sqlByIDs    = `SELECT ` + recordColumns + ` FROM events WHERE event_id = ANY($1::uuid[])`
 	sqlVersions = `SELECT s.id, COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = s.id ORDER BY e.stream_version DESC LIMIT 1), 0) FROM unnest($1::text[]) AS s(id)`
 	sqlInsert   = `INSERT INTO events (` + recordColumns + `) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[], $9::timestamptz[], $10::timestamptz[], $11::bytea[], $12::bytea[])`
-	// sqlInsertIfHead is sqlInsert that writes nothing unless the log's
-	// last event is at position $13 with hash $14 (0 and any hash: empty).
-	sqlInsertIfHead = sqlInsert + ` WHERE CASE WHEN $13::bigint = 0 THEN NOT EXISTS (SELECT 1 FROM events) ELSE EXISTS (SELECT 1 FROM events WHERE position = $13::bigint AND hash = $14::bytea) END`
+	// headGuard is true when the log's last event is at position $1 with
+	// hash $2 (0 and any hash: the log is empty).
+	headGuard = `CASE WHEN $1::bigint = 0 THEN NOT EXISTS (SELECT 1 FROM events) ELSE EXISTS (SELECT 1 FROM events WHERE position = $1::bigint AND hash = $2::bytea) END`
 	// sqlNotifyIfHead notifies only when position $3 is stored (the fast
 	// path's INSERT may have written nothing).
 	sqlNotifyIfHead = `SELECT pg_notify($1, $2) FROM events WHERE position = $3`
@@ -39,6 +40,10 @@ const (
 	sqlBeginStmt    = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	sqlGenericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
 )
+
+// sqlInsertIfHead is sqlInsert that writes nothing unless the log's last
+// event is at position $13 with hash $14 (0 and any hash: empty).
+var sqlInsertIfHead = sqlInsert + ` WHERE ` + strings.NewReplacer("$1:", "$13:", "$2:", "$14:").Replace(headGuard)
 
 // writeLoop is the group-commit writer: it takes every job waiting in the
 // queue (up to about MaxBatch events) and writes them in one transaction.
@@ -452,6 +457,9 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		rollback(conn)
 		return false, nil
 	}
+	if len(st.newRecs) >= s.copyMin {
+		return s.copyAndCommit(ctx, conn, st, fast)
+	}
 	n := len(st.newRecs)
 	head := st.newRecs[n-1].Position
 	insertSQL := sqlInsert
@@ -513,34 +521,39 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		if !stale {
 			s.beforeCommit()
 		}
-		b = &pgx.Batch{}
-		b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
-		b.Queue("COMMIT")
-		br = conn.SendBatch(ctx, b)
-		stage = "notify"
-		_, err = br.Exec()
-		if err == nil {
-			stage = "commit"
-			_, err = br.Exec()
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return s.commitOutcome(conn, st, stage, stale, err)
+		return s.notifyAndCommit(ctx, conn, st, stale)
 	}
 	br := conn.SendBatch(ctx, b)
-	err = readFirst(br)
-	if err == nil {
-		stage = "notify"
-		_, err = br.Exec()
+	if err = readFirst(br); err == nil {
+		stage, err = readNotifyCommit(br)
+	} else {
+		_ = br.Close() // err says what failed first
 	}
-	if err == nil {
+	return s.commitOutcome(conn, st, stage, stale, err)
+}
+
+// readNotifyCommit reads the answers to [NOTIFY, COMMIT], the last two
+// statements of br, and closes br; stage names the one that failed.
+func readNotifyCommit(br pgx.BatchResults) (stage string, err error) {
+	stage = "notify"
+	if _, err = br.Exec(); err == nil {
 		stage = "commit"
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	return stage, err
+}
+
+// notifyAndCommit sends [NOTIFY, COMMIT] for a transaction whose rows are
+// written (the test hook's second round trip) and returns the outcome.
+func (s *Store) notifyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, stale bool) (bool, error) {
+	head := st.newRecs[len(st.newRecs)-1].Position
+	b := &pgx.Batch{}
+	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+	b.Queue("COMMIT")
+	stage, err := readNotifyCommit(conn.SendBatch(ctx, b))
 	return s.commitOutcome(conn, st, stage, stale, err)
 }
 
