@@ -139,6 +139,31 @@ var matrixCases = map[string]struct {
 	"GET /v1/partners/{id}/statements/{quarter}/reporting": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/partners/var-a/statements/2026Q1/reporting", nil
 	}, 503},
+
+	// Deal outcomes (issue 15 item 2).
+	"POST /v1/deals/{id}/won": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/won", map[string]any{"reason": "PO signed"}
+	}, 200},
+	"POST /v1/deals/{id}/lost": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.approvedDeal(t, "var-a") + "/lost", map[string]any{"reason": "budget cut"}
+	}, 200},
+	"POST /v1/deals/{id}/return": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/deals/" + a.registerDeal(t, "var-a", uniq("Cust")) + "/return", map[string]any{"reason": "which site?"}
+	}, 200},
+	"POST /v1/deals/{id}/resubmit": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		id := a.registerDeal(t, "var-a", uniq("Cust"))
+		a.must(t, 200, "POST", "/v1/deals/"+id+"/return", tokCM, map[string]any{"reason": "which site?"})
+		return "/v1/deals/" + id + "/resubmit", map[string]any{"info": "the Berlin site"}
+	}, 200},
+
+	// The list of leads (issue 15 item 5).
+	"GET /v1/leads": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/leads?partner_id=var-a", nil }, 503},
+
+	// Field reps (issue 15 item 4).
+	"PUT /v1/reps/{id}": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/reps/" + uniq("rep"), map[string]any{"name": "Rita", "geography": "us-west", "size_band": "enterprise"}
+	}, 200},
+	"GET /v1/reps/{id}/statements/{quarter}": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reps/rep-1/statements/2026Q2", nil }, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -203,6 +228,19 @@ var contract = map[string]struct {
 	"GET /v1/fx-rates":                                     {"finance admin auditor", ""},
 	"GET /v1/revenue-mix/reporting":                        {"finance auditor", ""},
 	"GET /v1/partners/{id}/statements/{quarter}/reporting": {"finance auditor partner", "own"},
+
+	// Deal outcomes (issue 15 item 2).
+	"POST /v1/deals/{id}/won":      {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/lost":     {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/return":   {"channel_manager", ""},
+	"POST /v1/deals/{id}/resubmit": {"channel_manager partner", "own"},
+
+	// The list of leads (issue 15 item 5).
+	"GET /v1/leads": {"channel_manager partner", "own"},
+
+	// Field reps (issue 15 item 4).
+	"PUT /v1/reps/{id}":                      {"admin channel_manager", ""},
+	"GET /v1/reps/{id}/statements/{quarter}": {"channel_manager finance auditor", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

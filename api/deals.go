@@ -181,6 +181,7 @@ type dealView struct {
 	Status        domain.DealStatus         `json:"status"`
 	Customer      domain.Customer           `json:"customer"`
 	Geography     string                    `json:"geography"`
+	SizeBand      string                    `json:"size_band,omitempty"`
 	Segments      []domain.Segment          `json:"segments"`
 	ExpectedValue domain.Money              `json:"expected_value"`
 	OEMID         string                    `json:"oem_id,omitempty"`
@@ -210,7 +211,7 @@ func (s *server) getDeal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		v := dealView{DealID: d.DealID, PartnerID: d.PartnerID, Status: d.Status, Customer: d.Customer, Geography: d.Geography,
+		v := dealView{DealID: d.DealID, PartnerID: d.PartnerID, Status: d.Status, Customer: d.Customer, Geography: d.Geography, SizeBand: d.SizeBand,
 			Segments: d.Segments, ExpectedValue: d.ExpectedValue, OEMID: d.OEMID, RegisteredOn: d.RegisteredOn,
 			Extensions: d.Extensions, Overridden: d.Overridden, Reason: d.Reason,
 			Conflicts: conflictViews(r, d.Conflicts), Engagements: nonNil(d.Engagements), Handoffs: nonNil(d.Handoffs), Position: head}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,6 +50,13 @@ func mustLeadsAPI(t *testing.T) (*testAPI, *testClock) {
 		d.Clock = clk.Now
 		d.Tokens = append(append(api.Tokens{}, testTokens...), api.Token{Token: tokVarP, Role: api.RolePartner, PartnerID: "var-p"})
 		d.Queries = &logQueries{store: d.Store}
+		// The daemon reads them from the leads read model (not run here).
+		d.RegisteredPartners = func(_ context.Context, geo string) ([]string, error) {
+			if geo == "us-west" {
+				return []string{"hp", "var-reg"}, nil // hp is an OEM: checked and skipped
+			}
+			return nil, nil
+		}
 	})
 	a.seed(t)
 	a.must(t, 201, "POST", "/v1/partners", tokCM, map[string]any{"id": "var-p", "name": "Plat", "kind": "var", "geography": "us-west"})
@@ -145,7 +153,7 @@ func TestLeadRouting(t *testing.T) {
 		{"campaign: platinum first", "us-west", "campaign", nil, "offered", "var-p", "platinum"},
 		{"event: participant before platinum", "us-west", "event", []string{"var-b"}, "offered", "var-b", "gold"},
 		{"event: participant from another geography", "us-west", "event", []string{"z-var"}, "offered", "z-var", "gold"},
-		{"event: registered participant skipped", "us-west", "event", []string{"var-reg"}, "offered", "var-p", "platinum"},
+		{"event: a registered participant is a participant", "us-west", "event", []string{"var-reg"}, "offered", "var-reg", "registered"},
 		{"an OEM holding a seat is never offered", "apac", "campaign", nil, "offered", "z-var", "gold"},
 		{"nobody in the geography", "mars", "campaign", nil, "unassigned", "", ""},
 	}

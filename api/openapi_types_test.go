@@ -67,6 +67,15 @@ var responseTypes = map[string]any{
 	"GET /v1/fx-rates 200":                                     fxRateList{},
 	"GET /v1/revenue-mix/reporting 200":                        queryResult[domain.ReportedMix]{},
 	"GET /v1/partners/{id}/statements/{quarter}/reporting 200": queryResult[domain.ReportedStatement]{},
+
+	// Issue 15: deal outcomes, the list of leads, field reps.
+	"POST /v1/deals/{id}/won 200":                commandResult{},
+	"POST /v1/deals/{id}/lost 200":               commandResult{},
+	"POST /v1/deals/{id}/return 200":             commandResult{},
+	"POST /v1/deals/{id}/resubmit 200":           commandResult{},
+	"GET /v1/leads 200":                          queryResult[leads.Page]{},
+	"PUT /v1/reps/{id} 200":                      commandResult{},
+	"GET /v1/reps/{id}/statements/{quarter} 200": queryResult[[]attribution.RepStatement]{},
 }
 
 // TestResponseTypesMatchOpenAPI fails when a JSON answer of a route and its

@@ -53,6 +53,10 @@ type AttributionReader interface {
 	// Explain returns the credits of one invoice line and the events behind
 	// them; an error for which attribution.IsNoLine holds when there are none.
 	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (attribution.Explanation, error)
+
+	// RepStatements returns a field rep's channel credit in quarter, one row
+	// per currency (issue 15 item 4).
+	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error)
 }
 
 // SeatsReader is the leads-and-seats read model (leads.Reader).
@@ -60,6 +64,9 @@ type SeatsReader interface {
 	// Seats returns the seats per tier of geography geo (no tiers when the
 	// geography has no seats set and no holders).
 	Seats(ctx context.Context, geo string) (leads.GeoSeats, error)
+
+	// Leads returns one page of the leads matching f (issue 15 item 5).
+	Leads(ctx context.Context, f leads.Filter) (leads.Page, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects,

@@ -55,6 +55,15 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 }
 
 // Seats knows every geography but "nowhere".
+// Leads answers one lead whose id is the filter it was given.
+func (q *logQueries) Leads(ctx context.Context, f leads.Filter) (leads.Page, error) {
+	return leads.Page{Leads: []leads.Lead{{LeadID: fmt.Sprintf("%+v", f), Source: "campaign", Status: "open", Offers: []leads.Offer{}}}}, nil
+}
+
+func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error) {
+	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, 0, nil
+}
+
 func (q *logQueries) Seats(ctx context.Context, geo string) (leads.GeoSeats, error) {
 	gs := leads.GeoSeats{Geography: geo, Tiers: []leads.TierSeats{}}
 	if geo != "nowhere" {

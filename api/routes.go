@@ -76,11 +76,19 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/deals/{id}/engagements", Roles: cmPartner, Owner: OwnerDeal, Creates: true, handler: (*server).logEngagement},
 		{Method: "POST", Path: "/v1/deals/{id}/service-handoff", Roles: cmOnly, handler: (*server).serviceHandoff},
 
+		// Deal outcomes (issue 15 item 2).
+		{Method: "POST", Path: "/v1/deals/{id}/won", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("won")},
+		{Method: "POST", Path: "/v1/deals/{id}/lost", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("lost")},
+		{Method: "POST", Path: "/v1/deals/{id}/return", Roles: cmOnly, handler: dealOutcome("return")},
+		{Method: "POST", Path: "/v1/deals/{id}/resubmit", Roles: cmPartner, Owner: OwnerDeal, handler: dealOutcome("resubmit")},
+
 		{Method: "POST", Path: "/v1/leads", Roles: cmOnly, Creates: true, handler: (*server).createLead},
 		{Method: "GET", Path: "/v1/leads/{id}", Roles: cmPartner, Owner: OwnerLead, handler: (*server).getLead},
 		{Method: "POST", Path: "/v1/leads/{id}/accept", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("accept")},
 		{Method: "POST", Path: "/v1/leads/{id}/reject", Roles: cmPartner, Owner: OwnerLead, handler: leadAction("reject")},
 		{Method: "POST", Path: "/v1/leads/{id}/cascade", Roles: cmOnly, handler: leadAction("cascade")},
+		// The list of leads (issue 15 item 5).
+		{Method: "GET", Path: "/v1/leads", Roles: cmPartner, Owner: OwnerQueryPartner, handler: (*server).listLeads},
 
 		{Method: "PUT", Path: "/v1/policy", Roles: []Role{RoleAdmin}, handler: (*server).setPolicy},
 		{Method: "GET", Path: "/v1/policy", Roles: all, handler: (*server).getPolicy},
@@ -96,5 +104,9 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/fx-rates", Roles: []Role{RoleFinance, RoleAdmin, RoleAuditor}, handler: (*server).listFXRates},
 		{Method: "GET", Path: "/v1/revenue-mix/reporting", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).reportedMix},
 		{Method: "GET", Path: "/v1/partners/{id}/statements/{quarter}/reporting", Roles: readers, Owner: OwnerPathPartner, handler: (*server).reportedStatement},
+
+		// Field reps (issue 15 item 4).
+		{Method: "PUT", Path: "/v1/reps/{id}", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).assignRep},
+		{Method: "GET", Path: "/v1/reps/{id}/statements/{quarter}", Roles: []Role{RoleChannelManager, RoleFinance, RoleAuditor}, handler: (*server).repStatement},
 	}
 }

@@ -64,6 +64,10 @@ type Deps struct {
 	Clock func() time.Time
 	// NewID makes deal and event ids; nil is uuid.New.
 	NewID func() uuid.UUID
+	// RegisteredPartners lists a geography's registered partners, the last
+	// candidates of a lead (docs/rules.md rule 24); nil offers leads to
+	// Platinum and Gold partners only.
+	RegisteredPartners func(ctx context.Context, geo string) ([]string, error)
 	// Queries is the read side; nil answers queries with 503.
 	Queries Queries
 	// WaitTimeout bounds a query's wait for min_position (default 5 s).
@@ -107,7 +111,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, app: app.New(d.Store, app.WithClock(d.Clock), app.WithIDs(d.NewID)), metrics: m}
+	s := &server{Deps: d, app: app.New(d.Store, app.WithClock(d.Clock), app.WithIDs(d.NewID), app.WithRegisteredPartners(d.RegisteredPartners)), metrics: m}
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		var h http.Handler = rt.handler(s)

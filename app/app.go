@@ -44,9 +44,10 @@ type Meta struct {
 
 // Service runs commands against the event log.
 type Service struct {
-	store eventstore.Store
-	clock func() time.Time
-	newID func() uuid.UUID
+	store      eventstore.Store
+	clock      func() time.Time
+	newID      func() uuid.UUID
+	registered func(ctx context.Context, geo string) ([]string, error)
 }
 
 // Option configures a Service.
@@ -57,6 +58,14 @@ func WithClock(clock func() time.Time) Option { return func(s *Service) { s.cloc
 
 // WithIDs sets the source of new deal, lead and event ids (default uuid.New).
 func WithIDs(newID func() uuid.UUID) Option { return func(s *Service) { s.newID = newID } }
+
+// WithRegisteredPartners sets where lead decisions find the registered
+// partners of a geography (the last candidates of a lead, rule 24); the log
+// has no stream listing them, so the daemon passes a read model's. Without
+// it, leads go to Platinum and Gold partners (and event participants) only.
+func WithRegisteredPartners(fn func(ctx context.Context, geo string) ([]string, error)) Option {
+	return func(s *Service) { s.registered = fn }
+}
 
 // New returns a Service appending to store.
 func New(store eventstore.Store, opts ...Option) *Service {
@@ -75,6 +84,10 @@ func (s *Service) Now() time.Time { return s.clock() }
 type Result struct {
 	Position int64
 	Events   []domain.Event
+	// Replayed is true when the events' ids (from Meta.IdempotencyKey) were
+	// all stored before with the same content: the command had already been
+	// carried out and nothing new was written.
+	Replayed bool
 }
 
 // EventTypes lists the result's event types, in order.
@@ -162,10 +175,11 @@ func (s *Service) envelopes(md Meta, now time.Time, events []domain.Event, first
 // Txn records the stream versions a decision read, so that its events are
 // appended atomically against exactly those versions.
 type Txn struct {
-	ctx      context.Context
-	store    eventstore.Reader
-	now      time.Time
-	versions map[string]int64
+	ctx        context.Context
+	store      eventstore.Reader
+	now        time.Time
+	versions   map[string]int64
+	registered func(ctx context.Context, geo string) ([]string, error)
 }
 
 // Now is the time of the decision (one reading of the clock per attempt).
@@ -174,7 +188,7 @@ func (t *Txn) Now() time.Time { return t.now }
 // Reader returns a Txn for reading outside a decision (its guarded
 // versions are never used).
 func (s *Service) Reader(ctx context.Context) *Txn {
-	return &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}}
+	return &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}, registered: s.registered}
 }
 
 // LoadIn folds stream and guards its version: if the stream changes before
@@ -210,7 +224,7 @@ func Policy(t *Txn) (domain.PolicyHistory, error) {
 // e.g. a waitlist), the events are appended and the error returned.
 func (s *Service) Decide(ctx context.Context, md Meta, fn func(t *Txn) ([]domain.Event, error)) (Result, error) {
 	for attempt := 1; ; attempt++ {
-		t := &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}}
+		t := &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}, registered: s.registered}
 		events, derr := fn(t)
 		if derr != nil && len(events) == 0 {
 			return Result{}, derr
@@ -235,10 +249,12 @@ func (s *Service) Decide(ctx context.Context, md Meta, fn func(t *Txn) ([]domain
 			return Result{}, fmt.Errorf("append %s: %w", strings.Join(names, ","), err)
 		}
 		var pos int64
+		replayed := true
 		for _, x := range res {
 			pos = max(pos, x.LastPosition())
+			replayed = replayed && x.AlreadyAppended
 		}
-		return Result{Position: pos, Events: events}, derr
+		return Result{Position: pos, Events: events, Replayed: replayed}, derr
 	}
 }
 

@@ -99,7 +99,7 @@ func (s *Service) OnLead(ctx context.Context, md Meta, id string, cmd func(domai
 		}
 		var cands []domain.Candidate
 		if need {
-			if cands, err = leadCandidates(t, created); err != nil {
+			if cands, err = leadCandidates(t, created, l.Offered); err != nil {
 				return nil, err
 			}
 		}
@@ -119,8 +119,11 @@ func (s *Service) OnLead(ctx context.Context, md Meta, id string, cmd func(domai
 
 // leadCandidates reads the geography's seats and the partners that may
 // receive lead l (unguarded: a tier change a moment before does not
-// invalidate the offer) and leaves the choice to the domain.
-func leadCandidates(t *Txn, l domain.LeadCreated) ([]domain.Candidate, error) {
+// invalidate the offer) and leaves the choice to the domain. Registered
+// partners hold no seat: only once no Platinum, Gold or participant is left
+// (offered lists who was) are they read from the service's
+// WithRegisteredPartners, so a lead decision needs no read model until then.
+func leadCandidates(t *Txn, l domain.LeadCreated, offered []string) ([]domain.Candidate, error) {
 	if len(l.Participants) > domain.MaxLeadParticipants {
 		return nil, nil // the decider refuses the lead: read nothing for it
 	}
@@ -132,10 +135,37 @@ func leadCandidates(t *Txn, l domain.LeadCreated) ([]domain.Candidate, error) {
 		}
 		geo = g
 	}
+	partners, err := peekPartners(t, domain.LeadPartners(l, geo))
+	if err != nil {
+		return nil, err
+	}
+	cands := domain.LeadCandidates(l, geo, partners)
+	for _, c := range domain.LeadOrder(l, cands) {
+		if !slices.Contains(offered, c.PartnerID) {
+			return cands, nil // someone above the registered partners is left
+		}
+	}
+	if t.registered == nil || !domain.ValidID(l.Geography) {
+		return cands, nil
+	}
+	ids, err := t.registered(t.ctx, l.Geography)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := peekPartners(t, ids)
+	if err != nil {
+		return nil, err
+	}
+	return append(cands, domain.RegisteredCandidates(l, ids, regs)...), nil
+}
+
+// peekPartners reads the partners of ids (invalid ids are left out: the
+// decider refuses them).
+func peekPartners(t *Txn, ids []string) (map[string]domain.PartnerState, error) {
 	partners := map[string]domain.PartnerState{}
-	for _, id := range domain.LeadPartners(l, geo) {
+	for _, id := range ids {
 		if !domain.ValidID(id) {
-			continue // the decider refuses the participant
+			continue
 		}
 		p, err := Peek(t, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
 		if err != nil {
@@ -143,5 +173,5 @@ func leadCandidates(t *Txn, l domain.LeadCreated) ([]domain.Candidate, error) {
 		}
 		partners[id] = p
 	}
-	return domain.LeadCandidates(l, geo, partners), nil
+	return partners, nil
 }

@@ -66,9 +66,14 @@ func EvolveDeal(d DealState, e Event) DealState {
 	case DealExpired:
 		d.Status = StatusExpired
 	case DealWon:
-		d.Status = StatusWon
+		d.Status, d.Reason = StatusWon, e.Reason
 	case DealLost:
 		d.Status, d.Reason = StatusLost, e.Reason
+	case DealResubmitted:
+		d.Status, d.Reason = StatusPending, ""
+		if len(d.Conflicts) > 0 {
+			d.Status = StatusConflict
+		}
 	case EngagementLogged:
 		d.Engagements = append(append([]EngagementLogged(nil), d.Engagements...), e)
 	case ServiceHandedOff:
@@ -179,10 +184,12 @@ type (
 	Extend struct{ By string }
 	// Expire ends the protection window after its last day.
 	Expire struct{}
-	// MarkWon records that the opportunity closed won.
-	MarkWon struct{}
-	// MarkLost records that the opportunity was lost.
-	MarkLost struct{ Reason string }
+	// MarkWon records that the opportunity closed won, with a reason.
+	MarkWon struct{ Reason, By string }
+	// MarkLost records that the opportunity was lost, with a reason.
+	MarkLost struct{ Reason, By string }
+	// Resubmit answers a return for information (Info) and submits the registration again.
+	Resubmit struct{ Info, By string }
 	// Override approves the registration over a conflict, displacing the holders.
 	Override struct{ Reason, By string }
 	// LogEngagement records an engagement step.
@@ -298,18 +305,32 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 		}
 		return append([]Event{DealExpired{DealID: d.DealID, On: d.ExpiresOn.AddDays(1)}}, release(d, today, "expired")...), nil
 	case MarkWon:
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+			return nil, err
+		}
 		if err := needStatus(d, "mark won", StatusApproved); err != nil {
 			return nil, err
 		}
-		return []Event{DealWon{DealID: d.DealID, On: today}}, nil
+		if today.After(d.ExpiresOn) {
+			return nil, refusef("registration.expired", "deal %s expired on %s; an expired registration cannot be won", d.DealID, d.ExpiresOn)
+		}
+		return []Event{DealWon{DealID: d.DealID, On: today, Reason: c.Reason, By: c.By}}, nil
 	case MarkLost:
-		if err := CheckText("reason", c.Reason, MaxReasonLen); err != nil {
+		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
 			return nil, err
 		}
-		if err := needStatus(d, "mark lost", StatusPending, StatusConflict, StatusReturned, StatusApproved); err != nil {
+		if err := needStatus(d, "mark lost", StatusPending, StatusConflict, StatusReturned, StatusApproved, StatusWon); err != nil {
 			return nil, err
 		}
-		return append([]Event{DealLost{DealID: d.DealID, Reason: c.Reason, On: today}}, release(d, today, "lost")...), nil
+		return append([]Event{DealLost{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, release(d, today, "lost")...), nil
+	case Resubmit:
+		if err := CheckRequiredText("info", c.Info, MaxReasonLen); err != nil {
+			return nil, err
+		}
+		if err := needStatus(d, "resubmit", StatusReturned); err != nil {
+			return nil, err
+		}
+		return []Event{DealResubmitted{DealID: d.DealID, Info: c.Info, On: today, By: c.By}}, nil
 	case LogEngagement:
 		switch {
 		case d.Status == StatusRejected || d.Status == StatusWithdrawn:

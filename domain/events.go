@@ -177,6 +177,17 @@ type SeatWaitlisted struct {
 	On        Date   `json:"on"`
 }
 
+// SeatOfferLapsed: the freed seat held for PartnerID, head of Tier's waitlist, through
+// Until was not taken; from On (the day after Until) it goes to whoever asks first, and
+// PartnerID stays on the waitlist ("geo.seat_offer_lapsed", appended by the scheduler).
+type SeatOfferLapsed struct {
+	Geography string `json:"geography"`
+	Tier      Tier   `json:"tier"`
+	PartnerID string `json:"partner_id"`
+	Until     Date   `json:"until"`
+	On        Date   `json:"on"`
+}
+
 // DealRegistered: a Gold or Platinum partner registered a customer opportunity
 // ("deal.registered"); it is pending until approved.
 type DealRegistered struct {
@@ -265,10 +276,13 @@ type DealExpired struct {
 }
 
 // DealWon: the opportunity closed won ("deal.won"); protection stays until expiry so the
-// OEM invoice that follows still matches.
+// OEM invoice that follows still matches. Reason and By are empty in events recorded
+// before outcomes were reported through the API.
 type DealWon struct {
 	DealID string `json:"deal_id"`
 	On     Date   `json:"on"`
+	Reason string `json:"reason,omitempty"`
+	By     string `json:"by,omitempty"`
 }
 
 // DealLost: the opportunity was lost ("deal.lost"); protection ends.
@@ -276,6 +290,17 @@ type DealLost struct {
 	DealID string `json:"deal_id"`
 	Reason string `json:"reason,omitempty"`
 	On     Date   `json:"on"`
+	By     string `json:"by,omitempty"`
+}
+
+// DealResubmitted: the partner answered a return for information and submitted the
+// registration again ("deal.resubmitted"); Info is its answer. The registration is
+// pending (or in conflict, when it was) until a channel manager decides again.
+type DealResubmitted struct {
+	DealID string `json:"deal_id"`
+	Info   string `json:"info"`
+	On     Date   `json:"on"`
+	By     string `json:"by,omitempty"`
 }
 
 // EngagementLogged: a partner performed an engagement step on the deal, optionally with an
@@ -445,6 +470,7 @@ func (SeatsSet) EventType() string             { return "geo.seats_set" }
 func (SeatTaken) EventType() string            { return "geo.seat_taken" }
 func (SeatReleased) EventType() string         { return "geo.seat_released" }
 func (SeatWaitlisted) EventType() string       { return "geo.seat_waitlisted" }
+func (SeatOfferLapsed) EventType() string      { return "geo.seat_offer_lapsed" }
 func (DealRegistered) EventType() string       { return "deal.registered" }
 func (DealConflicted) EventType() string       { return "deal.conflicted" }
 func (DealApproved) EventType() string         { return "deal.approved" }
@@ -456,6 +482,7 @@ func (DealExtended) EventType() string         { return "deal.extended" }
 func (DealExpired) EventType() string          { return "deal.expired" }
 func (DealWon) EventType() string              { return "deal.won" }
 func (DealLost) EventType() string             { return "deal.lost" }
+func (DealResubmitted) EventType() string      { return "deal.resubmitted" }
 func (EngagementLogged) EventType() string     { return "deal.engagement_logged" }
 func (ServiceHandedOff) EventType() string     { return "deal.service_handoff" }
 func (CustomerKeyReserved) EventType() string  { return "customerkey.reserved" }
@@ -498,6 +525,8 @@ func StreamOf(e Event) string {
 		return GeographyStream(e.Geography)
 	case SeatWaitlisted:
 		return GeographyStream(e.Geography)
+	case SeatOfferLapsed:
+		return GeographyStream(e.Geography)
 	case DealRegistered:
 		return DealStream(e.DealID)
 	case DealConflicted:
@@ -519,6 +548,8 @@ func StreamOf(e Event) string {
 	case DealWon:
 		return DealStream(e.DealID)
 	case DealLost:
+		return DealStream(e.DealID)
+	case DealResubmitted:
 		return DealStream(e.DealID)
 	case EngagementLogged:
 		return DealStream(e.DealID)

@@ -60,9 +60,12 @@ type (
 	CascadeLead struct{}
 )
 
-// LeadOrder ranks candidates for a lead: for an event lead, the event's participants first;
-// then Platinum before Gold; within a group by partner id. Only Gold and Platinum partners of
-// the lead's geography take part (participants of an event lead from any geography too).
+// LeadOrder ranks candidates for a lead (rule 24): for an event lead, the event's
+// participants first; then the Platinum, then the Gold, then the Registered partners of the
+// lead's geography, by partner id within a group. Registered partners come last: they get
+// the leads both upper tiers passed on or let lapse ("Will every partner tier in the
+// program have some access to sales leads?" "Yes"). Participants of an event lead take
+// part from any geography and at any tier.
 func LeadOrder(l LeadCreated, cands []Candidate) []Candidate {
 	part := map[string]bool{}
 	if l.Source == LeadFromEvent {
@@ -72,7 +75,7 @@ func LeadOrder(l LeadCreated, cands []Candidate) []Candidate {
 	}
 	var out []Candidate
 	for _, c := range cands {
-		if (c.Tier == TierGold || c.Tier == TierPlatinum) && (c.Geography == l.Geography || part[c.PartnerID]) {
+		if c.Tier.Valid() && (c.Geography == l.Geography || part[c.PartnerID]) {
 			out = append(out, c)
 		}
 	}

@@ -166,6 +166,11 @@ func EvolveGeo(g GeoState, e Event) GeoState {
 			}
 			g.Offers[e.Tier] = SeatOffer{PartnerID: g.Waitlist[e.Tier][0], Until: e.On.AddDays(SeatOfferDays)}
 		}
+	case SeatOfferLapsed:
+		if o, ok := g.Offers[e.Tier]; ok && o.PartnerID == e.PartnerID && o.Until == e.Until {
+			g.Offers = maps.Clone(g.Offers)
+			delete(g.Offers, e.Tier)
+		}
 	case SeatWaitlisted:
 		g.Geography = e.Geography
 		g.Waitlist = cp(g.Waitlist)

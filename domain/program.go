@@ -234,7 +234,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		case TierChanged:
 			out.add(p.reattribute([]string{"p:" + id}, e.EffectiveOn, cause, env.EventID))
 		}
-	case SeatsSet, SeatTaken, SeatReleased, SeatWaitlisted:
+	case SeatsSet, SeatTaken, SeatReleased, SeatWaitlisted, SeatOfferLapsed:
 		geo := StreamOf(e)[len("geo-"):]
 		p.geos[geo] = EvolveGeo(p.geos[geo], e)
 	case PolicySet:
@@ -260,7 +260,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 			p.byDomain[dom] = append(p.byDomain[dom], e.DealID)
 		}
 	case DealApproved, DealOverridden, DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired,
-		DealWon, DealLost, DealConflicted, EngagementLogged, ServiceHandedOff:
+		DealWon, DealLost, DealResubmitted, DealConflicted, EngagementLogged, ServiceHandedOff:
 		id := StreamOf(e)[len("deal-"):]
 		d := p.deals[id]
 		if d == nil {

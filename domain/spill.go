@@ -191,7 +191,7 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 				w.InvoicesOfDeals = append(w.InvoicesOfDeals, DealFrom{id, from})
 			}
 		}
-	case DealRejected, DealReturned, DealWon, DealConflicted:
+	case DealRejected, DealReturned, DealWon, DealResubmitted, DealConflicted:
 		w.DealIDs = append(w.DealIDs, StreamOf(e)[len("deal-"):])
 	case PartnerEnrolled:
 		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"p:" + e.PartnerID, Date{}})

@@ -95,13 +95,20 @@ func TestStoryPlatinumGetsScarceLeadsFirst(t *testing.T) {
 	if o := w.leads["l-1"].Current; o == nil || o.PartnerID != "plat-z" {
 		t.Fatalf("first offer %+v, want plat-z", o)
 	}
-	// Platinum declines: the lead cascades to Gold, never to registered or another geography.
+	// Platinum declines: the lead cascades to Gold, never to another geography.
 	evs = w.must(domain.DecideLead(w.leads["l-1"], w.prog.Candidates(), pol, domain.DeclineLead{PartnerID: "plat-z", Reason: "busy"}, w.now))
 	w.fold(evs...)
 	if o := w.leads["l-1"].Current; o == nil || o.PartnerID != "gold-a" {
 		t.Fatalf("second offer %+v, want gold-a", o)
 	}
-	// The offer lapses: cascading finds nobody left.
+	// Gold's offer lapses: the Registered partner gets the lead both upper tiers let go.
+	w.now = w.now.Add(49 * 60 * 60 * 1e9)
+	evs = w.must(domain.DecideLead(w.leads["l-1"], w.prog.Candidates(), pol, domain.CascadeLead{}, w.now))
+	w.fold(evs...)
+	if o := w.leads["l-1"].Current; o == nil || o.PartnerID != "reg-r" || o.Tier != domain.TierRegistered {
+		t.Fatalf("third offer %+v, want reg-r (registered)", o)
+	}
+	// Its offer lapses too: cascading finds nobody left.
 	w.now = w.now.Add(49 * 60 * 60 * 1e9)
 	evs = w.must(domain.DecideLead(w.leads["l-1"], w.prog.Candidates(), pol, domain.CascadeLead{}, w.now))
 	if _, ok := evs[len(evs)-1].(domain.LeadUnassigned); !ok {

@@ -15,6 +15,7 @@ import (
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Name is the projection's name.
@@ -29,13 +30,16 @@ func New() *Projection { return &Projection{} }
 // Name returns "leads".
 func (*Projection) Name() string { return Name }
 
-// Version is 3: seats show the freed seat offered to the head of the waitlist
-// (offered_to, offer_until; version 2 had neither; version 1 kept the holders in
-// memory).
-func (*Projection) Version() int { return 3 }
+// Version is 4: lead_partners lists every partner's geography, kind and tier
+// (the registered partners a lead cascades to last); version 3 had no such
+// table; version 2 had no seat offers (offered_to, offer_until); version 1
+// kept the holders in memory.
+func (*Projection) Version() int { return 4 }
 
 // Tables returns the tables compared by runner.Verify.
-func (*Projection) Tables() []string { return []string{"leads", "lead_offers", "seats"} }
+func (*Projection) Tables() []string {
+	return []string{"leads", "lead_offers", "seats", "lead_partners"}
+}
 
 // Setup creates the tables.
 func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -79,6 +83,16 @@ CREATE TABLE seats (
 	position   bigint NOT NULL,
 	PRIMARY KEY (geography, tier)
 );
+-- Every partner's geography, kind and current tier: the registered partners of a
+-- geography receive the leads the upper tiers passed on (rule 24).
+CREATE TABLE lead_partners (
+	partner_id text PRIMARY KEY,
+	geography  text NOT NULL,
+	kind       text NOT NULL,
+	tier       text NOT NULL,
+	position   bigint NOT NULL
+);
+CREATE INDEX lead_partners_geo ON lead_partners (geography, tier);
 -- The folded seats of each geography (holders and waitlists), from which
 -- LoadState restores the projection's state.
 CREATE TABLE geo_state (
@@ -124,7 +138,7 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	touched := map[string]int64{}
 	for _, r := range batch {
 		cat := domain.Category(r.StreamID)
-		if cat != "lead" && cat != "geo" {
+		if cat != "lead" && cat != "geo" && cat != "partner" {
 			continue
 		}
 		env, err := runner.Decode(r)
@@ -132,10 +146,16 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			return err
 		}
 		switch e := env.Event.(type) {
-		case domain.SeatsSet, domain.SeatTaken, domain.SeatReleased, domain.SeatWaitlisted:
+		case domain.SeatsSet, domain.SeatTaken, domain.SeatReleased, domain.SeatWaitlisted, domain.SeatOfferLapsed:
 			geo := r.StreamID[len("geo-"):]
 			s.geos[geo] = domain.EvolveGeo(s.geos[geo], e)
 			touched[geo] = r.Position
+		case domain.PartnerEnrolled:
+			b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), r.Position)
+		case domain.PartnerGrandfathered:
+			b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), r.Position)
+		case domain.TierChanged:
+			b.Queue(`UPDATE lead_partners SET tier = $2, position = $3 WHERE partner_id = $1`, e.PartnerID, string(e.To), r.Position)
 		case domain.LeadCreated:
 			b.Queue(`INSERT INTO leads VALUES ($1,$2,$3,$4,$5,'open','',$6,$7)`, e.LeadID, e.Geography, string(e.Source),
 				e.SourceName, e.Customer.Name, e.CreatedAt, r.Position)
@@ -198,4 +218,23 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		return fmt.Errorf("leads: write batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	return nil
+}
+
+// RegisteredPartners returns the partners (never OEMs) of geography geo at
+// tier registered, by id, as the live read model knows them: the last
+// candidates of a lead (rule 24). The caller checks each against its own
+// stream before offering it a lead.
+func RegisteredPartners(pool *pgxpool.Pool) func(ctx context.Context, geo string) ([]string, error) {
+	table := pgx.Identifier{runner.Schema(Name), "lead_partners"}.Sanitize()
+	return func(ctx context.Context, geo string) ([]string, error) {
+		rows, err := pool.Query(ctx, `SELECT partner_id FROM `+table+` WHERE geography = $1 AND tier = 'registered' AND kind <> 'oem' ORDER BY partner_id`, geo)
+		if err != nil {
+			return nil, fmt.Errorf("leads: registered partners of %s: %w", geo, err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("leads: registered partners of %s: %w", geo, err)
+		}
+		return ids, nil
+	}
 }

@@ -21,16 +21,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"dealcredit/api"
+	"dealcredit/app"
 	"dealcredit/cmd/dealcreditd/config"
 	"dealcredit/cmd/dealcreditd/dbsetup"
 	"dealcredit/cmd/dealcreditd/natsauth"
 	"dealcredit/cmd/dealcreditd/natsserver"
+	"dealcredit/cmd/dealcreditd/scheduler"
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemwatch"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/jshealth"
 	"dealcredit/internal/pgdb"
+	"dealcredit/projections/leads"
 )
 
 // Run is the whole daemon. args are the command-line flags (environment
@@ -62,6 +65,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		d.startConsumers,
 		d.startVerifier,
 		d.startRunners,
+		d.startScheduler,
 		d.serveHTTP,
 	} {
 		if err := start(ctx); err != nil {
@@ -297,6 +301,21 @@ func (d *daemon) startVerifier(context.Context) error {
 	return nil
 }
 
+// startScheduler appends the scheduled facts when due. Several daemons may
+// each run one: a fact is stored once (see cmd/dealcreditd/scheduler).
+func (d *daemon) startScheduler(context.Context) error {
+	if d.opts.noScheduler {
+		return nil
+	}
+	sched, err := scheduler.New(d.pool, app.New(d.store, app.WithRegisteredPartners(leads.RegisteredPartners(d.pool))),
+		scheduler.Options{Interval: d.opts.scheduleEvery, Logger: d.logger.With("component", "scheduler"), Registerer: d.reg})
+	if err != nil {
+		return err
+	}
+	d.run.Go("scheduler", sched.Run)
+	return nil
+}
+
 // startRunners starts the projection runners and keeps the read side and
 // the projections' readiness checks for the API.
 func (d *daemon) startRunners(context.Context) error {
@@ -321,6 +340,7 @@ func (d *daemon) serveHTTP(ctx context.Context) error {
 	handler, err := api.NewServer(api.Deps{
 		Store: d.store, Pool: d.pool, Tokens: d.tokens, Logger: d.logger.With("component", "http"),
 		Registerer: d.reg, Gatherer: d.reg, Readiness: readiness, Queries: d.queries,
+		RegisteredPartners: leads.RegisteredPartners(d.pool),
 	})
 	if err != nil {
 		return fmt.Errorf("http api: %w", err)

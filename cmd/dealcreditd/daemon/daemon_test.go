@@ -29,7 +29,7 @@ func TestDaemonStartsCreatesDatabaseAndStopsGracefully(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"dealcredit_relay_lag_events", "go_goroutines"} {
+	for _, m := range []string{"dealcredit_relay_lag_events", "go_goroutines", `dealcredit_scheduler_due{kind="deal_expiry"}`, "dealcredit_scheduler_applied_total"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

@@ -13,9 +13,9 @@ import (
 // options are the flags that choose which components run; the rest of the
 // flags set fields of config.Config.
 type options struct {
-	noIngest, noRelay, noProjections bool
-	verifyEvery                      time.Duration
-	help                             bool
+	noIngest, noRelay, noProjections, noScheduler bool
+	verifyEvery, scheduleEvery                    time.Duration
+	help                                          bool
 }
 
 // parseFlags reads the configuration from the environment (getenv), lets
@@ -47,6 +47,8 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.BoolVar(&opts.noIngest, "no-ingest", false, "do not run the OEM invoice consumers")
 	fs.BoolVar(&opts.noRelay, "no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	fs.BoolVar(&opts.noProjections, "no-projections", false, "do not run the projection runners")
+	fs.BoolVar(&opts.noScheduler, "no-scheduler", false, "do not append scheduled facts (deal expiry, lapsed lead and seat offers)")
+	fs.DurationVar(&opts.scheduleEvery, "schedule-interval", 30*time.Second, "how often the scheduler looks for due facts")
 	fs.DurationVar(&opts.verifyEvery, "verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
 	fs.BoolVarP(&opts.help, "help", "h", false, "print this help")
 	if err := fs.Parse(doubleDash(args)); err != nil {
