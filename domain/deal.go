@@ -226,151 +226,211 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 	case Register:
 		return decideRegister(d, x, c, today)
 	case Approve:
-		if err := needStatus(d, "approve", StatusPending, StatusConflict, StatusReturned); err != nil {
-			return nil, err
-		}
-		if b := x.Reservation.Blocking(d.DealID, d.Segments, today); len(b) > 0 {
-			h := b[0]
-			return nil, Errorf(Conflict, "deal_id", "conflict.first_approved_wins",
-				"customer %s segment %s is protected by deal %s of partner %s until %s; the first approved registration wins unless a channel manager overrides it with a reason",
-				d.CustomerKey, overlap(d.Segments, h.Segments)[0], h.DealID, h.PartnerID, h.Until)
-		}
-		exp := today.AddDays(x.Policy.RegistrationDaysFor(d.Geography) - 1)
-		return []Event{
-			DealApproved{DealID: d.DealID, ApprovedOn: today, ExpiresOn: exp, PolicyVersion: x.Policy.Version, By: c.By},
-			CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp},
-		}, nil
+		return decideApprove(d, x, c, today)
 	case Override:
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "override", StatusPending, StatusConflict, StatusReturned); err != nil {
-			return nil, err
-		}
-		var displaced []string
-		for _, h := range x.Reservation.Blocking(d.DealID, d.Segments, today) {
-			displaced = append(displaced, h.DealID)
-		}
-		if len(displaced) == 0 {
-			return nil, Errorf(Unprocessable, "deal_id", "override.no_conflict", "deal %s has no conflicting protected registration; approve it instead", d.DealID)
-		}
-		exp := today.AddDays(x.Policy.RegistrationDaysFor(d.Geography) - 1)
-		return []Event{
-			DealOverridden{DealID: d.DealID, Reason: c.Reason, Displaced: displaced, ApprovedOn: today, ExpiresOn: exp, PolicyVersion: x.Policy.Version, By: c.By},
-			CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp, Displaced: displaced},
-		}, nil
+		return decideOverride(d, x, c, today)
 	case Reject:
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "reject", StatusPending, StatusConflict, StatusReturned); err != nil {
-			return nil, err
-		}
-		return []Event{DealRejected{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, nil
+		return decideReject(d, x, c, today)
 	case ReturnForInfo:
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "return", StatusPending, StatusConflict); err != nil {
-			return nil, err
-		}
-		return []Event{DealReturned{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, nil
+		return decideReturnForInfo(d, x, c, today)
 	case Withdraw:
-		if err := needStatus(d, "withdraw", StatusPending, StatusConflict, StatusReturned, StatusApproved); err != nil {
-			return nil, err
-		}
-		evs := []Event{DealWithdrawn{DealID: d.DealID, On: today, By: c.By}}
-		return append(evs, release(d, today, "withdrawn")...), nil
+		return decideWithdraw(d, x, c, today)
 	case Extend:
-		if err := needStatus(d, "extend", StatusApproved, StatusWon); err != nil {
-			return nil, err
-		}
-		if today.After(d.ExpiresOn) {
-			return nil, refusef("registration.expired", "deal %s expired on %s; an expired registration cannot be extended", d.DealID, d.ExpiresOn)
-		}
-		if d.Extensions >= x.Policy.MaxExtensions {
-			return nil, refusef("registration.max_extensions", "deal %s was already extended %d time(s); the policy allows %d", d.DealID, d.Extensions, x.Policy.MaxExtensions)
-		}
-		exp := d.ExpiresOn.AddDays(x.Policy.RegistrationDaysFor(d.Geography))
-		return []Event{
-			DealExtended{DealID: d.DealID, ExpiresOn: exp, Extensions: d.Extensions + 1, On: today},
-			CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: d.ApprovedOn, Until: exp},
-		}, nil
+		return decideExtend(d, x, c, today)
 	case Expire:
-		if err := needStatus(d, "expire", StatusApproved, StatusWon); err != nil {
-			return nil, err
-		}
-		if !today.After(d.ExpiresOn) {
-			return nil, refusef("registration.not_expired", "deal %s is protected until %s", d.DealID, d.ExpiresOn)
-		}
-		return append([]Event{DealExpired{DealID: d.DealID, On: d.ExpiresOn.AddDays(1)}}, release(d, today, "expired")...), nil
+		return decideExpire(d, x, c, today)
 	case MarkWon:
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "mark won", StatusApproved); err != nil {
-			return nil, err
-		}
-		if today.After(d.ExpiresOn) {
-			return nil, refusef("registration.expired", "deal %s expired on %s; an expired registration cannot be won", d.DealID, d.ExpiresOn)
-		}
-		return []Event{DealWon{DealID: d.DealID, On: today, Reason: c.Reason, By: c.By}}, nil
+		return decideMarkWon(d, x, c, today)
 	case MarkLost:
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "mark lost", StatusPending, StatusConflict, StatusReturned, StatusApproved, StatusWon); err != nil {
-			return nil, err
-		}
-		return append([]Event{DealLost{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, release(d, today, "lost")...), nil
+		return decideMarkLost(d, x, c, today)
 	case Resubmit:
-		if err := CheckRequiredText("info", c.Info, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if err := needStatus(d, "resubmit", StatusReturned); err != nil {
-			return nil, err
-		}
-		return []Event{DealResubmitted{DealID: d.DealID, Info: c.Info, On: today, By: c.By}}, nil
+		return decideResubmit(d, x, c, today)
 	case LogEngagement:
-		switch {
-		case d.Status == StatusRejected || d.Status == StatusWithdrawn:
-			return nil, refusef("engagement.open_deal", "deal %s is %s; engagement steps are recorded on open deals", d.DealID, d.Status)
-		case !c.Step.Valid():
-			return nil, invalidf("step", "step %q is not a known engagement step", c.Step)
-		case c.OccurredOn.IsZero():
-			return nil, invalidf("occurred_on", "occurred_on is required")
-		case c.OccurredOn.After(today):
-			return nil, invalidf("occurred_on", "occurred_on %s is in the future", c.OccurredOn)
-		}
-		if err := checkEngagement(c); err != nil {
-			return nil, err
-		}
-		pid := c.PartnerID
-		if pid == "" {
-			pid = d.PartnerID
-		}
-		return []Event{EngagementLogged{DealID: d.DealID, PartnerID: pid, Step: c.Step, OccurredOn: c.OccurredOn, OEMID: c.OEMID, Notes: c.Notes}}, nil
+		return decideLogEngagement(d, x, c, today)
 	case HandOffService:
-		if err := CheckID("oem_id", c.OEMID); err != nil {
-			return nil, err
-		}
-		if err := CheckID("to_partner_id", c.ToPartnerID); err != nil {
-			return nil, err
-		}
-		if !x.Recipient.Exists() {
-			return nil, Errorf(Unprocessable, "to_partner_id", "partner.exists", "partner %s is not enrolled", Quote(c.ToPartnerID))
-		}
-		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
-			return nil, err
-		}
-		for _, h := range d.Handoffs {
-			if h.OEMID == c.OEMID {
-				return nil, Errorf(Conflict, "oem_id", "handoff.once", "the service side of deal %s from %s was already handed to %s", d.DealID, h.OEMID, h.ToPartnerID)
-			}
-		}
-		return []Event{ServiceHandedOff{DealID: d.DealID, OEMID: c.OEMID, ToPartnerID: c.ToPartnerID, On: today}}, nil
+		return decideHandOffService(d, x, c, today)
 	}
 	return nil, invalidf("command", "unknown deal command %T", cmd)
+}
+
+// decideApprove decides Approve (see DecideDeal).
+func decideApprove(d DealState, x DealContext, c Approve, today Date) ([]Event, error) {
+	if err := needStatus(d, "approve", StatusPending, StatusConflict, StatusReturned); err != nil {
+		return nil, err
+	}
+	if b := x.Reservation.Blocking(d.DealID, d.Segments, today); len(b) > 0 {
+		h := b[0]
+		return nil, Errorf(Conflict, "deal_id", "conflict.first_approved_wins",
+			"customer %s segment %s is protected by deal %s of partner %s until %s; the first approved registration wins unless a channel manager overrides it with a reason",
+			d.CustomerKey, overlap(d.Segments, h.Segments)[0], h.DealID, h.PartnerID, h.Until)
+	}
+	exp := today.AddDays(x.Policy.RegistrationDaysFor(d.Geography) - 1)
+	return []Event{
+		DealApproved{DealID: d.DealID, ApprovedOn: today, ExpiresOn: exp, PolicyVersion: x.Policy.Version, By: c.By},
+		CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp},
+	}, nil
+}
+
+// decideOverride decides Override (see DecideDeal).
+func decideOverride(d DealState, x DealContext, c Override, today Date) ([]Event, error) {
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "override", StatusPending, StatusConflict, StatusReturned); err != nil {
+		return nil, err
+	}
+	var displaced []string
+	for _, h := range x.Reservation.Blocking(d.DealID, d.Segments, today) {
+		displaced = append(displaced, h.DealID)
+	}
+	if len(displaced) == 0 {
+		return nil, Errorf(Unprocessable, "deal_id", "override.no_conflict", "deal %s has no conflicting protected registration; approve it instead", d.DealID)
+	}
+	exp := today.AddDays(x.Policy.RegistrationDaysFor(d.Geography) - 1)
+	return []Event{
+		DealOverridden{DealID: d.DealID, Reason: c.Reason, Displaced: displaced, ApprovedOn: today, ExpiresOn: exp, PolicyVersion: x.Policy.Version, By: c.By},
+		CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: today, Until: exp, Displaced: displaced},
+	}, nil
+}
+
+// decideReject decides Reject (see DecideDeal).
+func decideReject(d DealState, x DealContext, c Reject, today Date) ([]Event, error) {
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "reject", StatusPending, StatusConflict, StatusReturned); err != nil {
+		return nil, err
+	}
+	return []Event{DealRejected{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, nil
+}
+
+// decideReturnForInfo decides ReturnForInfo (see DecideDeal).
+func decideReturnForInfo(d DealState, x DealContext, c ReturnForInfo, today Date) ([]Event, error) {
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "return", StatusPending, StatusConflict); err != nil {
+		return nil, err
+	}
+	return []Event{DealReturned{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, nil
+}
+
+// decideWithdraw decides Withdraw (see DecideDeal).
+func decideWithdraw(d DealState, x DealContext, c Withdraw, today Date) ([]Event, error) {
+	if err := needStatus(d, "withdraw", StatusPending, StatusConflict, StatusReturned, StatusApproved); err != nil {
+		return nil, err
+	}
+	evs := []Event{DealWithdrawn{DealID: d.DealID, On: today, By: c.By}}
+	return append(evs, release(d, today, "withdrawn")...), nil
+}
+
+// decideExtend decides Extend (see DecideDeal).
+func decideExtend(d DealState, x DealContext, c Extend, today Date) ([]Event, error) {
+	if err := needStatus(d, "extend", StatusApproved, StatusWon); err != nil {
+		return nil, err
+	}
+	if today.After(d.ExpiresOn) {
+		return nil, refusef("registration.expired", "deal %s expired on %s; an expired registration cannot be extended", d.DealID, d.ExpiresOn)
+	}
+	if d.Extensions >= x.Policy.MaxExtensions {
+		return nil, refusef("registration.max_extensions", "deal %s was already extended %d time(s); the policy allows %d", d.DealID, d.Extensions, x.Policy.MaxExtensions)
+	}
+	exp := d.ExpiresOn.AddDays(x.Policy.RegistrationDaysFor(d.Geography))
+	return []Event{
+		DealExtended{DealID: d.DealID, ExpiresOn: exp, Extensions: d.Extensions + 1, On: today},
+		CustomerKeyReserved{CustomerKey: d.CustomerKey, DealID: d.DealID, PartnerID: d.PartnerID, Segments: d.Segments, From: d.ApprovedOn, Until: exp},
+	}, nil
+}
+
+// decideExpire decides Expire (see DecideDeal).
+func decideExpire(d DealState, x DealContext, c Expire, today Date) ([]Event, error) {
+	if err := needStatus(d, "expire", StatusApproved, StatusWon); err != nil {
+		return nil, err
+	}
+	if !today.After(d.ExpiresOn) {
+		return nil, refusef("registration.not_expired", "deal %s is protected until %s", d.DealID, d.ExpiresOn)
+	}
+	return append([]Event{DealExpired{DealID: d.DealID, On: d.ExpiresOn.AddDays(1)}}, release(d, today, "expired")...), nil
+}
+
+// decideMarkWon decides MarkWon (see DecideDeal).
+func decideMarkWon(d DealState, x DealContext, c MarkWon, today Date) ([]Event, error) {
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "mark won", StatusApproved); err != nil {
+		return nil, err
+	}
+	if today.After(d.ExpiresOn) {
+		return nil, refusef("registration.expired", "deal %s expired on %s; an expired registration cannot be won", d.DealID, d.ExpiresOn)
+	}
+	return []Event{DealWon{DealID: d.DealID, On: today, Reason: c.Reason, By: c.By}}, nil
+}
+
+// decideMarkLost decides MarkLost (see DecideDeal).
+func decideMarkLost(d DealState, x DealContext, c MarkLost, today Date) ([]Event, error) {
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "mark lost", StatusPending, StatusConflict, StatusReturned, StatusApproved, StatusWon); err != nil {
+		return nil, err
+	}
+	return append([]Event{DealLost{DealID: d.DealID, Reason: c.Reason, On: today, By: c.By}}, release(d, today, "lost")...), nil
+}
+
+// decideResubmit decides Resubmit (see DecideDeal).
+func decideResubmit(d DealState, x DealContext, c Resubmit, today Date) ([]Event, error) {
+	if err := CheckRequiredText("info", c.Info, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if err := needStatus(d, "resubmit", StatusReturned); err != nil {
+		return nil, err
+	}
+	return []Event{DealResubmitted{DealID: d.DealID, Info: c.Info, On: today, By: c.By}}, nil
+}
+
+// decideLogEngagement decides LogEngagement (see DecideDeal).
+func decideLogEngagement(d DealState, x DealContext, c LogEngagement, today Date) ([]Event, error) {
+	switch {
+	case d.Status == StatusRejected || d.Status == StatusWithdrawn:
+		return nil, refusef("engagement.open_deal", "deal %s is %s; engagement steps are recorded on open deals", d.DealID, d.Status)
+	case !c.Step.Valid():
+		return nil, invalidf("step", "step %q is not a known engagement step", c.Step)
+	case c.OccurredOn.IsZero():
+		return nil, invalidf("occurred_on", "occurred_on is required")
+	case c.OccurredOn.After(today):
+		return nil, invalidf("occurred_on", "occurred_on %s is in the future", c.OccurredOn)
+	}
+	if err := checkEngagement(c); err != nil {
+		return nil, err
+	}
+	pid := c.PartnerID
+	if pid == "" {
+		pid = d.PartnerID
+	}
+	return []Event{EngagementLogged{DealID: d.DealID, PartnerID: pid, Step: c.Step, OccurredOn: c.OccurredOn, OEMID: c.OEMID, Notes: c.Notes}}, nil
+}
+
+// decideHandOffService decides HandOffService (see DecideDeal).
+func decideHandOffService(d DealState, x DealContext, c HandOffService, today Date) ([]Event, error) {
+	if err := CheckID("oem_id", c.OEMID); err != nil {
+		return nil, err
+	}
+	if err := CheckID("to_partner_id", c.ToPartnerID); err != nil {
+		return nil, err
+	}
+	if !x.Recipient.Exists() {
+		return nil, Errorf(Unprocessable, "to_partner_id", "partner.exists", "partner %s is not enrolled", Quote(c.ToPartnerID))
+	}
+	if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
+		return nil, err
+	}
+	for _, h := range d.Handoffs {
+		if h.OEMID == c.OEMID {
+			return nil, Errorf(Conflict, "oem_id", "handoff.once", "the service side of deal %s from %s was already handed to %s", d.DealID, h.OEMID, h.ToPartnerID)
+		}
+	}
+	return []Event{ServiceHandedOff{DealID: d.DealID, OEMID: c.OEMID, ToPartnerID: c.ToPartnerID, On: today}}, nil
 }
 
 func decideRegister(d DealState, x DealContext, c Register, today Date) ([]Event, error) {

@@ -282,147 +282,182 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 	today := DateOf(now)
 	switch c := cmd.(type) {
 	case Enroll:
-		if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
-			return nil, err
-		}
-		joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
-		if err != nil {
-			return nil, err
-		}
-		return []Event{PartnerEnrolled{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
-			Tier: TierRegistered, EnrolledOn: today, JoinedOn: joined, TierHistory: c.TierHistory}}, nil
+		return decideEnroll(p, g, pol, c, today)
 	case Grandfather:
-		if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
-			return nil, err
-		}
-		review := c.ReviewOn
-		if review.IsZero() {
-			review = today.Quarter().Next().End()
-		}
-		if review.Before(today) {
-			return nil, invalidf("review_on", "review_on %s is in the past", review)
-		}
-		if err := CheckDate("review_on", review); err != nil {
-			return nil, err
-		}
-		joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
-		if err != nil {
-			return nil, err
-		}
-		// Grandfathering is a promise to existing partners: it takes a Gold seat even
-		// beyond capacity (the seats then count as full for newcomers).
-		return []Event{
-			PartnerGrandfathered{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
-				Tier: TierGold, EnrolledOn: today, ReviewOn: review, JoinedOn: joined, TierHistory: c.TierHistory},
-			SeatTaken{Geography: c.Geography, Tier: TierGold, PartnerID: c.PartnerID, On: today},
-		}, nil
+		return decideGrandfather(p, g, pol, c, today)
 	case Certify:
-		if err := mustExist(p, c.PartnerID); err != nil {
-			return nil, err
-		}
-		if err := CheckRequiredText("engineer", c.Engineer, MaxNameLen); err != nil {
-			return nil, err
-		}
-		if err := CheckDate("certified_on", c.CertifiedOn); err != nil {
-			return nil, err
-		}
-		switch {
-		case !c.Segment.Software():
-			return nil, invalidf("segment", "segment %q is not a software segment", c.Segment)
-		case c.CertifiedOn.IsZero():
-			return nil, invalidf("certified_on", "certified_on is required")
-		case c.CertifiedOn.After(today):
-			return nil, invalidf("certified_on", "certified_on %s is in the future", c.CertifiedOn)
-		}
-		return []Event{EngineerCertified(c)}, nil
+		return decideCertify(p, g, pol, c, today)
 	case Commit:
-		if err := mustExist(p, c.PartnerID); err != nil {
-			return nil, err
-		}
-		segs, err := checkSegments("segments", c.Segments)
-		if err != nil {
-			return nil, err
-		}
-		if !ValidCurrency(c.QuarterlyTarget.Currency) {
-			return nil, invalidf("currency", "currency %s is not a supported ISO 4217 code", Quote(c.QuarterlyTarget.Currency))
-		}
-		if err := CheckAmount("quarterly_target_minor", c.QuarterlyTarget.Amount, 1); err != nil {
-			return nil, err
-		}
-		return []Event{CommitmentMade{PartnerID: c.PartnerID, Segments: segs, QuarterlyTarget: c.QuarterlyTarget, On: today}}, nil
+		return decideCommit(p, g, pol, c, today)
 	case ChangeTier:
-		if err := mustExist(p, c.PartnerID); err != nil {
-			return nil, err
-		}
-		if !c.Tier.Valid() {
-			return nil, invalidf("tier", "tier %q must be registered, gold or platinum", c.Tier)
-		}
-		if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
-			return nil, err
-		}
-		if c.Tier == p.Tier {
-			return nil, Errorf(Conflict, "tier", "tier.unchanged", "partner %s is already %s", p.ID, p.Tier)
-		}
-		if c.Tier.Rank() > p.Tier.Rank() {
-			if unmet := TierUnmet(p, c.Tier, pol); len(unmet) > 0 {
-				return nil, Errorf(Unprocessable, "tier", unmet[0].Rule, "partner %s: %s", p.ID, unmet[0].Message)
-			}
-		}
-		protected := p.Grandfathered && today.Before(p.ReviewOn) && c.Tier.Rank() < p.Tier.Rank()
-		switch {
-		case protected && !c.Override:
-			return nil, Errorf(Unprocessable, "tier", "tier.grandfathered",
-				"partner %s is grandfathered as %s until its review on %s; only an admin override with a reason may demote it before then",
-				p.ID, p.Tier, p.ReviewOn)
-		case c.Override && !protected:
-			return nil, invalidf("override", "override applies only to demoting a grandfathered partner before its review date")
-		}
-		evs, err := moveTier(p, g, c.Tier, c.Reason, today, false, nil)
-		for i, e := range evs {
-			if tc, ok := e.(TierChanged); ok && c.Override {
-				tc.Override = true
-				evs[i] = tc
-			}
-		}
-		return evs, err
+		return decideChangeTier(p, g, pol, c, today)
 	case ReviewTier:
-		if err := mustExist(p, c.PartnerID); err != nil {
-			return nil, err
-		}
-		if c.Quarter.IsZero() {
-			return nil, invalidf("quarter", "quarter is required")
-		}
-		sc := ScorePartner(p, pol, c.Quarter, c.Credited)
-		if p.Grandfathered && today.Before(p.ReviewOn) {
-			return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
-				Outcome: "grandfathered as gold until " + p.ReviewOn.String()}}, nil
-		}
-		switch {
-		case sc.Eligible.Rank() > p.Tier.Rank():
-			evs, err := moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": requirements and target met", today, true, &sc)
-			if err != nil {
-				// Seats full: the review keeps the tier and records the waitlist.
-				return append([]Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
-					Outcome: "eligible for " + string(sc.Eligible) + "; " + err.Error()}}, evs...), nil
-			}
-			return evs, nil
-		case sc.Eligible.Rank() < p.Tier.Rank():
-			return moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": "+sc.Unmet[0], today, true, &sc)
-		}
-		return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc, Outcome: "kept"}}, nil
+		return decideReviewTier(p, g, pol, c, today)
 	case SetSeats:
-		if !validID(c.Geography) {
-			return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
-		}
-		if err := CheckRange("platinum", int64(c.Platinum), 0, MaxSeats); err != nil {
-			return nil, err
-		}
-		if err := CheckRange("gold", int64(c.Gold), 0, MaxSeats); err != nil {
-			return nil, err
-		}
-		return []Event{SeatsSet{Geography: c.Geography, Platinum: c.Platinum, Gold: c.Gold, On: today}}, nil
+		return decideSetSeats(p, g, pol, c, today)
 	}
 	return nil, invalidf("command", "unknown partner command %T", cmd)
+}
+
+// decideEnroll decides Enroll (see DecidePartner).
+func decideEnroll(p PartnerState, g GeoState, pol Policy, c Enroll, today Date) ([]Event, error) {
+	if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
+		return nil, err
+	}
+	joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{PartnerEnrolled{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
+		Tier: TierRegistered, EnrolledOn: today, JoinedOn: joined, TierHistory: c.TierHistory}}, nil
+}
+
+// decideGrandfather decides Grandfather (see DecidePartner).
+func decideGrandfather(p PartnerState, g GeoState, pol Policy, c Grandfather, today Date) ([]Event, error) {
+	if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
+		return nil, err
+	}
+	review := c.ReviewOn
+	if review.IsZero() {
+		review = today.Quarter().Next().End()
+	}
+	if review.Before(today) {
+		return nil, invalidf("review_on", "review_on %s is in the past", review)
+	}
+	if err := CheckDate("review_on", review); err != nil {
+		return nil, err
+	}
+	joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
+	if err != nil {
+		return nil, err
+	}
+	// Grandfathering is a promise to existing partners: it takes a Gold seat even
+	// beyond capacity (the seats then count as full for newcomers).
+	return []Event{
+		PartnerGrandfathered{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
+			Tier: TierGold, EnrolledOn: today, ReviewOn: review, JoinedOn: joined, TierHistory: c.TierHistory},
+		SeatTaken{Geography: c.Geography, Tier: TierGold, PartnerID: c.PartnerID, On: today},
+	}, nil
+}
+
+// decideCertify decides Certify (see DecidePartner).
+func decideCertify(p PartnerState, g GeoState, pol Policy, c Certify, today Date) ([]Event, error) {
+	if err := mustExist(p, c.PartnerID); err != nil {
+		return nil, err
+	}
+	if err := CheckRequiredText("engineer", c.Engineer, MaxNameLen); err != nil {
+		return nil, err
+	}
+	if err := CheckDate("certified_on", c.CertifiedOn); err != nil {
+		return nil, err
+	}
+	switch {
+	case !c.Segment.Software():
+		return nil, invalidf("segment", "segment %q is not a software segment", c.Segment)
+	case c.CertifiedOn.IsZero():
+		return nil, invalidf("certified_on", "certified_on is required")
+	case c.CertifiedOn.After(today):
+		return nil, invalidf("certified_on", "certified_on %s is in the future", c.CertifiedOn)
+	}
+	return []Event{EngineerCertified(c)}, nil
+}
+
+// decideCommit decides Commit (see DecidePartner).
+func decideCommit(p PartnerState, g GeoState, pol Policy, c Commit, today Date) ([]Event, error) {
+	if err := mustExist(p, c.PartnerID); err != nil {
+		return nil, err
+	}
+	segs, err := checkSegments("segments", c.Segments)
+	if err != nil {
+		return nil, err
+	}
+	if !ValidCurrency(c.QuarterlyTarget.Currency) {
+		return nil, invalidf("currency", "currency %s is not a supported ISO 4217 code", Quote(c.QuarterlyTarget.Currency))
+	}
+	if err := CheckAmount("quarterly_target_minor", c.QuarterlyTarget.Amount, 1); err != nil {
+		return nil, err
+	}
+	return []Event{CommitmentMade{PartnerID: c.PartnerID, Segments: segs, QuarterlyTarget: c.QuarterlyTarget, On: today}}, nil
+}
+
+// decideChangeTier decides ChangeTier (see DecidePartner).
+func decideChangeTier(p PartnerState, g GeoState, pol Policy, c ChangeTier, today Date) ([]Event, error) {
+	if err := mustExist(p, c.PartnerID); err != nil {
+		return nil, err
+	}
+	if !c.Tier.Valid() {
+		return nil, invalidf("tier", "tier %q must be registered, gold or platinum", c.Tier)
+	}
+	if err := CheckRequiredText("reason", c.Reason, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if c.Tier == p.Tier {
+		return nil, Errorf(Conflict, "tier", "tier.unchanged", "partner %s is already %s", p.ID, p.Tier)
+	}
+	if c.Tier.Rank() > p.Tier.Rank() {
+		if unmet := TierUnmet(p, c.Tier, pol); len(unmet) > 0 {
+			return nil, Errorf(Unprocessable, "tier", unmet[0].Rule, "partner %s: %s", p.ID, unmet[0].Message)
+		}
+	}
+	protected := p.Grandfathered && today.Before(p.ReviewOn) && c.Tier.Rank() < p.Tier.Rank()
+	switch {
+	case protected && !c.Override:
+		return nil, Errorf(Unprocessable, "tier", "tier.grandfathered",
+			"partner %s is grandfathered as %s until its review on %s; only an admin override with a reason may demote it before then",
+			p.ID, p.Tier, p.ReviewOn)
+	case c.Override && !protected:
+		return nil, invalidf("override", "override applies only to demoting a grandfathered partner before its review date")
+	}
+	evs, err := moveTier(p, g, c.Tier, c.Reason, today, false, nil)
+	for i, e := range evs {
+		if tc, ok := e.(TierChanged); ok && c.Override {
+			tc.Override = true
+			evs[i] = tc
+		}
+	}
+	return evs, err
+}
+
+// decideReviewTier decides ReviewTier (see DecidePartner).
+func decideReviewTier(p PartnerState, g GeoState, pol Policy, c ReviewTier, today Date) ([]Event, error) {
+	if err := mustExist(p, c.PartnerID); err != nil {
+		return nil, err
+	}
+	if c.Quarter.IsZero() {
+		return nil, invalidf("quarter", "quarter is required")
+	}
+	sc := ScorePartner(p, pol, c.Quarter, c.Credited)
+	if p.Grandfathered && today.Before(p.ReviewOn) {
+		return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
+			Outcome: "grandfathered as gold until " + p.ReviewOn.String()}}, nil
+	}
+	switch {
+	case sc.Eligible.Rank() > p.Tier.Rank():
+		evs, err := moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": requirements and target met", today, true, &sc)
+		if err != nil {
+			// Seats full: the review keeps the tier and records the waitlist.
+			return append([]Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
+				Outcome: "eligible for " + string(sc.Eligible) + "; " + err.Error()}}, evs...), nil
+		}
+		return evs, nil
+	case sc.Eligible.Rank() < p.Tier.Rank():
+		return moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": "+sc.Unmet[0], today, true, &sc)
+	}
+	return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc, Outcome: "kept"}}, nil
+}
+
+// decideSetSeats decides SetSeats (see DecidePartner).
+func decideSetSeats(p PartnerState, g GeoState, pol Policy, c SetSeats, today Date) ([]Event, error) {
+	if !validID(c.Geography) {
+		return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
+	}
+	if err := CheckRange("platinum", int64(c.Platinum), 0, MaxSeats); err != nil {
+		return nil, err
+	}
+	if err := CheckRange("gold", int64(c.Gold), 0, MaxSeats); err != nil {
+		return nil, err
+	}
+	return []Event{SeatsSet{Geography: c.Geography, Platinum: c.Platinum, Gold: c.Gold, On: today}}, nil
 }
 
 func moveTier(p PartnerState, g GeoState, to Tier, reason string, today Date, review bool, sc *Scorecard) ([]Event, error) {
