@@ -128,6 +128,18 @@ var matrixCases = map[string]struct {
 	}, 503},
 	"GET /v1/revenue-mix": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/revenue-mix?quarter=2026Q2", nil }, 503},
 	"GET /v1/events":      {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/events?after=0&limit=10", nil }, 200},
+
+	// The exception queue reads its lines from the read model: 503 here (internal/daemon tests them end to end).
+	"GET /v1/exceptions": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/exceptions?status=open", nil }, 503},
+	"POST /v1/exceptions/{id}/assign": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/assign", map[string]any{"deal_id": "d-1", "reason": "by hand"}
+	}, 503},
+	"POST /v1/exceptions/{id}/dismiss": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/dismiss", map[string]any{"reason": "direct"}
+	}, 503},
+	"POST /v1/exceptions/{id}/reopen": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/reopen", map[string]any{"reason": "again"}
+	}, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -187,6 +199,11 @@ var contract = map[string]struct {
 	"GET /v1/partners/{id}/statements/{quarter}": {"finance auditor partner", "own"},
 	"GET /v1/revenue-mix":                        {"finance auditor", ""},
 	"GET /v1/events":                             {"auditor", ""},
+
+	"GET /v1/exceptions":               {"channel_manager finance auditor partner", ""},
+	"POST /v1/exceptions/{id}/assign":  {"channel_manager finance", ""},
+	"POST /v1/exceptions/{id}/dismiss": {"channel_manager finance", ""},
+	"POST /v1/exceptions/{id}/reopen":  {"channel_manager finance", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

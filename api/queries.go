@@ -37,6 +37,12 @@ type Queries interface {
 	RevenueMix(ctx context.Context, quarter domain.Quarter) (any, error)
 	// Explain returns the credit of one invoice line and the events behind it.
 	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (any, error)
+	// Exceptions returns a page of the exception queue: {"exceptions": [...],
+	// "next": exception_id of the last row when the page is full, else ""}.
+	Exceptions(ctx context.Context, q ExceptionQuery) (any, error)
+	// ExceptionLine returns the invoice line an exception names; an unknown
+	// id is a *domain.Error with code NotFound.
+	ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error)
 	// Seats returns the used and free seats per tier of geography geo; a
 	// geography without seats or holders is a *domain.Error with code
 	// NotFound.

@@ -53,6 +53,13 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 	return map[string]any{"oem_id": oemID, "line": line}, nil
 }
 
+func (q *logQueries) Exceptions(ctx context.Context, f api.ExceptionQuery) (any, error) {
+	return map[string]any{"status": f.Status, "visible_to": f.VisibleTo, "limit": f.Limit}, nil
+}
+func (q *logQueries) ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error) {
+	return domain.ExceptionLine{}, domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
+}
+
 func (q *logQueries) Seats(ctx context.Context, geo string) (any, error) {
 	if geo == "nowhere" {
 		return nil, domain.Errorf(domain.NotFound, "geo", "geography.exists", "geography nowhere has no seats")

@@ -46,6 +46,8 @@ var (
 	cmOnly    = []Role{RoleChannelManager}
 	cmPartner = []Role{RoleChannelManager, RolePartner}
 	readers   = []Role{RoleFinance, RoleAuditor, RolePartner}
+	// exceptionWorkers work the exception queue (channel operations and finance).
+	exceptionWorkers = []Role{RoleChannelManager, RoleFinance}
 )
 
 // Routes returns the route table.
@@ -91,5 +93,10 @@ func Routes() []Route {
 		{Method: "GET", Path: "/v1/partners/{id}/statements/{quarter}", Roles: readers, Owner: OwnerPathPartner, handler: (*server).statement},
 		{Method: "GET", Path: "/v1/revenue-mix", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).revenueMix},
 		{Method: "GET", Path: "/v1/events", Roles: []Role{RoleAuditor}, handler: (*server).events},
+
+		{Method: "GET", Path: "/v1/exceptions", Roles: []Role{RoleChannelManager, RoleFinance, RoleAuditor, RolePartner}, handler: (*server).listExceptions},
+		{Method: "POST", Path: "/v1/exceptions/{id}/assign", Roles: exceptionWorkers, handler: exceptionAction("assign")},
+		{Method: "POST", Path: "/v1/exceptions/{id}/dismiss", Roles: exceptionWorkers, handler: exceptionAction("dismiss")},
+		{Method: "POST", Path: "/v1/exceptions/{id}/reopen", Roles: exceptionWorkers, handler: exceptionAction("reopen")},
 	}
 }

@@ -66,6 +66,10 @@ var codecTable = map[string]codecEntry{
 	"invoice.received":  {version: 1, decode: decoder[InvoiceReceived]()},
 	"invoice.rejected":  {version: 1, decode: decoder[InvoiceRejected]()},
 
+	"exception.assigned":  {version: 1, decode: decoder[ExceptionAssigned]()},
+	"exception.dismissed": {version: 1, decode: decoder[ExceptionDismissed]()},
+	"exception.reopened":  {version: 1, decode: decoder[ExceptionReopened]()},
+
 	"projection.event_skipped": {version: 1, decode: decoder[ProjectionEventSkipped]()},
 }
 

@@ -547,6 +547,12 @@ func StreamOf(e Event) string {
 		return RejectionStream(e.OEMID)
 	case ProjectionEventSkipped:
 		return ProjectionStream(e.Projection)
+	case ExceptionAssigned:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case ExceptionDismissed:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case ExceptionReopened:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
 	}
 	return ""
 }

@@ -14,8 +14,10 @@ import (
 // batch, the caller asks the program what the batch may read (Wants), loads
 // those records from its store (Load), folds the batch, then takes back what
 // changed and lets the program drop the rest (Evict). The remaining state
-// (partners, tiers, seats, policies, quarters, field reps, credited totals and
-// revenue mix) grows with partners and quarters, not with the log; it is saved
+// (partners, tiers, seats, policies, quarters, field reps, credited totals,
+// revenue mix, and the manual decisions of the exception queue, one per line
+// worked by hand) grows with partners, quarters and the analysts' work, not
+// with the log; it is saved
 // whole with MarshalCore and restored with UnmarshalProgram.
 //
 // A program from NewProgram never evicts anything and needs no store.
@@ -209,8 +211,16 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 			from = old.On
 		}
 		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"*", from})
+	case ExceptionAssigned:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+		w.DealIDs = append(w.DealIDs, e.DealID)
+	case ExceptionDismissed:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+	case ExceptionReopened:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
 	case InvoiceReceived:
 		key := invKey(e.OEMID, e.InvoiceNumber)
+		w.DealIDs = append(w.DealIDs, p.manualDeals(key)...)
 		// The first event of the document's own stream has no earlier revision to
 		// supersede, hence no stored record (most invoices: no lookup).
 		if env.StreamVersion != 1 || env.StreamID != InvoiceStream(e.OEMID, e.InvoiceNumber) {
@@ -251,6 +261,7 @@ func (p *Program) WantsMore(w Wants) Wants {
 		if rec.regID != "" {
 			more.DealIDs = append(more.DealIDs, rec.regID)
 		}
+		more.DealIDs = append(more.DealIDs, p.manualDeals(k)...)
 		until := rec.date.AddDays(grace)
 		more.DealsByKey = append(more.DealsByKey, DayKey{rec.custKey, rec.date, until})
 		if rec.domain != "" {
@@ -447,6 +458,7 @@ type lineJSON struct {
 	Kind    outcome      `json:"k"`
 	Policy  int32        `json:"p"`
 	Partner *partnerJSON `json:"c,omitempty"`
+	Manual  *manualRec   `json:"x,omitempty"`
 }
 
 type memoJSON struct {
@@ -484,7 +496,7 @@ func encodeInvoice(r *invoiceRec) invoiceJSON {
 	j := invoiceJSON{Revision: r.revision, EventID: r.eventID, OEMID: r.oemID, Number: r.number, Date: r.date,
 		Currency: r.currency, Customer: r.customer, CustKey: r.custKey, Domain: r.domain, RegID: r.regID, MemoFor: r.memoFor}
 	for _, l := range r.lines {
-		lj := lineJSON{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: l.attr.kind, Policy: l.attr.pol}
+		lj := lineJSON{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: l.attr.kind, Policy: l.attr.pol, Manual: l.attr.m}
 		if l.memos != nil {
 			for _, m := range *l.memos {
 				lj.Memos = append(lj.Memos, memoJSON{m.number, m.amount, m.segment, m.date, m.eventID, m.revision})
@@ -519,7 +531,7 @@ func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
 		if lj.Policy >= int32(len(p.policies)) {
 			return nil, fmt.Errorf("line %d: policy index %d of %d", lj.Line, lj.Policy, len(p.policies))
 		}
-		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount, attr: lineAttr{kind: lj.Kind, pol: lj.Policy}}
+		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount, attr: lineAttr{kind: lj.Kind, pol: lj.Policy, m: lj.Manual}}
 		if lj.Memos != nil {
 			ms := make([]memoReturn, len(lj.Memos))
 			for k, m := range lj.Memos {
@@ -547,17 +559,18 @@ type exceptionJSON struct {
 
 // coreJSON is the program without its working set.
 type coreJSON struct {
-	Position int64                       `json:"position"`
-	Seq      int64                       `json:"seq"`
-	Pending  map[string][]string         `json:"pending,omitempty"`
-	Partners []partnerCoreJSON           `json:"partners"`
-	Geos     map[string]GeoState         `json:"geos"`
-	Policies []policyJSON                `json:"policies"`
-	Closed   []Quarter                   `json:"closed"`
-	Reps     map[string]FieldRepAssigned `json:"reps"`
-	RepIDs   map[string]string           `json:"rep_ids"`
-	Credited []creditedJSON              `json:"credited"`
-	Mix      []Mix                       `json:"mix"`
+	Position int64                        `json:"position"`
+	Seq      int64                        `json:"seq"`
+	Pending  map[string][]string          `json:"pending,omitempty"`
+	Manual   map[string]map[int]manualRec `json:"manual,omitempty"`
+	Partners []partnerCoreJSON            `json:"partners"`
+	Geos     map[string]GeoState          `json:"geos"`
+	Policies []policyJSON                 `json:"policies"`
+	Closed   []Quarter                    `json:"closed"`
+	Reps     map[string]FieldRepAssigned  `json:"reps"`
+	RepIDs   map[string]string            `json:"rep_ids"`
+	Credited []creditedJSON               `json:"credited"`
+	Mix      []Mix                        `json:"mix"`
 }
 
 type partnerCoreJSON struct {
@@ -587,7 +600,7 @@ type creditedJSON struct {
 // hands back): partners, seats, policies, closed quarters, field reps, credited totals,
 // revenue mix and position. The encoding is deterministic.
 func (p *Program) MarshalCore() ([]byte, error) {
-	c := coreJSON{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	c := coreJSON{Position: p.position, Seq: p.seq, Pending: p.pending, Manual: p.manual, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
 	for _, id := range sortedKeys(p.partners) {
 		r := p.partners[id]
 		pc := partnerCoreJSON{ID: id, State: r.PartnerState}
@@ -645,6 +658,9 @@ func UnmarshalProgram(data []byte) (*Program, error) {
 	if c.Pending != nil {
 		p.pending = c.Pending
 	}
+	if c.Manual != nil {
+		p.manual = c.Manual
+	}
 	for _, pc := range c.Partners {
 		r := &partnerRec{PartnerState: pc.State}
 		for _, t := range pc.TierIDs {
@@ -676,4 +692,25 @@ func UnmarshalProgram(data []byte) (*Program, error) {
 		p.mix[mixKey{m.Quarter, m.Currency}] = &m
 	}
 	return p, nil
+}
+
+// manualDeals returns the deals the manual decisions on an invoice's lines assign them to
+// (kept in the core: one entry per line worked by hand), in line order.
+func (p *Program) manualDeals(key string) []string {
+	var ids []string
+	for _, line := range sortedIntKeys(p.manual[key]) {
+		if m := p.manual[key][line]; m.DealID != "" {
+			ids = append(ids, m.DealID)
+		}
+	}
+	return ids
+}
+
+func sortedIntKeys[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }

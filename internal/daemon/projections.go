@@ -229,3 +229,28 @@ func (q *queries) Seats(ctx context.Context, geo string) (any, error) {
 	}
 	return out, nil
 }
+
+func (q *queries) Exceptions(ctx context.Context, f api.ExceptionQuery) (any, error) {
+	rows, _, err := q.reader.Exceptions(ctx, attribution.ExceptionFilter{Status: f.Status, OEMID: f.OEMID, Quarter: f.Quarter,
+		PartnerID: f.PartnerID, Customer: f.Customer, VisibleTo: f.VisibleTo, After: f.After, Limit: f.Limit})
+	if err != nil {
+		return nil, err
+	}
+	next := ""
+	if len(rows) == f.Limit && len(rows) > 0 {
+		next = rows[len(rows)-1].ExceptionID
+	}
+	return struct {
+		Exceptions []attribution.ExceptionRow `json:"exceptions"`
+		Next       string                     `json:"next"`
+	}{rows, next}, nil
+}
+
+func (q *queries) ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error) {
+	e, err := q.reader.Exception(ctx, id)
+	if err != nil {
+		return domain.ExceptionLine{}, err
+	}
+	return domain.ExceptionLine{OEMID: e.OEMID, InvoiceNumber: e.InvoiceNumber, Line: e.Line, Segment: domain.Segment(e.Segment),
+		CreditMemo: e.CreditMemo}, nil
+}

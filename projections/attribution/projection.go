@@ -37,12 +37,14 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 4: the revenue mix keeps adjustments for closed quarters apart
+// Version is 5: exceptions carry their id, quarter, customer key, the
+// partner a line went to and the manual decisions of the exception queue
+// (version 4: the revenue mix keeps adjustments for closed quarters apart
 // from the quarter's own figures, statements carry the scorecard only in
 // its currency, ledger rows carry the arithmetic of their amount (version 3 attributed lines in business time and re-attributed
 // them on late facts; version 2 decided a line once, when it arrived;
 // version 1 kept the state in memory).
-func (*Projection) Version() int { return 4 }
+func (*Projection) Version() int { return 5 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -90,6 +92,13 @@ CREATE TABLE exceptions (
 	claimed_by     text   NOT NULL,
 	event_ids      text[] NOT NULL,
 	position       bigint NOT NULL,
+	exception_id   text   NOT NULL,
+	quarter        text   NOT NULL,
+	customer_key   text   NOT NULL,
+	partner_id     text   NOT NULL,
+	reason         text   NOT NULL,
+	decided_by     text   NOT NULL,
+	credit_memo    boolean NOT NULL,
 	PRIMARY KEY (oem_id, invoice_number, line)
 );
 CREATE TABLE statements (
@@ -157,6 +166,7 @@ func (*Projection) Indexes() []string {
 		"CREATE INDEX ledger_line ON ledger (oem_id, invoice_number, line)",
 		"CREATE INDEX ledger_quarter_partner ON ledger (quarter, partner_id)",
 		"CREATE INDEX exceptions_status ON exceptions (status)",
+		"CREATE UNIQUE INDEX exceptions_id ON exceptions (exception_id)",
 		"CREATE INDEX statements_quarter ON statements (quarter)",
 		"CREATE INDEX registrations_partner ON registrations (partner_id, status)",
 	}
@@ -335,7 +345,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	for _, k := range sortedKeys(excs) {
 		e := excs[k]
 		excRows = append(excRows, []any{e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
-			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k]})
+			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k],
+			domain.ExceptionID(e.OEMID, e.InvoiceNumber, e.Line), quarterText(e.InvoiceDate.Quarter()), e.CustomerKey, e.PartnerID,
+			e.Reason, e.DecidedBy, e.CreditMemo})
 	}
 	for _, k := range sortedStmtKeys(stmts) {
 		d := stmts[k]
@@ -387,7 +399,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		{"exceptions", excRows, `ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision,
 			customer = EXCLUDED.customer, segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date,
 			amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried,
-			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position`},
+			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position,
+			quarter = EXCLUDED.quarter, customer_key = EXCLUDED.customer_key, partner_id = EXCLUDED.partner_id,
+			reason = EXCLUDED.reason, decided_by = EXCLUDED.decided_by`},
 		{"statements", stmtRows, `ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
 			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
 			rebates = statements.rebates + EXCLUDED.rebates,
