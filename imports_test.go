@@ -25,24 +25,37 @@ var importRules = []struct {
 		"domain is the partner program as pure Go: the standard library only"},
 	{[]string{"eventstore"}, nil, []string{"dealcredit/..."},
 		"the log contract knows nothing of ours"},
-	{[]string{"eventstore/..."}, nil, []string{"domain/...", "projections/...", "consumers/...", "api/...", "internal/daemon/...", "internal/demo/..."},
+	{[]string{"eventstore/..."}, nil, []string{"domain/...", "projections/...", "consumers/...", "api/..."},
 		"the event store knows events only as envelopes (type, version, bytes)"},
-	{[]string{"projections/..."}, nil, []string{"consumers/...", "api/...", "internal/daemon/...", "github.com/nats-io"},
+	{[]string{"projections/..."}, nil, []string{"consumers/...", "api/...", "github.com/nats-io"},
 		"read models are functions of the log: no feed, no HTTP, no broker"},
-	{[]string{"consumers/..."}, nil, []string{"projections/...", "api/...", "internal/daemon/..."},
+	{[]string{"consumers/..."}, nil, []string{"projections/...", "api/..."},
 		"consumers turn messages into appends; they never read a read model or serve HTTP"},
 	{[]string{"app/..."}, nil, []string{"net/http", "api/...", "projections/...", "consumers/...", "eventstore/pgstore/...", "eventstore/mirror/...", "github.com/nats-io", "github.com/jackc/pgx"},
 		"the command layer loads, decides and appends through the eventstore contract; callers (HTTP, CLI, scheduler) sit outside it"},
 	{[]string{"api/..."}, nil, []string{"eventstore/pgstore/...", "eventstore/mirror/...", "consumers/...", "github.com/nats-io", "github.com/jackc/pgx"},
 		"the HTTP API decodes, authorises, calls and encodes; storage and broker are wired in from outside"},
-	{[]string{"..."}, nil, []string{"cmd/..."},
+	{internalHelpers, nil, []string{"dealcredit/..."},
+		"a helper serves a technology (Postgres, Prometheus, JetStream, files) and knows nothing of ours, so every layer may use it"},
+	{[]string{"internal/genlog"}, nil, []string{"projections/...", "consumers/...", "api/..."},
+		"the log generator writes domain events through the log contract only"},
+	{[]string{"..."}, []string{"cmd/...", "internal/testkit/daemontest"}, []string{"cmd/..."},
+		"wiring lives under cmd/: only the commands (and the kit that starts the real daemon) use it"},
+	{[]string{"..."}, nil, mainPackages,
 		"nothing imports a main package"},
 	{[]string{"..."}, testKits, testKits,
 		"test kits are for tests only"},
 }
 
+// mainPackages are the two commands; their wiring is in packages beside them.
+var mainPackages = []string{"cmd/dealcreditd", "cmd/dealcredit"}
+
+// internalHelpers are the low-level helpers under internal/: each serves one
+// technology and imports nothing of ours.
+var internalHelpers = []string{"internal/pgdb", "internal/prom", "internal/jshealth", "internal/secretfile"}
+
 // testKits are the packages that only tests may import (a kit may use another).
-var testKits = []string{"internal/pgtest/...", "internal/pgcluster/...", "internal/natstest/...", "internal/daemontest/...", "internal/logtest/...", "eventstore/storetest/..."}
+var testKits = []string{"internal/testkit/...", "eventstore/storetest/..."}
 
 // importDebt lists wrong arrows that exist today and are to be removed, each
 // with the reason it is still there. The test fails when a new one appears,
@@ -78,6 +91,9 @@ func TestPackagesImportOnlyWhatTheHouseAllows(t *testing.T) {
 		}
 		checked++
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if strings.HasPrefix(rel, "internal/") && internalKind(rel) == "" {
+			t.Errorf("%s: a package under internal/ is a helper (internalHelpers), the log generator or a test kit; wiring goes under cmd/", rel)
+		}
 		for _, imp := range p.Imports {
 			for _, r := range importRules {
 				in := func(pat string) bool { return matches(pat, rel) }
@@ -104,6 +120,21 @@ func TestPackagesImportOnlyWhatTheHouseAllows(t *testing.T) {
 			t.Errorf("listed import debt %q (%s) is gone: delete it from importDebt", k, why)
 		}
 	}
+}
+
+// internalKind names what a package under internal/ is ("" when it is none
+// of the kinds the house knows).
+func internalKind(rel string) string {
+	in := func(pat string) bool { return matches(pat, rel) }
+	switch {
+	case slices.ContainsFunc(internalHelpers, in):
+		return "helper"
+	case slices.ContainsFunc(testKits, in):
+		return "test kit"
+	case rel == "internal/genlog":
+		return "generator"
+	}
+	return ""
 }
 
 // matches reports whether the module-relative package path rel matches pat
@@ -173,6 +204,11 @@ func TestImportRulesMatchTheirPatterns(t *testing.T) {
 		{[]string{"consumers/..."}, "dealcredit/consumers/ingest", true},
 		{[]string{"consumers/..."}, "dealcredit/consumersx", false},
 		{[]string{"cmd/..."}, "dealcredit/cmd/dealcredit", true},
+		{[]string{"cmd/..."}, "dealcredit/cmd/dealcreditd/daemon", true},
+		{mainPackages, "dealcredit/cmd/dealcreditd/daemon", false},
+		{mainPackages, "dealcredit/cmd/dealcreditd", true},
+		{testKits, "dealcredit/internal/testkit/pgtest", true},
+		{internalHelpers, "dealcredit/internal/pgdb", true},
 		{[]string{"github.com/nats-io"}, "github.com/nats-io/nats.go/jetstream", true},
 		{[]string{"github.com/nats-io"}, "github.com/jackc/pgx/v5", false},
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"dealcredit/internal/daemontest"
+	"dealcredit/internal/testkit/daemontest"
 )
 
 // TestReadmeTryIt runs the README's "Try it" block as written (the shell

@@ -18,7 +18,7 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // testNow is the fixed clock of the tests: 2026Q1 has ended, 2026Q2 is open.

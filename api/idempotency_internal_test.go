@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // TestIdempotencyForgetsConflicts: an answer that a retry may change (409)

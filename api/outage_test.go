@@ -15,7 +15,7 @@ import (
 
 	"dealcredit/api"
 	"dealcredit/eventstore"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // pausedStore is the real event log with a switch: while armed, the next

@@ -21,7 +21,7 @@ import (
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // benchOps is how many appends each sub-benchmark makes in total (a quarter

@@ -25,10 +25,10 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/daemontest"
-	"dealcredit/internal/natscluster"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/natscluster"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // TestClusterKillNodeWhilePublishing publishes to an R3 stream on a real

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
 
-	"dealcredit/internal/natstest"
-	"dealcredit/internal/natstest/natsiso"
+	"dealcredit/internal/testkit/natsiso"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // metricKinds lists every metric the daemon exports (docs/operations.md,

@@ -21,9 +21,9 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/daemontest"
-	"dealcredit/internal/pgcluster"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/pgcluster"
 	"dealcredit/projections"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"dealcredit/internal/daemontest"
+	"dealcredit/internal/testkit/daemontest"
 	"dealcredit/projections/runner"
 )
 

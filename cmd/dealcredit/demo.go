@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"dealcredit/internal/demo"
+	"dealcredit/cmd/dealcredit/demo"
 )
 
 // demoCmd plays the interview's story against a running daemon (make run).

@@ -9,11 +9,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"dealcredit/cmd/dealcreditd/config"
+	"dealcredit/cmd/dealcreditd/dbsetup"
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/config"
-	"dealcredit/internal/dbsetup"
 	"dealcredit/projections"
 	"dealcredit/projections/runner"
 )

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"dealcredit/cmd/dealcreditd/config"
 	"dealcredit/consumers/oemfeed"
-	"dealcredit/internal/config"
-	"dealcredit/internal/daemontest"
+	"dealcredit/internal/testkit/daemontest"
 )
 
 // TestEmbeddedNATSCredentials: the daemon's embedded server refuses
@@ -62,7 +62,7 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 	hp := d.WaitOEMUser(t, "hp", js)
 
 	// The OEM's user publishes its invoices and nothing else (the whole
-	// route matrix: internal/natsserver and internal/natsiso).
+	// route matrix: cmd/dealcreditd/natsserver and internal/testkit/natsiso).
 	nc, err := nats.Connect(bare, nats.UserInfo(hp.User, hp.Password),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the violation below is expected
 	if err != nil {

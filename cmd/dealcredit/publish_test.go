@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // TestPublishTimesOutWithAClearError: against a JetStream that never

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"dealcredit/internal/daemontest"
+	"dealcredit/internal/testkit/daemontest"
 )
 
 // TestRecoverCommand runs recover against a daemon whose log and mirror

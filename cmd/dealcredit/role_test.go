@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"dealcredit/internal/config"
-	"dealcredit/internal/daemontest"
-	"dealcredit/internal/dbsetup"
-	"dealcredit/internal/pgtest"
+	"dealcredit/cmd/dealcreditd/config"
+	"dealcredit/cmd/dealcreditd/dbsetup"
+	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // TestDaemonRoleCannotChangeHistory (issue 11, finding 4): the daemon

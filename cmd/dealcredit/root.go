@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"dealcredit/cmd/dealcreditd/config"
+	"dealcredit/cmd/dealcreditd/natsauth"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/config"
-	"dealcredit/internal/natsauth"
 	"dealcredit/internal/pgdb"
 	"dealcredit/projections/runner"
 )

@@ -15,8 +15,8 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/daemontest"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/daemontest"
 )
 
 // TestStoppedProjectionStopsOnlyItselfUntilSkipped appends, straight through

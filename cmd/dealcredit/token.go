@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"dealcredit/api"
-	"dealcredit/internal/demo"
+	"dealcredit/cmd/dealcredit/demo"
 )
 
 // tokenCmd prints an API token of a role from the daemon's tokens file, so

@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"dealcredit/internal/daemon"
+	"dealcredit/cmd/dealcreditd/daemon"
 )
 
 func main() {

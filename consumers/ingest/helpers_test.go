@@ -17,9 +17,9 @@ import (
 	"dealcredit/consumers/ingest"
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/natstest"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/natstest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // env is a migrated database, its store and a JetStream server.

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/consumers/oemfeed"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 func TestGenerateIsSeededAndValid(t *testing.T) {

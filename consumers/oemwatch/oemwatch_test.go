@@ -11,7 +11,7 @@ import (
 	"dealcredit/consumers/oemwatch"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
-	"dealcredit/internal/logtest"
+	"dealcredit/internal/testkit/logtest"
 )
 
 func enrol(t *testing.T, s eventstore.Appender, id string, kind domain.PartnerKind) {

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"dealcredit/internal/natstest"
-	"dealcredit/internal/natstest/natsiso"
+	"dealcredit/internal/testkit/natsiso"
+	"dealcredit/internal/testkit/natstest"
 )
 
 var passwords = map[string]string{

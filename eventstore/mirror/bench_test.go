@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"dealcredit/eventstore/mirror"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // BenchmarkRelay measures how fast the relay copies a pre-appended log of

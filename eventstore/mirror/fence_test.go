@@ -18,8 +18,8 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/logtest"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/logtest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // lockedBuffer collects log lines written from several goroutines.

@@ -16,7 +16,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/logtest"
+	"dealcredit/internal/testkit/logtest"
 )
 
 // soak reports whether the long sizes of `make soak` were asked for.

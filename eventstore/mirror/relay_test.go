@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/eventstore/mirror"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 func TestRelayCopiesInOrderAndFollows(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // TestVerifyCatchesTampering tampers with Postgres as superuser (triggers

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"dealcredit/eventstore/mirror"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // TestWatermark: WaitMirrored waits (many waiters at once) until a relay

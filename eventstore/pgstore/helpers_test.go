@@ -9,7 +9,7 @@ import (
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
-	"dealcredit/internal/logtest"
+	"dealcredit/internal/testkit/logtest"
 )
 
 // mustDatabase, mustPool and mustStore give each test a real event log.

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/internal/jshealth"
-	"dealcredit/internal/natscluster"
-	"dealcredit/internal/natstest"
+	"dealcredit/internal/testkit/natscluster"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // TestCheckNamesWhatFails probes a healthy JetStream, then one whose

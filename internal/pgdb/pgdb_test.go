@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 func TestEnsureAndMigrateConcurrently(t *testing.T) {

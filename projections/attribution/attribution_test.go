@@ -15,7 +15,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/genlog"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 

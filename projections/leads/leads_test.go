@@ -9,7 +9,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
 

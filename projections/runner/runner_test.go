@@ -17,7 +17,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/pgtest"
+	"dealcredit/internal/testkit/pgtest"
 	"dealcredit/projections/runner"
 
 	"github.com/google/uuid"

@@ -1,0 +1,120 @@
+package demo_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"dealcredit/cmd/dealcredit/demo"
+	"dealcredit/internal/testkit/daemontest"
+)
+
+// TestDemo plays the whole story against the real daemon (Postgres,
+// embedded JetStream, ingest, relay, projections) and checks the numbers
+// the demo returns and prints.
+func TestDemo(t *testing.T) {
+	d := daemontest.Start(t, nil)
+	if d.NATSURL == "" {
+		t.Fatal("daemontest did not report the daemon's NATS URL")
+	}
+	nc, err := nats.Connect(d.NATSURL)
+	if err != nil {
+		t.Fatalf("connect NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := demo.LoadTokens(filepath.Join(d.Env["DEALCREDIT_DATA_DIR"], "tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out strings.Builder
+	sum, err := demo.Run(ctx, demo.Options{BaseURL: d.URL, Tokens: tokens, JetStream: js, DatabaseURL: d.Env["DATABASE_URL"], RunID: "t1"}, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The story's numbers: 690,000 of software credited to the Platinum VAR
+	// at 800 bps, a 120,000 services line handed over by HP, one Dell line
+	// in the exception queue, a 20,000 memo after the close, 87% indirect.
+	checks := []struct {
+		name      string
+		got, want int64
+		printed   string
+	}{
+		{"credited revenue", sum.CreditedRevenue, 690000, "credited revenue var-demo: 6,900.00 USD"},
+		{"rebate", sum.Rebate, 55200, "rebate (platinum 800 bps): 552.00 USD"},
+		{"rebate bps", sum.RebateBPS, 800, "platinum 800 bps"},
+		{"service credit", sum.ServiceCredit, 120000, "service credit: 1,200.00 USD"},
+		{"exceptions", int64(sum.Exceptions), 1, "exceptions open: 1"},
+		{"adjustment", sum.Adjustment, -20000, "adjustment in " + sum.Quarter + " for " + sum.ClosedQuarter + ": -200.00 USD"},
+		{"direct", sum.Direct, 130000, "direct (maintenance, support) 1,300.00 USD"},
+		{"indirect", sum.Indirect, 870000, "indirect (partners and OEMs) 8,700.00 USD"},
+		{"indirect share", sum.IndirectBPS, 8700, "indirect share " + sum.Quarter + ": 87.00%"},
+		{"mix adjustment", sum.Adjustment, -20000, "adjustments booked for closed quarters: direct -200.00 USD, indirect 0.00 USD"},
+		{"grandfathered", int64(sum.Grandfathered), 250, "250 existing partners grandfathered as Gold"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+		if !strings.Contains(out.String(), c.printed) {
+			t.Errorf("%s: output lacks %q", c.name, c.printed)
+		}
+	}
+	// Leads: the one scarce us-west lead goes to the Platinum first; declined
+	// with a reason, it cascades to the Gold of the geography.
+	leadChecks := []struct{ name, got, want, printed string }{
+		{"first offer", sum.LeadFirst, sum.PlatinumID, "offered to " + sum.PlatinumID + " (platinum)"},
+		{"first tier", sum.LeadFirstTier, "platinum", "lead " + sum.LeadID + ": " + sum.PlatinumID + " (platinum) first, declined; cascaded to var-gold-t1 (gold)"},
+		{"decline reason", sum.LeadReason, "fully booked on the Acme t1 Corp rollout this quarter", sum.PlatinumID + " declines (reason: fully booked"},
+		{"cascaded to", sum.LeadCascadedTo, "var-gold-t1", "the lead cascades to var-gold-t1 (gold)"},
+		{"cascaded tier", sum.LeadCascadedTier, "gold", "var-gold-t1 accepts it (accepted)"},
+		{"accepted by", sum.LeadAcceptedBy, "var-gold-t1", "var-gold-t1 accepts it"},
+	}
+	for _, c := range leadChecks {
+		if c.got != c.want {
+			t.Errorf("lead %s = %q, want %q", c.name, c.got, c.want)
+		}
+		if !strings.Contains(out.String(), c.printed) {
+			t.Errorf("lead %s: output lacks %q", c.name, c.printed)
+		}
+	}
+	// us-west: the Platinum and the Gold hold one seat each (of 2 and 50).
+	if sum.SeatsPlatinumUsed != 1 || sum.SeatsGoldUsed != 1 || !strings.Contains(out.String(), "us-west seats: platinum 1 of 2 used, 1 free; gold 1 of 50 used, 49 free") {
+		t.Errorf("us-west seats used: platinum %d, gold %d", sum.SeatsPlatinumUsed, sum.SeatsGoldUsed)
+	}
+	if sum.RefusedRule != "registration.tier" || !strings.Contains(out.String(), "rule registration.tier") {
+		t.Errorf("registered partner refused by %q, want registration.tier", sum.RefusedRule)
+	}
+	if !sum.VerifyOK || sum.LogEvents == 0 || sum.MirrorChecked != sum.LogEvents || !strings.Contains(out.String(), "verify: OK") {
+		t.Errorf("verify: ok %v, %d events, mirror %d", sum.VerifyOK, sum.LogEvents, sum.MirrorChecked)
+	}
+	if !sum.ReplayMatches || sum.ReplayPosition == 0 || !strings.Contains(out.String(), "same numbers") {
+		t.Errorf("replay: matches %v at position %d", sum.ReplayMatches, sum.ReplayPosition)
+	}
+	if want := d.Token(t, "partner"); want == "" || sum.PlatinumID == "" {
+		t.Errorf("platinum partner %q", sum.PlatinumID)
+	}
+	// The next commands carry this run's values, so they work as pasted
+	// (the README test runs one of them).
+	for _, want := range []string{
+		"dealcredit explain --oem hp --invoice HP-t1-0001 --line 1",
+		"dealcredit export attribution --quarter " + sum.Quarter + " --format csv",
+	} {
+		if !slices.Contains(sum.Next, want) || !strings.Contains(out.String(), "   "+want+"\n") {
+			t.Errorf("next commands %q (printed or not) lack %q", sum.Next, want)
+		}
+	}
+}
