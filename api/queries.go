@@ -43,6 +43,13 @@ type Queries interface {
 	// ExceptionLine returns the invoice line an exception names; an unknown
 	// id is a *domain.Error with code NotFound.
 	ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error)
+	// ApprovedRebates returns the approved rebates per currency of a
+	// partner's quarter statement, and whether the read model shows it
+	// approved yet.
+	ApprovedRebates(ctx context.Context, partnerID string, q domain.Quarter) (map[string]int64, bool, error)
+	// WritePayoutsCSV streams the payouts of quarter ("" = all) as the
+	// payout file for accounts payable.
+	WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) error
 	// Seats returns the used and free seats per tier of geography geo; a
 	// geography without seats or holders is a *domain.Error with code
 	// NotFound.

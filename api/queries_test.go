@@ -56,6 +56,13 @@ func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (
 func (q *logQueries) Exceptions(ctx context.Context, f api.ExceptionQuery) (any, error) {
 	return map[string]any{"status": f.Status, "visible_to": f.VisibleTo, "limit": f.Limit}, nil
 }
+func (q *logQueries) ApprovedRebates(ctx context.Context, partnerID string, qr domain.Quarter) (map[string]int64, bool, error) {
+	return nil, false, nil
+}
+func (q *logQueries) WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) error {
+	_, err := fmt.Fprintf(w, "quarter\n%s\n", quarter)
+	return err
+}
 func (q *logQueries) ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error) {
 	return domain.ExceptionLine{}, domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
 }

@@ -70,6 +70,9 @@ var codecTable = map[string]codecEntry{
 	"exception.dismissed": {version: 1, decode: decoder[ExceptionDismissed]()},
 	"exception.reopened":  {version: 1, decode: decoder[ExceptionReopened]()},
 
+	"statement.approved":        {version: 1, decode: decoder[StatementApproved]()},
+	"statement.payout_recorded": {version: 1, decode: decoder[PayoutRecorded]()},
+
 	"projection.event_skipped": {version: 1, decode: decoder[ProjectionEventSkipped]()},
 }
 

@@ -553,6 +553,10 @@ func StreamOf(e Event) string {
 		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
 	case ExceptionReopened:
 		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case StatementApproved:
+		return StatementStream(e.PartnerID, e.Quarter)
+	case PayoutRecorded:
+		return StatementStream(e.PartnerID, e.Quarter)
 	}
 	return ""
 }

@@ -93,6 +93,10 @@ type Exception struct {
 type Outcome struct {
 	Credits    []Credit
 	Exceptions []Exception
+	// Approved is set by a statement approval (its figures freeze from here on), Payout
+	// by a payout.
+	Approved *StatementApproved
+	Payout   *PayoutRecorded
 }
 
 type dealRec struct {
@@ -168,6 +172,7 @@ type Program struct {
 	lineIdx    map[string][]string          // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
 	pending    map[string][]string          // invoice key -> keys of the credit memos waiting for it
 	manual     map[string]map[int]manualRec // invoice key -> line -> manual decision in force (exception.go)
+	approved   map[string]map[Quarter]bool  // partner -> quarters whose statement is approved (statement.go)
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
@@ -195,8 +200,8 @@ func NewProgram() *Program {
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
-		manual: map[string]map[int]manualRec{},
-		mix:    map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
+		manual: map[string]map[int]manualRec{}, approved: map[string]map[Quarter]bool{},
+		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
 
@@ -252,6 +257,14 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		out.add(p.reattribute([]string{"*"}, e.EffectiveFrom, cause, env.EventID))
 	case QuarterClosed:
 		p.closed[e.Quarter] = true
+	case StatementApproved:
+		if p.approved[e.PartnerID] == nil {
+			p.approved[e.PartnerID] = map[Quarter]bool{}
+		}
+		p.approved[e.PartnerID][e.Quarter] = true
+		out.Approved = &e
+	case PayoutRecorded:
+		out.Payout = &e
 	case FieldRepAssigned:
 		from := e.On
 		if old, ok := p.reps[e.RepID]; ok && old.On.Before(from) {
@@ -360,18 +373,24 @@ func (p *Program) policyAt(d Date) policyRec {
 	return best
 }
 
-// book returns the quarter an entry whose business quarter is q lands in: q itself, or the
-// first open quarter after it when q is closed (then it is an adjustment of q).
-func (p *Program) book(q Quarter) (Quarter, bool) {
+// book returns the quarter credit c, whose business quarter is q, lands in: q itself, or
+// the first quarter after it that is open (and, for a partner's statement credit, whose
+// statement of the partner is not approved) when q is not (then c adjusts q).
+func (p *Program) book(c *Credit, q Quarter) (Quarter, bool) {
+	var frozen map[Quarter]bool
+	switch c.Kind {
+	case CreditRevenue, CreditRebate, CreditService:
+		frozen = p.approved[c.PartnerID]
+	}
 	b := q
-	for p.closed[b] {
+	for p.closed[b] || frozen[b] {
 		b = b.Next()
 	}
 	return b, b != q
 }
 
 func (p *Program) stamp(c Credit, natural Quarter) Credit {
-	b, adj := p.book(natural)
+	b, adj := p.book(&c, natural)
 	c.Quarter, c.Adjustment = b, adj
 	if adj {
 		c.AdjustsQuarter = natural

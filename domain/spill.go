@@ -563,6 +563,7 @@ type coreJSON struct {
 	Seq      int64                        `json:"seq"`
 	Pending  map[string][]string          `json:"pending,omitempty"`
 	Manual   map[string]map[int]manualRec `json:"manual,omitempty"`
+	Approved map[string][]Quarter         `json:"approved,omitempty"`
 	Partners []partnerCoreJSON            `json:"partners"`
 	Geos     map[string]GeoState          `json:"geos"`
 	Policies []policyJSON                 `json:"policies"`
@@ -615,6 +616,15 @@ func (p *Program) MarshalCore() ([]byte, error) {
 	for q := range p.closed {
 		c.Closed = append(c.Closed, q)
 	}
+	for id, qs := range p.approved {
+		if c.Approved == nil {
+			c.Approved = map[string][]Quarter{}
+		}
+		for q := range qs {
+			c.Approved[id] = append(c.Approved[id], q)
+		}
+		sort.Slice(c.Approved[id], func(i, j int) bool { return c.Approved[id][i].Compare(c.Approved[id][j]) < 0 })
+	}
 	sort.Slice(c.Closed, func(i, j int) bool { return c.Closed[i].Compare(c.Closed[j]) < 0 })
 	for k, v := range p.credited {
 		c.Credited = append(c.Credited, creditedJSON{k.partner, k.quarter, k.currency, v})
@@ -660,6 +670,12 @@ func UnmarshalProgram(data []byte) (*Program, error) {
 	}
 	if c.Manual != nil {
 		p.manual = c.Manual
+	}
+	for id, qs := range c.Approved {
+		p.approved[id] = map[Quarter]bool{}
+		for _, q := range qs {
+			p.approved[id][q] = true
+		}
 	}
 	for _, pc := range c.Partners {
 		r := &partnerRec{PartnerState: pc.State}

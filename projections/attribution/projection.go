@@ -37,7 +37,8 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 5: exceptions carry their id, quarter, customer key, the
+// Version is 5: statements carry their approval and payouts (table
+// payouts); exceptions carry their id, quarter, customer key, the
 // partner a line went to and the manual decisions of the exception queue
 // (version 4: the revenue mix keeps adjustments for closed quarters apart
 // from the quarter's own figures, statements carry the scorecard only in
@@ -48,7 +49,7 @@ func (*Projection) Version() int { return 5 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
-	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations"}
+	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations", "payouts"}
 }
 
 const ddl = `
@@ -122,7 +123,21 @@ CREATE TABLE statements (
 	current_tier          text   NOT NULL,
 	scorecard_currency    text   NOT NULL,
 	position              bigint NOT NULL,
+	approved              boolean NOT NULL DEFAULT false,
+	approved_rebates      bigint NOT NULL DEFAULT 0,
+	paid                  bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (partner_id, quarter, currency)
+);
+CREATE TABLE payouts (
+	position     bigint NOT NULL PRIMARY KEY,
+	partner_id   text   NOT NULL,
+	quarter      text   NOT NULL,
+	currency     text   NOT NULL,
+	amount_minor bigint NOT NULL,
+	reference    text   NOT NULL,
+	paid_on      text   NOT NULL,
+	recorded_by  text   NOT NULL,
+	event_id     text   NOT NULL
 );
 CREATE TABLE revenue_mix (
 	quarter            text   NOT NULL,
@@ -257,13 +272,14 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	var (
-		excs     = map[string]domain.Exception{}
-		excPos   = map[string]int64{}
-		stmts    = map[stmtKey]*stmtDelta{}
-		touched  []*stmtDelta
-		quarters = map[domain.Quarter]int64{}
-		deals    = map[string]int64{}
-		ledger   *ledgerCopy
+		lifecycle []lifecycleStep
+		excs      = map[string]domain.Exception{}
+		excPos    = map[string]int64{}
+		stmts     = map[stmtKey]*stmtDelta{}
+		touched   []*stmtDelta
+		quarters  = map[domain.Quarter]int64{}
+		deals     = map[string]int64{}
+		ledger    *ledgerCopy
 	)
 	ledger = startLedgerCopy(ctx, tx)
 	defer func() {
@@ -333,6 +349,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		for _, e := range out.Exceptions {
 			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
 			excs[k], excPos[k] = e, r.Position
+		}
+		if out.Approved != nil || out.Payout != nil {
+			lifecycle = append(lifecycle, lifecycleStep{position: r.Position, eventID: r.ID.String(), approved: out.Approved, payout: out.Payout})
 		}
 	}
 	last := batch[len(batch)-1].Position
@@ -427,6 +446,43 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	}
 	if err := writeUpserts(ctx, tx, append(writes, storedWrites(evicted, core)...)); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+	}
+	if err := writeLifecycle(ctx, tx, lifecycle); err != nil {
+		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+	}
+	return nil
+}
+
+// lifecycleStep is a statement approval or payout of the batch.
+type lifecycleStep struct {
+	position int64
+	eventID  string
+	approved *domain.StatementApproved
+	payout   *domain.PayoutRecorded
+}
+
+// writeLifecycle records approvals and payouts after the batch's statement sums: an
+// approval takes the statement's rebates as they stand (the domain books nothing more into
+// an approved statement, so they equal the sums at the approval), a payout adds to paid.
+func writeLifecycle(ctx context.Context, tx pgx.Tx, steps []lifecycleStep) error {
+	for _, s := range steps {
+		if a := s.approved; a != nil {
+			if _, err := tx.Exec(ctx, `UPDATE statements SET approved = true, approved_rebates = rebates + adjustment_rebates
+				WHERE partner_id = $1 AND quarter = $2`, a.PartnerID, a.Quarter.String()); err != nil {
+				return fmt.Errorf("approve statement %s %s: %w", a.PartnerID, a.Quarter, err)
+			}
+			continue
+		}
+		p := s.payout
+		if _, err := tx.Exec(ctx, `UPDATE statements SET paid = paid + $4 WHERE partner_id = $1 AND quarter = $2 AND currency = $3`,
+			p.PartnerID, p.Quarter.String(), p.Amount.Currency, p.Amount.Amount); err != nil {
+			return fmt.Errorf("payout of %s %s: %w", p.PartnerID, p.Quarter, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO payouts (position, partner_id, quarter, currency, amount_minor, reference, paid_on,
+			recorded_by, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.position, p.PartnerID, p.Quarter.String(),
+			p.Amount.Currency, p.Amount.Amount, p.Reference, p.PaidOn.String(), p.By, s.eventID); err != nil {
+			return fmt.Errorf("payout of %s %s: %w", p.PartnerID, p.Quarter, err)
+		}
 	}
 	return nil
 }

@@ -254,3 +254,22 @@ func (q *queries) ExceptionLine(ctx context.Context, id string) (domain.Exceptio
 	return domain.ExceptionLine{OEMID: e.OEMID, InvoiceNumber: e.InvoiceNumber, Line: e.Line, Segment: domain.Segment(e.Segment),
 		CreditMemo: e.CreditMemo}, nil
 }
+
+func (q *queries) ApprovedRebates(ctx context.Context, partnerID string, quarter domain.Quarter) (map[string]int64, bool, error) {
+	stmts, _, err := q.reader.Statements(ctx, partnerID, quarter.String())
+	if err != nil {
+		return nil, false, err
+	}
+	out, approved := map[string]int64{}, false
+	for _, s := range stmts {
+		if s.Status == "approved" {
+			approved, out[s.Currency] = true, s.ApprovedRebates
+		}
+	}
+	return out, approved, nil
+}
+
+func (q *queries) WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) error {
+	_, err := q.reader.WritePayoutsCSV(ctx, w, quarter)
+	return err
+}
