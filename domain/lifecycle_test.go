@@ -2,8 +2,6 @@ package domain_test
 
 import (
 	"errors"
-	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -152,20 +150,6 @@ func TestStatementCommands(t *testing.T) {
 func TestPropertyApprovedStatementFreezes(t *testing.T) {
 	const seeds, orders = 10, 6
 	q3 := domain.MustQuarter("2026Q3")
-	totals := func(cs []domain.Credit) string {
-		m := map[string]int64{}
-		for _, c := range cs {
-			m[fmt.Sprintf("%s %s %s", c.Kind, c.PartnerID, c.Amount.Currency)] += c.Amount.Amount
-		}
-		var out []string
-		for k, v := range m {
-			if v != 0 {
-				out = append(out, fmt.Sprintf("%s = %d", k, v))
-			}
-		}
-		sort.Strings(out)
-		return strings.Join(out, "\n")
-	}
 	moved := 0
 	for seed := int64(1); seed <= seeds; seed++ {
 		fs := append(factSet(seed), fact{ev: domain.StatementApproved{PartnerID: "var-1", Quarter: q3, ApprovedOn: domain.MustDate("2026-10-05")},

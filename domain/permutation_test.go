@@ -362,20 +362,6 @@ func TestPropertySameFactsAnyArrivalOrderSameCredits(t *testing.T) {
 func TestPropertyCloseInTheMiddleKeepsTotalsAndClosedQuarter(t *testing.T) {
 	const seeds, orders = 15, 8
 	q3 := domain.MustQuarter("2026Q3")
-	totals := func(cs []domain.Credit) string {
-		m := map[string]int64{}
-		for _, c := range cs {
-			m[fmt.Sprintf("%s %s %s", c.Kind, c.PartnerID, c.Amount.Currency)] += c.Amount.Amount
-		}
-		var out []string
-		for k, v := range m {
-			if v != 0 {
-				out = append(out, fmt.Sprintf("%s = %d", k, v))
-			}
-		}
-		sort.Strings(out)
-		return strings.Join(out, "\n")
-	}
 	for seed := int64(1); seed <= seeds; seed++ {
 		fs := append(factSet(seed), fact{ev: domain.QuarterClosed{Quarter: q3, ClosedOn: domain.MustDate("2026-10-05")}, id: "close",
 			chains: []string{domain.QuarterStream(q3)}})
@@ -413,4 +399,21 @@ func openLines(p *domain.Program) []string {
 		out = append(out, fmt.Sprintf("%s/%s/%d", e.OEMID, e.InvoiceNumber, e.Line))
 	}
 	return out
+}
+
+// totals nets the credits per kind, partner and currency over all quarters, zeros
+// dropped, one figure a line.
+func totals(cs []domain.Credit) string {
+	m := map[string]int64{}
+	for _, c := range cs {
+		m[fmt.Sprintf("%s %s %s", c.Kind, c.PartnerID, c.Amount.Currency)] += c.Amount.Amount
+	}
+	var out []string
+	for k, v := range m {
+		if v != 0 {
+			out = append(out, fmt.Sprintf("%s = %d", k, v))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }

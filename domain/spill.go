@@ -714,19 +714,10 @@ func UnmarshalProgram(data []byte) (*Program, error) {
 // (kept in the core: one entry per line worked by hand), in line order.
 func (p *Program) manualDeals(key string) []string {
 	var ids []string
-	for _, line := range sortedIntKeys(p.manual[key]) {
+	for _, line := range sortedKeys(p.manual[key]) {
 		if m := p.manual[key][line]; m.DealID != "" {
 			ids = append(ids, m.DealID)
 		}
 	}
 	return ids
-}
-
-func sortedIntKeys[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
 }

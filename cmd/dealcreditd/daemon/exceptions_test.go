@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/domain"
 	"dealcredit/internal/testkit/daemontest"
@@ -32,17 +29,7 @@ func newE2EWithPartner(t *testing.T, partnerID string) *e2e {
 	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := daemontest.Start(t, map[string]string{"DEALCREDIT_DATA_DIR": dir})
-	nc, err := nats.Connect(d.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &e2e{t: t, d: d, js: js, today: domain.DateOf(time.Now())}
+	return e2eOn(t, daemontest.Start(t, map[string]string{"DEALCREDIT_DATA_DIR": dir}))
 }
 
 type excRow struct {
