@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"dealcredit/app"
@@ -10,30 +11,16 @@ import (
 // meta is the command metadata of an HTTP request: the caller, the route
 // and the request id.
 func meta(r *http.Request) app.Meta {
-	return app.Meta{
-		Actor:         principalFrom(r.Context()).Actor(),
+	p := principalFrom(r.Context())
+	md := app.Meta{
+		Actor:         p.Actor(),
 		Source:        "http " + r.Method + " " + r.URL.Path,
 		CorrelationID: r.Header.Get("X-Request-Id"),
 	}
-}
-
-// decide runs a decision through the command layer with the request's
-// metadata (see app.Service.Decide).
-func (s *server) decide(r *http.Request, fn func(t *app.Txn) ([]domain.Event, error)) (int64, []domain.Event, error) {
-	res, err := s.app.Decide(r.Context(), meta(r), fn)
-	return res.Position, res.Events, err
-}
-
-// update is a decision on one stream, guarded by its version.
-func update[S any](s *server, r *http.Request, stream string, zero S, evolve func(S, domain.Event) S,
-	decide func(S) ([]domain.Event, error)) (int64, []domain.Event, error) {
-	return s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-		st, err := app.LoadIn(t, stream, zero, evolve)
-		if err != nil {
-			return nil, err
-		}
-		return decide(st)
-	})
+	if p.Role == RolePartner {
+		md.Partner = p.PartnerID
+	}
+	return md
 }
 
 // commandResult is the answer to a command.
@@ -51,4 +38,38 @@ func (s *server) committed(w http.ResponseWriter, status int, pos int64, id, sta
 	}
 	setPosition(w, pos)
 	writeJSON(w, status, out)
+}
+
+// reasonCommand is a command on the resource {id} whose request body is an
+// optional {"reason": ...}.
+type reasonCommand[R any] func(a *app.Service, ctx context.Context, md app.Meta, id, reason string) (R, error)
+
+// withoutReason is a reasonCommand for a command that takes no reason.
+func withoutReason[R any](cmd func(a *app.Service, ctx context.Context, md app.Meta, id string) (R, error)) reasonCommand[R] {
+	return func(a *app.Service, ctx context.Context, md app.Meta, id, _ string) (R, error) {
+		return cmd(a, ctx, md, id)
+	}
+}
+
+// serveReasonCommand serves cmd: decode the optional reason, call, answer.
+func serveReasonCommand[R any](cmd reasonCommand[R], answer func(s *server, w http.ResponseWriter, id string, res R)) func(*server) http.HandlerFunc {
+	if cmd == nil {
+		panic("api: a route names an action without a command") // Routes() is wrong: fail at start, not per request
+	}
+	return func(s *server) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id := r.PathValue("id")
+			var req reasonRequest
+			if err := decodeOptional(w, r, &req); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			res, err := cmd(s.app, r.Context(), meta(r), id, req.Reason)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			answer(s, w, id, res)
+		}
+	}
 }

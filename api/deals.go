@@ -68,33 +68,9 @@ func (s *server) registerDeal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		p := principalFrom(r.Context())
-		if p.Role == RolePartner {
-			if req.PartnerID != "" && req.PartnerID != p.PartnerID {
-				s.fail(w, r, &Error{Code: CodeForbidden, Field: "partner_id", Rule: "partner.own",
-					Message: "a partner token registers deals for its own partner only"})
-				return
-			}
-			req.PartnerID = p.PartnerID
-		}
-		if err := checkID("partner_id", req.PartnerID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		if req.ExpectedValueMinor == nil {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "expected_value_minor", Rule: "required", Message: "expected_value_minor is required"})
 			return
-		}
-		if *req.ExpectedValueMinor <= 0 {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "expected_value_minor", Rule: "positive", Message: "expected_value_minor must be a positive integer in minor units"})
-			return
-		}
-		for i, seg := range req.Segments {
-			if !seg.Valid() {
-				s.fail(w, r, &Error{Code: CodeInvalid, Field: "segments[" + itoa(i) + "]", Rule: "enum",
-					Message: "unknown segment " + quoteShort(string(seg)) + " (client_management, server_management, asset_management)"})
-				return
-			}
 		}
 		res, err := s.app.RegisterDeal(r.Context(), meta(r), domain.Register{PartnerID: req.PartnerID, Customer: req.Customer,
 			Geography: req.Geography, SizeBand: req.SizeBand, Segments: req.Segments, OEMID: req.OEMID,
@@ -103,10 +79,9 @@ func (s *server) registerDeal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		dealID, pos, evs := res.ID, res.Position, res.Events
-		out := dealCreated{DealID: dealID, Status: domain.StatusPending, Position: pos, ConflictsWith: []string{}}
+		out := dealCreated{DealID: res.ID, Status: domain.StatusPending, Position: res.Position, ConflictsWith: []string{}}
 		partner := principalFrom(r.Context()).Role == RolePartner
-		for _, e := range evs {
+		for _, e := range res.Events {
 			if c, ok := e.(domain.DealConflicted); ok {
 				out.Status, out.Conflict = domain.StatusConflict, conflictNotice
 				if !partner {
@@ -114,26 +89,10 @@ func (s *server) registerDeal() http.HandlerFunc {
 				}
 			}
 		}
-		setPosition(w, pos)
-		w.Header().Set("Location", "/v1/deals/"+dealID)
+		setPosition(w, res.Position)
+		w.Header().Set("Location", "/v1/deals/"+res.ID)
 		writeJSON(w, http.StatusCreated, out)
 	}
-}
-
-// loadDealFor loads a deal for the caller: missing, or another partner's
-// deal for a partner token, is 404.
-func loadDealFor(t *app.Txn, r *http.Request, id string) (domain.DealState, error) {
-	if len(id) > 64 {
-		return domain.DealState{}, errorf(CodeNotFound, "id", "deal not found")
-	}
-	d, err := app.LoadIn(t, domain.DealStream(id), domain.DealState{}, domain.EvolveDeal)
-	if err != nil {
-		return d, err
-	}
-	if !d.Exists() || ownPartner(r, d.PartnerID) != nil {
-		return d, errorf(CodeNotFound, "id", "deal %s not found", quoteShort(id))
-	}
-	return d, nil
 }
 
 type reasonRequest struct {
@@ -152,59 +111,24 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeJSON(w, r, dst)
 }
 
+// dealActions are the deal commands dealAction serves, by action.
+var dealActions = map[string]reasonCommand[app.DealDone]{
+	"approve":  withoutReason((*app.Service).ApproveDeal),
+	"reject":   (*app.Service).RejectDeal,
+	"withdraw": withoutReason((*app.Service).WithdrawDeal),
+	"extend":   withoutReason((*app.Service).ExtendDeal),
+	"override": (*app.Service).OverrideDeal,
+}
+
 // dealAction serves approve, reject, withdraw, extend and override.
 func dealAction(action string) func(*server) http.HandlerFunc {
-	return func(s *server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			var req reasonRequest
-			if err := decodeOptional(w, r, &req); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			by := principalFrom(r.Context()).Actor()
-			var cmd any
-			switch action {
-			case "approve":
-				cmd = domain.Approve{By: by}
-			case "reject":
-				cmd = domain.Reject{Reason: req.Reason, By: by}
-			case "withdraw":
-				cmd = domain.Withdraw{By: by}
-			case "extend":
-				cmd = domain.Extend{By: by}
-			case "override":
-				cmd = domain.Override{Reason: req.Reason, By: by}
-			}
-			var status domain.DealStatus
-			pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-				d, err := loadDealFor(t, r, id)
-				if err != nil {
-					return nil, err
-				}
-				x, err := app.DealContext(t, d.PartnerID, d.CustomerKey)
-				if err != nil {
-					return nil, err
-				}
-				evs, err := domain.DecideDeal(d, x, cmd, s.Clock())
-				for _, e := range evs {
-					d = domain.EvolveDeal(d, e)
-				}
-				status = d.Status
-				return evs, err
-			})
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.committed(w, http.StatusOK, pos, id, string(status), evs)
-		}
-	}
+	return serveReasonCommand(dealActions[action], func(s *server, w http.ResponseWriter, id string, res app.DealDone) {
+		s.committed(w, http.StatusOK, res.Position, id, string(res.Deal.Status), res.Events)
+	})
 }
 
 func (s *server) logEngagement() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
 		var req struct {
 			Step       domain.Step `json:"step"`
 			OccurredOn string      `json:"occurred_on"`
@@ -220,39 +144,18 @@ func (s *server) logEngagement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if !req.Step.Valid() {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "step", Rule: "enum", Message: "unknown step " + quoteShort(string(req.Step)) +
-				" (presales_support, proof_of_concept, sales_integration, knowledge_transfer, deployment, post_sales_implementation)"})
-			return
-		}
-		if len(req.Notes) > 4000 {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "notes", Rule: "max_length", Message: "notes must be at most 4000 bytes"})
-			return
-		}
-		p := principalFrom(r.Context())
-		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-			d, err := loadDealFor(t, r, id)
-			if err != nil {
-				return nil, err
-			}
-			x, err := app.DealContext(t, d.PartnerID, "")
-			if err != nil {
-				return nil, err
-			}
-			return domain.DecideDeal(d, x, domain.LogEngagement{PartnerID: p.PartnerID, Step: req.Step, OccurredOn: on,
-				OEMID: req.OEMID, Notes: req.Notes}, s.Clock())
-		})
+		id := r.PathValue("id")
+		res, err := s.app.LogEngagement(r.Context(), meta(r), id, domain.LogEngagement{Step: req.Step, OccurredOn: on, OEMID: req.OEMID, Notes: req.Notes})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusCreated, pos, id, "", evs)
+		s.committed(w, http.StatusCreated, res.Position, id, "", res.Events)
 	}
 }
 
 func (s *server) serviceHandoff() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
 		var req struct {
 			OEMID       string `json:"oem_id"`
 			ToPartnerID string `json:"to_partner_id"`
@@ -261,34 +164,13 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-			d, err := loadDealFor(t, r, id)
-			if err != nil {
-				return nil, err
-			}
-			if req.ToPartnerID != "" {
-				if err := checkID("to_partner_id", req.ToPartnerID); err != nil {
-					return nil, err
-				}
-				to, err := app.Peek(t, domain.PartnerStream(req.ToPartnerID), domain.PartnerState{}, domain.EvolvePartner)
-				if err != nil {
-					return nil, err
-				}
-				if !to.Exists() {
-					return nil, &Error{Code: CodeUnprocessable, Field: "to_partner_id", Rule: "partner.exists", Message: "partner " + quoteShort(req.ToPartnerID) + " is not enrolled"}
-				}
-			}
-			x, err := app.DealContext(t, d.PartnerID, "")
-			if err != nil {
-				return nil, err
-			}
-			return domain.DecideDeal(d, x, domain.HandOffService{OEMID: req.OEMID, ToPartnerID: req.ToPartnerID}, s.Clock())
-		})
+		id := r.PathValue("id")
+		res, err := s.app.HandOffService(r.Context(), meta(r), id, domain.HandOffService{OEMID: req.OEMID, ToPartnerID: req.ToPartnerID})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusOK, pos, id, "", evs)
+		s.committed(w, http.StatusOK, res.Position, id, "", res.Events)
 	}
 }
 
@@ -323,8 +205,7 @@ func (s *server) getDeal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		t := s.app.Reader(r.Context())
-		d, err := loadDealFor(t, r, id)
+		d, err := s.app.Deal(r.Context(), meta(r), id)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -355,15 +236,11 @@ func (s *server) closeQuarter() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		by := principalFrom(r.Context()).Actor()
-		pos, evs, err := update(s, r, domain.QuarterStream(q), domain.QuarterState{}, domain.EvolveQuarter,
-			func(st domain.QuarterState) ([]domain.Event, error) {
-				return domain.DecideCloseQuarter(st, domain.CloseQuarter{Quarter: q, By: by}, s.Clock())
-			})
+		res, err := s.app.CloseQuarter(r.Context(), meta(r), q)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusOK, pos, q.String(), "closed", evs)
+		s.committed(w, http.StatusOK, res.Position, q.String(), "closed", res.Events)
 	}
 }

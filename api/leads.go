@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"dealcredit/app"
@@ -47,8 +46,9 @@ func leadStatus(l domain.LeadState) string {
 	return "open"
 }
 
-func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l domain.LeadState, events []domain.Event) {
-	out := leadResult{Position: pos, ID: l.LeadID, Status: leadStatus(l), Events: make([]string, 0, len(events))}
+func (s *server) leadCommitted(w http.ResponseWriter, status int, res app.LeadDone) {
+	l := res.Lead
+	out := leadResult{Position: res.Position, ID: l.LeadID, Status: leadStatus(l), Events: res.EventTypes()}
 	switch {
 	case l.AcceptedBy != "":
 		out.PartnerID = l.AcceptedBy
@@ -56,127 +56,8 @@ func (s *server) leadCommitted(w http.ResponseWriter, status int, pos int64, l d
 		out.PartnerID, out.Tier = l.Current.PartnerID, string(l.Current.Tier)
 		out.Deadline = l.Current.Deadline.UTC().Format(time.RFC3339)
 	}
-	for _, e := range events {
-		out.Events = append(out.Events, e.EventType())
-	}
-	setPosition(w, pos)
+	setPosition(w, res.Position)
 	writeJSON(w, status, out)
-}
-
-// leadCandidates returns the partners the lead may be offered to next.
-// Gold and Platinum partners hold a seat of their geography (every tier
-// change takes and releases seats on the geography stream), so one stream
-// read finds them; an event's participants may come from other
-// geographies and are read from their own streams. The geography stream
-// does not know a partner's kind, so the ranked candidates are checked in
-// offer order until the first that may take the lead (never an OEM): the
-// decider then offers it to that one, or marks the lead unassigned.
-func leadCandidates(t *app.Txn, l domain.LeadCreated, offered []string) ([]domain.Candidate, error) {
-	partner := func(id string) (domain.PartnerState, error) {
-		p, err := app.Peek(t, domain.PartnerStream(id), domain.PartnerState{}, domain.EvolvePartner)
-		return p, err
-	}
-	var cands []domain.Candidate
-	seen := map[string]bool{}
-	if validGeo(l.Geography) {
-		g, err := app.Peek(t, domain.GeographyStream(l.Geography), domain.GeoState{}, domain.EvolveGeo)
-		if err != nil {
-			return nil, err
-		}
-		for _, tier := range []domain.Tier{domain.TierPlatinum, domain.TierGold} {
-			for _, id := range g.Holders[tier] {
-				if !seen[id] {
-					seen[id] = true
-					cands = append(cands, domain.Candidate{PartnerID: id, Tier: tier, Geography: l.Geography})
-				}
-			}
-		}
-	}
-	if l.Source == domain.LeadFromEvent {
-		for _, id := range l.Participants {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			p, err := partner(id)
-			if err != nil {
-				return nil, err
-			}
-			if p.Exists() {
-				cands = append(cands, domain.Candidate{PartnerID: id, Tier: p.Tier, Geography: p.Geography})
-			}
-		}
-	}
-	for _, c := range domain.LeadOrder(l, cands) {
-		if slices.Contains(offered, c.PartnerID) {
-			continue
-		}
-		p, err := partner(c.PartnerID)
-		if err != nil {
-			return nil, err
-		}
-		if p.Exists() && p.Kind != domain.KindOEM && p.Tier == c.Tier {
-			return []domain.Candidate{{PartnerID: p.ID, Tier: p.Tier, Geography: p.Geography}}, nil
-		}
-	}
-	return nil, nil
-}
-
-// decideLead loads the lead, lets check see it (ownership), builds the
-// command and decides it with the candidates and the policy of today. It
-// returns the lead as the committed events leave it.
-func (s *server) decideLead(r *http.Request, id string, cmd func(l domain.LeadState) (any, error)) (int64, []domain.Event, domain.LeadState, error) {
-	var after domain.LeadState
-	pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-		l, err := app.LoadIn(t, domain.LeadStream(id), domain.LeadState{}, domain.EvolveLead)
-		if err != nil {
-			return nil, err
-		}
-		c, err := cmd(l)
-		if err != nil {
-			return nil, err
-		}
-		created := l.LeadCreated
-		if cl, ok := c.(domain.CreateLead); ok {
-			created = domain.LeadCreated{LeadID: cl.LeadID, Geography: cl.Geography, Source: cl.Source, Participants: cl.Participants}
-		}
-		var need bool
-		switch c.(type) {
-		case domain.CreateLead:
-			need = l.LeadID == ""
-		case domain.DeclineLead, domain.CascadeLead:
-			need = l.LeadID != "" && l.AcceptedBy == "" && !l.Unassigned
-		}
-		var cands []domain.Candidate
-		if need {
-			if cands, err = leadCandidates(t, created, l.Offered); err != nil {
-				return nil, err
-			}
-		}
-		h, err := app.Policy(t)
-		if err != nil {
-			return nil, err
-		}
-		now := s.Clock()
-		evs, err := domain.DecideLead(l, cands, h.At(domain.DateOf(now)), c, now)
-		for _, e := range evs {
-			l = domain.EvolveLead(l, e)
-		}
-		after = l
-		return evs, err
-	})
-	return pos, evs, after, err
-}
-
-// leadFor returns the lead for the caller: a partner token sees only a
-// lead that was offered to it; anything else is 404 (its existence is not
-// revealed).
-func leadFor(r *http.Request, l domain.LeadState, id string) error {
-	p := principalFrom(r.Context())
-	if l.LeadID == "" || (p.Role == RolePartner && !slices.Contains(l.Offered, p.PartnerID)) {
-		return errorf(CodeNotFound, "id", "lead %s not found", quoteShort(id))
-	}
-	return nil
 }
 
 func (s *server) createLead() http.HandlerFunc {
@@ -186,103 +67,31 @@ func (s *server) createLead() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := checkLeadRequest(&req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if req.ID == "" {
-			req.ID = s.NewID().String()
-		}
-		pos, evs, l, err := s.decideLead(r, req.ID, func(domain.LeadState) (any, error) {
-			return domain.CreateLead{LeadID: req.ID, Geography: req.Geography, Source: req.Source, SourceName: req.SourceName,
-				Participants: req.Participants, Customer: req.Customer}, nil
-		})
+		res, err := s.app.CreateLead(r.Context(), meta(r), domain.CreateLead{LeadID: req.ID, Geography: req.Geography, Source: req.Source,
+			SourceName: req.SourceName, Participants: req.Participants, Customer: req.Customer})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		w.Header().Set("Location", "/v1/leads/"+req.ID)
-		s.leadCommitted(w, http.StatusCreated, pos, l, evs)
+		w.Header().Set("Location", "/v1/leads/"+res.Lead.LeadID)
+		s.leadCommitted(w, http.StatusCreated, res)
 	}
 }
 
-// checkLeadRequest checks what the decider does not: sizes, the
-// participants list and the customer's name.
-func checkLeadRequest(req *createLeadRequest) error {
-	if req.ID != "" {
-		if err := checkID("id", req.ID); err != nil {
-			return err
-		}
-	}
-	if err := checkID("geography", req.Geography); err != nil {
-		return err
-	}
-	if req.Source != domain.LeadFromCampaign && req.Source != domain.LeadFromEvent {
-		return &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + quoteShort(string(req.Source))}
-	}
-	if len(req.Participants) > 0 && req.Source != domain.LeadFromEvent {
-		return &Error{Code: CodeInvalid, Field: "participants", Rule: "event_only", Message: "participants are only for leads from an event"}
-	}
-	if len(req.Participants) > MaxLeadParticipants {
-		return &Error{Code: CodeInvalid, Field: "participants", Rule: "max_items", Message: fmt.Sprintf("participants may list at most %d partners", MaxLeadParticipants)}
-	}
-	seen := map[string]bool{}
-	for i, p := range req.Participants {
-		field := fmt.Sprintf("participants[%d]", i)
-		if err := checkID(field, p); err != nil {
-			return err
-		}
-		if seen[p] {
-			return &Error{Code: CodeInvalid, Field: field, Rule: "unique", Message: "partner " + p + " is listed twice"}
-		}
-		seen[p] = true
-	}
-	if req.Customer.Name == "" {
-		return &Error{Code: CodeInvalid, Field: "customer.name", Rule: "required", Message: "customer.name is required"}
-	}
-	return nil
+// leadActions are the lead commands leadAction serves, by action. A
+// partner token acts for itself on a lead offered to it; a channel manager
+// acts for the partner the lead is offered to now.
+var leadActions = map[string]reasonCommand[app.LeadDone]{
+	"accept":  withoutReason((*app.Service).AcceptLead),
+	"reject":  (*app.Service).DeclineLead,
+	"cascade": withoutReason((*app.Service).CascadeLead),
 }
 
-// leadAction serves accept, reject and cascade. A partner token acts for
-// itself on a lead offered to it; a channel manager acts for the partner
-// the lead is offered to now.
+// leadAction serves accept, reject and cascade.
 func leadAction(action string) func(*server) http.HandlerFunc {
-	return func(s *server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			var req reasonRequest
-			if err := decodeOptional(w, r, &req); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if len(id) > 64 {
-				s.fail(w, r, errorf(CodeNotFound, "id", "lead not found"))
-				return
-			}
-			p := principalFrom(r.Context())
-			pos, evs, l, err := s.decideLead(r, id, func(l domain.LeadState) (any, error) {
-				if err := leadFor(r, l, id); err != nil {
-					return nil, err
-				}
-				partnerID := p.PartnerID
-				if p.Role != RolePartner && l.Current != nil {
-					partnerID = l.Current.PartnerID
-				}
-				switch action {
-				case "accept":
-					return domain.AcceptLead{PartnerID: partnerID}, nil
-				case "reject":
-					return domain.DeclineLead{PartnerID: partnerID, Reason: req.Reason}, nil
-				}
-				return domain.CascadeLead{}, nil
-			})
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.leadCommitted(w, http.StatusOK, pos, l, evs)
-		}
-	}
+	return serveReasonCommand(leadActions[action], func(s *server, w http.ResponseWriter, _ string, res app.LeadDone) {
+		s.leadCommitted(w, http.StatusOK, res)
+	})
 }
 
 // leadOffer is one offer of a lead.
@@ -332,7 +141,7 @@ func (s *server) getLead() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := leadFor(r, l, id); err != nil {
+		if err := app.LeadVisible(meta(r), l, id); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -20,36 +20,6 @@ type enrollRequest struct {
 // MaxGrandfatherBatch caps POST /v1/partners:grandfather.
 const MaxGrandfatherBatch = 500
 
-// partnerDecision loads a partner, its geography and the policy, and decides cmd.
-func (s *server) partnerDecision(partnerID, geo string, cmd func(p domain.PartnerState) (any, error)) func(t *app.Txn) ([]domain.Event, error) {
-	return func(t *app.Txn) ([]domain.Event, error) {
-		p, err := app.LoadIn(t, domain.PartnerStream(partnerID), domain.PartnerState{}, domain.EvolvePartner)
-		if err != nil {
-			return nil, err
-		}
-		g := geo
-		if g == "" {
-			g = p.Geography
-		}
-		var gs domain.GeoState
-		if g != "" && validGeo(g) {
-			if gs, err = app.LoadIn(t, domain.GeographyStream(g), domain.GeoState{}, domain.EvolveGeo); err != nil {
-				return nil, err
-			}
-		}
-		h, err := app.Policy(t)
-		if err != nil {
-			return nil, err
-		}
-		c, err := cmd(p)
-		if err != nil {
-			return nil, err
-		}
-		now := s.Clock()
-		return domain.DecidePartner(p, gs, h.At(domain.DateOf(now)), c, now)
-	}
-}
-
 // validGeo keeps stream ids sane before the decider validates the id: a
 // stream is read only for a valid id (domain.ValidID).
 func validGeo(g string) bool { return domain.ValidID(g) }
@@ -61,20 +31,14 @@ func (s *server) enrollPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := checkID("id", req.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		pos, evs, err := s.decide(r, s.partnerDecision(req.ID, req.Geography, func(domain.PartnerState) (any, error) {
-			return domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind, Geography: req.Geography,
-				JoinedOn: req.JoinedOn, TierHistory: req.TierHistory}, nil
-		}))
+		res, err := s.app.EnrollPartner(r.Context(), meta(r), domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind,
+			Geography: req.Geography, JoinedOn: req.JoinedOn, TierHistory: req.TierHistory})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.Header().Set("Location", "/v1/partners/"+req.ID)
-		s.committed(w, http.StatusCreated, pos, req.ID, string(domain.TierRegistered), evs)
+		s.committed(w, http.StatusCreated, res.Position, req.ID, string(domain.TierRegistered), res.Events)
 	}
 }
 
@@ -121,10 +85,9 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 		}{Results: make([]result, 0, len(req.Partners))}
 		status := http.StatusCreated
 		for i, p := range req.Partners {
-			pos, _, err := s.decide(r, s.partnerDecision(p.ID, p.Geography, func(domain.PartnerState) (any, error) {
-				return domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography,
-					JoinedOn: p.JoinedOn, TierHistory: p.TierHistory}, nil
-			}))
+			res, err := s.app.GrandfatherPartner(r.Context(), meta(r), domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind,
+				Geography: p.Geography, JoinedOn: p.JoinedOn, TierHistory: p.TierHistory})
+			pos := res.Position
 			if err != nil {
 				pr := classify(prefixField(err, fmt.Sprintf("partners[%d]", i)))
 				if pr.Status >= 500 {
@@ -196,14 +159,12 @@ func (s *server) certify() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
-			return domain.Certify{PartnerID: id, Engineer: req.Engineer, Segment: req.Segment, CertifiedOn: on}, nil
-		}))
+		res, err := s.app.Certify(r.Context(), meta(r), domain.Certify{PartnerID: id, Engineer: req.Engineer, Segment: req.Segment, CertifiedOn: on})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusCreated, pos, id, "", evs)
+		s.committed(w, http.StatusCreated, res.Position, id, "", res.Events)
 	}
 }
 
@@ -227,18 +188,13 @@ func (s *server) commit() http.HandlerFunc {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "quarterly_target_minor", Rule: "required", Message: "quarterly_target_minor is required"})
 			return
 		}
-		if !domain.ValidCurrency(req.Currency) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "currency", Rule: "iso4217", Message: "currency must be an ISO 4217 code, got " + quoteShort(req.Currency)})
-			return
-		}
-		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
-			return domain.Commit{PartnerID: id, Segments: req.Segments, QuarterlyTarget: domain.Money{Amount: *req.QuarterlyTargetMinor, Currency: req.Currency}}, nil
-		}))
+		res, err := s.app.Commit(r.Context(), meta(r), domain.Commit{PartnerID: id, Segments: req.Segments,
+			QuarterlyTarget: domain.Money{Amount: *req.QuarterlyTargetMinor, Currency: req.Currency}})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusCreated, pos, id, "", evs)
+		s.committed(w, http.StatusCreated, res.Position, id, "", res.Events)
 	}
 }
 
@@ -259,17 +215,15 @@ func (s *server) changeTier() http.HandlerFunc {
 				Message: "only an admin may override a grandfathered partner's review date"})
 			return
 		}
-		pos, evs, err := s.decide(r, s.partnerDecision(id, "", func(domain.PartnerState) (any, error) {
-			return domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason, Override: req.Override}, nil
-		}))
+		res, err := s.app.ChangeTier(r.Context(), meta(r), domain.ChangeTier{PartnerID: id, Tier: req.Tier, Reason: req.Reason, Override: req.Override})
 		if err != nil {
-			if pos > 0 {
-				setPosition(w, pos) // the refusal itself was recorded (waitlist)
+			if res.Position > 0 {
+				setPosition(w, res.Position) // the refusal itself was recorded (waitlist)
 			}
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusOK, pos, id, string(req.Tier), evs)
+		s.committed(w, http.StatusOK, res.Position, id, string(req.Tier), res.Events)
 	}
 }
 
@@ -292,28 +246,17 @@ func (s *server) setSeats() http.HandlerFunc {
 				s.fail(w, r, &Error{Code: CodeInvalid, Field: f.name, Rule: "required", Message: f.name + " is required"})
 				return
 			}
-			if *f.v < 0 {
-				s.fail(w, r, &Error{Code: CodeInvalid, Field: f.name, Rule: "minimum", Message: f.name + " must not be negative"})
-				return
-			}
 		}
 		if !validGeo(geo) {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
 			return
 		}
-		pos, evs, err := s.decide(r, func(t *app.Txn) ([]domain.Event, error) {
-			g, err := app.LoadIn(t, domain.GeographyStream(geo), domain.GeoState{}, domain.EvolveGeo)
-			if err != nil {
-				return nil, err
-			}
-			now := s.Clock()
-			return domain.DecidePartner(domain.PartnerState{}, g, domain.DefaultPolicy(), domain.SetSeats{Geography: geo, Platinum: *req.Platinum, Gold: *req.Gold}, now)
-		})
+		res, err := s.app.SetSeats(r.Context(), meta(r), domain.SetSeats{Geography: geo, Platinum: *req.Platinum, Gold: *req.Gold})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusOK, pos, geo, "", evs)
+		s.committed(w, http.StatusOK, res.Position, geo, "", res.Events)
 	}
 }
 
@@ -363,7 +306,7 @@ func (s *server) getPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		pol := h.At(domain.DateOf(s.Clock()))
+		pol := h.At(domain.DateOf(s.app.Now()))
 		v := partnerView{ID: p.ID, Name: p.Name, Kind: p.Kind, Geography: p.Geography, Tier: p.Tier, EnrolledOn: p.EnrolledOn,
 			Grandfathered: p.Grandfathered, Certifications: p.Certifications, Segments: p.Segments,
 			TierProgress: map[domain.Tier][]string{}, Position: head}

@@ -22,55 +22,29 @@ type policyRequest struct {
 	Reason                 string                      `json:"reason"`
 }
 
-// command builds the new policy version: rebate_bps, claim_grace_days and
-// registration_days come from the request; every other parameter the request
-// omits is carried over from the policy in force (an explicit empty
-// "geographies" object clears the per-geography overrides).
-func (q policyRequest) command(cur domain.Policy) (domain.SetPolicy, error) {
+// change is the policy change the request asks for: rebate_bps,
+// claim_grace_days and registration_days come from the request; every other
+// parameter it omits is carried over from the policy in force (an explicit
+// empty "geographies" object clears the per-geography overrides).
+func (q policyRequest) change() (app.PolicyChange, error) {
 	for t := range q.RebateBPS {
 		if !t.Valid() {
-			return domain.SetPolicy{}, &Error{Code: CodeInvalid, Field: "rebate_bps." + string(t), Rule: "enum", Message: "unknown tier (registered, gold, platinum)"}
+			return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "rebate_bps." + string(t), Rule: "enum", Message: "unknown tier (registered, gold, platinum)"}
 		}
 	}
 	from, err := parseDate("effective_from", q.EffectiveFrom)
 	if err != nil {
-		return domain.SetPolicy{}, err
-	}
-	c := domain.SetPolicy{
-		EffectiveFrom: from, RebateBPS: q.RebateBPS, RegistrationDays: q.RegistrationDays,
-		MaxExtensions: cur.MaxExtensions, ClaimGraceDays: cur.ClaimGraceDays,
-		PlatinumMinTarget: cur.PlatinumMinTarget, GoldMinTarget: cur.GoldMinTarget,
-		LeadAcceptHours: q.LeadAcceptHours, FieldRepBPS: cur.FieldRepBPS, Geographies: q.Geographies, Reason: q.Reason,
+		return app.PolicyChange{}, err
 	}
 	if q.RebateBPS == nil {
-		return c, &Error{Code: CodeInvalid, Field: "rebate_bps", Rule: "required", Message: "rebate_bps is required"}
+		return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "rebate_bps", Rule: "required", Message: "rebate_bps is required"}
 	}
 	if q.ClaimGraceDays == nil {
-		return c, &Error{Code: CodeInvalid, Field: "claim_grace_days", Rule: "required", Message: "claim_grace_days is required"}
+		return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "claim_grace_days", Rule: "required", Message: "claim_grace_days is required"}
 	}
-	c.ClaimGraceDays = *q.ClaimGraceDays
-	if q.MaxExtensions != nil {
-		c.MaxExtensions = *q.MaxExtensions
-	}
-	if q.FieldRepBPS != nil {
-		c.FieldRepBPS = *q.FieldRepBPS
-	}
-	if q.Geographies == nil { // omitted; an explicit {} clears the overrides
-		c.Geographies = cur.Geographies
-	}
-	if q.LeadAcceptHours == 0 {
-		c.LeadAcceptHours = cur.LeadAcceptHours
-	}
-	if q.Currency != "" {
-		c.PlatinumMinTarget.Currency, c.GoldMinTarget.Currency = q.Currency, q.Currency
-	}
-	if q.PlatinumMinTargetMinor != nil {
-		c.PlatinumMinTarget.Amount = *q.PlatinumMinTargetMinor
-	}
-	if q.GoldMinTargetMinor != nil {
-		c.GoldMinTarget.Amount = *q.GoldMinTargetMinor
-	}
-	return c, nil
+	return app.PolicyChange{EffectiveFrom: from, RebateBPS: q.RebateBPS, RegistrationDays: q.RegistrationDays, ClaimGraceDays: *q.ClaimGraceDays,
+		MaxExtensions: q.MaxExtensions, PlatinumMinTarget: q.PlatinumMinTargetMinor, GoldMinTarget: q.GoldMinTargetMinor, Currency: q.Currency,
+		LeadAcceptHours: q.LeadAcceptHours, FieldRepBPS: q.FieldRepBPS, Geographies: q.Geographies, Reason: q.Reason}, nil
 }
 
 func (s *server) setPolicy() http.HandlerFunc {
@@ -80,26 +54,17 @@ func (s *server) setPolicy() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		var version int
-		pos, events, err := update(s, r, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy,
-			func(h domain.PolicyHistory) ([]domain.Event, error) {
-				c, err := req.command(h.Latest())
-				if err != nil {
-					return nil, err
-				}
-				evs, err := domain.DecideSetPolicy(h, c, s.Clock())
-				if err == nil && len(evs) == 1 {
-					if p, ok := evs[0].(domain.PolicySet); ok {
-						version = p.Version
-					}
-				}
-				return evs, err
-			})
+		c, err := req.change()
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusOK, pos, itoa(version), "", events)
+		res, err := s.app.SetPolicy(r.Context(), meta(r), c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.committed(w, http.StatusOK, res.Position, itoa(res.Version), "", res.Events)
 	}
 }
 
@@ -110,7 +75,7 @@ func (s *server) getPolicy() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		today := domain.DateOf(s.Clock())
+		today := domain.DateOf(s.app.Now())
 		out := struct {
 			InForce  domain.Policy   `json:"in_force"`
 			Versions []domain.Policy `json:"versions"`

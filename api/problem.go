@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"dealcredit/domain"
 	"dealcredit/eventstore"
 	"dealcredit/internal/pgdb"
 )
@@ -33,16 +34,23 @@ type Problem struct {
 }
 
 // Code classifies an error the API reports; every code has one status in
-// the problems table.
-type Code string
+// the problems table. It is the domain's code: the domain's words (invalid,
+// not_found, conflict, forbidden, unprocessable, internal) and the codes
+// only HTTP has (the request's transport, authentication, read-model waits).
+type Code = domain.Code
 
-// Error codes (the same words as domain.Error codes).
+// The domain's codes, as the API names them.
 const (
-	CodeInvalid        Code = "invalid"        // malformed request: 400
-	CodeUnprocessable  Code = "unprocessable"  // well-formed but breaks a rule: 422
-	CodeNotFound       Code = "not_found"      // 404
-	CodeConflict       Code = "conflict"       // 409
-	CodeForbidden      Code = "forbidden"      // 403
+	CodeInvalid       = domain.Invalid       // malformed request: 400
+	CodeUnprocessable = domain.Unprocessable // well-formed but breaks a rule: 422
+	CodeNotFound      = domain.NotFound      // 404
+	CodeConflict      = domain.Conflict      // 409
+	CodeForbidden     = domain.Forbidden     // 403
+	CodeInternal      = domain.Internal      // 500: never a client's mistake
+)
+
+// The codes only HTTP has.
+const (
 	CodeUnauthorized   Code = "unauthorized"   // 401
 	CodeTooLarge       Code = "too_large"      // 413
 	CodeUnsupported    Code = "unsupported"    // 415
@@ -50,7 +58,6 @@ const (
 	CodeMethod         Code = "method"         // 405
 	CodeUnavailable    Code = "unavailable"    // 503
 	CodeTimeout        Code = "timeout"        // 504: a wait for a position ran out
-	CodeInternal       Code = "internal"       // 500: never a client's mistake
 	CodeIdempotencyUse Code = "idempotency_key_in_use"
 
 	// CodeProjectionStopped (503): min_position is beyond a read model stopped at an event.
@@ -90,44 +97,45 @@ var retryAfter = map[Code]int{
 	CodeIdempotencyUse: 1,
 }
 
-// Error is an error the API reports to the caller as it is.
-type Error struct {
-	Code    Code
-	Field   string
-	Rule    string
-	Message string
-
-	// ReadModel, when set, is reported in the problem (projection_stopped).
-	ReadModel *ReadModel
-}
-
-func (e *Error) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("api: %s: %s", e.Field, e.Message)
-	}
-	return "api: " + e.Message
-}
+// Error is an error the API reports to the caller as it is: the domain's
+// one error type (a rule's refusal and a malformed request alike), with the
+// HTTP codes above where HTTP has its own.
+type Error = domain.Error
 
 func errorf(code Code, field, format string, args ...any) *Error {
-	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+	return domain.Errorf(code, field, "", format, args...)
 }
+
+// stoppedError is a projection_stopped problem with the state of the
+// stopped read model, reported in the problem's read_model member.
+type stoppedError struct {
+	err       *Error
+	readModel ReadModel
+}
+
+func (e *stoppedError) Error() string { return e.err.Error() }
+func (e *stoppedError) Unwrap() error { return e.err }
 
 // classify turns any error into a problem. Errors that are not known client
 // errors become 500 with a generic detail (the cause is logged, not shown).
 func classify(err error) Problem {
 	var (
-		ae  *Error
+		de  *Error
+		se  *stoppedError
 		ce  *eventstore.ConflictError
 		ide *eventstore.IDConflictError
 		ie  *eventstore.InvalidError
 		fe  *eventstore.FencedError
 	)
 	code, field, rule, detail := CodeInternal, "", "", "internal error"
-	var rm *ReadModel
 	switch {
-	case errors.As(err, &ae):
-		code, field, rule, detail, rm = ae.Code, ae.Field, ae.Rule, ae.Message, ae.ReadModel
-	case domainProblem(err, &code, &field, &rule, &detail):
+	case errors.As(err, &de):
+		code, field, rule, detail = de.Code, de.Field, de.Rule, de.Error()
+		// A refusal names its rule in the detail; a malformed request names
+		// its field (the rule is in the problem's rule member).
+		if rule != "" && code != CodeInvalid && !containsField(detail, rule) {
+			detail += " (rule " + rule + ")"
+		}
 	case errors.As(err, &ce):
 		code, detail = CodeConflict, fmt.Sprintf("%s was changed concurrently (expected version %s, actual %d); retry", ce.Stream, ce.Expected, ce.Actual)
 	case errors.As(err, &ide):
@@ -147,15 +155,21 @@ func classify(err error) Problem {
 	case errors.As(err, &fe):
 		code, detail = CodeUnavailable, fmt.Sprintf("the event log is fenced, nothing was recorded: %s (log head %d, mirror head %d); retry later", fe.Reason, fe.LogHead, fe.MirrorHead)
 	}
-	p := problems[code]
-	if p.status == 0 {
-		p = problems[CodeInternal]
+	p, ok := problems[code]
+	if !ok {
+		code, p = CodeInternal, problems[CodeInternal]
+	}
+	if code == CodeInternal {
+		field, rule, detail = "", "", "internal error"
 	}
 	if field != "" && detail != "" && !containsField(detail, field) {
 		detail = field + ": " + detail
 	}
-	return Problem{Type: "urn:dealcredit:problem:" + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule,
-		ReadModel: rm}
+	out := Problem{Type: problemTypePrefix + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
+	if errors.As(err, &se) {
+		out.ReadModel = &se.readModel
+	}
+	return out
 }
 
 func containsField(detail, field string) bool { return strings.Contains(detail, field) }

@@ -69,11 +69,9 @@ func (s *server) readModel(r *http.Request, name string) (ReadModel, error) {
 			return rm, nil
 		}
 		if st := rm.Stopped; st != nil && min >= st.Position {
-			e := errorf(CodeProjectionStopped, "min_position",
+			return rm, &stoppedError{readModel: rm, err: errorf(CodeProjectionStopped, "min_position",
 				"the %s read model is stopped at position %d (%s, event %s): %s; it reflects position %d of %d and cannot reach %d until an operator skips that event",
-				name, st.Position, st.Type, st.EventID, st.Reason, rm.Position, rm.Head, min)
-			e.ReadModel = &rm
-			return rm, e
+				name, st.Position, st.Type, st.EventID, st.Reason, rm.Position, rm.Head, min)}
 		}
 		t := time.NewTimer(delay)
 		select {

@@ -36,6 +36,10 @@ type Meta struct {
 	// (and of their index), so that a command retried with the same key and
 	// deciding the same events is stored once (the log's idempotent retry).
 	IdempotencyKey string
+	// Partner, when set, is the one partner the actor acts for (a partner's
+	// own token): another partner's deals, leads and records are not found
+	// to it, and what it registers or accepts is its own.
+	Partner string
 }
 
 // Service runs commands against the event log.
@@ -65,9 +69,6 @@ func New(store eventstore.Store, opts ...Option) *Service {
 
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.clock() }
-
-// NewID returns a fresh id from the service's id source.
-func (s *Service) NewID() uuid.UUID { return s.newID() }
 
 // Result is what a command did: the log position of its last event (the
 // log head when it decided nothing) and the events it appended.

@@ -198,11 +198,13 @@ type (
 )
 
 // DealContext is what a deal decision reads besides the deal itself: the registering
-// partner, the customer key's reservations and the policy in force today.
+// partner, the customer key's reservations and the policy in force today; for a service
+// handoff, the partner taking the service side.
 type DealContext struct {
 	Partner     PartnerState
 	Reservation Reservation
 	Policy      Policy
+	Recipient   PartnerState
 }
 
 // DecideDeal decides a registration command. Events go to DealStream and, for approvals,
@@ -334,6 +336,9 @@ func DecideDeal(d DealState, x DealContext, cmd any, now time.Time) ([]Event, er
 		if err := CheckID("to_partner_id", c.ToPartnerID); err != nil {
 			return nil, err
 		}
+		if !x.Recipient.Exists() {
+			return nil, Errorf(Unprocessable, "to_partner_id", "partner.exists", "partner %s is not enrolled", Quote(c.ToPartnerID))
+		}
 		if err := needStatus(d, "hand off service on", StatusApproved, StatusWon); err != nil {
 			return nil, err
 		}
@@ -389,9 +394,9 @@ func checkRegistration(c Register) error {
 	case NormalizeName(c.Customer.Name) == "":
 		return invalidf("customer.name", "customer.name needs a letter or digit besides legal suffixes")
 	case !validID(c.Geography):
-		return invalidf("geography", "geography %s is not a valid id", quote(c.Geography))
+		return invalidf("geography", "geography %s is not a valid id", Quote(c.Geography))
 	case !ValidCurrency(c.ExpectedValue.Currency):
-		return invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(c.ExpectedValue.Currency))
+		return invalidf("currency", "currency %s is not a supported ISO 4217 code", Quote(c.ExpectedValue.Currency))
 	}
 	if err := CheckAmount("expected_value_minor", c.ExpectedValue.Amount, 1); err != nil {
 		return err

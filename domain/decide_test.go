@@ -58,6 +58,7 @@ func TestDealCommands(t *testing.T) {
 		{name: "engagement in future", deal: "d-1", when: domain.LogEngagement{Step: domain.StepDeployment, OccurredOn: domain.MustDate("2027-01-05")}, code: domain.Invalid},
 		{name: "handoff", given: []setup{approved}, deal: "d-1", when: domain.HandOffService{OEMID: "hp", ToPartnerID: "var-1"}, then: []string{"deal.service_handoff"}},
 		{name: "handoff twice", given: []setup{approved, handoff}, deal: "d-1", when: domain.HandOffService{OEMID: "hp", ToPartnerID: "var-2"}, code: domain.Conflict, rule: "handoff.once"},
+		{name: "handoff to a partner not enrolled", given: []setup{approved}, deal: "d-1", when: domain.HandOffService{OEMID: "hp", ToPartnerID: "var-9"}, code: domain.Unprocessable, rule: "partner.exists"},
 		{name: "handoff pending", deal: "d-1", when: domain.HandOffService{OEMID: "hp", ToPartnerID: "var-1"}, code: domain.Conflict},
 		{name: "unknown deal", deal: "nope", when: domain.Approve{}, code: domain.NotFound},
 	}

@@ -127,6 +127,9 @@ func (w *world) dealCmd(id string, cmd any) ([]domain.Event, error) {
 		partnerID, key = r.PartnerID, domain.CustomerKey(r.Customer)
 	}
 	x := domain.DealContext{Partner: w.partners[partnerID], Reservation: w.res[domain.CustomerKeyStream(key)], Policy: w.policy.At(domain.DateOf(w.now))}
+	if h, ok := cmd.(domain.HandOffService); ok {
+		x.Recipient = w.partners[h.ToPartnerID]
+	}
 	evs, err := domain.DecideDeal(d, x, cmd, w.now)
 	if err == nil {
 		w.fold(evs...)

@@ -101,7 +101,7 @@ func CheckID(field, id string) error {
 		return invalidf(field, "%s is required", field)
 	}
 	if !validID(id) {
-		return invalidf(field, "%s %s must be 1-%d characters of a-z, 0-9, '_' or '-'", field, quote(id), MaxIDLen)
+		return invalidf(field, "%s %s must be 1-%d characters of a-z, 0-9, '_' or '-'", field, Quote(id), MaxIDLen)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func CheckQuarter(field string, q Quarter) error {
 // code (upper or lower case; "ZZ" and other user-assigned codes are refused).
 func CheckCountry(field, c string) error {
 	if len(c) != 2 || !ValidCountry(strings.ToUpper(c)) {
-		return invalidf(field, "%s %s must be an assigned ISO 3166-1 alpha-2 country code, like US", field, quote(c))
+		return invalidf(field, "%s %s must be an assigned ISO 3166-1 alpha-2 country code, like US", field, Quote(c))
 	}
 	return nil
 }
@@ -222,9 +222,9 @@ func AddAmounts(a, b int64) (int64, error) {
 // ErrAmountOverflow is the typed error of a sum of amounts that leaves int64.
 var ErrAmountOverflow = errors.New("domain: sum of amounts overflows 64-bit minor units")
 
-// quote quotes v for a message, cut to 40 characters so that a huge input does not make
+// Quote quotes v for a message, cut to 40 characters so that a huge input does not make
 // a huge error.
-func quote(v string) string {
+func Quote(v string) string {
 	if r := []rune(v); len(r) > 40 {
 		v = string(r[:40]) + "..."
 	}

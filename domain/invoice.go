@@ -113,7 +113,7 @@ const MaxLineAmount = MaxAmountMinor
 func (inv InvoiceReceived) Validate() error {
 	switch {
 	case !validID(inv.OEMID):
-		return invalidf("oem_id", "oem_id %s must be 1-64 characters of a-z, 0-9, '_' or '-'", quote(inv.OEMID))
+		return invalidf("oem_id", "oem_id %s must be 1-64 characters of a-z, 0-9, '_' or '-'", Quote(inv.OEMID))
 	case inv.Revision < 1 || inv.Revision > MaxRevision:
 		return invalidf("revision", "revision must be 1 to %d, got %d", MaxRevision, inv.Revision)
 	case inv.Kind != KindInvoice && inv.Kind != KindCreditMemo:
@@ -127,7 +127,7 @@ func (inv InvoiceReceived) Validate() error {
 	case inv.InvoiceDate.IsZero():
 		return invalidf("invoice_date", "invoice_date is required")
 	case !ValidCurrency(inv.Currency):
-		return invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(inv.Currency))
+		return invalidf("currency", "currency %s is not a supported ISO 4217 code", Quote(inv.Currency))
 	case len(inv.Lines) == 0:
 		return invalidf("lines", "an invoice needs at least one line")
 	case len(inv.Lines) > MaxInvoiceLines:
@@ -146,7 +146,7 @@ func (inv InvoiceReceived) Validate() error {
 		case seen[l.Line]:
 			return invalidf(f("line"), "%s: line number %d appears twice", f("line"), l.Line)
 		case !l.Segment.Valid():
-			return invalidf(f("segment"), "%s %s is not a known segment", f("segment"), quote(string(l.Segment)))
+			return invalidf(f("segment"), "%s %s is not a known segment", f("segment"), Quote(string(l.Segment)))
 		case l.Quantity <= 0 || l.Quantity > MaxQuantity:
 			return invalidf(f("quantity"), "%s must be 1 to %d, got %d", f("quantity"), int64(MaxQuantity), l.Quantity)
 		}

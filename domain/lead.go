@@ -89,6 +89,59 @@ func LeadOrder(l LeadCreated, cands []Candidate) []Candidate {
 	return out
 }
 
+// LeadPartners lists the partners that may receive lead l, whose states LeadCandidates
+// needs: the Platinum and Gold seat holders of its geography (geo is that geography's
+// seats) and, for an event lead, its participants from any geography.
+func LeadPartners(l LeadCreated, geo GeoState) []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, t := range []Tier{TierPlatinum, TierGold} {
+		for _, id := range geo.Holders[t] {
+			add(id)
+		}
+	}
+	if l.Source == LeadFromEvent {
+		for _, id := range l.Participants {
+			add(id)
+		}
+	}
+	return ids
+}
+
+// LeadCandidates returns the partners lead l may be offered to, as partners (the states of
+// LeadPartners' ids) say they are now. A seat holder takes part at the tier of its seat
+// (Platinum first when it holds both); one whose tier is no longer its seat's is left out,
+// as is a partner not enrolled and an OEM (a lead goes to a reseller or integrator, never
+// to an OEM). DecideLead ranks them (LeadOrder: participants, then Platinum before Gold).
+func LeadCandidates(l LeadCreated, geo GeoState, partners map[string]PartnerState) []Candidate {
+	seat := map[string]Tier{}
+	for _, t := range []Tier{TierPlatinum, TierGold} {
+		for _, id := range geo.Holders[t] {
+			if _, ok := seat[id]; !ok {
+				seat[id] = t
+			}
+		}
+	}
+	var out []Candidate
+	for _, id := range LeadPartners(l, geo) {
+		p := partners[id]
+		if !p.Exists() || p.Kind == KindOEM {
+			continue
+		}
+		if t, ok := seat[id]; ok && t != p.Tier {
+			continue
+		}
+		out = append(out, Candidate{PartnerID: p.ID, Tier: p.Tier, Geography: p.Geography})
+	}
+	return out
+}
+
 // DecideLead decides a lead command. cands are the partners known now (tier as of now);
 // the offer window comes from the policy's lead_accept_hours.
 func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Time) ([]Event, error) {
@@ -145,22 +198,28 @@ func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Ti
 // MaxLeadParticipants bounds the participants of an event lead.
 const MaxLeadParticipants = 100
 
-// checkLead checks a new lead's input fields (see input.go). The customer is optional;
-// when named, it is checked like a registration's.
+// checkLead checks a new lead's input fields (see input.go): the participants (an event
+// lead's, each once) and the customer, checked like a registration's.
 func checkLead(c CreateLead) error {
 	if err := CheckRequiredText("source_name", c.SourceName, MaxNameLen); err != nil {
 		return err
 	}
+	if len(c.Participants) > 0 && c.Source != LeadFromEvent {
+		return Errorf(Invalid, "participants", "event_only", "participants are only for leads from an event")
+	}
 	if len(c.Participants) > MaxLeadParticipants {
 		return invalidf("participants", "participants lists at most %d partners", MaxLeadParticipants)
 	}
+	seen := map[string]bool{}
 	for i, p := range c.Participants {
-		if err := CheckID(fmt.Sprintf("participants[%d]", i), p); err != nil {
+		field := fmt.Sprintf("participants[%d]", i)
+		if err := CheckID(field, p); err != nil {
 			return err
 		}
-	}
-	if c.Customer == (Customer{}) {
-		return nil
+		if seen[p] {
+			return Errorf(Invalid, field, "unique", "partner %s is listed twice", p)
+		}
+		seen[p] = true
 	}
 	return CheckCustomer("customer", c.Customer)
 }

@@ -339,7 +339,7 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 			return nil, err
 		}
 		if !ValidCurrency(c.QuarterlyTarget.Currency) {
-			return nil, invalidf("currency", "currency %s is not a supported ISO 4217 code", quote(c.QuarterlyTarget.Currency))
+			return nil, invalidf("currency", "currency %s is not a supported ISO 4217 code", Quote(c.QuarterlyTarget.Currency))
 		}
 		if err := CheckAmount("quarterly_target_minor", c.QuarterlyTarget.Amount, 1); err != nil {
 			return nil, err

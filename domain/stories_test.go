@@ -109,7 +109,7 @@ func TestStoryPlatinumGetsScarceLeadsFirst(t *testing.T) {
 	}
 	// Event leads go first to the event's participants.
 	evs = w.must(domain.DecideLead(domain.LeadState{}, w.prog.Candidates(), pol, domain.CreateLead{LeadID: "l-2", Geography: "emea",
-		Source: domain.LeadFromEvent, SourceName: "roadshow", Participants: []string{"gold-a"}}, w.now))
+		Source: domain.LeadFromEvent, SourceName: "roadshow", Participants: []string{"gold-a"}, Customer: acme}, w.now))
 	if o := evs[1].(domain.LeadOffered); o.PartnerID != "gold-a" {
 		t.Fatalf("event lead offered to %s, want participant gold-a", o.PartnerID)
 	}
