@@ -100,7 +100,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/exceptions/{id}/reopen", Roles: exceptionWorkers, handler: exceptionAction("reopen")},
 
 		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/approve", Roles: []Role{RoleFinance}, handler: (*server).approveStatement},
-		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/payouts", Roles: []Role{RoleFinance}, handler: (*server).recordPayout},
+		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/payouts", Roles: []Role{RoleFinance}, Creates: true, handler: (*server).recordPayout},
 		{Method: "GET", Path: "/v1/payouts", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).payouts},
 	}
 }

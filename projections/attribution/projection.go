@@ -123,9 +123,9 @@ CREATE TABLE statements (
 	current_tier          text   NOT NULL,
 	scorecard_currency    text   NOT NULL,
 	position              bigint NOT NULL,
-	approved              boolean NOT NULL DEFAULT false,
-	approved_rebates      bigint NOT NULL DEFAULT 0,
-	paid                  bigint NOT NULL DEFAULT 0,
+	approved              boolean NOT NULL,
+	approved_rebates      bigint NOT NULL,
+	paid                  bigint NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
 );
 CREATE TABLE payouts (
@@ -379,7 +379,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
 			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position})
+			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0)})
 	}
 	qs := make([]domain.Quarter, 0, len(quarters))
 	for q := range quarters {
