@@ -26,6 +26,13 @@ type eventJSON struct {
 	Hash          []byte          `json:"hash"`
 }
 
+// eventPage is GET /v1/events: a page of the log and where the next starts.
+type eventPage struct {
+	Events []eventJSON `json:"events"`
+	Next   int64       `json:"next_after"`
+	Head   int64       `json:"head"`
+}
+
 // events serves the log in order to auditors, one page at a time.
 func (s *server) events() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -49,11 +56,7 @@ func (s *server) events() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		out := struct {
-			Events []eventJSON `json:"events"`
-			Next   int64       `json:"next_after"`
-			Head   int64       `json:"head"`
-		}{Events: make([]eventJSON, 0, len(recs)), Next: after, Head: head}
+		out := eventPage{Events: make([]eventJSON, 0, len(recs)), Next: after, Head: head}
 		for _, rec := range recs {
 			md := rec.Metadata
 			if len(md) == 0 {

@@ -6,22 +6,20 @@ import (
 
 	"dealcredit/app"
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
 )
 
-// ExceptionQuery selects a page of the exception queue (GET /v1/exceptions).
-// VisibleTo is set for a partner token: the queue then shows only what that
-// partner may see (docs/api.md, "Exceptions").
-type ExceptionQuery struct {
-	Status, OEMID, Quarter, PartnerID, Customer string
-	VisibleTo                                   string
-	After                                       string
-	Limit                                       int
+// exceptionPage is the answer of GET /v1/exceptions: the rows and the
+// exception_id to pass as after for the next page ("" on the last page).
+type exceptionPage struct {
+	Exceptions []attribution.ExceptionRow `json:"exceptions"`
+	Next       string                     `json:"next"`
 }
 
 func (s *server) listExceptions() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		qv := r.URL.Query()
-		f := ExceptionQuery{Status: qv.Get("status"), OEMID: qv.Get("oem_id"), PartnerID: qv.Get("partner_id"),
+		f := attribution.ExceptionFilter{Status: qv.Get("status"), OEMID: qv.Get("oem_id"), PartnerID: qv.Get("partner_id"),
 			Customer: qv.Get("customer"), After: qv.Get("after")}
 		if f.Status != "" && !exceptionStatuses[f.Status] {
 			s.fail(w, r, &Error{Code: CodeInvalid, Field: "status", Rule: "enum", Message: "must be one of open, matched, claimed, assigned, dismissed, superseded, waiting, applied, refused; got " + quoteShort(f.Status)})
@@ -54,7 +52,14 @@ func (s *server) listExceptions() http.HandlerFunc {
 		if p := principalFrom(r.Context()); p.Role == RolePartner {
 			f.VisibleTo = p.PartnerID
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.Exceptions(ctx, f) }, nil, "")
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) (exceptionPage, error) {
+			rows, _, err := s.Queries.Exceptions(ctx, f)
+			page := exceptionPage{Exceptions: rows}
+			if len(rows) == f.Limit {
+				page.Next = rows[len(rows)-1].ExceptionID
+			}
+			return page, err
+		}, nil, "")
 	}
 }
 
@@ -92,11 +97,13 @@ func exceptionAction(action string) func(*server) http.HandlerFunc {
 				s.fail(w, r, errorf(CodeUnavailable, "", "the read models are not served by this instance"))
 				return
 			}
-			line, err := s.Queries.ExceptionLine(r.Context(), id)
+			x, err := s.Queries.Exception(r.Context(), id)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
+			line := domain.ExceptionLine{OEMID: x.OEMID, InvoiceNumber: x.InvoiceNumber, Line: x.Line, Segment: domain.Segment(x.Segment),
+				CreditMemo: x.CreditMemo}
 			md, by := meta(r), principalFrom(r.Context()).Actor()
 			var res app.Result
 			switch action {

@@ -18,6 +18,7 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/openapicheck"
 	"dealcredit/internal/testkit/pgtest"
 )
 
@@ -169,7 +170,9 @@ func (a *testAPI) do(tb testing.TB, method, path, token string, body any, header
 	if err != nil {
 		tb.Fatalf("read body: %v", err)
 	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	openapicheck.Body(tb, method, path, r.Status, r.Header, r.Body)
+	return r
 }
 
 // must sends a request and fails the test unless it answers want.

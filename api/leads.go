@@ -212,16 +212,3 @@ func (s *server) readLead(ctx context.Context, id string) (leadView, domain.Lead
 	}
 	return v, l, nil
 }
-
-// seats serves GET /v1/geographies/{geo}/seats from the leads-and-seats
-// read model.
-func (s *server) seats() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		geo := r.PathValue("geo")
-		if !validGeo(geo) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
-			return
-		}
-		s.serveQuery(w, r, ModelLeads, func(ctx context.Context) (any, error) { return s.Queries.Seats(ctx, geo) }, nil, "")
-	}
-}

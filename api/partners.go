@@ -42,13 +42,23 @@ func (s *server) enrollPartner() http.HandlerFunc {
 	}
 }
 
+// grandfathered is the answer to POST /v1/partners:grandfather: the
+// highest position committed and one result per partner.
+type grandfathered struct {
+	Position int64               `json:"position"`
+	Results  []grandfatherResult `json:"results"`
+}
+
+// grandfatherResult is one partner's outcome: 201 with its position, or
+// the problem that refused it.
+type grandfatherResult struct {
+	ID       string   `json:"id"`
+	Status   int      `json:"status"`
+	Position int64    `json:"position,omitempty"`
+	Problem  *Problem `json:"problem,omitempty"`
+}
+
 func (s *server) grandfatherPartners() http.HandlerFunc {
-	type result struct {
-		ID       string   `json:"id"`
-		Status   int      `json:"status"`
-		Position int64    `json:"position,omitempty"`
-		Problem  *Problem `json:"problem,omitempty"`
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Partners []enrollRequest `json:"partners"`
@@ -79,10 +89,7 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 			seen[p.ID] = true
 		}
 		// Each partner is its own decision: one already enrolled does not stop the others.
-		out := struct {
-			Position int64    `json:"position"`
-			Results  []result `json:"results"`
-		}{Results: make([]result, 0, len(req.Partners))}
+		out := grandfathered{Results: make([]grandfatherResult, 0, len(req.Partners))}
 		status := http.StatusCreated
 		for i, p := range req.Partners {
 			res, err := s.app.GrandfatherPartner(r.Context(), meta(r), domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind,
@@ -95,11 +102,11 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 					return
 				}
 				status = http.StatusMultiStatus
-				out.Results = append(out.Results, result{ID: p.ID, Status: pr.Status, Problem: &pr})
+				out.Results = append(out.Results, grandfatherResult{ID: p.ID, Status: pr.Status, Problem: &pr})
 				continue
 			}
 			out.Position = max(out.Position, pos)
-			out.Results = append(out.Results, result{ID: p.ID, Status: http.StatusCreated, Position: pos})
+			out.Results = append(out.Results, grandfatherResult{ID: p.ID, Status: http.StatusCreated, Position: pos})
 		}
 		if out.Position == 0 {
 			head, err := s.Store.Head(r.Context())

@@ -68,6 +68,12 @@ func (s *server) setPolicy() http.HandlerFunc {
 	}
 }
 
+// policyView is GET /v1/policy: the policy in force today and every version.
+type policyView struct {
+	InForce  domain.Policy   `json:"in_force"`
+	Versions []domain.Policy `json:"versions"`
+}
+
 func (s *server) getPolicy() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := app.Load(r.Context(), s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)
@@ -76,10 +82,7 @@ func (s *server) getPolicy() http.HandlerFunc {
 			return
 		}
 		today := domain.DateOf(s.app.Now())
-		out := struct {
-			InForce  domain.Policy   `json:"in_force"`
-			Versions []domain.Policy `json:"versions"`
-		}{InForce: st.At(today), Versions: st.Versions}
+		out := policyView{InForce: st.At(today), Versions: st.Versions}
 		if out.Versions == nil {
 			out.Versions = []domain.Policy{}
 		}

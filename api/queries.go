@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -11,59 +10,73 @@ import (
 	"strings"
 
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
+	"dealcredit/projections/leads"
 )
 
-// Queries is the read side the API serves from (the projections). Results
-// are JSON-encodable values; the CSV writers must produce the same bytes as
-// the CLI export. The daemon adapts the projections package to it.
+// Queries is the read side the API serves from: how far each read model is,
+// and one typed reader per read model. The daemon wires the projections'
+// readers in (attribution.Reader, leads.Reader); the CSV writers produce the
+// same bytes as the CLI export.
 type Queries interface {
+	ReadModels
+	AttributionReader
+	SeatsReader
+}
+
+// ReadModels says how far the read models are.
+type ReadModels interface {
 	// ReadModel returns how far the read model name (ModelAttribution,
 	// ModelLeads) is: its position, the log's head, and the event it is
 	// stopped at, if any.
 	ReadModel(ctx context.Context, name string) (ReadModel, error)
-	// Deals lists registrations; an empty partnerID or status means all.
-	Deals(ctx context.Context, partnerID, status string) (any, error)
-	// Attribution returns the ledger lines of quarter (of one partner when
-	// partnerID is set).
-	Attribution(ctx context.Context, quarter domain.Quarter, partnerID string) (any, error)
-	// WriteAttributionCSV streams the same lines as CSV.
-	WriteAttributionCSV(ctx context.Context, w io.Writer, quarter domain.Quarter, partnerID string) error
-	// Statement returns a partner's statement for quarter; a partner that
-	// does not exist is a *domain.Error with code NotFound.
-	Statement(ctx context.Context, partnerID string, quarter domain.Quarter) (any, error)
-	// WriteStatementCSV streams the statement as CSV.
-	WriteStatementCSV(ctx context.Context, w io.Writer, partnerID string, quarter domain.Quarter) error
-	// RevenueMix returns direct vs indirect revenue of quarter.
-	RevenueMix(ctx context.Context, quarter domain.Quarter) (any, error)
-	// Explain returns the credit of one invoice line and the events behind it.
-	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (any, error)
-	// Exceptions returns a page of the exception queue: {"exceptions": [...],
-	// "next": exception_id of the last row when the page is full, else ""}.
-	Exceptions(ctx context.Context, q ExceptionQuery) (any, error)
-	// ExceptionLine returns the invoice line an exception names; an unknown
-	// id is a *domain.Error with code NotFound.
-	ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error)
-	// ApprovedRebates returns the approved rebates per currency of a
-	// partner's quarter statement, and whether the read model shows it
-	// approved yet.
-	ApprovedRebates(ctx context.Context, partnerID string, q domain.Quarter) (map[string]int64, bool, error)
-	// WritePayoutsCSV streams the payouts of quarter ("" = all) as the
-	// payout file for accounts payable.
-	WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) error
-	// Seats returns the used and free seats per tier of geography geo; a
-	// geography without seats or holders is a *domain.Error with code
-	// NotFound.
-	Seats(ctx context.Context, geo string) (any, error)
+}
+
+// AttributionReader is the attribution read model (attribution.Reader):
+// ledger, statements, revenue mix, registrations and the explanation of a
+// credit. A quarter or partner id left empty means all. Each answer also
+// returns the log position its snapshot reflects; the API reports the
+// position ReadModels gave before the read (the one min_position waited for).
+type AttributionReader interface {
+	// Registrations lists the deal registrations matching f.
+	Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error)
+	// Ledger passes the ledger lines of quarter and partnerID to fn, in log order.
+	Ledger(ctx context.Context, quarter, partnerID string, fn func(attribution.LedgerLine) error) (int64, error)
+	// WriteLedgerCSV writes the same lines as CSV.
+	WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partnerID string) (int64, error)
+	// Statements returns the statement rows of partnerID in quarter, one per currency.
+	Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error)
+	// WriteStatementsCSV writes the same rows as CSV.
+	WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error)
+	// RevenueMix returns direct vs indirect revenue of quarter, one row per currency.
+	RevenueMix(ctx context.Context, quarter string) ([]attribution.Mix, int64, error)
+	// Explain returns the credits of one invoice line and the events behind
+	// them; an error for which attribution.IsNoLine holds when there are none.
+	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (attribution.Explanation, error)
+	// Exceptions returns one page of the exception queue matching f.
+	Exceptions(ctx context.Context, f attribution.ExceptionFilter) ([]attribution.ExceptionRow, int64, error)
+	// Exception returns the exception with id; an unknown id is a
+	// *domain.Error with code NotFound.
+	Exception(ctx context.Context, id string) (attribution.ExceptionRow, error)
+	// WritePayoutsCSV writes the payout file of quarter ("" = all).
+	WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) (int64, error)
+}
+
+// SeatsReader is the leads-and-seats read model (leads.Reader).
+type SeatsReader interface {
+	// Seats returns the seats per tier of geography geo (no tiers when the
+	// geography has no seats set and no holders).
+	Seats(ctx context.Context, geo string) (leads.GeoSeats, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects,
 // the log's head and, when the read model is stopped, the event it is
 // stopped at (the answer is then stale by head - position events).
-type queryResult struct {
+type queryResult[T any] struct {
 	Position int64      `json:"position"`
 	Head     int64      `json:"head"`
 	Stopped  *StoppedAt `json:"stopped,omitempty"`
-	Data     any        `json:"data"`
+	Data     T          `json:"data"`
 }
 
 // wantsCSV reports whether the Accept header prefers text/csv.
@@ -123,7 +136,7 @@ func partnerScope(r *http.Request) (string, error) {
 // serveQuery waits until the read model reached the requested position,
 // runs q and writes its answer (JSON, or CSV when the client asks and csv
 // is set) with the read model's staleness.
-func (s *server) serveQuery(w http.ResponseWriter, r *http.Request, model string, q func(context.Context) (any, error), csv func(context.Context, io.Writer) error, csvName string) {
+func serveQuery[T any](s *server, w http.ResponseWriter, r *http.Request, model string, q func(context.Context) (T, error), csv func(context.Context, io.Writer) error, csvName string) {
 	rm, err := s.readModel(r, model)
 	if err != nil {
 		s.fail(w, r, err)
@@ -152,7 +165,7 @@ func (s *server) serveQuery(w http.ResponseWriter, r *http.Request, model string
 		return
 	}
 	setStaleness(w, rm)
-	writeJSON(w, http.StatusOK, queryResult{Position: rm.Position, Head: rm.Head, Stopped: rm.Stopped, Data: v})
+	writeJSON(w, http.StatusOK, queryResult[T]{Position: rm.Position, Head: rm.Head, Stopped: rm.Stopped, Data: v})
 }
 
 // lazyWriter defers the status line until the first byte, so an error
@@ -182,9 +195,19 @@ func (s *server) attribution() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution,
-			func(ctx context.Context) (any, error) { return s.Queries.Attribution(ctx, q, pid) },
-			func(ctx context.Context, out io.Writer) error { return s.Queries.WriteAttributionCSV(ctx, out, q, pid) },
+		serveQuery(s, w, r, ModelAttribution,
+			func(ctx context.Context) ([]attribution.LedgerLine, error) {
+				lines := []attribution.LedgerLine{}
+				_, err := s.Queries.Ledger(ctx, q.String(), pid, func(l attribution.LedgerLine) error {
+					lines = append(lines, l)
+					return nil
+				})
+				return lines, err
+			},
+			func(ctx context.Context, out io.Writer) error {
+				_, err := s.Queries.WriteLedgerCSV(ctx, out, q.String(), pid)
+				return err
+			},
 			"attribution-"+q.String()+".csv")
 	}
 }
@@ -201,11 +224,37 @@ func (s *server) statement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution,
-			func(ctx context.Context) (any, error) { return s.Queries.Statement(ctx, pid, q) },
-			func(ctx context.Context, out io.Writer) error { return s.Queries.WriteStatementCSV(ctx, out, pid, q) },
+		serveQuery(s, w, r, ModelAttribution,
+			func(ctx context.Context) ([]attribution.Statement, error) {
+				if err := s.partnerExists(ctx, pid); err != nil {
+					return nil, err
+				}
+				ss, _, err := s.Queries.Statements(ctx, pid, q.String())
+				return ss, err
+			},
+			func(ctx context.Context, out io.Writer) error {
+				if err := s.partnerExists(ctx, pid); err != nil {
+					return err
+				}
+				_, err := s.Queries.WriteStatementsCSV(ctx, out, pid, q.String())
+				return err
+			},
 			"statement-"+pid+"-"+q.String()+".csv")
 	}
+}
+
+// partnerExists answers 404 for a partner that was never enrolled (its
+// statement would otherwise be an empty list).
+func (s *server) partnerExists(ctx context.Context, partnerID string) error {
+	recs, err := s.Store.ReadStream(ctx, domain.PartnerStream(partnerID), 0)
+	if err != nil {
+		return fmt.Errorf("partner %s: %w", partnerID, err)
+	}
+	if len(recs) == 0 {
+		return &domain.Error{Code: domain.NotFound, Field: "id", Rule: "partner.exists",
+			Message: fmt.Sprintf("partner %s not found", partnerID)}
+	}
+	return nil
 }
 
 func (s *server) revenueMix() http.HandlerFunc {
@@ -215,7 +264,10 @@ func (s *server) revenueMix() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.RevenueMix(ctx, q) }, nil, "")
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) ([]attribution.Mix, error) {
+			mix, _, err := s.Queries.RevenueMix(ctx, q.String())
+			return mix, err
+		}, nil, "")
 	}
 }
 
@@ -240,8 +292,43 @@ func (s *server) explain() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) { return s.Queries.Explain(ctx, oem, inv, int(line)) }, nil, "")
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) (attribution.Explanation, error) {
+			ex, err := s.Queries.Explain(ctx, oem, inv, int(line))
+			if attribution.IsNoLine(err) {
+				return ex, &domain.Error{Code: domain.NotFound, Field: "line", Rule: "explain.no_credit",
+					Message: fmt.Sprintf("no credit booked for line %d of %s invoice %s", line, oem, inv)}
+			}
+			return ex, err
+		}, nil, "")
 	}
+}
+
+// seats serves GET /v1/geographies/{geo}/seats from the leads-and-seats
+// read model.
+func (s *server) seats() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		geo := r.PathValue("geo")
+		if !validGeo(geo) {
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "geo", Rule: "format", Message: "geo must be 1-64 characters of a-z, 0-9, '_' or '-'"})
+			return
+		}
+		serveQuery(s, w, r, ModelLeads, func(ctx context.Context) (leads.GeoSeats, error) {
+			gs, err := s.Queries.Seats(ctx, geo)
+			if err == nil && len(gs.Tiers) == 0 {
+				err = &domain.Error{Code: domain.NotFound, Field: "geo", Rule: "geography.exists",
+					Message: fmt.Sprintf("geography %s has no seats set and no partners holding one", geo)}
+			}
+			return gs, err
+		}, nil, "")
+	}
+}
+
+// dealRow is a registration as GET /v1/deals serves it. For a partner the
+// conflicting deals are redacted: Conflicts is empty and Conflict says that
+// another partner holds the customer (never which).
+type dealRow struct {
+	attribution.Registration
+	Conflict string `json:"conflict,omitempty"`
 }
 
 func (s *server) listDeals() http.HandlerFunc {
@@ -252,48 +339,29 @@ func (s *server) listDeals() http.HandlerFunc {
 			return
 		}
 		status := r.URL.Query().Get("status")
-		redact := principalFrom(r.Context()).Role == RolePartner
-		s.serveQuery(w, r, ModelAttribution, func(ctx context.Context) (any, error) {
-			v, err := s.Queries.Deals(ctx, pid, status)
-			if err != nil || !redact {
-				return v, err
+		partner := principalFrom(r.Context()).Role == RolePartner
+		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) ([]dealRow, error) {
+			regs, _, err := s.Queries.Registrations(ctx, attribution.RegistrationFilter{PartnerID: pid, Status: status})
+			if err != nil {
+				return nil, err
 			}
-			return redactConflicts(v)
+			out := make([]dealRow, len(regs))
+			for i, g := range regs {
+				out[i] = dealRow{Registration: g}
+				if partner {
+					out[i].redactConflicts()
+				}
+			}
+			return out, nil
 		}, nil, "")
 	}
 }
 
-// redactConflicts empties the "conflicts" list (the other partners' deal
-// ids) of the registration(s) in v, for a partner's eyes: the status
-// "conflict" stays, with a notice. The read model is served as any, so this
-// goes through its JSON form (a list of registrations, or one).
-func redactConflicts(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("redact conflicts: %w", err)
+// redactConflicts readies the row for a partner's eyes: the other
+// partners' deal ids are gone, the status "conflict" stays, with a notice.
+func (d *dealRow) redactConflicts() {
+	if len(d.Conflicts) > 0 {
+		d.Conflict = conflictNotice
 	}
-	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("redact conflicts: %w", err)
-	}
-	redact := func(x any) {
-		g, ok := x.(map[string]any)
-		if !ok {
-			return
-		}
-		if c, ok := g["conflicts"].([]any); ok {
-			if len(c) > 0 {
-				g["conflict"] = conflictNotice
-			}
-			g["conflicts"] = []any{}
-		}
-	}
-	if list, ok := doc.([]any); ok {
-		for _, x := range list {
-			redact(x)
-		}
-	} else {
-		redact(doc)
-	}
-	return doc, nil
+	d.Conflicts = []string{}
 }

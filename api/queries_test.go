@@ -12,6 +12,8 @@ import (
 	"dealcredit/api"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
+	"dealcredit/projections/attribution"
+	"dealcredit/projections/leads"
 )
 
 // logQueries is a read side that is always caught up with the log (its
@@ -26,52 +28,50 @@ func (q *logQueries) ReadModel(ctx context.Context, name string) (api.ReadModel,
 	h, err := q.store.Head(ctx)
 	return api.ReadModel{Name: name, Position: h - q.lag, Head: h}, err
 }
-func (q *logQueries) Deals(ctx context.Context, partnerID, status string) (any, error) {
-	return map[string]string{"partner_id": partnerID, "status": status}, nil
+func (q *logQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error) {
+	return []attribution.Registration{{PartnerID: f.PartnerID, Status: f.Status, Segments: []string{}, Conflicts: []string{}}}, 0, nil
 }
-func (q *logQueries) Attribution(ctx context.Context, qr domain.Quarter, partnerID string) (any, error) {
-	return []map[string]string{{"quarter": qr.String(), "partner_id": partnerID}}, nil
+func (q *logQueries) Ledger(ctx context.Context, quarter, partnerID string, fn func(attribution.LedgerLine) error) (int64, error) {
+	return 0, fn(attribution.LedgerLine{Quarter: quarter, PartnerID: partnerID, EventIDs: []string{}})
 }
-func (q *logQueries) WriteAttributionCSV(ctx context.Context, w io.Writer, qr domain.Quarter, partnerID string) error {
-	_, err := fmt.Fprintf(w, "quarter,partner_id\n%s,%s\n", qr, partnerID)
-	return err
+func (q *logQueries) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partnerID string) (int64, error) {
+	_, err := fmt.Fprintf(w, "quarter,partner_id\n%s,%s\n", quarter, partnerID)
+	return 0, err
 }
-func (q *logQueries) Statement(ctx context.Context, partnerID string, qr domain.Quarter) (any, error) {
-	if partnerID == "nobody" {
-		return nil, domain.Errorf(domain.NotFound, "id", "partner.exists", "partner nobody is not enrolled")
-	}
-	return map[string]string{"partner_id": partnerID}, nil
+func (q *logQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
+	return []attribution.Statement{{PartnerID: partnerID, Quarter: quarter, Segments: []string{}, Unmet: []string{}}}, 0, nil
 }
-func (q *logQueries) WriteStatementCSV(ctx context.Context, w io.Writer, partnerID string, qr domain.Quarter) error {
+func (q *logQueries) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error) {
 	_, err := fmt.Fprintf(w, "partner_id\n%s\n", partnerID)
-	return err
+	return 0, err
 }
-func (q *logQueries) RevenueMix(ctx context.Context, qr domain.Quarter) (any, error) {
-	return map[string]int{"direct": 1}, nil
+func (q *logQueries) RevenueMix(ctx context.Context, quarter string) ([]attribution.Mix, int64, error) {
+	return []attribution.Mix{{Quarter: quarter, DirectMinor: 1}}, 0, nil
 }
-func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (any, error) {
-	return map[string]any{"oem_id": oemID, "line": line}, nil
+func (q *logQueries) Explain(ctx context.Context, oemID, inv string, line int) (attribution.Explanation, error) {
+	l := attribution.LedgerLine{OEMID: oemID, InvoiceNumber: inv, Line: line, EventIDs: []string{}}
+	return attribution.Explanation{OEMID: oemID, InvoiceNumber: inv, Line: line,
+		Credits: []attribution.ExplainedCredit{{LedgerLine: l, Events: []attribution.ExplainedEvent{}}}}, nil
 }
 
-func (q *logQueries) Exceptions(ctx context.Context, f api.ExceptionQuery) (any, error) {
-	return map[string]any{"status": f.Status, "visible_to": f.VisibleTo, "limit": f.Limit}, nil
+func (q *logQueries) Exceptions(ctx context.Context, f attribution.ExceptionFilter) ([]attribution.ExceptionRow, int64, error) {
+	return []attribution.ExceptionRow{}, 0, nil
 }
-func (q *logQueries) ApprovedRebates(ctx context.Context, partnerID string, qr domain.Quarter) (map[string]int64, bool, error) {
-	return nil, false, nil
+func (q *logQueries) Exception(ctx context.Context, id string) (attribution.ExceptionRow, error) {
+	return attribution.ExceptionRow{}, domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
 }
-func (q *logQueries) WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) error {
+func (q *logQueries) WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) (int64, error) {
 	_, err := fmt.Fprintf(w, "quarter\n%s\n", quarter)
-	return err
-}
-func (q *logQueries) ExceptionLine(ctx context.Context, id string) (domain.ExceptionLine, error) {
-	return domain.ExceptionLine{}, domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
+	return 0, err
 }
 
-func (q *logQueries) Seats(ctx context.Context, geo string) (any, error) {
-	if geo == "nowhere" {
-		return nil, domain.Errorf(domain.NotFound, "geo", "geography.exists", "geography nowhere has no seats")
+// Seats knows every geography but "nowhere".
+func (q *logQueries) Seats(ctx context.Context, geo string) (leads.GeoSeats, error) {
+	gs := leads.GeoSeats{Geography: geo, Tiers: []leads.TierSeats{}}
+	if geo != "nowhere" {
+		gs.Tiers = append(gs.Tiers, leads.TierSeats{Tier: "platinum", Unlimited: true})
 	}
-	return map[string]any{"geography": geo}, nil
+	return gs, nil
 }
 
 func TestQueries(t *testing.T) {

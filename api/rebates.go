@@ -87,9 +87,18 @@ func (s *server) approvedRebates(ctx context.Context, pid string, q domain.Quart
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		m, ok, err := s.Queries.ApprovedRebates(ctx, pid, q)
-		if err != nil || ok {
-			return m, err
+		stmts, _, err := s.Queries.Statements(ctx, pid, q.String())
+		if err != nil {
+			return nil, err
+		}
+		m, approved := map[string]int64{}, false
+		for _, st := range stmts {
+			if st.Status == "approved" {
+				approved, m[st.Currency] = true, st.ApprovedRebates
+			}
+		}
+		if approved {
+			return m, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -111,8 +120,11 @@ func (s *server) payouts() http.HandlerFunc {
 			quarter = q.String()
 		}
 		r.Header.Set("Accept", "text/csv")
-		s.serveQuery(w, r, ModelAttribution, nil,
-			func(ctx context.Context, out io.Writer) error { return s.Queries.WritePayoutsCSV(ctx, out, quarter) },
+		serveQuery[any](s, w, r, ModelAttribution, nil,
+			func(ctx context.Context, out io.Writer) error {
+				_, err := s.Queries.WritePayoutsCSV(ctx, out, quarter)
+				return err
+			},
 			"payouts-"+quarter+".csv")
 	}
 }

@@ -47,8 +47,8 @@ type Checker struct {
 type Deps struct {
 	// Store is the event log commands load from and append to.
 	Store eventstore.Store
-	// Pool is the Postgres pool for the idempotency store (migrated with
-	// Migrate) and the read models.
+	// Pool is the Postgres pool of the idempotency store (migrated with
+	// Migrate); the read models come through Queries.
 	Pool *pgxpool.Pool
 	// Tokens are the accepted bearer tokens (LoadOrCreateTokens).
 	Tokens Tokens
@@ -171,29 +171,40 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	}
 }
 
+// health is GET /healthz.
+type health struct {
+	Status string `json:"status"`
+}
+
 func (s *server) healthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, health{Status: "ok"})
 	}
 }
 
+// readiness is GET /readyz: ready, degraded (an informational check
+// fails) or not ready, and each check's outcome.
+type readiness struct {
+	Status string       `json:"status"`
+	Checks []readyCheck `json:"checks"`
+}
+
+// readyCheck is one readiness check's outcome.
+type readyCheck struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
 func (s *server) readyz() http.HandlerFunc {
-	type check struct {
-		Name  string `json:"name"`
-		OK    bool   `json:"ok"`
-		Error string `json:"error,omitempty"`
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		out := struct {
-			Status string  `json:"status"`
-			Checks []check `json:"checks"`
-		}{Status: "ready", Checks: []check{}}
+		out := readiness{Status: "ready", Checks: []readyCheck{}}
 		status := http.StatusOK
 		for _, c := range s.Readiness {
 			err := c.Check(ctx)
-			ch := check{Name: c.Name, OK: err == nil}
+			ch := readyCheck{Name: c.Name, OK: err == nil}
 			switch {
 			case err != nil && c.Informational:
 				ch.Error = err.Error()

@@ -201,16 +201,6 @@ type State struct {
 	program *domain.Program
 }
 
-// Decode turns a stored record into a domain envelope.
-func Decode(r eventstore.Record) (domain.Envelope, error) {
-	ev, err := domain.Decode(r.Type, r.SchemaVersion, r.Data)
-	if err != nil {
-		return domain.Envelope{}, &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
-	}
-	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, StreamVersion: r.StreamVersion,
-		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
-}
-
 type stmtKey struct{ partner, quarter, currency string }
 
 type stmtDelta struct {
@@ -259,7 +249,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	envs := make([]domain.Envelope, len(batch))
 	var w domain.Wants
 	for i, r := range batch {
-		if envs[i], err = Decode(r); err != nil {
+		if envs[i], err = runner.Decode(r); err != nil {
 			return err
 		}
 		s.program.Wants(envs[i], &w)

@@ -199,9 +199,9 @@ func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(
 
 // Statements returns the partner's statements for quarter (all partners
 // when partnerID is empty, all quarters when quarter is empty), one per
-// currency, sorted by partner, quarter and currency.
+// currency, sorted by partner, quarter and currency; none is an empty slice.
 func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, int64, error) {
-	var out []Statement
+	out := []Statement{}
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
 			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
@@ -232,9 +232,10 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	return out, pos, err
 }
 
-// RevenueMix returns quarter's mix (all quarters when empty), one per currency.
+// RevenueMix returns quarter's mix (all quarters when empty), one per
+// currency; none is an empty slice.
 func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
-	var out []Mix
+	out := []Mix{}
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
 			adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
@@ -255,9 +256,10 @@ func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, 
 	return out, pos, err
 }
 
-// Registrations returns the registrations matching f, sorted by deal id.
+// Registrations returns the registrations matching f, sorted by deal id;
+// none is an empty slice.
 func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, int64, error) {
-	var out []Registration
+	out := []Registration{}
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT deal_id, partner_id, customer, customer_key, geography, segments, expected_minor,
 			currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,

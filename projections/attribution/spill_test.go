@@ -150,7 +150,7 @@ func TestStoredStateEqualsInMemoryFold(t *testing.T) {
 	var want []ledgerRow
 	wantExc := map[string]domain.Exception{}
 	for _, r := range recs {
-		env, err := attribution.Decode(r)
+		env, err := runner.Decode(r)
 		if err != nil {
 			t.Fatal(err)
 		}

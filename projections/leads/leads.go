@@ -12,7 +12,6 @@ import (
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
-	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
@@ -128,7 +127,7 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		if cat != "lead" && cat != "geo" {
 			continue
 		}
-		env, err := attribution.Decode(r)
+		env, err := runner.Decode(r)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package leads_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func TestLeadsAndSeats(t *testing.T) {
 		domain.SeatsSet{Geography: "emea", Platinum: 1, Gold: 3, On: day},
 		domain.SeatTaken{Geography: "emea", Tier: domain.TierPlatinum, PartnerID: "var-1", On: day},
 		domain.SeatTaken{Geography: "emea", Tier: domain.TierGold, PartnerID: "var-2", On: day},
+		domain.SeatTaken{Geography: "apac", Tier: domain.TierGold, PartnerID: "var-3", On: day}, // no seats set: unlimited
 		domain.LeadCreated{LeadID: "l-1", Geography: "emea", Source: domain.LeadFromCampaign, SourceName: "spring", Customer: domain.Customer{Name: "Acme", Country: "DE"}, CreatedAt: at},
 		domain.LeadOffered{LeadID: "l-1", PartnerID: "var-1", Tier: domain.TierPlatinum, Round: 1, OfferedAt: at, Deadline: at.Add(48 * time.Hour)},
 		domain.LeadDeclined{LeadID: "l-1", PartnerID: "var-1", Reason: "no capacity", At: at.Add(time.Hour)},
@@ -84,11 +86,43 @@ func TestLeadsAndSeats(t *testing.T) {
 			t.Fatalf("%s seats %d/%d/%d, want %d/%d/%d", tc.tier, c, u, f, tc.cap, tc.used, tc.free)
 		}
 	}
+	seatsThroughReader(t, leads.NewReader(pool))
 	rep, err := m.Verify(ctx, nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify %v\n%s", err, rep)
 	}
 	if err := m.Rebuild(ctx, "nope", nil); err == nil {
 		t.Fatal("rebuild of unknown projection succeeded")
+	}
+}
+
+// seatsThroughReader reads the seats TestLeadsAndSeats folded as the API
+// serves them: platinum first, a tier without capacity unlimited (no
+// capacity, no free count), a geography never mentioned without tiers.
+func seatsThroughReader(t *testing.T, r *leads.Reader) {
+	t.Helper()
+	ptr := func(n int) *int { return &n }
+	tests := []struct {
+		geo  string
+		want []leads.TierSeats
+	}{
+		{"emea", []leads.TierSeats{
+			{Tier: "platinum", Capacity: ptr(1), Used: 1, Free: ptr(0)},
+			{Tier: "gold", Capacity: ptr(3), Used: 1, Free: ptr(2)},
+		}},
+		{"apac", []leads.TierSeats{
+			{Tier: "platinum", Unlimited: true},
+			{Tier: "gold", Unlimited: true, Used: 1},
+		}},
+		{"nowhere", []leads.TierSeats{}},
+	}
+	for _, tc := range tests {
+		got, err := r.Seats(context.Background(), tc.geo)
+		if err != nil {
+			t.Fatalf("seats of %s: %v", tc.geo, err)
+		}
+		if got.Geography != tc.geo || got.Tiers == nil || !reflect.DeepEqual(got.Tiers, tc.want) {
+			t.Errorf("seats of %s = %+v, want %+v", tc.geo, got, tc.want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"dealcredit/domain"
 	"dealcredit/eventstore"
 
 	"github.com/jackc/pgx/v5"
@@ -105,4 +106,15 @@ func setSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
 		return fmt.Errorf("set search_path %s: %w", schema, err)
 	}
 	return nil
+}
+
+// Decode turns a stored record into a domain envelope; a record the domain
+// cannot decode is an *EventError, so the runner stops at it.
+func Decode(r eventstore.Record) (domain.Envelope, error) {
+	ev, err := domain.Decode(r.Type, r.SchemaVersion, r.Data)
+	if err != nil {
+		return domain.Envelope{}, &EventError{Position: r.Position, Type: r.Type, Err: err}
+	}
+	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, StreamVersion: r.StreamVersion,
+		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
 }

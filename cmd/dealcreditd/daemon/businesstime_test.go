@@ -21,6 +21,7 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/domain"
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/openapicheck"
 )
 
 // e2e drives a real daemon through its HTTP API and the OEM feed only, as a new user
@@ -65,6 +66,7 @@ func (e *e2e) call(method, path, role string, body any, want ...int) []byte {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
+	openapicheck.Body(e.t, method, path, resp.StatusCode, resp.Header, out)
 	for _, w := range want {
 		if resp.StatusCode == w {
 			return out

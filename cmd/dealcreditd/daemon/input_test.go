@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/openapicheck"
 )
 
 // TestNothingUnprojectableIsAppended is issue 11's finding 1 and the input
@@ -301,6 +302,7 @@ func (c *client) do(method, path, token, body string, header ...string) reply {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	openapicheck.Body(c.t, method, path, resp.StatusCode, resp.Header, b)
 	return reply{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
