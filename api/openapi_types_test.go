@@ -61,7 +61,14 @@ var responseTypes = map[string]any{
 	"GET /v1/attribution/explain 200":                queryResult[attribution.Explanation]{},
 	"GET /v1/partners/{id}/statements/{quarter} 200": queryResult[[]attribution.Statement]{},
 	"GET /v1/revenue-mix 200":                        queryResult[[]attribution.Mix]{},
-	"GET /v1/events 200":                             eventPage{},
+
+	"GET /v1/exceptions 200":                                  queryResult[exceptionPage]{},
+	"POST /v1/exceptions/{id}/assign 200":                     commandResult{},
+	"POST /v1/exceptions/{id}/dismiss 200":                    commandResult{},
+	"POST /v1/exceptions/{id}/reopen 200":                     commandResult{},
+	"POST /v1/partners/{id}/statements/{quarter}/approve 200": commandResult{},
+	"POST /v1/partners/{id}/statements/{quarter}/payouts 201": commandResult{},
+	"GET /v1/events 200":                                      eventPage{},
 }
 
 // TestResponseTypesMatchOpenAPI fails when a JSON answer of a route and its
