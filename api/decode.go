@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"dealcredit/domain"
+	"dealcredit/internal/jsonfield"
 )
 
 // MaxBodyBytes is the largest request body accepted (64 KiB).
@@ -110,54 +113,27 @@ func jsonError(err error) error {
 	return errorf(CodeInvalid, "body", "malformed JSON: %v", err)
 }
 
-// checkDuplicates walks the JSON and refuses an object with a repeated key.
+// checkDuplicates refuses a body with an object holding a repeated key,
+// naming it ("customer.name"). It reads the body with the strict JSON
+// decoder of github.com/go-json-experiment/json (duplicate names are an error
+// there); invalid UTF-8 is let through as U+FFFD, as encoding/json does, for
+// the domain's text checks to refuse naming the field.
 func checkDuplicates(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var walk func(path string) error
-	walk = func(path string) error {
-		t, err := dec.Token()
-		if err != nil {
-			return jsonError(err)
-		}
-		d, ok := t.(json.Delim)
-		if !ok {
-			return nil
-		}
-		switch d {
-		case '{':
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return jsonError(err)
-				}
-				k, _ := kt.(string)
-				field := k
-				if path != "" {
-					field = path + "." + k
-				}
-				if seen[k] {
-					return &Error{Code: CodeInvalid, Field: field, Rule: "duplicate_key", Message: "duplicate key"}
-				}
-				seen[k] = true
-				if err := walk(field); err != nil {
-					return err
-				}
-			}
-		case '[':
-			for i := 0; dec.More(); i++ {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return err
-				}
-			}
-		}
-		if _, err := dec.Token(); err != nil { // closing delimiter
-			return jsonError(err)
-		}
-		return nil
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
+	_, err := dec.ReadValue()
+	var se *jsontext.SyntacticError
+	if field, dup := jsonfield.Duplicate(err); dup {
+		return &Error{Code: CodeInvalid, Field: field, Rule: "duplicate_key", Message: "duplicate key"}
 	}
-	return walk("")
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(CodeInvalid, "body", "malformed JSON: unexpected end of input")
+	case errors.As(err, &se):
+		return errorf(CodeInvalid, "body", "malformed JSON at byte %d: %v", se.ByteOffset, se.Err)
+	}
+	return errorf(CodeInvalid, "body", "malformed JSON: %v", err)
 }
 
 // parseDate parses a YYYY-MM-DD request field; empty is the zero date (the

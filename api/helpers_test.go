@@ -18,8 +18,8 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/internal/testkit/openapicheck"
-	"dealcredit/internal/testkit/pgtest"
 )
 
 // testNow is the fixed clock of the tests: 2026Q1 has ended, 2026Q2 is open.
@@ -76,13 +76,10 @@ type apiOption func(*api.Deps)
 // mustAPI starts the API against a fresh migrated database.
 func mustAPI(tb testing.TB, opts ...apiOption) *testAPI {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb)
+	dsn := logtest.MigratedDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatalf("migrate store: %v", err)
-	}
-	if err := api.Migrate(ctx, dsn); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, api.Migrations(), api.VersionTable); err != nil {
 		tb.Fatalf("migrate api: %v", err)
 	}
 	pool, err := pgdb.OpenPool(ctx, dsn)

@@ -19,7 +19,7 @@ import (
 func TestIdempotencyForgetsConflicts(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	if err := Migrate(ctx, dsn); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, Migrations(), VersionTable); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgdb.OpenPool(ctx, dsn)
@@ -64,7 +64,7 @@ func TestIdempotencyForgetsConflicts(t *testing.T) {
 func TestIdempotencyLease(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	if err := Migrate(ctx, dsn); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, Migrations(), VersionTable); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgdb.OpenPool(ctx, dsn)

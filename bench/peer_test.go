@@ -21,6 +21,7 @@ import (
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/pgdb"
 	"dealcredit/internal/testkit/pgtest"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkPeer(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("ours/appenders=%d/events=%d", conc, size), func(b *testing.B) {
 				dsn := pgtest.NewDatabase(b)
-				if err := pgstore.Migrate(ctx, dsn); err != nil {
+				if err := pgdb.Migrate(ctx, dsn, pgstore.Migrations(), pgstore.VersionTable); err != nil {
 					b.Fatal(err)
 				}
 				cfg, err := pgxpool.ParseConfig(dsn)

@@ -169,10 +169,10 @@ type Program struct {
 	repOrder   []string // sorted keys of reps
 	invoices   map[string]*invoiceRec
 	exceptions map[string]*excRec
-	lineIdx    map[string][]string          // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
-	pending    map[string][]string          // invoice key -> keys of the credit memos waiting for it
-	manual     map[string]map[int]manualRec // invoice key -> line -> manual decision in force (exception.go)
-	approved   map[string]map[Quarter]bool  // partner -> quarters whose statement is approved (statement.go)
+	lineIdx    map[string][]string               // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
+	pending    map[string][]string               // invoice key -> keys of the credit memos waiting for it
+	manual     map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
+	approved   map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
@@ -200,7 +200,7 @@ func NewProgram() *Program {
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
-		manual: map[string]map[int]manualRec{}, approved: map[string]map[Quarter]bool{},
+		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{},
 		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
@@ -324,10 +324,10 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		}
 	case ExceptionAssigned:
 		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line,
-			&manualRec{Decision: ManualAssigned, DealID: e.DealID, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
+			&ManualDecision{Decision: ManualAssigned, DealID: e.DealID, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
 	case ExceptionDismissed:
 		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line,
-			&manualRec{Decision: ManualDismissed, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
+			&ManualDecision{Decision: ManualDismissed, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
 	case ExceptionReopened:
 		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line, nil, cause, env.EventID))
 	case InvoiceReceived:
@@ -473,7 +473,7 @@ type lineAttr struct {
 	kind outcome
 	pol  int32 // index in Program.policies, -1 = default
 	p    *partnerAttr
-	m    *manualRec // the manual decision the line follows (assigned or dismissed), nil when none
+	m    *ManualDecision // the manual decision the line follows (assigned or dismissed), nil when none
 }
 
 // partnerAttr is what a partner or service credit of a line depends on, as it stood when
@@ -1310,24 +1310,24 @@ func filterEmpty(ids []string) []string {
 	return out
 }
 
-// manualRec is a manual decision on an invoice line (exception.go): what the line's
+// ManualDecision is a manual decision on an invoice line (exception.go): what the line's
 // credits are rebuilt with while it is in force.
-type manualRec struct {
-	Decision string `json:"d"` // ManualAssigned or ManualDismissed
-	DealID   string `json:"deal,omitempty"`
-	EventID  string `json:"e"`
-	Reason   string `json:"r"`
-	By       string `json:"b"`
+type ManualDecision struct {
+	Decision string // ManualAssigned or ManualDismissed
+	DealID   string
+	EventID  string
+	Reason   string
+	By       string
 }
 
 // decideByHand records (m) or withdraws (nil) the manual decision on a line, then
 // attributes the line again if its invoice is known (else the decision waits for it): the
 // old credits are reversed and the new ones booked, naming the decision.
-func (p *Program) decideByHand(oemID, number string, line int, m *manualRec, cause, causeID string) Outcome {
+func (p *Program) decideByHand(oemID, number string, line int, m *ManualDecision, cause, causeID string) Outcome {
 	key := invKey(oemID, number)
 	if m != nil {
 		if p.manual[key] == nil {
-			p.manual[key] = map[int]manualRec{}
+			p.manual[key] = map[int]ManualDecision{}
 		}
 		p.manual[key][line] = *m
 	} else {

@@ -1,9 +1,7 @@
 package domain
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -15,16 +13,17 @@ import (
 // those records from its store (Load), folds the batch, then takes back what
 // changed and lets the program drop the rest (Evict). The remaining state
 // (partners, tiers, seats, policies, quarters, field reps, credited totals,
-// revenue mix, and the manual decisions of the exception queue, one per line
-// worked by hand) grows with partners, quarters and the analysts' work, not
-// with the log; it is saved
-// whole with MarshalCore and restored with UnmarshalProgram.
+// revenue mix, approved statements and the manual decisions of the exception
+// queue, one per line worked by hand) grows with partners, quarters and the
+// analysts' work, not with the log; it is saved
+// whole through Core and restored with RestoreProgram.
 //
 // A program from NewProgram never evicts anything and needs no store.
 //
-// The stored forms (Data, MarshalCore) are the attribution projection's: a change to
-// them, or to what a fold reads, must come with a new projections/attribution Version,
-// so that runners rebuild tables written by the old code instead of loading them.
+// The records (records.go) are the fold's state; how they are stored (their encoding)
+// is the attribution projection's. A change to them, or to what a fold reads, must come
+// with a new projections/attribution Version, so that runners rebuild tables written by
+// the old code instead of loading them.
 
 // DayKey is a customer key or normalised web domain with the invoice date on which a
 // protecting registration is looked up, and the last approval day of a registration that
@@ -87,7 +86,7 @@ type StoredDeal struct {
 	Approved    bool   // the deal has an approval; ApprovedOn and ExpiresOn bound its protection
 	ApprovedOn  Date
 	ExpiresOn   Date
-	Data        []byte
+	Record      DealRecord
 }
 
 // StoredInvoice is an invoice's or credit memo's record (its latest revision) with the
@@ -95,9 +94,9 @@ type StoredDeal struct {
 type StoredInvoice struct {
 	New bool // from Evict: the store did not have it (it was not loaded)
 	InvoiceRef
-	Keys []string // index keys (customer key, domain, registration, credited partners); none for a credit memo
-	Date Date     // the invoice date; zero for a credit memo
-	Data []byte
+	Keys   []string // index keys (customer key, domain, registration, credited partners); none for a credit memo
+	Date   Date     // the invoice date; zero for a credit memo
+	Record InvoiceRecord
 }
 
 // ExceptionRef names an exception: an invoice line.
@@ -110,7 +109,7 @@ type ExceptionRef struct {
 type StoredException struct {
 	New bool // from Evict: the store did not have it (it was not loaded)
 	ExceptionRef
-	Data []byte
+	Exception Exception
 }
 
 // Stored is a set of stored records: what a store loads for Wants, or what Evict hands
@@ -283,11 +282,7 @@ func (p *Program) Load(s Stored) error {
 			continue
 		}
 		loaded(ld, r.ID)
-		d, err := decodeDeal(r.Data)
-		if err != nil {
-			return fmt.Errorf("domain: load deal %s: %w", r.ID, err)
-		}
-		p.indexDeal(d)
+		p.indexDeal(dealFromRecord(r.Record))
 	}
 	for _, r := range s.Invoices {
 		key := invKey(r.OEMID, r.Number)
@@ -295,7 +290,7 @@ func (p *Program) Load(s Stored) error {
 			continue
 		}
 		loaded(li, key)
-		rec, err := p.decodeInvoice(r.Data)
+		rec, err := p.invoiceFromRecord(r.Record)
 		if err != nil {
 			return fmt.Errorf("domain: load invoice %s %s: %w", r.OEMID, r.Number, err)
 		}
@@ -308,11 +303,7 @@ func (p *Program) Load(s Stored) error {
 			continue
 		}
 		loaded(le, key)
-		var j exceptionJSON
-		if err := json.Unmarshal(r.Data, &j); err != nil {
-			return fmt.Errorf("domain: load exception %s %s line %d: %w", r.OEMID, r.Number, r.Line, err)
-		}
-		p.exceptions[key] = &excRec{Exception: j.Exception}
+		p.exceptions[key] = &excRec{Exception: r.Exception}
 	}
 	return nil
 }
@@ -333,17 +324,16 @@ func (p *Program) Evict() (Stored, error) {
 	if p.dirty == nil {
 		return out, fmt.Errorf("domain: evict: the program keeps everything in memory (use NewSpillingProgram)")
 	}
+	out.Deals = make([]StoredDeal, 0, len(p.dirty.deals))
+	out.Invoices = make([]StoredInvoice, 0, len(p.dirty.invoices))
+	out.Exceptions = make([]StoredException, 0, len(p.dirty.exceptions))
 	for _, id := range sortedKeys(p.dirty.deals) {
 		d := p.deals[id]
 		if d == nil {
 			continue
 		}
-		data, err := json.Marshal(encodeDeal(d))
-		if err != nil {
-			return Stored{}, fmt.Errorf("domain: evict deal %s: %w", id, err)
-		}
 		_, was := p.dirty.loadedDeals[id]
-		sd := StoredDeal{New: !was, ID: id, CustomerKey: d.CustomerKey, Domain: NormalizeDomain(d.Customer.Domain), Data: data}
+		sd := StoredDeal{New: !was, ID: id, CustomerKey: d.CustomerKey, Domain: NormalizeDomain(d.Customer.Domain), Record: dealRecord(d)}
 		if d.approvalID != "" {
 			sd.Approved, sd.ApprovedOn, sd.ExpiresOn = true, d.ApprovedOn, d.ExpiresOn
 		}
@@ -354,13 +344,9 @@ func (p *Program) Evict() (Stored, error) {
 		if rec == nil {
 			continue
 		}
-		data, err := json.Marshal(encodeInvoice(rec))
-		if err != nil {
-			return Stored{}, fmt.Errorf("domain: evict invoice %q: %w", k, err)
-		}
 		oem, number, _ := strings.Cut(k, "\x00")
 		_, was := p.dirty.loadedInvoices[k]
-		si := StoredInvoice{New: !was, InvoiceRef: InvoiceRef{oem, number}, Keys: invoiceIndexKeys(rec), Data: data}
+		si := StoredInvoice{New: !was, InvoiceRef: InvoiceRef{oem, number}, Keys: invoiceIndexKeys(rec), Record: invoiceRecord(rec)}
 		if rec.memoFor == "" {
 			si.Date = rec.date
 		}
@@ -379,11 +365,7 @@ func (p *Program) Evict() (Stored, error) {
 			}
 			continue
 		}
-		data, err := json.Marshal(exceptionJSON{Exception: e.Exception})
-		if err != nil {
-			return Stored{}, fmt.Errorf("domain: evict exception %q: %w", k, err)
-		}
-		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, Data: data})
+		out.Exceptions = append(out.Exceptions, StoredException{New: !was, ExceptionRef: ref, Exception: e.Exception})
 	}
 	clear(p.deals)
 	clear(p.byKey)
@@ -406,308 +388,6 @@ func parseExcKey(k string) (ExceptionRef, error) {
 		return ExceptionRef{}, fmt.Errorf("domain: exception key %q: %w", k, err)
 	}
 	return ExceptionRef{InvoiceRef{parts[0], parts[1]}, n}, nil
-}
-
-// The stored forms. Field names are short: there is one record per invoice.
-
-type dealJSON struct {
-	State         DealState         `json:"s"`
-	RegID         string            `json:"r"`
-	ApprovalID    string            `json:"a,omitempty"`
-	ApprovalSeq   int64             `json:"q,omitempty"`
-	EndedOn       Date              `json:"e"`
-	DisplacedBy   string            `json:"x,omitempty"`
-	EngagementIDs []string          `json:"g,omitempty"`
-	HandoffIDs    map[string]string `json:"h,omitempty"`
-}
-
-func encodeDeal(d *dealRec) dealJSON {
-	return dealJSON{State: d.DealState, RegID: d.regID, ApprovalID: d.approvalID, ApprovalSeq: d.approvalSeq, EndedOn: d.endedOn,
-		DisplacedBy: d.displacedBy, EngagementIDs: d.engagementIDs, HandoffIDs: d.handoffIDs}
-}
-
-func decodeDeal(data []byte) (*dealRec, error) {
-	var j dealJSON
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, err
-	}
-	return &dealRec{DealState: j.State, regID: j.RegID, approvalID: j.ApprovalID, approvalSeq: j.ApprovalSeq, endedOn: j.EndedOn,
-		displacedBy: j.DisplacedBy, engagementIDs: j.EngagementIDs, handoffIDs: j.HandoffIDs}, nil
-}
-
-type invoiceJSON struct {
-	Revision int        `json:"r"`
-	EventID  string     `json:"e"`
-	OEMID    string     `json:"o,omitempty"`
-	Number   string     `json:"n,omitempty"`
-	Date     Date       `json:"d"`
-	Currency string     `json:"c,omitempty"`
-	Customer string     `json:"u,omitempty"`
-	CustKey  string     `json:"k,omitempty"`
-	Domain   string     `json:"dm,omitempty"`
-	RegID    string     `json:"g,omitempty"`
-	MemoFor  string     `json:"f,omitempty"`
-	Lines    []lineJSON `json:"l,omitempty"`
-}
-
-type lineJSON struct {
-	Line    int          `json:"n"`
-	Segment Segment      `json:"s"`
-	Amount  int64        `json:"a"`
-	Memos   []memoJSON   `json:"m,omitempty"`
-	Kind    outcome      `json:"k"`
-	Policy  int32        `json:"p"`
-	Partner *partnerJSON `json:"c,omitempty"`
-	Manual  *manualRec   `json:"x,omitempty"`
-}
-
-type memoJSON struct {
-	Number   string  `json:"n"`
-	Amount   int64   `json:"a"`
-	Segment  Segment `json:"s,omitempty"`
-	Date     Date    `json:"d"`
-	EventID  string  `json:"e"`
-	Revision int     `json:"r"`
-}
-
-type partnerJSON struct {
-	DealID     string    `json:"d"`
-	PartnerID  string    `json:"p"`
-	RegID      string    `json:"r"`
-	ApprovalID string    `json:"a"`
-	Matched    string    `json:"m"`
-	Claimed    bool      `json:"c,omitempty"`
-	Grace      int32     `json:"g,omitempty"`
-	EngIDs     []string  `json:"e,omitempty"`
-	Tier       Tier      `json:"t,omitempty"`
-	TierID     string    `json:"ti,omitempty"`
-	BPS        int64     `json:"b,omitempty"`
-	Reps       []repJSON `json:"f,omitempty"`
-	To         string    `json:"to,omitempty"`
-	HandoffID  string    `json:"h,omitempty"`
-}
-
-type repJSON struct {
-	Rep FieldRepAssigned `json:"r"`
-	ID  string           `json:"i"`
-}
-
-func encodeInvoice(r *invoiceRec) invoiceJSON {
-	j := invoiceJSON{Revision: r.revision, EventID: r.eventID, OEMID: r.oemID, Number: r.number, Date: r.date,
-		Currency: r.currency, Customer: r.customer, CustKey: r.custKey, Domain: r.domain, RegID: r.regID, MemoFor: r.memoFor}
-	for _, l := range r.lines {
-		lj := lineJSON{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: l.attr.kind, Policy: l.attr.pol, Manual: l.attr.m}
-		if l.memos != nil {
-			for _, m := range *l.memos {
-				lj.Memos = append(lj.Memos, memoJSON{m.number, m.amount, m.segment, m.date, m.eventID, m.revision})
-			}
-		}
-		if a := l.attr.p; a != nil {
-			pj := &partnerJSON{DealID: a.dealID, PartnerID: a.partnerID, RegID: a.regID, ApprovalID: a.approvalID,
-				Matched: a.matched, Claimed: a.claimed, Grace: a.grace, EngIDs: a.engIDs, Tier: a.tier, TierID: a.tierID,
-				BPS: a.bps, To: a.to, HandoffID: a.handoffID}
-			for _, s := range a.reps {
-				pj.Reps = append(pj.Reps, repJSON{s.rep, s.id})
-			}
-			lj.Partner = pj
-		}
-		j.Lines = append(j.Lines, lj)
-	}
-	return j
-}
-
-func (p *Program) decodeInvoice(data []byte) (*invoiceRec, error) {
-	var j invoiceJSON
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, err
-	}
-	r := &invoiceRec{revision: j.Revision, eventID: j.EventID, oemID: p.intern(j.OEMID), number: j.Number, date: j.Date,
-		currency: p.intern(j.Currency), customer: j.Customer, custKey: p.intern(j.CustKey), domain: p.intern(j.Domain),
-		regID: j.RegID, memoFor: j.MemoFor}
-	if j.Lines != nil {
-		r.lines = make([]lineRec, len(j.Lines))
-	}
-	for i, lj := range j.Lines {
-		if lj.Policy >= int32(len(p.policies)) {
-			return nil, fmt.Errorf("line %d: policy index %d of %d", lj.Line, lj.Policy, len(p.policies))
-		}
-		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount, attr: lineAttr{kind: lj.Kind, pol: lj.Policy, m: lj.Manual}}
-		if lj.Memos != nil {
-			ms := make([]memoReturn, len(lj.Memos))
-			for k, m := range lj.Memos {
-				ms[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision}
-			}
-			l.memos = &ms
-		}
-		if pj := lj.Partner; pj != nil {
-			a := &partnerAttr{dealID: pj.DealID, partnerID: pj.PartnerID, regID: pj.RegID, approvalID: pj.ApprovalID,
-				matched: pj.Matched, claimed: pj.Claimed, grace: pj.Grace, engIDs: pj.EngIDs, tier: pj.Tier, tierID: pj.TierID,
-				bps: pj.BPS, to: pj.To, handoffID: pj.HandoffID}
-			for _, s := range pj.Reps {
-				a.reps = append(a.reps, repSnap{s.Rep, s.ID})
-			}
-			l.attr.p = a
-		}
-		r.lines[i] = l
-	}
-	return r, nil
-}
-
-type exceptionJSON struct {
-	Exception Exception `json:"x"`
-}
-
-// coreJSON is the program without its working set.
-type coreJSON struct {
-	Position int64                        `json:"position"`
-	Seq      int64                        `json:"seq"`
-	Pending  map[string][]string          `json:"pending,omitempty"`
-	Manual   map[string]map[int]manualRec `json:"manual,omitempty"`
-	Approved map[string][]Quarter         `json:"approved,omitempty"`
-	Partners []partnerCoreJSON            `json:"partners"`
-	Geos     map[string]GeoState          `json:"geos"`
-	Policies []policyJSON                 `json:"policies"`
-	Closed   []Quarter                    `json:"closed"`
-	Reps     map[string]FieldRepAssigned  `json:"reps"`
-	RepIDs   map[string]string            `json:"rep_ids"`
-	Credited []creditedJSON               `json:"credited"`
-	Mix      []Mix                        `json:"mix"`
-}
-
-type partnerCoreJSON struct {
-	ID      string       `json:"id"`
-	State   PartnerState `json:"state"`
-	TierIDs []tierJSON   `json:"tier_ids"`
-}
-
-type tierJSON struct {
-	Span TierSpan `json:"span"`
-	ID   string   `json:"id"`
-}
-
-type policyJSON struct {
-	Policy Policy `json:"policy"`
-	ID     string `json:"id"`
-}
-
-type creditedJSON struct {
-	PartnerID string  `json:"partner_id"`
-	Quarter   Quarter `json:"quarter"`
-	Currency  string  `json:"currency"`
-	Amount    int64   `json:"amount"`
-}
-
-// MarshalCore encodes the program's state without its working set (the records Evict
-// hands back): partners, seats, policies, closed quarters, field reps, credited totals,
-// revenue mix and position. The encoding is deterministic.
-func (p *Program) MarshalCore() ([]byte, error) {
-	c := coreJSON{Position: p.position, Seq: p.seq, Pending: p.pending, Manual: p.manual, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
-	for _, id := range sortedKeys(p.partners) {
-		r := p.partners[id]
-		pc := partnerCoreJSON{ID: id, State: r.PartnerState}
-		for _, t := range r.tierIDs {
-			pc.TierIDs = append(pc.TierIDs, tierJSON{t.span, t.id})
-		}
-		c.Partners = append(c.Partners, pc)
-	}
-	for _, r := range p.policies {
-		c.Policies = append(c.Policies, policyJSON{r.Policy, r.id})
-	}
-	for q := range p.closed {
-		c.Closed = append(c.Closed, q)
-	}
-	for id, qs := range p.approved {
-		if c.Approved == nil {
-			c.Approved = map[string][]Quarter{}
-		}
-		for q := range qs {
-			c.Approved[id] = append(c.Approved[id], q)
-		}
-		sort.Slice(c.Approved[id], func(i, j int) bool { return c.Approved[id][i].Compare(c.Approved[id][j]) < 0 })
-	}
-	sort.Slice(c.Closed, func(i, j int) bool { return c.Closed[i].Compare(c.Closed[j]) < 0 })
-	for k, v := range p.credited {
-		c.Credited = append(c.Credited, creditedJSON{k.partner, k.quarter, k.currency, v})
-	}
-	sort.Slice(c.Credited, func(i, j int) bool {
-		a, b := c.Credited[i], c.Credited[j]
-		if a.PartnerID != b.PartnerID {
-			return a.PartnerID < b.PartnerID
-		}
-		if x := a.Quarter.Compare(b.Quarter); x != 0 {
-			return x < 0
-		}
-		return a.Currency < b.Currency
-	})
-	for _, m := range p.mix {
-		c.Mix = append(c.Mix, *m)
-	}
-	sort.Slice(c.Mix, func(i, j int) bool {
-		a, b := c.Mix[i], c.Mix[j]
-		if x := a.Quarter.Compare(b.Quarter); x != 0 {
-			return x < 0
-		}
-		return a.Currency < b.Currency
-	})
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("domain: marshal program: %w", err)
-	}
-	return data, nil
-}
-
-// UnmarshalProgram restores a spilling program from MarshalCore's encoding; its working
-// set is empty.
-func UnmarshalProgram(data []byte) (*Program, error) {
-	var c coreJSON
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("domain: unmarshal program: %w", err)
-	}
-	p := NewSpillingProgram()
-	p.position, p.seq = c.Position, c.Seq
-	if c.Pending != nil {
-		p.pending = c.Pending
-	}
-	if c.Manual != nil {
-		p.manual = c.Manual
-	}
-	for id, qs := range c.Approved {
-		p.approved[id] = map[Quarter]bool{}
-		for _, q := range qs {
-			p.approved[id][q] = true
-		}
-	}
-	for _, pc := range c.Partners {
-		r := &partnerRec{PartnerState: pc.State}
-		for _, t := range pc.TierIDs {
-			r.tierIDs = append(r.tierIDs, tierRec{t.Span, t.ID})
-		}
-		p.partners[pc.ID] = r
-	}
-	if c.Geos != nil {
-		p.geos = c.Geos
-	}
-	for _, r := range c.Policies {
-		p.policies = append(p.policies, policyRec{r.Policy, r.ID})
-	}
-	for _, q := range c.Closed {
-		p.closed[q] = true
-	}
-	if c.Reps != nil {
-		p.reps = c.Reps
-	}
-	if c.RepIDs != nil {
-		p.repIDs = c.RepIDs
-	}
-	p.repOrder = sortedKeys(p.reps)
-	for _, v := range c.Credited {
-		p.credited[creditedKey{v.PartnerID, v.Quarter, v.Currency}] = v.Amount
-	}
-	for _, m := range c.Mix {
-		m := m
-		p.mix[mixKey{m.Quarter, m.Currency}] = &m
-	}
-	return p, nil
 }
 
 // manualDeals returns the deals the manual decisions on an invoice's lines assign them to

@@ -96,17 +96,17 @@ func (s *spillStore) save(tb testing.TB, st domain.Stored) {
 	for _, d := range st.Deals {
 		_, ok := s.deals[d.ID]
 		check("deal "+d.ID, d.New, ok)
-		s.deals[d.ID] = d
+		s.deals[d.ID] = deepCopy(tb, d)
 	}
 	for _, i := range st.Invoices {
 		_, ok := s.invoices[i.InvoiceRef]
 		check("invoice "+i.Number, i.New, ok)
-		s.invoices[i.InvoiceRef] = i
+		s.invoices[i.InvoiceRef] = deepCopy(tb, i)
 	}
 	for _, e := range st.Exceptions {
 		_, ok := s.excs[e.ExceptionRef]
 		check("exception "+e.Number, e.New, ok)
-		s.excs[e.ExceptionRef] = e
+		s.excs[e.ExceptionRef] = deepCopy(tb, e)
 	}
 	for _, r := range st.Closed {
 		if _, ok := s.excs[r]; !ok {
@@ -116,8 +116,24 @@ func (s *spillStore) save(tb testing.TB, st domain.Stored) {
 	}
 }
 
+// deepCopy returns a copy of v that shares nothing with it (through JSON), as a store
+// holds its records: a fold that kept writing into an evicted record, or a record that
+// does not hold the whole state, makes the spilled fold differ from the in-memory one.
+func deepCopy[T any](tb testing.TB, v T) T {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
 // spilled folds envs in batches of size n the way the attribution projection does:
-// Wants, Load, Apply, Evict, save, and a restart from MarshalCore after every batch.
+// Wants, Load, Apply, Evict, save, and a restart from a copy of Core after every batch.
 func spilled(tb testing.TB, envs []domain.Envelope, n int) domain.Outcome {
 	tb.Helper()
 	store := newSpillStore()
@@ -148,16 +164,12 @@ func spilled(tb testing.TB, envs []domain.Envelope, n int) domain.Outcome {
 			tb.Fatal(err)
 		}
 		store.save(tb, st)
-		core, err := p.MarshalCore()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if p, err = domain.UnmarshalProgram(core); err != nil {
-			tb.Fatal(err)
-		}
-		again, err := p.MarshalCore()
-		if err != nil || !bytes.Equal(core, again) {
-			tb.Fatalf("core does not survive a round trip (%v):\n%s\n%s", err, core, again)
+		core := deepCopy(tb, p.Core())
+		p = domain.RestoreProgram(core)
+		a, _ := json.Marshal(core)
+		b, _ := json.Marshal(p.Core())
+		if !bytes.Equal(a, b) {
+			tb.Fatalf("core does not survive a restart:\n%s\n%s", a, b)
 		}
 	}
 	return all
@@ -179,9 +191,6 @@ func TestPropertySpilledFoldEqualsInMemory(t *testing.T) {
 func TestEvictNeedsASpillingProgram(t *testing.T) {
 	if _, err := domain.NewProgram().Evict(); err == nil {
 		t.Fatal("Evict on an in-memory program succeeded")
-	}
-	if _, err := domain.UnmarshalProgram([]byte("{")); err == nil {
-		t.Fatal("UnmarshalProgram accepted broken JSON")
 	}
 }
 

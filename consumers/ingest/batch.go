@@ -21,6 +21,7 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
 )
 
 // item is one message of a batch and what became of it.
@@ -30,6 +31,7 @@ type item struct {
 	inv     domain.InvoiceReceived
 	id      uuid.UUID
 	data    []byte
+	ver     int                        // the schema version of data, as domain.Encode wrote it
 	req     []eventstore.AppendRequest // its unit: the invoice, or the rejection fact of a dead letter
 	reason  string                     // set when the message is dead-lettered
 	outcome string
@@ -84,7 +86,7 @@ func (cb *committed) note(r eventstore.UnitResult) {
 // without acknowledging it, as a dying process would. A graceful stop (ctx
 // ends) commits and acknowledges the batches already collected and hands
 // the messages not yet collected back (Nak).
-func (c *Consumer) session(ctx context.Context, oem string, b *backoff) error {
+func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) error {
 	cons, err := c.js.Consumer(ctx, StreamName(oem), c.opts.Durable)
 	if err != nil {
 		return fmt.Errorf("ingest: consumer %s: %w", StreamName(oem), err)
@@ -243,7 +245,7 @@ func (c *Consumer) handBack(oem string, cc jetstream.ConsumeContext, consumeClos
 // ones that are ready (up to CommitMessages messages), appends them and
 // hands them to the acknowledge stage. It returns an injected fault, or the
 // cause of a crash it noticed; it always drains decoded.
-func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff, decoded <-chan []*item, acks chan<- *committed, crashed func() bool, kill context.CancelCauseFunc) (err error) {
+func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff.Backoff, decoded <-chan []*item, acks chan<- *committed, crashed func() bool, kill context.CancelCauseFunc) (err error) {
 	defer func() {
 		for range decoded { // what is left is dropped (crash) or handed back (stop)
 		}
@@ -282,20 +284,15 @@ func (c *Consumer) commitLoop(sctx context.Context, oem string, b *backoff, deco
 			return err
 		}
 		if err != nil {
-			delay := b.next()
+			delay := b.Next()
 			c.log.Warn("ingest: batch not committed, retrying", "oem", oem, "messages", len(items), "retry_in", delay, "err", err)
 			for _, it := range items {
 				_ = it.msg.NakWithDelay(delay)
 			}
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-sctx.Done():
-			}
-			t.Stop()
+			_ = backoff.Sleep(sctx, delay) // the loop ends on sctx
 			continue
 		}
-		b.reset()
+		b.Reset()
 		acks <- cb
 	}
 	return nil
@@ -410,7 +407,7 @@ func invoiceUnit(oem string, it *item) []eventstore.AppendRequest {
 		Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
 		Expected: expected,
 		Events: []eventstore.Event{{
-			ID: it.id, Type: it.inv.EventType(), SchemaVersion: 1, Data: it.data,
+			ID: it.id, Type: it.inv.EventType(), SchemaVersion: it.ver, Data: it.data,
 			Metadata: eventstore.Metadata{
 				CorrelationID: it.inv.NaturalKey(),
 				Actor:         "oem:" + oem,
@@ -569,7 +566,7 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 
 // decode fills it from its message, or returns why it can never be valid.
 func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
-	m, err := oemfeed.Decode(subject, body)
+	inv, err := oemfeed.Decode(subject, body)
 	if err != nil {
 		var de *oemfeed.DecodeError
 		if errors.As(err, &de) {
@@ -577,16 +574,16 @@ func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
 		}
 		return err
 	}
-	it.inv = m.Invoice(oem)
+	it.inv = inv
 	if err := it.inv.Validate(); err != nil {
 		return err
 	}
-	_, _, data, err := domain.Encode(it.inv)
+	_, ver, data, err := domain.Encode(it.inv)
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
-	it.data = data
-	id, err := uuid.Parse(domain.InvoiceEventID(oem, m.InvoiceNumber, m.Revision))
+	it.data, it.ver = data, ver
+	id, err := uuid.Parse(domain.InvoiceEventID(oem, inv.InvoiceNumber, inv.Revision))
 	if err != nil {
 		return fmt.Errorf("event id: %w", err)
 	}

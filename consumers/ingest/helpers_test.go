@@ -18,8 +18,8 @@ import (
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/internal/testkit/natstest"
-	"dealcredit/internal/testkit/pgtest"
 )
 
 // env is a migrated database, its store and a JetStream server.
@@ -32,12 +32,9 @@ type env struct {
 
 func mustEnv(tb testing.TB) *env {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb)
+	dsn := logtest.MigratedDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		tb.Fatalf("open pool: %v", err)
@@ -106,10 +103,15 @@ func run(tb testing.TB, c *ingest.Consumer) (stop func() error) {
 	return stop
 }
 
-// invoices returns the stored invoice.received events.
+// invoices returns the stored invoice.received events, checking that each was
+// stored with the schema version domain.Encode gave it.
 func invoices(tb testing.TB, pool *pgxpool.Pool) []domain.InvoiceReceived {
 	tb.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT data::text FROM events WHERE type = 'invoice.received' ORDER BY position`)
+	_, current, _, err := domain.Encode(domain.InvoiceReceived{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rows, err := pool.Query(context.Background(), `SELECT data::text, schema_version FROM events WHERE type = 'invoice.received' ORDER BY position`)
 	if err != nil {
 		tb.Fatalf("query invoices: %v", err)
 	}
@@ -117,8 +119,12 @@ func invoices(tb testing.TB, pool *pgxpool.Pool) []domain.InvoiceReceived {
 	var out []domain.InvoiceReceived
 	for rows.Next() {
 		var s string
-		if err := rows.Scan(&s); err != nil {
+		var version int
+		if err := rows.Scan(&s, &version); err != nil {
 			tb.Fatal(err)
+		}
+		if version != current {
+			tb.Errorf("invoice stored with schema version %d, want %d (domain.Encode's)", version, current)
 		}
 		var inv domain.InvoiceReceived
 		if err := json.Unmarshal([]byte(s), &inv); err != nil {

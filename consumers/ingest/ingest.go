@@ -36,6 +36,7 @@ import (
 
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
 )
 
 // DLQStream is the dead-letter stream of all OEMs.
@@ -497,10 +498,10 @@ func (c *Consumer) work(ctx context.Context, oem string) error {
 	}()
 	defer func() { stopPending(); <-pendingDone }()
 
-	b := backoff{min: c.opts.RetryMin, max: c.opts.RetryMax}
+	b := backoff.Backoff{Min: c.opts.RetryMin, Max: c.opts.RetryMax}
 	// A new session is tried at least every second: JetStream coming back
 	// (a restart, a new leader, space freed) must resume ingest in seconds.
-	sb := backoff{min: c.opts.RetryMin, max: max(c.opts.RetryMin, time.Second)}
+	sb := backoff.Backoff{Min: c.opts.RetryMin, Max: max(c.opts.RetryMin, time.Second)}
 	failing := false
 	for {
 		started := time.Now()
@@ -513,7 +514,7 @@ func (c *Consumer) work(ctx context.Context, oem string) error {
 			return nil
 		}
 		if time.Since(started) > 5*time.Second {
-			sb.reset()
+			sb.Reset()
 			failing = false
 		}
 		if err != nil {
@@ -526,7 +527,7 @@ func (c *Consumer) work(ctx context.Context, oem string) error {
 			failing = true
 			c.log.Log(ctx, level, "ingest: consumer session failed, retrying", "oem", oem, "err", err)
 		}
-		if !sb.wait(ctx) {
+		if sb.Wait(ctx) != nil {
 			return nil
 		}
 	}
@@ -559,32 +560,4 @@ func (c *Consumer) updatePending(ctx context.Context, oem string) {
 	}
 	info := cons.CachedInfo()
 	c.m.pending.WithLabelValues(oem).Set(float64(info.NumPending) + float64(info.NumAckPending))
-}
-
-// backoff is an exponential delay between retries of transient failures.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// wait sleeps for the next delay; false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.next())
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -37,6 +37,8 @@ func TestOutcomes(t *testing.T) {
 		{"second revision", "oem.hp.invoices", body("hp", "HP-1", 2, 90), ingest.OutcomeSuperseded, ""},
 		{"dell body on hp subject", "oem.hp.invoices", body("dell", "D-1", 1, 5), ingest.OutcomeRejected, "field oem_id"},
 		{"malformed", "oem.hp.invoices", []byte(`{"schema":"dealcredit.oem_invoice.v1","oem_id":"hp"`), ingest.OutcomeRejected, "invalid JSON"},
+		{"unknown schema version", "oem.hp.invoices", []byte(strings.Replace(string(body("hp", "HP-4", 1, 3)), oemfeed.SchemaV1, "dealcredit.oem_invoice.v9", 1)), ingest.OutcomeRejected,
+			`field schema: "dealcredit.oem_invoice.v9" is not a schema this daemon decodes (dealcredit.oem_invoice.v1)`},
 		{"wrong amount", "oem.hp.invoices", []byte(strings.Replace(string(body("hp", "HP-2", 1, 3)), `"amount_minor":13500`, `"amount_minor":13501`, 1)), ingest.OutcomeRejected, "field lines[0].amount_minor"},
 		{"dell's own", "oem.dell.invoices", body("dell", "D-1", 1, 5), ingest.OutcomeAccepted, ""},
 		{"second revision first", "oem.hp.invoices", body("hp", "HP-3", 2, 4), ingest.OutcomeAccepted, ""},

@@ -1,9 +1,7 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/consumers/ingest"
+	"dealcredit/internal/testkit/logbuf"
 )
 
 // publishN publishes n valid invoices HP-<from>... on oem.hp.invoices.
@@ -142,37 +141,12 @@ func TestPendingGaugeFollowsConsumer(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // TestDeadLetterLogLine: each dead letter gets one log line naming the OEM,
 // the invoice, the revision and the reason; a flood is rate-limited, and
 // the lines left out are counted.
 func TestDeadLetterLogLine(t *testing.T) {
 	e := mustEnv(t)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	c, _ := e.consumer(t, nil, ingest.Options{Logger: logger, DeadLetterLogRate: 2, AckWait: 5 * time.Second}, "hp")
 	_, js := e.connect(t)
@@ -190,7 +164,7 @@ func TestDeadLetterLogLine(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	lines := logs.lines("ingest: invoice dead-lettered")
+	lines := logs.Records("ingest: invoice dead-lettered")
 	if len(lines) == 0 {
 		t.Fatal("no log line for a dead letter")
 	}

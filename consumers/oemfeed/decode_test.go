@@ -2,10 +2,13 @@ package oemfeed_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/domain"
 )
 
 const validBody = `{
@@ -121,13 +124,13 @@ func TestDecode(t *testing.T) {
 			if subject == "" {
 				subject = hpSubject
 			}
-			m, err := oemfeed.Decode(subject, []byte(s.body))
+			inv, err := oemfeed.Decode(subject, []byte(s.body))
 			if s.ok {
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
 				}
-				if m.OEMID != "hp" || len(m.Lines) == 0 || m.Schema != oemfeed.SchemaV1 {
-					t.Fatalf("Decode returned %+v", m)
+				if inv.OEMID != "hp" || len(inv.Lines) == 0 || inv.Source != hpSubject {
+					t.Fatalf("Decode returned %+v", inv)
 				}
 				return
 			}
@@ -149,18 +152,19 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeValues(t *testing.T) {
-	m, err := oemfeed.Decode(hpSubject, []byte(creditMemoBody))
+	inv, err := oemfeed.Decode(hpSubject, []byte(creditMemoBody))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := oemfeed.Message{
-		Schema: oemfeed.SchemaV1, OEMID: "hp", InvoiceNumber: "HP-CM-1", Revision: 1, Kind: "credit_memo",
-		CreditMemoFor: "HP-2026-000123", InvoiceDate: "2026-03-01", Currency: "EUR",
-		Customer: oemfeed.Customer{OEMAccountID: "C-4711", Name: "Acme Corp", Country: "DE"},
-		Lines:    []oemfeed.Line{{Line: 1, SKU: "ALT-CMS-100", Segment: "client_management", Quantity: 10, UnitPriceMinor: 4500, AmountMinor: 45000}},
+	want := domain.InvoiceReceived{
+		OEMID: "hp", InvoiceNumber: "HP-CM-1", Revision: 1, Kind: domain.KindCreditMemo,
+		CreditMemoFor: "HP-2026-000123", InvoiceDate: domain.NewDate(2026, time.March, 1), Currency: "EUR",
+		Customer: domain.Customer{OEMAccountID: "C-4711", Name: "Acme Corp", Country: "DE"},
+		Lines:    []domain.InvoiceLine{{Line: 1, SKU: "ALT-CMS-100", Segment: domain.SegmentClientManagement, Quantity: 10, UnitPriceMinor: 4500, AmountMinor: 45000}},
+		Source:   hpSubject,
 	}
-	if m.CreditMemoFor != want.CreditMemoFor || m.Customer != want.Customer || m.Lines[0] != want.Lines[0] || m.InvoiceDate != want.InvoiceDate || m.TotalMinor() != 45000 {
-		t.Fatalf("got %+v, want %+v", m, want)
+	if !reflect.DeepEqual(inv, want) {
+		t.Fatalf("got  %+v\nwant %+v", inv, want)
 	}
 }
 

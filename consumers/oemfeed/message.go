@@ -1,14 +1,13 @@
-// Package oemfeed holds the OEM invoice feed's wire format
-// (dealcredit.oem_invoice.v1): the Go types, the strict decoder, the feed
-// publisher used by `dealcredit publish` and a seeded generator of feeds.
-// The JSON Schema of the same format is docs/schema/oem_invoice.v1.json; a
-// test keeps the two in step.
+// Package oemfeed holds the OEM invoice feed's wire formats: the strict
+// decoder of each schema version (v1.go for dealcredit.oem_invoice.v1), each
+// yielding the domain's invoice; the Go type producers write v1 with; the
+// feed publisher used by `dealcredit publish` and a seeded generator of
+// feeds. The JSON Schema of each version is docs/schema/<version>.json
+// (oem_invoice.v1.json); tests keep them in step with the decoders.
 package oemfeed
 
 import (
 	"strconv"
-
-	"dealcredit/domain"
 )
 
 // SchemaV1 is the value of the "schema" field of every v1 message.
@@ -36,7 +35,9 @@ var Segments = []string{
 	"services",
 }
 
-// Message is one decoded, validated invoice or credit memo.
+// Message is a dealcredit.oem_invoice.v1 invoice or credit memo as a
+// producer writes it (the generator, the demo, tests); Decode reads it back
+// as a domain.InvoiceReceived.
 type Message struct {
 	Schema             string   `json:"schema"`
 	OEMID              string   `json:"oem_id"`
@@ -87,27 +88,4 @@ func (m Message) TotalMinor() int64 {
 		t += l.AmountMinor
 	}
 	return t
-}
-
-// Invoice returns the decoded message as the domain's invoice event, received
-// from OEM oem (the subject's, which Decode checked against the body).
-func (m Message) Invoice(oem string) domain.InvoiceReceived {
-	inv := domain.InvoiceReceived{
-		OEMID:              oem,
-		InvoiceNumber:      m.InvoiceNumber,
-		Revision:           m.Revision,
-		Kind:               domain.InvoiceKind(m.Kind),
-		CreditMemoFor:      m.CreditMemoFor,
-		Currency:           m.Currency,
-		Customer:           domain.Customer(m.Customer),
-		DealRegistrationID: m.DealRegistrationID,
-		Lines:              make([]domain.InvoiceLine, len(m.Lines)),
-		Source:             Subject(oem),
-	}
-	inv.InvoiceDate, _ = domain.ParseDate(m.InvoiceDate) // validated by Decode
-	for i, l := range m.Lines {
-		inv.Lines[i] = domain.InvoiceLine{Line: l.Line, SKU: l.SKU, Segment: domain.Segment(l.Segment),
-			Quantity: l.Quantity, UnitPriceMinor: l.UnitPriceMinor, AmountMinor: l.AmountMinor}
-	}
-	return inv
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,47 +16,63 @@ import (
 
 const schemaPath = "../../docs/schema/oem_invoice.v1.json"
 
-var (
-	schemaOnce sync.Once
-	schemaV1   *jsonschema.Schema
-	schemaErr  error
-)
-
-// mustSchema compiles docs/schema/oem_invoice.v1.json with format assertions on.
-func mustSchema(tb testing.TB) *jsonschema.Schema {
-	tb.Helper()
-	schemaOnce.Do(func() {
-		f, err := os.Open(schemaPath)
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		defer f.Close()
-		doc, err := jsonschema.UnmarshalJSON(f)
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		c.AssertFormat()
-		if err := c.AddResource("oem_invoice.v1.json", doc); err != nil {
-			schemaErr = err
-			return
-		}
-		schemaV1, schemaErr = c.Compile("oem_invoice.v1.json")
-	})
-	if schemaErr != nil {
-		tb.Fatalf("compile %s: %v", schemaPath, schemaErr)
-	}
-	return schemaV1
+// schemaFile is the JSON Schema document of a schema version:
+// docs/schema/<version without "dealcredit.">.json.
+func schemaFile(version string) string {
+	return "../../docs/schema/" + strings.TrimPrefix(version, "dealcredit.") + ".json"
 }
 
+var (
+	schemaMu sync.Mutex
+	schemas  = map[string]*jsonschema.Schema{}
+)
+
+// mustSchema compiles the JSON Schema of a schema version with format
+// assertions on.
+func mustSchema(tb testing.TB, version string) *jsonschema.Schema {
+	tb.Helper()
+	schemaMu.Lock()
+	defer schemaMu.Unlock()
+	if s, ok := schemas[version]; ok {
+		return s
+	}
+	path := schemaFile(version)
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatalf("schema of %s: %v", version, err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", path, err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(path, doc); err != nil {
+		tb.Fatalf("add %s: %v", path, err)
+	}
+	s, err := c.Compile(path)
+	if err != nil {
+		tb.Fatalf("compile %s: %v", path, err)
+	}
+	schemas[version] = s
+	return s
+}
+
+// schemaAccepts validates body against the JSON Schema of the version its
+// "schema" member names (v1 when it names none).
 func schemaAccepts(tb testing.TB, body []byte) error {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	return mustSchema(tb).Validate(inst)
+	version := oemfeed.SchemaV1
+	if o, ok := inst.(map[string]any); ok {
+		if v, ok := o["schema"].(string); ok && slices.Contains(oemfeed.Schemas(), v) {
+			version = v
+		}
+	}
+	return mustSchema(tb, version).Validate(inst)
 }
 
 // TestSchemaAgreesWithDecoder checks every sample against the JSON Schema:

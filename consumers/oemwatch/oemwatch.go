@@ -12,6 +12,7 @@ import (
 
 	"dealcredit/domain"
 	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
 )
 
 // Log is the part of the event log the watcher reads.
@@ -43,7 +44,7 @@ func Watch(ctx context.Context, log Log, provision Provisioner, logger *slog.Log
 				return nil
 			}
 			logger.Warn("oem watch: read log", "after", after, "err", err)
-			if !sleep(ctx, time.Second) {
+			if backoff.Sleep(ctx, time.Second) != nil {
 				return nil
 			}
 			continue
@@ -71,7 +72,7 @@ func Watch(ctx context.Context, log Log, provision Provisioner, logger *slog.Log
 				return nil
 			}
 			logger.Warn("oem watch: wait for log", "err", err)
-			if !sleep(ctx, time.Second) {
+			if backoff.Sleep(ctx, time.Second) != nil {
 				return nil
 			}
 		}
@@ -97,7 +98,7 @@ func oemOf(r eventstore.Record) (string, bool, error) {
 }
 
 func provisionWithRetry(ctx context.Context, provision Provisioner, oem string, logger *slog.Logger) error {
-	backoff := 100 * time.Millisecond
+	retries := backoff.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		err := provision(ctx, oem)
 		if err == nil {
@@ -106,21 +107,10 @@ func provisionWithRetry(ctx context.Context, provision Provisioner, oem string, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		logger.Warn("oem watch: provision failed, retrying", "oem", oem, "err", err, "backoff", backoff)
-		if !sleep(ctx, backoff) {
-			return errors.Join(err, ctx.Err())
+		delay := retries.Next()
+		logger.Warn("oem watch: provision failed, retrying", "oem", oem, "err", err, "backoff", delay)
+		if err2 := backoff.Sleep(ctx, delay); err2 != nil {
+			return errors.Join(err, err2)
 		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

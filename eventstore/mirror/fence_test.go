@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +17,10 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/testkit/logbuf"
 	"dealcredit/internal/testkit/logtest"
 	"dealcredit/internal/testkit/natstest"
 )
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.b.String(), s)
-}
 
 // fencedStore opens a store on pool whose writer is fenced by the mirror
 // behind js, re-checking every 50 ms.
@@ -112,7 +94,7 @@ func TestFenceAndRecoverFromMirror(t *testing.T) {
 			pool := mustPool(t, mustDatabase(t))
 			store := mustStore(t, pool)
 			js := mustJetStream(t, natstest.Start(t).URL())
-			relayLog := &lockedBuffer{}
+			relayLog := &logbuf.Buffer{}
 			relay := mustRelayOpts(t, store, pool, js, mirror.RelayOptions{
 				BatchSize: 500, Logger: slog.New(slog.NewJSONHandler(relayLog, nil)),
 			})
@@ -151,7 +133,7 @@ func TestFenceAndRecoverFromMirror(t *testing.T) {
 			if tc.fork > 0 {
 				// The relay must not extend the mirror with the fork.
 				waitFor(t, 10*time.Second, "the relay to refuse the fork", func() bool {
-					return relayLog.Contains(fmt.Sprintf("the log's event at position %d does not continue the mirror's chain", n+1))
+					return strings.Contains(relayLog.String(), fmt.Sprintf("the log's event at position %d does not continue the mirror's chain", n+1))
 				})
 				if got := mirrorLast(ctx, js); got != n {
 					t.Fatalf("mirror at %d after the fork, want %d", got, n)
@@ -172,7 +154,7 @@ func TestFenceAndRecoverFromMirror(t *testing.T) {
 
 			// The relay has nothing to publish: the log is behind.
 			waitFor(t, 10*time.Second, "the relay to notice the lost tail", func() bool {
-				return relayLog.Contains(fmt.Sprintf("mirror is at position %d but the log's head is %d", n, n-lost))
+				return strings.Contains(relayLog.String(), fmt.Sprintf("mirror is at position %d but the log's head is %d", n, n-lost))
 			})
 
 			rep, err := mirror.Recover(ctx, fenced, js)

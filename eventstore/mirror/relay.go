@@ -3,7 +3,6 @@ package mirror
 import (
 	"bytes"
 	"context"
-	"dealcredit/internal/prom"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
+	"dealcredit/internal/prom"
 )
 
 // Source is what the relay reads: the log, in order, and a way to wait for
@@ -197,7 +198,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	var (
 		lk      *relayLock
-		backoff time.Duration
+		retries = backoff.Backoff{Min: 100 * time.Millisecond, Max: r.opts.MaxBackoff}
 		stream  jetstream.Stream
 	)
 	defer func() {
@@ -207,10 +208,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.setActive(false)
 	}()
 	fail := func(what string, err error) {
-		backoff = min(max(2*backoff, 100*time.Millisecond), r.opts.MaxBackoff)
-		r.log.Warn("relay: "+what+" failed, retrying", "err", err, "backoff", backoff)
+		delay := retries.Next()
+		r.log.Warn("relay: "+what+" failed, retrying", "err", err, "backoff", delay)
 		stream = nil // re-sync from the stream's last sequence
-		sleep(ctx, backoff)
+		// An error is ctx ending, which ends the loop.
+		_ = backoff.Sleep(ctx, delay)
 	}
 	standbyLogged := false
 	lastCheck := time.Time{}
@@ -230,7 +232,7 @@ func (r *Relay) Run(ctx context.Context) error {
 					r.log.Info("relay: standby, another relay holds the lock")
 					standbyLogged = true
 				}
-				sleep(ctx, r.opts.StandbyPoll)
+				_ = backoff.Sleep(ctx, r.opts.StandbyPoll) // the loop ends on ctx
 				continue
 			}
 			standbyLogged = false
@@ -283,7 +285,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		backoff = 0
+		retries.Reset()
 	}
 	return nil
 }
@@ -559,13 +561,4 @@ func (l *relayLock) release() {
 		_ = l.conn.Conn().Close(ctx)
 	}
 	l.conn.Release()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

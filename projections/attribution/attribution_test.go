@@ -15,7 +15,7 @@ import (
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/genlog"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
 
@@ -31,10 +31,7 @@ type env struct {
 func newEnv(tb testing.TB) env {
 	tb.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(tb)
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		tb.Fatal(err)
-	}
+	dsn := logtest.MigratedDatabase(tb)
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		tb.Fatal(err)
@@ -102,9 +99,15 @@ func runBatchesUntil(t *testing.T, e env, head int64, batch int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(60 * time.Second)
+	// The deadline is for progress: a runner that still moves (slowly, under
+	// the race detector on a busy machine) gets another minute.
+	deadline, last := time.Now().Add(60*time.Second), int64(-1)
 	for r.Status().Position < head {
-		if s := r.Status(); s.State == runner.StateFailed || time.Now().After(deadline) {
+		s := r.Status()
+		if s.Position != last {
+			deadline, last = time.Now().Add(60*time.Second), s.Position
+		}
+		if s.State == runner.StateFailed || time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("runner did not reach %d: %+v", head, s)
 		}

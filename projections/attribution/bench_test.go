@@ -15,6 +15,8 @@ import (
 	"dealcredit/internal/genlog"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkRebuild measures a full rebuild of the attribution projection
@@ -27,12 +29,15 @@ import (
 // DEALCREDIT_BENCH_LATE_PERCENT approves that share of the registrations only
 // after their customer's first invoice (genlog.Options.LatePercent): the
 // re-attribution path.
+// DEALCREDIT_BENCH_BATCH sets the rebuild's batch size (runner.DefaultBatchSize
+// when unset).
 func BenchmarkRebuild(b *testing.B) {
 	n := 50000
 	if v, err := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_EVENTS")); err == nil && v > 0 {
 		n = v
 	}
 	late, _ := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_LATE_PERCENT"))
+	batch, _ := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_BATCH")) // 0: the runner's default
 	e := newEnv(b)
 	head, err := genlog.AppendWith(context.Background(), e.store, n, 200, genlog.Options{LatePercent: late}, nil)
 	if err != nil {
@@ -62,12 +67,18 @@ func BenchmarkRebuild(b *testing.B) {
 		debug.FreeOSMemory()
 		rssReset := resetPeakRSS()
 		peak := sampleHeap()
+		cpu := startCPU(ctx, b, e)
 		start = time.Now()
-		if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), 0, nil); err != nil {
+		if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), batch, nil); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
+		goCPU, pgCPU := cpu()
 		b.ReportMetric(float64(head)/el.Seconds(), "events/s")
+		// CPU per event, of this process and of the database's backends: the work
+		// itself, much steadier than the rate on a machine shared with other jobs.
+		b.ReportMetric(goCPU.Seconds()*1e6/float64(head), "go_cpu_us/event")
+		b.ReportMetric(pgCPU.Seconds()*1e6/float64(head), "pg_cpu_us/event")
 		b.ReportMetric(readRate, "raw_read_events/s")
 		b.ReportMetric(float64(peak())/(1<<20), "peak_heap_MB")
 		if rssReset {
@@ -75,6 +86,54 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		b.ReportMetric(float64(head), "events")
 	}
+}
+
+// startCPU starts measuring CPU time: the returned function gives the time
+// this process and the Postgres backends serving the benchmark's database
+// (all of them at the end; those that ended before are missed) used since.
+func startCPU(ctx context.Context, b *testing.B, e env) func() (goCPU, pgCPU time.Duration) {
+	backends := func() map[int]time.Duration {
+		rows, err := e.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			out[int(pid)] = procCPU(strconv.Itoa(int(pid)))
+		}
+		return out
+	}
+	goStart, pgStart := procCPU("self"), backends()
+	return func() (time.Duration, time.Duration) {
+		var pg time.Duration
+		for pid, t := range backends() {
+			pg += t - pgStart[pid]
+		}
+		return procCPU("self") - goStart, pg
+	}
+}
+
+// procCPU returns the user and system time of process pid ("self": this one)
+// from /proc (0 when unreadable), in clock ticks of 10 ms.
+func procCPU(pid string) time.Duration {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: utime and stime are
+	// the 12th and 13th.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // resetPeakRSS resets the kernel's peak resident set of this process

@@ -27,7 +27,7 @@ import (
 const stateDDL = `
 CREATE TABLE state_program (
 	id   int  PRIMARY KEY CHECK (id = 1),
-	core json NOT NULL
+	core bytea NOT NULL
 );
 CREATE TABLE state_deals (
 	deal_id      text PRIMARY KEY,
@@ -69,11 +69,11 @@ func (*Projection) LoadState(ctx context.Context, tx pgx.Tx) (runner.State, erro
 	if err != nil {
 		return nil, fmt.Errorf("attribution: load state: %w", err)
 	}
-	p, err := domain.UnmarshalProgram(core)
-	if err != nil {
+	var c domain.CoreRecord
+	if err := decodeRecord(core, &c); err != nil {
 		return nil, fmt.Errorf("attribution: load state: %w", err)
 	}
-	return &State{program: p}, nil
+	return &State{program: domain.RestoreProgram(c)}, nil
 }
 
 // loadWanted reads the stored records w names and hands each to load as it
@@ -98,9 +98,14 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain
 		if err != nil {
 			return fmt.Errorf("attribution: load exceptions: %w", err)
 		}
-		var e domain.StoredException
-		if _, err := pgx.ForEachRow(rows, []any{&e.OEMID, &e.Number, &e.Line, &e.Data}, func() error {
-			return load(domain.Stored{Exceptions: []domain.StoredException{{ExceptionRef: e.ExceptionRef, Data: e.Data}}})
+		var ref domain.ExceptionRef
+		var data []byte
+		if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &ref.Line, &data}, func() error {
+			e := domain.StoredException{ExceptionRef: ref}
+			if err := decodeRecord(data, &e.Exception); err != nil {
+				return fmt.Errorf("%s %s line %d: %w", ref.OEMID, ref.Number, ref.Line, err)
+			}
+			return load(domain.Stored{Exceptions: []domain.StoredException{e}})
 		}); err != nil {
 			return fmt.Errorf("attribution: load exceptions: %w", err)
 		}
@@ -110,23 +115,29 @@ func loadWanted(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domain
 	}
 	byKey, byKeyDay, byKeyUntil := dayKeys(w.DealsByKey)
 	byDom, byDomDay, byDomUntil := dayKeys(w.DealsByDomain)
+	// Each deal once (a deal matched by id, key and domain would come up three times),
+	// found through the indexes: a deal's data is read and sent once.
 	rows, err := tx.Query(ctx, `
-		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
-		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
-			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
-		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
-			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day`,
+		SELECT deal_id, data FROM state_deals WHERE deal_id IN (
+			SELECT unnest($1::text[])
+			UNION
+			SELECT d.deal_id FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
+				JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
+			UNION
+			SELECT d.deal_id FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
+				JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day)`,
 		unique(w.DealIDs), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
 	if err != nil {
 		return fmt.Errorf("attribution: load deals: %w", err)
 	}
-	var d domain.StoredDeal
-	if _, err := pgx.ForEachRow(rows, []any{&d.ID, &d.Data}, func() error {
-		// A deal matched by id, key and domain comes up to three times; the
-		// program keeps the first.
-		return load(domain.Stored{Deals: []domain.StoredDeal{{ID: d.ID, Data: d.Data}}})
+	var id string
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &data}, func() error {
+		d := domain.StoredDeal{ID: id}
+		if err := decodeRecord(data, &d.Record); err != nil {
+			return fmt.Errorf("deal %s: %w", id, err)
+		}
+		return load(domain.Stored{Deals: []domain.StoredDeal{d}})
 	}); err != nil {
 		return fmt.Errorf("attribution: load deals: %w", err)
 	}
@@ -172,10 +183,11 @@ func loadIndexed(ctx context.Context, tx pgx.Tx, w domain.Wants, load func(domai
 		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
 	}
 	var found []domain.InvoiceRef
-	var i domain.StoredInvoice
-	if _, err := pgx.ForEachRow(rows, []any{&i.OEMID, &i.Number, &i.Data}, func() error {
-		found = append(found, i.InvoiceRef)
-		return load(domain.Stored{Invoices: []domain.StoredInvoice{{InvoiceRef: i.InvoiceRef, Data: i.Data}}})
+	var ref domain.InvoiceRef
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &data}, func() error {
+		found = append(found, ref)
+		return loadInvoice(load, ref, data)
 	}); err != nil {
 		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
 	}
@@ -201,16 +213,26 @@ func loadInvoices(ctx context.Context, tx pgx.Tx, refs []domain.InvoiceRef, load
 		if err != nil {
 			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
 		}
-		var i domain.StoredInvoice
-		if _, err := pgx.ForEachRow(rows, []any{&i.Number, &i.Data}, func() error {
-			ref := domain.InvoiceRef{OEMID: oem, Number: i.Number}
+		var number string
+		var data []byte
+		if _, err := pgx.ForEachRow(rows, []any{&number, &data}, func() error {
+			ref := domain.InvoiceRef{OEMID: oem, Number: number}
 			found = append(found, ref)
-			return load(domain.Stored{Invoices: []domain.StoredInvoice{{InvoiceRef: ref, Data: i.Data}}})
+			return loadInvoice(load, ref, data)
 		}); err != nil {
 			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
 		}
 	}
 	return found, nil
+}
+
+// loadInvoice decodes a stored invoice and hands it to load.
+func loadInvoice(load func(domain.Stored) error, ref domain.InvoiceRef, data []byte) error {
+	v := domain.StoredInvoice{InvoiceRef: ref}
+	if err := decodeRecord(data, &v.Record); err != nil {
+		return fmt.Errorf("invoice %s %s: %w", ref.OEMID, ref.Number, err)
+	}
+	return load(domain.Stored{Invoices: []domain.StoredInvoice{v}})
 }
 
 // upsert is a set of rows for a table: copied straight into it when
@@ -323,37 +345,77 @@ func deleteClosed(ctx context.Context, tx pgx.Tx, closed []domain.ExceptionRef) 
 	return nil
 }
 
+// encodeChunk is the size of the buffers the stored forms of a batch are
+// encoded into.
+const encodeChunk = 64 << 10
+
 // storedWrites returns the writes of what the program evicted and of its
-// core: new records are copied, changed ones merged.
-func storedWrites(st domain.Stored, core []byte) []upsert {
+// core, each record in its stored form (records.go): new records are copied,
+// changed ones merged.
+func storedWrites(st domain.Stored, core domain.CoreRecord) ([]upsert, error) {
 	var newDeals, deals, newInvs, invs, newExcs, excs [][]any
-	for _, d := range st.Deals {
+	// The batch's encodings share buffers of encodeChunk bytes: a record is
+	// appended to the current one and a new one starts when it is nearly full
+	// (a record that outgrows it is copied alone, never the ones before it).
+	var buf []byte
+	encode := func(enc func([]byte) ([]byte, error)) ([]byte, error) {
+		if cap(buf)-len(buf) < encodeChunk/16 {
+			buf = make([]byte, 0, encodeChunk)
+		}
+		b, err := enc(buf)
+		if err != nil {
+			return nil, err
+		}
+		data := b[len(buf):len(b):len(b)]
+		buf = b
+		return data, nil
+	}
+	for i := range st.Deals {
+		d := &st.Deals[i]
+		data, err := encode(func(b []byte) ([]byte, error) { return encodeRecord(b, &d.Record) })
+		if err != nil {
+			return nil, fmt.Errorf("deal %s: %w", d.ID, err)
+		}
 		var approved any // NULL: no approval
 		if d.Approved {
 			approved = d.ApprovedOn.String()
 		}
-		row := []any{d.ID, d.CustomerKey, d.Domain, approved, d.ExpiresOn.String(), d.Data}
+		row := []any{d.ID, d.CustomerKey, d.Domain, approved, d.ExpiresOn.String(), data}
 		if d.New {
 			newDeals = append(newDeals, row)
 		} else {
 			deals = append(deals, row)
 		}
 	}
-	for _, v := range st.Invoices {
-		row := []any{v.OEMID, v.Number, nonNil(v.Keys), dateText(v.Date), v.Data}
+	for i := range st.Invoices {
+		v := &st.Invoices[i]
+		data, err := encode(func(b []byte) ([]byte, error) { return encodeRecord(b, &v.Record) })
+		if err != nil {
+			return nil, fmt.Errorf("invoice %s %s: %w", v.OEMID, v.Number, err)
+		}
+		row := []any{v.OEMID, v.Number, nonNil(v.Keys), dateText(v.Date), data}
 		if v.New {
 			newInvs = append(newInvs, row)
 		} else {
 			invs = append(invs, row)
 		}
 	}
-	for _, e := range st.Exceptions {
-		row := []any{e.OEMID, e.Number, int32(e.Line), e.Data}
+	for i := range st.Exceptions {
+		e := &st.Exceptions[i]
+		data, err := encode(func(b []byte) ([]byte, error) { return encodeRecord(b, &e.Exception) })
+		if err != nil {
+			return nil, fmt.Errorf("exception %s %s line %d: %w", e.OEMID, e.Number, e.Line, err)
+		}
+		row := []any{e.OEMID, e.Number, int32(e.Line), data}
 		if e.New {
 			newExcs = append(newExcs, row)
 		} else {
 			excs = append(excs, row)
 		}
+	}
+	coreData, err := encodeRecord(nil, &core)
+	if err != nil {
+		return nil, fmt.Errorf("program core: %w", err)
 	}
 	return []upsert{
 		{"state_deals", newDeals, ""},
@@ -364,8 +426,8 @@ func storedWrites(st domain.Stored, core []byte) []upsert {
 			data = EXCLUDED.data`},
 		{"state_exceptions", newExcs, ""},
 		{"state_exceptions", excs, `ON CONFLICT (oem_id, number, line) DO UPDATE SET data = EXCLUDED.data`},
-		{"state_program", [][]any{{int32(1), string(core)}}, `ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`},
-	}
+		{"state_program", [][]any{{int32(1), coreData}}, `ON CONFLICT (id) DO UPDATE SET core = EXCLUDED.core`},
+	}, nil
 }
 
 func unique(s []string) []string {

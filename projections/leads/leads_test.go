@@ -10,7 +10,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/projections"
 	"dealcredit/projections/leads"
 
@@ -19,10 +19,7 @@ import (
 
 func TestLeadsAndSeats(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t)
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
+	dsn := logtest.MigratedDatabase(t)
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

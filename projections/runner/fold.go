@@ -9,7 +9,12 @@ import (
 )
 
 // DefaultBatchSize is the number of records read and applied per transaction.
-const DefaultBatchSize = 5000
+// Under MemoryLimit a smaller batch leaves the collector more room: the
+// attribution rebuild spent 104 us of Go CPU per event in batches of 5,000
+// (live heap ~32 MB, a collection every ~10 MB allocated, the scavenger
+// returning pages all the time) against 60 us in batches of 2,500 or 1,250,
+// with Postgres's CPU per event unchanged (docs/benchmarks.md).
+const DefaultBatchSize = 2500
 
 // MemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) the
 // dealcredit commands that fold the whole log (rebuild, replay, verify) set

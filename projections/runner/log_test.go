@@ -1,43 +1,21 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 
+	"dealcredit/internal/testkit/logbuf"
 	"dealcredit/projections/runner"
 )
 
-// lockedBuffer collects log lines written from the runner's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// states returns the state of every "projection state" line so far.
-func (l *lockedBuffer) states(t *testing.T) []string {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// states returns the state of every "projection state" line logged so far.
+func states(logs *logbuf.Buffer) []string {
 	var out []string
-	for _, line := range bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n")) {
-		var rec struct{ Msg, State string }
-		if err := json.Unmarshal(line, &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec.Msg == "projection state" {
-			out = append(out, rec.State)
-		}
+	for _, rec := range logs.Records("projection state") {
+		s, _ := rec["state"].(string)
+		out = append(out, s)
 	}
 	return out
 }
@@ -49,7 +27,7 @@ func (l *lockedBuffer) states(t *testing.T) []string {
 func TestStateLoggedOnlyWhenItChanges(t *testing.T) {
 	e := newEnv(t)
 	e.appendN(t, 20)
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	r, err := runner.New(e.pool, e.store, &counter{}, runner.Options{BatchSize: 5, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +41,7 @@ func TestStateLoggedOnlyWhenItChanges(t *testing.T) {
 		want := int64(20 + 20*i)
 		waitFor(t, "live again", func() bool { s := r.Status(); return s.State == runner.StateLive && s.Position == want })
 	}
-	got := logs.states(t)
+	got := states(&logs)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -71,7 +49,7 @@ func TestStateLoggedOnlyWhenItChanges(t *testing.T) {
 	if want := []string{runner.StateCatchingUp, runner.StateLive}; !slices.Equal(got, want) {
 		t.Fatalf("logged states %v, want %v", got, want)
 	}
-	if got := logs.states(t); got[len(got)-1] != runner.StateStopped {
+	if got := states(&logs); got[len(got)-1] != runner.StateStopped {
 		t.Fatalf("logged states after stop %v, want stopped last", got)
 	}
 }

@@ -64,6 +64,23 @@ type State interface {
 	Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error
 }
 
+// Streamer is implemented by a State with rows that nothing reads while the
+// log is folded (an append-only table): during Build, whose schema is dropped
+// when the build fails, they need not commit with their batch, so Build gives
+// them a transaction of their own on another connection, and Postgres takes
+// them in while the batches are read, folded and written. Build calls
+// StartStream with that transaction (search_path set to the build's schema)
+// before the first batch, and EndStream after the last one, with the error
+// the build failed with (nil when it did not); it commits the transaction only
+// when EndStream returns nil. Between the two, Apply sends those rows there
+// instead of through the batch's transaction; after EndStream, through the
+// batch's again. The stream holds one more connection of the pool for the
+// whole build.
+type Streamer interface {
+	StartStream(ctx context.Context, tx pgx.Tx)
+	EndStream(err error) error
+}
+
 // EventError reports a record that a projection cannot apply. The runner
 // stops at it and never skips it by itself: only a skip fact in the log
 // (see Skips) lets it pass.

@@ -51,12 +51,19 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if err != nil {
 		return 0, nil, err
 	}
+	streamer, _ := state.(Streamer)
 	state = withSkips(state, skips)
 	if limit.Position > 0 && limit.Position < head {
 		head = limit.Position
 	}
 	if progress != nil && limit.Position >= 0 {
 		progress(0, head)
+	}
+	var stream pgx.Tx
+	if streamer != nil {
+		if stream, err = startStream(ctx, pool, schema, streamer); err != nil {
+			return 0, nil, err
+		}
 	}
 	pos, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -77,10 +84,50 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 		}
 		return nil
 	})
+	if streamer != nil {
+		err = endStream(ctx, stream, streamer, err)
+	}
 	if err != nil {
 		return pos, nil, err
 	}
 	return pos, state, nil
+}
+
+// startStream begins the transaction of a Streamer's rows on a connection of
+// its own and hands it over.
+func startStream(ctx context.Context, pool *pgxpool.Pool, schema string, s Streamer) (pgx.Tx, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projection: build %s: stream: %w", schema, err)
+	}
+	if err := setSearchPath(ctx, tx, schema); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, err
+	}
+	// The stream's statement (a COPY) lasts as long as the build: a timeout
+	// set for the role or database must not end it half way.
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("projection: build %s: stream: %w", schema, err)
+	}
+	s.StartStream(ctx, tx)
+	return tx, nil
+}
+
+// endStream ends a Streamer's rows and commits them when the build (err) and
+// the stream succeeded; it returns the first error.
+func endStream(ctx context.Context, tx pgx.Tx, s Streamer, err error) error {
+	if e := s.EndStream(err); err == nil && e != nil {
+		err = e
+	}
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("projection: build: commit stream: %w", err)
+	}
+	return nil
 }
 
 // Rebuild rebuilds p from position 0 into a new schema beside the live one

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"dealcredit/internal/prom"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"dealcredit/eventstore"
-
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"dealcredit/eventstore"
+	"dealcredit/internal/backoff"
+	"dealcredit/internal/prom"
 )
 
 // Options configure a Runner. The zero value is usable.
@@ -167,13 +168,14 @@ func (r *Runner) Run(ctx context.Context) error {
 
 func (r *Runner) run(ctx context.Context) error {
 	name := r.proj.Name()
-	backoff := newBackoff()
+	// 100 ms after the first failure, doubling up to 10 s.
+	retries := &backoff.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		err := r.prepare(ctx)
 		if err == nil {
 			break
 		}
-		if err := r.retry(ctx, backoff, err); err != nil {
+		if err := r.retry(ctx, retries, err); err != nil {
 			return err
 		}
 	}
@@ -196,7 +198,7 @@ func (r *Runner) run(ctx context.Context) error {
 		if state == nil {
 			if state, local, skips, err = r.load(ctx); err != nil {
 				reset()
-				if err := r.retry(ctx, backoff, err); err != nil {
+				if err := r.retry(ctx, retries, err); err != nil {
 					return err
 				}
 				continue
@@ -215,7 +217,7 @@ func (r *Runner) run(ctx context.Context) error {
 			var err error
 			batch, err = r.log.ReadAll(ctx, local, n)
 			if err != nil {
-				if err := r.retry(ctx, backoff, fmt.Errorf("read log: %w", err)); err != nil {
+				if err := r.retry(ctx, retries, fmt.Errorf("read log: %w", err)); err != nil {
 					return err
 				}
 				continue
@@ -233,7 +235,7 @@ func (r *Runner) run(ctx context.Context) error {
 			r.setStatus(func(s *Status) { s.State, s.Position, s.Head, s.Error = StateLive, local, local, "" })
 			r.m.observe(name, local, local, 0)
 			if _, err := r.log.WaitFor(ctx, local); err != nil {
-				if err := r.retry(ctx, backoff, fmt.Errorf("wait for log: %w", err)); err != nil {
+				if err := r.retry(ctx, retries, fmt.Errorf("wait for log: %w", err)); err != nil {
 					return err
 				}
 			}
@@ -248,7 +250,7 @@ func (r *Runner) run(ctx context.Context) error {
 			reset()
 		case err == nil:
 			local = batch[len(batch)-1].Position
-			backoff.reset()
+			retries.Reset()
 			head, herr := r.log.Head(ctx)
 			if herr != nil || head < local {
 				head = local
@@ -273,7 +275,7 @@ func (r *Runner) run(ctx context.Context) error {
 			case nw.batch > 0:
 				narrow = nw
 			default:
-				if err := r.retry(ctx, backoff, err); err != nil {
+				if err := r.retry(ctx, retries, err); err != nil {
 					return err
 				}
 			}
@@ -434,12 +436,12 @@ func (r *Runner) prepare(ctx context.Context) error {
 
 // retry reports err and waits out the backoff; it returns the error that
 // ends the run when ctx is done.
-func (r *Runner) retry(ctx context.Context, b *backoff, err error) error {
+func (r *Runner) retry(ctx context.Context, b *backoff.Backoff, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	r.retrying(err)
-	return b.wait(ctx)
+	return b.Wait(ctx)
 }
 
 // load reads the checkpoint, the projection's state and its skip facts,
@@ -525,26 +527,6 @@ func (r *Runner) retrying(err error) {
 		s.State, s.Error = StateRetrying, err.Error()
 		s.FailedPosition, s.FailedType, s.FailedEventID = 0, "", ""
 	})
-}
-
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
-
-func (b *backoff) reset() { b.d = 100 * time.Millisecond }
-
-func (b *backoff) wait(ctx context.Context) error {
-	t := time.NewTimer(b.d)
-	defer t.Stop()
-	if b.d < 10*time.Second {
-		b.d *= 2
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 type metrics struct {

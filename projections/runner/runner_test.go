@@ -17,7 +17,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
-	"dealcredit/internal/testkit/pgtest"
+	"dealcredit/internal/testkit/logtest"
 	"dealcredit/projections/runner"
 
 	"github.com/google/uuid"
@@ -119,10 +119,7 @@ type env struct {
 func newEnv(t *testing.T) env {
 	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t)
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
+	dsn := logtest.MigratedDatabase(t)
 	pool, err := pgdb.OpenPool(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/mirror"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/backoff"
 )
 
 // replayed is the program folded from the log alone up to a position.
@@ -87,20 +88,8 @@ func verify(ctx context.Context, store *pgstore.Store, js jetstream.JetStream, w
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("demo: verify mirror: %d events still not mirrored after %s", res.mirror.Behind, wait)
 		}
-		if err := pause(ctx, 100*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return res, err
 		}
-	}
-}
-
-// pause waits d (a poll interval bounded by the caller's deadline) or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

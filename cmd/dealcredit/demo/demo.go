@@ -31,6 +31,7 @@ import (
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/domain"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/backoff"
 	"dealcredit/internal/pgdb"
 )
 
@@ -439,7 +440,7 @@ func (s *story) waitStream(ctx context.Context, oem string) error {
 		if !errors.Is(err, jetstream.ErrStreamNotFound) || time.Now().After(deadline) {
 			return fmt.Errorf("demo: OEM stream %s: %w", ingest.StreamName(oem), err)
 		}
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -476,7 +477,7 @@ func (s *story) waitIngested(ctx context.Context, oem, number string) (int64, er
 			if time.Now().After(deadline) {
 				return 0, fmt.Errorf("demo: %s not ingested within %s", number, s.opt.Wait)
 			}
-			if err := pause(ctx, 50*time.Millisecond); err != nil {
+			if err := backoff.Sleep(ctx, 50*time.Millisecond); err != nil {
 				return 0, err
 			}
 		}

@@ -11,8 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/spf13/pflag"
 
 	"dealcredit/api"
 	"dealcredit/cmd/dealcreditd/config"
@@ -42,41 +40,9 @@ import (
 // JSON to stderr, and returns when ctx ends (after a graceful shutdown) or a
 // component fails. --help prints the flags to stdout and returns nil.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (retErr error) {
-	cfg := config.FromEnv(getenv)
-	fs := pflag.NewFlagSet("dealcreditd", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "Postgres DSN (DATABASE_URL); without a migration DSN it migrates and the daemon serves as "+config.AppRole)
-	fs.StringVar(&cfg.MigrationDatabaseURL, "migration-database-url", cfg.MigrationDatabaseURL, "the owner role's Postgres DSN that creates and migrates the database; DATABASE_URL then serves as given (DATABASE_MIGRATION_URL)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS server; empty starts an embedded JetStream server (NATS_URL)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded JetStream store and generated tokens (DEALCREDIT_DATA_DIR)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP API, /metrics, /healthz, /readyz (DEALCREDIT_HTTP_ADDR)")
-	fs.StringVar(&cfg.TokensFile, "tokens-file", cfg.TokensFile, "API tokens file (DEALCREDIT_TOKENS_FILE)")
-	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", cfg.EmbeddedNATSAddr, "listen address of the embedded NATS server (DEALCREDIT_EMBEDDED_NATS_ADDR)")
-	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream replicas of the streams the daemon creates (DEALCREDIT_STREAM_REPLICAS)")
-	fs.Func("stream-max-bytes", "size limit of each OEM invoice stream and of the dead-letter stream, e.g. 256MiB (DEALCREDIT_STREAM_MAX_BYTES)", func(v string) (err error) {
-		cfg.StreamMaxBytes, err = config.ParseBytes(v)
+	cfg, opts, err := parseFlags(args, getenv, stdout, stderr)
+	if err != nil || opts.help {
 		return err
-	})
-	fs.StringVar(&cfg.NATSUser, "nats-user", cfg.NATSUser, "NATS user for NATS_URL, with the password in NATS_PASSWORD (NATS_USER)")
-	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "NATS .creds file for NATS_URL (NATS_CREDS)")
-	// -h shows the environment's values as defaults: without passwords.
-	for _, name := range []string{"database-url", "migration-database-url", "nats-url"} {
-		fs.Lookup(name).DefValue = config.Redact(fs.Lookup(name).DefValue)
-	}
-	noIngest := fs.Bool("no-ingest", false, "do not run the OEM invoice consumers")
-	noRelay := fs.Bool("no-relay", false, "do not run the outbox relay into the JetStream mirror")
-	noProjections := fs.Bool("no-projections", false, "do not run the projection runners")
-	verifyEvery := fs.Duration("verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
-	help := fs.BoolP("help", "h", false, "print this help")
-	if err := fs.Parse(doubleDash(args)); err != nil {
-		return fmt.Errorf("%w (dealcreditd --help lists the flags)", err)
-	}
-	if *help {
-		usage(stdout, fs)
-		return nil
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
 	}
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD is ever
 	// written to the log or returned in an error.
@@ -84,221 +50,289 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	stderr = config.NewRedactingWriter(stderr, secrets)
 	defer func() { retErr = config.RedactError(retErr, secrets) }()
 
+	d := newDaemon(ctx, cfg, opts, stdout, stderr)
+	defer d.close()
+	for _, start := range []func(context.Context) error{
+		d.openDatabase,
+		d.startNATS,
+		d.openStore,
+		d.loadTokens,
+		d.watchEmbeddedNATS,
+		d.startRelay,
+		d.startConsumers,
+		d.startVerifier,
+		d.startRunners,
+		d.serveHTTP,
+	} {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	// Graceful order: stop taking requests, stop consumers and runners
+	// (in-flight batches finish), drain NATS, then close flushes the
+	// appender and closes the pool.
+	runErr := d.run.wait()
+	if err := d.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.logger.Error("nats drain", "err", err)
+	}
+	d.logger.Info("stopped")
+	return runErr
+}
+
+// daemon is what Run opens and starts, in order.
+type daemon struct {
+	cfg     config.Config
+	opts    options
+	stdout  io.Writer // the ready line
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	run     *components
+	closers []func() // closed in reverse order, after the components stopped
+
+	pool        *pgxpool.Pool
+	embedded    *natsserver.Server // nil with an external NATS_URL
+	natsURL     string
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	store       *pgstore.Store
+	tokens      api.Tokens
+	usedStreams func() []string // the streams /readyz checks
+	queries     api.Queries
+	projChecks  []api.Checker
+}
+
+func newDaemon(ctx context.Context, cfg config.Config, opts options, stdout, stderr io.Writer) *daemon {
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &daemon{cfg: cfg, opts: opts, stdout: stdout, logger: logger, reg: reg, run: newComponents(ctx, logger),
+		usedStreams: func() []string { return nil }}
+}
 
-	// Postgres: create and migrate as the owner, serve as the app role.
-	if cfg.Migrates() {
-		logger.Info("database: creating it if missing and migrating", "database", config.Redact(cfg.OwnerDatabaseURL()))
+// close stops the components (also when Run returns early with an error),
+// then closes what was opened, newest first.
+func (d *daemon) close() {
+	_ = d.run.stop() // Run returns the failure; here the components only have to end
+	for _, c := range slices.Backward(d.closers) {
+		c()
 	}
-	pool, err := openDatabase(ctx, cfg)
+}
+
+// openDatabase creates and migrates the database as the owner and opens the
+// pool as the app role.
+func (d *daemon) openDatabase(ctx context.Context) error {
+	if d.cfg.Migrates() {
+		d.logger.Info("database: creating it if missing and migrating", "database", config.Redact(d.cfg.OwnerDatabaseURL()))
+	}
+	pool, err := migrateAndOpen(ctx, d.cfg)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	d.pool = pool
+	d.closers = append(d.closers, pool.Close)
 	if versions, err := dbsetup.Applied(ctx, pool); err == nil {
 		msg := "database: migrated"
-		if !cfg.Migrates() {
+		if !d.cfg.Migrates() {
 			msg = "database: opened (migrated by the owner)"
 		}
-		logger.Info(msg, "migrations", versions)
+		d.logger.Info(msg, "migrations", versions)
 	}
+	return nil
+}
 
-	// NATS: embedded unless NATS_URL is set.
-	natsURL := cfg.NATSURL
-	var embedded *natsserver.Server
-	if natsURL == "" {
-		host, port, err := splitPort(cfg.EmbeddedNATSAddr)
-		if err != nil {
-			return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
+// startNATS starts the embedded JetStream server unless NATS_URL is set,
+// and connects to it or to NATS_URL.
+func (d *daemon) startNATS(ctx context.Context) error {
+	d.natsURL = d.cfg.NATSURL
+	if d.natsURL == "" {
+		if err := d.startEmbeddedNATS(ctx); err != nil {
+			return err
 		}
-		logger.Info("embedded JetStream: starting", "addr", cfg.EmbeddedNATSAddr, "store", cfg.DataDir)
-		srv, err := natsserver.Start(ctx, natsserver.Options{
-			DataDir: cfg.DataDir, CredentialsFile: cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port,
-			Logger: slog.New(warnAndAbove{logger.Handler()}),
-		})
-		if err != nil {
-			return fmt.Errorf("start embedded NATS: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				logger.Error("embedded NATS shutdown", "err", err)
-			}
-		}()
-		embedded, natsURL = srv, srv.ClientURL()
-		logger.Info("embedded JetStream: started", "url", natsURL, "credentials", srv.CredentialsFile())
 	}
 	natsOpts := []nats.Option{nats.Name("dealcreditd"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
-	if embedded != nil {
-		natsOpts = append(natsOpts, nats.UserInfo(embedded.Service().User, embedded.Service().Password))
+	if d.embedded != nil {
+		natsOpts = append(natsOpts, nats.UserInfo(d.embedded.Service().User, d.embedded.Service().Password))
 	} else {
-		auth, err := natsauth.ClientOptions(cfg, "")
+		auth, err := natsauth.ClientOptions(d.cfg, "")
 		if err != nil {
 			return err
 		}
 		natsOpts = append(natsOpts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, natsOpts...)
+	nc, err := nats.Connect(d.natsURL, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect NATS %s: %w", config.Redact(natsURL), err)
+		return fmt.Errorf("connect NATS %s: %w", config.Redact(d.natsURL), err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
+	d.nc = nc
+	d.closers = append(d.closers, nc.Close)
+	if d.js, err = jetstream.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	// The fence keeps the writer from appending where the mirror already
-	// holds events (a failover to a standby that lost the log's tail).
-	store, err := pgstore.New(pool, pgstore.Options{Logger: logger, Registerer: reg, Fence: mirror.NewFence(js)})
+	return nil
+}
+
+func (d *daemon) startEmbeddedNATS(ctx context.Context) error {
+	host, port, err := splitPort(d.cfg.EmbeddedNATSAddr)
+	if err != nil {
+		return fmt.Errorf("DEALCREDIT_EMBEDDED_NATS_ADDR: %w", err)
+	}
+	d.logger.Info("embedded JetStream: starting", "addr", d.cfg.EmbeddedNATSAddr, "store", d.cfg.DataDir)
+	srv, err := natsserver.Start(ctx, natsserver.Options{
+		DataDir: d.cfg.DataDir, CredentialsFile: d.cfg.EmbeddedNATSCredentialsFile(), Host: host, Port: port,
+		Logger: slog.New(warnAndAbove{d.logger.Handler()}),
+	})
+	if err != nil {
+		return fmt.Errorf("start embedded NATS: %w", err)
+	}
+	d.closers = append(d.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			d.logger.Error("embedded NATS shutdown", "err", err)
+		}
+	})
+	d.embedded, d.natsURL = srv, srv.ClientURL()
+	d.logger.Info("embedded JetStream: started", "url", d.natsURL, "credentials", srv.CredentialsFile())
+	return nil
+}
+
+// openStore opens the event store. The fence keeps the writer from
+// appending where the mirror already holds events (a failover to a standby
+// that lost the log's tail).
+func (d *daemon) openStore(context.Context) error {
+	store, err := pgstore.New(d.pool, pgstore.Options{Logger: d.logger, Registerer: d.reg, Fence: mirror.NewFence(d.js)})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
 	}
+	d.store = store
 	// Close flushes the appender: every append in flight commits or fails
 	// before the pool closes.
-	defer store.Close()
+	d.closers = append(d.closers, store.Close)
+	return nil
+}
 
-	tokens, created, err := api.LoadOrCreateTokens(cfg.TokensFile)
+func (d *daemon) loadTokens(context.Context) error {
+	tokens, created, err := api.LoadOrCreateTokens(d.cfg.TokensFile)
 	if err != nil {
 		return fmt.Errorf("tokens: %w", err)
 	}
 	if created {
-		logger.Info("generated API tokens", "path", cfg.TokensFile)
+		d.logger.Info("generated API tokens", "path", d.cfg.TokensFile)
 	} else {
-		logger.Info("loaded API tokens", "path", cfg.TokensFile, "count", len(tokens))
+		d.logger.Info("loaded API tokens", "path", d.cfg.TokensFile, "count", len(tokens))
 	}
+	d.tokens = tokens
+	return nil
+}
 
-	// Background components, each stopped by cancelling bg.
-	// The deferred stop and wait run before the deferred closes of the
-	// store and pool above, also when Run returns early with an error.
-	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { stopBG(); wg.Wait() }()
-	fail := make(chan error, 1) // the first failure stops the daemon; later ones are logged
-	goRun := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(bg); err != nil && bg.Err() == nil {
-				select {
-				case fail <- fmt.Errorf("%s: %w", name, err):
-				default:
-					logger.Error("component failed", "component", name, "err", err)
-				}
-			}
-		}()
-	}
-
-	if embedded != nil {
-		goRun("jetstream store watch", func(ctx context.Context) error {
-			return embedded.WatchStore(ctx, time.Second, logger.With("component", "nats-server"))
+// watchEmbeddedNATS watches the disk of the embedded server's store.
+func (d *daemon) watchEmbeddedNATS(context.Context) error {
+	if d.embedded != nil {
+		d.run.Go("jetstream store watch", func(ctx context.Context) error {
+			return d.embedded.WatchStore(ctx, time.Second, d.logger.With("component", "nats-server"))
 		})
 	}
-	usedStreams := func() []string { return nil } // the streams /readyz checks
-	var relay *mirror.Relay
-	if !*noRelay {
-		usedStreams = func() []string { return []string{mirror.StreamName} }
-		// No component key here: the relay adds "component":"relay" itself.
-		relay, err = mirror.NewRelay(store, pool, js, mirror.RelayOptions{Logger: logger, Registerer: reg, Replicas: cfg.StreamReplicas})
-		if err != nil {
-			return fmt.Errorf("relay: %w", err)
-		}
-		goRun("relay", relay.Run)
-	}
-	if !*noIngest {
-		// An OEM message is acknowledged only once its events are in the
-		// mirror, whichever daemon runs the relay: an asynchronous
-		// failover then loses no acknowledged invoice (recover brings it back).
-		consumer, err := ingest.New(js, store, ingest.Options{Logger: logger.With("component", "ingest"), Registerer: reg,
-			Replicas: cfg.StreamReplicas, StreamMaxBytes: cfg.StreamMaxBytes, Mirrored: mirror.NewWatermark(js)})
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		goRun("ingest", consumer.Run)
-		relayStreams := usedStreams
-		usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
-		provision := consumer.Provision
-		if embedded != nil {
-			// Each enrolled OEM gets its account and user on the embedded
-			// server before its stream is created.
-			provision = func(ctx context.Context, oem string) error {
-				if err := embedded.AddOEM(oem); err != nil {
-					logger.Warn("embedded NATS: no OEM user", "oem", oem, "err", err)
-				}
-				return consumer.Provision(ctx, oem)
-			}
-		}
-		goRun("oem watch", func(ctx context.Context) error {
-			return oemwatch.Watch(ctx, store, serialized(pool, "oem-provision", provision), logger.With("component", "oemwatch"))
-		})
-	}
-	if *verifyEvery > 0 {
-		v, err := newVerifier(store, js, *verifyEvery, reg, logger.With("component", "verify"))
-		if err != nil {
-			return fmt.Errorf("verify metrics: %w", err)
-		}
-		goRun("verify", v.run)
-	}
-	queries, projChecks := startProjections(pool, store, reg, logger, !*noProjections, goRun)
+	return nil
+}
 
+// startRelay starts the outbox relay into the JetStream mirror.
+func (d *daemon) startRelay(context.Context) error {
+	if d.opts.noRelay {
+		return nil
+	}
+	d.usedStreams = func() []string { return []string{mirror.StreamName} }
+	// No component key here: the relay adds "component":"relay" itself.
+	relay, err := mirror.NewRelay(d.store, d.pool, d.js, mirror.RelayOptions{Logger: d.logger, Registerer: d.reg, Replicas: d.cfg.StreamReplicas})
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	d.run.Go("relay", relay.Run)
+	return nil
+}
+
+// startConsumers starts the OEM invoice consumers and the watch that
+// provisions a feed for each enrolled OEM.
+func (d *daemon) startConsumers(context.Context) error {
+	if d.opts.noIngest {
+		return nil
+	}
+	// An OEM message is acknowledged only once its events are in the
+	// mirror, whichever daemon runs the relay: an asynchronous
+	// failover then loses no acknowledged invoice (recover brings it back).
+	consumer, err := ingest.New(d.js, d.store, ingest.Options{Logger: d.logger.With("component", "ingest"), Registerer: d.reg,
+		Replicas: d.cfg.StreamReplicas, StreamMaxBytes: d.cfg.StreamMaxBytes, Mirrored: mirror.NewWatermark(d.js)})
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	d.run.Go("ingest", consumer.Run)
+	relayStreams := d.usedStreams
+	d.usedStreams = func() []string { return append(relayStreams(), consumer.Streams()...) }
+	provision := consumer.Provision
+	if embedded := d.embedded; embedded != nil {
+		// Each enrolled OEM gets its account and user on the embedded
+		// server before its stream is created.
+		provision = func(ctx context.Context, oem string) error {
+			if err := embedded.AddOEM(oem); err != nil {
+				d.logger.Warn("embedded NATS: no OEM user", "oem", oem, "err", err)
+			}
+			return consumer.Provision(ctx, oem)
+		}
+	}
+	d.run.Go("oem watch", func(ctx context.Context) error {
+		return oemwatch.Watch(ctx, d.store, serialized(d.pool, "oem-provision", provision), d.logger.With("component", "oemwatch"))
+	})
+	return nil
+}
+
+// startVerifier verifies the hash chain and the mirror on a schedule.
+func (d *daemon) startVerifier(context.Context) error {
+	if d.opts.verifyEvery <= 0 {
+		return nil
+	}
+	v, err := newVerifier(d.store, d.js, d.opts.verifyEvery, d.reg, d.logger.With("component", "verify"))
+	if err != nil {
+		return fmt.Errorf("verify metrics: %w", err)
+	}
+	d.run.Go("verify", v.run)
+	return nil
+}
+
+// startRunners starts the projection runners and keeps the read side and
+// the projections' readiness checks for the API.
+func (d *daemon) startRunners(context.Context) error {
+	d.queries, d.projChecks = startProjections(d.pool, d.store, d.reg, d.logger, !d.opts.noProjections, d.run.Go)
+	return nil
+}
+
+// serveHTTP serves the API, /metrics and the probes, and prints the ready
+// line.
+func (d *daemon) serveHTTP(ctx context.Context) error {
 	readiness := []api.Checker{
-		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, pool) }},
-		{Name: "log_fence", Check: func(context.Context) error { return store.Fenced() }},
+		{Name: "database", Check: func(ctx context.Context) error { return databaseWritable(ctx, d.pool) }},
+		{Name: "log_fence", Check: func(context.Context) error { return d.store.Fenced() }},
 		// Probed now, with a short timeout: connected, every stream in use
 		// has a leader and room, and a write is acknowledged.
-		{Name: "nats", Check: natsReady(embedded, jshealth.New(js, jshealth.Options{Streams: usedStreams, Replicas: cfg.StreamReplicas}))},
-		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, pool) }},
+		{Name: "nats", Check: natsReady(d.embedded, jshealth.New(d.js, jshealth.Options{Streams: d.usedStreams, Replicas: d.cfg.StreamReplicas}))},
+		{Name: "migrations", Check: func(ctx context.Context) error { return dbsetup.Check(ctx, d.pool) }},
 	}
 	// A stopped projection does not take every instance out of service
 	// (docs/operations.md, "Stopped projections").
-	readiness = append(readiness, projChecks...)
+	readiness = append(readiness, d.projChecks...)
 	handler, err := api.NewServer(api.Deps{
-		Store: store, Pool: pool, Tokens: tokens, Logger: logger.With("component", "http"),
-		Registerer: reg, Gatherer: reg, Readiness: readiness, Queries: queries,
+		Store: d.store, Pool: d.pool, Tokens: d.tokens, Logger: d.logger.With("component", "http"),
+		Registerer: d.reg, Gatherer: d.reg, Readiness: readiness, Queries: d.queries,
 	})
 	if err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", d.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen %s: %w", d.cfg.HTTPAddr, err)
 	}
-	srv := api.NewHTTPServer(cfg.HTTPAddr, handler)
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", config.Redact(natsURL))
-	fmt.Fprintln(stdout, readyLine(ln.Addr().String(), cfg.TokensFile))
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err := <-fail:
-		runErr = err
-		logger.Error("component failed, shutting down", "err", err)
-	case err := <-httpDone:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("http: %w", err)
-		}
-	}
-
-	// Graceful order: stop taking requests, stop consumers and runners
-	// (in-flight batches finish), drain NATS, then the deferred closes flush
-	// the appender and close the pool.
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Error("http shutdown", "err", err)
-	}
-	stopBG()
-	wg.Wait()
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		logger.Error("nats drain", "err", err)
-	}
-	logger.Info("stopped")
-	return runErr
+	d.run.serve(ctx, api.NewHTTPServer(d.cfg.HTTPAddr, handler), ln)
+	d.logger.Info("dealcreditd ready", "http", "http://"+ln.Addr().String(), "nats", config.Redact(d.natsURL))
+	fmt.Fprintln(d.stdout, readyLine(ln.Addr().String(), d.cfg.TokensFile))
+	return nil
 }
 
 // natsReady is the "nats" readiness check: the disk of the embedded

@@ -11,11 +11,11 @@ import (
 	"dealcredit/internal/pgdb"
 )
 
-// openDatabase creates and migrates the database as the owner (unless the
+// migrateAndOpen creates and migrates the database as the owner (unless the
 // only DSN given is the app role's, which cannot) and returns a pool logged
 // in as config.AppRole. It refuses a pool whose role could rewrite the log
 // and, when it did not migrate, a database whose migrations are behind.
-func openDatabase(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+func migrateAndOpen(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	if cfg.Migrates() {
 		if err := dbsetup.Up(ctx, cfg.OwnerDatabaseURL()); err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"os"
@@ -9,11 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/logbuf"
 )
 
 // mountSmallDisk mounts a tmpfs of the given size on a new directory, or
@@ -28,18 +27,6 @@ func mountSmallDisk(t *testing.T, size string) string {
 	return dir
 }
 
-// lockedBuffer collects the daemon's log lines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // TestFullDiskEmbeddedRecovers fills the disk of the embedded JetStream
 // store. Before, publishers got only timeouts, /readyz stayed 200, and the
 // streams that failed a write kept failing after space was freed until the
@@ -48,10 +35,10 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 // is ingested within seconds, and a SIGTERM still stops it quickly.
 func TestFullDiskEmbeddedRecovers(t *testing.T) {
 	disk := mountSmallDisk(t, "64m")
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.buf.String())
+			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
 	d := daemontest.StartLogged(t, map[string]string{"DEALCREDIT_DATA_DIR": disk, "DEALCREDIT_STREAM_MAX_BYTES": "2MiB"}, &logs)

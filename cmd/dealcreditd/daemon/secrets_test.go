@@ -1,39 +1,20 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"dealcredit/cmd/dealcreditd/daemon"
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/logbuf"
 	"dealcredit/internal/testkit/natstest"
 	"dealcredit/internal/testkit/pgtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the daemon's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSecretsNeverLogged runs the daemon with passwords in NATS_URL and
 // DATABASE_URL (the local Postgres trusts, so its password is accepted
@@ -57,7 +38,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	du.User = url.UserPassword(du.User.Username(), dbPassword)
 
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	d := daemontest.StartLogged(t, map[string]string{"NATS_URL": nu.String(), "DATABASE_URL": du.String()}, &logs)
 	if err := d.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -74,7 +55,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"DATABASE_URL": bad.String(), "NATS_URL": nu.String(),
 		"DEALCREDIT_DATA_DIR": t.TempDir(), "DEALCREDIT_HTTP_ADDR": "127.0.0.1:0",
 	}
-	var failLogs syncBuffer
+	var failLogs logbuf.Buffer
 	runErr := daemon.Run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &failLogs)
 	if runErr == nil {
 		t.Fatal("daemon started without a database")

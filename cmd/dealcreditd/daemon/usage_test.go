@@ -10,6 +10,7 @@ import (
 
 	"dealcredit/cmd/dealcreditd/daemon"
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/logbuf"
 )
 
 // TestHelpExitsZeroWithDoubleDashFlags: --help (and -h) is an answer, not
@@ -37,7 +38,7 @@ func TestHelpExitsZeroWithDoubleDashFlags(t *testing.T) {
 // nothing expected is logged at ERROR, and no key is repeated in a line
 // (the relay's "component" was).
 func TestStartLogIsReadable(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	d := daemontest.StartLogged(t, nil, &logs)
 	if strings.ContainsAny(d.URL, " (") {
 		t.Fatalf("daemontest read the URL %q from the ready line", d.URL)

@@ -38,7 +38,7 @@ func MigratedDatabase(tb testing.TB) string {
 	dsn := pgtest.NewDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := pgstore.Migrate(ctx, dsn); err != nil {
+	if err := pgdb.Migrate(ctx, dsn, pgstore.Migrations(), pgstore.VersionTable); err != nil {
 		tb.Fatalf("logtest: migrate: %v", err)
 	}
 	return dsn
