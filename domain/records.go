@@ -100,10 +100,17 @@ type CoreRecord struct {
 	RepIDs   map[string]string
 	Credited []CreditedRecord
 	Mix      []Mix
-	// Manual: invoice key -> line -> the manual decision in force (exception queue);
+	// Manual: the manual decisions in force (exception queue), by invoice key and line;
 	// Approved: partner -> the quarters whose statement is approved.
-	Manual   map[string]map[int]ManualDecision
+	Manual   []ManualRecord
 	Approved map[string][]Quarter
+}
+
+// ManualRecord is the manual decision in force on one invoice line.
+type ManualRecord struct {
+	Invoice  string // the invoice key (OEM and number)
+	Line     int
+	Decision ManualDecision
 }
 
 // PartnerRecord is a partner's state with the events that gave its tiers.
@@ -218,7 +225,12 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 // back), sorted so that equal programs give equal records. The record shares maps and
 // slices with the program: encode it before the program folds again.
 func (p *Program) Core() CoreRecord {
-	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs, Manual: p.manual}
+	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	for _, k := range sortedKeys(p.manual) {
+		for _, line := range sortedKeys(p.manual[k]) {
+			c.Manual = append(c.Manual, ManualRecord{k, line, p.manual[k][line]})
+		}
+	}
 	for _, id := range sortedKeys(p.approved) {
 		if c.Approved == nil {
 			c.Approved = map[string][]Quarter{}
@@ -277,8 +289,11 @@ func RestoreProgram(c CoreRecord) *Program {
 	if c.Pending != nil {
 		p.pending = c.Pending
 	}
-	if c.Manual != nil {
-		p.manual = c.Manual
+	for _, m := range c.Manual {
+		if p.manual[m.Invoice] == nil {
+			p.manual[m.Invoice] = map[int]ManualDecision{}
+		}
+		p.manual[m.Invoice][m.Line] = m.Decision
 	}
 	for id, qs := range c.Approved {
 		p.approved[id] = map[Quarter]bool{}
