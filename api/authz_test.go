@@ -164,6 +164,25 @@ var matrixCases = map[string]struct {
 		return "/v1/reps/" + uniq("rep"), map[string]any{"name": "Rita", "geography": "us-west", "size_band": "enterprise"}
 	}, 200},
 	"GET /v1/reps/{id}/statements/{quarter}": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reps/rep-1/statements/2026Q2", nil }, 503},
+	// The exception queue reads its lines from the read model: 503 here (cmd/dealcreditd/daemon tests them end to end).
+	"GET /v1/exceptions": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/exceptions?status=open", nil }, 503},
+	"POST /v1/exceptions/{id}/assign": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/assign", map[string]any{"deal_id": "d-1", "reason": "by hand"}
+	}, 503},
+	"POST /v1/exceptions/{id}/dismiss": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/dismiss", map[string]any{"reason": "direct"}
+	}, 503},
+	"POST /v1/exceptions/{id}/reopen": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/exceptions/x00000000000000000000000000000001/reopen", map[string]any{"reason": "again"}
+	}, 503},
+	// The rebate lifecycle: a fresh ended quarter per call; a payout needs the read model (503 here).
+	"POST /v1/partners/{id}/statements/{quarter}/approve": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return fmt.Sprintf("/v1/partners/var-a/statements/%dQ1/approve", 2000+seq.Add(1)%20), nil
+	}, 200},
+	"POST /v1/partners/{id}/statements/{quarter}/payouts": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/statements/2025Q4/payouts", map[string]any{"amount_minor": 100, "currency": "USD", "reference": "AP-1", "paid_on": "2026-01-15"}
+	}, 503},
+	"GET /v1/payouts": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/payouts?quarter=2026Q1", nil }, 503},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -241,6 +260,14 @@ var contract = map[string]struct {
 	// Field reps (issue 15 item 4).
 	"PUT /v1/reps/{id}":                      {"admin channel_manager", ""},
 	"GET /v1/reps/{id}/statements/{quarter}": {"channel_manager finance auditor", ""},
+	"GET /v1/exceptions":                     {"channel_manager finance auditor partner", ""},
+	"POST /v1/exceptions/{id}/assign":        {"channel_manager finance", ""},
+	"POST /v1/exceptions/{id}/dismiss":       {"channel_manager finance", ""},
+	"POST /v1/exceptions/{id}/reopen":        {"channel_manager finance", ""},
+
+	"POST /v1/partners/{id}/statements/{quarter}/approve": {"finance", ""},
+	"POST /v1/partners/{id}/statements/{quarter}/payouts": {"finance", ""},
+	"GET /v1/payouts": {"finance auditor", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

@@ -57,6 +57,13 @@ type AttributionReader interface {
 	// RepStatements returns a field rep's channel credit in quarter, one row
 	// per currency (issue 15 item 4).
 	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error)
+	// Exceptions returns one page of the exception queue matching f.
+	Exceptions(ctx context.Context, f attribution.ExceptionFilter) ([]attribution.ExceptionRow, int64, error)
+	// Exception returns the exception with id; an unknown id is a
+	// *domain.Error with code NotFound.
+	Exception(ctx context.Context, id string) (attribution.ExceptionRow, error)
+	// WritePayoutsCSV writes the payout file of quarter ("" = all).
+	WritePayoutsCSV(ctx context.Context, w io.Writer, quarter string) (int64, error)
 }
 
 // SeatsReader is the leads-and-seats read model (leads.Reader).

@@ -46,6 +46,8 @@ var (
 	cmOnly    = []Role{RoleChannelManager}
 	cmPartner = []Role{RoleChannelManager, RolePartner}
 	readers   = []Role{RoleFinance, RoleAuditor, RolePartner}
+	// exceptionWorkers work the exception queue (channel operations and finance).
+	exceptionWorkers = []Role{RoleChannelManager, RoleFinance}
 )
 
 // Routes returns the route table.
@@ -108,5 +110,13 @@ func Routes() []Route {
 		// Field reps (issue 15 item 4).
 		{Method: "PUT", Path: "/v1/reps/{id}", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).assignRep},
 		{Method: "GET", Path: "/v1/reps/{id}/statements/{quarter}", Roles: []Role{RoleChannelManager, RoleFinance, RoleAuditor}, handler: (*server).repStatement},
+		{Method: "GET", Path: "/v1/exceptions", Roles: []Role{RoleChannelManager, RoleFinance, RoleAuditor, RolePartner}, handler: (*server).listExceptions},
+		{Method: "POST", Path: "/v1/exceptions/{id}/assign", Roles: exceptionWorkers, handler: exceptionAction("assign")},
+		{Method: "POST", Path: "/v1/exceptions/{id}/dismiss", Roles: exceptionWorkers, handler: exceptionAction("dismiss")},
+		{Method: "POST", Path: "/v1/exceptions/{id}/reopen", Roles: exceptionWorkers, handler: exceptionAction("reopen")},
+
+		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/approve", Roles: []Role{RoleFinance}, handler: (*server).approveStatement},
+		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/payouts", Roles: []Role{RoleFinance}, Creates: true, handler: (*server).recordPayout},
+		{Method: "GET", Path: "/v1/payouts", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).payouts},
 	}
 }

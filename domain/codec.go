@@ -68,7 +68,13 @@ var codecTable = map[string]codecEntry{
 	"invoice.received":  {version: 1, decode: decoder[InvoiceReceived]()},
 	"invoice.rejected":  {version: 1, decode: decoder[InvoiceRejected]()},
 
-	"fx.rate_set": {version: 1, decode: decoder[FXRateSet]()},
+	"fx.rate_set":         {version: 1, decode: decoder[FXRateSet]()},
+	"exception.assigned":  {version: 1, decode: decoder[ExceptionAssigned]()},
+	"exception.dismissed": {version: 1, decode: decoder[ExceptionDismissed]()},
+	"exception.reopened":  {version: 1, decode: decoder[ExceptionReopened]()},
+
+	"statement.approved":        {version: 1, decode: decoder[StatementApproved]()},
+	"statement.payout_recorded": {version: 1, decode: decoder[PayoutRecorded]()},
 
 	"projection.event_skipped": {version: 1, decode: decoder[ProjectionEventSkipped]()},
 }

@@ -583,6 +583,16 @@ func StreamOf(e Event) string {
 		return ProjectionStream(e.Projection)
 	case FXRateSet:
 		return FXStream()
+	case ExceptionAssigned:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case ExceptionDismissed:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case ExceptionReopened:
+		return ExceptionStream(e.OEMID, e.InvoiceNumber, e.Line)
+	case StatementApproved:
+		return StatementStream(e.PartnerID, e.Quarter)
+	case PayoutRecorded:
+		return StatementStream(e.PartnerID, e.Quarter)
 	}
 	return ""
 }

@@ -205,7 +205,7 @@ func copyRates(r map[Tier]int64) map[Tier]int64 {
 	return out
 }
 
-func sortedKeys[K ~string, V any](m map[K]V) []K {
+func sortedKeys[K ~string | ~int, V any](m map[K]V) []K {
 	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -79,12 +79,24 @@ type Exception struct {
 	Tried         []string `json:"tried"`
 	ClaimedBy     string   `json:"claimed_by,omitempty"`
 	EventIDs      []string `json:"event_ids"`
+	// CustomerKey is the invoice's customer key (docs/rules.md rule 10); PartnerID the
+	// partner the line went to (matched, claimed or assigned); Reason and DecidedBy the
+	// manual decision's (assigned, dismissed); CreditMemo marks a credit memo's line.
+	CustomerKey string `json:"customer_key,omitempty"`
+	PartnerID   string `json:"partner_id,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	DecidedBy   string `json:"decided_by,omitempty"`
+	CreditMemo  bool   `json:"credit_memo,omitempty"`
 }
 
 // Outcome is what one envelope produced for the read models.
 type Outcome struct {
 	Credits    []Credit
 	Exceptions []Exception
+	// Approved is set by a statement approval (its figures freeze from here on), Payout
+	// by a payout.
+	Approved *StatementApproved
+	Payout   *PayoutRecorded
 }
 
 type dealRec struct {
@@ -157,8 +169,10 @@ type Program struct {
 	repOrder   []string // sorted keys of reps
 	invoices   map[string]*invoiceRec
 	exceptions map[string]*excRec
-	lineIdx    map[string][]string // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
-	pending    map[string][]string // invoice key -> keys of the credit memos waiting for it
+	lineIdx    map[string][]string               // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
+	pending    map[string][]string               // invoice key -> keys of the credit memos waiting for it
+	manual     map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
+	approved   map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
@@ -186,6 +200,7 @@ func NewProgram() *Program {
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
+		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{},
 		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
@@ -242,6 +257,14 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		out.add(p.reattribute([]string{"*"}, e.EffectiveFrom, cause, env.EventID))
 	case QuarterClosed:
 		p.closed[e.Quarter] = true
+	case StatementApproved:
+		if p.approved[e.PartnerID] == nil {
+			p.approved[e.PartnerID] = map[Quarter]bool{}
+		}
+		p.approved[e.PartnerID][e.Quarter] = true
+		out.Approved = &e
+	case PayoutRecorded:
+		out.Payout = &e
 	case FieldRepAssigned:
 		from := e.On
 		if old, ok := p.reps[e.RepID]; ok && old.On.Before(from) {
@@ -299,6 +322,14 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		case DealApproved, DealOverridden, DealWithdrawn, DealLost, DealExpired, DealExtended, EngagementLogged, ServiceHandedOff:
 			out.add(p.reattribute(keys, p.dealFrom(e, p.maxGrace()), cause, env.EventID))
 		}
+	case ExceptionAssigned:
+		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line,
+			&ManualDecision{Decision: ManualAssigned, DealID: e.DealID, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
+	case ExceptionDismissed:
+		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line,
+			&ManualDecision{Decision: ManualDismissed, EventID: env.EventID, Reason: e.Reason, By: e.By}, cause, env.EventID))
+	case ExceptionReopened:
+		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line, nil, cause, env.EventID))
 	case InvoiceReceived:
 		o, err := p.applyInvoice(e, env.EventID)
 		if err != nil {
@@ -342,18 +373,24 @@ func (p *Program) policyAt(d Date) policyRec {
 	return best
 }
 
-// book returns the quarter an entry whose business quarter is q lands in: q itself, or the
-// first open quarter after it when q is closed (then it is an adjustment of q).
-func (p *Program) book(q Quarter) (Quarter, bool) {
+// book returns the quarter credit c, whose business quarter is q, lands in: q itself, or
+// the first quarter after it that is open (and, for a partner's statement credit, whose
+// statement of the partner is not approved) when q is not (then c adjusts q).
+func (p *Program) book(c *Credit, q Quarter) (Quarter, bool) {
+	var frozen map[Quarter]bool
+	switch c.Kind {
+	case CreditRevenue, CreditRebate, CreditService:
+		frozen = p.approved[c.PartnerID]
+	}
 	b := q
-	for p.closed[b] {
+	for p.closed[b] || frozen[b] {
 		b = b.Next()
 	}
 	return b, b != q
 }
 
 func (p *Program) stamp(c Credit, natural Quarter) Credit {
-	b, adj := p.book(natural)
+	b, adj := p.book(&c, natural)
 	c.Quarter, c.Adjustment = b, adj
 	if adj {
 		c.AdjustsQuarter = natural
@@ -407,6 +444,7 @@ const (
 	outUnattributed
 	outService
 	outPartner
+	outDismissed // a software line dismissed as direct by hand
 )
 
 // matchBy says which key matched a line to a deal (the "matched by" of the reasons).
@@ -435,6 +473,7 @@ type lineAttr struct {
 	kind outcome
 	pol  int32 // index in Program.policies, -1 = default
 	p    *partnerAttr
+	m    *ManualDecision // the manual decision the line follows (assigned or dismissed), nil when none
 }
 
 // partnerAttr is what a partner or service credit of a line depends on, as it stood when
@@ -726,19 +765,37 @@ func (p *Program) syncException(rec *invoiceRec, l *lineRec, tried []string, clo
 		pol := p.policyOf(l.attr.pol)
 		e := Exception{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
 			Customer: rec.customer, Segment: l.segment, InvoiceDate: rec.date, Amount: Money{l.amount, rec.currency},
-			Status: "open", Tried: tried, EventIDs: filterEmpty([]string{rec.eventID, pol.id})}
+			Status: "open", Tried: tried, EventIDs: filterEmpty([]string{rec.eventID, pol.id}), CustomerKey: rec.custKey}
 		p.exceptions[ek] = &excRec{Exception: e}
 		p.dirty.exception(ek)
 		return []Exception{e}
 	}
 	old := p.exceptions[ek]
+	if m := l.attr.m; m != nil && rec.line(l.line) == l {
+		// A manual decision shows on the line's exception whatever its status was.
+		e := Exception{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
+			Customer: rec.customer, Segment: l.segment, InvoiceDate: rec.date, Amount: Money{l.amount, rec.currency},
+			Status: m.Decision, Tried: []string{}, EventIDs: []string{rec.eventID, m.EventID}, CustomerKey: rec.custKey,
+			Reason: m.Reason, DecidedBy: m.By}
+		if old != nil {
+			e.Tried = old.Tried
+		}
+		if a := l.attr.p; a != nil {
+			e.ClaimedBy, e.PartnerID = a.dealID, a.partnerID
+		}
+		if old != nil {
+			delete(p.exceptions, ek)
+			p.dirty.exception(ek)
+		}
+		return []Exception{e}
+	}
 	if old == nil || old.Status != "open" {
 		return nil
 	}
 	e := old.Exception
 	e.Status = closedAs
 	if a := l.attr.p; l.attr.kind == outPartner && a != nil && rec.line(l.line) == l {
-		e.Status, e.ClaimedBy = "matched", a.dealID
+		e.Status, e.ClaimedBy, e.PartnerID = "matched", a.dealID, a.partnerID
 		if a.claimed {
 			e.Status = "claimed"
 		}
@@ -786,7 +843,7 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 		for _, l := range m.Lines {
 			out.Exceptions = append(out.Exceptions, Exception{OEMID: m.OEMID, InvoiceNumber: m.InvoiceNumber, Revision: m.Revision, Line: l.Line,
 				Customer: m.Customer.Name, Segment: l.Segment, InvoiceDate: m.InvoiceDate, Amount: Money{-l.AmountMinor, m.Currency},
-				Status: "waiting", EventIDs: []string{eventID},
+				Status: "waiting", EventIDs: []string{eventID}, CreditMemo: true,
 				Tried: []string{"credit memo for " + m.CreditMemoFor + ", which has not arrived yet; applied when it arrives"}})
 		}
 		return out, nil
@@ -801,7 +858,7 @@ func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *
 	exc := func(l *lineRec, status, tried string) Exception {
 		return Exception{OEMID: memo.oemID, InvoiceNumber: memo.number, Revision: memo.revision, Line: l.line, Customer: memo.customer,
 			Segment: l.segment, InvoiceDate: memo.date, Amount: Money{-l.amount, memo.currency}, Status: status,
-			EventIDs: []string{memo.eventID}, Tried: []string{tried}}
+			EventIDs: []string{memo.eventID}, Tried: []string{tried}, CreditMemo: true}
 	}
 	lines := memo.lines
 	memo.lines = nil
@@ -989,6 +1046,11 @@ func (p *Program) decide(rec *invoiceRec, l *lineRec) (lineAttr, []string) {
 		return lineAttr{kind: outOEM, pol: pi}, nil
 	}
 	pol := p.policyOf(pi)
+	if m := p.manual[invKey(rec.oemID, rec.number)][l.line]; m.Decision == ManualDismissed {
+		return lineAttr{kind: outDismissed, pol: pi, m: &m}, nil
+	} else if d := p.deals[m.DealID]; m.Decision == ManualAssigned && d != nil {
+		return lineAttr{kind: outPartner, pol: pi, p: p.partnerAttr(rec.date, d, 0, pol), m: &m}, nil
+	}
 	d, how, tried := p.match(rec, l.segment, rec.date, true)
 	if d != nil {
 		a := p.partnerAttr(rec.date, d, how, pol)
@@ -1053,6 +1115,10 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		c := base
 		c.Kind, c.Reason, c.EventIDs = CreditUnattributed, "no registration matched; exception open", ids(pol.id)
 		return []Credit{c}
+	case outDismissed:
+		c := base
+		c.Kind, c.Reason, c.EventIDs = CreditDirect, "dismissed as direct by "+a.m.By+": "+a.m.Reason, ids(a.m.EventID, pol.id)
+		return []Credit{c}
 	case outService:
 		s := a.p
 		c := base
@@ -1063,6 +1129,9 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	}
 	s := a.p
 	how := s.matched
+	if a.m != nil {
+		how = "assigned by hand by " + a.m.By + ": " + a.m.Reason
+	}
 	if s.claimed {
 		how = fmt.Sprintf("claim within %d grace days after engagement before the invoice date", s.grace)
 		if s.matched != "" {
@@ -1070,6 +1139,9 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		}
 	}
 	evIDs := ids(s.regID, s.approvalID, pol.id)
+	if a.m != nil {
+		evIDs = ids(s.regID, s.approvalID, a.m.EventID, pol.id)
+	}
 	rev := base
 	rev.Kind, rev.PartnerID, rev.RegistrationID = CreditRevenue, s.partnerID, s.dealID
 	// Concatenation, not Sprintf: this runs for every attributed line of every rebuild.
@@ -1236,4 +1308,70 @@ func filterEmpty(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// ManualDecision is a manual decision on an invoice line (exception.go): what the line's
+// credits are rebuilt with while it is in force.
+type ManualDecision struct {
+	Decision string // ManualAssigned or ManualDismissed
+	DealID   string
+	EventID  string
+	Reason   string
+	By       string
+}
+
+// decideByHand records (m) or withdraws (nil) the manual decision on a line, then
+// attributes the line again if its invoice is known (else the decision waits for it): the
+// old credits are reversed and the new ones booked, naming the decision.
+func (p *Program) decideByHand(oemID, number string, line int, m *ManualDecision, cause, causeID string) Outcome {
+	key := invKey(oemID, number)
+	if m != nil {
+		if p.manual[key] == nil {
+			p.manual[key] = map[int]ManualDecision{}
+		}
+		p.manual[key][line] = *m
+	} else {
+		delete(p.manual[key], line)
+		if len(p.manual[key]) == 0 {
+			delete(p.manual, key)
+		}
+	}
+	var out Outcome
+	rec := p.invoices[key]
+	if rec == nil || rec.memoFor != "" {
+		return out
+	}
+	lr := rec.line(line)
+	if lr == nil {
+		return out
+	}
+	before := p.lineCredits(rec, lr)
+	attr, tried := p.decide(rec, lr)
+	lr.attr = attr
+	out.Credits = p.rebook(before, p.lineCredits(rec, lr), cause, causeID, true, 0)
+	out.Exceptions = p.syncException(rec, lr, tried, "superseded")
+	if m == nil && attr.kind != outUnattributed {
+		// Reopened onto a line a registration now takes: say so on the exception.
+		out.Exceptions = append(out.Exceptions, p.reopenedException(rec, lr)...)
+	}
+	p.indexInvoice(key, rec)
+	p.dirty.invoice(key)
+	return out
+}
+
+// reopenedException is the exception of a reopened line that a registration now takes:
+// matched (or claimed) by its deal.
+func (p *Program) reopenedException(rec *invoiceRec, l *lineRec) []Exception {
+	a := l.attr.p
+	if l.attr.kind != outPartner || a == nil {
+		return nil
+	}
+	e := Exception{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
+		Customer: rec.customer, Segment: l.segment, InvoiceDate: rec.date, Amount: Money{l.amount, rec.currency},
+		Status: "matched", Tried: []string{}, EventIDs: []string{rec.eventID}, CustomerKey: rec.custKey,
+		ClaimedBy: a.dealID, PartnerID: a.partnerID}
+	if a.claimed {
+		e.Status = "claimed"
+	}
+	return []Exception{e}
 }

@@ -48,6 +48,7 @@ type LineRecord struct {
 	Kind    uint8 // the fold's outcome code; Load refuses one it does not know
 	Policy  int32 // index of the policy version in the core's Policies, -1 = the defaults
 	Partner *LinePartner
+	Manual  *ManualDecision // the manual decision the line follows (exception queue), nil when none
 }
 
 // MemoRecord is what one credit memo returned on a line.
@@ -99,6 +100,17 @@ type CoreRecord struct {
 	RepIDs   map[string]string
 	Credited []CreditedRecord
 	Mix      []Mix
+	// Manual: the manual decisions in force (exception queue), by invoice key and line;
+	// Approved: partner -> the quarters whose statement is approved.
+	Manual   []ManualRecord
+	Approved map[string][]Quarter
+}
+
+// ManualRecord is the manual decision in force on one invoice line.
+type ManualRecord struct {
+	Invoice  string // the invoice key (OEM and number)
+	Line     int
+	Decision ManualDecision
 }
 
 // PartnerRecord is a partner's state with the events that gave its tiers.
@@ -145,7 +157,7 @@ func invoiceRecord(r *invoiceRec) InvoiceRecord {
 		j.Lines = make([]LineRecord, len(r.lines))
 	}
 	for i, l := range r.lines {
-		lj := LineRecord{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: uint8(l.attr.kind), Policy: l.attr.pol}
+		lj := LineRecord{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: uint8(l.attr.kind), Policy: l.attr.pol, Manual: l.attr.m}
 		if l.memos != nil {
 			lj.Memos = make([]MemoRecord, len(*l.memos))
 			for k, m := range *l.memos {
@@ -180,10 +192,11 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 		if lj.Policy < -1 || lj.Policy >= int32(len(p.policies)) {
 			return nil, fmt.Errorf("line %d: policy index %d of %d", lj.Line, lj.Policy, len(p.policies))
 		}
-		if outcome(lj.Kind) > outPartner {
+		if outcome(lj.Kind) > outDismissed {
 			return nil, fmt.Errorf("line %d: outcome %d unknown", lj.Line, lj.Kind)
 		}
-		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount, attr: lineAttr{kind: outcome(lj.Kind), pol: lj.Policy}}
+		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount,
+			attr: lineAttr{kind: outcome(lj.Kind), pol: lj.Policy, m: lj.Manual}}
 		if lj.Memos != nil {
 			ms := make([]memoReturn, len(lj.Memos))
 			for k, m := range lj.Memos {
@@ -213,6 +226,20 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 // slices with the program: encode it before the program folds again.
 func (p *Program) Core() CoreRecord {
 	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	for _, k := range sortedKeys(p.manual) {
+		for _, line := range sortedKeys(p.manual[k]) {
+			c.Manual = append(c.Manual, ManualRecord{k, line, p.manual[k][line]})
+		}
+	}
+	for _, id := range sortedKeys(p.approved) {
+		if c.Approved == nil {
+			c.Approved = map[string][]Quarter{}
+		}
+		for q := range p.approved[id] {
+			c.Approved[id] = append(c.Approved[id], q)
+		}
+		sort.Slice(c.Approved[id], func(i, j int) bool { return c.Approved[id][i].Compare(c.Approved[id][j]) < 0 })
+	}
 	for _, id := range sortedKeys(p.partners) {
 		r := p.partners[id]
 		pc := PartnerRecord{ID: id, State: r.PartnerState}
@@ -261,6 +288,18 @@ func RestoreProgram(c CoreRecord) *Program {
 	p.position, p.seq = c.Position, c.Seq
 	if c.Pending != nil {
 		p.pending = c.Pending
+	}
+	for _, m := range c.Manual {
+		if p.manual[m.Invoice] == nil {
+			p.manual[m.Invoice] = map[int]ManualDecision{}
+		}
+		p.manual[m.Invoice][m.Line] = m.Decision
+	}
+	for id, qs := range c.Approved {
+		p.approved[id] = map[Quarter]bool{}
+		for _, q := range qs {
+			p.approved[id][q] = true
+		}
 	}
 	for _, pc := range c.Partners {
 		r := &partnerRec{PartnerState: pc.State}

@@ -12,8 +12,10 @@ import (
 // batch, the caller asks the program what the batch may read (Wants), loads
 // those records from its store (Load), folds the batch, then takes back what
 // changed and lets the program drop the rest (Evict). The remaining state
-// (partners, tiers, seats, policies, quarters, field reps, credited totals and
-// revenue mix) grows with partners and quarters, not with the log; it is saved
+// (partners, tiers, seats, policies, quarters, field reps, credited totals,
+// revenue mix, approved statements and the manual decisions of the exception
+// queue, one per line worked by hand) grows with partners, quarters and the
+// analysts' work, not with the log; it is saved
 // whole through Core and restored with RestoreProgram.
 //
 // A program from NewProgram never evicts anything and needs no store.
@@ -208,8 +210,16 @@ func (p *Program) Wants(env Envelope, w *Wants) {
 			from = old.On
 		}
 		w.InvoicesByIndex = append(w.InvoicesByIndex, IndexKey{"*", from})
+	case ExceptionAssigned:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+		w.DealIDs = append(w.DealIDs, e.DealID)
+	case ExceptionDismissed:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
+	case ExceptionReopened:
+		w.Invoices = append(w.Invoices, InvoiceRef{e.OEMID, e.InvoiceNumber})
 	case InvoiceReceived:
 		key := invKey(e.OEMID, e.InvoiceNumber)
+		w.DealIDs = append(w.DealIDs, p.manualDeals(key)...)
 		// The first event of the document's own stream has no earlier revision to
 		// supersede, hence no stored record (most invoices: no lookup).
 		if env.StreamVersion != 1 || env.StreamID != InvoiceStream(e.OEMID, e.InvoiceNumber) {
@@ -250,6 +260,7 @@ func (p *Program) WantsMore(w Wants) Wants {
 		if rec.regID != "" {
 			more.DealIDs = append(more.DealIDs, rec.regID)
 		}
+		more.DealIDs = append(more.DealIDs, p.manualDeals(k)...)
 		until := rec.date.AddDays(grace)
 		more.DealsByKey = append(more.DealsByKey, DayKey{rec.custKey, rec.date, until})
 		if rec.domain != "" {
@@ -377,4 +388,16 @@ func parseExcKey(k string) (ExceptionRef, error) {
 		return ExceptionRef{}, fmt.Errorf("domain: exception key %q: %w", k, err)
 	}
 	return ExceptionRef{InvoiceRef{parts[0], parts[1]}, n}, nil
+}
+
+// manualDeals returns the deals the manual decisions on an invoice's lines assign them to
+// (kept in the core: one entry per line worked by hand), in line order.
+func (p *Program) manualDeals(key string) []string {
+	var ids []string
+	for _, line := range sortedKeys(p.manual[key]) {
+		if m := p.manual[key][line]; m.DealID != "" {
+			ids = append(ids, m.DealID)
+		}
+	}
+	return ids
 }

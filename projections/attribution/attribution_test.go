@@ -420,7 +420,7 @@ func TestStatementScorecardPerCurrency(t *testing.T) {
 	row := func(q, cur string, revenue, rebates, credited int64, eligible string, unmet ...string) attribution.Statement {
 		s := attribution.Statement{PartnerID: "var-1", Quarter: q, Currency: cur, CreditedRevenue: revenue, Rebates: rebates,
 			Tier: "gold", CurrentTier: "gold", EligibleTier: eligible, Segments: []string{}, ScorecardCurrency: "USD",
-			ScorecardCredited: credited, Unmet: append([]string{}, unmet...)}
+			ScorecardCredited: credited, Unmet: append([]string{}, unmet...), Status: "accrued", Accrued: rebates}
 		return s
 	}
 	want := []attribution.Statement{

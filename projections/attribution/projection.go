@@ -37,18 +37,22 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 5: the fold's stored state is this projection's compact binary
-// form (records.go) instead of the domain's JSON. Version 4 kept adjustments
-// for closed quarters apart in the revenue mix, the scorecard only in its
-// currency's statement and the arithmetic on ledger rows; version 3
-// attributed lines in business time and re-attributed them on late facts;
-// version 2 decided a line once, when it arrived; version 1 kept the state in
-// memory. A runner that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 5 }
+// Version is 6: statements carry their approval and payouts (table
+// payouts); exceptions carry their id, quarter, customer key, the partner a
+// line went to and the manual decisions of the exception queue; the core
+// keeps manual decisions and approved statements. Version 5: the fold's
+// stored state is this projection's compact binary form (records.go)
+// instead of the domain's JSON. Version 4 kept adjustments for closed
+// quarters apart in the revenue mix, the scorecard only in its currency's
+// statement and the arithmetic on ledger rows; version 3 attributed lines
+// in business time and re-attributed them on late facts; version 2 decided
+// a line once, when it arrived; version 1 kept the state in memory. A runner
+// that finds another version rebuilds (Runner.Run).
+func (*Projection) Version() int { return 6 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
-	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations"}
+	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations", "payouts"}
 }
 
 const ddl = `
@@ -92,6 +96,13 @@ CREATE TABLE exceptions (
 	claimed_by     text   NOT NULL,
 	event_ids      text[] NOT NULL,
 	position       bigint NOT NULL,
+	exception_id   text   NOT NULL,
+	quarter        text   NOT NULL,
+	customer_key   text   NOT NULL,
+	partner_id     text   NOT NULL,
+	reason         text   NOT NULL,
+	decided_by     text   NOT NULL,
+	credit_memo    boolean NOT NULL,
 	PRIMARY KEY (oem_id, invoice_number, line)
 );
 CREATE TABLE statements (
@@ -115,7 +126,21 @@ CREATE TABLE statements (
 	current_tier          text   NOT NULL,
 	scorecard_currency    text   NOT NULL,
 	position              bigint NOT NULL,
+	approved              boolean NOT NULL,
+	approved_rebates      bigint NOT NULL,
+	paid                  bigint NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
+);
+CREATE TABLE payouts (
+	position     bigint NOT NULL PRIMARY KEY,
+	partner_id   text   NOT NULL,
+	quarter      text   NOT NULL,
+	currency     text   NOT NULL,
+	amount_minor bigint NOT NULL,
+	reference    text   NOT NULL,
+	paid_on      text   NOT NULL,
+	recorded_by  text   NOT NULL,
+	event_id     text   NOT NULL
 );
 CREATE TABLE revenue_mix (
 	quarter            text   NOT NULL,
@@ -159,6 +184,7 @@ func (*Projection) Indexes() []string {
 		"CREATE INDEX ledger_line ON ledger (oem_id, invoice_number, line)",
 		"CREATE INDEX ledger_quarter_partner ON ledger (quarter, partner_id)",
 		"CREATE INDEX exceptions_status ON exceptions (status)",
+		"CREATE UNIQUE INDEX exceptions_id ON exceptions (exception_id)",
 		"CREATE INDEX statements_quarter ON statements (quarter)",
 		"CREATE INDEX registrations_partner ON registrations (partner_id, status)",
 	}
@@ -266,13 +292,14 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	var (
-		excs     = map[string]domain.Exception{}
-		excPos   = map[string]int64{}
-		stmts    = map[stmtKey]*stmtDelta{}
-		touched  []*stmtDelta
-		quarters = map[domain.Quarter]int64{}
-		deals    = map[string]int64{}
-		ledger   *ledgerCopy
+		lifecycle []lifecycleStep
+		excs      = map[string]domain.Exception{}
+		excPos    = map[string]int64{}
+		stmts     = map[stmtKey]*stmtDelta{}
+		touched   []*stmtDelta
+		quarters  = map[domain.Quarter]int64{}
+		deals     = map[string]int64{}
+		ledger    *ledgerCopy
 	)
 	if s.stream != nil {
 		ledger = s.stream
@@ -347,6 +374,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
 			excs[k], excPos[k] = e, r.Position
 		}
+		if out.Approved != nil || out.Payout != nil {
+			lifecycle = append(lifecycle, lifecycleStep{position: r.Position, eventID: r.ID.String(), approved: out.Approved, payout: out.Payout})
+		}
 	}
 	last := batch[len(batch)-1].Position
 	if s.stream == nil {
@@ -360,7 +390,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	for _, k := range sortedKeys(excs) {
 		e := excs[k]
 		excRows = append(excRows, []any{e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
-			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k]})
+			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k],
+			domain.ExceptionID(e.OEMID, e.InvoiceNumber, e.Line), quarterText(e.InvoiceDate.Quarter()), e.CustomerKey, e.PartnerID,
+			e.Reason, e.DecidedBy, e.CreditMemo})
 	}
 	for _, k := range sortedStmtKeys(stmts) {
 		d := stmts[k]
@@ -373,7 +405,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
 			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position})
+			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0)})
 	}
 	qs := make([]domain.Quarter, 0, len(quarters))
 	for q := range quarters {
@@ -412,7 +444,9 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		{"exceptions", excRows, `ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision,
 			customer = EXCLUDED.customer, segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date,
 			amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried,
-			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position`},
+			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position,
+			quarter = EXCLUDED.quarter, customer_key = EXCLUDED.customer_key, partner_id = EXCLUDED.partner_id,
+			reason = EXCLUDED.reason, decided_by = EXCLUDED.decided_by`},
 		{"statements", stmtRows, `ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
 			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
 			rebates = statements.rebates + EXCLUDED.rebates,
@@ -438,6 +472,43 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 	}
 	if err := writeUpserts(ctx, tx, append(writes, stored...)); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+	}
+	if err := writeLifecycle(ctx, tx, lifecycle); err != nil {
+		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
+	}
+	return nil
+}
+
+// lifecycleStep is a statement approval or payout of the batch.
+type lifecycleStep struct {
+	position int64
+	eventID  string
+	approved *domain.StatementApproved
+	payout   *domain.PayoutRecorded
+}
+
+// writeLifecycle records approvals and payouts after the batch's statement sums: an
+// approval takes the statement's rebates as they stand (the domain books nothing more into
+// an approved statement, so they equal the sums at the approval), a payout adds to paid.
+func writeLifecycle(ctx context.Context, tx pgx.Tx, steps []lifecycleStep) error {
+	for _, s := range steps {
+		if a := s.approved; a != nil {
+			if _, err := tx.Exec(ctx, `UPDATE statements SET approved = true, approved_rebates = rebates + adjustment_rebates
+				WHERE partner_id = $1 AND quarter = $2`, a.PartnerID, a.Quarter.String()); err != nil {
+				return fmt.Errorf("approve statement %s %s: %w", a.PartnerID, a.Quarter, err)
+			}
+			continue
+		}
+		p := s.payout
+		if _, err := tx.Exec(ctx, `UPDATE statements SET paid = paid + $4 WHERE partner_id = $1 AND quarter = $2 AND currency = $3`,
+			p.PartnerID, p.Quarter.String(), p.Amount.Currency, p.Amount.Amount); err != nil {
+			return fmt.Errorf("payout of %s %s: %w", p.PartnerID, p.Quarter, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO payouts (position, partner_id, quarter, currency, amount_minor, reference, paid_on,
+			recorded_by, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.position, p.PartnerID, p.Quarter.String(),
+			p.Amount.Currency, p.Amount.Amount, p.Reference, p.PaidOn.String(), p.By, s.eventID); err != nil {
+			return fmt.Errorf("payout of %s %s: %w", p.PartnerID, p.Quarter, err)
+		}
 	}
 	return nil
 }

@@ -101,6 +101,15 @@ type Statement struct {
 	// name); EligibleTier is the tier the quarter's scorecard qualifies for.
 	CurrentTier       string `json:"current_tier"`
 	ScorecardCurrency string `json:"scorecard_currency"`
+	// The rebate lifecycle: Accrued is the statement's rebates (own and
+	// adjustments), Approved says whether finance approved it, ApprovedRebates
+	// what it approved (Accrued at the approval, which never changes after),
+	// Paid the payouts recorded and Outstanding = ApprovedRebates - Paid.
+	Status          string `json:"status"`
+	Accrued         int64  `json:"accrued_rebates_minor"`
+	ApprovedRebates int64  `json:"approved_rebates_minor"`
+	Paid            int64  `json:"paid_minor"`
+	Outstanding     int64  `json:"outstanding_minor"`
 }
 
 // Mix is a quarter's direct and indirect revenue in one currency: the
@@ -196,7 +205,8 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
 			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
-			quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency FROM `+r.table("statements")+`
+			quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency, approved,
+			approved_rebates, paid FROM `+r.table("statements")+`
 			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR quarter = $2) ORDER BY partner_id, quarter, currency`, partnerID, quarter)
 		if err != nil {
 			return fmt.Errorf("attribution: statements: %w", err)
@@ -204,10 +214,16 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 		defer rows.Close()
 		for rows.Next() {
 			var s Statement
+			var approved bool
 			if err := rows.Scan(&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 				&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
-				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency); err != nil {
+				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
+				&approved, &s.ApprovedRebates, &s.Paid); err != nil {
 				return fmt.Errorf("attribution: statements: %w", err)
+			}
+			s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
+			if approved {
+				s.Status = "approved"
 			}
 			out = append(out, s)
 		}

@@ -248,10 +248,12 @@ type upsert struct {
 // columns lists each written table's columns in table order.
 var columns = map[string][]string{
 	"exceptions": {"oem_id", "invoice_number", "line", "revision", "customer", "segment", "invoice_date", "amount_minor",
-		"currency", "status", "tried", "claimed_by", "event_ids", "position"},
+		"currency", "status", "tried", "claimed_by", "event_ids", "position", "exception_id", "quarter", "customer_key", "partner_id",
+		"reason", "decided_by", "credit_memo"},
 	"statements": {"partner_id", "quarter", "currency", "credited_revenue", "rebates", "service_credit", "adjustment_revenue",
 		"adjustment_rebates", "adjustment_service", "tier", "eligible_tier", "certified_engineers", "segments", "quarterly_target",
-		"target_currency", "scorecard_credited", "unmet", "current_tier", "scorecard_currency", "position"},
+		"target_currency", "scorecard_credited", "unmet", "current_tier", "scorecard_currency", "position",
+		"approved", "approved_rebates", "paid"}, // the lifecycle columns: set by writeLifecycle, never by the merge
 	"revenue_mix": {"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps", "adjustment_direct_minor",
 		"adjustment_indirect_minor", "position"},
 	"registrations": {"deal_id", "partner_id", "customer", "customer_key", "geography", "segments", "expected_minor", "currency",

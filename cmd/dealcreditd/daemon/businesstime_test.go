@@ -33,8 +33,10 @@ type e2e struct {
 	today domain.Date
 }
 
-func newE2E(t *testing.T) *e2e {
-	d := daemontest.Start(t, nil)
+func newE2E(t *testing.T) *e2e { return e2eOn(t, daemontest.Start(t, nil)) }
+
+// e2eOn connects an e2e to a started daemon's JetStream.
+func e2eOn(t *testing.T, d *daemontest.Daemon) *e2e {
 	nc, err := nats.Connect(d.NATSURL)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,115 @@
+package attribution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"dealcredit/domain"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ExceptionRow is one row of the exception queue (the exceptions table).
+type ExceptionRow struct {
+	ExceptionID   string   `json:"exception_id"`
+	OEMID         string   `json:"oem_id"`
+	InvoiceNumber string   `json:"invoice_number"`
+	Line          int      `json:"line"`
+	Revision      int      `json:"revision"`
+	CreditMemo    bool     `json:"credit_memo"`
+	Customer      string   `json:"customer"`
+	CustomerKey   string   `json:"customer_key"`
+	Segment       string   `json:"segment"`
+	InvoiceDate   string   `json:"invoice_date"`
+	Quarter       string   `json:"quarter"`
+	AmountMinor   int64    `json:"amount_minor"`
+	Currency      string   `json:"currency"`
+	Status        string   `json:"status"`
+	Tried         []string `json:"tried"`
+	ClaimedBy     string   `json:"claimed_by"`
+	PartnerID     string   `json:"partner_id"`
+	Reason        string   `json:"reason"`
+	DecidedBy     string   `json:"decided_by"`
+	EventIDs      []string `json:"event_ids"`
+}
+
+// ExceptionFilter selects exceptions; empty fields match everything.
+// Customer matches a part of the customer's name, case-insensitively.
+// VisibleTo, a partner id, narrows the queue to what that partner may see
+// (docs/api.md, "Exceptions"): the open exceptions of customers it
+// registered and the lines that went to it, without what was tried, the
+// event ids, the reason and who decided. After is the exception_id of the
+// last row of the previous page; Limit bounds the page (1..1000).
+type ExceptionFilter struct {
+	Status, OEMID, Quarter, PartnerID, Customer string
+	VisibleTo                                   string
+	After                                       string
+	Limit                                       int
+}
+
+const exceptionSelect = `SELECT exception_id, oem_id, invoice_number, line, revision, credit_memo, customer, customer_key, segment,
+	invoice_date, quarter, amount_minor, currency, status, tried, claimed_by, partner_id, reason, decided_by, event_ids FROM `
+
+func scanException(row pgx.Row) (ExceptionRow, error) {
+	var e ExceptionRow
+	err := row.Scan(&e.ExceptionID, &e.OEMID, &e.InvoiceNumber, &e.Line, &e.Revision, &e.CreditMemo, &e.Customer, &e.CustomerKey,
+		&e.Segment, &e.InvoiceDate, &e.Quarter, &e.AmountMinor, &e.Currency, &e.Status, &e.Tried, &e.ClaimedBy, &e.PartnerID,
+		&e.Reason, &e.DecidedBy, &e.EventIDs)
+	return e, err
+}
+
+// Exceptions returns one page of the exceptions matching f, ordered by OEM,
+// invoice number and line, and the position it reflects.
+func (r *Reader) Exceptions(ctx context.Context, f ExceptionFilter) ([]ExceptionRow, int64, error) {
+	out := []ExceptionRow{}
+	limit := f.Limit
+	if limit < 1 || limit > 1000 {
+		limit = 100
+	}
+	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, exceptionSelect+r.table("exceptions")+` e
+			WHERE ($1 = '' OR status = $1) AND ($2 = '' OR oem_id = $2) AND ($3 = '' OR quarter = $3)
+			AND ($4 = '' OR partner_id = $4) AND ($5 = '' OR strpos(lower(customer), lower($5)) > 0)
+			AND ($6 = '' OR partner_id = $6 OR (status = 'open' AND NOT credit_memo AND customer_key IN
+				(SELECT customer_key FROM `+r.table("registrations")+` WHERE partner_id = $6)))
+			AND ($7 = '' OR (oem_id, invoice_number, line) > (SELECT oem_id, invoice_number, line FROM `+r.table("exceptions")+`
+				WHERE exception_id = $7))
+			ORDER BY oem_id, invoice_number, line LIMIT $8`,
+			f.Status, f.OEMID, f.Quarter, f.PartnerID, f.Customer, f.VisibleTo, f.After, limit)
+		if err != nil {
+			return fmt.Errorf("attribution: exceptions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanException(rows)
+			if err != nil {
+				return fmt.Errorf("attribution: exceptions: %w", err)
+			}
+			if f.VisibleTo != "" {
+				e.Tried, e.EventIDs, e.Reason, e.DecidedBy = []string{}, []string{}, "", ""
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, pos, err
+}
+
+// Exception returns the exception with id; an unknown id is a *domain.Error
+// with code NotFound.
+func (r *Reader) Exception(ctx context.Context, id string) (ExceptionRow, error) {
+	var e ExceptionRow
+	_, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		e, err = scanException(tx.QueryRow(ctx, exceptionSelect+r.table("exceptions")+` WHERE exception_id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("attribution: exception %s: %w", id, err)
+		}
+		return nil
+	})
+	return e, err
+}
