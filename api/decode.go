@@ -144,7 +144,7 @@ func parseDate(field, v string) (domain.Date, error) {
 	}
 	d, err := domain.ParseDate(v)
 	if err != nil {
-		return d, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a date like 2026-02-14, got " + quoteShort(v)}
+		return d, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a date like 2026-02-14, got " + domain.Quote(v)}
 	}
 	return d, nil
 }

@@ -22,7 +22,7 @@ func (s *server) listExceptions() http.HandlerFunc {
 		f := attribution.ExceptionFilter{Status: qv.Get("status"), OEMID: qv.Get("oem_id"), PartnerID: qv.Get("partner_id"),
 			Customer: qv.Get("customer"), After: qv.Get("after")}
 		if f.Status != "" && !exceptionStatuses[f.Status] {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "status", Rule: "enum", Message: "must be one of open, matched, claimed, assigned, dismissed, superseded, waiting, applied, refused; got " + quoteShort(f.Status)})
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "status", Rule: "enum", Message: "must be one of open, matched, claimed, assigned, dismissed, superseded, waiting, applied, refused; got " + domain.Quote(f.Status)})
 			return
 		}
 		for _, c := range []struct{ field, v string }{{"oem_id", f.OEMID}, {"partner_id", f.PartnerID}, {"after", f.After}} {

@@ -110,12 +110,7 @@ func (s *server) reporting(ctx context.Context, q domain.Quarter) (string, domai
 // (see domain.ReportStatement).
 func (s *server) reportedStatement() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pid := r.PathValue("id")
-		if err := ownPartner(r, pid); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
+		pid, q, err := s.ownStatementPath(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return

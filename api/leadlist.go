@@ -37,11 +37,11 @@ func (s *server) listLeads() http.HandlerFunc {
 			}
 		}
 		if f.Status != "" && !slices.Contains(leadStatuses, f.Status) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "status", Rule: "enum", Message: "status must be open, offered, accepted, unassigned or closed, got " + quoteShort(f.Status)})
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "status", Rule: "enum", Message: "status must be open, offered, accepted, unassigned or closed, got " + domain.Quote(f.Status)})
 			return
 		}
 		if f.Source != "" && f.Source != string(domain.LeadFromCampaign) && f.Source != string(domain.LeadFromEvent) {
-			s.fail(w, r, &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + quoteShort(f.Source)})
+			s.fail(w, r, &Error{Code: CodeInvalid, Field: "source", Rule: "enum", Message: "source must be campaign or event, got " + domain.Quote(f.Source)})
 			return
 		}
 		limit, err := queryInt(r, "limit", 100, 1, 500)

@@ -305,7 +305,7 @@ func (s *server) getPartner() http.HandlerFunc {
 		}
 		p := st
 		if !p.Exists() {
-			s.fail(w, r, &Error{Code: CodeNotFound, Field: "id", Message: "partner " + quoteShort(id) + " is not enrolled"})
+			s.fail(w, r, &Error{Code: CodeNotFound, Field: "id", Message: "partner " + domain.Quote(id) + " is not enrolled"})
 			return
 		}
 		h, err := app.Load(r.Context(), s.app, domain.PolicyStream(), domain.PolicyHistory{}, domain.EvolvePolicy)

@@ -105,7 +105,7 @@ func quarterParam(v, field string) (domain.Quarter, error) {
 	}
 	q, err := domain.ParseQuarter(v)
 	if err != nil {
-		return domain.Quarter{}, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a quarter like 2026Q1, got " + quoteShort(v)}
+		return domain.Quarter{}, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a quarter like 2026Q1, got " + domain.Quote(v)}
 	}
 	return q, nil
 }
@@ -119,13 +119,6 @@ func (s *server) queryQuarter(v, field string) (domain.Quarter, error) {
 	return quarterParam(v, field)
 }
 
-func quoteShort(v string) string {
-	if r := []rune(v); len(r) > 40 {
-		v = string(r[:40]) + "..."
-	}
-	return strconv.Quote(v)
-}
-
 // partnerScope returns the partner a query is about: a partner token sees
 // only its own (another id answers 404), other roles may name any or none.
 func partnerScope(r *http.Request) (string, error) {
@@ -135,7 +128,7 @@ func partnerScope(r *http.Request) (string, error) {
 		return id, nil
 	}
 	if id != "" && id != p.PartnerID {
-		return "", errorf(CodeNotFound, "partner_id", "partner %s not found", quoteShort(id))
+		return "", errorf(CodeNotFound, "partner_id", "partner %s not found", domain.Quote(id))
 	}
 	return p.PartnerID, nil
 }
@@ -219,14 +212,21 @@ func (s *server) attribution() http.HandlerFunc {
 	}
 }
 
+// ownStatementPath reads {id} and {quarter} of a statement read: a partner
+// token reads its own partner's only; the quarter may be "current" or
+// "previous".
+func (s *server) ownStatementPath(r *http.Request) (string, domain.Quarter, error) {
+	pid := r.PathValue("id")
+	if err := ownPartner(r, pid); err != nil {
+		return "", domain.Quarter{}, err
+	}
+	q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
+	return pid, q, err
+}
+
 func (s *server) statement() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pid := r.PathValue("id")
-		if err := ownPartner(r, pid); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		q, err := s.queryQuarter(r.PathValue("quarter"), "quarter")
+		pid, q, err := s.ownStatementPath(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return

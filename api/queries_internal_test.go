@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"dealcredit/domain"
 	"dealcredit/projections/attribution"
 )
 
@@ -34,11 +35,11 @@ func TestWantsCSV(t *testing.T) {
 
 func TestQuoteShortKeepsUTF8AndEscapes(t *testing.T) {
 	long := strings.Repeat("é", 41)
-	if got := quoteShort(long); !utf8.ValidString(got) || !strings.HasSuffix(got, `..."`) {
-		t.Errorf("quoteShort(41 x é) = %q: cut inside a character or not marked", got)
+	if got := domain.Quote(long); !utf8.ValidString(got) || !strings.HasSuffix(got, `..."`) {
+		t.Errorf("domain.Quote(41 x é) = %q: cut inside a character or not marked", got)
 	}
-	if got := quoteShort(`a"b`); got != `"a\"b"` {
-		t.Errorf("quoteShort(a\"b) = %s, want the quote escaped", got)
+	if got := domain.Quote(`a"b`); got != `"a\"b"` {
+		t.Errorf("domain.Quote(a\"b) = %s, want the quote escaped", got)
 	}
 }
 
