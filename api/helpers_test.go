@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"dealcredit/api"
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/logbuf"
 	"dealcredit/internal/testkit/logtest"
 	"dealcredit/internal/testkit/openapicheck"
 )
@@ -47,27 +47,9 @@ const (
 	tokVarReg  = "tok-var-reg-01234567"
 )
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testAPI struct {
 	URL      string
-	Logs     *syncBuffer
+	Logs     *logbuf.Buffer
 	Registry *prometheus.Registry
 }
 
@@ -92,7 +74,7 @@ func mustAPI(tb testing.TB, opts ...apiOption) *testAPI {
 		tb.Fatalf("new store: %v", err)
 	}
 	tb.Cleanup(store.Close)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	d := api.Deps{
 		Store: store, Pool: pool, Tokens: testTokens,
