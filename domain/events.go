@@ -132,6 +132,8 @@ type TierChanged struct {
 	// Override is true when an admin demoted a grandfathered partner before its review
 	// date (rule 5); Reason then says why.
 	Override bool `json:"override,omitempty"`
+	// ReviewID is the quarterly review whose proposal this change applies ("2026Q1-r1").
+	ReviewID string `json:"review_id,omitempty"`
 }
 
 // TierReviewed: a quarterly review kept the partner's tier ("partner.tier_reviewed").
@@ -141,6 +143,8 @@ type TierReviewed struct {
 	Outcome   string    `json:"outcome"`
 	On        Date      `json:"on"`
 	Scorecard Scorecard `json:"scorecard"`
+	// ReviewID is the quarterly review whose proposal this applies, if any.
+	ReviewID string `json:"review_id,omitempty"`
 }
 
 // SeatsSet: a geography's capacity of Platinum and Gold seats ("geo.seats_set").
@@ -563,6 +567,10 @@ func StreamOf(e Event) string {
 		return PolicyStream()
 	case QuarterClosed:
 		return QuarterStream(e.Quarter)
+	case ReviewRun:
+		return ReviewStream(e.Quarter)
+	case ProposalApplied:
+		return ReviewStream(e.Quarter)
 	case LeadCreated:
 		return LeadStream(e.LeadID)
 	case LeadOffered:

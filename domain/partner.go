@@ -426,24 +426,20 @@ func decideReviewTier(p PartnerState, g GeoState, pol Policy, c ReviewTier, toda
 	if c.Quarter.IsZero() {
 		return nil, invalidf("quarter", "quarter is required")
 	}
-	sc := ScorePartner(p, pol, c.Quarter, c.Credited)
-	if p.Grandfathered && today.Before(p.ReviewOn) {
-		return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
-			Outcome: "grandfathered as gold until " + p.ReviewOn.String()}}, nil
-	}
-	switch {
-	case sc.Eligible.Rank() > p.Tier.Rank():
-		evs, err := moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": requirements and target met", today, true, &sc)
+	sc, action, reason := reviewAim(p, pol, c.Quarter, c.Credited, today)
+	switch action {
+	case ReviewPromote:
+		evs, err := moveTier(p, g, sc.Eligible, reason, today, true, &sc)
 		if err != nil {
 			// Seats full: the review keeps the tier and records the waitlist.
 			return append([]Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc,
 				Outcome: "eligible for " + string(sc.Eligible) + "; " + err.Error()}}, evs...), nil
 		}
 		return evs, nil
-	case sc.Eligible.Rank() < p.Tier.Rank():
-		return moveTier(p, g, sc.Eligible, "tier review "+c.Quarter.String()+": "+sc.Unmet[0], today, true, &sc)
+	case ReviewDemote:
+		return moveTier(p, g, sc.Eligible, reason, today, true, &sc)
 	}
-	return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc, Outcome: "kept"}}, nil
+	return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, On: today, Scorecard: sc, Outcome: reason}}, nil
 }
 
 // decideSetSeats decides SetSeats (see DecidePartner).

@@ -18,6 +18,10 @@ func PolicyStream() string { return "policy-program" }
 // QuarterStream returns "quarter-2026Q1".
 func QuarterStream(q Quarter) string { return "quarter-" + q.String() }
 
+// ReviewStream returns "review-2026Q1", the stream of a quarter's tier reviews and the
+// proposals applied from them.
+func ReviewStream(q Quarter) string { return "review-" + q.String() }
+
 // GeographyStream returns "geo-<geo>", the stream of a geography's seat capacity and holders.
 func GeographyStream(geo string) string { return "geo-" + geo }
 
