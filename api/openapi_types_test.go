@@ -83,6 +83,14 @@ var responseTypes = map[string]any{
 	"POST /v1/exceptions/{id}/reopen 200":                     commandResult{},
 	"POST /v1/partners/{id}/statements/{quarter}/approve 200": commandResult{},
 	"POST /v1/partners/{id}/statements/{quarter}/payouts 201": commandResult{},
+
+	// Tier reviews (issue 15 item 3).
+	"POST /v1/reviews/{quarter} 200":                           reviewRun{},
+	"POST /v1/reviews/{quarter} 201":                           reviewRun{},
+	"GET /v1/reviews/{quarter} 200":                            reviewView{},
+	"POST /v1/reviews/{quarter}/apply 200":                     reviewApplied{},
+	"POST /v1/reviews/{quarter}/apply 207":                     reviewApplied{},
+	"POST /v1/reviews/{quarter}/proposals/{partner}/apply 200": proposalApplied{},
 }
 
 // TestResponseTypesMatchOpenAPI fails when a JSON answer of a route and its

@@ -74,6 +74,10 @@ type SeatsReader interface {
 
 	// Leads returns one page of the leads matching f (issue 15 item 5).
 	Leads(ctx context.Context, f leads.Filter) (leads.Page, error)
+
+	// Partners returns every enrolled partner, by id: who a quarterly tier
+	// review scores (issue 15 item 3).
+	Partners(ctx context.Context) ([]leads.Partner, error)
 }
 
 // queryResult wraps a read model answer with the position it reflects,

@@ -71,6 +71,10 @@ func (q *logQueries) Leads(ctx context.Context, f leads.Filter) (leads.Page, err
 	return leads.Page{Leads: []leads.Lead{{LeadID: fmt.Sprintf("%+v", f), Source: "campaign", Status: "open", Offers: []leads.Offer{}}}}, nil
 }
 
+func (q *logQueries) Partners(ctx context.Context) ([]leads.Partner, error) {
+	return []leads.Partner{}, nil
+}
+
 func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error) {
 	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, 0, nil
 }

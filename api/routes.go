@@ -46,6 +46,8 @@ var (
 	cmOnly    = []Role{RoleChannelManager}
 	cmPartner = []Role{RoleChannelManager, RolePartner}
 	readers   = []Role{RoleFinance, RoleAuditor, RolePartner}
+	// reviewers run tier reviews and apply them (as they change tiers).
+	reviewers = []Role{RoleAdmin, RoleChannelManager}
 	// exceptionWorkers work the exception queue (channel operations and finance).
 	exceptionWorkers = []Role{RoleChannelManager, RoleFinance}
 )
@@ -91,6 +93,12 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/leads/{id}/cascade", Roles: cmOnly, handler: leadAction("cascade")},
 		// The list of leads (issue 15 item 5).
 		{Method: "GET", Path: "/v1/leads", Roles: cmPartner, Owner: OwnerQueryPartner, handler: (*server).listLeads},
+
+		// Tier reviews (issue 15 item 3).
+		{Method: "POST", Path: "/v1/reviews/{quarter}", Roles: reviewers, handler: (*server).runReview},
+		{Method: "GET", Path: "/v1/reviews/{quarter}", Roles: all, handler: (*server).getReview},
+		{Method: "POST", Path: "/v1/reviews/{quarter}/apply", Roles: reviewers, handler: (*server).applyReview},
+		{Method: "POST", Path: "/v1/reviews/{quarter}/proposals/{partner}/apply", Roles: reviewers, handler: (*server).applyProposal},
 
 		{Method: "PUT", Path: "/v1/policy", Roles: []Role{RoleAdmin}, handler: (*server).setPolicy},
 		{Method: "GET", Path: "/v1/policy", Roles: all, handler: (*server).getPolicy},

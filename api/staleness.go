@@ -54,7 +54,15 @@ func (s *server) readModel(r *http.Request, name string) (ReadModel, error) {
 	if err != nil {
 		return ReadModel{}, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
+	return s.readModelAt(r.Context(), name, min)
+}
+
+// readModelAt is readModel with the minimum position given.
+func (s *server) readModelAt(ctx context.Context, name string, min int64) (ReadModel, error) {
+	if s.Queries == nil {
+		return ReadModel{}, errorf(CodeUnavailable, "", "the read models are not available in this process")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
 	defer cancel()
 	delay := 5 * time.Millisecond
 	for {

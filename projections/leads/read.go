@@ -71,3 +71,26 @@ func (r *Reader) Seats(ctx context.Context, geo string) (GeoSeats, error) {
 	}
 	return out, nil
 }
+
+// Partner is one enrolled partner as the leads read model knows it.
+type Partner struct {
+	ID        string `json:"id"`
+	Geography string `json:"geography"`
+	Kind      string `json:"kind"`
+	Tier      string `json:"tier"`
+}
+
+// Partners returns every enrolled partner (OEMs too), by id: who a
+// quarterly tier review scores.
+func (r *Reader) Partners(ctx context.Context) ([]Partner, error) {
+	rows, err := r.pool.Query(ctx, `SELECT partner_id, geography, kind, tier FROM `+
+		pgx.Identifier{r.schema, "lead_partners"}.Sanitize()+` ORDER BY partner_id`)
+	if err != nil {
+		return nil, fmt.Errorf("leads: partners: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Partner])
+	if err != nil {
+		return nil, fmt.Errorf("leads: partners: %w", err)
+	}
+	return out, nil
+}
