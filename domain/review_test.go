@@ -65,8 +65,12 @@ func TestProposeReview(t *testing.T) {
 			geo:  seatsOf(1, 10, map[domain.Tier][]string{gold: {"g1", "g2"}}),
 			want: []string{"g1: waitlist gold [platinum]", "g2: promote platinum"}},
 		{name: "one seat, two eligible: the waitlist comes first",
-			in:  []domain.Reviewee{{platinumReady("g1", gold), usdM(260_000)}, {platinumReady("g2", gold), usdM(400_000)}},
-			geo: func() domain.GeoState { g := seatsOf(1, 10, map[domain.Tier][]string{gold: {"g1", "g2"}}); g.Waitlist[plat] = []string{"g1"}; return g }(),
+			in: []domain.Reviewee{{platinumReady("g1", gold), usdM(260_000)}, {platinumReady("g2", gold), usdM(400_000)}},
+			geo: func() domain.GeoState {
+				g := seatsOf(1, 10, map[domain.Tier][]string{gold: {"g1", "g2"}})
+				g.Waitlist[plat] = []string{"g1"}
+				return g
+			}(),
 			want: []string{"g1: promote platinum", "g2: waitlist gold [platinum]"}},
 		{name: "a freed seat offered to the head of the waitlist is held for it",
 			in: []domain.Reviewee{{platinumReady("g2", gold), usdM(400_000)}},
