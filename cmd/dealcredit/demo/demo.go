@@ -104,6 +104,8 @@ type Summary struct {
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
 
+	Review ReviewSummary // the quarter's tier review (review.go)
+
 	// Next are the commands the demo suggests after its summary, with this
 	// run's values (invoice number, quarter), ready to copy and paste.
 	Next []string
@@ -177,6 +179,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 		s.start, s.seats, s.partners, s.policy, s.register, s.hpInvoiceArrives, s.dellException,
 		s.serviceHandoff, s.leads, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
 	}
+	steps = slices.Insert(steps, len(steps)-2, s.review) // a review run and applied (review.go), before verify and replay
 	for _, st := range steps {
 		if err := st(ctx); err != nil {
 			s.printf("\nFAILED: %v\n", err)

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -97,6 +98,23 @@ func TestDemo(t *testing.T) {
 	}
 	if sum.RefusedRule != "registration.tier" || !strings.Contains(out.String(), "rule registration.tier") {
 		t.Errorf("registered partner refused by %q, want registration.tier", sum.RefusedRule)
+	}
+	// The tier review: every partner scored (OEMs aside), the grandfathered
+	// Golds kept, the Gold partner with nothing credited demoted once applied,
+	// and the Platinum VAR's own token sees its own proposal only.
+	rv := sum.Review
+	if rv.ID != sum.Quarter+"-r1" || rv.Proposals != 253 || rv.Grandfathered != 250 || rv.Actions["demote"] != 2 {
+		t.Errorf("review %s: %d proposals, %d grandfathered, actions %v", rv.ID, rv.Proposals, rv.Grandfathered, rv.Actions)
+	}
+	if rv.GoldPlan != "demote gold->registered" || rv.GoldApplied != "applied" || rv.GoldTierAfter != "registered" || rv.PartnerSees != 1 {
+		t.Errorf("review: gold %q %s, now %s; the partner sees %d proposals", rv.GoldPlan, rv.GoldApplied, rv.GoldTierAfter, rv.PartnerSees)
+	}
+	for _, want := range []string{"review " + rv.ID + ": 253 partners scored", fmt.Sprintf("%-22s %s", "var-gold-t1", "demote gold->registered"),
+		"applies var-gold-t1's proposal: applied (partner.tier_changed, geo.seat_released, review.proposal_applied); var-gold-t1 is now registered",
+		"1 proposal, its own"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("review: output lacks %q", want)
+		}
 	}
 	if !sum.VerifyOK || sum.LogEvents == 0 || sum.MirrorChecked != sum.LogEvents || !strings.Contains(out.String(), "verify: OK") {
 		t.Errorf("verify: ok %v, %d events, mirror %d", sum.VerifyOK, sum.LogEvents, sum.MirrorChecked)
