@@ -351,33 +351,40 @@ func DecideApplyProposal(st ReviewState, p PartnerState, g GeoState, c ApplyProp
 		return nil, Errorf(Conflict, "partner", "review.stale",
 			"partner %s is %s now; review %s proposed %s from %s: run the review again", p.ID, p.Tier, st.Latest.ReviewID, prop.Action, prop.From)
 	}
-	id := st.Latest.ReviewID
-	var evs []Event
-	if prop.To != prop.From {
-		if free := g.Free(prop.To); prop.To != TierRegistered && (free == 0 || heldForOther(g, prop.To, p.ID, today)) {
-			return nil, Errorf(Conflict, "partner", "review.seats_changed",
-				"review %s proposed %s for partner %s, but geography %s has no free %s seat now: run the review again", id, prop.To, p.ID, p.Geography, prop.To)
-		}
-		sc := prop.Scorecard
-		moved, err := moveTier(p, g, prop.To, prop.Reason, today, true, &sc)
-		if err != nil {
-			return nil, err
-		}
-		for i, e := range moved {
-			if tc, ok := e.(TierChanged); ok {
-				tc.ReviewID = id
-				moved[i] = tc
-			}
-		}
-		evs = moved
-	} else {
-		evs = []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, Outcome: prop.Reason, On: today, Scorecard: prop.Scorecard, ReviewID: id}}
+	evs, err := applyEvents(p, g, prop, st.Latest.ReviewID, today)
+	if err != nil {
+		return nil, err
 	}
 	if prop.Waitlist != "" && g.WaitlistPosition(prop.Waitlist, p.ID) == 0 {
 		evs = append(evs, SeatWaitlisted{Geography: p.Geography, Tier: prop.Waitlist, PartnerID: p.ID,
 			Position: len(g.Waitlist[prop.Waitlist]) + 1, On: today})
 	}
-	return append(evs, ProposalApplied{ReviewID: id, Quarter: st.Latest.Quarter, PartnerID: p.ID, Action: prop.Action, To: prop.To, On: today}), nil
+	return append(evs, ProposalApplied{ReviewID: st.Latest.ReviewID, Quarter: st.Latest.Quarter, PartnerID: p.ID,
+		Action: prop.Action, To: prop.To, On: today}), nil
+}
+
+// applyEvents is the partner's and the geography's events of applying prop of review id:
+// the tier change citing the review with its seats, or the kept tier recorded.
+func applyEvents(p PartnerState, g GeoState, prop Proposal, id string, today Date) ([]Event, error) {
+	if prop.To == prop.From {
+		return []Event{TierReviewed{PartnerID: p.ID, Tier: p.Tier, Outcome: prop.Reason, On: today, Scorecard: prop.Scorecard, ReviewID: id}}, nil
+	}
+	if prop.To != TierRegistered && (g.Free(prop.To) == 0 || heldForOther(g, prop.To, p.ID, today)) {
+		return nil, Errorf(Conflict, "partner", "review.seats_changed",
+			"review %s proposed %s for partner %s, but geography %s has no free %s seat now: run the review again", id, prop.To, p.ID, p.Geography, prop.To)
+	}
+	sc := prop.Scorecard
+	evs, err := moveTier(p, g, prop.To, prop.Reason, today, true, &sc)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range evs {
+		if tc, ok := e.(TierChanged); ok {
+			tc.ReviewID = id
+			evs[i] = tc
+		}
+	}
+	return evs, nil
 }
 
 // heldForOther reports whether t's only free seat is held for another partner (rule 4).
