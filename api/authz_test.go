@@ -175,6 +175,14 @@ var matrixCases = map[string]struct {
 	"POST /v1/exceptions/{id}/reopen": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/exceptions/x00000000000000000000000000000001/reopen", map[string]any{"reason": "again"}
 	}, 503},
+	// Tier reviews (issue 15 item 3): running one reads the read models (503 here); no
+	// quarter is reviewed here, so reading and applying answer 404 (the daemon tests run them end to end).
+	"POST /v1/reviews/{quarter}":       {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reviews/2026Q1", nil }, 503},
+	"GET /v1/reviews/{quarter}":        {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reviews/2026Q1", nil }, 404},
+	"POST /v1/reviews/{quarter}/apply": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/reviews/2026Q1/apply", nil }, 404},
+	"POST /v1/reviews/{quarter}/proposals/{partner}/apply": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/reviews/2026Q1/proposals/var-a/apply", nil
+	}, 404},
 	// The rebate lifecycle: a fresh ended quarter per call; a payout needs the read model (503 here).
 	"POST /v1/partners/{id}/statements/{quarter}/approve": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return fmt.Sprintf("/v1/partners/var-a/statements/%dQ1/approve", 2000+seq.Add(1)%20), nil
@@ -268,6 +276,12 @@ var contract = map[string]struct {
 	"POST /v1/partners/{id}/statements/{quarter}/approve": {"finance", ""},
 	"POST /v1/partners/{id}/statements/{quarter}/payouts": {"finance", ""},
 	"GET /v1/payouts": {"finance auditor", ""},
+
+	// Tier reviews (issue 15 item 3): a partner reads its own proposal only.
+	"POST /v1/reviews/{quarter}":                           {"admin channel_manager", ""},
+	"GET /v1/reviews/{quarter}":                            {"admin channel_manager finance auditor partner", ""},
+	"POST /v1/reviews/{quarter}/apply":                     {"admin channel_manager", ""},
+	"POST /v1/reviews/{quarter}/proposals/{partner}/apply": {"admin channel_manager", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a
