@@ -104,6 +104,9 @@ type Summary struct {
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
 
+	// Finance is finance's week (finance.go).
+	Finance Finance
+
 	// Next are the commands the demo suggests after its summary, with this
 	// run's values (invoice number, quarter), ready to copy and paste.
 	Next []string
@@ -175,7 +178,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	s.sum.RunID, s.sum.Currency = opts.RunID, currency
 	steps := []func(context.Context) error{
 		s.start, s.seats, s.partners, s.policy, s.register, s.hpInvoiceArrives, s.dellException,
-		s.serviceHandoff, s.leads, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
+		s.serviceHandoff, s.leads, s.refusal, s.quarterClose, s.revenueMix,
+		s.financeWeek,
+		s.verify, s.replay,
 	}
 	for _, st := range steps {
 		if err := st(ctx); err != nil {
@@ -358,12 +363,12 @@ func (s *story) policy(ctx context.Context) error {
 	var res commandResult
 	if _, err := s.c.expect(ctx, http.MethodPut, "/v1/policy", "admin", map[string]any{
 		"effective_from": s.today.String(), "rebate_bps": map[string]int{"gold": goldBPS, "platinum": platinumBPS},
-		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1",
+		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1", "reporting_currency": currency,
 	}, &res, http.StatusOK); err != nil {
 		return err
 	}
-	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice\n",
-		res.ID, s.today, goldBPS, platinumBPS)
+	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice; reporting in %s\n",
+		res.ID, s.today, goldBPS, platinumBPS, currency)
 	return nil
 }
 
