@@ -209,3 +209,16 @@ func (e *env) printCommand(f *apiFlags, raw []byte, res commandResult, what stri
 	}
 	fmt.Fprintf(e.stdout, "%s: %s at position %d\n", what, events, res.Position)
 }
+
+// requireFlags makes cmd refuse to run, before it connects, unless each flag
+// of names (flag name, then what it takes, in pairs) is set.
+func requireFlags(cmd *cobra.Command, names ...string) {
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		for i := 0; i+1 < len(names); i += 2 {
+			if !cmd.Flags().Changed(names[i]) {
+				return fmt.Errorf("--%s is required (%s)", names[i], names[i+1])
+			}
+		}
+		return nil
+	}
+}

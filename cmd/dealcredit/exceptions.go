@@ -146,11 +146,13 @@ func (e *env) exceptionDecisionCmd(f *apiFlags, action, short string) *cobra.Com
 	}
 	if action == "assign" {
 		cmd.Flags().StringVar(&deal, "deal", "", "the approved deal whose partner gets the line (required)")
-		_ = cmd.MarkFlagRequired("deal")
+		requireFlags(cmd, "deal", "the id of an approved deal covering the line's segment", "reason", "why, recorded on the event")
 		cmd.Example = `  dealcredit exceptions assign x3f2... --deal 0b6f... --reason "invoiced to the holding"`
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded on the event)")
-	_ = cmd.MarkFlagRequired("reason")
+	if action != "assign" {
+		requireFlags(cmd, "reason", "why, recorded on the event")
+	}
 	return cmd
 }
 

@@ -150,7 +150,7 @@ func TestFinanceWeekThroughTheCLI(t *testing.T) {
 	}
 
 	// Wrong input: errors name the flag, with the API's problem.
-	cliFails(t, d, []string{`required flag(s) "deal" not set`}, "exceptions", "assign", id, "--reason", "r")
+	cliFails(t, d, []string{"--deal is required (the id of an approved deal"}, "exceptions", "assign", id, "--reason", "r")
 	cliFails(t, d, []string{"404", "field deal_id (--deal)"}, "exceptions", "assign", id, "--deal", "no-such-deal", "--reason", "r")
 	cliFails(t, d, []string{"400", "field after (--after)", `after "x0000"`}, "exceptions", "list", "--after", "x0000")
 	cliFails(t, d, []string{"400", "field status (--status)"}, "exceptions", "list", "--status", "lost")

@@ -65,9 +65,8 @@ func (e *env) fxSetCmd(f *apiFlags) *cobra.Command {
 	fl.StringVar(&source, "source", "", `where the rate comes from, e.g. "ECB reference rate" (required)`)
 	fl.StringVar(&reason, "reason", "", "why (optional; recorded on the event)")
 	fl.StringVar(&corrects, "corrects", "", "the rate recorded for this pair, period and date that this one replaces")
-	for _, name := range []string{"from", "to", "rate", "on", "source"} {
-		_ = cmd.MarkFlagRequired(name)
-	}
+	requireFlags(cmd, "from", "an ISO 4217 currency, e.g. EUR", "to", "an ISO 4217 currency, e.g. USD", "rate", `an exact decimal such as "1.0842"`,
+		"on", "the day, or any day of the month, YYYY-MM-DD", "source", `where the rate comes from, e.g. "ECB reference rate"`)
 	return cmd
 }
 

@@ -139,9 +139,8 @@ func (e *env) payoutRecordCmd(f *apiFlags) *cobra.Command {
 	fl.StringVar(&reference, "reference", "", "accounts payable's reference of the payment, 1-64 characters (required)")
 	fl.StringVar(&paidOn, "paid-on", "", "the payment's date, YYYY-MM-DD, not after today (required)")
 	fl.StringVar(&key, "idempotency-key", "", "Idempotency-Key of the request (default: from partner, quarter and reference, so a retry records the payment once)")
-	for _, name := range []string{"amount-minor", "currency", "reference", "paid-on"} {
-		_ = cmd.MarkFlagRequired(name)
-	}
+	requireFlags(cmd, "amount-minor", "the amount paid in minor units, e.g. 400000 for 4,000.00 USD", "currency", "the ISO 4217 currency of the statement row paid",
+		"reference", "accounts payable's reference of the payment", "paid-on", "the payment's date, YYYY-MM-DD")
 	return cmd
 }
 
