@@ -219,6 +219,11 @@ func TestFinanceWeekThroughTheCLI(t *testing.T) {
 	if f := fieldsOf(mustCLI(t, d, "fx-rates", "list"), "EUR"); fmt.Sprint(f) != "[EUR USD 1.2 day "+rateDay+" ECB reference rate 2]" {
 		t.Errorf("rates: %q", f)
 	}
+	// The statement in USD: 1,000.00 USD of revenue against var-f's target (none: 0).
+	out = mustCLI(t, d, "statements", "show", "var-f", prev.String(), "--reporting")
+	if f := fieldsOf(out, "USD"); fmt.Sprint(f) != "[USD 1,000.00 USD 50.00 USD 0.00 USD (reporting currency)]" || !strings.Contains(out, "total revenue 1,000.00 USD, rebates 50.00 USD") {
+		t.Errorf("statement in the reporting currency:\n%s", out)
+	}
 	// 50,000 EUR cents at 1.2 = 60,000 USD cents direct; 100,000 USD indirect: 62.50%.
 	out = mustCLI(t, d, "fx-rates", "report", "--quarter", prev.String())
 	if f := fieldsOf(out, "EUR"); fmt.Sprint(f) != "[EUR 600.00 USD 0.00 USD 1.2 day "+rateDay+", ECB reference rate]" ||

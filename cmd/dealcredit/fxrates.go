@@ -126,24 +126,11 @@ func (e *env) fxReportCmd(f *apiFlags) *cobra.Command {
 // printReportedMix prints a reported mix: one line a currency, then the totals.
 func (e *env) printReportedMix(m domain.ReportedMix) {
 	to := m.ReportingCurrency
-	money := func(v *int64, cur string) string {
-		if v == nil {
-			return "-"
-		}
-		return domain.Money{Amount: *v, Currency: cur}.Major()
-	}
 	fmt.Fprintf(e.stdout, "%s revenue mix in %s at the rates of %s\n", m.Quarter, to, m.RateDate)
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CURRENCY\tDIRECT\tINDIRECT\tRATE")
 	for _, r := range m.Rows {
-		rate := "(reporting currency)"
-		switch {
-		case r.Rate != nil:
-			rate = fmt.Sprintf("%s %s %s, %s", r.Rate.Rate, r.Rate.Period, r.Rate.EffectiveOn, r.Rate.Source)
-		case r.Missing != nil:
-			rate = fmt.Sprintf("MISSING %s/%s on %s", r.Missing.From, r.Missing.To, r.Missing.On)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Currency, money(r.DirectMinor, to), money(r.IndirectMinor, to), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Currency, money(r.DirectMinor, to), money(r.IndirectMinor, to), rateText(r.Rate, r.Missing))
 	}
 	_ = tw.Flush()
 	if !m.Complete {
@@ -152,4 +139,52 @@ func (e *env) printReportedMix(m domain.ReportedMix) {
 	}
 	fmt.Fprintf(e.stdout, "total direct %s, indirect %s: indirect share %d.%02d%%\n", money(m.DirectMinor, to), money(m.IndirectMinor, to),
 		*m.IndirectShareBPS/100, *m.IndirectShareBPS%100)
+}
+
+// money shows an amount of minor units of currency, "-" when there is none.
+func money(v *int64, currency string) string {
+	if v == nil {
+		return "-"
+	}
+	return domain.Money{Amount: *v, Currency: currency}.Major()
+}
+
+// rateText names the rate a converted row used, or the one it misses.
+func rateText(rate *domain.FXUsed, missing *domain.FXMissing) string {
+	switch {
+	case rate != nil:
+		return fmt.Sprintf("%s %s %s, %s", rate.Rate, rate.Period, rate.EffectiveOn, rate.Source)
+	case missing != nil:
+		return fmt.Sprintf("MISSING %s/%s on %s", missing.From, missing.To, missing.On)
+	}
+	return "(reporting currency)"
+}
+
+// printReportedStatement prints a statement in the reporting currency: one
+// line a currency, then the totals against the converted target.
+func (e *env) printReportedStatement(m domain.ReportedStatement) error {
+	to := m.ReportingCurrency
+	fmt.Fprintf(e.stdout, "%s %s in %s at the rates of %s\n", m.PartnerID, m.Quarter, to, m.RateDate)
+	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CURRENCY\tREVENUE\tREBATES\tSERVICE\tRATE")
+	for _, r := range m.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Currency, money(r.CreditedRevenueMinor, to), money(r.RebatesMinor, to),
+			money(r.ServiceCreditMinor, to), rateText(r.Rate, r.Missing))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !m.Complete {
+		_, err := fmt.Fprintf(e.stdout, "incomplete: %d rate(s) missing (record them with dealcredit fx-rates set); no total\n", len(m.Missing))
+		return err
+	}
+	target := "no quarterly target"
+	switch {
+	case m.MeetsTarget != nil && *m.MeetsTarget:
+		target = "meets the quarterly target of " + money(m.TargetMinor, to)
+	case m.MeetsTarget != nil:
+		target = "does not meet the quarterly target of " + money(m.TargetMinor, to)
+	}
+	_, err := fmt.Fprintf(e.stdout, "total revenue %s, rebates %s: %s\n", money(m.CreditedRevenueMinor, to), money(m.RebatesMinor, to), target)
+	return err
 }

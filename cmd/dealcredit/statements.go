@@ -42,6 +42,7 @@ func (e *env) statementsCmd() *cobra.Command {
 		Short: "read and approve a partner's quarter statement (accrued, approved, paid, outstanding) through the daemon's API",
 	}
 	e.addAPIFlags(cmd, f, api.RoleFinance)
+	var reporting bool
 	show := &cobra.Command{
 		Use:     "show PARTNER QUARTER",
 		Short:   "the statement's rebates per currency: status, accrued, approved, paid, outstanding",
@@ -51,6 +52,14 @@ func (e *env) statementsCmd() *cobra.Command {
 			c, err := e.apiClient(f, statementFlags)
 			if err != nil {
 				return err
+			}
+			if reporting {
+				var m domain.ReportedStatement
+				raw, err := c.query(cmd.Context(), statementPath(args[0], args[1])+"/reporting", url.Values{}, f.minPosition, &m)
+				if err != nil || f.jsonOut {
+					return e.printRaw(raw, err)
+				}
+				return e.printReportedStatement(m)
 			}
 			var rows []struct {
 				Currency    string `json:"currency"`
@@ -74,6 +83,7 @@ func (e *env) statementsCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	show.Flags().BoolVar(&reporting, "reporting", false, "the statement in the policy's reporting currency, against the converted quarterly target")
 	approve := &cobra.Command{
 		Use:   "approve PARTNER QUARTER",
 		Short: "approve the statement of an ended quarter: its figures freeze, later changes land in the next open quarter",
