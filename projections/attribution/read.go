@@ -192,9 +192,9 @@ func (r *Reader) table(name string) string { return pgx.Identifier{r.schema, nam
 // position).
 func (r *Reader) posColumn() string {
 	if r.fixed >= 0 {
-		return strconv.FormatInt(r.fixed, 10) + "::bigint"
+		return strconv.FormatInt(r.fixed, 10) + "::bigint AS read_position"
 	}
-	return `(SELECT position FROM projection_checkpoints WHERE name = '` + Name + `')`
+	return `(SELECT position FROM projection_checkpoints WHERE name = '` + Name + `') AS read_position`
 }
 
 // each runs query, one statement whose first column is posColumn, and

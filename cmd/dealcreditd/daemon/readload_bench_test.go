@@ -16,12 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"dealcredit/eventstore/pgstore"
 	"dealcredit/internal/genlog"
 	"dealcredit/internal/pgdb"
+	"dealcredit/internal/testkit/benchkit"
 	"dealcredit/internal/testkit/daemontest"
 )
 
@@ -53,15 +51,25 @@ func BenchmarkReadLoad(b *testing.B) {
 		{"statement", statement, partner},
 		{"deals", "/v1/deals", partner},
 	}
-	cpu := newCPUMeter(b, d.Env["DATABASE_URL"])
-	b.ReportMetric(loadAverage(), "load1")
+	pool, err := pgdb.OpenPool(context.Background(), d.Env["DATABASE_URL"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	b.ReportMetric(benchkit.LoadAverage(), "load1")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var healthz float64
 		for _, t := range targets {
-			cpu.start()
+			stop, err := benchkit.StartCPU(context.Background(), pool)
+			if err != nil {
+				b.Fatal(err)
+			}
 			r := load(b, client, d.URL+t.path, t.token, clients, requests)
-			goCPU, pgCPU := cpu.stop()
+			goCPU, pgCPU, err := stop()
+			if err != nil {
+				b.Fatal(err)
+			}
 			if t.name == "healthz" {
 				healthz = r.rate
 			}
@@ -193,83 +201,6 @@ func get(client *http.Client, req *http.Request) error {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// cpuMeter measures the CPU time of this process and of the Postgres
-// backends of one database between start and stop.
-type cpuMeter struct {
-	b       *testing.B
-	pool    *pgxpool.Pool
-	goStart time.Duration
-	pgStart map[int]time.Duration
-}
-
-func newCPUMeter(b *testing.B, dsn string) *cpuMeter {
-	pool, err := pgdb.OpenPool(context.Background(), dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	return &cpuMeter{b: b, pool: pool}
-}
-
-func (m *cpuMeter) start() { m.goStart, m.pgStart = procCPU("self"), m.backends() }
-
-func (m *cpuMeter) stop() (goCPU, pgCPU time.Duration) {
-	for pid, t := range m.backends() {
-		pgCPU += t - m.pgStart[pid]
-	}
-	return procCPU("self") - m.goStart, pgCPU
-}
-
-// backends returns the CPU time so far of each backend of the database.
-func (m *cpuMeter) backends() map[int]time.Duration {
-	rows, err := m.pool.Query(context.Background(), "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-	if err != nil {
-		m.b.Fatal(err)
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		m.b.Fatal(err)
-	}
-	out := map[int]time.Duration{}
-	for _, pid := range pids {
-		out[int(pid)] = procCPU(strconv.Itoa(int(pid)))
-	}
-	return out
-}
-
-// procCPU returns the user and system time of process pid ("self": this one)
-// from /proc (0 when unreadable), in clock ticks of 10 ms.
-func procCPU(pid string) time.Duration {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The fields after the command's closing parenthesis: utime and stime are
-	// the 12th and 13th.
-	i := strings.LastIndexByte(string(data), ')')
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
-
-// loadAverage is the machine's 1-minute load average (0 when unknown).
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }
 
 func envInt(name string, def int) int {
