@@ -383,11 +383,13 @@ func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partn
 	if err := cw.Write(LedgerCSVHeader); err != nil {
 		return 0, fmt.Errorf("attribution: write csv: %w", err)
 	}
+	rec := make([]string, 0, len(LedgerCSVHeader)) // one record's fields, reused row after row
 	pos, err := r.Ledger(ctx, quarter, partnerID, func(l LedgerLine) error {
-		return cw.Write([]string{i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
+		rec = append(rec[:0], i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
 			strconv.Itoa(l.Line), l.Kind, l.PartnerID, l.RegistrationID, l.Customer, l.Segment, l.Quarter,
 			strconv.FormatBool(l.Adjustment), l.AdjustsQuarter, i64(l.AmountMinor), l.Currency, strconv.Itoa(l.PolicyVersion),
-			l.Reason, joinIDs(l.EventIDs)})
+			l.Reason, joinIDs(l.EventIDs))
+		return cw.Write(rec)
 	})
 	if err != nil {
 		return 0, err
@@ -452,15 +454,6 @@ func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter st
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
-func joinIDs(ids []string) string {
-	out := ""
-	for i, s := range ids {
-		if i > 0 {
-			out += " "
-		}
-		out += s
-	}
-	return out
-}
+func joinIDs(ids []string) string { return strings.Join(ids, " ") }
 
 var errNoLine = errors.New("attribution: no ledger line")
