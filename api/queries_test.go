@@ -38,6 +38,7 @@ func (q *logQueries) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, p
 	_, err := fmt.Fprintf(w, "quarter,partner_id\n%s,%s\n", quarter, partnerID)
 	return 0, err
 }
+
 // Statements answers a row for a partner whose stream has events and none
 // for any other, as the read model (only an enrolled partner has rows).
 func (q *logQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
