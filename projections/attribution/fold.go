@@ -196,7 +196,11 @@ func (f *folding) event(r eventstore.Record, env domain.Envelope) error {
 // partner's revenue, rebate or service credit, into its statement (a sum
 // out of range is r's *runner.EventError).
 func (f *folding) credit(r eventstore.Record, seq int, c domain.Credit) error {
-	if err := f.ledger.add(ledgerRow(r.Position, seq, c)); err != nil {
+	row, err := ledgerRow(r.Position, seq, c)
+	if err != nil {
+		return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
+	}
+	if err := f.ledger.add(row); err != nil {
 		return err
 	}
 	f.quarters[c.Quarter] = r.Position

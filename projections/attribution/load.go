@@ -60,27 +60,30 @@ func (l loader) deals(ctx context.Context, w domain.Wants) error {
 	}
 	byKey, byKeyDay, byKeyUntil := dayKeys(w.DealsByKey)
 	byDom, byDomDay, byDomUntil := dayKeys(w.DealsByDomain)
-	// Each deal once (a deal matched by id, key and domain would come up three times),
-	// found through the indexes: a deal's data is read and sent once.
+	// Each branch reads the deals it finds through its index (a deal found by its
+	// customer key and its domain comes up twice, and is decoded once): two index
+	// probes per invoice, where a deduplicating IN (...) over the branches added a
+	// third, on the primary key.
 	rows, err := l.tx.Query(ctx, `
-		SELECT deal_id, data FROM state_deals WHERE deal_id IN (
-			SELECT unnest($1::text[])
-			UNION
-			SELECT d.deal_id FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
-				JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
-			UNION
-			SELECT d.deal_id FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
-				JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day)`,
+		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day`,
 		unique(w.DealIDs), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
 	if err != nil {
 		return fmt.Errorf("attribution: load deals: %w", err)
 	}
+	seen := map[string]struct{}{}
 	var id string
 	var data []byte
 	if _, err := pgx.ForEachRow(rows, []any{&id, &data}, func() error {
-		if l.overlay.CoversDeal(id) {
+		if _, dup := seen[id]; dup || l.overlay.CoversDeal(id) {
 			return nil
 		}
+		seen[id] = struct{}{}
 		d := domain.StoredDeal{ID: id}
 		if err := decodeRecord(data, &d.Record); err != nil {
 			return fmt.Errorf("deal %s: %w", id, err)

@@ -19,7 +19,9 @@ import (
 
 	"dealcredit/domain"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Name is the projection's name; its live schema is proj_attribution.
@@ -34,7 +36,8 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 6: statements carry their approval and payouts (table
+// Version is 7: the ledger's event_ids are uuid[] (16 bytes an id, not
+// the 36 of its text). Version 6: statements carry their approval and payouts (table
 // payouts); exceptions carry their id, quarter, customer key, the partner a
 // line went to and the manual decisions of the exception queue; the core
 // keeps manual decisions and approved statements. Version 5: the fold's
@@ -45,7 +48,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 6 }
+func (*Projection) Version() int { return 7 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -72,7 +75,7 @@ CREATE TABLE ledger (
 	currency        text    NOT NULL,
 	policy_version  int     NOT NULL,
 	reason          text    NOT NULL,
-	event_ids       text[]  NOT NULL,
+	event_ids       uuid[]  NOT NULL,
 	base_minor      bigint  NOT NULL,
 	rate_bps        bigint  NOT NULL,
 	returned_minor  bigint  NOT NULL,
@@ -301,10 +304,30 @@ var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "rev
 	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
 	"policy_version", "reason", "event_ids", "base_minor", "rate_bps", "returned_minor", "returned_before_minor"}
 
-func ledgerRow(pos int64, seq int, c domain.Credit) []any {
+// ledgerRow is credit c, the seq-th of the event at pos, as a ledger row; it
+// fails for an event id that is not a UUID (ids come from the log's event_id).
+func ledgerRow(pos int64, seq int, c domain.Credit) ([]any, error) {
+	ids, err := eventUUIDs(c.EventIDs)
+	if err != nil {
+		return nil, err
+	}
 	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
 		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
-		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs), c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}
+		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, ids, c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}, nil
+}
+
+// eventUUIDs parses event ids for a uuid[] column (16 bytes an id instead of
+// the 36 of its text).
+func eventUUIDs(ids []string) ([]pgtype.UUID, error) {
+	out := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: event id %q: %w", id, err)
+		}
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
+	}
+	return out, nil
 }
 
 func quarterText(q domain.Quarter) string {
