@@ -103,7 +103,7 @@ func Parse(files map[string][]byte) (app.ImportSet, error) {
 			return set, fmt.Errorf("import: %s is %d bytes, more than %d", name, len(b), MaxFileBytes)
 		}
 	}
-	p := &parser{refused: &app.ImportError{}, partnerRow: map[string]int{}}
+	p := &parser{refused: &app.ImportError{}, partnerRow: map[string]int{}, refusedPartner: map[string]bool{}}
 	p.partners(files[PartnersFile])
 	p.tierHistory(files[TierHistoryFile])
 	p.registrations(files[RegistrationsFile])
@@ -119,8 +119,11 @@ func Parse(files map[string][]byte) (app.ImportSet, error) {
 type parser struct {
 	set     app.ImportSet
 	refused *app.ImportError
-	// partnerRow is the index in set.Partners of each partner id.
-	partnerRow map[string]int
+	// partnerRow is the index in set.Partners of each partner id; refused
+	// holds the ids of refused partner rows (their history rows are not
+	// refused again).
+	partnerRow     map[string]int
+	refusedPartner map[string]bool
 }
 
 // fail refuses a row.

@@ -48,6 +48,7 @@ func (p *parser) partners(b []byte) {
 			r.invalid("review_on", "review_on is for grandfathered partners only")
 		}
 		if r.bad {
+			p.refusedPartner[row.ID] = true
 			return
 		}
 		if i, dup := p.partnerRow[row.ID]; dup {
@@ -68,6 +69,9 @@ func (p *parser) tierHistory(b []byte) {
 			return
 		}
 		i, ok := p.partnerRow[id]
+		if !ok && p.refusedPartner[id] {
+			return // its partner's row is refused already
+		}
 		if !ok {
 			r.invalid("partner_id", "partner %s is not in %s", id, PartnersFile)
 			return

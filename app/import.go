@@ -190,7 +190,7 @@ type Imported struct {
 func (s *Service) Import(ctx context.Context, md Meta, set ImportSet, dryRun bool) (Imported, error) {
 	for attempt := 1; ; attempt++ {
 		t := &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}, registered: s.registered}
-		st := &stage{t: t, base: map[string][]domain.Event{}, pending: map[string][]domain.Event{}}
+		st := &stage{t: t, base: map[string][]domain.Event{}, pending: map[string][]domain.Event{}, refusedDeals: map[string]bool{}}
 		skipped, err := st.decide(md, set)
 		if err != nil {
 			return Imported{}, err
@@ -271,6 +271,9 @@ type stage struct {
 	base    map[string][]domain.Event
 	pending map[string][]domain.Event
 	out     []stagedEvent
+	// refusedDeals are the deals whose registration row was refused: their
+	// engagement rows are not refused again.
+	refusedDeals map[string]bool
 }
 
 // events returns stream's events: those in the log, then those staged.

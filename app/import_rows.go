@@ -102,7 +102,7 @@ func (st *stage) registrations(md Meta, set ImportSet, refused *ImportError) (in
 			if err := rowErr(refused, r.Row, err); err != nil {
 				return 0, err
 			}
-			bad[r.Row] = true
+			bad[r.Row], st.refusedDeals[r.Register.DealID] = true, true
 		}
 		done[r.Row] = appended
 	}
@@ -237,6 +237,9 @@ func (st *stage) notFuture(field string, d domain.Date) error {
 func (st *stage) engagements(_ Meta, set ImportSet, refused *ImportError) (int, error) {
 	skipped := 0
 	for _, r := range set.Engagements {
+		if st.refusedDeals[r.DealID] {
+			continue // its registration's row is refused already
+		}
 		appended, err := st.engagement(r)
 		if err != nil {
 			if err := rowErr(refused, r.Row, err); err != nil {
