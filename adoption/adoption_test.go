@@ -107,3 +107,55 @@ func TestParseRefusesUnknownFiles(t *testing.T) {
 		t.Fatalf("Parse = %v", err)
 	}
 }
+
+// FuzzParse: whatever the bytes, Parse does not panic; a refusal names a
+// known file and a line; an accepted set holds only text every projection
+// can store.
+func FuzzParse(f *testing.F) {
+	files, err := adoption.ReadDir("../docs/import-example")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range adoption.Files {
+		f.Add(name, files[name])
+	}
+	f.Add("partners.csv", []byte("partner_id,name,kind,geography,tier\n\"a\nb\",x\x00,var,us,gold\n"))
+	f.Fuzz(func(t *testing.T, name string, b []byte) {
+		if !adoption.Known(name) {
+			return
+		}
+		set, err := adoption.Parse(map[string][]byte{name: b})
+		var ie *app.ImportError
+		if errors.As(err, &ie) {
+			for _, r := range ie.Rows {
+				if r.File != name || r.Line < 1 {
+					t.Fatalf("refused row %+v of %s", r, name)
+				}
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		for _, p := range set.Partners {
+			if domain.CheckID("partner_id", p.ID) != nil || domain.CheckRequiredText("name", p.Name, domain.MaxNameLen) != nil {
+				t.Fatalf("accepted partner %+v", p)
+			}
+		}
+		for _, r := range set.Registrations {
+			if domain.CheckCustomer("customer", r.Register.Customer) != nil || r.RegisteredOn.IsZero() {
+				t.Fatalf("accepted registration %+v", r)
+			}
+		}
+		for _, e := range set.Engagements {
+			if domain.CheckText("notes", e.Step.Notes, domain.MaxNotesLen) != nil || !e.Step.Step.Valid() {
+				t.Fatalf("accepted engagement %+v", e)
+			}
+		}
+		for _, inv := range set.Invoices {
+			if inv.Invoice.Validate() != nil {
+				t.Fatalf("accepted invoice %+v", inv)
+			}
+		}
+	})
+}

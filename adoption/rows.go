@@ -77,6 +77,10 @@ func (p *parser) tierHistory(b []byte) {
 			return
 		}
 		pt := &p.set.Partners[i]
+		if len(pt.TierHistory) >= domain.MaxTierHistory {
+			r.invalid("partner_id", "partner %s has more than %d past tiers", id, domain.MaxTierHistory)
+			return
+		}
 		for k, h := range pt.TierHistory {
 			if h.From == from {
 				r.invalid("from", "partner %s already has a tier from %s (line %d)", id, from, pt.HistoryRows[k].Line)
@@ -85,9 +89,6 @@ func (p *parser) tierHistory(b []byte) {
 		}
 		pt.TierHistory = append(pt.TierHistory, domain.PastTier{Tier: tier, From: from})
 		pt.HistoryRows = append(pt.HistoryRows, r.Row)
-		if len(pt.TierHistory) > domain.MaxTierHistory {
-			r.invalid("partner_id", "partner %s has more than %d past tiers", id, domain.MaxTierHistory)
-		}
 	})
 	for i := range p.set.Partners {
 		sortHistory(&p.set.Partners[i])
