@@ -77,6 +77,38 @@ func TestImportEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("the endpoint takes import files only", func(t *testing.T) {
+		admin := d.Token(t, "admin")
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		w, _ := mw.CreateFormFile("partner.csv", "partner.csv")
+		_, _ = w.Write([]byte("partner_id\n"))
+		_ = mw.Close()
+		for _, c := range []struct {
+			name, contentType string
+			body              []byte
+			status            int
+			detail            string
+		}{
+			{"a misspelt file", mw.FormDataContentType(), body.Bytes(), 400, `part \"partner.csv\" is not an import file`},
+			{"JSON", "application/json", []byte(`{}`), 415, "multipart/form-data"},
+			{"no files", "multipart/form-data; boundary=x", []byte("--x--\r\n"), 400, "no files"},
+		} {
+			req, _ := http.NewRequest("POST", d.URL+"/v1/admin/import", bytes.NewReader(c.body))
+			req.Header.Set("Content-Type", c.contentType)
+			req.Header.Set("Authorization", "Bearer "+admin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.detail) {
+				t.Errorf("%s: %d %s, want %d with %q", c.name, resp.StatusCode, b, c.status, c.detail)
+			}
+		}
+	})
+
 	t.Run("only an admin token imports", func(t *testing.T) {
 		if status, body := postImport(t, d, finance, exampleDir); status != http.StatusForbidden {
 			t.Fatalf("finance import = %d, want 403: %s", status, body)
