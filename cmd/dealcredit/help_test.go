@@ -45,6 +45,9 @@ func TestHelpAndMissingFlags(t *testing.T) {
 		{[]string{"explain"}, "--oem is required (the OEM's partner id, e.g. hp)", ""},
 		{[]string{"explain", "--oem", "hp", "--invoice", "HP-1"}, "--line is required (the invoice line number, 1 or more)", ""},
 		{[]string{"token"}, "token: name one role: admin, channel_manager, finance, auditor, partner", ""},
+		{[]string{"import"}, "accepts 1 arg(s), received 0", ""},
+		{[]string{"import", t.TempDir()}, "holds none of the import files (partners.csv, tier_history.csv", ""},
+		{[]string{"import", "--help"}, "", "nothing is appended"},
 	}
 	for _, tt := range tests {
 		out, err := runOffline(t, nil, tt.args...)
