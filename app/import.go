@@ -196,12 +196,12 @@ func (s *Service) Import(ctx context.Context, md Meta, set ImportSet, dryRun boo
 			return Imported{}, err
 		}
 		out := Imported{Rows: set.Rows(), Skipped: skipped, DryRun: dryRun}
+		for _, x := range st.out {
+			out.Events = append(out.Events, x.event)
+		}
 		if dryRun || len(st.out) == 0 {
 			head, err := s.store.Head(ctx)
 			out.Position = head
-			for _, x := range st.out {
-				out.Events = append(out.Events, x.event)
-			}
 			return out, err
 		}
 		reqs, err := s.importRequests(md, t, st.out)
@@ -217,9 +217,6 @@ func (s *Service) Import(ctx context.Context, md Meta, set ImportSet, dryRun boo
 		}
 		for _, x := range res {
 			out.Position = max(out.Position, x.LastPosition())
-		}
-		for _, x := range st.out {
-			out.Events = append(out.Events, x.event)
 		}
 		return out, nil
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,8 +61,8 @@ func (st *stage) partners(_ Meta, set ImportSet, refused *ImportError) (int, err
 // rowOf names the tier history row of an error about a past tier
 // ("tier_history[2].from" is line HistoryRows[2], field "from").
 func (p ImportPartner) rowOf(err error) (Row, error) {
-	de, ok := err.(*domain.Error)
-	if !ok {
+	var de *domain.Error
+	if !errors.As(err, &de) {
 		return p.Row, err
 	}
 	var i int
@@ -78,8 +79,8 @@ func (p ImportPartner) rowOf(err error) (Row, error) {
 // renameField returns err with its field from renamed to to (the import's
 // column names differ from the API's JSON names in places).
 func renameField(err error, from, to string) error {
-	de, ok := err.(*domain.Error)
-	if !ok || de.Field != from {
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Field != from {
 		return err
 	}
 	c := *de
