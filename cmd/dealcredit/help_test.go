@@ -48,6 +48,12 @@ func TestHelpAndMissingFlags(t *testing.T) {
 		{[]string{"import"}, "accepts 1 arg(s), received 0", ""},
 		{[]string{"import", t.TempDir()}, "holds none of the import files (partners.csv, tier_history.csv", ""},
 		{[]string{"import", "--help"}, "", "nothing is appended"},
+		{[]string{"exceptions", "assign", "x1", "--reason", "r"}, "--deal is required (the id of an approved deal covering the line's segment)", ""},
+		{[]string{"exceptions", "dismiss", "x1"}, "--reason is required (why, recorded on the event)", ""},
+		{[]string{"payouts", "record", "var-1", "2026Q1", "--amount-minor", "1"}, "--currency is required (the ISO 4217 currency", ""},
+		{[]string{"fx-rates", "set", "--from", "EUR", "--to", "USD", "--rate", "1.1", "--on", "2026-03-31"}, `--source is required (where the rate comes from`, ""},
+		{[]string{"statements", "approve", "var-1"}, "statements approve: name PARTNER and QUARTER", ""},
+		{[]string{"exceptions", "list"}, "(or pass --token)", ""},
 	}
 	for _, tt := range tests {
 		out, err := runOffline(t, nil, tt.args...)

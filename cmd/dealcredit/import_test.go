@@ -54,7 +54,7 @@ func TestImportEndToEnd(t *testing.T) {
 		dir := copyDir(t, exampleDir)
 		// Valid as a row, refused when decided: the deal's partner is not enrolled.
 		edit(t, filepath.Join(dir, "registrations.csv"), "d-nova-initech,nova-si", "d-nova-initech,ghost-var")
-		status, problem := postImport(t, d, d.Token(t, "admin"), dir)
+		status, problem := postImportFiles(t, d, d.Token(t, "admin"), dir)
 		if status != http.StatusBadRequest {
 			t.Fatalf("POST /v1/admin/import = %d, want 400: %s", status, problem)
 		}
@@ -110,7 +110,7 @@ func TestImportEndToEnd(t *testing.T) {
 	})
 
 	t.Run("only an admin token imports", func(t *testing.T) {
-		if status, body := postImport(t, d, finance, exampleDir); status != http.StatusForbidden {
+		if status, body := postImportFiles(t, d, finance, exampleDir); status != http.StatusForbidden {
 			t.Fatalf("finance import = %d, want 403: %s", status, body)
 		}
 	})
@@ -241,8 +241,8 @@ func getJSON(t *testing.T, d *daemontest.Daemon, path, token string, v any) {
 	}
 }
 
-// postImport sends the import files of dir to the admin endpoint as token.
-func postImport(t *testing.T, d *daemontest.Daemon, token, dir string) (int, string) {
+// postImportFiles sends the import files of dir to the admin endpoint as token.
+func postImportFiles(t *testing.T, d *daemontest.Daemon, token, dir string) (int, string) {
 	t.Helper()
 	files, err := adoption.ReadDir(dir)
 	if err != nil {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"mime/multipart"
 	"net/http"
@@ -17,21 +17,20 @@ import (
 
 	"dealcredit/adoption"
 	"dealcredit/api"
-	"dealcredit/cmd/dealcredit/demo"
 )
 
 // importCmd sends the import files of a directory to the daemon's admin
 // endpoint (POST /v1/admin/import), the one path by which the program as
 // it stands is loaded; the daemon validates and decides the whole import.
 func (e *env) importCmd() *cobra.Command {
+	var f apiFlags
 	var dryRun bool
-	var token string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "import DIR",
 		Short: "load the program as it stands (partners and tier history, registrations, engagement steps, past invoices) from the files in DIR (docs/import.md)",
 		Long: "import sends " + strings.Join(adoption.Files, ", ") + " (each optional) from DIR to the daemon at\n" +
-			"DEALCREDIT_HTTP_ADDR with an admin token of DEALCREDIT_TOKENS_FILE. The daemon checks every row first: one\n" +
+			"DEALCREDIT_HTTP_ADDR with an admin token (--token, or the tokens file's). The daemon checks every row first: one\n" +
 			"bad row refuses the whole import (each named file:line: field) and nothing is appended. Importing the same\n" +
 			"files again appends nothing.",
 		Example: "  dealcredit import docs/import-example\n  dealcredit import --dry-run ./adoption",
@@ -41,50 +40,62 @@ func (e *env) importCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if token == "" {
-				if token, err = e.adminToken(); err != nil {
-					return err
-				}
-			}
-			ans, err := e.postImport(cmd, files, token, dryRun, timeout)
+			c, err := e.apiClient(&f, nil)
 			if err != nil {
 				return err
 			}
-			verb := "appended"
-			if ans.DryRun {
-				verb = "would append (dry run, nothing appended)"
+			c.hc.Timeout = timeout
+			raw, err := postImport(cmd.Context(), c, files, dryRun)
+			if err != nil {
+				return e.importRefused(err)
 			}
-			fmt.Fprintf(e.stdout, "import %s: %d rows, %d already recorded (skipped), %s %d events, log position %d\n",
-				args[0], ans.Rows, ans.Skipped, verb, ans.Appended, ans.Position)
-			for _, t := range slices.Sorted(maps.Keys(ans.Events)) {
-				fmt.Fprintf(e.stdout, "  %-26s %d\n", t, ans.Events[t])
+			if f.jsonOut {
+				fmt.Fprintln(e.stdout, strings.TrimSpace(string(raw)))
+				return nil
 			}
+			var ans api.ImportAnswer
+			if err := json.Unmarshal(raw, &ans); err != nil {
+				return fmt.Errorf("import: the daemon's answer: %w", err)
+			}
+			e.printImport(args[0], ans)
 			return nil
 		},
 	}
+	e.addAPIFlags(cmd, &f, api.RoleAdmin)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and decide the import, append nothing")
-	cmd.Flags().StringVar(&token, "token", "", "admin API token (default: the first admin token of the tokens file)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the daemon's answer")
 	return cmd
 }
 
-// adminToken is the first admin token of the tokens file.
-func (e *env) adminToken() (string, error) {
-	tokens, err := demo.LoadTokens(e.cfg.TokensFile)
-	if err != nil {
-		return "", err
+// printImport prints what an import did.
+func (e *env) printImport(dir string, ans api.ImportAnswer) {
+	verb := "appended"
+	if ans.DryRun {
+		verb = "would append (dry run, nothing appended)"
 	}
-	for _, t := range tokens {
-		if t.Role == api.RoleAdmin {
-			return t.Token, nil
-		}
+	fmt.Fprintf(e.stdout, "import %s: %d rows, %d already recorded (skipped), %s %d events, log position %d\n",
+		dir, ans.Rows, ans.Skipped, verb, ans.Appended, ans.Position)
+	for _, t := range slices.Sorted(maps.Keys(ans.Events)) {
+		fmt.Fprintf(e.stdout, "  %-26s %d\n", t, ans.Events[t])
 	}
-	return "", fmt.Errorf("import: no admin token in %s (or pass --token)", e.cfg.TokensFile)
 }
 
-// postImport sends files as one multipart body and reads the answer; a
-// refusal prints each refused row to stderr as "file:line: field F: ...".
-func (e *env) postImport(cmd *cobra.Command, files map[string][]byte, token string, dryRun bool, timeout time.Duration) (api.ImportAnswer, error) {
+// importRefused prints each refused row of a refused import to stderr as
+// "file:line: field F: ..." and says nothing was appended; other errors
+// pass as they are.
+func (e *env) importRefused(err error) error {
+	var ae *apiError
+	if !errors.As(err, &ae) || len(ae.Problem.Errors) == 0 {
+		return err
+	}
+	for _, r := range ae.Problem.Errors {
+		fmt.Fprintln(e.stderr, r.Error())
+	}
+	return errors.New("import refused, nothing appended: " + plural(len(ae.Problem.Errors), "row") + " above")
+}
+
+// postImport sends files as one multipart body, each part named by its file.
+func postImport(ctx context.Context, c *apiClient, files map[string][]byte, dryRun bool) ([]byte, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for _, name := range adoption.Files {
@@ -94,52 +105,20 @@ func (e *env) postImport(cmd *cobra.Command, files map[string][]byte, token stri
 		}
 		part, err := mw.CreateFormFile(name, name)
 		if err != nil {
-			return api.ImportAnswer{}, fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("import: %w", err)
 		}
 		if _, err := part.Write(b); err != nil {
-			return api.ImportAnswer{}, fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("import: %w", err)
 		}
 	}
 	if err := mw.Close(); err != nil {
-		return api.ImportAnswer{}, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("import: %w", err)
 	}
-	url := "http://" + e.cfg.HTTPAddr + "/v1/admin/import"
+	path := "/v1/admin/import"
 	if dryRun {
-		url += "?dry_run=true"
+		path += "?dry_run=true"
 	}
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, &body)
-	if err != nil {
-		return api.ImportAnswer{}, fmt.Errorf("import: %w", err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
-	if err != nil {
-		return api.ImportAnswer{}, fmt.Errorf("import: is the daemon running at %s? %w", e.cfg.HTTPAddr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return api.ImportAnswer{}, fmt.Errorf("import: read the answer: %w", err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		var ans api.ImportAnswer
-		if err := json.Unmarshal(raw, &ans); err != nil {
-			return api.ImportAnswer{}, fmt.Errorf("import: the daemon's answer: %w", err)
-		}
-		return ans, nil
-	}
-	var p api.Problem
-	if json.Unmarshal(raw, &p) != nil || p.Detail == "" {
-		return api.ImportAnswer{}, fmt.Errorf("import: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	if len(p.Errors) == 0 {
-		return api.ImportAnswer{}, fmt.Errorf("import: HTTP %d: %s", resp.StatusCode, p.Detail)
-	}
-	for _, r := range p.Errors {
-		fmt.Fprintln(e.stderr, r.Error())
-	}
-	return api.ImportAnswer{}, errors.New("import refused, nothing appended: " + plural(len(p.Errors), "row") + " above")
+	return c.send(ctx, http.MethodPost, path, &body, "Content-Type", mw.FormDataContentType())
 }
 
 // plural is "1 row" or "3 rows".
