@@ -84,6 +84,8 @@ var responseTypes = map[string]any{
 	"POST /v1/partners/{id}/statements/{quarter}/approve 200": commandResult{},
 	"POST /v1/partners/{id}/statements/{quarter}/payouts 201": commandResult{},
 
+	"POST /v1/admin/import 200": ImportAnswer{},
+
 	// Tier reviews (issue 15 item 3).
 	"POST /v1/reviews/{quarter} 200":                           reviewRun{},
 	"POST /v1/reviews/{quarter} 201":                           reviewRun{},

@@ -54,7 +54,7 @@ type Options struct {
 	// Wait bounds each wait for an invoice to be ingested or the mirror to
 	// catch up (default 30 s).
 	Wait time.Duration
-	// HTTPClient sends the API calls (default: a client with a 30 s timeout).
+	// HTTPClient sends the API calls (default: a client with a 2 min timeout: grandfathering the story's 250 partners is one request).
 	HTTPClient *http.Client
 	// Command is how the reader runs the CLI, for the next commands the
 	// demo prints (default "dealcredit").
@@ -166,7 +166,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 		opts.Wait = 30 * time.Second
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
 	if opts.Command == "" {
 		opts.Command = "dealcredit"

@@ -38,7 +38,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	sum, err := demo.Run(ctx, demo.Options{BaseURL: d.URL, Tokens: tokens, JetStream: js, DatabaseURL: d.Env["DATABASE_URL"], RunID: "t1"}, &out)
