@@ -77,12 +77,14 @@ var responseTypes = map[string]any{
 	"PUT /v1/reps/{id} 200":                      commandResult{},
 	"GET /v1/reps/{id}/statements/{quarter} 200": queryResult[[]attribution.RepStatement]{},
 
-	"GET /v1/exceptions 200":                                  queryResult[exceptionPage]{},
-	"POST /v1/exceptions/{id}/assign 200":                     commandResult{},
-	"POST /v1/exceptions/{id}/dismiss 200":                    commandResult{},
-	"POST /v1/exceptions/{id}/reopen 200":                     commandResult{},
-	"POST /v1/partners/{id}/statements/{quarter}/approve 200": commandResult{},
-	"POST /v1/partners/{id}/statements/{quarter}/payouts 201": commandResult{},
+	"GET /v1/exceptions 200":                                   queryResult[exceptionPage]{},
+	"POST /v1/exceptions/{id}/assign 200":                      commandResult{},
+	"POST /v1/exceptions/{id}/dismiss 200":                     commandResult{},
+	"POST /v1/exceptions/{id}/reopen 200":                      commandResult{},
+	"POST /v1/partners/{id}/statements/{quarter}/approve 200":  commandResult{},
+	"POST /v1/partners/{id}/statements/{quarter}/payouts 201":  commandResult{},
+	"POST /v1/partners/{id}/certifications/{cert}/confirm 200": commandResult{},
+	"POST /v1/partners/{id}/certifications/{cert}/refuse 200":  commandResult{},
 }
 
 // TestResponseTypesMatchOpenAPI fails when a JSON answer of a route and its

@@ -118,7 +118,7 @@ func load[S any](ctx context.Context, store eventstore.Reader, stream string, ze
 		if err != nil {
 			return loaded[S]{}, fmt.Errorf("decode %s v%d at position %d: %w", rec.Type, rec.StreamVersion, rec.Position, Internal(err))
 		}
-		st = evolve(st, e)
+		st = evolve(st, domain.WithProvenance(e, rec.ID.String(), rec.Metadata))
 		v = rec.StreamVersion
 	}
 	return loaded[S]{state: st, version: v}, nil

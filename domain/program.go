@@ -225,7 +225,8 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	var out Outcome
 	cause := env.Type + " on " + env.StreamID // what a re-attribution names (with the event id)
 	switch e := env.Event.(type) {
-	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CommitmentMade, TierChanged, TierReviewed:
+	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CertificationSubmitted, CertificationConfirmed, CertificationRefused,
+		CommitmentMade, TierChanged, TierReviewed:
 		id := partnerIDOf(e)
 		r := p.partners[id]
 		if r == nil {

@@ -37,7 +37,10 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 6: statements carry their approval and payouts (table
+// Version is 7: a certification counts for the scorecard only once
+// confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
+// recorded itself is pending), and the stored core keeps each
+// certification's status. Version 6: statements carry their approval and payouts (table
 // payouts); exceptions carry their id, quarter, customer key, the partner a
 // line went to and the manual decisions of the exception queue; the core
 // keeps manual decisions and approved statements. Version 5: the fold's
@@ -48,7 +51,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 6 }
+func (*Projection) Version() int { return 7 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
