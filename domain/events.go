@@ -235,6 +235,10 @@ type DealRegistered struct {
 	ExpectedValue Money     `json:"expected_value"`
 	OEMID         string    `json:"oem_id,omitempty"`
 	RegisteredOn  Date      `json:"registered_on"`
+	// OutsideCommitment lists the registration's software segments the partner was not
+	// committed to when it registered (rule 8a, RuleOutsideCommitment): the registration
+	// is allowed and flagged. Empty: within its commitment, or no commitment recorded.
+	OutsideCommitment []Segment `json:"outside_commitment,omitempty"`
 }
 
 // DealConflicted: the registration collides with another protected or pending registration

@@ -781,6 +781,9 @@ type Scorecard struct {
 	GoldMinTarget      Money     `json:"gold_min_target"`
 	Eligible           Tier      `json:"eligible"`
 	Unmet              []string  `json:"unmet,omitempty"`
+	// OutsideCommitment counts the partner's registrations of the quarter flagged
+	// outside its committed segments (rule 8a): the review weighs them.
+	OutsideCommitment int `json:"outside_commitment_registrations,omitempty"`
 }
 
 // ScorePartner computes the review scorecard: the partner is eligible for the highest tier

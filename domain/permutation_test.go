@@ -107,9 +107,12 @@ func factSet(seed int64) []fact {
 			segs = append(segs, domain.SegmentServices)
 		}
 		band := []string{"enterprise", "", "smb"}[r.Intn(3)]
-		add(domain.DealRegistered{DealID: id, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
-			SizeBand: band, Segments: segs, ExpectedValue: domain.Money{Amount: 100, Currency: "USD"}, RegisteredOn: domain.MustDate("2026-07-01")},
-			"after-enrol")
+		reg := domain.DealRegistered{DealID: id, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
+			SizeBand: band, Segments: segs, ExpectedValue: domain.Money{Amount: 100, Currency: "USD"}, RegisteredOn: domain.MustDate("2026-07-01")}
+		if i%3 == 0 { // flagged outside its partner's commitment (rule 8a): counted in the scorecard
+			reg.OutsideCommitment = segs[:1]
+		}
+		add(reg, "after-enrol")
 		if r.Intn(2) == 0 {
 			add(domain.EngagementLogged{DealID: id, PartnerID: partner, Step: domain.StepPresalesSupport, OccurredOn: day("2026-07-01", 120)})
 		}

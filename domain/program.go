@@ -173,6 +173,7 @@ type Program struct {
 	pending    map[string][]string               // invoice key -> keys of the credit memos waiting for it
 	manual     map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
 	approved   map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
+	outside    map[string]map[string]int         // partner -> quarter ("2026Q3") -> registrations flagged outside its commitment (rule 8a)
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
@@ -200,7 +201,7 @@ func NewProgram() *Program {
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
-		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{},
+		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{}, outside: map[string]map[string]int{},
 		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
@@ -282,6 +283,12 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		p.byKey[e.CustomerKey] = append(p.byKey[e.CustomerKey], e.DealID)
 		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
 			p.byDomain[dom] = append(p.byDomain[dom], e.DealID)
+		}
+		if len(e.OutsideCommitment) > 0 {
+			if p.outside[e.PartnerID] == nil {
+				p.outside[e.PartnerID] = map[string]int{}
+			}
+			p.outside[e.PartnerID][e.RegisteredOn.Quarter().String()]++
 		}
 	case DealApproved, DealOverridden, DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired,
 		DealWon, DealLost, DealResubmitted, DealConflicted, EngagementLogged, ServiceHandedOff:

@@ -40,7 +40,9 @@ func (*Projection) Name() string { return Name }
 // Version is 7: a certification counts for the scorecard only once
 // confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
 // recorded itself is pending), and the stored core keeps each
-// certification's status. Version 6: statements carry their approval and payouts (table
+// certification's status; registrations carry the customer size band and
+// the segments outside the partner's commitment (rule 8a), statements the
+// number of such registrations (outside_commitment). Version 6: statements carry their approval and payouts (table
 // payouts); exceptions carry their id, quarter, customer key, the partner a
 // line went to and the manual decisions of the exception queue; the core
 // keeps manual decisions and approved statements. Version 5: the fold's
@@ -132,6 +134,7 @@ CREATE TABLE statements (
 	approved              boolean NOT NULL,
 	approved_rebates      bigint NOT NULL,
 	paid                  bigint NOT NULL,
+	outside_commitment    int    NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
 );
 CREATE TABLE payouts (
@@ -175,7 +178,9 @@ CREATE TABLE registrations (
 	overridden      boolean NOT NULL,
 	reason          text   NOT NULL,
 	policy_version  int    NOT NULL,
-	position        bigint NOT NULL
+	position        bigint NOT NULL,
+	size_band       text   NOT NULL,
+	outside_commitment text[] NOT NULL
 );
 ` + stateDDL
 
@@ -408,7 +413,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		}
 		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
 			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0)})
+			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0),
+			sc.OutsideCommitment})
 	}
 	qs := make([]domain.Quarter, 0, len(quarters))
 	for q := range quarters {
@@ -433,7 +439,7 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 		regRows = append(regRows, []any{d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
 			d.ExpectedValue.Amount, d.ExpectedValue.Currency, d.OEMID, string(d.Status), dateText(d.RegisteredOn),
 			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
-			d.PolicyVersion, deals[id]})
+			d.PolicyVersion, deals[id], d.SizeBand, segmentStrings(d.OutsideCommitment)})
 	}
 	evicted, err := s.program.Evict()
 	if err != nil {
@@ -460,7 +466,8 @@ func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
 			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
 			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, current_tier = EXCLUDED.current_tier,
-			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position`},
+			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position,
+			outside_commitment = EXCLUDED.outside_commitment`},
 		{"revenue_mix", mixRows, `ON CONFLICT (quarter, currency) DO UPDATE SET
 			direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
 			indirect_share_bps = EXCLUDED.indirect_share_bps, adjustment_direct_minor = EXCLUDED.adjustment_direct_minor,
