@@ -472,14 +472,17 @@ type LeadUnassigned struct {
 	At     time.Time `json:"at"`
 }
 
-// FieldRepAssigned: a field sales rep covers a territory, geography plus customer size band
-// ("fieldrep.assigned"); a later assignment replaces it.
+// FieldRepAssigned: a field sales rep covers a territory, geography plus customer size band,
+// and optionally named accounts ("fieldrep.assigned"); a later assignment replaces it.
+// Accounts are customer keys (CustomerKey), sorted and distinct: a registration of a named
+// account credits the reps naming it instead of the territory's (rule 17).
 type FieldRepAssigned struct {
-	RepID     string `json:"rep_id"`
-	Name      string `json:"name"`
-	Geography string `json:"geography"`
-	SizeBand  string `json:"size_band"`
-	On        Date   `json:"on"`
+	RepID     string   `json:"rep_id"`
+	Name      string   `json:"name"`
+	Geography string   `json:"geography"`
+	SizeBand  string   `json:"size_band"`
+	On        Date     `json:"on"`
+	Accounts  []string `json:"accounts,omitempty"`
 }
 
 // ProjectionEventSkipped: an operator recorded that the projection named Projection

@@ -95,6 +95,9 @@ func factSet(seed int64) []fact {
 		{Name: "Globex GmbH", Country: "DE", Domain: "globex.example"},
 		{Name: "Initech Ltd", Country: "GB"},
 	}
+	// A rep owning Globex by name (rule 17: account before territory), from mid-August.
+	add(domain.FieldRepAssigned{RepID: "rep-2", Name: "N", Geography: "apac", SizeBand: "smb", On: domain.MustDate("2026-08-15"),
+		Accounts: []string{domain.CustomerKey(customers[2])}})
 	// Deals.
 	var dealIDs []string
 	for i := 0; i < 8; i++ {

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -1083,14 +1084,29 @@ func (p *Program) partnerAttr(day Date, d *dealRec, how matchBy, pol policyRec) 
 		a.tier, a.tierID = pr.tierAt(day)
 	}
 	a.bps = pol.RebateFor(a.tier, d.Geography)
+	a.reps = p.repsFor(d, day)
+	return a
+}
+
+// repsFor returns the field reps credited on a line of deal d dated day (rule 17), in rep
+// id order: the reps naming the deal's customer as an account, when any does; else the
+// reps whose territory (geography, and size band when the deal has one) covers it.
+func (p *Program) repsFor(d *dealRec, day Date) []repSnap {
+	var byAccount, byTerritory []repSnap
 	for _, id := range p.repOrder {
 		r := p.reps[id]
-		if r.Geography != d.Geography || (d.SizeBand != "" && r.SizeBand != d.SizeBand) || r.On.After(day) {
-			continue
+		switch {
+		case r.On.After(day):
+		case slices.Contains(r.Accounts, d.CustomerKey):
+			byAccount = append(byAccount, repSnap{r, p.repIDs[id]})
+		case r.Geography == d.Geography && (d.SizeBand == "" || r.SizeBand == d.SizeBand):
+			byTerritory = append(byTerritory, repSnap{r, p.repIDs[id]})
 		}
-		a.reps = append(a.reps, repSnap{r, p.repIDs[id]})
 	}
-	return a
+	if len(byAccount) > 0 {
+		return byAccount
+	}
+	return byTerritory
 }
 
 // gross rebuilds the full credits of a line (before clawback) from its attribution record.
