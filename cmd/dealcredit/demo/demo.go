@@ -54,7 +54,7 @@ type Options struct {
 	// Wait bounds each wait for an invoice to be ingested or the mirror to
 	// catch up (default 30 s).
 	Wait time.Duration
-	// HTTPClient sends the API calls (default: a client with a 30 s timeout).
+	// HTTPClient sends the API calls (default: a client with a 2 min timeout: grandfathering the story's 250 partners is one request).
 	HTTPClient *http.Client
 	// Command is how the reader runs the CLI, for the next commands the
 	// demo prints (default "dealcredit").
@@ -103,6 +103,11 @@ type Summary struct {
 	MirrorChecked  int64 // events the JetStream mirror matched
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
+
+	// Channel is the program running by itself: a lapsed lead, a rep's credit.
+	Channel Channel
+	// Finance is finance's week (finance.go).
+	Finance Finance
 
 	// Next are the commands the demo suggests after its summary, with this
 	// run's values (invoice number, quarter), ready to copy and paste.
@@ -159,7 +164,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 		opts.Wait = 30 * time.Second
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
 	if opts.Command == "" {
 		opts.Command = "dealcredit"
@@ -175,7 +180,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	s.sum.RunID, s.sum.Currency = opts.RunID, currency
 	steps := []func(context.Context) error{
 		s.start, s.seats, s.partners, s.policy, s.register, s.hpInvoiceArrives, s.dellException,
-		s.serviceHandoff, s.leads, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
+		s.serviceHandoff, s.leads, s.channel, s.refusal, s.quarterClose, s.revenueMix,
+		s.financeWeek,
+		s.verify, s.replay,
 	}
 	for _, st := range steps {
 		if err := st(ctx); err != nil {
@@ -369,12 +376,12 @@ func (s *story) policy(ctx context.Context) error {
 	var res commandResult
 	if _, err := s.c.expect(ctx, http.MethodPut, "/v1/policy", "admin", map[string]any{
 		"effective_from": s.today.String(), "rebate_bps": map[string]int{"gold": goldBPS, "platinum": platinumBPS},
-		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1",
+		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1", "reporting_currency": currency,
 	}, &res, http.StatusOK); err != nil {
 		return err
 	}
-	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice\n",
-		res.ID, s.today, goldBPS, platinumBPS)
+	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice; reporting in %s\n",
+		res.ID, s.today, goldBPS, platinumBPS, currency)
 	return nil
 }
 
@@ -387,7 +394,7 @@ func (s *story) register(ctx context.Context) error {
 	r, err := s.c.do(ctx, http.MethodPost, "/v1/deals", s.platinumRole, map[string]any{
 		"partner_id": s.platinum,
 		"customer":   map[string]string{"name": s.customer.Name, "country": s.customer.Country, "domain": s.customer.Domain},
-		"geography":  "us-west", "segments": []string{"client_management", "server_management", "asset_management"},
+		"geography":  "us-west", "size_band": repSizeBand, "segments": []string{"client_management", "server_management", "asset_management"},
 		"expected_value_minor": 900000, "currency": currency, "oem_id": "hp",
 	}, "Idempotency-Key", "demo-"+s.opt.RunID+"-acme")
 	if err != nil {
@@ -400,7 +407,7 @@ func (s *story) register(ctx context.Context) error {
 		return fmt.Errorf("demo: register deal: %w", err)
 	}
 	s.sum.DealID = created.DealID
-	s.printf("   deal %s: %s, %s, expected %s, status %s\n", created.DealID, s.customer.Name, "client+server+asset management", s.money(900000), created.Status)
+	s.printf("   deal %s: %s (%s), %s, expected %s, status %s\n", created.DealID, s.customer.Name, repSizeBand, "client+server+asset management", s.money(900000), created.Status)
 	for _, step := range []string{"presales_support", "proof_of_concept"} {
 		if _, err := s.c.expect(ctx, http.MethodPost, "/v1/deals/"+created.DealID+"/engagements", s.platinumRole,
 			map[string]string{"step": step, "occurred_on": s.today.String(), "oem_id": "hp", "notes": "with HP's account team"}, nil, http.StatusCreated); err != nil {
@@ -926,6 +933,7 @@ func (s *story) summary() {
 	s.printf("   adjustment in %s for %s: %s\n", s.quarter, s.closed, s.money(s.sum.Adjustment))
 	s.printf("   indirect share %s: %s\n", s.quarter, formatBPS(s.sum.IndirectBPS))
 	s.printf("   lead %s: %s (%s) first, declined; cascaded to %s (%s)\n", s.sum.LeadID, s.sum.LeadFirst, s.sum.LeadFirstTier, s.sum.LeadCascadedTo, s.sum.LeadCascadedTier)
+	s.channelSummary()
 	s.printf("   registered partner refused by rule %s\n", s.sum.RefusedRule)
 	s.printf("   verify: OK (%d events, mirror %d)\n", s.sum.LogEvents, s.sum.MirrorChecked)
 	s.printf("   replay as of position %d: same numbers\n", s.sum.ReplayPosition)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/cmd/dealcredit/demo"
+	"dealcredit/domain"
 	"dealcredit/internal/testkit/daemontest"
 )
 
@@ -36,7 +37,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	sum, err := demo.Run(ctx, demo.Options{BaseURL: d.URL, Tokens: tokens, JetStream: js, DatabaseURL: d.Env["DATABASE_URL"], RunID: "t1"}, &out)
@@ -95,6 +96,7 @@ func TestDemo(t *testing.T) {
 	if sum.SeatsPlatinumUsed != 1 || sum.SeatsGoldUsed != 1 || !strings.Contains(out.String(), "us-west seats: platinum 1 of 2 used, 1 free; gold 1 of 50 used, 49 free") {
 		t.Errorf("us-west seats used: platinum %d, gold %d", sum.SeatsPlatinumUsed, sum.SeatsGoldUsed)
 	}
+	checkChannel(t, sum, out.String())
 	if sum.RefusedRule != "registration.tier" || !strings.Contains(out.String(), "rule registration.tier") {
 		t.Errorf("registered partner refused by %q, want registration.tier", sum.RefusedRule)
 	}
@@ -107,6 +109,43 @@ func TestDemo(t *testing.T) {
 	if want := d.Token(t, "partner"); want == "" || sum.PlatinumID == "" {
 		t.Errorf("platinum partner %q", sum.PlatinumID)
 	}
+	// Finance's week, in the quarter before the closed one: the Dell line to
+	// Initech's holding (800.00 EUR of software) assigned by hand to the Gold
+	// VAR's deal, 40.00 EUR of rebates (500 bps) approved, 30.00 paid, 20.00
+	// more refused, one row in the payout file; at 1.1 USD a EUR the company
+	// is 75.00% indirect (500.00 USD direct, 1,500.00 USD indirect).
+	fin := sum.Finance
+	if want := domain.MustQuarter(sum.ClosedQuarter).Prev().String(); fin.Quarter != want {
+		t.Errorf("finance's quarter %s, want %s", fin.Quarter, want)
+	}
+	finChecks := []struct {
+		name      string
+		got, want int64
+		printed   string
+	}{
+		{"assigned revenue", fin.Revenue, 80000, "statement var-fin-t1 " + fin.Quarter + " EUR: accrued; revenue 800.00 EUR, accrued 40.00 EUR"},
+		{"accrued", fin.Accrued, 4000, "accrued 40.00 EUR, approved 0.00 EUR"},
+		{"approved", fin.Approved, 4000, "EUR: approved; revenue 800.00 EUR, accrued 40.00 EUR, approved 40.00 EUR, paid 0.00 EUR, outstanding 40.00 EUR"},
+		{"paid", fin.Paid, 3000, "approved 40.00 EUR, paid 30.00 EUR, outstanding 10.00 EUR"},
+		{"outstanding", fin.Outstanding, 1000, "a second payout of 20.00 EUR is refused (422, rule payout.over_approved)"},
+		{"payout rows", int64(fin.PayoutRows), 1, ",var-fin-t1," + fin.Quarter + ",EUR,3000,AP-t1-1," + sum.Today + ","},
+		{"consolidated direct", fin.Direct, 50000, "company-wide in USD: direct 500.00 USD, indirect 1,500.00 USD: indirect share 75.00%"},
+		{"consolidated indirect", fin.Indirect, 150000, "EUR: direct 220.00 USD, indirect 880.00 USD, at 1.1 (day " + domain.MustQuarter(fin.Quarter).End().String() + ", ECB reference rate)"},
+		{"consolidated share", fin.IndirectShareBPS, 7500, "indirect share 75.00%"},
+	}
+	for _, c := range finChecks {
+		if c.got != c.want {
+			t.Errorf("finance %s = %d, want %d", c.name, c.got, c.want)
+		}
+		if !strings.Contains(out.String(), c.printed) {
+			t.Errorf("finance %s: output lacks %q", c.name, c.printed)
+		}
+	}
+	if fin.ExceptionStatus != "assigned" || fin.OverpayRule != "payout.over_approved" || fin.ReportingCurrency != "USD" || fin.Rate != "1.1" ||
+		!fin.Complete || fin.ExceptionID == "" || !strings.Contains(out.String(), "finance assigns "+fin.ExceptionID+" to deal "+fin.DealID+" (reason: ") {
+		t.Errorf("finance's week: %+v", fin)
+	}
+
 	// The next commands carry this run's values, so they work as pasted
 	// (the README test runs one of them).
 	for _, want := range []string{
@@ -115,6 +154,44 @@ func TestDemo(t *testing.T) {
 	} {
 		if !slices.Contains(sum.Next, want) || !strings.Contains(out.String(), "   "+want+"\n") {
 			t.Errorf("next commands %q (printed or not) lack %q", sum.Next, want)
+		}
+	}
+}
+
+// checkChannel checks the program running by itself: the hot lead lapsed at
+// its respond_by and the scheduler (no caller) offered it to the Gold, in
+// exactly one lapse event; the us-west enterprise rep is credited the
+// platinum's two software lines of HP's invoice at the policy's share.
+func checkChannel(t *testing.T, sum demo.Summary, out string) {
+	t.Helper()
+	ch := sum.Channel
+	if ch.LeadFirst != sum.PlatinumID || ch.LeadFirstTier != "platinum" || ch.CascadedTo != "var-gold-t1" || ch.CascadedTier != "gold" {
+		t.Errorf("hot lead: first %s (%s), cascaded to %s (%s); want the platinum, then var-gold-t1 (gold)", ch.LeadFirst, ch.LeadFirstTier, ch.CascadedTo, ch.CascadedTier)
+	}
+	if ch.LapseEvents != 1 || ch.LapsedBy != "scheduler" {
+		t.Errorf("hot lead: %d lapse events by %q, want exactly 1 by the scheduler", ch.LapseEvents, ch.LapsedBy)
+	}
+	if ch.RespondBy.IsZero() || ch.LapsedAt.Before(ch.RespondBy) || ch.CascadedUntil.Sub(ch.LapsedAt) != 48*time.Hour {
+		t.Errorf("hot lead: respond by %s, lapsed at %s, next offer until %s (want the policy's 48 h after the lapse)", ch.RespondBy, ch.LapsedAt, ch.CascadedUntil)
+	}
+	// The policy's share (the default 100%, carried over by the demo's policy), per line.
+	want := domain.ApplyBPS(450000, ch.RepShareBPS) + domain.ApplyBPS(240000, ch.RepShareBPS)
+	if ch.RepShareBPS != 10000 || ch.RepBase != 690000 || ch.RepCredit != want || ch.RepCredit != 690000 {
+		t.Errorf("rep %s: credit %d on base %d at %d bps, want %d", ch.RepID, ch.RepCredit, ch.RepBase, ch.RepShareBPS, want)
+	}
+	if ch.RepID != "rep-t1" || ch.StatementCredit != ch.RepCredit || ch.StatementLines != 2 || ch.StatementDeals != 1 {
+		t.Errorf("rep %s statement: credit %d, %d lines, %d deals; want %d, 2, 1", ch.RepID, ch.StatementCredit, ch.StatementLines, ch.StatementDeals, ch.RepCredit)
+	}
+	for _, p := range []string{
+		"respond by " + ch.RespondBy.Format(time.RFC3339) + " (5s ahead",
+		"lapsed at " + ch.RespondBy.Format(time.RFC3339) + ", offered to var-gold-t1 (gold) by the scheduler at ",
+		"(1 lapse event, actor \"scheduler\")",
+		"rep-t1 credited 6,900.00 USD = 6,900.00 USD of channel revenue x 10000 bps",
+		"statement rep-t1 " + sum.Quarter + ": credit 6,900.00 USD on 2 lines of 1 deal(s)",
+		"field rep rep-t1 (us-west/enterprise) credited 6,900.00 USD at 10000 bps",
+	} {
+		if !strings.Contains(out, p) {
+			t.Errorf("output lacks %q", p)
 		}
 	}
 }
