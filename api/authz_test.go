@@ -51,6 +51,12 @@ var matrixCases = map[string]struct {
 	"POST /v1/partners/{id}/certifications": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/partners/var-a/certifications", map[string]any{"engineer": uniq("eng"), "segment": "server_management", "certified_on": "2026-03-01"}
 	}, 201},
+	"POST /v1/partners/{id}/certifications/{cert}/confirm": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/certifications/" + a.pendingCert(t) + "/confirm", nil
+	}, 200},
+	"POST /v1/partners/{id}/certifications/{cert}/refuse": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/partners/var-a/certifications/" + a.pendingCert(t) + "/refuse", map[string]any{"reason": "no exam record"}
+	}, 200},
 	"POST /v1/partners/{id}/commitments": {func(t *testing.T, a *testAPI, c caller) (string, any) {
 		return "/v1/partners/var-a/commitments", map[string]any{"segments": []string{"client_management"}, "quarterly_target_minor": 6000000, "currency": "USD"}
 	}, 201},
@@ -200,6 +206,15 @@ var matrixCases = map[string]struct {
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
 // are the only (gold) partners: it is offered to var-a first.
+// pendingCert submits a certification as var-a itself and returns its id.
+func (a *testAPI) pendingCert(t *testing.T) string {
+	t.Helper()
+	r := a.must(t, 201, "POST", "/v1/partners/var-a/certifications", tokVarA,
+		map[string]any{"engineer": uniq("eng"), "segment": "asset_management", "certified_on": "2026-03-01"}).json(t)
+	id, _ := r["certification_id"].(string)
+	return id
+}
+
 func (a *testAPI) offeredLead(t *testing.T) string {
 	t.Helper()
 	id := uniq("lead")
@@ -224,37 +239,39 @@ var contract = map[string]struct {
 	roles string
 	scope string // "", "own" (404 for another's), "body" (403 for another's)
 }{
-	"POST /v1/partners":                          {"admin channel_manager", ""},
-	"POST /v1/partners:grandfather":              {"admin", ""},
-	"POST /v1/partners/{id}/certifications":      {"channel_manager partner", "own"},
-	"POST /v1/partners/{id}/commitments":         {"channel_manager partner", "own"},
-	"POST /v1/partners/{id}/tier":                {"admin channel_manager", ""},
-	"GET /v1/partners/{id}":                      {"admin channel_manager finance auditor partner", "own"},
-	"PUT /v1/geographies/{geo}/seats":            {"admin", ""},
-	"POST /v1/deals":                             {"channel_manager partner", "body"},
-	"GET /v1/deals":                              {"admin channel_manager finance auditor partner", "own"},
-	"GET /v1/deals/{id}":                         {"admin channel_manager finance auditor partner", "own"},
-	"POST /v1/deals/{id}/approve":                {"channel_manager", ""},
-	"POST /v1/deals/{id}/reject":                 {"channel_manager", ""},
-	"POST /v1/deals/{id}/withdraw":               {"channel_manager partner", "own"},
-	"POST /v1/deals/{id}/extend":                 {"channel_manager", ""},
-	"POST /v1/deals/{id}/override":               {"channel_manager", ""},
-	"POST /v1/deals/{id}/engagements":            {"channel_manager partner", "own"},
-	"POST /v1/deals/{id}/service-handoff":        {"channel_manager", ""},
-	"GET /v1/geographies/{geo}/seats":            {"admin channel_manager", ""},
-	"POST /v1/leads":                             {"channel_manager", ""},
-	"GET /v1/leads/{id}":                         {"channel_manager partner", "own"},
-	"POST /v1/leads/{id}/accept":                 {"channel_manager partner", "own"},
-	"POST /v1/leads/{id}/reject":                 {"channel_manager partner", "own"},
-	"POST /v1/leads/{id}/cascade":                {"channel_manager", ""},
-	"PUT /v1/policy":                             {"admin", ""},
-	"GET /v1/policy":                             {"admin channel_manager finance auditor partner", ""},
-	"POST /v1/quarters/{quarter}/close":          {"finance", ""},
-	"GET /v1/attribution":                        {"finance auditor partner", "own"},
-	"GET /v1/attribution/explain":                {"finance auditor", ""},
-	"GET /v1/partners/{id}/statements/{quarter}": {"finance auditor partner", "own"},
-	"GET /v1/revenue-mix":                        {"finance auditor", ""},
-	"GET /v1/events":                             {"auditor", ""},
+	"POST /v1/partners":                                    {"admin channel_manager", ""},
+	"POST /v1/partners:grandfather":                        {"admin", ""},
+	"POST /v1/partners/{id}/certifications":                {"channel_manager partner", "own"},
+	"POST /v1/partners/{id}/commitments":                   {"channel_manager partner", "own"},
+	"POST /v1/partners/{id}/certifications/{cert}/confirm": {"channel_manager", ""},
+	"POST /v1/partners/{id}/certifications/{cert}/refuse":  {"channel_manager", ""},
+	"POST /v1/partners/{id}/tier":                          {"admin channel_manager", ""},
+	"GET /v1/partners/{id}":                                {"admin channel_manager finance auditor partner", "own"},
+	"PUT /v1/geographies/{geo}/seats":                      {"admin", ""},
+	"POST /v1/deals":                                       {"channel_manager partner", "body"},
+	"GET /v1/deals":                                        {"admin channel_manager finance auditor partner", "own"},
+	"GET /v1/deals/{id}":                                   {"admin channel_manager finance auditor partner", "own"},
+	"POST /v1/deals/{id}/approve":                          {"channel_manager", ""},
+	"POST /v1/deals/{id}/reject":                           {"channel_manager", ""},
+	"POST /v1/deals/{id}/withdraw":                         {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/extend":                           {"channel_manager", ""},
+	"POST /v1/deals/{id}/override":                         {"channel_manager", ""},
+	"POST /v1/deals/{id}/engagements":                      {"channel_manager partner", "own"},
+	"POST /v1/deals/{id}/service-handoff":                  {"channel_manager", ""},
+	"GET /v1/geographies/{geo}/seats":                      {"admin channel_manager", ""},
+	"POST /v1/leads":                                       {"channel_manager", ""},
+	"GET /v1/leads/{id}":                                   {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/accept":                           {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/reject":                           {"channel_manager partner", "own"},
+	"POST /v1/leads/{id}/cascade":                          {"channel_manager", ""},
+	"PUT /v1/policy":                                       {"admin", ""},
+	"GET /v1/policy":                                       {"admin channel_manager finance auditor partner", ""},
+	"POST /v1/quarters/{quarter}/close":                    {"finance", ""},
+	"GET /v1/attribution":                                  {"finance auditor partner", "own"},
+	"GET /v1/attribution/explain":                          {"finance auditor", ""},
+	"GET /v1/partners/{id}/statements/{quarter}":           {"finance auditor partner", "own"},
+	"GET /v1/revenue-mix":                                  {"finance auditor", ""},
+	"GET /v1/events":                                       {"auditor", ""},
 
 	"POST /v1/fx-rates":                                    {"finance admin", ""},
 	"GET /v1/fx-rates":                                     {"finance admin auditor", ""},

@@ -32,12 +32,17 @@ type commandResult struct {
 }
 
 func (s *server) committed(w http.ResponseWriter, status int, pos int64, id, state string, events []domain.Event) {
+	setPosition(w, pos)
+	writeJSON(w, status, newCommandResult(pos, id, state, events))
+}
+
+// newCommandResult is the answer to a command that committed events at pos.
+func newCommandResult(pos int64, id, state string, events []domain.Event) commandResult {
 	out := commandResult{Position: pos, ID: id, Status: state, Events: make([]string, 0, len(events))}
 	for _, e := range events {
 		out.Events = append(out.Events, e.EventType())
 	}
-	setPosition(w, pos)
-	writeJSON(w, status, out)
+	return out
 }
 
 // reasonCommand is a command on the resource {id} whose request body is an

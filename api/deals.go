@@ -6,6 +6,7 @@ import (
 
 	"dealcredit/app"
 	"dealcredit/domain"
+	"dealcredit/projections/attribution"
 )
 
 type registerRequest struct {
@@ -176,25 +177,28 @@ func (s *server) serviceHandoff() http.HandlerFunc {
 
 // dealView is GET /v1/deals/{id}.
 type dealView struct {
-	DealID        string                    `json:"deal_id"`
-	PartnerID     string                    `json:"partner_id"`
-	Status        domain.DealStatus         `json:"status"`
-	Customer      domain.Customer           `json:"customer"`
-	Geography     string                    `json:"geography"`
-	SizeBand      string                    `json:"size_band,omitempty"`
-	Segments      []domain.Segment          `json:"segments"`
-	ExpectedValue domain.Money              `json:"expected_value"`
-	OEMID         string                    `json:"oem_id,omitempty"`
-	RegisteredOn  domain.Date               `json:"registered_on"`
-	ApprovedOn    *domain.Date              `json:"approved_on,omitempty"`
-	ExpiresOn     *domain.Date              `json:"expires_on,omitempty"`
-	Extensions    int                       `json:"extensions"`
-	Overridden    bool                      `json:"overridden"`
-	Reason        string                    `json:"reason,omitempty"`
-	Conflicts     []conflictView            `json:"conflicts"`
-	Engagements   []domain.EngagementLogged `json:"engagements"`
-	Handoffs      []domain.ServiceHandedOff `json:"service_handoffs"`
-	Position      int64                     `json:"position"`
+	DealID        string            `json:"deal_id"`
+	PartnerID     string            `json:"partner_id"`
+	Status        domain.DealStatus `json:"status"`
+	Customer      domain.Customer   `json:"customer"`
+	Geography     string            `json:"geography"`
+	SizeBand      string            `json:"size_band,omitempty"`
+	Segments      []domain.Segment  `json:"segments"`
+	ExpectedValue domain.Money      `json:"expected_value"`
+	OEMID         string            `json:"oem_id,omitempty"`
+	RegisteredOn  domain.Date       `json:"registered_on"`
+	ApprovedOn    *domain.Date      `json:"approved_on,omitempty"`
+	ExpiresOn     *domain.Date      `json:"expires_on,omitempty"`
+	Extensions    int               `json:"extensions"`
+	Overridden    bool              `json:"overridden"`
+	Reason        string            `json:"reason,omitempty"`
+	Conflicts     []conflictView    `json:"conflicts"`
+	// OutsideCommitment flags a registration in segments its partner was not
+	// committed to (docs/rules.md rule 8a).
+	OutsideCommitment *attribution.CommitmentFlag `json:"outside_commitment,omitempty"`
+	Engagements       []domain.EngagementLogged   `json:"engagements"`
+	Handoffs          []domain.ServiceHandedOff   `json:"service_handoffs"`
+	Position          int64                       `json:"position"`
 }
 
 // getDeal reads the registration from its stream (always current).
@@ -217,6 +221,9 @@ func (s *server) getDeal() http.HandlerFunc {
 			Conflicts: conflictViews(r, d.Conflicts), Engagements: nonNil(d.Engagements), Handoffs: nonNil(d.Handoffs), Position: head}
 		if !d.ApprovedOn.IsZero() {
 			v.ApprovedOn, v.ExpiresOn = &d.ApprovedOn, &d.ExpiresOn
+		}
+		if len(d.OutsideCommitment) > 0 {
+			v.OutsideCommitment = &attribution.CommitmentFlag{Rule: domain.RuleOutsideCommitment, Segments: segmentNames(d.OutsideCommitment)}
 		}
 		setPosition(w, head)
 		writeJSON(w, http.StatusOK, v)
@@ -244,4 +251,13 @@ func (s *server) closeQuarter() http.HandlerFunc {
 		}
 		s.committed(w, http.StatusOK, res.Position, q.String(), "closed", res.Events)
 	}
+}
+
+// segmentNames returns the segments' names.
+func segmentNames(segs []domain.Segment) []string {
+	out := make([]string, len(segs))
+	for i, x := range segs {
+		out[i] = string(x)
+	}
+	return out
 }

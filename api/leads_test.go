@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"dealcredit/api"
+	"dealcredit/projections/leads"
+	"dealcredit/projections/runner"
 )
 
 func leadBody(id, geo string) map[string]any {
@@ -307,4 +309,33 @@ func TestSeatsQuery(t *testing.T) {
 		t.Errorf("field %v", p["field"])
 	}
 	a.must(t, 403, "GET", "/v1/geographies/us-west/seats", tokVarA, nil)
+}
+
+// TestLeadToRegisteredWithoutProjections: issue 15 item 6 (bug): with the daemon's
+// projections off, the leads read model that lists a geography's registered partners is
+// not built; a lead that reaches them (no Platinum or Gold partner in the geography) was
+// a 500. It is a 503 naming the read model, nothing is recorded, and the same command
+// succeeds once the read model is there.
+func TestLeadToRegisteredWithoutProjections(t *testing.T) {
+	var deps api.Deps
+	a := mustAPI(t, func(d *api.Deps) { d.RegisteredPartners, deps = leads.RegisteredPartners(d.Pool), *d })
+	a.seed(t)
+	a.must(t, 201, "POST", "/v1/partners", tokCM, map[string]any{"id": "var-l", "name": "L", "kind": "var", "geography": "latam"})
+	before := a.must(t, 200, "GET", "/v1/events?limit=1000", tokAuditor, nil).json(t)
+	r := a.must(t, 503, "POST", "/v1/leads", tokCM, leadBody("l-reg", "latam"))
+	if p := r.json(t); !strings.Contains(p["detail"].(string), "registered partners of geography latam") ||
+		!strings.Contains(p["detail"].(string), "leads read model") {
+		t.Fatalf("problem %s, want the read model named", r.Body)
+	}
+	after := a.must(t, 200, "GET", "/v1/events?limit=1000", tokAuditor, nil).json(t)
+	if len(after["events"].([]any)) != len(before["events"].([]any)) {
+		t.Fatal("a refused lead recorded events")
+	}
+	a.must(t, 404, "GET", "/v1/leads/l-reg", tokCM, nil)
+
+	// Once the read model is built, the same lead goes to the registered partner.
+	if err := runner.Rebuild(context.Background(), deps.Pool, deps.Store, leads.New(), 1000, nil); err != nil {
+		t.Fatal(err)
+	}
+	offer(t, a.must(t, 201, "POST", "/v1/leads", tokCM, leadBody("l-reg", "latam")), "offered", "var-l", "registered")
 }

@@ -171,8 +171,78 @@ func (s *server) certify() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.committed(w, http.StatusCreated, res.Position, id, "", res.Events)
+		s.certCommitted(w, http.StatusCreated, id, certIDOf(res.Events), res)
 	}
+}
+
+// certDecision serves POST /v1/partners/{id}/certifications/{cert}/confirm
+// (refuse false) and /refuse (refuse true, with a reason).
+func certDecision(refuse bool) func(*server) http.HandlerFunc {
+	return func(s *server) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id, cert := r.PathValue("id"), r.PathValue("cert")
+			var req reasonRequest
+			if err := decodeOptional(w, r, &req); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			var res app.Result
+			var err error
+			if refuse {
+				res, err = s.app.RefuseCertification(r.Context(), meta(r), domain.RefuseCertification{PartnerID: id, CertID: cert, Reason: req.Reason})
+			} else {
+				res, err = s.app.ConfirmCertification(r.Context(), meta(r), domain.ConfirmCertification{PartnerID: id, CertID: cert})
+			}
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			s.certCommitted(w, http.StatusOK, id, cert, res)
+		}
+	}
+}
+
+// certResult answers a certification command: the command's answer with id
+// the partner's, as before certifications had ids of their own (CONTRACT),
+// plus the certification's id and its status after the command.
+type certResult struct {
+	commandResult
+	CertificationID string `json:"certification_id"`
+}
+
+// certCommitted writes certResult for a certification command's res.
+func (s *server) certCommitted(w http.ResponseWriter, status int, partnerID, certID string, res app.Result) {
+	out := certResult{CertificationID: certID, commandResult: newCommandResult(res.Position, partnerID, string(certStatusOf(res.Events)), res.Events)}
+	setPosition(w, res.Position)
+	writeJSON(w, status, out)
+}
+
+// certIDOf returns the certification id a certification command's events name.
+func certIDOf(evs []domain.Event) string {
+	for _, e := range evs {
+		switch e := e.(type) {
+		case domain.EngineerCertified:
+			return e.CertID
+		case domain.CertificationSubmitted:
+			return e.CertID
+		}
+	}
+	return ""
+}
+
+// certStatusOf returns the status a certification command's events leave it in.
+func certStatusOf(evs []domain.Event) domain.CertStatus {
+	for _, e := range evs {
+		switch e.(type) {
+		case domain.EngineerCertified, domain.CertificationConfirmed:
+			return domain.CertConfirmed
+		case domain.CertificationSubmitted:
+			return domain.CertPending
+		case domain.CertificationRefused:
+			return domain.CertRefused
+		}
+	}
+	return ""
 }
 
 func (s *server) commit() http.HandlerFunc {
@@ -269,19 +339,19 @@ func (s *server) setSeats() http.HandlerFunc {
 
 // partnerView is GET /v1/partners/{id}.
 type partnerView struct {
-	ID              string                     `json:"id"`
-	Name            string                     `json:"name"`
-	Kind            domain.PartnerKind         `json:"kind"`
-	Geography       string                     `json:"geography"`
-	Tier            domain.Tier                `json:"tier"`
-	EnrolledOn      domain.Date                `json:"enrolled_on"`
-	Grandfathered   bool                       `json:"grandfathered"`
-	ReviewOn        *domain.Date               `json:"review_on,omitempty"`
-	Certifications  []domain.EngineerCertified `json:"certifications"`
-	Segments        []domain.Segment           `json:"segments"`
-	QuarterlyTarget *domain.Money              `json:"quarterly_target,omitempty"`
-	TierProgress    map[domain.Tier][]string   `json:"tier_progress"`
-	Position        int64                      `json:"position"`
+	ID              string                   `json:"id"`
+	Name            string                   `json:"name"`
+	Kind            domain.PartnerKind       `json:"kind"`
+	Geography       string                   `json:"geography"`
+	Tier            domain.Tier              `json:"tier"`
+	EnrolledOn      domain.Date              `json:"enrolled_on"`
+	Grandfathered   bool                     `json:"grandfathered"`
+	ReviewOn        *domain.Date             `json:"review_on,omitempty"`
+	Certifications  []domain.Certification   `json:"certifications"`
+	Segments        []domain.Segment         `json:"segments"`
+	QuarterlyTarget *domain.Money            `json:"quarterly_target,omitempty"`
+	TierProgress    map[domain.Tier][]string `json:"tier_progress"`
+	Position        int64                    `json:"position"`
 }
 
 // getPartner reads the partner from its stream (always current) and
@@ -324,7 +394,7 @@ func (s *server) getPartner() http.HandlerFunc {
 			v.QuarterlyTarget = &p.QuarterlyTarget
 		}
 		if v.Certifications == nil {
-			v.Certifications = []domain.EngineerCertified{}
+			v.Certifications = []domain.Certification{}
 		}
 		if v.Segments == nil {
 			v.Segments = []domain.Segment{}

@@ -131,6 +131,7 @@ func classify(err error) Problem {
 		ide *eventstore.IDConflictError
 		ie  *eventstore.InvalidError
 		fe  *eventstore.FencedError
+		rme *app.ReadModelError
 	)
 	code, field, rule, detail := CodeInternal, "", "", "internal error"
 	switch {
@@ -159,6 +160,9 @@ func classify(err error) Problem {
 		code, detail = CodeUnavailable, "the server is shutting down"
 	case errors.As(err, &fe):
 		code, detail = CodeUnavailable, fmt.Sprintf("the event log is fenced, nothing was recorded: %s (log head %d, mirror head %d); retry later", fe.Reason, fe.LogHead, fe.MirrorHead)
+	case errors.As(err, &rme):
+		code, detail = CodeUnavailable, rme.What+" are read from the leads read model, which cannot be read here "+
+			"(no process runs the projections, or it is not built yet); nothing was recorded; retry once the projections run"
 	}
 	p, ok := problems[code]
 	if !ok {

@@ -14,10 +14,12 @@ type repRequest struct {
 	Name      string `json:"name"`
 	Geography string `json:"geography"`
 	SizeBand  string `json:"size_band"`
+	// Accounts are the customers the rep owns by name ({name, country}).
+	Accounts []domain.Customer `json:"accounts"`
 }
 
 // assignRep enrols a field rep or moves it to another territory (geography
-// plus customer size band; docs/rules.md rule 17).
+// plus customer size band, and named accounts; docs/rules.md rule 17).
 func (s *server) assignRep() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req repRequest
@@ -27,7 +29,7 @@ func (s *server) assignRep() http.HandlerFunc {
 		}
 		id := r.PathValue("id")
 		res, err := s.app.AssignFieldRep(r.Context(), meta(r), domain.AssignFieldRep{RepID: id, Name: req.Name,
-			Geography: req.Geography, SizeBand: req.SizeBand})
+			Geography: req.Geography, SizeBand: req.SizeBand, Accounts: req.Accounts})
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -63,6 +63,8 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/partners", Roles: []Role{RoleAdmin, RoleChannelManager}, Creates: true, handler: (*server).enrollPartner},
 		{Method: "POST", Path: "/v1/partners:grandfather", Roles: []Role{RoleAdmin}, Creates: true, handler: (*server).grandfatherPartners},
 		{Method: "POST", Path: "/v1/partners/{id}/certifications", Roles: cmPartner, Owner: OwnerPathPartner, Creates: true, handler: (*server).certify},
+		{Method: "POST", Path: "/v1/partners/{id}/certifications/{cert}/confirm", Roles: cmOnly, handler: certDecision(false)},
+		{Method: "POST", Path: "/v1/partners/{id}/certifications/{cert}/refuse", Roles: cmOnly, handler: certDecision(true)},
 		{Method: "POST", Path: "/v1/partners/{id}/commitments", Roles: cmPartner, Owner: OwnerPathPartner, Creates: true, handler: (*server).commit},
 		{Method: "POST", Path: "/v1/partners/{id}/tier", Roles: []Role{RoleAdmin, RoleChannelManager}, handler: (*server).changeTier},
 		{Method: "GET", Path: "/v1/partners/{id}", Roles: all, Owner: OwnerPathPartner, handler: (*server).getPartner},

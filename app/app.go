@@ -118,7 +118,7 @@ func load[S any](ctx context.Context, store eventstore.Reader, stream string, ze
 		if err != nil {
 			return loaded[S]{}, fmt.Errorf("decode %s v%d at position %d: %w", rec.Type, rec.StreamVersion, rec.Position, Internal(err))
 		}
-		st = evolve(st, e)
+		st = evolve(st, domain.WithProvenance(e, rec.ID.String(), rec.Metadata))
 		v = rec.StreamVersion
 	}
 	return loaded[S]{state: st, version: v}, nil
@@ -140,6 +140,24 @@ func Internal(err error) error {
 	}
 	return err
 }
+
+// ReadModelError is a decision that needs a list only a read model keeps
+// (the registered partners a lead cascades to last, rule 24) when that read
+// model cannot be read: not built because no process runs the projections,
+// or the database failing. Nothing was decided or recorded; the same
+// command succeeds once the read model is there. Err is the cause.
+type ReadModelError struct {
+	// What names the list, e.g. "the registered partners of geography emea".
+	What string
+	Err  error
+}
+
+func (e *ReadModelError) Error() string {
+	return fmt.Sprintf("%s cannot be read from the leads read model: %v", e.What, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ReadModelError) Unwrap() error { return e.Err }
 
 // expect returns the expected version for an append after reading version v.
 func expect(v int64) eventstore.Expected {

@@ -150,7 +150,7 @@ func leadCandidates(t *Txn, l domain.LeadCreated, offered []string) ([]domain.Ca
 	}
 	ids, err := t.registered(t.ctx, l.Geography)
 	if err != nil {
-		return nil, err
+		return nil, &ReadModelError{What: "the registered partners of geography " + l.Geography, Err: err}
 	}
 	regs, err := peekPartners(t, ids)
 	if err != nil {

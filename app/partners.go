@@ -23,8 +23,27 @@ func (s *Service) GrandfatherPartner(ctx context.Context, md Meta, cmd domain.Gr
 	return s.decidePartner(ctx, md, cmd.PartnerID, cmd.Geography, cmd)
 }
 
-// Certify records an engineer's certification on a segment.
+// Certify records an engineer's certification on a segment (named by the
+// domain when cmd.CertID is empty). Asked by a partner for itself
+// (md.Partner), it is a submission that counts for tier requirements only
+// once a channel manager confirms it; asked by a channel manager or an
+// admin, it counts at once (docs/rules.md rule 3a).
 func (s *Service) Certify(ctx context.Context, md Meta, cmd domain.Certify) (Result, error) {
+	if md.Partner != "" {
+		return s.decidePartner(ctx, md, cmd.PartnerID, "", domain.SubmitCertification(cmd))
+	}
+	return s.decidePartner(ctx, md, cmd.PartnerID, "", cmd)
+}
+
+// ConfirmCertification confirms a partner's submitted certification: from
+// then on it counts for tier requirements.
+func (s *Service) ConfirmCertification(ctx context.Context, md Meta, cmd domain.ConfirmCertification) (Result, error) {
+	return s.decidePartner(ctx, md, cmd.PartnerID, "", cmd)
+}
+
+// RefuseCertification refuses a partner's submitted certification with a
+// reason; it never counts.
+func (s *Service) RefuseCertification(ctx context.Context, md Meta, cmd domain.RefuseCertification) (Result, error) {
 	return s.decidePartner(ctx, md, cmd.PartnerID, "", cmd)
 }
 

@@ -39,9 +39,24 @@ func TestPartnerCommands(t *testing.T) {
 		{"grandfather", func() (app.Result, error) {
 			return f.svc.GrandfatherPartner(f.ctx, channel, domain.Grandfather{PartnerID: "old-1", Name: "Old", Kind: domain.KindVAR, Geography: "emea"})
 		}, outcome{events: []string{"partner.grandfathered", "geo.seat_taken"}}, ""},
-		{"certify", func() (app.Result, error) {
+		{"a partner submits its certification", func() (app.Result, error) {
 			return f.svc.Certify(f.ctx, partnerMeta("reg-1"), domain.Certify{PartnerID: "reg-1", Engineer: "eng-9", Segment: domain.SegmentAssetManagement, CertifiedOn: domain.DateOf(start)})
+		}, outcome{events: []string{"partner.certification_submitted"}}, domain.PartnerStream("reg-1")},
+		{"a channel manager confirms it", func() (app.Result, error) {
+			return f.svc.ConfirmCertification(f.ctx, channel, domain.ConfirmCertification{PartnerID: "reg-1", CertID: "cert-1"})
+		}, outcome{events: []string{"partner.certification_confirmed"}}, domain.PartnerStream("reg-1")},
+		{"confirmed twice", func() (app.Result, error) {
+			return f.svc.ConfirmCertification(f.ctx, channel, domain.ConfirmCertification{PartnerID: "reg-1", CertID: "cert-1"})
+		}, outcome{code: domain.Conflict, rule: "certification.decided"}, ""},
+		{"a channel manager records one: confirmed at once", func() (app.Result, error) {
+			return f.svc.Certify(f.ctx, channel, domain.Certify{PartnerID: "reg-1", Engineer: "eng-8", Segment: domain.SegmentAssetManagement, CertifiedOn: domain.DateOf(start)})
 		}, outcome{events: []string{"partner.certified"}}, domain.PartnerStream("reg-1")},
+		{"refuse an unknown certification", func() (app.Result, error) {
+			return f.svc.RefuseCertification(f.ctx, channel, domain.RefuseCertification{PartnerID: "reg-1", CertID: "cert-9", Reason: "no such exam"})
+		}, outcome{code: domain.NotFound, rule: "certification.exists"}, ""},
+		{"refuse without a reason", func() (app.Result, error) {
+			return f.svc.RefuseCertification(f.ctx, channel, domain.RefuseCertification{PartnerID: "reg-1", CertID: "cert-1"})
+		}, outcome{code: domain.Invalid, field: "reason"}, ""},
 		{"certify for a partner not enrolled", func() (app.Result, error) {
 			return f.svc.Certify(f.ctx, channel, domain.Certify{PartnerID: "nobody", Engineer: "eng", Segment: domain.SegmentAssetManagement, CertifiedOn: domain.DateOf(start)})
 		}, outcome{code: domain.NotFound, rule: "partner.exists"}, ""},

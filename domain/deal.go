@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // DealStatus is a registration's lifecycle status.
 type DealStatus string
@@ -458,12 +461,34 @@ func decideRegister(d DealState, x DealContext, c Register, today Date) ([]Event
 	cust.Domain = NormalizeDomain(cust.Domain)
 	key := CustomerKey(cust)
 	evs := []Event{DealRegistered{DealID: c.DealID, PartnerID: c.PartnerID, Customer: cust, CustomerKey: key,
-		Geography: c.Geography, SizeBand: c.SizeBand, Segments: segs, ExpectedValue: c.ExpectedValue, OEMID: c.OEMID, RegisteredOn: today}}
+		Geography: c.Geography, SizeBand: c.SizeBand, Segments: segs, ExpectedValue: c.ExpectedValue, OEMID: c.OEMID, RegisteredOn: today,
+		OutsideCommitment: OutsideCommitment(p, segs)}}
 	for _, h := range x.Reservation.Blocking(c.DealID, segs, today) {
 		evs = append(evs, DealConflicted{DealID: c.DealID, PartnerID: c.PartnerID, WithDealID: h.DealID, WithPartnerID: h.PartnerID,
 			Segments: overlap(segs, h.Segments), On: today})
 	}
 	return evs, nil
+}
+
+// RuleOutsideCommitment names the flag of a registration in a software segment its
+// partner is not committed to (docs/rules.md rule 8a): allowed, flagged, counted in the
+// partner's scorecard.
+const RuleOutsideCommitment = "registration.outside_commitment"
+
+// OutsideCommitment returns the software segments of segs the partner is not committed
+// to (rule 8a), in segs' order; none when the partner has no commitment recorded (a
+// grandfathered partner before its first commitment) or is committed to them all.
+func OutsideCommitment(p PartnerState, segs []Segment) []Segment {
+	if len(p.Segments) == 0 {
+		return nil
+	}
+	var out []Segment
+	for _, s := range segs {
+		if s.Software() && !slices.Contains(p.Segments, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // checkRegistration checks a registration's input fields (see input.go).

@@ -2,8 +2,10 @@ package domain_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"dealcredit/domain"
 )
@@ -306,5 +308,37 @@ func TestFieldRepCreditedWhenDealGoesThroughPartner(t *testing.T) {
 	cs := w.fold(invoice("HP-9", 1, "2026-02-01", line(1, domain.SegmentClientManagement, 1, 1000)))
 	if sum(cs, domain.CreditFieldRep, "rep-1") != 1000 || sum(cs, domain.CreditFieldRep, "rep-2") != 0 {
 		t.Fatalf("%+v", cs)
+	}
+}
+
+// TestFieldRepNamedAccountTakesPrecedence: rule 17: a rep naming the deal's customer as
+// an account is credited instead of the territory's reps (account > geography + band);
+// a customer no rep names goes to the territory's reps as before.
+func TestFieldRepNamedAccountTakesPrecedence(t *testing.T) {
+	now := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	evs, err := domain.DecideAssignFieldRep(domain.FieldRep{}, domain.AssignFieldRep{RepID: "rep-acct", Name: "A", Geography: "apac", SizeBand: "smb",
+		Accounts: []domain.Customer{{Name: "ACME Corp.", Country: "us"}, {Name: "Acme", Country: "US"}}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := evs[0].(domain.FieldRepAssigned)
+	if want := []string{domain.CustomerKey(acme)}; !slices.Equal(named.Accounts, want) {
+		t.Fatalf("accounts %v, want the one customer key %v", named.Accounts, want)
+	}
+	_, err = domain.DecideAssignFieldRep(named, domain.AssignFieldRep{RepID: "rep-acct", Name: "A", Geography: "apac", SizeBand: "smb",
+		Accounts: []domain.Customer{{Name: "Acme", Country: "US"}}}, now)
+	wantCode(t, err, domain.Conflict, "fieldrep.unchanged")
+	_, err = domain.DecideAssignFieldRep(domain.FieldRep{}, domain.AssignFieldRep{RepID: "rep-x", Name: "X", Geography: "apac", SizeBand: "smb",
+		Accounts: []domain.Customer{{Name: "Acme", Country: "ZZ"}}}, now)
+	wantCode(t, err, domain.Invalid, "")
+
+	w := newWorld(t, "2026-01-05")
+	w.enroll("var-1", "emea", domain.TierGold)
+	w.fold(domain.FieldRepAssigned{RepID: "rep-terr", Name: "T", Geography: "emea", SizeBand: "enterprise", On: domain.MustDate("2026-01-01")}, named)
+	w.register("d-1", "var-1", domain.SegmentClientManagement) // customer acme: rep-acct's account
+	w.must(w.dealCmd("d-1", domain.Approve{}))
+	cs := w.fold(invoice("HP-9", 1, "2026-02-01", line(1, domain.SegmentClientManagement, 1, 1000)))
+	if sum(cs, domain.CreditFieldRep, "rep-acct") != 1000 || sum(cs, domain.CreditFieldRep, "rep-terr") != 0 {
+		t.Fatalf("the named account's rep is not credited alone: %+v", cs)
 	}
 }

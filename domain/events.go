@@ -102,12 +102,46 @@ type PastTier struct {
 	From Date `json:"from"`
 }
 
-// EngineerCertified: one of the partner's people is certified on a segment ("partner.certified").
+// EngineerCertified: one of the partner's people is certified on a segment, recorded by a
+// channel manager or an admin, so confirmed at once ("partner.certified"). CertID names
+// the certification (empty in events recorded before certifications had ids: the event's
+// id names them, see WithProvenance). Such an event recorded by a partner itself before
+// confirmations existed counts only once confirmed (docs/rules.md rule 3a).
 type EngineerCertified struct {
 	PartnerID   string  `json:"partner_id"`
 	Engineer    string  `json:"engineer"`
 	Segment     Segment `json:"segment"`
 	CertifiedOn Date    `json:"certified_on"`
+	CertID      string  `json:"cert_id,omitempty"`
+}
+
+// CertificationSubmitted: a partner submitted one of its people's certifications; it
+// counts for tier requirements only once a channel manager confirms it
+// ("partner.certification_submitted").
+type CertificationSubmitted struct {
+	PartnerID   string  `json:"partner_id"`
+	Engineer    string  `json:"engineer"`
+	Segment     Segment `json:"segment"`
+	CertifiedOn Date    `json:"certified_on"`
+	CertID      string  `json:"cert_id"`
+	SubmittedOn Date    `json:"submitted_on,omitzero"`
+}
+
+// CertificationConfirmed: a channel manager confirmed a submitted certification; from
+// then on it counts for tier requirements ("partner.certification_confirmed").
+type CertificationConfirmed struct {
+	PartnerID string `json:"partner_id"`
+	CertID    string `json:"cert_id"`
+	On        Date   `json:"on"`
+}
+
+// CertificationRefused: a channel manager refused a submitted certification with a
+// reason; it never counts ("partner.certification_refused").
+type CertificationRefused struct {
+	PartnerID string `json:"partner_id"`
+	CertID    string `json:"cert_id"`
+	Reason    string `json:"reason"`
+	On        Date   `json:"on"`
 }
 
 // CommitmentMade: the partner committed to segments and a quarterly revenue target
@@ -205,6 +239,10 @@ type DealRegistered struct {
 	ExpectedValue Money     `json:"expected_value"`
 	OEMID         string    `json:"oem_id,omitempty"`
 	RegisteredOn  Date      `json:"registered_on"`
+	// OutsideCommitment lists the registration's software segments the partner was not
+	// committed to when it registered (rule 8a, RuleOutsideCommitment): the registration
+	// is allowed and flagged. Empty: within its commitment, or no commitment recorded.
+	OutsideCommitment []Segment `json:"outside_commitment,omitempty"`
 }
 
 // DealConflicted: the registration collides with another protected or pending registration
@@ -438,14 +476,17 @@ type LeadUnassigned struct {
 	At     time.Time `json:"at"`
 }
 
-// FieldRepAssigned: a field sales rep covers a territory, geography plus customer size band
-// ("fieldrep.assigned"); a later assignment replaces it.
+// FieldRepAssigned: a field sales rep covers a territory, geography plus customer size band,
+// and optionally named accounts ("fieldrep.assigned"); a later assignment replaces it.
+// Accounts are customer keys (CustomerKey), sorted and distinct: a registration of a named
+// account credits the reps naming it instead of the territory's (rule 17).
 type FieldRepAssigned struct {
-	RepID     string `json:"rep_id"`
-	Name      string `json:"name"`
-	Geography string `json:"geography"`
-	SizeBand  string `json:"size_band"`
-	On        Date   `json:"on"`
+	RepID     string   `json:"rep_id"`
+	Name      string   `json:"name"`
+	Geography string   `json:"geography"`
+	SizeBand  string   `json:"size_band"`
+	On        Date     `json:"on"`
+	Accounts  []string `json:"accounts,omitempty"`
 }
 
 // ProjectionEventSkipped: an operator recorded that the projection named Projection
@@ -464,43 +505,46 @@ type ProjectionEventSkipped struct {
 }
 
 // EventType implementations.
-func (PartnerEnrolled) EventType() string      { return "partner.enrolled" }
-func (PartnerGrandfathered) EventType() string { return "partner.grandfathered" }
-func (EngineerCertified) EventType() string    { return "partner.certified" }
-func (CommitmentMade) EventType() string       { return "partner.committed" }
-func (TierChanged) EventType() string          { return "partner.tier_changed" }
-func (TierReviewed) EventType() string         { return "partner.tier_reviewed" }
-func (SeatsSet) EventType() string             { return "geo.seats_set" }
-func (SeatTaken) EventType() string            { return "geo.seat_taken" }
-func (SeatReleased) EventType() string         { return "geo.seat_released" }
-func (SeatWaitlisted) EventType() string       { return "geo.seat_waitlisted" }
-func (SeatOfferLapsed) EventType() string      { return "geo.seat_offer_lapsed" }
-func (DealRegistered) EventType() string       { return "deal.registered" }
-func (DealConflicted) EventType() string       { return "deal.conflicted" }
-func (DealApproved) EventType() string         { return "deal.approved" }
-func (DealOverridden) EventType() string       { return "deal.overridden" }
-func (DealRejected) EventType() string         { return "deal.rejected" }
-func (DealReturned) EventType() string         { return "deal.returned" }
-func (DealWithdrawn) EventType() string        { return "deal.withdrawn" }
-func (DealExtended) EventType() string         { return "deal.extended" }
-func (DealExpired) EventType() string          { return "deal.expired" }
-func (DealWon) EventType() string              { return "deal.won" }
-func (DealLost) EventType() string             { return "deal.lost" }
-func (DealResubmitted) EventType() string      { return "deal.resubmitted" }
-func (EngagementLogged) EventType() string     { return "deal.engagement_logged" }
-func (ServiceHandedOff) EventType() string     { return "deal.service_handoff" }
-func (CustomerKeyReserved) EventType() string  { return "customerkey.reserved" }
-func (CustomerKeyReleased) EventType() string  { return "customerkey.released" }
-func (PolicySet) EventType() string            { return "policy.set" }
-func (QuarterClosed) EventType() string        { return "quarter.closed" }
-func (LeadCreated) EventType() string          { return "lead.created" }
-func (LeadOffered) EventType() string          { return "lead.offered" }
-func (LeadAccepted) EventType() string         { return "lead.accepted" }
-func (LeadDeclined) EventType() string         { return "lead.declined" }
-func (LeadUnassigned) EventType() string       { return "lead.unassigned" }
-func (FieldRepAssigned) EventType() string     { return "fieldrep.assigned" }
-func (InvoiceReceived) EventType() string      { return "invoice.received" }
-func (InvoiceRejected) EventType() string      { return "invoice.rejected" }
+func (PartnerEnrolled) EventType() string        { return "partner.enrolled" }
+func (PartnerGrandfathered) EventType() string   { return "partner.grandfathered" }
+func (EngineerCertified) EventType() string      { return "partner.certified" }
+func (CertificationSubmitted) EventType() string { return "partner.certification_submitted" }
+func (CertificationConfirmed) EventType() string { return "partner.certification_confirmed" }
+func (CertificationRefused) EventType() string   { return "partner.certification_refused" }
+func (CommitmentMade) EventType() string         { return "partner.committed" }
+func (TierChanged) EventType() string            { return "partner.tier_changed" }
+func (TierReviewed) EventType() string           { return "partner.tier_reviewed" }
+func (SeatsSet) EventType() string               { return "geo.seats_set" }
+func (SeatTaken) EventType() string              { return "geo.seat_taken" }
+func (SeatReleased) EventType() string           { return "geo.seat_released" }
+func (SeatWaitlisted) EventType() string         { return "geo.seat_waitlisted" }
+func (SeatOfferLapsed) EventType() string        { return "geo.seat_offer_lapsed" }
+func (DealRegistered) EventType() string         { return "deal.registered" }
+func (DealConflicted) EventType() string         { return "deal.conflicted" }
+func (DealApproved) EventType() string           { return "deal.approved" }
+func (DealOverridden) EventType() string         { return "deal.overridden" }
+func (DealRejected) EventType() string           { return "deal.rejected" }
+func (DealReturned) EventType() string           { return "deal.returned" }
+func (DealWithdrawn) EventType() string          { return "deal.withdrawn" }
+func (DealExtended) EventType() string           { return "deal.extended" }
+func (DealExpired) EventType() string            { return "deal.expired" }
+func (DealWon) EventType() string                { return "deal.won" }
+func (DealLost) EventType() string               { return "deal.lost" }
+func (DealResubmitted) EventType() string        { return "deal.resubmitted" }
+func (EngagementLogged) EventType() string       { return "deal.engagement_logged" }
+func (ServiceHandedOff) EventType() string       { return "deal.service_handoff" }
+func (CustomerKeyReserved) EventType() string    { return "customerkey.reserved" }
+func (CustomerKeyReleased) EventType() string    { return "customerkey.released" }
+func (PolicySet) EventType() string              { return "policy.set" }
+func (QuarterClosed) EventType() string          { return "quarter.closed" }
+func (LeadCreated) EventType() string            { return "lead.created" }
+func (LeadOffered) EventType() string            { return "lead.offered" }
+func (LeadAccepted) EventType() string           { return "lead.accepted" }
+func (LeadDeclined) EventType() string           { return "lead.declined" }
+func (LeadUnassigned) EventType() string         { return "lead.unassigned" }
+func (FieldRepAssigned) EventType() string       { return "fieldrep.assigned" }
+func (InvoiceReceived) EventType() string        { return "invoice.received" }
+func (InvoiceRejected) EventType() string        { return "invoice.rejected" }
 func (ProjectionEventSkipped) EventType() string {
 	return "projection.event_skipped"
 }
@@ -514,6 +558,12 @@ func StreamOf(e Event) string {
 	case PartnerGrandfathered:
 		return PartnerStream(e.PartnerID)
 	case EngineerCertified:
+		return PartnerStream(e.PartnerID)
+	case CertificationSubmitted:
+		return PartnerStream(e.PartnerID)
+	case CertificationConfirmed:
+		return PartnerStream(e.PartnerID)
+	case CertificationRefused:
 		return PartnerStream(e.PartnerID)
 	case CommitmentMade:
 		return PartnerStream(e.PartnerID)

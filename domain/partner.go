@@ -16,10 +16,12 @@ type PartnerState struct {
 	EnrolledOn Date
 	// JoinedOn is the date the partner joined the program, when it was enrolled with its
 	// history (zero: not known; the program starts at EnrolledOn).
-	JoinedOn        Date
-	Grandfathered   bool
-	ReviewOn        Date
-	Certifications  []EngineerCertified
+	JoinedOn      Date
+	Grandfathered bool
+	ReviewOn      Date
+	// Certifications are the partner's people's certifications, in the order recorded,
+	// each with its status: only confirmed ones count for tier requirements (rule 3a).
+	Certifications  []Certification
 	Segments        []Segment
 	QuarterlyTarget Money
 	// TierHistory is every tier the partner held, with the date it took effect, oldest first:
@@ -63,13 +65,90 @@ func (p PartnerState) HistoryKnown() bool {
 	return !p.JoinedOn.IsZero() || len(p.TierHistory) > 1
 }
 
-// CertifiedEngineers returns the number of distinct certified engineers.
+// CertStatus is where a certification stands: pending, confirmed or refused.
+type CertStatus string
+
+// Certification statuses.
+const (
+	CertPending   CertStatus = "pending"
+	CertConfirmed CertStatus = "confirmed"
+	CertRefused   CertStatus = "refused"
+)
+
+// Certification is one of a partner's people's certifications and where it stands.
+type Certification struct {
+	ID          string     `json:"id"`
+	PartnerID   string     `json:"partner_id"`
+	Engineer    string     `json:"engineer"`
+	Segment     Segment    `json:"segment"`
+	CertifiedOn Date       `json:"certified_on"`
+	Status      CertStatus `json:"status"`
+	// DecidedOn is the day it was confirmed or refused (nil while pending, and for
+	// a certification a channel manager recorded, confirmed as recorded).
+	DecidedOn *Date  `json:"decided_on,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// CertifiedEngineers returns the number of distinct engineers with a confirmed
+// certification.
 func (p PartnerState) CertifiedEngineers() int {
 	seen := map[string]bool{}
 	for _, c := range p.Certifications {
-		seen[c.Engineer] = true
+		if c.Status == CertConfirmed {
+			seen[c.Engineer] = true
+		}
 	}
 	return len(seen)
+}
+
+// PendingEngineers returns the number of distinct engineers with a certification
+// awaiting a channel manager's confirmation and none confirmed.
+func (p PartnerState) PendingEngineers() int {
+	seen := map[string]CertStatus{}
+	for _, c := range p.Certifications {
+		if c.Status == CertConfirmed || (c.Status == CertPending && seen[c.Engineer] == "") {
+			seen[c.Engineer] = c.Status
+		}
+	}
+	n := 0
+	for _, st := range seen {
+		if st == CertPending {
+			n++
+		}
+	}
+	return n
+}
+
+// Certification returns the partner's certification id, if any.
+func (p PartnerState) Certification(id string) (Certification, bool) {
+	for _, c := range p.Certifications {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Certification{}, false
+}
+
+// nextCertID returns id, or when it is empty the id of the partner's next
+// certification: "cert-<n>" with n its certifications so far plus one (the partner's
+// stream is guarded, so two decisions never give the same one).
+func (p PartnerState) nextCertID(id string) string {
+	if id != "" {
+		return id
+	}
+	return fmt.Sprintf("cert-%d", len(p.Certifications)+1)
+}
+
+// withCertDecided returns the partner's certifications with certification id set
+// to status on day (an unknown id changes nothing).
+func (p PartnerState) withCertDecided(id string, status CertStatus, on Date, reason string) []Certification {
+	out := append([]Certification(nil), p.Certifications...)
+	for i, c := range out {
+		if c.ID == id && c.Status == CertPending {
+			out[i].Status, out[i].DecidedOn, out[i].Reason = status, &on, reason
+		}
+	}
+	return out
 }
 
 // EvolvePartner folds one partner event.
@@ -83,7 +162,15 @@ func EvolvePartner(p PartnerState, e Event) PartnerState {
 			EnrolledOn: e.EnrolledOn, JoinedOn: e.JoinedOn, Grandfathered: true, ReviewOn: e.ReviewOn,
 			TierHistory: enrolSpans(e.TierHistory, e.Tier, e.EnrolledOn)}
 	case EngineerCertified:
-		p.Certifications = append(append([]EngineerCertified(nil), p.Certifications...), e)
+		p.Certifications = append(append([]Certification(nil), p.Certifications...), Certification{ID: e.CertID,
+			PartnerID: e.PartnerID, Engineer: e.Engineer, Segment: e.Segment, CertifiedOn: e.CertifiedOn, Status: CertConfirmed})
+	case CertificationSubmitted:
+		p.Certifications = append(append([]Certification(nil), p.Certifications...), Certification{ID: e.CertID,
+			PartnerID: e.PartnerID, Engineer: e.Engineer, Segment: e.Segment, CertifiedOn: e.CertifiedOn, Status: CertPending})
+	case CertificationConfirmed:
+		p.Certifications = p.withCertDecided(e.CertID, CertConfirmed, e.On, "")
+	case CertificationRefused:
+		p.Certifications = p.withCertDecided(e.CertID, CertRefused, e.On, e.Reason)
 	case CommitmentMade:
 		p.Segments = append([]Segment(nil), e.Segments...)
 		p.QuarterlyTarget = e.QuarterlyTarget
@@ -252,11 +339,25 @@ type (
 		JoinedOn        Date
 		TierHistory     []PastTier
 	}
-	// Certify an engineer on a segment.
+	// Certify records an engineer's certification on a segment as a channel manager
+	// or an admin: it counts at once. CertID names it (empty: "cert-<n>", n the
+	// partner's certifications so far plus one).
 	Certify struct {
 		PartnerID, Engineer string
 		Segment             Segment
 		CertifiedOn         Date
+		CertID              string
+	}
+	// SubmitCertification is a partner's submission of one of its engineers'
+	// certifications: it counts once a channel manager confirms it (rule 3a).
+	SubmitCertification Certify
+	// ConfirmCertification confirms a submitted certification (a channel manager's).
+	ConfirmCertification struct {
+		PartnerID, CertID string
+	}
+	// RefuseCertification refuses a submitted certification with a reason.
+	RefuseCertification struct {
+		PartnerID, CertID, Reason string
 	}
 	// Commit to segments and a quarterly target.
 	Commit struct {
@@ -302,7 +403,19 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 	case Adopt:
 		return decideAdopt(p, c, today)
 	case Certify:
+		c.CertID = p.nextCertID(c.CertID)
 		return decideCertify(p, g, pol, c, today)
+	case SubmitCertification:
+		c.CertID = p.nextCertID(c.CertID)
+		if err := checkCertify(p, Certify(c), today); err != nil {
+			return nil, err
+		}
+		return []Event{CertificationSubmitted{PartnerID: c.PartnerID, Engineer: c.Engineer, Segment: c.Segment,
+			CertifiedOn: c.CertifiedOn, CertID: c.CertID, SubmittedOn: today}}, nil
+	case ConfirmCertification:
+		return decideCertification(p, c.PartnerID, c.CertID, false, "", today)
+	case RefuseCertification:
+		return decideCertification(p, c.PartnerID, c.CertID, true, c.Reason, today)
 	case Commit:
 		return decideCommit(p, g, pol, c, today)
 	case ChangeTier:
@@ -377,24 +490,62 @@ func decideAdopt(p PartnerState, c Adopt, today Date) ([]Event, error) {
 
 // decideCertify decides Certify (see DecidePartner).
 func decideCertify(p PartnerState, g GeoState, pol Policy, c Certify, today Date) ([]Event, error) {
-	if err := mustExist(p, c.PartnerID); err != nil {
+	if err := checkCertify(p, c, today); err != nil {
 		return nil, err
+	}
+	return []Event{EngineerCertified(c)}, nil
+}
+
+// decideCertification confirms the partner's pending certification certID, or refuses
+// it with reason (see DecidePartner).
+func decideCertification(p PartnerState, partnerID, certID string, refuse bool, reason string, today Date) ([]Event, error) {
+	if err := mustExist(p, partnerID); err != nil {
+		return nil, err
+	}
+	if refuse {
+		if err := CheckRequiredText("reason", reason, MaxReasonLen); err != nil {
+			return nil, err
+		}
+	}
+	c, ok := p.Certification(certID)
+	switch {
+	case !ok:
+		return nil, Errorf(NotFound, "cert", "certification.exists", "partner %s has no certification %s", p.ID, Quote(certID))
+	case c.Status != CertPending:
+		return nil, Errorf(Conflict, "cert", "certification.decided",
+			"certification %s of partner %s (%s, %s) is already %s", certID, p.ID, c.Engineer, c.Segment, c.Status)
+	case !refuse:
+		return []Event{CertificationConfirmed{PartnerID: p.ID, CertID: certID, On: today}}, nil
+	}
+	return []Event{CertificationRefused{PartnerID: p.ID, CertID: certID, Reason: reason, On: today}}, nil
+}
+
+// checkCertify checks a certification's fields, recorded or submitted.
+func checkCertify(p PartnerState, c Certify, today Date) error {
+	if err := mustExist(p, c.PartnerID); err != nil {
+		return err
+	}
+	if err := CheckID("cert_id", c.CertID); err != nil {
+		return err
+	}
+	if _, dup := p.Certification(c.CertID); dup {
+		return Errorf(Conflict, "cert_id", "certification.unique", "partner %s already has certification %s", p.ID, c.CertID)
 	}
 	if err := CheckRequiredText("engineer", c.Engineer, MaxNameLen); err != nil {
-		return nil, err
+		return err
 	}
 	if err := CheckDate("certified_on", c.CertifiedOn); err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case !c.Segment.Software():
-		return nil, invalidf("segment", "segment %q is not a software segment", c.Segment)
+		return invalidf("segment", "segment %q is not a software segment", c.Segment)
 	case c.CertifiedOn.IsZero():
-		return nil, invalidf("certified_on", "certified_on is required")
+		return invalidf("certified_on", "certified_on is required")
 	case c.CertifiedOn.After(today):
-		return nil, invalidf("certified_on", "certified_on %s is in the future", c.CertifiedOn)
+		return invalidf("certified_on", "certified_on %s is in the future", c.CertifiedOn)
 	}
-	return []Event{EngineerCertified(c)}, nil
+	return nil
 }
 
 // decideCommit decides Commit (see DecidePartner).
@@ -627,8 +778,11 @@ func TierUnmet(p PartnerState, t Tier, pol Policy) []Unmet {
 	}
 	var out []Unmet
 	if n := p.CertifiedEngineers(); n < need {
-		out = append(out, Unmet{"tier." + string(t) + ".certified_engineers",
-			fmt.Sprintf("%s tier needs at least %d certified engineer(s); has %d", t, need, n)})
+		msg := fmt.Sprintf("%s tier needs at least %d certified engineer(s); has %d", t, need, n)
+		if pend := p.PendingEngineers(); pend > 0 {
+			msg += fmt.Sprintf(" (%d more awaiting a channel manager's confirmation)", pend)
+		}
+		out = append(out, Unmet{"tier." + string(t) + ".certified_engineers", msg})
 	}
 	if len(p.Segments) < segs {
 		what := "all three software segments"
@@ -658,6 +812,9 @@ type Scorecard struct {
 	GoldMinTarget      Money     `json:"gold_min_target"`
 	Eligible           Tier      `json:"eligible"`
 	Unmet              []string  `json:"unmet,omitempty"`
+	// OutsideCommitment counts the partner's registrations of the quarter flagged
+	// outside its committed segments (rule 8a): the review weighs them.
+	OutsideCommitment int `json:"outside_commitment_registrations,omitempty"`
 }
 
 // ScorePartner computes the review scorecard: the partner is eligible for the highest tier

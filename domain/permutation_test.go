@@ -103,6 +103,9 @@ func factSet(seed int64) []fact {
 		{Name: "Globex GmbH", Country: "DE", Domain: "globex.example"},
 		{Name: "Initech Ltd", Country: "GB"},
 	}
+	// A rep owning Globex by name (rule 17: account before territory), from mid-August.
+	add(domain.FieldRepAssigned{RepID: "rep-2", Name: "N", Geography: "apac", SizeBand: "smb", On: domain.MustDate("2026-08-15"),
+		Accounts: []string{domain.CustomerKey(customers[2])}})
 	// Deals.
 	var dealIDs []string
 	for i := 0; i < 8; i++ {
@@ -115,9 +118,12 @@ func factSet(seed int64) []fact {
 			segs = append(segs, domain.SegmentServices)
 		}
 		band := []string{"enterprise", "", "smb"}[r.Intn(3)]
-		add(domain.DealRegistered{DealID: id, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
-			SizeBand: band, Segments: segs, ExpectedValue: domain.Money{Amount: 100, Currency: "USD"}, RegisteredOn: domain.MustDate("2026-07-01")},
-			"after-enrol")
+		reg := domain.DealRegistered{DealID: id, PartnerID: partner, Customer: c, CustomerKey: domain.CustomerKey(c), Geography: "emea",
+			SizeBand: band, Segments: segs, ExpectedValue: domain.Money{Amount: 100, Currency: "USD"}, RegisteredOn: domain.MustDate("2026-07-01")}
+		if i%3 == 0 { // flagged outside its partner's commitment (rule 8a): counted in the scorecard
+			reg.OutsideCommitment = segs[:1]
+		}
+		add(reg, "after-enrol")
 		if r.Intn(2) == 0 {
 			add(domain.EngagementLogged{DealID: id, PartnerID: partner, Step: domain.StepPresalesSupport, OccurredOn: day("2026-07-01", 120)})
 		}
@@ -193,6 +199,31 @@ func factSet(seed int64) []fact {
 		if r.Intn(4) == 0 {
 			add(domain.ExceptionReopened{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Line: line, Reason: "reconsidered",
 				By: "finance:test"}, "after-enrol")
+		}
+	}
+	// Certifications (docs/rules.md rule 3a), drawn from their own source so the facts
+	// above stay as they were: recorded by a channel manager, submitted by the partner and
+	// then confirmed, refused or left pending, or a legacy event without an id. They
+	// change no credit; the scorecards must not depend on their arrival order either.
+	rc := rand.New(rand.NewSource(seed * 7919))
+	for _, id := range partners {
+		for n := 0; n < rc.Intn(4); n++ {
+			eng, seg, on := fmt.Sprintf("%s-eng-%d", id, rc.Intn(3)), domain.SoftwareSegments[rc.Intn(3)], domain.MustDate("2026-05-01").AddDays(rc.Intn(60))
+			cert := fmt.Sprintf("cert-%d", n+1)
+			switch rc.Intn(4) {
+			case 0:
+				add(domain.EngineerCertified{PartnerID: id, Engineer: eng, Segment: seg, CertifiedOn: on, CertID: cert})
+			case 1:
+				add(domain.EngineerCertified{PartnerID: id, Engineer: eng, Segment: seg, CertifiedOn: on}) // before ids
+			default:
+				add(domain.CertificationSubmitted{PartnerID: id, Engineer: eng, Segment: seg, CertifiedOn: on, CertID: cert, SubmittedOn: on})
+				switch rc.Intn(3) {
+				case 0:
+					add(domain.CertificationConfirmed{PartnerID: id, CertID: cert, On: on.AddDays(rc.Intn(30))})
+				case 1:
+					add(domain.CertificationRefused{PartnerID: id, CertID: cert, Reason: "no exam record", On: on.AddDays(rc.Intn(30))})
+				}
+			}
 		}
 	}
 	// Every registration comes after every enrolment.
@@ -312,6 +343,7 @@ func TestPropertySameFactsAnyArrivalOrderSameCredits(t *testing.T) {
 		p0, cs0 := foldAll(t, arrival(fs, 0))
 		want := figures(cs0)
 		wantOpen, _ := json.Marshal(openLines(p0))
+		wantCards := scorecards(p0)
 		for o := int64(1); o <= orders; o++ {
 			envs := arrival(fs, seed*1000+o)
 			p, cs := foldAll(t, envs)
@@ -329,6 +361,13 @@ func TestPropertySameFactsAnyArrivalOrderSameCredits(t *testing.T) {
 				failed++
 				if failed <= 3 {
 					t.Errorf("seed %d order %d: the credits depend on the arrival order:\n%s", seed, o, firstDiff(want, got))
+				}
+				continue
+			}
+			if got := scorecards(p); got != wantCards {
+				failed++
+				if failed <= 3 {
+					t.Errorf("seed %d order %d: the scorecards depend on the arrival order:\n%s", seed, o, firstDiff(wantCards, got))
 				}
 				continue
 			}
@@ -424,4 +463,17 @@ func totals(cs []domain.Credit) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
+}
+
+// scorecards renders every partner's scorecard of the fact sets' quarters, one line each.
+func scorecards(p *domain.Program) string {
+	var b strings.Builder
+	for _, id := range []string{"var-0", "var-1", "var-2", "var-3", "var-4", "si-1"} {
+		for _, q := range []string{"2026Q3", "2026Q4"} {
+			sc, ok := p.Scorecard(id, domain.MustQuarter(q))
+			j, _ := json.Marshal(sc)
+			fmt.Fprintf(&b, "%s %s %v %s\n", id, q, ok, j)
+		}
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -173,6 +174,7 @@ type Program struct {
 	pending    map[string][]string               // invoice key -> keys of the credit memos waiting for it
 	manual     map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
 	approved   map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
+	outside    map[string]map[string]int         // partner -> quarter ("2026Q3") -> registrations flagged outside its commitment (rule 8a)
 	credited   map[creditedKey]int64
 	mix        map[mixKey]*Mix
 	strs       map[string]string // interned names, currencies, ids
@@ -200,7 +202,7 @@ func NewProgram() *Program {
 		byKey: map[string][]string{}, byDomain: map[string][]string{}, closed: map[Quarter]bool{},
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
-		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{},
+		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{}, outside: map[string]map[string]int{},
 		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
@@ -225,7 +227,8 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	var out Outcome
 	cause := env.Type + " on " + env.StreamID // what a re-attribution names (with the event id)
 	switch e := env.Event.(type) {
-	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CommitmentMade, TierChanged, TierReviewed:
+	case PartnerEnrolled, PartnerGrandfathered, EngineerCertified, CertificationSubmitted, CertificationConfirmed, CertificationRefused,
+		CommitmentMade, TierChanged, TierReviewed:
 		id := partnerIDOf(e)
 		r := p.partners[id]
 		if r == nil {
@@ -281,6 +284,12 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		p.byKey[e.CustomerKey] = append(p.byKey[e.CustomerKey], e.DealID)
 		if dom := NormalizeDomain(e.Customer.Domain); dom != "" {
 			p.byDomain[dom] = append(p.byDomain[dom], e.DealID)
+		}
+		if len(e.OutsideCommitment) > 0 {
+			if p.outside[e.PartnerID] == nil {
+				p.outside[e.PartnerID] = map[string]int{}
+			}
+			p.outside[e.PartnerID][e.RegisteredOn.Quarter().String()]++
 		}
 	case DealApproved, DealOverridden, DealRejected, DealReturned, DealWithdrawn, DealExtended, DealExpired,
 		DealWon, DealLost, DealResubmitted, DealConflicted, EngagementLogged, ServiceHandedOff:
@@ -1075,14 +1084,29 @@ func (p *Program) partnerAttr(day Date, d *dealRec, how matchBy, pol policyRec) 
 		a.tier, a.tierID = pr.tierAt(day)
 	}
 	a.bps = pol.RebateFor(a.tier, d.Geography)
+	a.reps = p.repsFor(d, day)
+	return a
+}
+
+// repsFor returns the field reps credited on a line of deal d dated day (rule 17), in rep
+// id order: the reps naming the deal's customer as an account, when any does; else the
+// reps whose territory (geography, and size band when the deal has one) covers it.
+func (p *Program) repsFor(d *dealRec, day Date) []repSnap {
+	var byAccount, byTerritory []repSnap
 	for _, id := range p.repOrder {
 		r := p.reps[id]
-		if r.Geography != d.Geography || (d.SizeBand != "" && r.SizeBand != d.SizeBand) || r.On.After(day) {
-			continue
+		switch {
+		case r.On.After(day):
+		case slices.Contains(r.Accounts, d.CustomerKey):
+			byAccount = append(byAccount, repSnap{r, p.repIDs[id]})
+		case r.Geography == d.Geography && (d.SizeBand == "" || r.SizeBand == d.SizeBand):
+			byTerritory = append(byTerritory, repSnap{r, p.repIDs[id]})
 		}
-		a.reps = append(a.reps, repSnap{r, p.repIDs[id]})
 	}
-	return a
+	if len(byAccount) > 0 {
+		return byAccount
+	}
+	return byTerritory
 }
 
 // gross rebuilds the full credits of a line (before clawback) from its attribution record.

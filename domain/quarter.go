@@ -1,6 +1,10 @@
 package domain
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // QuarterState is one quarter folded from its stream.
 type QuarterState struct {
@@ -40,9 +44,36 @@ func DecideCloseQuarter(s QuarterState, c CloseQuarter, now time.Time) ([]Event,
 // FieldRep is a field sales rep's territory folded from its stream.
 type FieldRep = FieldRepAssigned
 
-// AssignFieldRep is the command to set a field rep's territory.
+// AssignFieldRep is the command to set a field rep's territory and named accounts.
 type AssignFieldRep struct {
 	RepID, Name, Geography, SizeBand string
+	// Accounts are the customers the rep owns by name (their country too): the decider
+	// records their customer keys.
+	Accounts []Customer
+}
+
+// MaxRepAccounts bounds a rep's named accounts.
+const MaxRepAccounts = 1000
+
+// accountKeys checks a rep's named accounts and returns their customer keys, sorted and
+// distinct.
+func accountKeys(accounts []Customer) ([]string, error) {
+	if len(accounts) > MaxRepAccounts {
+		return nil, invalidf("accounts", "accounts may name at most %d customers", MaxRepAccounts)
+	}
+	var keys []string
+	for i, c := range accounts {
+		field := fmt.Sprintf("accounts[%d]", i)
+		if err := CheckCustomer(field, c); err != nil {
+			return nil, err
+		}
+		if NormalizeName(c.Name) == "" {
+			return nil, invalidf(field+".name", "%s.name needs a letter or digit besides legal suffixes", field)
+		}
+		keys = append(keys, CustomerKey(c))
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), nil
 }
 
 // DecideAssignFieldRep records a rep's territory (geography plus customer size band).
@@ -56,8 +87,13 @@ func DecideAssignFieldRep(cur FieldRep, c AssignFieldRep, now time.Time) ([]Even
 		return nil, invalidf("geography", "geography %q is not a valid id", c.Geography)
 	case CheckRequiredText("size_band", c.SizeBand, MaxRefLen) != nil:
 		return nil, CheckRequiredText("size_band", c.SizeBand, MaxRefLen)
-	case cur.Geography == c.Geography && cur.SizeBand == c.SizeBand && cur.Name == c.Name:
+	}
+	keys, err := accountKeys(c.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Geography == c.Geography && cur.SizeBand == c.SizeBand && cur.Name == c.Name && slices.Equal(cur.Accounts, keys) {
 		return nil, Errorf(Conflict, "rep_id", "fieldrep.unchanged", "field rep %s already covers %s/%s", c.RepID, c.Geography, c.SizeBand)
 	}
-	return []Event{FieldRepAssigned{RepID: c.RepID, Name: c.Name, Geography: c.Geography, SizeBand: c.SizeBand, On: DateOf(now)}}, nil
+	return []Event{FieldRepAssigned{RepID: c.RepID, Name: c.Name, Geography: c.Geography, SizeBand: c.SizeBand, On: DateOf(now), Accounts: keys}}, nil
 }

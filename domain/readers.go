@@ -176,7 +176,9 @@ func (p *Program) Scorecard(partnerID string, q Quarter) (Scorecard, bool) {
 			r.unmet[t] = TierUnmet(r.PartnerState, t, pol)
 		}
 	}
-	return scorePartner(r.PartnerState, pol, q, p.Credited(partnerID, q, cur), func(t Tier) []Unmet { return r.unmet[t] }), true
+	sc := scorePartner(r.PartnerState, pol, q, p.Credited(partnerID, q, cur), func(t Tier) []Unmet { return r.unmet[t] })
+	sc.OutsideCommitment = p.outside[partnerID][q.String()]
+	return sc, true
 }
 
 // Candidates returns the lead candidates (every var and si partner with its current tier),

@@ -104,6 +104,8 @@ type CoreRecord struct {
 	// Approved: partner -> the quarters whose statement is approved.
 	Manual   []ManualRecord
 	Approved map[string][]Quarter
+	// Outside: partner -> quarter -> registrations flagged outside its commitment (rule 8a).
+	Outside map[string]map[string]int
 }
 
 // ManualRecord is the manual decision in force on one invoice line.
@@ -225,7 +227,7 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 // back), sorted so that equal programs give equal records. The record shares maps and
 // slices with the program: encode it before the program folds again.
 func (p *Program) Core() CoreRecord {
-	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs}
+	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs, Outside: p.outside}
 	for _, k := range sortedKeys(p.manual) {
 		for _, line := range sortedKeys(p.manual[k]) {
 			c.Manual = append(c.Manual, ManualRecord{k, line, p.manual[k][line]})
@@ -288,6 +290,9 @@ func RestoreProgram(c CoreRecord) *Program {
 	p.position, p.seq = c.Position, c.Seq
 	if c.Pending != nil {
 		p.pending = c.Pending
+	}
+	if c.Outside != nil {
+		p.outside = c.Outside
 	}
 	for _, m := range c.Manual {
 		if p.manual[m.Invoice] == nil {

@@ -19,14 +19,14 @@ func usdM(major int64) domain.Money { return domain.Money{Amount: major * 100, C
 // a 300,000.00 USD target), at tier.
 func platinumReady(id string, tier domain.Tier) domain.PartnerState {
 	return domain.PartnerState{ID: id, Kind: domain.KindVAR, Geography: "emea", Tier: tier,
-		Certifications: []domain.EngineerCertified{{PartnerID: id, Engineer: "a"}, {PartnerID: id, Engineer: "b"}},
+		Certifications: []domain.Certification{{PartnerID: id, Engineer: "a", Status: domain.CertConfirmed}, {PartnerID: id, Engineer: "b", Status: domain.CertConfirmed}},
 		Segments:       domain.SoftwareSegments, QuarterlyTarget: usdM(300_000)}
 }
 
 // goldReady meets Gold's requirements only.
 func goldReady(id string, tier domain.Tier) domain.PartnerState {
 	return domain.PartnerState{ID: id, Kind: domain.KindVAR, Geography: "emea", Tier: tier,
-		Certifications: []domain.EngineerCertified{{PartnerID: id, Engineer: "a"}},
+		Certifications: []domain.Certification{{PartnerID: id, Engineer: "a", Status: domain.CertConfirmed}},
 		Segments:       domain.SoftwareSegments[:1], QuarterlyTarget: usdM(60_000)}
 }
 

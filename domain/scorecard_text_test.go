@@ -12,10 +12,10 @@ import (
 func TestScorecardUnmetSentences(t *testing.T) {
 	q := domain.MustQuarter("2026Q4")
 	usd := func(minor int64) domain.Money { return domain.Money{Amount: minor, Currency: "USD"} }
-	certs := func(n int) []domain.EngineerCertified {
-		var out []domain.EngineerCertified
+	certs := func(n int) []domain.Certification {
+		var out []domain.Certification
 		for i := range n {
-			out = append(out, domain.EngineerCertified{Engineer: string(rune('a' + i)), Segment: domain.SegmentClientManagement})
+			out = append(out, domain.Certification{Engineer: string(rune('a' + i)), Segment: domain.SegmentClientManagement, Status: domain.CertConfirmed})
 		}
 		return out
 	}

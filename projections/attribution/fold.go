@@ -267,7 +267,8 @@ func (f *folding) readModelWrites() []upsert {
 			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
 			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
 			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, current_tier = EXCLUDED.current_tier,
-			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position`},
+			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position,
+			outside_commitment = EXCLUDED.outside_commitment`},
 		{"revenue_mix", f.mixRows(), `ON CONFLICT (quarter, currency) DO UPDATE SET
 			direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
 			indirect_share_bps = EXCLUDED.indirect_share_bps, adjustment_direct_minor = EXCLUDED.adjustment_direct_minor,
@@ -304,7 +305,8 @@ func (f *folding) statementRows() [][]any {
 		}
 		rows = append(rows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
 			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0)})
+			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0),
+			sc.OutsideCommitment})
 	}
 	return rows
 }
@@ -339,7 +341,7 @@ func (f *folding) registrationRows() [][]any {
 		rows = append(rows, []any{d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
 			d.ExpectedValue.Amount, d.ExpectedValue.Currency, d.OEMID, string(d.Status), dateText(d.RegisteredOn),
 			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
-			d.PolicyVersion, f.deals[id]})
+			d.PolicyVersion, f.deals[id], d.SizeBand, segmentStrings(d.OutsideCommitment)})
 	}
 	return rows
 }

@@ -36,8 +36,13 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 7: the ledger's event_ids are uuid[] (16 bytes an id, not
-// the 36 of its text). Version 6: statements carry their approval and payouts (table
+// Version is 8: a certification counts for the scorecard only once
+// confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
+// recorded itself is pending), and the stored core keeps each
+// certification's status; registrations carry the customer size band and
+// the segments outside the partner's commitment (rule 8a), statements the
+// number of such registrations (outside_commitment). Version 7: the ledger's
+// event_ids are uuid[] (16 bytes an id, not the 36 of its text). Version 6: statements carry their approval and payouts (table
 // payouts); exceptions carry their id, quarter, customer key, the partner a
 // line went to and the manual decisions of the exception queue; the core
 // keeps manual decisions and approved statements. Version 5: the fold's
@@ -48,7 +53,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 7 }
+func (*Projection) Version() int { return 8 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -129,6 +134,7 @@ CREATE TABLE statements (
 	approved              boolean NOT NULL,
 	approved_rebates      bigint NOT NULL,
 	paid                  bigint NOT NULL,
+	outside_commitment    int    NOT NULL,
 	PRIMARY KEY (partner_id, quarter, currency)
 );
 CREATE TABLE payouts (
@@ -172,7 +178,9 @@ CREATE TABLE registrations (
 	overridden      boolean NOT NULL,
 	reason          text   NOT NULL,
 	policy_version  int    NOT NULL,
-	position        bigint NOT NULL
+	position        bigint NOT NULL,
+	size_band       text   NOT NULL,
+	outside_commitment text[] NOT NULL
 );
 ` + stateDDL
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"dealcredit/domain"
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
@@ -92,23 +93,26 @@ func scanLedger(pos *int64, rows pgx.Rows) (LedgerLine, error) {
 // ScorecardCredited, Unmet) is on the row of ScorecardCurrency only; the
 // rows of other currencies leave it empty and name that currency.
 type Statement struct {
-	PartnerID          string   `json:"partner_id"`
-	Quarter            string   `json:"quarter"`
-	Currency           string   `json:"currency"`
-	CreditedRevenue    int64    `json:"credited_revenue_minor"`
-	Rebates            int64    `json:"rebates_minor"`
-	ServiceCredit      int64    `json:"service_credit_minor"`
-	AdjustmentRevenue  int64    `json:"adjustment_revenue_minor"`
-	AdjustmentRebates  int64    `json:"adjustment_rebates_minor"`
-	AdjustmentService  int64    `json:"adjustment_service_minor"`
-	Tier               string   `json:"tier"`
-	EligibleTier       string   `json:"eligible_tier"`
-	CertifiedEngineers int      `json:"certified_engineers"`
-	Segments           []string `json:"segments"`
-	QuarterlyTarget    int64    `json:"quarterly_target_minor"`
-	TargetCurrency     string   `json:"target_currency"`
-	ScorecardCredited  int64    `json:"scorecard_credited_minor"`
-	Unmet              []string `json:"unmet"`
+	PartnerID          string `json:"partner_id"`
+	Quarter            string `json:"quarter"`
+	Currency           string `json:"currency"`
+	CreditedRevenue    int64  `json:"credited_revenue_minor"`
+	Rebates            int64  `json:"rebates_minor"`
+	ServiceCredit      int64  `json:"service_credit_minor"`
+	AdjustmentRevenue  int64  `json:"adjustment_revenue_minor"`
+	AdjustmentRebates  int64  `json:"adjustment_rebates_minor"`
+	AdjustmentService  int64  `json:"adjustment_service_minor"`
+	Tier               string `json:"tier"`
+	EligibleTier       string `json:"eligible_tier"`
+	CertifiedEngineers int    `json:"certified_engineers"`
+	// OutsideCommitment counts the partner's registrations of the quarter flagged
+	// outside its commitment (docs/rules.md rule 8a).
+	OutsideCommitment int      `json:"outside_commitment_registrations"`
+	Segments          []string `json:"segments"`
+	QuarterlyTarget   int64    `json:"quarterly_target_minor"`
+	TargetCurrency    string   `json:"target_currency"`
+	ScorecardCredited int64    `json:"scorecard_credited_minor"`
+	Unmet             []string `json:"unmet"`
 	// CurrentTier is the tier the partner holds (Tier, under a clearer
 	// name); EligibleTier is the tier the quarter's scorecard qualifies for.
 	CurrentTier       string `json:"current_tier"`
@@ -157,6 +161,18 @@ type Registration struct {
 	Overridden    bool     `json:"overridden"`
 	Reason        string   `json:"reason"`
 	PolicyVersion int      `json:"policy_version"`
+	// SizeBand is the customer size band the partner gave ("" for none).
+	SizeBand string `json:"size_band"`
+	// OutsideCommitment, when not nil, flags a registration in segments its partner
+	// was not committed to (docs/rules.md rule 8a).
+	OutsideCommitment *CommitmentFlag `json:"outside_commitment,omitempty"`
+}
+
+// CommitmentFlag names the rule that flagged a registration and the segments
+// outside the partner's commitment.
+type CommitmentFlag struct {
+	Rule     string   `json:"rule"`
+	Segments []string `json:"segments"`
 }
 
 // RegistrationFilter selects registrations; empty fields match everything.
@@ -277,7 +293,7 @@ func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(
 const statementColumns = `partner_id, quarter, currency, credited_revenue, rebates, service_credit,
 	adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
 	quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency, approved,
-	approved_rebates, paid`
+	approved_rebates, paid, outside_commitment`
 
 // Statements returns the partner's statements for quarter (all partners
 // when partnerID is empty, all quarters when quarter is empty), one per
@@ -292,7 +308,7 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 		if err := rows.Scan(pos, &s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
 			&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
-			&approved, &s.ApprovedRebates, &s.Paid); err != nil {
+			&approved, &s.ApprovedRebates, &s.Paid, &s.OutsideCommitment); err != nil {
 			return err
 		}
 		s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
@@ -328,7 +344,7 @@ func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, 
 // scan order.
 const registrationColumns = `deal_id, partner_id, customer, customer_key, geography, segments, expected_minor,
 	currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,
-	policy_version`
+	policy_version, size_band, outside_commitment`
 
 // Registrations returns the registrations matching f, sorted by deal id;
 // none is an empty slice.
@@ -338,10 +354,14 @@ func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Reg
 	pos, err := r.each(ctx, "registrations", `SELECT `+r.posColumn()+`, `+registrationColumns+` FROM `+r.table("registrations")+
 		where+` ORDER BY deal_id`, args, func(pos *int64, rows pgx.Rows) error {
 		var g Registration
+		var outside []string
 		if err := rows.Scan(pos, &g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
 			&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
-			&g.Overridden, &g.Reason, &g.PolicyVersion); err != nil {
+			&g.Overridden, &g.Reason, &g.PolicyVersion, &g.SizeBand, &outside); err != nil {
 			return err
+		}
+		if len(outside) > 0 {
+			g.OutsideCommitment = &CommitmentFlag{Rule: domain.RuleOutsideCommitment, Segments: outside}
 		}
 		out = append(out, g)
 		return nil

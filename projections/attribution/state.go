@@ -93,12 +93,13 @@ var columns = map[string][]string{
 	"statements": {"partner_id", "quarter", "currency", "credited_revenue", "rebates", "service_credit", "adjustment_revenue",
 		"adjustment_rebates", "adjustment_service", "tier", "eligible_tier", "certified_engineers", "segments", "quarterly_target",
 		"target_currency", "scorecard_credited", "unmet", "current_tier", "scorecard_currency", "position",
-		"approved", "approved_rebates", "paid"}, // the lifecycle columns: set by writeLifecycle, never by the merge
+		"approved", "approved_rebates", "paid", // the lifecycle columns: set by writeLifecycle, never by the merge
+		"outside_commitment"},
 	"revenue_mix": {"quarter", "currency", "direct_minor", "indirect_minor", "indirect_share_bps", "adjustment_direct_minor",
 		"adjustment_indirect_minor", "position"},
 	"registrations": {"deal_id", "partner_id", "customer", "customer_key", "geography", "segments", "expected_minor", "currency",
 		"oem_id", "status", "registered_on", "approved_on", "expires_on", "extensions", "conflicts", "overridden", "reason",
-		"policy_version", "position"},
+		"policy_version", "position", "size_band", "outside_commitment"},
 	"state_program":    {"id", "core"},
 	"state_deals":      {"deal_id", "customer_key", "domain", "approved_on", "expires_on", "data"},
 	"state_invoices":   {"oem_id", "number", "keys", "invoice_date", "data"},

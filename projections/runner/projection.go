@@ -152,5 +152,5 @@ func Decode(r eventstore.Record) (domain.Envelope, error) {
 		return domain.Envelope{}, &EventError{Position: r.Position, Type: r.Type, Err: err}
 	}
 	return domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID, StreamVersion: r.StreamVersion,
-		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev}, nil
+		Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: domain.WithProvenance(ev, r.ID.String(), r.Metadata)}, nil
 }

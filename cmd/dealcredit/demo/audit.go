@@ -44,7 +44,7 @@ func replay(ctx context.Context, log eventstore.Reader, asOf int64) (replayed, e
 				return out, fmt.Errorf("demo: replay: position %d: %w", r.Position, err)
 			}
 			o, err := out.program.Apply(domain.Envelope{Position: r.Position, EventID: r.ID.String(), StreamID: r.StreamID,
-				Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: ev})
+				Type: r.Type, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Event: domain.WithProvenance(ev, r.ID.String(), r.Metadata)})
 			if err != nil {
 				return out, fmt.Errorf("demo: replay: %w", err)
 			}
