@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"dealcredit/internal/genlog"
+	"dealcredit/internal/testkit/proccpu"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkRebuild measures a full rebuild of the attribution projection
@@ -67,13 +66,19 @@ func BenchmarkRebuild(b *testing.B) {
 		debug.FreeOSMemory()
 		rssReset := resetPeakRSS()
 		peak := sampleHeap()
-		cpu := startCPU(ctx, b, e)
+		cpu, err := proccpu.Start(ctx, e.pool)
+		if err != nil {
+			b.Fatal(err)
+		}
 		start = time.Now()
 		if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), batch, nil); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
-		goCPU, pgCPU := cpu()
+		goCPU, pgCPU, err := cpu.Since(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(float64(head)/el.Seconds(), "events/s")
 		// CPU per event, of this process and of the database's backends: the work
 		// itself, much steadier than the rate on a machine shared with other jobs.
@@ -86,54 +91,6 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		b.ReportMetric(float64(head), "events")
 	}
-}
-
-// startCPU starts measuring CPU time: the returned function gives the time
-// this process and the Postgres backends serving the benchmark's database
-// (all of them at the end; those that ended before are missed) used since.
-func startCPU(ctx context.Context, b *testing.B, e env) func() (goCPU, pgCPU time.Duration) {
-	backends := func() map[int]time.Duration {
-		rows, err := e.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-		if err != nil {
-			b.Fatal(err)
-		}
-		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := map[int]time.Duration{}
-		for _, pid := range pids {
-			out[int(pid)] = procCPU(strconv.Itoa(int(pid)))
-		}
-		return out
-	}
-	goStart, pgStart := procCPU("self"), backends()
-	return func() (time.Duration, time.Duration) {
-		var pg time.Duration
-		for pid, t := range backends() {
-			pg += t - pgStart[pid]
-		}
-		return procCPU("self") - goStart, pg
-	}
-}
-
-// procCPU returns the user and system time of process pid ("self": this one)
-// from /proc (0 when unreadable), in clock ticks of 10 ms.
-func procCPU(pid string) time.Duration {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The fields after the command's closing parenthesis: utime and stime are
-	// the 12th and 13th.
-	i := strings.LastIndexByte(string(data), ')')
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // resetPeakRSS resets the kernel's peak resident set of this process
