@@ -20,6 +20,22 @@ type createLeadRequest struct {
 	SourceName   string            `json:"source_name"`
 	Participants []string          `json:"participants"`
 	Customer     domain.Customer   `json:"customer"`
+	// RespondBy (RFC 3339, optional) is the first offer's deadline when sooner
+	// than the policy's lead_accept_hours (domain.CreateLead.RespondBy).
+	RespondBy string `json:"respond_by"`
+}
+
+// parseTimestamp parses an RFC 3339 request field; empty is the zero time
+// (the decider says where it is required).
+func parseTimestamp(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return t, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be an RFC 3339 timestamp like 2026-02-14T17:00:00Z, got " + domain.Quote(v)}
+	}
+	return t, nil
 }
 
 // leadResult is the answer to a lead command: the lead's state after it.
@@ -67,8 +83,13 @@ func (s *server) createLead() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		by, err := parseTimestamp("respond_by", req.RespondBy)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		res, err := s.app.CreateLead(r.Context(), meta(r), domain.CreateLead{LeadID: req.ID, Geography: req.Geography, Source: req.Source,
-			SourceName: req.SourceName, Participants: req.Participants, Customer: req.Customer})
+			SourceName: req.SourceName, Participants: req.Participants, Customer: req.Customer, RespondBy: by})
 		if err != nil {
 			s.fail(w, r, err)
 			return

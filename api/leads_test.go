@@ -199,6 +199,26 @@ func TestLeadDeadline(t *testing.T) {
 	offer(t, a.must(t, 200, "POST", "/v1/leads/l-late/accept", tokVarA, nil), "accepted", "var-a", "")
 }
 
+// TestLeadRespondBy: a hot lead's first offer lapses at its respond_by,
+// sooner than the policy's window; the next offer gets the whole window.
+func TestLeadRespondBy(t *testing.T) {
+	a, clk := mustLeadsAPI(t)
+	b := leadBody("l-hot", "us-west")
+	b["respond_by"] = testNow.Add(90 * time.Second).Format(time.RFC3339)
+	r := a.must(t, 201, "POST", "/v1/leads", tokCM, b)
+	offer(t, r, "offered", "var-p", "platinum")
+	if got := r.json(t)["deadline"]; got != b["respond_by"] {
+		t.Fatalf("deadline %v, want the respond_by %v", got, b["respond_by"])
+	}
+	a.must(t, 422, "POST", "/v1/leads/l-hot/cascade", tokCM, nil)
+	clk.Advance(90 * time.Second)
+	r = a.must(t, 200, "POST", "/v1/leads/l-hot/cascade", tokCM, nil)
+	offer(t, r, "offered", "var-a", "gold")
+	if got, want := r.json(t)["deadline"], clk.Now().Add(48*time.Hour).UTC().Format(time.RFC3339); got != want {
+		t.Errorf("next deadline %v, want %s (48 h)", got, want)
+	}
+}
+
 // TestLeadConcurrentAccept: of many concurrent accepts of one offer,
 // exactly one wins and the others are told the lead is closed.
 func TestLeadConcurrentAccept(t *testing.T) {
@@ -255,6 +275,11 @@ func TestLeadBadInput(t *testing.T) {
 		{"bad id", func(b map[string]any) { b["id"] = "Not An Id" }, "id"},
 		{"bad geography", func(b map[string]any) { b["geography"] = "US West" }, "geography"},
 		{"unknown field", func(b map[string]any) { b["segment"] = "client_management" }, "segment"},
+		{"respond_by not a timestamp", func(b map[string]any) { b["respond_by"] = "tomorrow" }, "respond_by"},
+		{"respond_by a date", func(b map[string]any) { b["respond_by"] = "2026-05-16" }, "respond_by"},
+		{"respond_by in the past", func(b map[string]any) { b["respond_by"] = testNow.Add(-time.Second).Format(time.RFC3339) }, "respond_by"},
+		{"respond_by beyond the window", func(b map[string]any) { b["respond_by"] = testNow.Add(49 * time.Hour).Format(time.RFC3339) }, "respond_by"},
+		{"respond_by absurd", func(b map[string]any) { b["respond_by"] = "9999-12-31T23:59:59Z" }, "respond_by"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

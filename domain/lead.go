@@ -51,6 +51,11 @@ type (
 		SourceName   string
 		Participants []string
 		Customer     Customer
+		// RespondBy, when set, is the first offer's deadline instead of the policy's
+		// lead_accept_hours from now: a hot lead the first partner must answer sooner.
+		// It must lie after now and no later than the policy's window; the offers the
+		// lead cascades to get the policy's window.
+		RespondBy time.Time
 	}
 	// AcceptLead accepts the current offer.
 	AcceptLead struct{ PartnerID string }
@@ -163,9 +168,17 @@ func DecideLead(l LeadState, cands []Candidate, pol Policy, cmd any, now time.Ti
 		if err := checkLead(c); err != nil {
 			return nil, err
 		}
+		if err := checkRespondBy(c.RespondBy, pol, now); err != nil {
+			return nil, err
+		}
 		created := LeadCreated{LeadID: c.LeadID, Geography: c.Geography, Source: c.Source, SourceName: c.SourceName,
 			Participants: c.Participants, Customer: c.Customer, CreatedAt: now}
-		return append([]Event{created}, nextOffer(LeadState{LeadCreated: created}, cands, pol, now)...), nil
+		evs := append([]Event{created}, nextOffer(LeadState{LeadCreated: created}, cands, pol, now)...)
+		if o, ok := evs[1].(LeadOffered); ok && !c.RespondBy.IsZero() {
+			o.Deadline = c.RespondBy.UTC()
+			evs[1] = o
+		}
+		return evs, nil
 	}
 	if l.LeadID == "" {
 		return nil, Errorf(NotFound, "lead_id", "lead.exists", "lead not found")
@@ -227,6 +240,35 @@ func checkLead(c CreateLead) error {
 	return CheckCustomer("customer", c.Customer)
 }
 
+// checkRespondBy checks a new lead's respond_by (zero: the policy's window): after now and
+// at most the policy's lead_accept_hours ahead, so a channel manager may shorten the first
+// partner's window for a hot lead but never lengthen what the program promises.
+func checkRespondBy(t time.Time, pol Policy, now time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	window := leadWindow(pol)
+	switch {
+	case !t.After(now):
+		return Errorf(Invalid, "respond_by", "lead.respond_by", "respond_by %s is not after now (%s)",
+			t.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
+	case t.After(now.Add(window)):
+		return Errorf(Invalid, "respond_by", "lead.respond_by", "respond_by %s is more than the policy's lead_accept_hours (%d) from now",
+			t.UTC().Format(time.RFC3339), int(window/time.Hour))
+	}
+	return nil
+}
+
+// leadWindow is how long an offer stays open: the policy's lead_accept_hours (its default
+// when unset).
+func leadWindow(pol Policy) time.Duration {
+	hours := pol.LeadAcceptHours
+	if hours <= 0 {
+		hours = DefaultPolicy().LeadAcceptHours
+	}
+	return time.Duration(hours) * time.Hour
+}
+
 func currentOffer(l LeadState, partnerID string, now time.Time) error {
 	if l.Current == nil || l.Current.PartnerID != partnerID {
 		return Errorf(Forbidden, "partner_id", "lead.offered_to", "lead %s is not offered to partner %s", l.LeadID, partnerID)
@@ -242,12 +284,8 @@ func nextOffer(l LeadState, cands []Candidate, pol Policy, now time.Time) []Even
 		if indexOf(l.Offered, c.PartnerID) >= 0 {
 			continue
 		}
-		hours := pol.LeadAcceptHours
-		if hours <= 0 {
-			hours = DefaultPolicy().LeadAcceptHours
-		}
 		return []Event{LeadOffered{LeadID: l.LeadID, PartnerID: c.PartnerID, Tier: c.Tier, Round: len(l.Offered) + 1,
-			OfferedAt: now, Deadline: now.Add(time.Duration(hours) * time.Hour)}}
+			OfferedAt: now, Deadline: now.Add(leadWindow(pol))}}
 	}
 	return []Event{LeadUnassigned{LeadID: l.LeadID, At: now}}
 }

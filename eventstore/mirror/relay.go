@@ -219,27 +219,11 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	for ctx.Err() == nil {
 		if lk == nil {
-			var err error
-			lk, err = acquireLock(ctx, r.pool)
-			if err != nil {
-				if ctx.Err() == nil {
-					fail("lock", err)
-				}
+			if lk = r.acquire(ctx, fail, &standbyLogged); lk == nil {
 				continue
 			}
-			if lk == nil {
-				if !standbyLogged {
-					r.log.Info("relay: standby, another relay holds the lock")
-					standbyLogged = true
-				}
-				_ = backoff.Sleep(ctx, r.opts.StandbyPoll) // the loop ends on ctx
-				continue
-			}
-			standbyLogged = false
 			lastCheck = time.Now()
 			stream = nil
-			r.setActive(true)
-			r.log.Info("relay: active")
 		}
 		if time.Since(lastCheck) > time.Second {
 			if err := lk.check(ctx); err != nil {
@@ -266,18 +250,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				continue
 			}
 			stream = s
-			r.prefetched = nil
-			r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
-			if stored := head.Position - r.mirrored.Load(); stored > 0 && r.unconfirmed > 0 {
-				r.published.Add(float64(min(stored, r.unconfirmed)))
-			}
-			r.unconfirmed = 0
-			r.mirrored.Store(head.Position)
-			r.synced.Store(true)
-			r.lastHash = head.Hash
-			if head.Position == 0 {
-				r.lastHash = eventstore.ZeroHash
-			}
+			r.resume(s, head)
 		}
 		if err := r.step(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -288,6 +261,49 @@ func (r *Relay) Run(ctx context.Context) error {
 		retries.Reset()
 	}
 	return nil
+}
+
+// acquire takes the relay lock and makes this relay the active one. It
+// returns nil after waiting when another relay holds the lock (logged once
+// per standby spell, tracked in standbyLogged) or after fail's backoff when
+// taking it failed.
+func (r *Relay) acquire(ctx context.Context, fail func(string, error), standbyLogged *bool) *relayLock {
+	lk, err := acquireLock(ctx, r.pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			fail("lock", err)
+		}
+		return nil
+	}
+	if lk == nil {
+		if !*standbyLogged {
+			r.log.Info("relay: standby, another relay holds the lock")
+			*standbyLogged = true
+		}
+		_ = backoff.Sleep(ctx, r.opts.StandbyPoll) // the caller's loop ends on ctx
+		return nil
+	}
+	*standbyLogged = false
+	r.setActive(true)
+	r.log.Info("relay: active")
+	return lk
+}
+
+// resume restarts copying after sync: from the mirror's head on stream s.
+// Publishes that were unconfirmed before and are now stored are counted.
+func (r *Relay) resume(s jetstream.Stream, head eventstore.MirrorHead) {
+	r.prefetched = nil
+	r.atomic = s.CachedInfo().Config.AllowAtomicPublish && !r.opts.PerMessage
+	if stored := head.Position - r.mirrored.Load(); stored > 0 && r.unconfirmed > 0 {
+		r.published.Add(float64(min(stored, r.unconfirmed)))
+	}
+	r.unconfirmed = 0
+	r.mirrored.Store(head.Position)
+	r.synced.Store(true)
+	r.lastHash = head.Hash
+	if head.Position == 0 {
+		r.lastHash = eventstore.ZeroHash
+	}
 }
 
 // sync provisions the stream and reads how far the mirror is and the hash

@@ -103,76 +103,111 @@ func Verify(ctx context.Context, store eventstore.Reader, js jetstream.JetStream
 	}
 	defer it.Stop()
 
-	mirrorChain := eventstore.NewChainVerifier()
-	var (
-		logBuf   []eventstore.Record
-		logAfter int64
-		logEnded bool
-		prevLog  = eventstore.ZeroHash
-	)
-	bad := func(pos int64, format string, args ...any) (Report, error) {
-		rep.BadPosition = pos
-		rep.Reason = fmt.Sprintf(format, args...)
-		return rep, nil
-	}
+	v := &verifier{store: store, it: it, mirrorChain: eventstore.NewChainVerifier(), prevLog: eventstore.ZeroHash}
 	for pos := int64(1); pos <= last; pos++ {
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("mirror: verify: %w", err)
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		reason, err := v.check(ctx, pos)
 		if err != nil {
-			return rep, fmt.Errorf("mirror: verify: read mirror at %d: %w", pos, err)
+			return rep, fmt.Errorf("mirror: verify: %w", err)
 		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return rep, fmt.Errorf("mirror: verify: message metadata at %d: %w", pos, err)
+		if reason != "" {
+			rep.BadPosition, rep.Reason = pos, reason
+			return rep, nil
 		}
-		seq := int64(md.Sequence.Stream)
-		if seq != pos {
-			return bad(pos, "mirror message for position %d is missing (next stream sequence is %d)", pos, seq)
-		}
-		mrec, err := Decode(msg.Headers(), msg.Data())
-		if err != nil {
-			return bad(pos, "mirror message unreadable: %v", err)
-		}
-		if mrec.Position != pos {
-			return bad(pos, "mirror sequence %d carries position %d", pos, mrec.Position)
-		}
-		if id := msg.Headers().Get(jetstream.MsgIDHeader); id != mrec.ID.String() {
-			return bad(pos, "mirror Nats-Msg-Id %q is not the event id %s", id, mrec.ID)
-		}
-		if err := mirrorChain.Add(mrec); err != nil {
-			return bad(pos, "mirror chain does not hold: %v", err)
-		}
-
-		if len(logBuf) == 0 && !logEnded {
-			logBuf, err = store.ReadAll(ctx, logAfter, verifyReadBatch)
-			if err != nil {
-				return rep, fmt.Errorf("mirror: verify: read log after %d: %w", logAfter, err)
-			}
-			logEnded = len(logBuf) == 0
-		}
-		if len(logBuf) == 0 {
-			return bad(pos, "position %d is in the mirror but not in the log (log ends at %d: tail deleted)", pos, logAfter)
-		}
-		lrec := logBuf[0]
-		logBuf = logBuf[1:]
-		logAfter = lrec.Position
-		switch {
-		case lrec.Position != pos:
-			return bad(pos, "log has no position %d (next log position is %d) but the mirror has it", pos, lrec.Position)
-		case lrec.ID != mrec.ID:
-			return bad(pos, "log event id %s differs from the mirror's %s", lrec.ID, mrec.ID)
-		case !bytes.Equal(lrec.Hash, mrec.Hash):
-			return bad(pos, "log hash %x differs from the mirror's %x (log rewritten)", lrec.Hash, mrec.Hash)
-		case !bytes.Equal(lrec.PrevHash, prevLog) || !bytes.Equal(eventstore.HashRecord(prevLog, lrec), lrec.Hash):
-			return bad(pos, "log record content does not match its hash")
-		}
-		prevLog = lrec.Hash
 		rep.Checked++
 		if cfg.progress != nil {
 			cfg.progress(pos)
 		}
 	}
 	return rep, nil
+}
+
+// verifier walks the mirror and the log side by side, one position at a time.
+type verifier struct {
+	store       eventstore.Reader
+	it          jetstream.MessagesContext
+	mirrorChain *eventstore.ChainVerifier
+
+	logBuf   []eventstore.Record // log records read ahead
+	logAfter int64               // the last log position taken from logBuf
+	logEnded bool
+	prevLog  []byte // the hash of the log record before the next one
+}
+
+// check compares position pos of the mirror and the log. It returns why they
+// disagree ("" when they agree), or an error when it could not read them.
+func (v *verifier) check(ctx context.Context, pos int64) (reason string, err error) {
+	mrec, reason, err := v.mirrorRecord(ctx, pos)
+	if reason != "" || err != nil {
+		return reason, err
+	}
+	lrec, ok, err := v.nextLogRecord(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("position %d is in the mirror but not in the log (log ends at %d: tail deleted)", pos, v.logAfter), nil
+	}
+	switch {
+	case lrec.Position != pos:
+		return fmt.Sprintf("log has no position %d (next log position is %d) but the mirror has it", pos, lrec.Position), nil
+	case lrec.ID != mrec.ID:
+		return fmt.Sprintf("log event id %s differs from the mirror's %s", lrec.ID, mrec.ID), nil
+	case !bytes.Equal(lrec.Hash, mrec.Hash):
+		return fmt.Sprintf("log hash %x differs from the mirror's %x (log rewritten)", lrec.Hash, mrec.Hash), nil
+	case !bytes.Equal(lrec.PrevHash, v.prevLog) || !bytes.Equal(eventstore.HashRecord(v.prevLog, lrec), lrec.Hash):
+		return "log record content does not match its hash", nil
+	}
+	v.prevLog = lrec.Hash
+	return "", nil
+}
+
+// mirrorRecord reads the mirror's next message, which must be position pos,
+// and checks it against its own headers and the mirror's hash chain.
+func (v *verifier) mirrorRecord(ctx context.Context, pos int64) (rec eventstore.Record, reason string, err error) {
+	msg, err := v.it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return rec, "", fmt.Errorf("read mirror at %d: %w", pos, err)
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return rec, "", fmt.Errorf("message metadata at %d: %w", pos, err)
+	}
+	if seq := int64(md.Sequence.Stream); seq != pos {
+		return rec, fmt.Sprintf("mirror message for position %d is missing (next stream sequence is %d)", pos, seq), nil
+	}
+	rec, err = Decode(msg.Headers(), msg.Data())
+	switch {
+	case err != nil:
+		return rec, fmt.Sprintf("mirror message unreadable: %v", err), nil
+	case rec.Position != pos:
+		return rec, fmt.Sprintf("mirror sequence %d carries position %d", pos, rec.Position), nil
+	}
+	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != rec.ID.String() {
+		return rec, fmt.Sprintf("mirror Nats-Msg-Id %q is not the event id %s", id, rec.ID), nil
+	}
+	if err := v.mirrorChain.Add(rec); err != nil {
+		return rec, fmt.Sprintf("mirror chain does not hold: %v", err), nil
+	}
+	return rec, "", nil
+}
+
+// nextLogRecord returns the log's next record, reading verifyReadBatch at a
+// time; ok is false when the log has ended.
+func (v *verifier) nextLogRecord(ctx context.Context) (rec eventstore.Record, ok bool, err error) {
+	if len(v.logBuf) == 0 && !v.logEnded {
+		v.logBuf, err = v.store.ReadAll(ctx, v.logAfter, verifyReadBatch)
+		if err != nil {
+			return rec, false, fmt.Errorf("read log after %d: %w", v.logAfter, err)
+		}
+		v.logEnded = len(v.logBuf) == 0
+	}
+	if len(v.logBuf) == 0 {
+		return rec, false, nil
+	}
+	rec, v.logBuf = v.logBuf[0], v.logBuf[1:]
+	v.logAfter = rec.Position
+	return rec, true, nil
 }

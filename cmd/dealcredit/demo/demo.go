@@ -104,6 +104,9 @@ type Summary struct {
 	ReplayPosition int64 // the as-of position of the replay
 	ReplayMatches  bool  // the replay reproduced every number above
 
+	// Channel is the program running by itself: a lapsed lead, a rep's credit.
+	Channel Channel
+
 	// Next are the commands the demo suggests after its summary, with this
 	// run's values (invoice number, quarter), ready to copy and paste.
 	Next []string
@@ -175,7 +178,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	s.sum.RunID, s.sum.Currency = opts.RunID, currency
 	steps := []func(context.Context) error{
 		s.start, s.seats, s.partners, s.policy, s.register, s.hpInvoiceArrives, s.dellException,
-		s.serviceHandoff, s.leads, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
+		s.serviceHandoff, s.leads, s.channel, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
 	}
 	for _, st := range steps {
 		if err := st(ctx); err != nil {
@@ -376,7 +379,7 @@ func (s *story) register(ctx context.Context) error {
 	r, err := s.c.do(ctx, http.MethodPost, "/v1/deals", s.platinumRole, map[string]any{
 		"partner_id": s.platinum,
 		"customer":   map[string]string{"name": s.customer.Name, "country": s.customer.Country, "domain": s.customer.Domain},
-		"geography":  "us-west", "segments": []string{"client_management", "server_management", "asset_management"},
+		"geography":  "us-west", "size_band": repSizeBand, "segments": []string{"client_management", "server_management", "asset_management"},
 		"expected_value_minor": 900000, "currency": currency, "oem_id": "hp",
 	}, "Idempotency-Key", "demo-"+s.opt.RunID+"-acme")
 	if err != nil {
@@ -389,7 +392,7 @@ func (s *story) register(ctx context.Context) error {
 		return fmt.Errorf("demo: register deal: %w", err)
 	}
 	s.sum.DealID = created.DealID
-	s.printf("   deal %s: %s, %s, expected %s, status %s\n", created.DealID, s.customer.Name, "client+server+asset management", s.money(900000), created.Status)
+	s.printf("   deal %s: %s (%s), %s, expected %s, status %s\n", created.DealID, s.customer.Name, repSizeBand, "client+server+asset management", s.money(900000), created.Status)
 	for _, step := range []string{"presales_support", "proof_of_concept"} {
 		if _, err := s.c.expect(ctx, http.MethodPost, "/v1/deals/"+created.DealID+"/engagements", s.platinumRole,
 			map[string]string{"step": step, "occurred_on": s.today.String(), "oem_id": "hp", "notes": "with HP's account team"}, nil, http.StatusCreated); err != nil {
@@ -915,6 +918,7 @@ func (s *story) summary() {
 	s.printf("   adjustment in %s for %s: %s\n", s.quarter, s.closed, s.money(s.sum.Adjustment))
 	s.printf("   indirect share %s: %s\n", s.quarter, formatBPS(s.sum.IndirectBPS))
 	s.printf("   lead %s: %s (%s) first, declined; cascaded to %s (%s)\n", s.sum.LeadID, s.sum.LeadFirst, s.sum.LeadFirstTier, s.sum.LeadCascadedTo, s.sum.LeadCascadedTier)
+	s.channelSummary()
 	s.printf("   registered partner refused by rule %s\n", s.sum.RefusedRule)
 	s.printf("   verify: OK (%d events, mirror %d)\n", s.sum.LogEvents, s.sum.MirrorChecked)
 	s.printf("   replay as of position %d: same numbers\n", s.sum.ReplayPosition)

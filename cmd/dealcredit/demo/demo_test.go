@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/cmd/dealcredit/demo"
+	"dealcredit/domain"
 	"dealcredit/internal/testkit/daemontest"
 )
 
@@ -95,6 +96,7 @@ func TestDemo(t *testing.T) {
 	if sum.SeatsPlatinumUsed != 1 || sum.SeatsGoldUsed != 1 || !strings.Contains(out.String(), "us-west seats: platinum 1 of 2 used, 1 free; gold 1 of 50 used, 49 free") {
 		t.Errorf("us-west seats used: platinum %d, gold %d", sum.SeatsPlatinumUsed, sum.SeatsGoldUsed)
 	}
+	checkChannel(t, sum, out.String())
 	if sum.RefusedRule != "registration.tier" || !strings.Contains(out.String(), "rule registration.tier") {
 		t.Errorf("registered partner refused by %q, want registration.tier", sum.RefusedRule)
 	}
@@ -115,6 +117,44 @@ func TestDemo(t *testing.T) {
 	} {
 		if !slices.Contains(sum.Next, want) || !strings.Contains(out.String(), "   "+want+"\n") {
 			t.Errorf("next commands %q (printed or not) lack %q", sum.Next, want)
+		}
+	}
+}
+
+// checkChannel checks the program running by itself: the hot lead lapsed at
+// its respond_by and the scheduler (no caller) offered it to the Gold, in
+// exactly one lapse event; the us-west enterprise rep is credited the
+// platinum's two software lines of HP's invoice at the policy's share.
+func checkChannel(t *testing.T, sum demo.Summary, out string) {
+	t.Helper()
+	ch := sum.Channel
+	if ch.LeadFirst != sum.PlatinumID || ch.LeadFirstTier != "platinum" || ch.CascadedTo != "var-gold-t1" || ch.CascadedTier != "gold" {
+		t.Errorf("hot lead: first %s (%s), cascaded to %s (%s); want the platinum, then var-gold-t1 (gold)", ch.LeadFirst, ch.LeadFirstTier, ch.CascadedTo, ch.CascadedTier)
+	}
+	if ch.LapseEvents != 1 || ch.LapsedBy != "scheduler" {
+		t.Errorf("hot lead: %d lapse events by %q, want exactly 1 by the scheduler", ch.LapseEvents, ch.LapsedBy)
+	}
+	if ch.RespondBy.IsZero() || ch.LapsedAt.Before(ch.RespondBy) || ch.CascadedUntil.Sub(ch.LapsedAt) != 48*time.Hour {
+		t.Errorf("hot lead: respond by %s, lapsed at %s, next offer until %s (want the policy's 48 h after the lapse)", ch.RespondBy, ch.LapsedAt, ch.CascadedUntil)
+	}
+	// The policy's share (the default 100%, carried over by the demo's policy), per line.
+	want := domain.ApplyBPS(450000, ch.RepShareBPS) + domain.ApplyBPS(240000, ch.RepShareBPS)
+	if ch.RepShareBPS != 10000 || ch.RepBase != 690000 || ch.RepCredit != want || ch.RepCredit != 690000 {
+		t.Errorf("rep %s: credit %d on base %d at %d bps, want %d", ch.RepID, ch.RepCredit, ch.RepBase, ch.RepShareBPS, want)
+	}
+	if ch.RepID != "rep-t1" || ch.StatementCredit != ch.RepCredit || ch.StatementLines != 2 || ch.StatementDeals != 1 {
+		t.Errorf("rep %s statement: credit %d, %d lines, %d deals; want %d, 2, 1", ch.RepID, ch.StatementCredit, ch.StatementLines, ch.StatementDeals, ch.RepCredit)
+	}
+	for _, p := range []string{
+		"respond by " + ch.RespondBy.Format(time.RFC3339) + " (5s ahead",
+		"lapsed at " + ch.RespondBy.Format(time.RFC3339) + ", offered to var-gold-t1 (gold) by the scheduler at ",
+		"(1 lapse event, actor \"scheduler\")",
+		"rep-t1 credited 6,900.00 USD = 6,900.00 USD of channel revenue x 10000 bps",
+		"statement rep-t1 " + sum.Quarter + ": credit 6,900.00 USD on 2 lines of 1 deal(s)",
+		"field rep rep-t1 (us-west/enterprise) credited 6,900.00 USD at 10000 bps",
+	} {
+		if !strings.Contains(out, p) {
+			t.Errorf("output lacks %q", p)
 		}
 	}
 }

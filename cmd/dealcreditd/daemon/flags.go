@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"dealcredit/cmd/dealcreditd/config"
+	"dealcredit/cmd/dealcreditd/scheduler"
 )
 
 // options are the flags that choose which components run; the rest of the
@@ -48,7 +49,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.BoolVar(&opts.noRelay, "no-relay", false, "do not run the outbox relay into the JetStream mirror")
 	fs.BoolVar(&opts.noProjections, "no-projections", false, "do not run the projection runners")
 	fs.BoolVar(&opts.noScheduler, "no-scheduler", false, "do not append scheduled facts (deal expiry, lapsed lead and seat offers)")
-	fs.DurationVar(&opts.scheduleEvery, "schedule-interval", 30*time.Second, "how often the scheduler looks for due facts")
+	fs.DurationVar(&opts.scheduleEvery, "schedule-interval", scheduler.DefaultInterval, "how often the scheduler looks for due facts (a lead offer lapses at most this long after its deadline)")
 	fs.DurationVar(&opts.verifyEvery, "verify-interval", 6*time.Hour, "how often to verify the hash chain and the JetStream mirror (0 = never); the first run is a minute after start")
 	fs.BoolVarP(&opts.help, "help", "h", false, "print this help")
 	if err := fs.Parse(doubleDash(args)); err != nil {
@@ -57,6 +58,10 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if opts.help {
 		usage(stdout, fs)
 		return cfg, opts, nil
+	}
+	if opts.scheduleEvery < scheduler.MinInterval || opts.scheduleEvery > scheduler.MaxInterval {
+		return cfg, opts, fmt.Errorf("--schedule-interval %s: must be %s to %s (dealcreditd --help lists the flags)",
+			opts.scheduleEvery, scheduler.MinInterval, scheduler.MaxInterval)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, opts, fmt.Errorf("configuration: %w", err)

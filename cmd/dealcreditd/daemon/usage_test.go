@@ -34,6 +34,17 @@ func TestHelpExitsZeroWithDoubleDashFlags(t *testing.T) {
 	}
 }
 
+// TestScheduleIntervalValidated: a scheduler tick of zero, a negative one or
+// one over an hour is refused at start, naming the flag.
+func TestScheduleIntervalValidated(t *testing.T) {
+	for _, v := range []string{"0s", "-5s", "10ms", "2h"} {
+		err := daemon.Run(context.Background(), []string{"--schedule-interval", v}, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--schedule-interval") {
+			t.Errorf("Run(--schedule-interval %s) = %v, want an error naming the flag", v, err)
+		}
+	}
+}
+
 // TestStartLogIsReadable: every start step has a line, every line is JSON,
 // nothing expected is logged at ERROR, and no key is repeated in a line
 // (the relay's "component" was).

@@ -79,43 +79,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("natsserver: create data dir: %w", err)
 	}
-	host := opts.Host
-	if host == "" {
-		host = DefaultHost
-	}
-	port := opts.Port
-	if port == 0 {
-		port = 4222
-	}
-	ready := opts.ReadyTimeout
-	if ready <= 0 {
-		ready = 10 * time.Second
-	}
-	credsPath := opts.CredentialsFile
-	if credsPath == "" {
-		credsPath = filepath.Join(opts.DataDir, CredentialsFileName)
-	}
-	creds, created, err := loadOrCreateCredentials(credsPath)
+	opts = opts.withDefaults()
+	creds, created, err := loadOrCreateCredentials(opts.CredentialsFile)
 	if err != nil {
 		return nil, err
 	}
 	if created && opts.Logger != nil {
-		opts.Logger.Info("generated NATS credentials", "path", credsPath)
+		opts.Logger.Info("generated NATS credentials", "path", opts.CredentialsFile)
 	}
-	sopts := &server.Options{}
-	if err := sopts.ProcessConfigString(serviceAccountConfig); err != nil {
-		return nil, fmt.Errorf("natsserver: accounts: %w", err)
+	sopts, err := serverOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	sopts.ServerName = "dealcredit-embedded"
-	sopts.Host, sopts.Port = host, port
-	sopts.JetStream = true
-	// The server appends "jetstream" to StoreDir itself.
-	sopts.StoreDir = opts.DataDir
-	sopts.SyncAlways = true
-	sopts.NoSigs = true
-	sopts.NoLog = opts.Logger == nil
-	// The ASCII-art banner is noise in structured logs.
-	sopts.DisableJetStreamBanner = true
 	auth := &authenticator{users: map[string]authUser{
 		creds.Service.User: {password: creds.Service.Password, account: ServiceAccount},
 	}}
@@ -125,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("natsserver: new server: %w", err)
 	}
 	auth.srv = s
-	es := &Server{srv: s, auth: auth, credsPath: credsPath, service: creds.Service, creds: creds, dataDir: opts.DataDir}
+	es := &Server{srv: s, auth: auth, credsPath: opts.CredentialsFile, service: creds.Service, creds: creds, dataDir: opts.DataDir}
 	for oem, u := range creds.OEMs {
 		if err := es.wireOEM(oem, u); err != nil {
 			return nil, err
@@ -136,23 +111,69 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	go s.Start()
 
-	deadline := time.Now().Add(ready)
+	if err := waitReady(ctx, s, opts); err != nil {
+		return nil, err
+	}
+	return es, nil
+}
+
+// withDefaults fills in the options Start may be given empty.
+func (o Options) withDefaults() Options {
+	if o.Host == "" {
+		o.Host = DefaultHost
+	}
+	if o.Port == 0 {
+		o.Port = 4222
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	if o.CredentialsFile == "" {
+		o.CredentialsFile = filepath.Join(o.DataDir, CredentialsFileName)
+	}
+	return o
+}
+
+// serverOptions is the embedded server's configuration: the service
+// account, JetStream in the data directory with every write synced.
+func serverOptions(opts Options) (*server.Options, error) {
+	sopts := &server.Options{}
+	if err := sopts.ProcessConfigString(serviceAccountConfig); err != nil {
+		return nil, fmt.Errorf("natsserver: accounts: %w", err)
+	}
+	sopts.ServerName = "dealcredit-embedded"
+	sopts.Host, sopts.Port = opts.Host, opts.Port
+	sopts.JetStream = true
+	// The server appends "jetstream" to StoreDir itself.
+	sopts.StoreDir = opts.DataDir
+	sopts.SyncAlways = true
+	sopts.NoSigs = true
+	sopts.NoLog = opts.Logger == nil
+	// The ASCII-art banner is noise in structured logs.
+	sopts.DisableJetStreamBanner = true
+	return sopts, nil
+}
+
+// waitReady waits until s accepts connections with JetStream enabled; when
+// it does not within opts.ReadyTimeout (or ctx ends) it shuts s down.
+func waitReady(ctx context.Context, s *server.Server, opts Options) error {
+	deadline := time.Now().Add(opts.ReadyTimeout)
 	for !s.ReadyForConnections(100 * time.Millisecond) {
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			s.Shutdown()
 			s.WaitForShutdown()
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("natsserver: start: %w", ctx.Err())
+				return fmt.Errorf("natsserver: start: %w", ctx.Err())
 			}
-			return nil, fmt.Errorf("natsserver: not ready for connections on %s:%d after %s", host, port, ready)
+			return fmt.Errorf("natsserver: not ready for connections on %s:%d after %s", opts.Host, opts.Port, opts.ReadyTimeout)
 		}
 	}
 	if !s.JetStreamEnabled() {
 		s.Shutdown()
 		s.WaitForShutdown()
-		return nil, errors.New("natsserver: jetstream did not start")
+		return errors.New("natsserver: jetstream did not start")
 	}
-	return es, nil
+	return nil
 }
 
 // Service is the user the daemon and the CLI connect as.

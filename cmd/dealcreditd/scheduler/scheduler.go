@@ -41,12 +41,22 @@ const (
 	KindSeatLapse  = "seat_offer_lapse"
 )
 
+// The scheduler's tick: DefaultInterval unless configured, within
+// MinInterval..MaxInterval. A tick is three indexed-or-small queries on the
+// read models, so a few seconds costs little and keeps a lapse close to its
+// deadline (the demo sees one within seconds).
+const (
+	DefaultInterval = 5 * time.Second
+	MinInterval     = 100 * time.Millisecond
+	MaxInterval     = time.Hour
+)
+
 // batchLimit bounds the facts of one kind handled per tick.
 const batchLimit = 500
 
 // Options configure a Scheduler.
 type Options struct {
-	// Interval between ticks of Run (default 30 s).
+	// Interval between ticks of Run (default DefaultInterval).
 	Interval time.Duration
 	// Logger receives one line per fact appended or failed; nil discards.
 	Logger *slog.Logger
@@ -73,7 +83,7 @@ type Scheduler struct {
 // issuing commands through svc (whose clock says what is due).
 func New(pool *pgxpool.Pool, svc *app.Service, o Options) (*Scheduler, error) {
 	if o.Interval <= 0 {
-		o.Interval = 30 * time.Second
+		o.Interval = DefaultInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
