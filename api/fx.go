@@ -17,6 +17,7 @@ type fxRateRequest struct {
 	EffectiveOn string `json:"effective_on"`
 	Source      string `json:"source"`
 	Reason      string `json:"reason"`
+	Corrects    string `json:"corrects"`
 }
 
 func (s *server) setFXRate() http.HandlerFunc {
@@ -32,7 +33,7 @@ func (s *server) setFXRate() http.HandlerFunc {
 			return
 		}
 		res, err := s.app.SetFXRate(r.Context(), meta(r), domain.SetFXRate{From: req.From, To: req.To, Rate: req.Rate,
-			Period: domain.FXPeriod(req.Period), EffectiveOn: on, Source: req.Source, Reason: req.Reason})
+			Period: domain.FXPeriod(req.Period), EffectiveOn: on, Source: req.Source, Reason: req.Reason, Corrects: req.Corrects})
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -233,10 +233,12 @@ func (s *server) statement() http.HandlerFunc {
 		}
 		serveQuery(s, w, r, ModelAttribution,
 			func(ctx context.Context) ([]attribution.Statement, error) {
-				if err := s.partnerExists(ctx, pid); err != nil {
-					return nil, err
-				}
 				ss, _, err := s.Queries.Statements(ctx, pid, q.String())
+				if err == nil && len(ss) == 0 {
+					// Only an enrolled partner has statement rows: the log is
+					// asked only when there are none.
+					err = s.partnerExists(ctx, pid)
+				}
 				return ss, err
 			},
 			func(ctx context.Context, out io.Writer) error {

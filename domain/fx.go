@@ -128,8 +128,9 @@ func Convert(m Money, to string, r Rate) (Money, error) {
 }
 
 // FXRateSet: finance recorded the rate of one currency pair for a day or a month, from a
-// stated source ("fx.rate_set"). A later record of the same pair, period and date
-// corrects it.
+// stated source ("fx.rate_set"). The first record of a pair, period and date is revision
+// 1; an explicit correction (Corrects names the rate it replaces) is the next revision.
+// The record in force is the highest revision, whatever order the records arrive in.
 type FXRateSet struct {
 	From        string   `json:"from"`
 	To          string   `json:"to"`
@@ -138,6 +139,45 @@ type FXRateSet struct {
 	EffectiveOn Date     `json:"effective_on"` // the day, or the first day of the month
 	Source      string   `json:"source"`
 	Reason      string   `json:"reason,omitempty"`
+	// Revision counts the records of this pair, period and date (1 for the first); records
+	// written before revisions existed have none and count as 1.
+	Revision int `json:"revision,omitempty"`
+	// Corrects is the rate this record replaces (empty for the first record).
+	Corrects string `json:"corrects,omitempty"`
+}
+
+// rev is r's revision, 1 for a record written without one.
+func (r FXRateSet) rev() int { return max(r.Revision, 1) }
+
+// supersedes reports whether r wins over o for the same pair, period and date: the higher
+// revision; between equal revisions (only records written before revisions existed can
+// tie) the greater rate, then source, then reason, so that the choice never depends on
+// arrival order.
+func (r FXRateSet) supersedes(o FXRateSet) bool {
+	if r.rev() != o.rev() {
+		return r.rev() > o.rev()
+	}
+	if c := compareRates(r.Rate, o.Rate); c != 0 {
+		return c > 0
+	}
+	if r.Source != o.Source {
+		return r.Source > o.Source
+	}
+	return r.Reason > o.Reason
+}
+
+// compareRates compares two canonical decimal rates by value (strings that do not
+// parse compare as text, after every rate that does).
+func compareRates(a, b string) int {
+	ra, errA := ParseRate("rate", a)
+	rb, errB := ParseRate("rate", b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	scale := max(ra.Scale, rb.Scale)
+	x := new(big.Int).Mul(big.NewInt(ra.Units), big.NewInt(pow10(scale-ra.Scale)))
+	y := new(big.Int).Mul(big.NewInt(rb.Units), big.NewInt(pow10(scale-rb.Scale)))
+	return x.Cmp(y)
 }
 
 // EventType implements Event.
@@ -152,8 +192,8 @@ type fxKey struct {
 	on       Date
 }
 
-// FXRates is every recorded rate, folded from the fx stream: the latest record of each
-// pair, period and date.
+// FXRates is every recorded rate, folded from the fx stream: the record in force of each
+// pair, period and date (the highest revision, see FXRateSet.supersedes).
 type FXRates struct {
 	rates map[fxKey]FXRateSet
 }
@@ -168,7 +208,10 @@ func EvolveFX(s FXRates, e Event) FXRates {
 	for k, v := range s.rates {
 		next[k] = v
 	}
-	next[fxKey{r.From, r.To, r.Period, r.EffectiveOn}] = r
+	k := fxKey{r.From, r.To, r.Period, r.EffectiveOn}
+	if cur, ok := next[k]; !ok || r.supersedes(cur) {
+		next[k] = r
+	}
 	return FXRates{rates: next}
 }
 
@@ -219,11 +262,17 @@ type SetFXRate struct {
 	EffectiveOn Date
 	Source      string
 	Reason      string
+	// Corrects is the rate recorded for the pair, period and date that this one
+	// replaces: required to change a rate already recorded, empty otherwise.
+	Corrects string
 }
 
 // DecideSetFXRate validates a rate and records it. A month rate is dated on the first of
 // its month (any date in the month names it). A rate cannot take effect after today: a
-// rate is an observed fact, not a forecast. Recording the same rate again appends nothing.
+// rate is an observed fact, not a forecast. Recording the same rate and source again
+// appends nothing. A different rate or source for a pair, period and date already
+// recorded is a conflict (fx.rate_recorded, naming the recorded one) unless Corrects
+// names the recorded rate: then it is recorded as the next revision.
 func DecideSetFXRate(s FXRates, c SetFXRate, now time.Time) ([]Event, error) {
 	today := DateOf(now)
 	for _, f := range []struct{ name, code string }{{"from", c.From}, {"to", c.To}} {
@@ -260,9 +309,30 @@ func DecideSetFXRate(s FXRates, c SetFXRate, now time.Time) ([]Event, error) {
 	if err := CheckText("reason", c.Reason, MaxReasonLen); err != nil {
 		return nil, err
 	}
-	e := FXRateSet{From: c.From, To: c.To, Rate: rate.String(), Period: c.Period, EffectiveOn: on, Source: c.Source, Reason: c.Reason}
-	if cur, ok := s.rates[fxKey{e.From, e.To, e.Period, e.EffectiveOn}]; ok && cur.Rate == e.Rate && cur.Source == e.Source {
+	e := FXRateSet{From: c.From, To: c.To, Rate: rate.String(), Period: c.Period, EffectiveOn: on, Source: c.Source, Reason: c.Reason, Revision: 1}
+	return correctFX(s, e, c.Corrects)
+}
+
+// correctFX returns e as the first record of its pair, period and date, as the correction
+// of the recorded one that corrects names, or nothing when e repeats the recorded one.
+func correctFX(s FXRates, e FXRateSet, corrects string) ([]Event, error) {
+	cur, ok := s.rates[fxKey{e.From, e.To, e.Period, e.EffectiveOn}]
+	switch {
+	case ok && cur.Rate == e.Rate && cur.Source == e.Source:
 		return nil, nil
+	case !ok && corrects != "":
+		return nil, Errorf(Conflict, "corrects", "fx.rate_recorded", "no %s/%s %s rate is recorded for %s: there is nothing to correct; leave corrects out",
+			e.From, e.To, e.Period, e.EffectiveOn)
+	case !ok:
+		return []Event{e}, nil
 	}
+	recorded := fmt.Sprintf("%s/%s %s rate for %s is already %s (source %s, revision %d)", e.From, e.To, e.Period, e.EffectiveOn, cur.Rate, Quote(cur.Source), cur.rev())
+	if corrects == "" {
+		return nil, Errorf(Conflict, "rate", "fx.rate_recorded", "the %s; to replace it send corrects: %s", recorded, Quote(cur.Rate))
+	}
+	if r, err := ParseRate("corrects", corrects); err != nil || r.String() != cur.Rate {
+		return nil, Errorf(Conflict, "corrects", "fx.rate_recorded", "corrects is %s but the %s", Quote(corrects), recorded)
+	}
+	e.Revision, e.Corrects = cur.rev()+1, cur.Rate
 	return []Event{e}, nil
 }

@@ -1,6 +1,11 @@
 package domain_test
 
 import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +202,107 @@ func TestReportStatement(t *testing.T) {
 	}
 	if r := got.Rows[0]; r.CreditedRevenueMinor == nil || *r.CreditedRevenueMinor != 4_000_000 || r.Rate != nil {
 		t.Errorf("EUR row in EUR: %+v", r)
+	}
+}
+
+// TestDecideSetFXRateCorrection: a different rate or source for a pair, period and date
+// already recorded is refused (409 naming the recorded rate) unless corrects names the
+// rate in force; the correction is the next revision and is in force.
+func TestDecideSetFXRateCorrection(t *testing.T) {
+	now := time.Date(2026, 5, 15, 12, 0, 0, 0, time.UTC)
+	first := domain.SetFXRate{From: "EUR", To: "USD", Rate: "1.0842", Period: domain.FXDay, EffectiveOn: domain.MustDate("2026-03-31"), Source: "ECB reference rate"}
+	evs, err := domain.DecideSetFXRate(domain.FXRates{}, first, now)
+	if err != nil || len(evs) != 1 || evs[0].(domain.FXRateSet).Revision != 1 {
+		t.Fatalf("first record: %v, %v; want revision 1", evs, err)
+	}
+	s := domain.EvolveFX(domain.FXRates{}, evs[0])
+	tests := []struct {
+		name           string
+		rate, source   string
+		corrects       string
+		field, mention string // the refusal's field and a text it must contain; "" = accepted
+		revision       int
+	}{
+		{"different rate", "1.09", "ECB reference rate", "", "rate", "already 1.0842 (source \"ECB reference rate\", revision 1)", 0},
+		{"different source", "1.0842", "treasury", "", "rate", "corrects: \"1.0842\"", 0},
+		{"corrects the wrong rate", "1.09", "ECB reference rate", "1.08", "corrects", "corrects is \"1.08\"", 0},
+		{"corrects garbage", "1.09", "ECB reference rate", "x", "corrects", "already 1.0842", 0},
+		{"correction", "1.09", "ECB reference rate", "1.0842", "", "", 2},
+		{"correction written differently", "1.0900", "ECB", "1.08420", "", "", 2},
+		{"same rate again, with corrects", "1.0842", "ECB reference rate", "1.0842", "", "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := first
+			c.Rate, c.Source, c.Corrects = tc.rate, tc.source, tc.corrects
+			evs, err := domain.DecideSetFXRate(s, c, now)
+			if tc.field != "" {
+				var de *domain.Error
+				if !errors.As(err, &de) || de.Field != tc.field || de.Rule != "fx.rate_recorded" ||
+					de.Code != domain.Conflict || !strings.Contains(de.Message, tc.mention) {
+					t.Fatalf("err %v; want a fx.rate_recorded conflict on %s mentioning %q", err, tc.field, tc.mention)
+				}
+				return
+			}
+			if err != nil || len(evs) != min(tc.revision, 1) {
+				t.Fatalf("got %v, %v", evs, err)
+			}
+			if tc.revision == 0 {
+				return
+			}
+			e := evs[0].(domain.FXRateSet)
+			if e.Revision != tc.revision || e.Corrects != "1.0842" {
+				t.Fatalf("correction %+v; want revision %d correcting 1.0842", e, tc.revision)
+			}
+			if r, ok := domain.EvolveFX(s, e).On("EUR", "USD", domain.MustDate("2026-03-31")); !ok || r.Rate != "1.09" {
+				t.Fatalf("after the correction the rate in force is %+v", r)
+			}
+		})
+	}
+	// Nothing recorded: corrects has nothing to correct.
+	c := first
+	c.Corrects = "1.0842"
+	if _, err := domain.DecideSetFXRate(domain.FXRates{}, c, now); domain.ErrorField(err) != "corrects" || domain.ErrorCode(err) != domain.Conflict {
+		t.Fatalf("corrects without a recorded rate: %v", err)
+	}
+}
+
+// TestPropertyFXRatesAnyArrivalOrder folds the same rate records (first records,
+// corrections, and records written before revisions existed that disagree) in many
+// arrival orders: the rates in force are the same every time.
+func TestPropertyFXRatesAnyArrivalOrder(t *testing.T) {
+	d, m := domain.MustDate("2026-03-31"), domain.MustDate("2026-03-01")
+	facts := []domain.FXRateSet{
+		{From: "EUR", To: "USD", Rate: "1.0842", Period: domain.FXDay, EffectiveOn: d, Source: "ECB", Revision: 1},
+		{From: "EUR", To: "USD", Rate: "1.09", Period: domain.FXDay, EffectiveOn: d, Source: "ECB", Revision: 2, Corrects: "1.0842"},
+		{From: "EUR", To: "USD", Rate: "1.0851", Period: domain.FXDay, EffectiveOn: d, Source: "ECB", Revision: 3, Corrects: "1.09"},
+		{From: "EUR", To: "USD", Rate: "1.07", Period: domain.FXMonth, EffectiveOn: m, Source: "treasury", Revision: 1},
+		// Written before revisions: no revision, disagreeing; the greater rate holds.
+		{From: "JPY", To: "USD", Rate: "0.0065", Period: domain.FXMonth, EffectiveOn: m, Source: "treasury"},
+		{From: "JPY", To: "USD", Rate: "0.00651", Period: domain.FXMonth, EffectiveOn: m, Source: "treasury"},
+		{From: "JPY", To: "USD", Rate: "0.00651", Period: domain.FXMonth, EffectiveOn: m, Source: "bank"},
+		{From: "USD", To: "JPY", Rate: "151.2", Period: domain.FXDay, EffectiveOn: d, Source: "treasury", Revision: 1},
+	}
+	want := map[string]string{"EUR": "1.0851", "JPY": "0.00651 treasury"}
+	var first string
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := range 200 {
+		order := slices.Clone(facts)
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		var s domain.FXRates
+		for _, e := range order {
+			s = domain.EvolveFX(s, e)
+		}
+		got := fmt.Sprint(s.List())
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("arrival order %d gives %s\nwant %s", i, got, first)
+		}
+		eur, _ := s.On("EUR", "USD", d)
+		jpy, _ := s.On("JPY", "USD", d)
+		if eur.Rate != want["EUR"] || jpy.Rate+" "+jpy.Source != want["JPY"] {
+			t.Fatalf("in force: EUR %s, JPY %s %s; want %v", eur.Rate, jpy.Rate, jpy.Source, want)
+		}
 	}
 }

@@ -45,6 +45,12 @@ func TestHelpAndMissingFlags(t *testing.T) {
 		{[]string{"explain"}, "--oem is required (the OEM's partner id, e.g. hp)", ""},
 		{[]string{"explain", "--oem", "hp", "--invoice", "HP-1"}, "--line is required (the invoice line number, 1 or more)", ""},
 		{[]string{"token"}, "token: name one role: admin, channel_manager, finance, auditor, partner", ""},
+		{[]string{"exceptions", "assign", "x1", "--reason", "r"}, "--deal is required (the id of an approved deal covering the line's segment)", ""},
+		{[]string{"exceptions", "dismiss", "x1"}, "--reason is required (why, recorded on the event)", ""},
+		{[]string{"payouts", "record", "var-1", "2026Q1", "--amount-minor", "1"}, "--currency is required (the ISO 4217 currency", ""},
+		{[]string{"fx-rates", "set", "--from", "EUR", "--to", "USD", "--rate", "1.1", "--on", "2026-03-31"}, `--source is required (where the rate comes from`, ""},
+		{[]string{"statements", "approve", "var-1"}, "statements approve: name PARTNER and QUARTER", ""},
+		{[]string{"exceptions", "list"}, "(or pass --token)", ""},
 	}
 	for _, tt := range tests {
 		out, err := runOffline(t, nil, tt.args...)

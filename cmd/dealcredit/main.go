@@ -1,6 +1,7 @@
 // Command dealcredit is the operator's, finance's and auditor's tool:
 // migrate, publish (the OEM feed tool), gen, verify, tail, replay, rebuild,
-// export, explain and demo.
+// export, explain and demo; and finance's commands on the daemon's API:
+// exceptions, statements, payouts and fx-rates.
 package main
 
 import (

@@ -24,6 +24,7 @@ import (
 // env is what every subcommand shares: the configuration and the streams.
 type env struct {
 	cfg    config.Config
+	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -53,7 +54,7 @@ var foldCommands = map[string]bool{"rebuild": true, "replay": true, "verify": tr
 // commands that fold the whole log get runner.MemoryLimit as their soft
 // memory limit through setMemoryLimit (nil: leave the process alone).
 func execute(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, setMemoryLimit func(int64) int64) error {
-	e := &env{cfg: config.FromEnv(getenv), stdout: stdout, stderr: stderr}
+	e := &env{cfg: config.FromEnv(getenv), getenv: getenv, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "dealcredit",
 		Short:         "dealcredit: deal attribution log, OEM feed tool, audit and finance exports",
@@ -95,6 +96,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	)
 	root.AddCommand(e.projectionCmds()...)
 	root.AddCommand(e.demoCmd(), e.tokenCmd())
+	root.AddCommand(e.exceptionsCmd(), e.statementsCmd(), e.payoutsCmd(), e.fxRatesCmd())
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
 }

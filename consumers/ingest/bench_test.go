@@ -17,7 +17,7 @@ import (
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/eventstore/mirror"
-	"dealcredit/internal/testkit/proccpu"
+	"dealcredit/internal/testkit/benchkit"
 )
 
 // BenchmarkIngest measures end-to-end ingest of invoices already in
@@ -110,7 +110,7 @@ func BenchmarkIngest(b *testing.B) {
 	wait()
 
 	b.ResetTimer()
-	cpu, err := proccpu.Start(ctx, e.pool)
+	cpu, err := benchkit.StartCPU(ctx, e.pool)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func BenchmarkIngest(b *testing.B) {
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 	elapsed := time.Since(start)
-	goCPU, pgCPU, err := cpu.Since(ctx)
+	goCPU, pgCPU, err := cpu()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func ingestLimits(b *testing.B, js jetstream.JetStream, pool *pgxpool.Pool, feed
 	}
 	e2 := mustEnv(b)
 	commit := 4 * 500 // Options.CommitMessages' default
-	cpu, err := proccpu.Start(ctx, e2.pool)
+	cpu, err := benchkit.StartCPU(ctx, e2.pool)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func ingestLimits(b *testing.B, js jetstream.JetStream, pool *pgxpool.Pool, feed
 		}
 	}
 	storeOnly := float64(len(units)) / time.Since(start).Seconds()
-	goCPU, pgCPU, err := cpu.Since(ctx)
+	goCPU, pgCPU, err := cpu()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemfeed"
-	"dealcredit/internal/testkit/proccpu"
+	"dealcredit/internal/testkit/benchkit"
 )
 
 // BenchmarkDecodeUnits measures the consumer's work per message before the
@@ -20,14 +20,14 @@ func BenchmarkDecodeUnits(b *testing.B) {
 		bodies[i] = g.Body
 	}
 	b.ReportAllocs()
-	start := proccpu.Of("self")
+	start := benchkit.ProcCPU("self")
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := ingest.InvoiceUnits("hp", bodies); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu := proccpu.Of("self") - start
+	cpu := benchkit.ProcCPU("self") - start
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*len(bodies)), "cpu_us/msg")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bodies))/1000, "us/msg")
 }

@@ -52,11 +52,27 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventsto
 // empty.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.pool.QueryRow(ctx, `SELECT position FROM events ORDER BY position DESC LIMIT 1`).Scan(&head)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("pgstore: head: %w", err)
+	err := scanHead(s.pool.QueryRow(ctx, headSQL), &head)
+	return head, err
+}
+
+// headSQL reads the log's head (no row: an empty log).
+const headSQL = `SELECT position FROM events ORDER BY position DESC LIMIT 1`
+
+// QueueHead queues the read of the log's head, as Head reads it, on b: to
+// go in one round trip with the batch's other queries (e.g. a projection's
+// checkpoint, runner.QueueReadCheckpoint). *head is set when the batch's
+// results are read (an error of the read is the batch's Close error).
+func QueueHead(b *pgx.Batch, head *int64) {
+	b.Queue(headSQL).QueryRow(func(row pgx.Row) error { return scanHead(row, head) })
+}
+
+func scanHead(row pgx.Row, head *int64) error {
+	*head = 0
+	if err := row.Scan(head); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pgstore: head: %w", err)
 	}
-	return head, nil
+	return nil
 }
 
 func collect(rows pgx.Rows) ([]eventstore.Record, error) {

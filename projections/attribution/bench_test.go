@@ -1,21 +1,20 @@
 package attribution_test
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"dealcredit/internal/genlog"
-	"dealcredit/internal/testkit/proccpu"
+	"dealcredit/internal/testkit/benchkit"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/runner"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkRebuild measures a full rebuild of the attribution projection
@@ -64,21 +63,15 @@ func BenchmarkRebuild(b *testing.B) {
 			debug.SetMemoryLimit(runner.MemoryLimit)
 		}
 		debug.FreeOSMemory()
-		rssReset := resetPeakRSS()
-		peak := sampleHeap()
-		cpu, err := proccpu.Start(ctx, e.pool)
-		if err != nil {
-			b.Fatal(err)
-		}
+		rssReset := benchkit.ResetPeakRSS()
+		peak := benchkit.SampleHeap()
+		cpu := startCPU(ctx, b, e)
 		start = time.Now()
 		if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), batch, nil); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
-		goCPU, pgCPU, err := cpu.Since(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
+		goCPU, pgCPU := cpu()
 		b.ReportMetric(float64(head)/el.Seconds(), "events/s")
 		// CPU per event, of this process and of the database's backends: the work
 		// itself, much steadier than the rate on a machine shared with other jobs.
@@ -87,65 +80,117 @@ func BenchmarkRebuild(b *testing.B) {
 		b.ReportMetric(readRate, "raw_read_events/s")
 		b.ReportMetric(float64(peak())/(1<<20), "peak_heap_MB")
 		if rssReset {
-			b.ReportMetric(float64(peakRSS())/(1<<20), "peak_rss_MB")
+			b.ReportMetric(float64(benchkit.PeakRSS())/(1<<20), "peak_rss_MB")
 		}
 		b.ReportMetric(float64(head), "events")
 	}
 }
 
-// resetPeakRSS resets the kernel's peak resident set of this process
-// (Linux >= 4.0); false when it cannot.
-func resetPeakRSS() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-}
-
-// peakRSS returns VmHWM, the peak resident set since the last reset, in
-// bytes (0 when unknown).
-func peakRSS() uint64 {
-	f, err := os.Open("/proc/self/status")
+// startCPU is benchkit.StartCPU on the benchmark's database, failing b on
+// an error.
+func startCPU(ctx context.Context, b *testing.B, e env) func() (goCPU, pgCPU time.Duration) {
+	stop, err := benchkit.StartCPU(ctx, e.pool)
 	if err != nil {
-		return 0
+		b.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
+	return func() (time.Duration, time.Duration) {
+		goCPU, pgCPU, err := stop()
+		if err != nil {
+			b.Fatal(err)
 		}
+		return goCPU, pgCPU
 	}
-	return 0
 }
 
-// sampleHeap samples HeapInuse every 10 ms until the returned function is
-// called; that function returns the peak.
-func sampleHeap() func() uint64 {
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		<-sampled
-		return peak.Load()
+// BenchmarkExportLedgerCSV measures the ledger's CSV export (WriteLedgerCSV,
+// what `dealcredit export attribution` and GET /v1/attribution with Accept:
+// text/csv write) of every ledger row of a log of
+// DEALCREDIT_BENCH_EXPORT_EVENTS events (default 40,000: ~100,000 rows;
+// 400,000 gives ~1M), rebuilt first, next to its limit: Postgres's own
+// COPY ... TO STDOUT (FORMAT csv) of the same rows, read by this process. It
+// reports rows/s of both and their ratio, CPU per row of this process and of
+// the database's backends, the peak Go heap and the process's peak resident
+// set during the export (it must stay flat: rows are streamed).
+func BenchmarkExportLedgerCSV(b *testing.B) {
+	n := 40000
+	if v, err := strconv.Atoi(os.Getenv("DEALCREDIT_BENCH_EXPORT_EVENTS")); err == nil && v > 0 {
+		n = v
 	}
+	e := newEnv(b)
+	ctx := context.Background()
+	if _, err := genlog.Append(ctx, e.store, n, 200, nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := runner.Rebuild(ctx, e.pool, e.store, attribution.New(), 0, nil); err != nil {
+		b.Fatal(err)
+	}
+	r := attribution.NewReader(e.pool)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		copied := copyLedgerCSV(ctx, b, e)
+		copyRate := float64(copied) / time.Since(start).Seconds()
+
+		debug.FreeOSMemory() // the rebuild's memory back to the OS before the RSS reset
+		rssReset := benchkit.ResetPeakRSS()
+		peak := benchkit.SampleHeap()
+		cpu := startCPU(ctx, b, e)
+		var out countingWriter
+		start = time.Now()
+		if _, err := r.WriteLedgerCSV(ctx, &out, "", ""); err != nil {
+			b.Fatal(err)
+		}
+		el := time.Since(start)
+		goCPU, pgCPU := cpu()
+		rows := out.lines - 1 // the header
+		if rows != copied {
+			b.Fatalf("export wrote %d rows, COPY %d", rows, copied)
+		}
+		rate := float64(rows) / el.Seconds()
+		b.ReportMetric(rate, "rows/s")
+		b.ReportMetric(copyRate, "copy_rows/s")
+		b.ReportMetric(100*rate/copyRate, "pct_copy")
+		b.ReportMetric(goCPU.Seconds()*1e6/float64(rows), "go_cpu_us/row")
+		b.ReportMetric(pgCPU.Seconds()*1e6/float64(rows), "pg_cpu_us/row")
+		b.ReportMetric(float64(out.bytes)/float64(rows), "bytes/row")
+		b.ReportMetric(float64(peak())/(1<<20), "peak_heap_MB")
+		if rssReset {
+			b.ReportMetric(float64(benchkit.PeakRSS())/(1<<20), "peak_rss_MB")
+		}
+		b.ReportMetric(float64(rows), "rows")
+	}
+}
+
+// copyLedgerCSV reads the whole ledger as CSV with COPY TO STDOUT, in the
+// export's columns and order, and returns the number of rows.
+func copyLedgerCSV(ctx context.Context, b *testing.B, e env) int {
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	var out countingWriter
+	cols := strings.Join(attribution.LedgerCSVHeader, ", ")
+	_, err = conn.Conn().PgConn().CopyTo(ctx, &out, `COPY (SELECT `+cols+` FROM `+
+		pgx.Identifier{runner.Schema(attribution.Name), "ledger"}.Sanitize()+` ORDER BY position, seq) TO STDOUT (FORMAT csv)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out.lines
+}
+
+// countingWriter counts the bytes and lines written to it.
+type countingWriter struct {
+	bytes int64
+	lines int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.bytes += int64(len(p))
+	for _, c := range p {
+		if c == '\n' {
+			w.lines++
+		}
+	}
+	return len(p), nil
 }

@@ -68,6 +68,9 @@ func (r *Reader) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception
 		limit = 100
 	}
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
+		if err := r.checkAfter(ctx, tx, f); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, exceptionSelect+r.table("exceptions")+` e
 			WHERE ($1 = '' OR status = $1) AND ($2 = '' OR oem_id = $2) AND ($3 = '' OR quarter = $3)
 			AND ($4 = '' OR partner_id = $4) AND ($5 = '' OR strpos(lower(customer), lower($5)) > 0)
@@ -94,6 +97,27 @@ func (r *Reader) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception
 		return rows.Err()
 	})
 	return out, pos, err
+}
+
+// checkAfter refuses an After that names no exception the caller may see (a
+// partner: one that went to it, or one of a customer it registered, whatever
+// its status now), so that a wrong cursor is an error naming the parameter
+// rather than an empty page.
+func (r *Reader) checkAfter(ctx context.Context, tx pgx.Tx, f ExceptionFilter) error {
+	if f.After == "" {
+		return nil
+	}
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+r.table("exceptions")+` WHERE exception_id = $1
+		AND ($2 = '' OR partner_id = $2 OR (NOT credit_memo AND customer_key IN
+			(SELECT customer_key FROM `+r.table("registrations")+` WHERE partner_id = $2))))`, f.After, f.VisibleTo).Scan(&ok)
+	switch {
+	case err != nil:
+		return fmt.Errorf("attribution: exceptions after %s: %w", f.After, err)
+	case !ok:
+		return domain.Errorf(domain.Invalid, "after", "", "after %s is not an exception_id of this list: pass the next of the previous page, or leave after out for the first page", domain.Quote(f.After))
+	}
+	return nil
 }
 
 // Exception returns the exception with id; an unknown id is a *domain.Error

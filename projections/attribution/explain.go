@@ -61,13 +61,13 @@ type Explanation struct {
 func (r *Reader) Explain(ctx context.Context, oemID, invoice string, line int) (Explanation, error) {
 	ex := Explanation{OEMID: oemID, InvoiceNumber: invoice, Line: line}
 	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, ledgerSelect+r.table("ledger")+`
+		rows, err := tx.Query(ctx, ledgerSelectFrom("")+r.table("ledger")+`
 			WHERE oem_id = $1 AND invoice_number = $2 AND line = $3 ORDER BY position, seq`, oemID, invoice, line)
 		if err != nil {
 			return fmt.Errorf("attribution: explain: %w", err)
 		}
 		for rows.Next() {
-			l, err := scanLedger(rows)
+			l, err := scanLedger(nil, rows)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("attribution: explain: %w", err)

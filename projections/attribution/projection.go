@@ -15,14 +15,13 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"dealcredit/domain"
-	"dealcredit/eventstore"
-	"dealcredit/projections/runner"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Name is the projection's name; its live schema is proj_attribution.
@@ -37,7 +36,8 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 6: statements carry their approval and payouts (table
+// Version is 7: the ledger's event_ids are uuid[] (16 bytes an id, not
+// the 36 of its text). Version 6: statements carry their approval and payouts (table
 // payouts); exceptions carry their id, quarter, customer key, the partner a
 // line went to and the manual decisions of the exception queue; the core
 // keeps manual decisions and approved statements. Version 5: the fold's
@@ -48,7 +48,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 6 }
+func (*Projection) Version() int { return 7 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -75,7 +75,7 @@ CREATE TABLE ledger (
 	currency        text    NOT NULL,
 	policy_version  int     NOT NULL,
 	reason          text    NOT NULL,
-	event_ids       text[]  NOT NULL,
+	event_ids       uuid[]  NOT NULL,
 	base_minor      bigint  NOT NULL,
 	rate_bps        bigint  NOT NULL,
 	returned_minor  bigint  NOT NULL,
@@ -203,6 +203,9 @@ func (*Projection) Setup(ctx context.Context, tx pgx.Tx) error {
 type State struct {
 	program *domain.Program
 	stream  *ledgerCopy // the build's ledger rows (StartStream); nil: each batch copies its own
+	// overlay holds the records the last Fold changed, whose write may be in
+	// flight (nil after Apply, whose writes commit with the batch).
+	overlay *domain.Overlay
 }
 
 // StartStream sends the ledger rows of the batches that follow into one COPY
@@ -263,222 +266,6 @@ func (d *stmtDelta) add(c domain.Credit) error {
 	return nil
 }
 
-// Apply loads the stored records the batch needs, folds the batch into the
-// program and writes the ledger lines, exceptions, statements, revenue mix
-// and registrations it changed, then the program's changed records and core.
-// The ledger rows are streamed into a COPY while the batch is folded.
-func (s *State) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) (err error) {
-	if len(batch) == 0 {
-		return nil
-	}
-	envs := make([]domain.Envelope, len(batch))
-	var w domain.Wants
-	for i, r := range batch {
-		if envs[i], err = runner.Decode(r); err != nil {
-			return err
-		}
-		s.program.Wants(envs[i], &w)
-	}
-	// A batch's lookups are small joins: starting parallel workers for them costs more
-	// than the join (on a busy machine, 100 ms and more per query).
-	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
-		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
-	}
-	if err := loadWanted(ctx, tx, w, s.program.Load); err != nil {
-		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
-	}
-	// The invoices loaded to be re-attributed need the deals of their customers.
-	if err := loadWanted(ctx, tx, s.program.WantsMore(w), s.program.Load); err != nil {
-		return fmt.Errorf("attribution: batch ending %d: %w", batch[len(batch)-1].Position, err)
-	}
-	var (
-		lifecycle []lifecycleStep
-		excs      = map[string]domain.Exception{}
-		excPos    = map[string]int64{}
-		stmts     = map[stmtKey]*stmtDelta{}
-		touched   []*stmtDelta
-		quarters  = map[domain.Quarter]int64{}
-		deals     = map[string]int64{}
-		ledger    *ledgerCopy
-	)
-	if s.stream != nil {
-		ledger = s.stream
-	} else {
-		ledger = startLedgerCopy(ctx, tx)
-		defer func() {
-			if err != nil && ledger != nil {
-				ledger.abort(err)
-			}
-		}()
-	}
-	for i, r := range batch {
-		out, err := s.program.Apply(envs[i])
-		if err != nil {
-			return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
-		}
-		if domain.Category(r.StreamID) == "deal" {
-			deals[r.StreamID[len("deal-"):]] = r.Position
-		}
-		touched = touched[:0]
-		for i, c := range out.Credits {
-			if err := ledger.add(ledgerRow(r.Position, i, c)); err != nil {
-				return err
-			}
-			quarters[c.Quarter] = r.Position
-			if c.PartnerID == "" {
-				continue
-			}
-			var d *stmtDelta
-			switch c.Kind {
-			case domain.CreditRevenue, domain.CreditRebate, domain.CreditService:
-				k := stmtKey{c.PartnerID, c.Quarter.String(), c.Amount.Currency}
-				if d = stmts[k]; d == nil {
-					d = &stmtDelta{partner: c.PartnerID, quarter: c.Quarter, currency: c.Amount.Currency}
-					stmts[k] = d
-				}
-				if d.position != r.Position {
-					touched = append(touched, d)
-				}
-				d.position = r.Position
-			default:
-				continue
-			}
-			if err := d.add(c); err != nil {
-				return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
-			}
-		}
-		// Scorecards are taken at the event that touched the row, so the
-		// tables do not depend on where batches start and end.
-		// A row in another currency than the scorecard's also writes the
-		// scorecard's row (with nothing credited, if need be), so the
-		// scorecard is always on the statement of its own currency.
-		for i := 0; i < len(touched); i++ {
-			d := touched[i]
-			d.scorecard, _ = s.program.Scorecard(d.partner, d.quarter)
-			cur := d.scorecard.Credited.Currency
-			if cur == "" || cur == d.currency {
-				continue
-			}
-			k := stmtKey{d.partner, d.quarter.String(), cur}
-			sd := stmts[k]
-			if sd == nil {
-				sd = &stmtDelta{partner: d.partner, quarter: d.quarter, currency: cur}
-				stmts[k] = sd
-			}
-			if sd.position != r.Position {
-				sd.position = r.Position
-				touched = append(touched, sd)
-			}
-		}
-		for _, e := range out.Exceptions {
-			k := e.OEMID + "\x00" + e.InvoiceNumber + "\x00" + strconv.Itoa(e.Line)
-			excs[k], excPos[k] = e, r.Position
-		}
-		if out.Approved != nil || out.Payout != nil {
-			lifecycle = append(lifecycle, lifecycleStep{position: r.Position, eventID: r.ID.String(), approved: out.Approved, payout: out.Payout})
-		}
-	}
-	last := batch[len(batch)-1].Position
-	if s.stream == nil {
-		l := ledger
-		ledger = nil // finish aborts on its own failure
-		if err := l.finish(); err != nil {
-			return err
-		}
-	}
-	var excRows, stmtRows, mixRows, regRows [][]any
-	for _, k := range sortedKeys(excs) {
-		e := excs[k]
-		excRows = append(excRows, []any{e.OEMID, e.InvoiceNumber, e.Line, e.Revision, e.Customer, string(e.Segment), dateText(e.InvoiceDate),
-			e.Amount.Amount, e.Amount.Currency, e.Status, nonNil(e.Tried), e.ClaimedBy, nonNil(e.EventIDs), excPos[k],
-			domain.ExceptionID(e.OEMID, e.InvoiceNumber, e.Line), quarterText(e.InvoiceDate.Quarter()), e.CustomerKey, e.PartnerID,
-			e.Reason, e.DecidedBy, e.CreditMemo})
-	}
-	for _, k := range sortedStmtKeys(stmts) {
-		d := stmts[k]
-		sc := d.scorecard
-		eligible, unmet := string(sc.Eligible), nonNil(sc.Unmet)
-		target, credited := sc.QuarterlyTarget, sc.Credited.Amount
-		if sc.Credited.Currency != k.currency {
-			// The scorecard is in another currency: its figures are on that row only.
-			eligible, unmet, target, credited = "", []string{}, domain.Money{}, 0
-		}
-		stmtRows = append(stmtRows, []any{k.partner, k.quarter, k.currency, d.revenue, d.rebates, d.service, d.adjRevenue, d.adjRebates, d.adjSvc,
-			string(sc.Tier), eligible, sc.CertifiedEngineers, segmentStrings(sc.Segments),
-			target.Amount, target.Currency, credited, unmet, string(sc.Tier), sc.Credited.Currency, d.position, false, int64(0), int64(0)})
-	}
-	qs := make([]domain.Quarter, 0, len(quarters))
-	for q := range quarters {
-		qs = append(qs, q)
-	}
-	sort.Slice(qs, func(i, j int) bool { return qs[i].Compare(qs[j]) < 0 })
-	for _, q := range qs {
-		for _, m := range s.program.RevenueMix(q) {
-			mixRows = append(mixRows, []any{q.String(), m.Currency, m.Direct, m.Indirect, m.IndirectShareBPS,
-				m.AdjustmentDirect, m.AdjustmentIndirect, quarters[q]})
-		}
-	}
-	for _, id := range sortedKeys(deals) {
-		d, ok := s.program.Deal(id)
-		if !ok {
-			continue
-		}
-		conflicts := make([]string, 0, len(d.Conflicts))
-		for _, c := range d.Conflicts {
-			conflicts = append(conflicts, c.WithDealID)
-		}
-		regRows = append(regRows, []any{d.DealID, d.PartnerID, d.Customer.Name, d.CustomerKey, d.Geography, segmentStrings(d.Segments),
-			d.ExpectedValue.Amount, d.ExpectedValue.Currency, d.OEMID, string(d.Status), dateText(d.RegisteredOn),
-			dateText(d.ApprovedOn), dateText(d.ExpiresOn), d.Extensions, conflicts, d.Overridden, d.Reason,
-			d.PolicyVersion, deals[id]})
-	}
-	evicted, err := s.program.Evict()
-	if err != nil {
-		return err
-	}
-	stored, err := storedWrites(evicted, s.program.Core())
-	if err != nil {
-		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
-	}
-	writes := []upsert{
-		{"exceptions", excRows, `ON CONFLICT (oem_id, invoice_number, line) DO UPDATE SET revision = EXCLUDED.revision,
-			customer = EXCLUDED.customer, segment = EXCLUDED.segment, invoice_date = EXCLUDED.invoice_date,
-			amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, status = EXCLUDED.status, tried = EXCLUDED.tried,
-			claimed_by = EXCLUDED.claimed_by, event_ids = EXCLUDED.event_ids, position = EXCLUDED.position,
-			quarter = EXCLUDED.quarter, customer_key = EXCLUDED.customer_key, partner_id = EXCLUDED.partner_id,
-			reason = EXCLUDED.reason, decided_by = EXCLUDED.decided_by`},
-		{"statements", stmtRows, `ON CONFLICT (partner_id, quarter, currency) DO UPDATE SET
-			credited_revenue = statements.credited_revenue + EXCLUDED.credited_revenue,
-			rebates = statements.rebates + EXCLUDED.rebates,
-			service_credit = statements.service_credit + EXCLUDED.service_credit,
-			adjustment_revenue = statements.adjustment_revenue + EXCLUDED.adjustment_revenue,
-			adjustment_rebates = statements.adjustment_rebates + EXCLUDED.adjustment_rebates,
-			adjustment_service = statements.adjustment_service + EXCLUDED.adjustment_service,
-			tier = EXCLUDED.tier, eligible_tier = EXCLUDED.eligible_tier, certified_engineers = EXCLUDED.certified_engineers,
-			segments = EXCLUDED.segments, quarterly_target = EXCLUDED.quarterly_target, target_currency = EXCLUDED.target_currency,
-			scorecard_credited = EXCLUDED.scorecard_credited, unmet = EXCLUDED.unmet, current_tier = EXCLUDED.current_tier,
-			scorecard_currency = EXCLUDED.scorecard_currency, position = EXCLUDED.position`},
-		{"revenue_mix", mixRows, `ON CONFLICT (quarter, currency) DO UPDATE SET
-			direct_minor = EXCLUDED.direct_minor, indirect_minor = EXCLUDED.indirect_minor,
-			indirect_share_bps = EXCLUDED.indirect_share_bps, adjustment_direct_minor = EXCLUDED.adjustment_direct_minor,
-			adjustment_indirect_minor = EXCLUDED.adjustment_indirect_minor, position = EXCLUDED.position`},
-		{"registrations", regRows, `ON CONFLICT (deal_id) DO UPDATE SET status = EXCLUDED.status, approved_on = EXCLUDED.approved_on,
-			expires_on = EXCLUDED.expires_on, extensions = EXCLUDED.extensions, conflicts = EXCLUDED.conflicts,
-			overridden = EXCLUDED.overridden, reason = EXCLUDED.reason, policy_version = EXCLUDED.policy_version,
-			position = EXCLUDED.position`},
-	}
-	if err := deleteClosed(ctx, tx, evicted.Closed); err != nil {
-		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
-	}
-	if err := writeUpserts(ctx, tx, append(writes, stored...)); err != nil {
-		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
-	}
-	if err := writeLifecycle(ctx, tx, lifecycle); err != nil {
-		return fmt.Errorf("attribution: write batch ending %d: %w", last, err)
-	}
-	return nil
-}
-
 // lifecycleStep is a statement approval or payout of the batch.
 type lifecycleStep struct {
 	position int64
@@ -517,10 +304,30 @@ var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "rev
 	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
 	"policy_version", "reason", "event_ids", "base_minor", "rate_bps", "returned_minor", "returned_before_minor"}
 
-func ledgerRow(pos int64, seq int, c domain.Credit) []any {
+// ledgerRow is credit c, the seq-th of the event at pos, as a ledger row; it
+// fails for an event id that is not a UUID (ids come from the log's event_id).
+func ledgerRow(pos int64, seq int, c domain.Credit) ([]any, error) {
+	ids, err := eventUUIDs(c.EventIDs)
+	if err != nil {
+		return nil, err
+	}
 	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
 		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
-		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, nonNil(c.EventIDs), c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}
+		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, ids, c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}, nil
+}
+
+// eventUUIDs parses event ids for a uuid[] column (16 bytes an id instead of
+// the 36 of its text).
+func eventUUIDs(ids []string) ([]pgtype.UUID, error) {
+	out := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: event id %q: %w", id, err)
+		}
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
+	}
+	return out, nil
 }
 
 func quarterText(q domain.Quarter) string {

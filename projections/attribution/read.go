@@ -62,16 +62,28 @@ type LedgerLine struct {
 	ReturnedBeforeMinor int64 `json:"returned_before_minor"`
 }
 
-// ledgerSelect lists the ledger's columns in scanLedger's order.
-const ledgerSelect = `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id,
-	registration_id, customer, segment, quarter, adjustment, adjusts_quarter, amount_minor, currency,
-	policy_version, reason, event_ids, base_minor, rate_bps, returned_minor, returned_before_minor FROM `
+// ledgerSelectFrom is the SELECT of the ledger's columns (ledgerColumns, in
+// scanLedger's order) after the position column pos (none when empty), up
+// to FROM.
+func ledgerSelectFrom(pos string) string {
+	cols := strings.Join(ledgerColumns, ", ")
+	if pos != "" {
+		cols = pos + ", " + cols
+	}
+	return `SELECT ` + cols + ` FROM `
+}
 
-func scanLedger(rows pgx.Rows) (LedgerLine, error) {
+// scanLedger scans a row of ledgerSelectFrom: the position column into pos
+// (nil: a query without it), then the line.
+func scanLedger(pos *int64, rows pgx.Rows) (LedgerLine, error) {
 	var l LedgerLine
-	err := rows.Scan(&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
+	dest := []any{&l.Position, &l.Seq, &l.OEMID, &l.InvoiceNumber, &l.Revision, &l.Line, &l.Kind, &l.PartnerID,
 		&l.RegistrationID, &l.Customer, &l.Segment, &l.Quarter, &l.Adjustment, &l.AdjustsQuarter, &l.AmountMinor,
-		&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs, &l.BaseMinor, &l.RateBPS, &l.ReturnedMinor, &l.ReturnedBeforeMinor)
+		&l.Currency, &l.PolicyVersion, &l.Reason, &l.EventIDs, &l.BaseMinor, &l.RateBPS, &l.ReturnedMinor, &l.ReturnedBeforeMinor}
+	if pos != nil {
+		dest = append([]any{pos}, dest...)
+	}
+	err := rows.Scan(dest...)
 	return l, err
 }
 
@@ -174,60 +186,121 @@ func (r *Reader) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) (int64,
 
 func (r *Reader) table(name string) string { return pgx.Identifier{r.schema, name}.Sanitize() }
 
-// Ledger streams the ledger lines of quarter (all when empty) and partner
-// (all when empty) to fn, in log order.
-func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(LedgerLine) error) (int64, error) {
-	return r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, ledgerSelect+r.table("ledger")+`
-			WHERE ($1 = '' OR quarter = $1) AND ($2 = '' OR partner_id = $2) ORDER BY position, seq`, quarter, partnerID)
-		if err != nil {
-			return fmt.Errorf("attribution: ledger: %w", err)
+// posColumn is the SQL of the position the tables reflect, as a column of
+// the query that reads them: the checkpoint row, read by the same statement
+// and so in the same snapshot as the rows (the replay schema's fixed
+// position).
+func (r *Reader) posColumn() string {
+	if r.fixed >= 0 {
+		return strconv.FormatInt(r.fixed, 10) + "::bigint AS read_position"
+	}
+	return `(SELECT position FROM projection_checkpoints WHERE name = '` + Name + `') AS read_position`
+}
+
+// each runs query, one statement whose first column is posColumn, and
+// passes every row to scan (which scans that column into pos first); it
+// returns the position. One round trip, no transaction: a single statement
+// reads one snapshot. With no rows the position is read apart.
+func (r *Reader) each(ctx context.Context, what, query string, args []any, scan func(pos *int64, rows pgx.Rows) error) (int64, error) {
+	rows, err := r.pool.Query(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("attribution: %s: %w", what, err)
+	}
+	defer rows.Close()
+	pos, n := int64(0), 0
+	for rows.Next() {
+		n++
+		if err := scan(&pos, rows); err != nil {
+			return 0, fmt.Errorf("attribution: %s: %w", what, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			l, err := scanLedger(rows)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("attribution: %s: %w", what, err)
+	}
+	if n > 0 {
+		return pos, nil
+	}
+	return r.position(ctx)
+}
+
+// position returns the position the tables reflect now.
+func (r *Reader) position(ctx context.Context) (int64, error) {
+	if r.fixed >= 0 {
+		return r.fixed, nil
+	}
+	cp, err := runner.ReadCheckpoint(ctx, r.pool, Name)
+	return cp.Position, err
+}
+
+// cond is one equality of a filter: column = value, left out when value is
+// empty.
+type cond struct{ column, value string }
+
+// filter returns the WHERE clause (empty: all rows) and the arguments of the
+// conditions with a value. Each combination is its own statement, so each
+// is prepared with a plan that uses the index made for it (a generic plan
+// of "$1 = ” OR column = $1" scans the whole table).
+func filter(conds ...cond) (string, []any) {
+	var where strings.Builder
+	var args []any
+	for _, c := range conds {
+		if c.value == "" {
+			continue
+		}
+		if len(args) == 0 {
+			where.WriteString(" WHERE ")
+		} else {
+			where.WriteString(" AND ")
+		}
+		args = append(args, c.value)
+		where.WriteString(c.column + " = $" + strconv.Itoa(len(args)))
+	}
+	return where.String(), args
+}
+
+// Ledger streams the ledger lines of quarter (all when empty) and partner
+// (all when empty) to fn, in log order, from one statement (one snapshot,
+// streamed as it arrives).
+func (r *Reader) Ledger(ctx context.Context, quarter, partnerID string, fn func(LedgerLine) error) (int64, error) {
+	where, args := filter(cond{"quarter", quarter}, cond{"partner_id", partnerID})
+	return r.each(ctx, "ledger", ledgerSelectFrom(r.posColumn())+r.table("ledger")+where+` ORDER BY position, seq`, args,
+		func(pos *int64, rows pgx.Rows) error {
+			l, err := scanLedger(pos, rows)
 			if err != nil {
-				return fmt.Errorf("attribution: ledger: %w", err)
-			}
-			if err := fn(l); err != nil {
 				return err
 			}
-		}
-		return rows.Err()
-	})
+			return fn(l)
+		})
 }
+
+// statementColumns lists the statements' columns in Statements' scan order.
+const statementColumns = `partner_id, quarter, currency, credited_revenue, rebates, service_credit,
+	adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
+	quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency, approved,
+	approved_rebates, paid`
 
 // Statements returns the partner's statements for quarter (all partners
 // when partnerID is empty, all quarters when quarter is empty), one per
 // currency, sorted by partner, quarter and currency; none is an empty slice.
 func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, int64, error) {
 	out := []Statement{}
-	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT partner_id, quarter, currency, credited_revenue, rebates, service_credit,
-			adjustment_revenue, adjustment_rebates, adjustment_service, tier, eligible_tier, certified_engineers, segments,
-			quarterly_target, target_currency, scorecard_credited, unmet, current_tier, scorecard_currency, approved,
-			approved_rebates, paid FROM `+r.table("statements")+`
-			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR quarter = $2) ORDER BY partner_id, quarter, currency`, partnerID, quarter)
-		if err != nil {
-			return fmt.Errorf("attribution: statements: %w", err)
+	where, args := filter(cond{"partner_id", partnerID}, cond{"quarter", quarter})
+	pos, err := r.each(ctx, "statements", `SELECT `+r.posColumn()+`, `+statementColumns+` FROM `+r.table("statements")+where+
+		` ORDER BY partner_id, quarter, currency`, args, func(pos *int64, rows pgx.Rows) error {
+		var s Statement
+		var approved bool
+		if err := rows.Scan(pos, &s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
+			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
+			&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
+			&approved, &s.ApprovedRebates, &s.Paid); err != nil {
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var s Statement
-			var approved bool
-			if err := rows.Scan(&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
-				&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
-				&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
-				&approved, &s.ApprovedRebates, &s.Paid); err != nil {
-				return fmt.Errorf("attribution: statements: %w", err)
-			}
-			s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
-			if approved {
-				s.Status = "approved"
-			}
-			out = append(out, s)
+		s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
+		if approved {
+			s.Status = "approved"
 		}
-		return rows.Err()
+		out = append(out, s)
+		return nil
 	})
 	return out, pos, err
 }
@@ -236,49 +309,42 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 // currency; none is an empty slice.
 func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
 	out := []Mix{}
-	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
-			adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+` WHERE ($1 = '' OR quarter = $1) ORDER BY quarter, currency`, quarter)
-		if err != nil {
-			return fmt.Errorf("attribution: revenue mix: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+	where, args := filter(cond{"quarter", quarter})
+	pos, err := r.each(ctx, "revenue mix", `SELECT `+r.posColumn()+`, quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
+		adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+where+` ORDER BY quarter, currency`, args,
+		func(pos *int64, rows pgx.Rows) error {
 			var m Mix
-			if err := rows.Scan(&m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS,
+			if err := rows.Scan(pos, &m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS,
 				&m.AdjustmentDirectMinor, &m.AdjustmentIndirectMinor); err != nil {
-				return fmt.Errorf("attribution: revenue mix: %w", err)
+				return err
 			}
 			out = append(out, m)
-		}
-		return rows.Err()
-	})
+			return nil
+		})
 	return out, pos, err
 }
+
+// registrationColumns lists the registrations' columns in Registrations'
+// scan order.
+const registrationColumns = `deal_id, partner_id, customer, customer_key, geography, segments, expected_minor,
+	currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,
+	policy_version`
 
 // Registrations returns the registrations matching f, sorted by deal id;
 // none is an empty slice.
 func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, int64, error) {
 	out := []Registration{}
-	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT deal_id, partner_id, customer, customer_key, geography, segments, expected_minor,
-			currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,
-			policy_version FROM `+r.table("registrations")+`
-			WHERE ($1 = '' OR partner_id = $1) AND ($2 = '' OR status = $2) ORDER BY deal_id`, f.PartnerID, f.Status)
-		if err != nil {
-			return fmt.Errorf("attribution: registrations: %w", err)
+	where, args := filter(cond{"partner_id", f.PartnerID}, cond{"status", f.Status})
+	pos, err := r.each(ctx, "registrations", `SELECT `+r.posColumn()+`, `+registrationColumns+` FROM `+r.table("registrations")+
+		where+` ORDER BY deal_id`, args, func(pos *int64, rows pgx.Rows) error {
+		var g Registration
+		if err := rows.Scan(pos, &g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
+			&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
+			&g.Overridden, &g.Reason, &g.PolicyVersion); err != nil {
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var g Registration
-			if err := rows.Scan(&g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
-				&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
-				&g.Overridden, &g.Reason, &g.PolicyVersion); err != nil {
-				return fmt.Errorf("attribution: registrations: %w", err)
-			}
-			out = append(out, g)
-		}
-		return rows.Err()
+		out = append(out, g)
+		return nil
 	})
 	return out, pos, err
 }
@@ -317,11 +383,13 @@ func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partn
 	if err := cw.Write(LedgerCSVHeader); err != nil {
 		return 0, fmt.Errorf("attribution: write csv: %w", err)
 	}
+	rec := make([]string, 0, len(LedgerCSVHeader)) // one record's fields, reused row after row
 	pos, err := r.Ledger(ctx, quarter, partnerID, func(l LedgerLine) error {
-		return cw.Write([]string{i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
+		rec = append(rec[:0], i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
 			strconv.Itoa(l.Line), l.Kind, l.PartnerID, l.RegistrationID, l.Customer, l.Segment, l.Quarter,
 			strconv.FormatBool(l.Adjustment), l.AdjustsQuarter, i64(l.AmountMinor), l.Currency, strconv.Itoa(l.PolicyVersion),
-			l.Reason, joinIDs(l.EventIDs)})
+			l.Reason, joinIDs(l.EventIDs))
+		return cw.Write(rec)
 	})
 	if err != nil {
 		return 0, err
@@ -386,15 +454,6 @@ func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter st
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
-func joinIDs(ids []string) string {
-	out := ""
-	for i, s := range ids {
-		if i > 0 {
-			out += " "
-		}
-		out += s
-	}
-	return out
-}
+func joinIDs(ids []string) string { return strings.Join(ids, " ") }
 
 var errNoLine = errors.New("attribution: no ledger line")

@@ -76,213 +76,256 @@ func buildCodec(t reflect.Type) (*codec, error) {
 	return c, nil
 }
 
+// fillCodec sets c to t's encoder and decoder.
 func fillCodec(c *codec, t reflect.Type) error {
-	switch {
-	case t == dateType:
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			d := *addr[domain.Date](v)
-			if d.IsZero() {
-				return binary.AppendVarint(b, 0)
-			}
-			return binary.AppendVarint(b, int64(epoch.DaysUntil(d))+1)
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			n := d.varint()
-			if n == 0 || d.err != nil {
-				*addr[domain.Date](v) = domain.Date{}
-				return
-			}
-			*addr[domain.Date](v) = epoch.AddDays(int(n - 1))
-		}
+	switch t {
+	case dateType:
+		c.enc, c.dec = encodeDate, decodeDate
 		return nil
-	case t == quarterType:
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			q := *addr[domain.Quarter](v)
-			if q.IsZero() {
-				return binary.AppendUvarint(b, 0)
-			}
-			return binary.AppendUvarint(b, uint64(q.Year()*4+q.Number()-1)+1)
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			n := d.uvarint()
-			if n == 0 || d.err != nil {
-				*addr[domain.Quarter](v) = domain.Quarter{}
-				return
-			}
-			n--
-			q, err := domain.NewQuarter(int(n/4), int(n%4)+1)
-			if err != nil {
-				d.fail(err)
-				return
-			}
-			*addr[domain.Quarter](v) = q
-		}
+	case quarterType:
+		c.enc, c.dec = encodeQuarter, decodeQuarter
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			if v.Bool() {
-				return append(b, 1)
-			}
-			return append(b, 0)
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			switch d.byte() {
-			case 0:
-				v.SetBool(false)
-			case 1:
-				v.SetBool(true)
-			default:
-				d.fail(errors.New("bool out of range"))
-			}
-		}
+		c.enc, c.dec = encodeBool, decodeBool
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		c.enc = func(b []byte, v reflect.Value) []byte { return binary.AppendVarint(b, v.Int()) }
-		c.dec = func(d *decoder, v reflect.Value) {
-			n := d.varint()
-			if v.OverflowInt(n) {
-				d.fail(fmt.Errorf("%d overflows %s", n, v.Type()))
-				return
-			}
-			v.SetInt(n)
-		}
+		c.enc, c.dec = encodeInt, decodeInt
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		c.enc = func(b []byte, v reflect.Value) []byte { return binary.AppendUvarint(b, v.Uint()) }
-		c.dec = func(d *decoder, v reflect.Value) {
-			n := d.uvarint()
-			if v.OverflowUint(n) {
-				d.fail(fmt.Errorf("%d overflows %s", n, v.Type()))
-				return
-			}
-			v.SetUint(n)
-		}
+		c.enc, c.dec = encodeUint, decodeUint
 	case reflect.String:
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			s := v.String()
-			return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-		}
-		c.dec = func(d *decoder, v reflect.Value) { v.SetString(d.string()) }
+		c.enc, c.dec = encodeString, decodeString
 	case reflect.Pointer:
-		elem, err := buildCodec(t.Elem())
-		if err != nil {
-			return err
-		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			if v.IsNil() {
-				return append(b, 0)
-			}
-			return elem.enc(append(b, 1), v.Elem())
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			switch d.byte() {
-			case 0:
-				v.SetZero()
-			case 1:
-				p := reflect.New(t.Elem())
-				elem.dec(d, p.Elem())
-				v.Set(p)
-			default:
-				d.fail(errors.New("pointer flag out of range"))
-			}
-		}
+		return fillPointer(c, t)
 	case reflect.Slice:
-		elem, err := buildCodec(t.Elem())
-		if err != nil {
-			return err
-		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			if v.IsNil() {
-				return append(b, 0)
-			}
-			n := v.Len()
-			b = binary.AppendUvarint(b, uint64(n)+1)
-			for i := range n {
-				b = elem.enc(b, v.Index(i))
-			}
-			return b
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			n, ok := d.length()
-			if !ok {
-				v.SetZero()
-				return
-			}
-			s := reflect.MakeSlice(t, n, n)
-			for i := 0; i < n && d.err == nil; i++ {
-				elem.dec(d, s.Index(i))
-			}
-			v.Set(s)
-		}
+		return fillSlice(c, t)
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String {
-			return fmt.Errorf("attribution: stored form of %s: map keys must be strings", t)
-		}
-		key, err := buildCodec(t.Key())
-		if err != nil {
-			return err
-		}
-		elem, err := buildCodec(t.Elem())
-		if err != nil {
-			return err
-		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			if v.IsNil() {
-				return append(b, 0)
-			}
-			keys := v.MapKeys()
-			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-			b = binary.AppendUvarint(b, uint64(len(keys))+1)
-			for _, k := range keys {
-				b = elem.enc(key.enc(b, k), v.MapIndex(k))
-			}
-			return b
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			n, ok := d.length()
-			if !ok {
-				v.SetZero()
-				return
-			}
-			m := reflect.MakeMapWithSize(t, n)
-			k, e := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
-			for i := 0; i < n && d.err == nil; i++ {
-				key.dec(d, k)
-				e.SetZero()
-				elem.dec(d, e)
-				m.SetMapIndex(k, e)
-			}
-			v.Set(m)
-		}
+		return fillMap(c, t)
 	case reflect.Struct:
-		fields := make([]*codec, t.NumField())
-		for i := range fields {
-			f := t.Field(i)
-			if !f.IsExported() {
-				return fmt.Errorf("attribution: stored form of %s: unexported field %s", t, f.Name)
-			}
-			fc, err := buildCodec(f.Type)
-			if err != nil {
-				return err
-			}
-			fields[i] = fc
-		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			for i, f := range fields {
-				b = f.enc(b, v.Field(i))
-			}
-			return b
-		}
-		c.dec = func(d *decoder, v reflect.Value) {
-			for i, f := range fields {
-				if d.err != nil {
-					return
-				}
-				f.dec(d, v.Field(i))
-			}
-		}
+		return fillStruct(c, t)
 	default:
 		return fmt.Errorf("attribution: stored form of %s: kind %s not supported", t, t.Kind())
+	}
+	return nil
+}
+
+func encodeDate(b []byte, v reflect.Value) []byte {
+	d := *addr[domain.Date](v)
+	if d.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, int64(epoch.DaysUntil(d))+1)
+}
+
+func decodeDate(d *decoder, v reflect.Value) {
+	n := d.varint()
+	if n == 0 || d.err != nil {
+		*addr[domain.Date](v) = domain.Date{}
+		return
+	}
+	*addr[domain.Date](v) = epoch.AddDays(int(n - 1))
+}
+
+func encodeQuarter(b []byte, v reflect.Value) []byte {
+	q := *addr[domain.Quarter](v)
+	if q.IsZero() {
+		return binary.AppendUvarint(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(q.Year()*4+q.Number()-1)+1)
+}
+
+func decodeQuarter(d *decoder, v reflect.Value) {
+	n := d.uvarint()
+	if n == 0 || d.err != nil {
+		*addr[domain.Quarter](v) = domain.Quarter{}
+		return
+	}
+	n--
+	q, err := domain.NewQuarter(int(n/4), int(n%4)+1)
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	*addr[domain.Quarter](v) = q
+}
+
+func encodeBool(b []byte, v reflect.Value) []byte {
+	if v.Bool() {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeBool(d *decoder, v reflect.Value) {
+	switch d.byte() {
+	case 0:
+		v.SetBool(false)
+	case 1:
+		v.SetBool(true)
+	default:
+		d.fail(errors.New("bool out of range"))
+	}
+}
+
+func encodeInt(b []byte, v reflect.Value) []byte { return binary.AppendVarint(b, v.Int()) }
+
+func decodeInt(d *decoder, v reflect.Value) {
+	n := d.varint()
+	if v.OverflowInt(n) {
+		d.fail(fmt.Errorf("%d overflows %s", n, v.Type()))
+		return
+	}
+	v.SetInt(n)
+}
+
+func encodeUint(b []byte, v reflect.Value) []byte { return binary.AppendUvarint(b, v.Uint()) }
+
+func decodeUint(d *decoder, v reflect.Value) {
+	n := d.uvarint()
+	if v.OverflowUint(n) {
+		d.fail(fmt.Errorf("%d overflows %s", n, v.Type()))
+		return
+	}
+	v.SetUint(n)
+}
+
+func encodeString(b []byte, v reflect.Value) []byte {
+	s := v.String()
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func decodeString(d *decoder, v reflect.Value) { v.SetString(d.string()) }
+
+// fillPointer: byte 0 for nil, else 1 and the value.
+func fillPointer(c *codec, t reflect.Type) error {
+	elem, err := buildCodec(t.Elem())
+	if err != nil {
+		return err
+	}
+	c.enc = func(b []byte, v reflect.Value) []byte {
+		if v.IsNil() {
+			return append(b, 0)
+		}
+		return elem.enc(append(b, 1), v.Elem())
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		switch d.byte() {
+		case 0:
+			v.SetZero()
+		case 1:
+			p := reflect.New(t.Elem())
+			elem.dec(d, p.Elem())
+			v.Set(p)
+		default:
+			d.fail(errors.New("pointer flag out of range"))
+		}
+	}
+	return nil
+}
+
+// fillSlice: 0 for nil, else 1 + the length, then the elements.
+func fillSlice(c *codec, t reflect.Type) error {
+	elem, err := buildCodec(t.Elem())
+	if err != nil {
+		return err
+	}
+	c.enc = func(b []byte, v reflect.Value) []byte {
+		if v.IsNil() {
+			return append(b, 0)
+		}
+		n := v.Len()
+		b = binary.AppendUvarint(b, uint64(n)+1)
+		for i := range n {
+			b = elem.enc(b, v.Index(i))
+		}
+		return b
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		n, ok := d.length()
+		if !ok {
+			v.SetZero()
+			return
+		}
+		s := reflect.MakeSlice(t, n, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			elem.dec(d, s.Index(i))
+		}
+		v.Set(s)
+	}
+	return nil
+}
+
+// fillMap: 0 for nil, else 1 + the length, then key and value in key order.
+func fillMap(c *codec, t reflect.Type) error {
+	if t.Key().Kind() != reflect.String {
+		return fmt.Errorf("attribution: stored form of %s: map keys must be strings", t)
+	}
+	key, err := buildCodec(t.Key())
+	if err != nil {
+		return err
+	}
+	elem, err := buildCodec(t.Elem())
+	if err != nil {
+		return err
+	}
+	c.enc = func(b []byte, v reflect.Value) []byte {
+		if v.IsNil() {
+			return append(b, 0)
+		}
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		b = binary.AppendUvarint(b, uint64(len(keys))+1)
+		for _, k := range keys {
+			b = elem.enc(key.enc(b, k), v.MapIndex(k))
+		}
+		return b
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		n, ok := d.length()
+		if !ok {
+			v.SetZero()
+			return
+		}
+		m := reflect.MakeMapWithSize(t, n)
+		k, e := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+		for i := 0; i < n && d.err == nil; i++ {
+			key.dec(d, k)
+			e.SetZero()
+			elem.dec(d, e)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	}
+	return nil
+}
+
+// fillStruct: the fields in order; every field must be exported.
+func fillStruct(c *codec, t reflect.Type) error {
+	fields := make([]*codec, t.NumField())
+	for i := range fields {
+		f := t.Field(i)
+		if !f.IsExported() {
+			return fmt.Errorf("attribution: stored form of %s: unexported field %s", t, f.Name)
+		}
+		fc, err := buildCodec(f.Type)
+		if err != nil {
+			return err
+		}
+		fields[i] = fc
+	}
+	c.enc = func(b []byte, v reflect.Value) []byte {
+		for i, f := range fields {
+			b = f.enc(b, v.Field(i))
+		}
+		return b
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		for i, f := range fields {
+			if d.err != nil {
+				return
+			}
+			f.dec(d, v.Field(i))
+		}
 	}
 	return nil
 }

@@ -115,16 +115,35 @@ type Checkpoint struct {
 	FailedEventID  string `json:"failed_event_id,omitempty"`
 }
 
+// checkpointSQL reads a checkpoint ($1: the projection's name) in
+// scanCheckpoint's order.
+const checkpointSQL = `SELECT position, status, version, error, failed_position, failed_type, failed_event_id
+		FROM projection_checkpoints WHERE name = $1`
+
 // ReadCheckpoint returns the stored checkpoint of the projection named name.
 func ReadCheckpoint(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, name string) (Checkpoint, error) {
+	return scanCheckpoint(q.QueryRow(ctx, checkpointSQL, name), name)
+}
+
+// QueueReadCheckpoint queues the read of the checkpoint of the projection
+// named name on b, to go in one round trip with the batch's other queries:
+// *c is set when the batch's results are read (an error of the read is the
+// batch's Close error).
+func QueueReadCheckpoint(b *pgx.Batch, name string, c *Checkpoint) {
+	b.Queue(checkpointSQL, name).QueryRow(func(row pgx.Row) error {
+		var err error
+		*c, err = scanCheckpoint(row, name)
+		return err
+	})
+}
+
+func scanCheckpoint(row pgx.Row, name string) (Checkpoint, error) {
 	c := Checkpoint{Name: name}
 	var errText, failedType, failedID *string
 	var failedPos *int64
-	err := q.QueryRow(ctx, `SELECT position, status, version, error, failed_position, failed_type, failed_event_id
-		FROM projection_checkpoints WHERE name = $1`, name).
-		Scan(&c.Position, &c.Status, &c.Version, &errText, &failedPos, &failedType, &failedID)
+	err := row.Scan(&c.Position, &c.Status, &c.Version, &errText, &failedPos, &failedType, &failedID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("projection: no checkpoint for %q", name)
 	}

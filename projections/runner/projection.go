@@ -64,6 +64,25 @@ type State interface {
 	Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) error
 }
 
+// Pipeliner is implemented by a State that can fold a batch while the batch
+// before it is being written. Build uses it: it folds batch N+1 (Fold, with a
+// read-only transaction of its own) while batch N's Writes commit on another
+// connection, then writes N+1 once N committed; at most one batch is in
+// flight. Fold must read through tx only what committed batches wrote, and
+// take what the batch before changed from itself (its writes may not have
+// committed yet), never from the tables. After any error the State is
+// discarded, as with Apply; a State mixes Fold and Apply only after every
+// Writes returned by Fold was written.
+type Pipeliner interface {
+	Fold(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) (Writes, error)
+}
+
+// Writes are the changes of a batch folded by a Pipeliner.
+type Writes interface {
+	// Write writes them through tx (search_path set to the build's schema).
+	Write(ctx context.Context, tx pgx.Tx) error
+}
+
 // Streamer is implemented by a State with rows that nothing reads while the
 // log is folded (an append-only table): during Build, whose schema is dropped
 // when the build fails, they need not commit with their batch, so Build gives

@@ -29,17 +29,7 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
-	var state State
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := createSchema(ctx, tx, p, schema); err != nil {
-			return err
-		}
-		var err error
-		if state, err = p.LoadState(ctx, tx); err != nil {
-			return fmt.Errorf("projection: load empty state of %s: %w", p.Name(), err)
-		}
-		return nil
-	})
+	state, err := emptyState(ctx, pool, p, schema)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -52,6 +42,7 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 		return 0, nil, err
 	}
 	streamer, _ := state.(Streamer)
+	pipeliner, _ := state.(Pipeliner)
 	state = withSkips(state, skips)
 	if limit.Position > 0 && limit.Position < head {
 		head = limit.Position
@@ -59,13 +50,47 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 	if progress != nil && limit.Position >= 0 {
 		progress(0, head)
 	}
-	var stream pgx.Tx
-	if streamer != nil {
-		if stream, err = startStream(ctx, pool, schema, streamer); err != nil {
-			return 0, nil, err
+	done := func(last int64) {
+		if progress != nil {
+			head = max(head, last)
+			progress(last, head)
 		}
 	}
-	pos, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
+	pos, err := withStream(ctx, pool, schema, streamer, func() (int64, error) {
+		if pipeliner != nil {
+			return buildPipelined(ctx, pool, log, pipeliner, skips, schema, limit, batchSize, done)
+		}
+		return buildApplied(ctx, pool, log, state, schema, limit, batchSize, done)
+	})
+	if err != nil {
+		return pos, nil, err
+	}
+	return pos, state, nil
+}
+
+// emptyState creates schema afresh with p's tables and returns the state
+// they stand for (position 0).
+func emptyState(ctx context.Context, pool *pgxpool.Pool, p Projection, schema string) (State, error) {
+	var state State
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := createSchema(ctx, tx, p, schema); err != nil {
+			return err
+		}
+		var err error
+		if state, err = p.LoadState(ctx, tx); err != nil {
+			return fmt.Errorf("projection: load empty state of %s: %w", p.Name(), err)
+		}
+		return nil
+	})
+	return state, err
+}
+
+// buildApplied is Build's fold of a State that is not a Pipeliner: one
+// transaction per batch, read, folded and written in turn. done is called
+// with each batch's last position once it committed.
+func buildApplied(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, state State, schema string,
+	limit Limit, batchSize int, done func(last int64)) (int64, error) {
+	return foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if err := setSearchPath(ctx, tx, schema); err != nil {
 				return err
@@ -75,22 +100,96 @@ func Build(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pro
 		if err != nil {
 			return fmt.Errorf("projection: build %s: %w", schema, err)
 		}
-		if progress != nil {
-			last := b[len(b)-1].Position
-			if last > head {
-				head = last
-			}
-			progress(last, head)
-		}
+		done(b[len(b)-1].Position)
 		return nil
 	})
-	if streamer != nil {
-		err = endStream(ctx, stream, streamer, err)
+}
+
+// buildPipelined is Build's fold of a Pipeliner: batch N+1 is folded (read
+// and computed) while batch N's writes commit, each batch in a transaction
+// of its own, in log order; at most one batch is in flight. done is called
+// with each batch's last position once its writes committed. It returns the
+// position of the last batch written.
+func buildPipelined(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, p Pipeliner, skips Skips, schema string,
+	limit Limit, batchSize int, done func(last int64)) (int64, error) {
+	var (
+		written  int64
+		inFlight chan error // the write of the batch ending at flightEnd; nil: none
+		flight   int64
+	)
+	wait := func() error {
+		if inFlight == nil {
+			return nil
+		}
+		err := <-inFlight
+		inFlight = nil
+		if err != nil {
+			return fmt.Errorf("projection: build %s: %w", schema, err)
+		}
+		written = flight
+		done(flight)
+		return nil
 	}
+	_, err := foldRange(ctx, log, 0, limit, batchSize, func(b []eventstore.Record) error {
+		w, err := foldOnly(ctx, pool, p, schema, skips.filter(b))
+		if werr := wait(); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return fmt.Errorf("projection: build %s: %w", schema, err)
+		}
+		flight, inFlight = b[len(b)-1].Position, make(chan error, 1)
+		go func(ch chan<- error) {
+			ch <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if err := setSearchPath(ctx, tx, schema); err != nil {
+					return err
+				}
+				return w.Write(ctx, tx)
+			})
+		}(inFlight)
+		return nil
+	})
+	if werr := wait(); err == nil {
+		err = werr
+	}
+	return written, err
+}
+
+// foldOnly folds batch through a read-only transaction of its own (nil
+// Writes for an empty batch).
+func foldOnly(ctx context.Context, pool *pgxpool.Pool, p Pipeliner, schema string, batch []eventstore.Record) (Writes, error) {
+	if len(batch) == 0 {
+		return noWrites{}, nil
+	}
+	var w Writes
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := setSearchPath(ctx, tx, schema); err != nil {
+			return err
+		}
+		var err error
+		w, err = p.Fold(ctx, tx, batch)
+		return err
+	})
+	return w, err
+}
+
+// noWrites are the writes of a batch whose records are all skipped.
+type noWrites struct{}
+
+func (noWrites) Write(context.Context, pgx.Tx) error { return nil }
+
+// withStream runs fold with the stream of s (none when s is nil) open: it
+// starts it before and ends it after, with fold's error.
+func withStream(ctx context.Context, pool *pgxpool.Pool, schema string, s Streamer, fold func() (int64, error)) (int64, error) {
+	if s == nil {
+		return fold()
+	}
+	stream, err := startStream(ctx, pool, schema, s)
 	if err != nil {
-		return pos, nil, err
+		return 0, err
 	}
-	return pos, state, nil
+	pos, err := fold()
+	return pos, endStream(ctx, stream, s, err)
 }
 
 // startStream begins the transaction of a Streamer's rows on a connection of

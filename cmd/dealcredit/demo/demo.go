@@ -54,7 +54,7 @@ type Options struct {
 	// Wait bounds each wait for an invoice to be ingested or the mirror to
 	// catch up (default 30 s).
 	Wait time.Duration
-	// HTTPClient sends the API calls (default: a client with a 30 s timeout).
+	// HTTPClient sends the API calls (default: a client with a 2 min timeout: grandfathering the story's 250 partners is one request).
 	HTTPClient *http.Client
 	// Command is how the reader runs the CLI, for the next commands the
 	// demo prints (default "dealcredit").
@@ -106,6 +106,8 @@ type Summary struct {
 
 	// Channel is the program running by itself: a lapsed lead, a rep's credit.
 	Channel Channel
+	// Finance is finance's week (finance.go).
+	Finance Finance
 
 	// Next are the commands the demo suggests after its summary, with this
 	// run's values (invoice number, quarter), ready to copy and paste.
@@ -162,7 +164,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 		opts.Wait = 30 * time.Second
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
 	if opts.Command == "" {
 		opts.Command = "dealcredit"
@@ -178,7 +180,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 	s.sum.RunID, s.sum.Currency = opts.RunID, currency
 	steps := []func(context.Context) error{
 		s.start, s.seats, s.partners, s.policy, s.register, s.hpInvoiceArrives, s.dellException,
-		s.serviceHandoff, s.leads, s.channel, s.refusal, s.quarterClose, s.revenueMix, s.verify, s.replay,
+		s.serviceHandoff, s.leads, s.channel, s.refusal, s.quarterClose, s.revenueMix,
+		s.financeWeek,
+		s.verify, s.replay,
 	}
 	for _, st := range steps {
 		if err := st(ctx); err != nil {
@@ -361,12 +365,12 @@ func (s *story) policy(ctx context.Context) error {
 	var res commandResult
 	if _, err := s.c.expect(ctx, http.MethodPut, "/v1/policy", "admin", map[string]any{
 		"effective_from": s.today.String(), "rebate_bps": map[string]int{"gold": goldBPS, "platinum": platinumBPS},
-		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1",
+		"registration_days": 90, "claim_grace_days": 30, "reason": "demo: partner program v1", "reporting_currency": currency,
 	}, &res, http.StatusOK); err != nil {
 		return err
 	}
-	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice\n",
-		res.ID, s.today, goldBPS, platinumBPS)
+	s.printf("   version %s from %s: rebates gold %d bps, platinum %d bps; registrations protected 90 days; claims 30 days after the invoice; reporting in %s\n",
+		res.ID, s.today, goldBPS, platinumBPS, currency)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	sum, err := demo.Run(ctx, demo.Options{BaseURL: d.URL, Tokens: tokens, JetStream: js, DatabaseURL: d.Env["DATABASE_URL"], RunID: "t1"}, &out)
@@ -109,6 +109,43 @@ func TestDemo(t *testing.T) {
 	if want := d.Token(t, "partner"); want == "" || sum.PlatinumID == "" {
 		t.Errorf("platinum partner %q", sum.PlatinumID)
 	}
+	// Finance's week, in the quarter before the closed one: the Dell line to
+	// Initech's holding (800.00 EUR of software) assigned by hand to the Gold
+	// VAR's deal, 40.00 EUR of rebates (500 bps) approved, 30.00 paid, 20.00
+	// more refused, one row in the payout file; at 1.1 USD a EUR the company
+	// is 75.00% indirect (500.00 USD direct, 1,500.00 USD indirect).
+	fin := sum.Finance
+	if want := domain.MustQuarter(sum.ClosedQuarter).Prev().String(); fin.Quarter != want {
+		t.Errorf("finance's quarter %s, want %s", fin.Quarter, want)
+	}
+	finChecks := []struct {
+		name      string
+		got, want int64
+		printed   string
+	}{
+		{"assigned revenue", fin.Revenue, 80000, "statement var-fin-t1 " + fin.Quarter + " EUR: accrued; revenue 800.00 EUR, accrued 40.00 EUR"},
+		{"accrued", fin.Accrued, 4000, "accrued 40.00 EUR, approved 0.00 EUR"},
+		{"approved", fin.Approved, 4000, "EUR: approved; revenue 800.00 EUR, accrued 40.00 EUR, approved 40.00 EUR, paid 0.00 EUR, outstanding 40.00 EUR"},
+		{"paid", fin.Paid, 3000, "approved 40.00 EUR, paid 30.00 EUR, outstanding 10.00 EUR"},
+		{"outstanding", fin.Outstanding, 1000, "a second payout of 20.00 EUR is refused (422, rule payout.over_approved)"},
+		{"payout rows", int64(fin.PayoutRows), 1, ",var-fin-t1," + fin.Quarter + ",EUR,3000,AP-t1-1," + sum.Today + ","},
+		{"consolidated direct", fin.Direct, 50000, "company-wide in USD: direct 500.00 USD, indirect 1,500.00 USD: indirect share 75.00%"},
+		{"consolidated indirect", fin.Indirect, 150000, "EUR: direct 220.00 USD, indirect 880.00 USD, at 1.1 (day " + domain.MustQuarter(fin.Quarter).End().String() + ", ECB reference rate)"},
+		{"consolidated share", fin.IndirectShareBPS, 7500, "indirect share 75.00%"},
+	}
+	for _, c := range finChecks {
+		if c.got != c.want {
+			t.Errorf("finance %s = %d, want %d", c.name, c.got, c.want)
+		}
+		if !strings.Contains(out.String(), c.printed) {
+			t.Errorf("finance %s: output lacks %q", c.name, c.printed)
+		}
+	}
+	if fin.ExceptionStatus != "assigned" || fin.OverpayRule != "payout.over_approved" || fin.ReportingCurrency != "USD" || fin.Rate != "1.1" ||
+		!fin.Complete || fin.ExceptionID == "" || !strings.Contains(out.String(), "finance assigns "+fin.ExceptionID+" to deal "+fin.DealID+" (reason: ") {
+		t.Errorf("finance's week: %+v", fin)
+	}
+
 	// The next commands carry this run's values, so they work as pasted
 	// (the README test runs one of them).
 	for _, want := range []string{

@@ -230,4 +230,13 @@ func TestExceptionQueueThroughAPI(t *testing.T) {
 	if len(seen) != len(all) || len(all) < 3 {
 		t.Errorf("paged %d rows, listed %d", len(seen), len(all))
 	}
+	// A cursor that names no row is a 400 naming after, never an empty page; a
+	// partner cannot page from a row it may not see.
+	var p struct{ Field, Detail string }
+	for _, c := range []struct{ role, after string }{{"finance", "x0000"}, {"partner", xc.ID}} { // Initrode: never var-g's
+		b := e.call("GET", "/v1/exceptions?after="+c.after, c.role, nil, 400)
+		if err := json.Unmarshal(b, &p); err != nil || p.Field != "after" || !strings.Contains(p.Detail, c.after) {
+			t.Errorf("%s after=%s: %s", c.role, c.after, b)
+		}
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/api"
 	"dealcredit/eventstore"
+	"dealcredit/eventstore/pgstore"
 	"dealcredit/projections"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/leads"
@@ -26,7 +28,7 @@ import (
 // "Stopped projections").
 func startProjections(pool *pgxpool.Pool, store eventstore.Store, reg prometheus.Registerer, logger *slog.Logger,
 	enabled bool, goRun func(string, func(context.Context) error)) (api.Queries, []api.Checker) {
-	q := &queries{AttributionReader: attribution.NewReader(pool), SeatsReader: leads.NewReader(pool), pool: pool, store: store}
+	q := &queries{AttributionReader: attribution.NewReader(pool), SeatsReader: leads.NewReader(pool), pool: pool}
 	if !enabled {
 		return q, nil
 	}
@@ -83,20 +85,21 @@ type queries struct {
 	api.AttributionReader // *attribution.Reader
 	api.SeatsReader       // *leads.Reader
 	pool                  *pgxpool.Pool
-	store                 eventstore.Store
 }
 
 var _ api.Queries = (*queries)(nil)
 
 // ReadModel reads how far the projection name is from its checkpoint row
-// and the log's head.
+// and the log's head, both in one round trip (every query asks it).
 func (q *queries) ReadModel(ctx context.Context, name string) (api.ReadModel, error) {
-	cp, err := runner.ReadCheckpoint(ctx, q.pool, name)
-	if err != nil {
-		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
-	}
-	head, err := q.store.Head(ctx)
-	if err != nil {
+	var (
+		cp   runner.Checkpoint
+		head int64
+		b    pgx.Batch
+	)
+	runner.QueueReadCheckpoint(&b, name, &cp)
+	pgstore.QueueHead(&b, &head)
+	if err := q.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
 	}
 	rm := api.ReadModel{Name: name, Position: cp.Position, Head: max(head, cp.Position)}

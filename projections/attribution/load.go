@@ -1,0 +1,215 @@
+package attribution
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"dealcredit/domain"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// loader reads the stored records a batch wants into the program, through tx.
+// The records of the overlay (the batch before, whose write may still be in
+// flight) come from the overlay, never from the tables, which may hold older
+// copies of them or none.
+type loader struct {
+	tx      pgx.Tx
+	program *domain.Program
+	overlay *domain.Overlay
+}
+
+// load reads the stored records w names: the deals, then the invoices (by
+// reference, then those a re-attribution visits, which may be found through
+// those deals), then the open exceptions of the invoices found. Each record is
+// handed to the program as it arrives, so decoding overlaps the query.
+func (l loader) load(ctx context.Context, w domain.Wants) error {
+	if err := l.deals(ctx, w); err != nil {
+		return err
+	}
+	found, err := l.invoices(ctx, w.Invoices)
+	if err != nil {
+		return err
+	}
+	indexed, err := l.indexed(ctx, l.overlay.ForStore(w))
+	if err != nil {
+		return err
+	}
+	found = append(found, indexed...)
+	ov := l.program.OverlayInvoices(l.overlay, w)
+	if err := l.program.Load(domain.Stored{Invoices: ov}); err != nil {
+		return err
+	}
+	for _, v := range ov {
+		found = append(found, v.InvoiceRef)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if err := l.exceptions(ctx, found); err != nil {
+		return err
+	}
+	return l.program.Load(domain.Stored{Exceptions: l.overlay.Exceptions(found)})
+}
+
+// deals loads the deals w names by id, customer key or domain.
+func (l loader) deals(ctx context.Context, w domain.Wants) error {
+	if len(w.DealIDs) == 0 && len(w.DealsByKey) == 0 && len(w.DealsByDomain) == 0 {
+		return nil
+	}
+	byKey, byKeyDay, byKeyUntil := dayKeys(w.DealsByKey)
+	byDom, byDomDay, byDomUntil := dayKeys(w.DealsByDomain)
+	// Each branch reads the deals it finds through its index (a deal found by its
+	// customer key and its domain comes up twice, and is decoded once): two index
+	// probes per invoice, where a deduplicating IN (...) over the branches added a
+	// third, on the primary key.
+	rows, err := l.tx.Query(ctx, `
+		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
+		UNION ALL
+		SELECT d.deal_id, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
+			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day`,
+		unique(w.DealIDs), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
+	if err != nil {
+		return fmt.Errorf("attribution: load deals: %w", err)
+	}
+	seen := map[string]struct{}{}
+	var id string
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &data}, func() error {
+		if _, dup := seen[id]; dup || l.overlay.CoversDeal(id) {
+			return nil
+		}
+		seen[id] = struct{}{}
+		d := domain.StoredDeal{ID: id}
+		if err := decodeRecord(data, &d.Record); err != nil {
+			return fmt.Errorf("deal %s: %w", id, err)
+		}
+		return l.program.Load(domain.Stored{Deals: []domain.StoredDeal{d}})
+	}); err != nil {
+		return fmt.Errorf("attribution: load deals: %w", err)
+	}
+	return l.program.Load(domain.Stored{Deals: l.overlay.Deals(w)})
+}
+
+// exceptions loads the stored open exceptions of the invoices refs.
+func (l loader) exceptions(ctx context.Context, refs []domain.InvoiceRef) error {
+	oems, numbers := invoiceRefs(refs)
+	rows, err := l.tx.Query(ctx, `
+		SELECT e.oem_id, e.number, e.line, e.data FROM unnest($1::text[], $2::text[]) AS w(oem, num)
+			JOIN state_exceptions e ON e.oem_id = w.oem AND e.number = w.num`, oems, numbers)
+	if err != nil {
+		return fmt.Errorf("attribution: load exceptions: %w", err)
+	}
+	var ref domain.ExceptionRef
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &ref.Line, &data}, func() error {
+		if l.overlay.CoversException(ref) {
+			return nil
+		}
+		e := domain.StoredException{ExceptionRef: ref}
+		if err := decodeRecord(data, &e.Exception); err != nil {
+			return fmt.Errorf("%s %s line %d: %w", ref.OEMID, ref.Number, ref.Line, err)
+		}
+		return l.program.Load(domain.Stored{Exceptions: []domain.StoredException{e}})
+	}); err != nil {
+		return fmt.Errorf("attribution: load exceptions: %w", err)
+	}
+	return nil
+}
+
+// indexed loads the stored invoices a re-attribution visits (w's
+// InvoicesByIndex and InvoicesOfDeals) and returns the refs it loaded.
+func (l loader) indexed(ctx context.Context, w domain.Wants) ([]domain.InvoiceRef, error) {
+	if len(w.InvoicesByIndex) == 0 && len(w.InvoicesOfDeals) == 0 {
+		return nil, nil
+	}
+	keys, keyFrom := []string{}, []string{}
+	var all *string // the earliest date of an "every invoice" key
+	for _, k := range w.InvoicesByIndex {
+		from := dateText(k.From)
+		if k.Key == "*" {
+			if all == nil || from < *all {
+				all = &from
+			}
+			continue
+		}
+		keys, keyFrom = append(keys, k.Key), append(keyFrom, from)
+	}
+	ids, idFrom := []string{}, []string{}
+	for _, d := range w.InvoicesOfDeals {
+		ids, idFrom = append(ids, d.ID), append(idFrom, dateText(d.From))
+	}
+	rows, err := l.tx.Query(ctx, `
+		SELECT oem_id, number, data FROM state_invoices WHERE (oem_id, number) IN (
+			SELECT i.oem_id, i.number FROM unnest($1::text[], $2::text[]) AS w(k, since)
+				JOIN state_invoices i ON i.keys @> ARRAY[w.k] AND i.invoice_date <> '' AND i.invoice_date >= w.since
+			UNION
+			SELECT i.oem_id, i.number FROM unnest($3::text[], $4::text[]) AS w(id, since)
+				JOIN state_deals d ON d.deal_id = w.id
+				JOIN state_invoices i ON i.keys && (ARRAY['k:' || d.customer_key, 'r:' || d.deal_id] ||
+						CASE WHEN d.domain <> '' THEN ARRAY['d:' || d.domain] ELSE ARRAY[]::text[] END)
+					AND i.invoice_date <> '' AND i.invoice_date >= w.since
+			UNION
+			SELECT oem_id, number FROM state_invoices WHERE $5::text IS NOT NULL AND invoice_date <> '' AND invoice_date >= $5::text)`,
+		keys, keyFrom, ids, idFrom, all)
+	if err != nil {
+		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+	}
+	var found []domain.InvoiceRef
+	var ref domain.InvoiceRef
+	var data []byte
+	if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &data}, func() error {
+		return l.invoice(ref, data, &found)
+	}); err != nil {
+		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+	}
+	return found, nil
+}
+
+// invoices loads the stored invoices and credit memos refs names (one index
+// scan per OEM) and returns the refs it loaded.
+func (l loader) invoices(ctx context.Context, refs []domain.InvoiceRef) ([]domain.InvoiceRef, error) {
+	byOEM := map[string][]string{}
+	var oems []string
+	var found []domain.InvoiceRef
+	for _, r := range refs {
+		if _, ok := byOEM[r.OEMID]; !ok {
+			oems = append(oems, r.OEMID)
+		}
+		byOEM[r.OEMID] = append(byOEM[r.OEMID], r.Number)
+	}
+	sort.Strings(oems)
+	for _, oem := range oems {
+		rows, err := l.tx.Query(ctx, `SELECT number, data FROM state_invoices WHERE oem_id = $1 AND number = ANY($2::text[])`,
+			oem, unique(byOEM[oem]))
+		if err != nil {
+			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+		}
+		var number string
+		var data []byte
+		if _, err := pgx.ForEachRow(rows, []any{&number, &data}, func() error {
+			return l.invoice(domain.InvoiceRef{OEMID: oem, Number: number}, data, &found)
+		}); err != nil {
+			return found, fmt.Errorf("attribution: load invoices of %s: %w", oem, err)
+		}
+	}
+	return found, nil
+}
+
+// invoice decodes a stored invoice, hands it to the program and adds its ref
+// to found, unless the overlay covers it.
+func (l loader) invoice(ref domain.InvoiceRef, data []byte, found *[]domain.InvoiceRef) error {
+	if l.overlay.CoversInvoice(ref) {
+		return nil
+	}
+	v := domain.StoredInvoice{InvoiceRef: ref}
+	if err := decodeRecord(data, &v.Record); err != nil {
+		return fmt.Errorf("invoice %s %s: %w", ref.OEMID, ref.Number, err)
+	}
+	*found = append(*found, ref)
+	return l.program.Load(domain.Stored{Invoices: []domain.StoredInvoice{v}})
+}
