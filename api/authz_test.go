@@ -183,6 +183,11 @@ var matrixCases = map[string]struct {
 		return "/v1/partners/var-a/statements/2025Q4/payouts", map[string]any{"amount_minor": 100, "currency": "USD", "reference": "AP-1", "paid_on": "2026-01-15"}
 	}, 503},
 	"GET /v1/payouts": {func(t *testing.T, a *testAPI, c caller) (string, any) { return "/v1/payouts?quarter=2026Q1", nil }, 503},
+	// The import takes multipart files; the matrix sends JSON, so an authorised caller gets the 415
+	// (cmd/dealcredit tests the import end to end).
+	"POST /v1/admin/import": {func(t *testing.T, a *testAPI, c caller) (string, any) {
+		return "/v1/admin/import?dry_run=true", map[string]any{}
+	}, 415},
 }
 
 // offeredLead creates a campaign lead in us-west, where var-a and var-b
@@ -267,7 +272,8 @@ var contract = map[string]struct {
 
 	"POST /v1/partners/{id}/statements/{quarter}/approve": {"finance", ""},
 	"POST /v1/partners/{id}/statements/{quarter}/payouts": {"finance", ""},
-	"GET /v1/payouts": {"finance auditor", ""},
+	"GET /v1/payouts":       {"finance auditor", ""},
+	"POST /v1/admin/import": {"admin", ""},
 }
 
 // expected is the status of one cell: 401 without a known token, 403 for a

@@ -83,6 +83,8 @@ var responseTypes = map[string]any{
 	"POST /v1/exceptions/{id}/reopen 200":                     commandResult{},
 	"POST /v1/partners/{id}/statements/{quarter}/approve 200": commandResult{},
 	"POST /v1/partners/{id}/statements/{quarter}/payouts 201": commandResult{},
+
+	"POST /v1/admin/import 200": ImportAnswer{},
 }
 
 // TestResponseTypesMatchOpenAPI fails when a JSON answer of a route and its

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"dealcredit/app"
 	"dealcredit/domain"
 	"dealcredit/eventstore"
 	"dealcredit/internal/pgdb"
@@ -31,6 +32,10 @@ type Problem struct {
 	// ReadModel is set on projection_stopped: how far the stopped read
 	// model is and the event it is stopped at.
 	ReadModel *ReadModel `json:"read_model,omitempty"`
+
+	// Errors lists the refused rows of an import (POST /v1/admin/import),
+	// each by file, line and field.
+	Errors []app.RowError `json:"errors,omitempty"`
 }
 
 // Code classifies an error the API reports; every code has one status in
@@ -168,6 +173,10 @@ func classify(err error) Problem {
 	out := Problem{Type: problemTypePrefix + string(code), Title: p.title, Status: p.status, Detail: detail, Field: field, Rule: rule}
 	if errors.As(err, &se) {
 		out.ReadModel = &se.readModel
+	}
+	var imp *app.ImportError
+	if code != CodeInternal && errors.As(err, &imp) {
+		out.Errors = imp.Rows
 	}
 	return out
 }

@@ -118,5 +118,8 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/approve", Roles: []Role{RoleFinance}, handler: (*server).approveStatement},
 		{Method: "POST", Path: "/v1/partners/{id}/statements/{quarter}/payouts", Roles: []Role{RoleFinance}, Creates: true, handler: (*server).recordPayout},
 		{Method: "GET", Path: "/v1/payouts", Roles: []Role{RoleFinance, RoleAuditor}, handler: (*server).payouts},
+
+		// The adoption import (issue 14 item 4).
+		{Method: "POST", Path: "/v1/admin/import", Roles: []Role{RoleAdmin}, handler: (*server).importProgram},
 	}
 }

@@ -156,20 +156,29 @@ var idNamespace = uuid.MustParse("0b4c8e1e-7f0e-4d7c-9a51-6c1f3e0a2d55")
 func (s *Service) envelopes(md Meta, now time.Time, events []domain.Event, first int) ([]eventstore.Event, error) {
 	out := make([]eventstore.Event, 0, len(events))
 	for i, e := range events {
-		typ, ver, data, err := domain.Encode(e)
-		if err != nil {
-			return nil, fmt.Errorf("encode: %w", Internal(err))
-		}
 		id := s.newID()
 		if md.IdempotencyKey != "" {
 			id = uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s/%d", md.IdempotencyKey, first+i))
 		}
-		out = append(out, eventstore.Event{
-			ID: id, Type: typ, SchemaVersion: ver, Data: data, OccurredAt: now,
-			Metadata: eventstore.Metadata{Actor: md.Actor, Source: md.Source, CorrelationID: md.CorrelationID},
-		})
+		env, err := envelope(md, now, e, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, env)
 	}
 	return out, nil
+}
+
+// envelope encodes one domain event for the log with md as its metadata.
+func envelope(md Meta, at time.Time, e domain.Event, id uuid.UUID) (eventstore.Event, error) {
+	typ, ver, data, err := domain.Encode(e)
+	if err != nil {
+		return eventstore.Event{}, fmt.Errorf("encode: %w", Internal(err))
+	}
+	return eventstore.Event{
+		ID: id, Type: typ, SchemaVersion: ver, Data: data, OccurredAt: at,
+		Metadata: eventstore.Metadata{Actor: md.Actor, Source: md.Source, CorrelationID: md.CorrelationID},
+	}, nil
 }
 
 // Txn records the stream versions a decision read, so that its events are

@@ -159,6 +159,11 @@ func TestPartnerCommands(t *testing.T) {
 		{name: "history outside window", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "1999-12-31")}, code: domain.Invalid, field: "tier_history[0].from"},
 		{name: "joined in the future", id: "h-1", when: domain.Enroll{PartnerID: "h-1", Name: "H", Kind: domain.KindVAR, Geography: "emea", JoinedOn: domain.MustDate("2026-01-06")}, code: domain.Invalid, field: "joined_on"},
 		{name: "grandfather with history", id: "g-1", when: domain.Grandfather{PartnerID: "g-1", Name: "G", Kind: domain.KindVAR, Geography: "emea", TierHistory: hist("gold", "2015-01-01")}, then: []string{"partner.grandfathered", "geo.seat_taken"}},
+		// The adoption import (issue 14 item 4): a partner adopted at the tier it holds.
+		{name: "adopt platinum with history", id: "a-1", when: domain.Adopt{PartnerID: "a-1", Name: "A", Kind: domain.KindSI, Geography: "emea", Tier: domain.TierPlatinum, JoinedOn: domain.MustDate("2021-06-01"), TierHistory: hist("gold", "2021-06-01", "platinum", "2024-01-01")}, then: []string{"partner.enrolled", "geo.seat_taken"}},
+		{name: "adopt registered", id: "a-1", when: domain.Adopt{PartnerID: "a-1", Name: "A", Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierRegistered}, code: domain.Invalid, field: "tier"},
+		{name: "adopt twice", id: "gold-1", when: domain.Adopt{PartnerID: "gold-1", Name: "A", Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold}, code: domain.Conflict},
+		{name: "adopt with history after today", id: "a-1", when: domain.Adopt{PartnerID: "a-1", Name: "A", Kind: domain.KindVAR, Geography: "emea", Tier: domain.TierGold, TierHistory: hist("gold", "2026-02-01")}, code: domain.Invalid, field: "tier_history[0].from"},
 		{name: "override without grandfathering", id: "gold-1", when: domain.ChangeTier{PartnerID: "gold-1", Tier: domain.TierRegistered, Reason: "x", Override: true}, code: domain.Invalid, field: "override"},
 		{name: "seats negative", id: "", when: domain.SetSeats{Geography: "emea", Platinum: -1}, code: domain.Invalid},
 	}

@@ -238,6 +238,20 @@ type (
 		JoinedOn        Date
 		TierHistory     []PastTier
 	}
+	// Adopt enrolls a partner of a program adopted as it stands (the adoption import) at
+	// the tier it holds today, gold or platinum, without the requirement and seat checks
+	// of a tier change: the program gave it that tier before dealcredit recorded it. It
+	// takes a seat of its tier even beyond capacity, as grandfathering does. JoinedOn and
+	// TierHistory: as in Enroll. A registered partner is enrolled with Enroll, a
+	// grandfathered one with Grandfather.
+	Adopt struct {
+		PartnerID, Name string
+		Kind            PartnerKind
+		Geography       string
+		Tier            Tier
+		JoinedOn        Date
+		TierHistory     []PastTier
+	}
 	// Certify an engineer on a segment.
 	Certify struct {
 		PartnerID, Engineer string
@@ -285,6 +299,8 @@ func DecidePartner(p PartnerState, g GeoState, pol Policy, cmd any, now time.Tim
 		return decideEnroll(p, g, pol, c, today)
 	case Grandfather:
 		return decideGrandfather(p, g, pol, c, today)
+	case Adopt:
+		return decideAdopt(p, c, today)
 	case Certify:
 		return decideCertify(p, g, pol, c, today)
 	case Commit:
@@ -337,6 +353,25 @@ func decideGrandfather(p PartnerState, g GeoState, pol Policy, c Grandfather, to
 		PartnerGrandfathered{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
 			Tier: TierGold, EnrolledOn: today, ReviewOn: review, JoinedOn: joined, TierHistory: c.TierHistory},
 		SeatTaken{Geography: c.Geography, Tier: TierGold, PartnerID: c.PartnerID, On: today},
+	}, nil
+}
+
+// decideAdopt decides Adopt (see DecidePartner).
+func decideAdopt(p PartnerState, c Adopt, today Date) ([]Event, error) {
+	if err := checkNewPartner(p, c.PartnerID, c.Name, c.Kind, c.Geography); err != nil {
+		return nil, err
+	}
+	if c.Tier != TierGold && c.Tier != TierPlatinum {
+		return nil, invalidf("tier", "tier %q: an adopted partner holds gold or platinum (enroll a registered partner, grandfather an existing one)", c.Tier)
+	}
+	joined, err := checkPartnerHistory(c.JoinedOn, c.TierHistory, today)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{
+		PartnerEnrolled{PartnerID: c.PartnerID, Name: c.Name, Kind: c.Kind, Geography: c.Geography,
+			Tier: c.Tier, EnrolledOn: today, JoinedOn: joined, TierHistory: c.TierHistory},
+		SeatTaken{Geography: c.Geography, Tier: c.Tier, PartnerID: c.PartnerID, On: today},
 	}, nil
 }
 

@@ -53,8 +53,16 @@ func factSet(seed int64) []fact {
 	partners := []string{"var-0", "var-1", "var-2", "var-3"}
 	tiers := []domain.Tier{domain.TierGold, domain.TierPlatinum, domain.TierGold, domain.TierRegistered}
 	for i, id := range partners {
-		add(domain.PartnerEnrolled{PartnerID: id, Name: "Partner " + id, Kind: domain.KindVAR, Geography: "emea", Tier: tiers[i],
-			EnrolledOn: domain.MustDate("2026-06-01")}, "enrol")
+		e := domain.PartnerEnrolled{PartnerID: id, Name: "Partner " + id, Kind: domain.KindVAR, Geography: "emea", Tier: tiers[i],
+			EnrolledOn: domain.MustDate("2026-06-01")}
+		// Half the time the platinum partner is adopted by the import (domain.Adopt): enrolled
+		// at platinum in September with its history, gold from May and platinum from a
+		// date in June or July.
+		if id == "var-1" && r.Intn(2) == 0 {
+			e.EnrolledOn, e.JoinedOn = domain.MustDate("2026-09-01"), domain.MustDate("2026-05-01")
+			e.TierHistory = []domain.PastTier{{Tier: domain.TierGold, From: e.JoinedOn}, {Tier: domain.TierPlatinum, From: day("2026-06-01", 60)}}
+		}
+		add(e, "enrol")
 	}
 	// A grandfathered partner enrolled in the system after some of its sales.
 	partners = append(partners, "var-4")

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"dealcredit/api"
+	"dealcredit/app"
 	"dealcredit/cmd/dealcredit/demo"
 )
 
@@ -83,6 +84,8 @@ type apiError struct {
 		Detail string `json:"detail"`
 		Field  string `json:"field"`
 		Rule   string `json:"rule"`
+		// Errors are the refused rows of an import.
+		Errors []app.RowError `json:"errors"`
 	}
 	Body string
 	Flag string // the command's flag for Problem.Field
@@ -114,22 +117,25 @@ func (e *apiError) Error() string {
 // do sends one request; body, when not nil, is sent as JSON. It returns the
 // answer's body, and an *apiError for a status of 300 or more.
 func (c *apiClient) do(ctx context.Context, method, path string, body any, headers ...string) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return c.send(ctx, method, path, nil, headers...)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
+	}
+	return c.send(ctx, method, path, bytes.NewReader(b), append([]string{"Content-Type", "application/json"}, headers...)...)
+}
+
+// send sends one request with body as it is (headers name its content
+// type) and returns the answer's body, or an *apiError for a status of 300
+// or more.
+func (c *apiClient) send(ctx context.Context, method, path string, body io.Reader, headers ...string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -95,7 +95,7 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 		e.genCmd(),
 	)
 	root.AddCommand(e.projectionCmds()...)
-	root.AddCommand(e.demoCmd(), e.tokenCmd())
+	root.AddCommand(e.demoCmd(), e.tokenCmd(), e.importCmd())
 	root.AddCommand(e.exceptionsCmd(), e.statementsCmd(), e.payoutsCmd(), e.fxRatesCmd())
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())

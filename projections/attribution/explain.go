@@ -23,6 +23,11 @@ type ExplainedEvent struct {
 	OccurredAt time.Time       `json:"occurred_at"`
 	RecordedAt time.Time       `json:"recorded_at"`
 	Data       json.RawMessage `json:"data"`
+	// Actor and Source are the event's provenance from its metadata: who
+	// recorded it and from where ("import partners.csv:7" for an imported
+	// fact, "http POST /v1/deals", "oem.hp.invoices"); empty when unknown.
+	Actor  string `json:"actor,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 // ExplainedCredit is one ledger line of the invoice line and its events.
@@ -106,9 +111,18 @@ func (r *Reader) Explain(ctx context.Context, oemID, invoice string, line int) (
 	return ex, nil
 }
 
+// from is " from SOURCE" for an event whose source is known.
+func from(source string) string {
+	if source == "" {
+		return ""
+	}
+	return " from " + source
+}
+
 // explainEvents reads the events matching where (with arg as $1), in log order.
 func explainEvents(ctx context.Context, tx pgx.Tx, where string, arg any) ([]ExplainedEvent, error) {
-	rows, err := tx.Query(ctx, `SELECT position, event_id::text, type, stream_id, occurred_at, recorded_at, data::text
+	rows, err := tx.Query(ctx, `SELECT position, event_id::text, type, stream_id, occurred_at, recorded_at, data::text,
+		coalesce(metadata->>'actor', ''), coalesce(metadata->>'source', '')
 		FROM public.events WHERE `+where+` ORDER BY position`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("attribution: explain events: %w", err)
@@ -118,7 +132,7 @@ func explainEvents(ctx context.Context, tx pgx.Tx, where string, arg any) ([]Exp
 	for rows.Next() {
 		var e ExplainedEvent
 		var data string
-		if err := rows.Scan(&e.Position, &e.EventID, &e.Type, &e.StreamID, &e.OccurredAt, &e.RecordedAt, &data); err != nil {
+		if err := rows.Scan(&e.Position, &e.EventID, &e.Type, &e.StreamID, &e.OccurredAt, &e.RecordedAt, &data, &e.Actor, &e.Source); err != nil {
 			return nil, fmt.Errorf("attribution: explain events: %w", err)
 		}
 		e.Data = json.RawMessage(data)
@@ -193,8 +207,8 @@ func (e Explanation) WriteText(w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(w, "  #%d %s %s at %s: %s\n", ev.Position, ev.Type, ev.EventID,
-				ev.RecordedAt.UTC().Format(time.RFC3339), ev.Data)
+			_, err = fmt.Fprintf(w, "  #%d %s %s at %s%s: %s\n", ev.Position, ev.Type, ev.EventID,
+				ev.RecordedAt.UTC().Format(time.RFC3339), from(ev.Source), ev.Data)
 		}
 	}
 	return err
