@@ -114,6 +114,11 @@ func Encode(e Event) (typ string, schemaVersion int, data []byte, err error) {
 	if !ok {
 		return "", 0, nil, invalidf("type", "domain: unknown event type %q", typ)
 	}
+	if inv, ok := e.(InvoiceReceived); ok {
+		if data, ok := encodeInvoiceFast(inv); ok {
+			return typ, entry.version, data, nil
+		}
+	}
 	data, err = json.Marshal(e)
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("domain: encode %s: %w", typ, err)

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -303,4 +304,89 @@ func segmentOf(b []byte) Segment {
 		return SegmentServices
 	}
 	return Segment(b)
+}
+
+// encodeInvoiceFast encodes an invoice.received v1 body without reflection, byte for byte
+// as encoding/json does (same member order, omitempty, no spaces). It takes only strings
+// that encoding/json writes unchanged (printable ASCII other than '"', '\\', '<', '>' and
+// '&') and reports false for anything else, so that the caller falls back to
+// encoding/json: the bytes are the same either way (the event id's duplicate check
+// compares them), this path is only faster.
+func encodeInvoiceFast(inv InvoiceReceived) ([]byte, bool) {
+	e := plainEncoder{b: make([]byte, 0, 256+160*len(inv.Lines)), ok: true}
+	e.str(`{"oem_id":`, inv.OEMID)
+	e.str(`,"invoice_number":`, inv.InvoiceNumber)
+	e.int(`,"revision":`, int64(inv.Revision))
+	e.str(`,"kind":`, string(inv.Kind))
+	if inv.CreditMemoFor != "" {
+		e.str(`,"credit_memo_for":`, inv.CreditMemoFor)
+	}
+	e.str(`,"invoice_date":`, inv.InvoiceDate.String())
+	e.str(`,"currency":`, inv.Currency)
+	c := inv.Customer
+	e.b = append(e.b, `,"customer":{`...)
+	sep := ""
+	if c.OEMAccountID != "" {
+		e.str(`"oem_account_id":`, c.OEMAccountID)
+		sep = ","
+	}
+	e.str(sep+`"name":`, c.Name)
+	e.str(`,"country":`, c.Country)
+	if c.Domain != "" {
+		e.str(`,"domain":`, c.Domain)
+	}
+	e.b = append(e.b, '}')
+	if inv.DealRegistrationID != "" {
+		e.str(`,"deal_registration_id":`, inv.DealRegistrationID)
+	}
+	if inv.Lines == nil {
+		e.b = append(e.b, `,"lines":null`...)
+	} else {
+		e.b = append(e.b, `,"lines":[`...)
+		for i, l := range inv.Lines {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.int(`{"line":`, int64(l.Line))
+			e.str(`,"sku":`, l.SKU)
+			e.str(`,"segment":`, string(l.Segment))
+			e.int(`,"quantity":`, l.Quantity)
+			e.int(`,"unit_price_minor":`, l.UnitPriceMinor)
+			e.int(`,"amount_minor":`, l.AmountMinor)
+			e.b = append(e.b, '}')
+		}
+		e.b = append(e.b, ']')
+	}
+	if inv.Source != "" {
+		e.str(`,"source":`, inv.Source)
+	}
+	e.b = append(e.b, '}')
+	return e.b, e.ok
+}
+
+// plainEncoder appends members whose strings need no escaping; ok turns false at the
+// first string that would.
+type plainEncoder struct {
+	b  []byte
+	ok bool
+}
+
+// str appends prefix and s as a JSON string.
+func (e *plainEncoder) str(prefix, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			e.ok = false
+			return
+		}
+	}
+	e.b = append(e.b, prefix...)
+	e.b = append(e.b, '"')
+	e.b = append(e.b, s...)
+	e.b = append(e.b, '"')
+}
+
+// int appends prefix and n.
+func (e *plainEncoder) int(prefix string, n int64) {
+	e.b = append(e.b, prefix...)
+	e.b = strconv.AppendInt(e.b, n, 10)
 }

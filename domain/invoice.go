@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -136,43 +137,58 @@ func (inv InvoiceReceived) Validate() error {
 	if err := inv.checkText(); err != nil {
 		return err
 	}
-	seen := make(map[int]bool, len(inv.Lines))
+	var seen map[int]bool // only for long invoices; short ones are scanned
+	if len(inv.Lines) > 32 {
+		seen = make(map[int]bool, len(inv.Lines))
+	}
 	var total int64
 	for i, l := range inv.Lines {
-		f := func(name string) string { return "lines[" + strconv.Itoa(i) + "]." + name }
-		switch {
-		case l.Line < 1 || l.Line > MaxLineNumber:
-			return invalidf(f("line"), "%s must be 1 to %d, got %d", f("line"), MaxLineNumber, l.Line)
-		case seen[l.Line]:
-			return invalidf(f("line"), "%s: line number %d appears twice", f("line"), l.Line)
-		case !l.Segment.Valid():
-			return invalidf(f("segment"), "%s %s is not a known segment", f("segment"), Quote(string(l.Segment)))
-		case l.Quantity <= 0 || l.Quantity > MaxQuantity:
-			return invalidf(f("quantity"), "%s must be 1 to %d, got %d", f("quantity"), int64(MaxQuantity), l.Quantity)
+		// A repeated number is reported before the line's other problems
+		// (an earlier line with the same number was in range).
+		if seen[l.Line] || seen == nil && slices.ContainsFunc(inv.Lines[:i], func(o InvoiceLine) bool { return o.Line == l.Line }) {
+			f := "lines[" + strconv.Itoa(i) + "].line"
+			return invalidf(f, "%s: line number %d appears twice", f, l.Line)
 		}
-		if err := CheckRequiredText(f("sku"), l.SKU, MaxRefLen); err != nil {
-			return err
-		}
-		if err := CheckAmount(f("unit_price_minor"), l.UnitPriceMinor, 0); err != nil {
-			return err
-		}
-		if err := CheckAmount(f("amount_minor"), l.AmountMinor, 0); err != nil {
-			return err
-		}
-		hi, lo := mul64(l.Quantity, l.UnitPriceMinor)
-		if hi != 0 || lo != l.AmountMinor {
-			return invalidf(f("amount_minor"), "%s %d is not quantity %d x unit_price_minor %d",
-				f("amount_minor"), l.AmountMinor, l.Quantity, l.UnitPriceMinor)
+		if err := checkLine(l, "line", "segment", "quantity", "sku", "unit_price_minor", "amount_minor"); err != nil {
+			// Only a line that fails gets its field names built.
+			f := func(name string) string { return "lines[" + strconv.Itoa(i) + "]." + name }
+			return checkLine(l, f("line"), f("segment"), f("quantity"), f("sku"), f("unit_price_minor"), f("amount_minor"))
 		}
 		if total += l.AmountMinor; total > MaxAmountMinor {
-			return invalidf("lines", "the total of the line amounts passes %d minor units at %s", int64(MaxAmountMinor), f("amount_minor"))
+			return invalidf("lines", "the total of the line amounts passes %d minor units at lines[%d].amount_minor", int64(MaxAmountMinor), i)
 		}
-		seen[l.Line] = true
+		if seen != nil {
+			seen[l.Line] = true
+		}
 	}
 	return nil
 }
 
-// checkText checks the invoice's text fields and its date's window.
+// checkLine checks one line on its own, naming its fields as given.
+func checkLine(l InvoiceLine, line, segment, quantity, sku, unitPrice, amount string) error {
+	switch {
+	case l.Line < 1 || l.Line > MaxLineNumber:
+		return invalidf(line, "%s must be 1 to %d, got %d", line, MaxLineNumber, l.Line)
+	case !l.Segment.Valid():
+		return invalidf(segment, "%s %s is not a known segment", segment, Quote(string(l.Segment)))
+	case l.Quantity <= 0 || l.Quantity > MaxQuantity:
+		return invalidf(quantity, "%s must be 1 to %d, got %d", quantity, int64(MaxQuantity), l.Quantity)
+	}
+	if err := CheckRequiredText(sku, l.SKU, MaxRefLen); err != nil {
+		return err
+	}
+	if err := CheckAmount(unitPrice, l.UnitPriceMinor, 0); err != nil {
+		return err
+	}
+	if err := CheckAmount(amount, l.AmountMinor, 0); err != nil {
+		return err
+	}
+	if hi, lo := mul64(l.Quantity, l.UnitPriceMinor); hi != 0 || lo != l.AmountMinor {
+		return invalidf(amount, "%s %d is not quantity %d x unit_price_minor %d", amount, l.AmountMinor, l.Quantity, l.UnitPriceMinor)
+	}
+	return nil
+}
+
 func (inv InvoiceReceived) checkText() error {
 	for _, t := range []struct {
 		field, v string
@@ -246,7 +262,7 @@ func InvoiceStream(oemID, invoiceNumber string) string {
 // The natural key becomes the event id, so the log's permanent event-id uniqueness turns a
 // redelivery into a no-op.
 func InvoiceEventID(oemID, invoiceNumber string, revision int) string {
-	return NameID(fmt.Sprintf("invoice:%s:%s:%d", oemID, invoiceNumber, revision))
+	return NameID("invoice:" + oemID + ":" + invoiceNumber + ":" + strconv.Itoa(revision))
 }
 
 // RejectionEventID returns the deterministic event id of a dead-lettered OEM message.
@@ -261,11 +277,10 @@ var namespace = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0
 // NameID returns the canonical 8-4-4-4-12 string of the UUID version 5 of name in the
 // dealcredit namespace. The same name always gives the same id.
 func NameID(name string) string {
-	h := sha1.New()
-	h.Write(namespace[:])
-	h.Write([]byte(name))
+	var buf [128]byte
+	sum := sha1.Sum(append(append(buf[:0], namespace[:]...), name...))
 	var u [16]byte
-	copy(u[:], h.Sum(nil))
+	copy(u[:], sum[:])
 	u[6] = (u[6] & 0x0f) | 0x50 // version 5
 	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
 	var b [36]byte

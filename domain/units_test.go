@@ -112,6 +112,10 @@ func TestInvoiceEventID(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(a) {
 		t.Fatalf("%s is not a canonical v5 uuid", a)
 	}
+	// Stored ids: the derivation must never change.
+	if a != "57867f74-b3e0-558c-bfb4-ea524c6e49d3" || domain.RejectionEventID("hp", 7) != "46332565-d3ef-5274-9717-fceb7a4b6154" {
+		t.Fatalf("ids changed: %s, %s", a, domain.RejectionEventID("hp", 7))
+	}
 	if domain.InvoiceStream("hp", "HP-1") != "invoice-hp-HP-1" || domain.QuarterStream(domain.MustQuarter("2026Q1")) != "quarter-2026Q1" {
 		t.Fatal("streams")
 	}

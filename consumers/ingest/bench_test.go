@@ -3,18 +3,21 @@ package ingest_test
 import (
 	"context"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemfeed"
 	"dealcredit/eventstore/mirror"
+	"dealcredit/internal/testkit/benchkit"
 )
 
 // BenchmarkIngest measures end-to-end ingest of invoices already in
@@ -29,11 +32,18 @@ import (
 // DEALCREDIT_BENCH_INVOICES (default 200000). With DEALCREDIT_BENCH_MIRROR=1
 // a relay copies the log into DEALCREDIT_EVENTS meanwhile and ingest
 // acknowledges only what is mirrored (Options.Mirrored), as in the daemon.
+// With DEALCREDIT_BENCH_LIMITS=0 only ingest runs;
+// DEALCREDIT_BENCH_CPUPROFILE names a file for the CPU profile of the
+// ingest phase alone (publishing and the limits left out). It
+// also reports the CPU time per invoice of this process (the consumer and the
+// embedded NATS server) and of the Postgres backends, for ingest and for the
+// store alone.
 func BenchmarkIngest(b *testing.B) {
 	n := 200000
 	if s := os.Getenv("DEALCREDIT_BENCH_INVOICES"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
+	limits := os.Getenv("DEALCREDIT_BENCH_LIMITS") != "0"
 	e := mustEnv(b)
 	_, js := e.connect(b)
 	ctx := context.Background()
@@ -85,23 +95,37 @@ func BenchmarkIngest(b *testing.B) {
 	total := 0
 	for i, g := range feed {
 		pub("oem.hp.invoices", g.Body, oemfeed.MsgID("hp", g.Message.InvoiceNumber, g.Message.Revision))
-		pub("raw.invoices", g.Body, "")
 		total++
+		if limits {
+			pub("raw.invoices", g.Body, "")
+		}
 		if i%10 == 0 {
 			pub("oem.hp.invoices", g.Body, "")
-			pub("raw.invoices", g.Body, "")
 			total++
+			if limits {
+				pub("raw.invoices", g.Body, "")
+			}
 		}
 	}
 	wait()
 
 	b.ResetTimer()
+	cpu, err := benchkit.StartCPU(ctx, e.pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stopProfile := profile(b, os.Getenv("DEALCREDIT_BENCH_CPUPROFILE"))
 	start := time.Now()
 	stop := run(b, c)
 	for !drained(b, js, "hp") {
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 	elapsed := time.Since(start)
+	goCPU, pgCPU, err := cpu()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stopProfile()
 	if err := stop(); err != nil {
 		b.Fatal(err)
 	}
@@ -117,6 +141,11 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(rate, "invoices/s")
 	b.ReportMetric(float64(3*len(feed))/elapsed.Seconds(), "lines/s")
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "msgs/s")
+	// CPU per invoice of this process (consumer, embedded NATS server) and of
+	// the Postgres backends: the work itself, steadier than the rate on a
+	// shared machine.
+	b.ReportMetric(goCPU.Seconds()*1e6/float64(len(feed)), "go_cpu_us/invoice")
+	b.ReportMetric(pgCPU.Seconds()*1e6/float64(len(feed)), "pg_cpu_us/invoice")
 	if mfs, err := reg.Gather(); err == nil {
 		for _, mf := range mfs {
 			if h := mf.GetMetric()[0].GetHistogram(); h != nil && h.GetSampleCount() > 0 {
@@ -143,12 +172,43 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 
+	if !limits {
+		return
+	}
+	ingestLimits(b, js, e.pool, feed, total, rate)
+}
+
+// profile writes a CPU profile to path until the returned function is
+// called; an empty path profiles nothing.
+func profile(b *testing.B, path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ingestLimits measures and reports the limits of BenchmarkIngest and
+// ingest's rate next to them.
+func ingestLimits(b *testing.B, js jetstream.JetStream, pool *pgxpool.Pool, feed []oemfeed.Generated, total int, rate float64) {
+	ctx := context.Background()
 	// Limit 1: raw fetch+ack of the same messages, no Postgres.
 	rc, err := js.CreateOrUpdateConsumer(ctx, "RAW", jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4000})
 	if err != nil {
 		b.Fatal(err)
 	}
-	start = time.Now()
+	start := time.Now()
 	for got := 0; got < total; {
 		batch, err := rc.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -163,7 +223,7 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(fetchAck, "fetchack_msgs/s")
 
 	// Limit 2: COPY of the same rows (one per invoice) into Postgres.
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE copy_bench (id uuid, stream text, data json)`); err != nil {
+	if _, err := pool.Exec(ctx, `CREATE TABLE copy_bench (id uuid, stream text, data json)`); err != nil {
 		b.Fatal(err)
 	}
 	rows := make([][]any, len(feed))
@@ -172,7 +232,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	start = time.Now()
 	for i := 0; i < len(rows); i += 5000 {
-		if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"copy_bench"}, []string{"id", "stream", "data"}, pgx.CopyFromRows(rows[i:min(i+5000, len(rows))])); err != nil {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"copy_bench"}, []string{"id", "stream", "data"}, pgx.CopyFromRows(rows[i:min(i+5000, len(rows))])); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -190,6 +250,10 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	e2 := mustEnv(b)
 	commit := 4 * 500 // Options.CommitMessages' default
+	cpu, err := benchkit.StartCPU(ctx, e2.pool)
+	if err != nil {
+		b.Fatal(err)
+	}
 	start = time.Now()
 	for i := 0; i < len(units); i += commit {
 		res, err := e2.store.AppendEach(ctx, units[i:min(i+commit, len(units))])
@@ -203,11 +267,17 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	storeOnly := float64(len(units)) / time.Since(start).Seconds()
+	goCPU, pgCPU, err := cpu()
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(storeOnly, "store_only_invoices/s")
+	b.ReportMetric(goCPU.Seconds()*1e6/float64(len(units)), "store_only_go_cpu_us/invoice")
+	b.ReportMetric(pgCPU.Seconds()*1e6/float64(len(units)), "store_only_pg_cpu_us/invoice")
 
 	// Each figure next to its limits of the same run.
 	b.ReportMetric(100*rate/copyRate, "pct_copy")
 	b.ReportMetric(100*rate/storeOnly, "pct_store_only")
-	b.ReportMetric(100*float64(total)/elapsed.Seconds()/fetchAck, "pct_fetchack")
+	b.ReportMetric(100*float64(total)/float64(len(feed))*rate/fetchAck, "pct_fetchack")
 	b.ReportMetric(100*storeOnly/copyRate, "store_only_pct_copy")
 }

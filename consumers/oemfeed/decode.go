@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,14 +40,6 @@ func (e *DecodeError) Sentence() string {
 func fieldErr(field, format string, args ...any) error {
 	return &DecodeError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
-
-var (
-	oemIDPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	numberPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$`)
-	skuPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/+-]{0,63}$`)
-	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
-	datePattern    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-)
 
 // MaxLineAmount bounds amount_minor: the domain's limit.
 const MaxLineAmount = domain.MaxLineAmount
@@ -135,6 +126,9 @@ func Decode(subject string, body []byte) (domain.InvoiceReceived, error) {
 // schemaOf reads the "schema" member of the top-level object, the first
 // member as producers write it, so usually without reading further.
 func schemaOf(body []byte) (string, error) {
+	if s, ok := plainSchema(body); ok {
+		return s, nil
+	}
 	d := jsontext.NewDecoder(bytes.NewBuffer(body), jsonOptions)
 	tok, err := d.ReadToken()
 	if err != nil {
@@ -166,6 +160,28 @@ func schemaOf(body []byte) (string, error) {
 		return v.String(), nil
 	}
 	return "", fieldErr("schema", "is required")
+}
+
+// plainSchema reads the "schema" member when it is the first, written plainly
+// (`{"schema":"` and a value of at most maxSchemaLen printable ASCII
+// characters other than '"' and '\\'), as producers write it; false sends
+// the body to schemaOf's decoder, which reads it in any form. The body is
+// checked as a whole by the version's decoder.
+func plainSchema(body []byte) (string, bool) {
+	const prefix = `{"schema":"`
+	if !bytes.HasPrefix(body, []byte(prefix)) {
+		return "", false
+	}
+	v := body[len(prefix):]
+	for i := 0; i < len(v) && i <= maxSchemaLen; i++ {
+		switch c := v[i]; {
+		case c == '"':
+			return string(v[:i]), true
+		case c < 0x20 || c >= utf8.RuneSelf || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // jsonOptions are the decoding options of every version: unknown members are
@@ -295,7 +311,7 @@ func optText(field string, p *string, maxLen int) (string, bool, error) {
 }
 
 // matching is text for a member that must match re (described by what).
-func matching(field string, p *string, re *regexp.Regexp, what string) (string, error) {
+func matching(field string, p *string, re matcher, what string) (string, error) {
 	s, err := text(field, p, 256)
 	if err != nil {
 		return "", err
