@@ -378,17 +378,14 @@ func (d *decoder) uvarint() uint64 {
 	return n
 }
 
+// varint reads a zig-zag signed number (binary.AppendVarint's form) through uvarint.
 func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	n, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.fail(errors.New("bad or truncated number"))
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
+	return x
 }
 
 // length reads a slice's or map's length; ok is false for nil (or an error). A length
