@@ -97,15 +97,61 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) 
 		cause := context.Cause(sctx)
 		return cause != nil && !errors.Is(cause, context.Canceled)
 	}
+	sub, err := c.subscribe(cons, oem)
+	if err != nil {
+		return err
+	}
+	cctx, stopCollect := context.WithCancel(sctx)
+	defer stopCollect()
+	ended := sub.watchEnd(cctx, stopCollect)
 
-	msgs := make(chan jetstream.Msg, c.opts.BatchSize)
-	stopping := make(chan struct{})
-	var graceful atomic.Bool
+	raw := make(chan []jetstream.Msg, 1)
+	wait := c.startStages(sctx, oem, b, raw, crashed, kill)
+	// Collect stage.
+	for {
+		batch := c.collect(cctx, sub.msgs)
+		if batch == nil {
+			break
+		}
+		raw <- batch
+	}
+	close(raw)
+	loopErr := wait()
+	if loopErr == nil && crashed() {
+		loopErr = context.Cause(sctx)
+	}
+	var fe *faultError
+	if errors.As(loopErr, &fe) {
+		close(sub.stopping)
+		sub.cc.Stop() // a crash: what the subscription holds is dropped
+		return loopErr
+	}
+	c.handBack(oem, sub)
+	if loopErr == nil && ended.Load() && ctx.Err() == nil {
+		loopErr = errors.New("ingest: pull subscription ended")
+	}
+	return loopErr
+}
+
+// subscription is a session's pull subscription: the messages it delivers
+// wait in msgs for the collect stage. Once stopping is closed, a delivered
+// message is dropped (a crash) or handed back (graceful).
+type subscription struct {
+	cc       jetstream.ConsumeContext
+	closed   <-chan struct{}
+	msgs     chan jetstream.Msg
+	stopping chan struct{}
+	graceful atomic.Bool
+}
+
+// subscribe starts pulling oem's messages, a batch at a time.
+func (c *Consumer) subscribe(cons jetstream.Consumer, oem string) (*subscription, error) {
+	sub := &subscription{msgs: make(chan jetstream.Msg, c.opts.BatchSize), stopping: make(chan struct{})}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
-		case msgs <- m:
-		case <-stopping:
-			if graceful.Load() {
+		case sub.msgs <- m:
+		case <-sub.stopping:
+			if sub.graceful.Load() {
 				_ = m.Nak() // hand it straight to a competing consumer
 			}
 		}
@@ -122,33 +168,39 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) 
 			}
 		}))
 	if err != nil {
-		return fmt.Errorf("ingest: consume %s: %w", StreamName(oem), err)
+		return nil, fmt.Errorf("ingest: consume %s: %w", StreamName(oem), err)
 	}
-	// The pull subscription ends by itself on a terminal error (the
-	// consumer deleted, the connection closed): the collect stage then
-	// stops as on a graceful stop and the session returns, so that work
-	// starts a new one instead of waiting for messages that never come.
-	consumeClosed := cc.Closed()
-	cctx, stopCollect := context.WithCancel(sctx)
-	defer stopCollect()
+	sub.cc, sub.closed = cc, cc.Closed()
+	return sub, nil
+}
+
+// watchEnd calls stop when the pull subscription ends by itself on a
+// terminal error (the consumer deleted, the connection closed), before ctx
+// ends: the collect stage then stops as on a graceful stop and the session
+// returns, so that work starts a new one instead of waiting for messages
+// that never come. The flag it returns tells whether that happened.
+func (sub *subscription) watchEnd(ctx context.Context, stop context.CancelFunc) *atomic.Bool {
 	var ended atomic.Bool
 	go func() {
 		select {
-		case <-consumeClosed:
+		case <-sub.closed:
 			ended.Store(true)
-			stopCollect()
-		case <-cctx.Done():
+			stop()
+		case <-ctx.Done():
 		}
 	}()
+	return &ended
+}
 
+// startStages starts the decode, commit and acknowledge stages on the
+// batches the collect stage sends to raw; wait waits until they have
+// finished (raw closed and drained) and returns the commit stage's error.
+func (c *Consumer) startStages(sctx context.Context, oem string, b *backoff.Backoff, raw <-chan []jetstream.Msg, crashed func() bool, kill context.CancelCauseFunc) (wait func() error) {
 	// While a commit runs, up to a commit's worth of batches is decoded
 	// ahead, to be merged into the next commit.
-	raw := make(chan []jetstream.Msg, 1)
 	decoded := make(chan []*item, max(1, c.opts.CommitMessages/c.opts.BatchSize-1))
 	acks := make(chan *committed, 1)
-
-	// Decode stage.
-	go func() {
+	go func() { // decode
 		defer close(decoded)
 		for batch := range raw {
 			if crashed() {
@@ -157,19 +209,15 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) 
 			decoded <- c.decodeAll(oem, batch)
 		}
 	}()
-
-	// Commit stage.
 	var commitErr error
 	commitDone := make(chan struct{})
-	go func() {
+	go func() { // commit
 		defer close(commitDone)
 		defer close(acks)
 		commitErr = c.commitLoop(sctx, oem, b, decoded, acks, crashed, kill)
 	}()
-
-	// Acknowledge stage.
 	ackDone := make(chan struct{})
-	go func() {
+	go func() { // acknowledge
 		defer close(ackDone)
 		for cb := range acks {
 			if err := c.acknowledge(sctx, oem, cb); err != nil {
@@ -180,33 +228,11 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) 
 			}
 		}
 	}()
-
-	// Collect stage.
-	for {
-		batch := c.collect(cctx, msgs)
-		if batch == nil {
-			break
-		}
-		raw <- batch
+	return func() error {
+		<-commitDone
+		<-ackDone
+		return commitErr
 	}
-	close(raw)
-	<-commitDone
-	<-ackDone
-	loopErr := commitErr
-	if loopErr == nil && crashed() {
-		loopErr = context.Cause(sctx)
-	}
-	var fe *faultError
-	if errors.As(loopErr, &fe) {
-		close(stopping)
-		cc.Stop() // a crash: what the subscription holds is dropped
-		return loopErr
-	}
-	c.handBack(oem, cc, consumeClosed, msgs, stopping, &graceful)
-	if loopErr == nil && ended.Load() && ctx.Err() == nil {
-		loopErr = errors.New("ingest: pull subscription ended")
-	}
-	return loopErr
 }
 
 // handBack ends a session gracefully: it stops pulling and negatively
@@ -214,20 +240,20 @@ func (c *Consumer) session(ctx context.Context, oem string, b *backoff.Backoff) 
 // msgs and those still in the subscription's buffer, which Drain hands to
 // the callback), so that a competing consumer gets them at once instead of
 // after AckWait.
-func (c *Consumer) handBack(oem string, cc jetstream.ConsumeContext, consumeClosed <-chan struct{}, msgs <-chan jetstream.Msg, stopping chan struct{}, graceful *atomic.Bool) {
-	graceful.Store(true)
-	close(stopping)
-	cc.Drain()
+func (c *Consumer) handBack(oem string, sub *subscription) {
+	sub.graceful.Store(true)
+	close(sub.stopping)
+	sub.cc.Drain()
 	t := time.NewTimer(2 * time.Second) // a drain needs the server; do not wait for ever without one
 	select {
-	case <-consumeClosed:
+	case <-sub.closed:
 	case <-t.C:
-		cc.Stop()
+		sub.cc.Stop()
 	}
 	t.Stop()
 	for {
 		select {
-		case m := <-msgs:
+		case m := <-sub.msgs:
 			_ = m.Nak()
 			continue
 		default:
@@ -428,6 +454,36 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 	if err := c.checkCurrencies(ctx, oem, items); err != nil {
 		return nil, err
 	}
+	units := plan(items)
+	if err := c.fault(FaultBeforeCommit); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := c.store.AppendEach(ctx, units)
+	c.m.commit.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("ingest: append batch of %s: %w", oem, err)
+	}
+	c.m.batch.Observe(float64(len(items)))
+	c.appendAfterLaterRevisions(ctx, items, res)
+
+	cb := &committed{items: items}
+	for _, r := range res {
+		cb.note(r)
+	}
+	c.appendRejections(ctx, cb, c.settle(oem, items, res))
+	settleDuplicates(items)
+	if err := c.fault(FaultAfterCommit); err != nil {
+		return nil, err
+	}
+	return cb, nil
+}
+
+// plan resets the items' outcomes and returns the AppendEach units: one per
+// dead letter and one per distinct event id. A later item with the same id
+// and content is a duplicate of the first (dupOf); one with other content
+// waits for redelivery, when the first one's fate is known.
+func plan(items []*item) [][]eventstore.AppendRequest {
 	var units [][]eventstore.AppendRequest
 	first := make(map[uuid.UUID]int, len(items))
 	for i, it := range items {
@@ -454,20 +510,14 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 		it.unit = len(units)
 		units = append(units, it.req)
 	}
-	if err := c.fault(FaultBeforeCommit); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	res, err := c.store.AppendEach(ctx, units)
-	c.m.commit.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("ingest: append batch of %s: %w", oem, err)
-	}
-	c.m.batch.Observe(float64(len(items)))
+	return units
+}
 
-	// A first revision is appended with NoStream (the writer can then skip
-	// reading the stream's version); one whose stream already holds a later
-	// revision is appended again, after it, with Any.
+// appendAfterLaterRevisions appends again, with Any, the first revisions
+// whose NoStream append met a stream that already holds a later revision,
+// and puts their results in res. (A first revision is appended with
+// NoStream so that the writer can skip reading the stream's version.)
+func (c *Consumer) appendAfterLaterRevisions(ctx context.Context, items []*item, res []eventstore.UnitResult) {
 	var again []*item
 	var againUnits [][]eventstore.AppendRequest
 	for _, it := range items {
@@ -482,23 +532,24 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 			againUnits = append(againUnits, []eventstore.AppendRequest{req})
 		}
 	}
-	if len(again) > 0 {
-		res2, err := c.store.AppendEach(ctx, againUnits)
-		for i, it := range again {
-			if err != nil {
-				res[it.unit] = eventstore.UnitResult{Err: err}
-			} else {
-				res[it.unit] = res2[i]
-			}
+	if len(again) == 0 {
+		return
+	}
+	res2, err := c.store.AppendEach(ctx, againUnits)
+	for i, it := range again {
+		if err != nil {
+			res[it.unit] = eventstore.UnitResult{Err: err}
+		} else {
+			res[it.unit] = res2[i]
 		}
 	}
+}
 
-	cb := &committed{items: items}
-	for _, r := range res {
-		cb.note(r)
-	}
-	var conflicts []*item
-	var conflictUnits [][]eventstore.AppendRequest
+// settle sets each appended item's outcome from its unit's result and
+// returns the items to dead-letter for what the store refused (a
+// conflicting duplicate, an invalid event), each with its rejection unit.
+func (c *Consumer) settle(oem string, items []*item, res []eventstore.UnitResult) []rejection {
+	var rejected []rejection
 	for _, it := range items {
 		if it.unit < 0 {
 			continue
@@ -521,28 +572,49 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 			it.outcome = OutcomeConflict
 			it.reason = fmt.Sprintf("conflicting duplicate: invoice %s revision %d of OEM %s is already stored with different content (position %d); send a higher revision to change it",
 				it.inv.InvoiceNumber, it.inv.Revision, oem, idc.Position)
-			conflicts = append(conflicts, it)
-			conflictUnits = append(conflictUnits, c.rejectionUnit(oem, it))
+			rejected = append(rejected, rejection{it, c.rejectionUnit(oem, it)})
 		case errors.As(r.Err, &inv):
 			it.outcome = OutcomeRejected
 			it.reason = "cannot be stored: " + inv.Error()
-			conflicts = append(conflicts, it)
-			conflictUnits = append(conflictUnits, c.rejectionUnit(oem, it))
+			rejected = append(rejected, rejection{it, c.rejectionUnit(oem, it)})
 		default:
 			it.retry = true
 		}
 	}
-	if len(conflictUnits) > 0 {
-		res2, err := c.store.AppendEach(ctx, conflictUnits)
-		for i, it := range conflicts {
-			if err != nil || res2[i].Err != nil {
-				it.retry = true
-				continue
-			}
-			cb.note(res2[i])
-			it.again = res2[i].Results[0].AlreadyAppended
-		}
+	return rejected
+}
+
+// rejection is an item the store refused and the unit of its rejection fact.
+type rejection struct {
+	it   *item
+	unit []eventstore.AppendRequest
+}
+
+// appendRejections appends the rejection facts of the items the store
+// refused; an item whose fact is not stored is retried.
+func (c *Consumer) appendRejections(ctx context.Context, cb *committed, rejected []rejection) {
+	if len(rejected) == 0 {
+		return
 	}
+	units := make([][]eventstore.AppendRequest, len(rejected))
+	for i, r := range rejected {
+		units[i] = r.unit
+	}
+	res, err := c.store.AppendEach(ctx, units)
+	for i, r := range rejected {
+		if err != nil || res[i].Err != nil {
+			r.it.retry = true
+			continue
+		}
+		cb.note(res[i])
+		r.it.again = res[i].Results[0].AlreadyAppended
+	}
+}
+
+// settleDuplicates gives each duplicate within the batch the fate of its
+// first: retried with it, dead-lettered when it was (its own rejection
+// fact is written when it comes back), otherwise a duplicate.
+func settleDuplicates(items []*item) {
 	for _, it := range items {
 		if it.dupOf < 0 {
 			continue
@@ -553,15 +625,11 @@ func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*com
 			it.retry = true
 		case f.outcome == OutcomeConflict, f.outcome == OutcomeRejected:
 			it.outcome, it.reason = f.outcome, f.reason
-			it.retry = true // its own rejection fact is written when it comes back
+			it.retry = true
 		default:
 			it.outcome = OutcomeDuplicate
 		}
 	}
-	if err := c.fault(FaultAfterCommit); err != nil {
-		return nil, err
-	}
-	return cb, nil
 }
 
 // decode fills it from its message, or returns why it can never be valid.

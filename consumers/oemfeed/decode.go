@@ -192,14 +192,6 @@ func plainSchema(body []byte) (string, bool) {
 // a reason naming the field.
 var jsonOptions = json.JoinOptions(json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true))
 
-// unmarshal decodes body into v with jsonOptions; errors are *DecodeError.
-func unmarshal(body []byte, v any) error {
-	if err := json.Unmarshal(body, v, jsonOptions); err != nil {
-		return jsonErr(body, err)
-	}
-	return nil
-}
-
 // jsonErr turns an error of the JSON decoder into a *DecodeError, naming the
 // field where the error is about one member rather than the text as a whole.
 func jsonErr(body []byte, err error) error {
@@ -287,11 +279,11 @@ func goKindName(t reflect.Type) string {
 
 // text checks a required string member of 1..maxLen characters without
 // control characters (domain.CheckText, the check shared by every entry).
-func text(field string, p *string, maxLen int) (string, error) {
-	if p == nil {
+func text(field string, p optString, maxLen int) (string, error) {
+	if !p.ok {
 		return "", fieldErr(field, "is required")
 	}
-	s := *p
+	s := p.s
 	if s == "" {
 		return "", fieldErr(field, "must not be empty")
 	}
@@ -302,8 +294,8 @@ func text(field string, p *string, maxLen int) (string, error) {
 }
 
 // optText is text for a member that may be absent or null ("", false then).
-func optText(field string, p *string, maxLen int) (string, bool, error) {
-	if p == nil {
+func optText(field string, p optString, maxLen int) (string, bool, error) {
+	if !p.ok {
 		return "", false, nil
 	}
 	s, err := text(field, p, maxLen)
@@ -311,7 +303,7 @@ func optText(field string, p *string, maxLen int) (string, bool, error) {
 }
 
 // matching is text for a member that must match re (described by what).
-func matching(field string, p *string, re matcher, what string) (string, error) {
+func matching(field string, p optString, re matcher, what string) (string, error) {
 	s, err := text(field, p, 256)
 	if err != nil {
 		return "", err
@@ -322,13 +314,13 @@ func matching(field string, p *string, re matcher, what string) (string, error) 
 	return s, nil
 }
 
-// integer checks a required integer member in [lo, hi] (the JSON decoder
-// has refused fractions and exponents).
-func integer(field string, p *int64, lo, hi int64) (int64, error) {
-	if p == nil {
+// integer checks a required integer member in [lo, hi] (the walker has
+// refused fractions and exponents).
+func integer(field string, p optInt, lo, hi int64) (int64, error) {
+	if !p.ok {
 		return 0, fieldErr(field, "is required")
 	}
-	i := *p
+	i := p.n
 	if i < lo || i > hi {
 		if i < 0 && lo >= 0 {
 			return 0, fieldErr(field, "must not be negative, got %d", i)

@@ -101,18 +101,48 @@ func (e *PublishError) Unwrap() []error { return []error{ErrNotAcknowledged, e.F
 // those fields). When any line failed the error is a *PublishError;
 // Report.Failed lists the lines.
 func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reader, opts PublishOptions) (Report, error) {
-	var rep Report
 	if !ValidOEMID(oem) {
-		return rep, fmt.Errorf("oemfeed: publish: invalid oem id %q", oem)
+		return Report{}, fmt.Errorf("oemfeed: publish: invalid oem id %q", oem)
 	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = DefaultAckTimeout
 	}
-	type line struct {
-		n    int
-		body []byte
+	lines, err := readLines(r)
+	if err != nil {
+		return Report{}, err
 	}
-	var lines []line
+	p := &publisher{ctx: ctx, opts: opts, total: len(lines), progress: time.Now(),
+		timedOut: fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout)}
+	p.rep.Lines = len(lines)
+	subject := Subject(oem)
+	for _, l := range lines {
+		if _, err := Decode(subject, l.body); err != nil {
+			p.rep.Invalid = append(p.rep.Invalid, LineError{Line: l.n, Err: err.Error()})
+		}
+		if len(p.queue) >= publishWindow {
+			p.settle(p.queue[0])
+			p.queue = p.queue[1:]
+		}
+		p.send(js, oem, l)
+	}
+	for _, q := range p.queue {
+		p.settle(q)
+	}
+	if len(p.rep.Failed) > 0 {
+		return p.rep, &PublishError{Failed: len(p.rep.Failed), Total: p.rep.Lines, AckTimeout: opts.AckTimeout, First: p.first}
+	}
+	return p.rep, nil
+}
+
+// feedLine is one non-empty line of a feed file.
+type feedLine struct {
+	n    int // 1-based line number
+	body []byte
+}
+
+// readLines reads the non-empty lines of a feed file, trimmed.
+func readLines(r io.Reader) ([]feedLine, error) {
+	var lines []feedLine
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), MaxMessageSize+2)
 	for n := 1; sc.Scan(); n++ {
@@ -120,105 +150,109 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 		if len(b) == 0 {
 			continue
 		}
-		lines = append(lines, line{n: n, body: append([]byte(nil), b...)})
+		lines = append(lines, feedLine{n: n, body: append([]byte(nil), b...)})
 	}
 	if err := sc.Err(); err != nil {
-		return rep, fmt.Errorf("oemfeed: publish: read: %w", err)
+		return nil, fmt.Errorf("oemfeed: publish: read: %w", err)
 	}
-	rep.Lines = len(lines)
-	subject := Subject(oem)
+	return lines, nil
+}
 
-	type pending struct {
-		l    line
-		f    jetstream.PubAckFuture
-		sent time.Time
+// publisher is the state of one Publish: the publishes awaiting their acks
+// and the report.
+type publisher struct {
+	ctx      context.Context
+	opts     PublishOptions
+	total    int
+	rep      Report
+	queue    []pendingLine
+	first    error     // the first failure
+	stalled  bool      // an ack timed out: send nothing more, wait for nothing more
+	progress time.Time // of the last acknowledgement
+	done     int
+	timedOut error
+}
+
+// pendingLine is a line published and not yet settled.
+type pendingLine struct {
+	l    feedLine
+	f    jetstream.PubAckFuture
+	sent time.Time
+}
+
+func (p *publisher) fail(l feedLine, err error) {
+	if p.first == nil {
+		p.first = err
 	}
-	var queue []pending
-	var first error
-	stalled := false       // an ack timed out: send nothing more, wait for nothing more
-	progress := time.Now() // of the last acknowledgement
-	done := 0
-	fail := func(l line, err error) {
-		if first == nil {
-			first = err
-		}
-		rep.Failed = append(rep.Failed, LineError{Line: l.n, Err: err.Error()})
+	p.rep.Failed = append(p.rep.Failed, LineError{Line: l.n, Err: err.Error()})
+}
+
+func (p *publisher) acked(ack *jetstream.PubAck) {
+	p.progress = time.Now()
+	p.rep.Acknowledged++
+	if ack.Duplicate {
+		p.rep.Duplicates++
 	}
-	acked := func(ack *jetstream.PubAck) {
-		progress = time.Now()
-		rep.Acknowledged++
-		if ack.Duplicate {
-			rep.Duplicates++
-		}
+}
+
+// send publishes a line asynchronously, unless ctx ended or JetStream
+// stopped acknowledging.
+func (p *publisher) send(js jetstream.JetStream, oem string, l feedLine) {
+	switch {
+	case p.ctx.Err() != nil:
+		p.fail(l, p.ctx.Err())
+		return
+	case p.stalled:
+		p.fail(l, errors.New("not sent: JetStream stopped acknowledging"))
+		return
 	}
-	timedOut := fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout)
-	settle := func(p pending) {
-		defer func() {
-			done++
-			if opts.Progress != nil {
-				opts.Progress(done, len(lines))
-			}
-		}()
-		if stalled { // only what has been answered already counts
-			select {
-			case ack := <-p.f.Ok():
-				acked(ack)
-			case err := <-p.f.Err():
-				fail(p.l, err)
-			default:
-				fail(p.l, timedOut)
-			}
-			return
+	msg := &nats.Msg{Subject: Subject(oem), Data: l.body, Header: nats.Header{}}
+	if id := msgIDOf(oem, l.body); id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	f, err := js.PublishMsgAsync(msg)
+	if err != nil {
+		p.fail(l, err)
+		return
+	}
+	p.queue = append(p.queue, pendingLine{l: l, f: f, sent: time.Now()})
+}
+
+// settle waits for the answer to q, at most AckTimeout after it was sent or
+// after the last acknowledgement, whichever is later; once stalled it only
+// takes an answer already there.
+func (p *publisher) settle(q pendingLine) {
+	defer func() {
+		p.done++
+		if p.opts.Progress != nil {
+			p.opts.Progress(p.done, p.total)
 		}
-		t := time.NewTimer(time.Until(maxTime(p.sent, progress).Add(opts.AckTimeout)))
-		defer t.Stop()
+	}()
+	if p.stalled {
 		select {
-		case ack := <-p.f.Ok():
-			acked(ack)
-		case err := <-p.f.Err():
-			progress = time.Now() // an answer, if a refusal
-			fail(p.l, err)
-		case <-t.C:
-			stalled = true
-			fail(p.l, timedOut)
-		case <-ctx.Done():
-			fail(p.l, ctx.Err())
+		case ack := <-q.f.Ok():
+			p.acked(ack)
+		case err := <-q.f.Err():
+			p.fail(q.l, err)
+		default:
+			p.fail(q.l, p.timedOut)
 		}
+		return
 	}
-	for _, l := range lines {
-		if _, err := Decode(subject, l.body); err != nil {
-			rep.Invalid = append(rep.Invalid, LineError{Line: l.n, Err: err.Error()})
-		}
-		msg := &nats.Msg{Subject: subject, Data: l.body, Header: nats.Header{}}
-		if id := msgIDOf(oem, l.body); id != "" {
-			msg.Header.Set(jetstream.MsgIDHeader, id)
-		}
-		if len(queue) >= publishWindow {
-			settle(queue[0])
-			queue = queue[1:]
-		}
-		switch {
-		case ctx.Err() != nil:
-			fail(l, ctx.Err())
-			continue
-		case stalled:
-			fail(l, errors.New("not sent: JetStream stopped acknowledging"))
-			continue
-		}
-		f, err := js.PublishMsgAsync(msg)
-		if err != nil {
-			fail(l, err)
-			continue
-		}
-		queue = append(queue, pending{l: l, f: f, sent: time.Now()})
+	t := time.NewTimer(time.Until(maxTime(q.sent, p.progress).Add(p.opts.AckTimeout)))
+	defer t.Stop()
+	select {
+	case ack := <-q.f.Ok():
+		p.acked(ack)
+	case err := <-q.f.Err():
+		p.progress = time.Now() // an answer, if a refusal
+		p.fail(q.l, err)
+	case <-t.C:
+		p.stalled = true
+		p.fail(q.l, p.timedOut)
+	case <-p.ctx.Done():
+		p.fail(q.l, p.ctx.Err())
 	}
-	for _, p := range queue {
-		settle(p)
-	}
-	if len(rep.Failed) > 0 {
-		return rep, &PublishError{Failed: len(rep.Failed), Total: rep.Lines, AckTimeout: opts.AckTimeout, First: first}
-	}
-	return rep, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

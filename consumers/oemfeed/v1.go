@@ -12,43 +12,44 @@ import (
 func init() { register(SchemaV1, decodeV1) }
 
 // v1Body is a dealcredit.oem_invoice.v1 message as decoded (Message is the
-// same as a producer writes it): pointers tell a member that is missing or
-// null from one that is zero.
+// same as a producer writes it): each member records whether it was there
+// and not null.
 type v1Body struct {
-	Schema             *string     `json:"schema"`
-	OEMID              *string     `json:"oem_id"`
-	InvoiceNumber      *string     `json:"invoice_number"`
-	Revision           *int64      `json:"revision"`
-	Kind               *string     `json:"kind"`
-	CreditMemoFor      *string     `json:"credit_memo_for"`
-	InvoiceDate        *string     `json:"invoice_date"`
-	Currency           *string     `json:"currency"`
-	Customer           *v1Customer `json:"customer"`
-	DealRegistrationID *string     `json:"deal_registration_id"`
-	Lines              []v1Line    `json:"lines"`
+	Schema             optString
+	OEMID              optString
+	InvoiceNumber      optString
+	Revision           optInt
+	Kind               optString
+	CreditMemoFor      optString
+	InvoiceDate        optString
+	Currency           optString
+	Customer           v1Customer
+	HasCustomer        bool
+	DealRegistrationID optString
+	Lines              []v1Line // nil when missing or null
 }
 
 type v1Customer struct {
-	OEMAccountID *string `json:"oem_account_id"`
-	Name         *string `json:"name"`
-	Country      *string `json:"country"`
-	Domain       *string `json:"domain"`
+	OEMAccountID optString
+	Name         optString
+	Country      optString
+	Domain       optString
 }
 
 type v1Line struct {
-	Line           *int64  `json:"line"`
-	SKU            *string `json:"sku"`
-	Segment        *string `json:"segment"`
-	Quantity       *int64  `json:"quantity"`
-	UnitPriceMinor *int64  `json:"unit_price_minor"`
-	AmountMinor    *int64  `json:"amount_minor"`
+	Line           optInt
+	SKU            optString
+	Segment        optString
+	Quantity       optInt
+	UnitPriceMinor optInt
+	AmountMinor    optInt
 }
 
 // decodeV1 decodes a dealcredit.oem_invoice.v1 body (docs/oem-feed.md,
 // docs/schema/oem_invoice.v1.json).
 func decodeV1(body []byte) (domain.InvoiceReceived, error) {
 	var m v1Body
-	if err := unmarshal(body, &m); err != nil {
+	if err := walk(body, m.decode); err != nil {
 		return domain.InvoiceReceived{}, err
 	}
 	var inv domain.InvoiceReceived
@@ -62,6 +63,108 @@ func decodeV1(body []byte) (domain.InvoiceReceived, error) {
 		return domain.InvoiceReceived{}, err
 	}
 	return inv, nil
+}
+
+// decode reads the message's members (their checks come after, in header,
+// customer and lines).
+func (m *v1Body) decode(w *walker) error {
+	if _, err := w.open('{', "an object"); err != nil {
+		return err
+	} // schemaOf has refused a body that is not an object
+	return w.members(func(name []byte) (bool, error) {
+		switch string(name) {
+		case "schema":
+			return true, w.string(&m.Schema)
+		case "oem_id":
+			return true, w.string(&m.OEMID)
+		case "invoice_number":
+			return true, w.string(&m.InvoiceNumber)
+		case "revision":
+			return true, w.int(&m.Revision)
+		case "kind":
+			return true, w.string(&m.Kind)
+		case "credit_memo_for":
+			return true, w.string(&m.CreditMemoFor)
+		case "invoice_date":
+			return true, w.string(&m.InvoiceDate)
+		case "currency":
+			return true, w.string(&m.Currency)
+		case "customer":
+			return true, m.decodeCustomer(w)
+		case "deal_registration_id":
+			return true, w.string(&m.DealRegistrationID)
+		case "lines":
+			return true, m.decodeLines(w)
+		}
+		return false, nil
+	})
+}
+
+func (m *v1Body) decodeCustomer(w *walker) error {
+	present, err := w.open('{', "an object")
+	if err != nil || !present {
+		m.HasCustomer = false
+		return err
+	}
+	m.HasCustomer, m.Customer = true, v1Customer{}
+	c := &m.Customer
+	return w.members(func(name []byte) (bool, error) {
+		switch string(name) {
+		case "oem_account_id":
+			return true, w.string(&c.OEMAccountID)
+		case "name":
+			return true, w.string(&c.Name)
+		case "country":
+			return true, w.string(&c.Country)
+		case "domain":
+			return true, w.string(&c.Domain)
+		}
+		return false, nil
+	})
+}
+
+func (m *v1Body) decodeLines(w *walker) error {
+	present, err := w.open('[', "an array")
+	if err != nil || !present {
+		m.Lines = nil
+		return err
+	}
+	m.Lines = make([]v1Line, 0, 4)
+	for w.d.PeekKind() != ']' {
+		var l v1Line
+		if err := l.decode(w); err != nil {
+			return err
+		}
+		m.Lines = append(m.Lines, l)
+	}
+	if _, err := w.d.ReadToken(); err != nil {
+		return w.syntax(err)
+	}
+	return nil
+}
+
+// decode reads one line; null is a line without members.
+func (l *v1Line) decode(w *walker) error {
+	if present, err := w.open('{', "an object"); err != nil || !present {
+		return err
+	}
+	return w.members(func(name []byte) (bool, error) {
+		switch string(name) {
+		case "line":
+			return true, w.int(&l.Line)
+		case "sku":
+			return true, w.string(&l.SKU)
+		case "segment":
+			return true, w.string(&l.Segment)
+		case "quantity":
+			return true, w.int(&l.Quantity)
+		case "unit_price_minor":
+			return true, w.int(&l.UnitPriceMinor)
+		case "amount_minor":
+			return true, w.int(&l.AmountMinor)
+		}
+		return false, nil
+	})
 }
 
 // header checks the top-level members and sets them on inv.
@@ -126,10 +229,10 @@ func (m *v1Body) header(inv *domain.InvoiceReceived) error {
 }
 
 func (m *v1Body) customer(c *domain.Customer) error {
-	if m.Customer == nil {
+	if !m.HasCustomer {
 		return fieldErr("customer", "is required")
 	}
-	mc := m.Customer
+	mc := &m.Customer
 	var err error
 	if c.OEMAccountID, err = text("customer.oem_account_id", mc.OEMAccountID, 64); err != nil {
 		return err
