@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"dealcredit/domain"
@@ -132,7 +129,7 @@ func schemaOf(body []byte) (string, error) {
 	d := jsontext.NewDecoder(bytes.NewBuffer(body), jsonOptions)
 	tok, err := d.ReadToken()
 	if err != nil {
-		return "", jsonErr(body, err)
+		return "", jsonErr(err)
 	}
 	if k := tok.Kind(); k != '{' {
 		return "", &DecodeError{Reason: "body must be a JSON object, got " + kindName(k)}
@@ -140,18 +137,18 @@ func schemaOf(body []byte) (string, error) {
 	for d.PeekKind() != '}' {
 		name, err := d.ReadToken()
 		if err != nil {
-			return "", jsonErr(body, err)
+			return "", jsonErr(err)
 		}
 		if name.String() != "schema" {
 			if err := d.SkipValue(); err != nil {
-				return "", jsonErr(body, err)
+				return "", jsonErr(err)
 			}
 			continue
 		}
 		v, err := d.ReadToken()
 		switch {
 		case err != nil:
-			return "", jsonErr(body, err)
+			return "", jsonErr(err)
 		case v.Kind() != '"':
 			return "", fieldErr("schema", "must be a string, got %s", kindName(v.Kind()))
 		case utf8.RuneCountInString(v.String()) > maxSchemaLen:
@@ -184,40 +181,22 @@ func plainSchema(body []byte) (string, bool) {
 	return "", false
 }
 
-// jsonOptions are the decoding options of every version: unknown members are
-// refused; duplicate names are refused and names matched case-sensitively
-// (the package's defaults). Decode has checked that the body is valid UTF-8,
-// so what AllowInvalidUTF8 lets through is only a lone surrogate written as
-// an escape (\ud800): it becomes U+FFFD, which domain.CheckText refuses with
-// a reason naming the field.
-var jsonOptions = json.JoinOptions(json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true))
+// jsonOptions are the options of the decoders that read a body (schemaOf's
+// and the walker's): duplicate names are refused (the default). Decode has
+// checked that the body is valid UTF-8, so what AllowInvalidUTF8 lets
+// through is only a lone surrogate written as an escape (\ud800): it becomes
+// U+FFFD, which domain.CheckText refuses with a reason naming the field.
+var jsonOptions = jsontext.AllowInvalidUTF8(true)
 
-// jsonErr turns an error of the JSON decoder into a *DecodeError, naming the
-// field where the error is about one member rather than the text as a whole.
-func jsonErr(body []byte, err error) error {
-	var (
-		syn *jsontext.SyntacticError
-		sem *json.SemanticError
-	)
-	switch {
-	case errors.As(err, &syn):
+// jsonErr turns an error of the JSON decoder (bad syntax, a duplicate name)
+// into a *DecodeError, naming the field of a duplicate name.
+func jsonErr(err error) error {
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
 		if field, dup := jsonfield.Duplicate(err); dup {
 			return &DecodeError{Field: field, Reason: "duplicate key"}
 		}
 		return &DecodeError{Reason: "invalid JSON: " + strings.TrimPrefix(syn.Error(), "jsontext: ")}
-	case errors.As(err, &sem):
-		field := jsonfield.Path(sem.JSONPointer)
-		switch {
-		case errors.Is(sem.Err, json.ErrUnknownName):
-			return fieldErr(field, "unknown field")
-		case errors.Is(sem.Err, strconv.ErrRange):
-			return fieldErr(field, "integer %s is out of range", literalAt(body, sem.ByteOffset))
-		case errors.Is(sem.Err, strconv.ErrSyntax):
-			return fieldErr(field, "must be an integer, got %s", literalAt(body, sem.ByteOffset))
-		case sem.GoType != nil && sem.JSONKind != 0:
-			return fieldErr(field, "must be %s, got %s", goKindName(sem.GoType), kindName(sem.JSONKind))
-		}
-		return fieldErr(field, "%s", strings.TrimPrefix(sem.Error(), "json: "))
 	}
 	return &DecodeError{Reason: "invalid JSON: " + err.Error()}
 }
@@ -255,26 +234,6 @@ func kindName(k jsontext.Kind) string {
 		return "an array"
 	}
 	return "nothing"
-}
-
-// goKindName describes what a Go type takes, in JSON terms ("an integer").
-func goKindName(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.String:
-		return "a string"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Bool:
-		return "a boolean"
-	}
-	return t.String()
 }
 
 // text checks a required string member of 1..maxLen characters without

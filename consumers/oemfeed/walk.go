@@ -27,14 +27,13 @@ type optInt struct {
 
 // walker decodes one body into a version's Go struct by walking its tokens
 // with jsontext's decoder, without reflection. It is as strict as
-// json.Unmarshal with jsonOptions into a struct of pointers, and reports the
-// same first error in document order: the decoder itself refuses bad
-// syntax and duplicate names (the same errors, turned into the same
-// *DecodeError by jsonErr); the walker refuses unknown members, values of
-// the wrong kind and integers that are fractional, written with an exponent
-// or out of range, with the reasons jsonErr gives the library's semantic
-// errors. The differential fuzz test that compared the two while both
-// existed is in the history (FuzzWalkMatchesUnmarshal).
+// json.Unmarshal with RejectUnknownMembers into a struct of pointers (the
+// decoder it replaced) and reports the same first error in document order,
+// in the same words: the decoder itself refuses bad syntax and duplicate
+// names (jsonErr); the walker refuses unknown members, values of the wrong
+// kind and integers that are fractional, written with an exponent or out of
+// range. A differential fuzz test compared the two while both existed
+// (FuzzWalkMatchesUnmarshal, in the history).
 type walker struct {
 	d    jsontext.Decoder
 	in   bytes.Buffer // aliases body: the decoder reads a *bytes.Buffer without copying
@@ -53,7 +52,7 @@ func walk(body []byte, decode func(w *walker) error) error {
 	w := walkers.Get().(*walker)
 	w.in = *bytes.NewBuffer(body)
 	w.body, w.str = body, string(body)
-	w.d.Reset(&w.in, jsontext.AllowInvalidUTF8(true))
+	w.d.Reset(&w.in, jsonOptions)
 	err := decode(w)
 	if err == nil {
 		err = w.end()
@@ -73,7 +72,7 @@ func (w *walker) end() error {
 	// The value itself is valid (it was walked), so the library reports
 	// the trailing data, at the same offset and in the same words.
 	if err := json.Unmarshal(w.body, new(jsontext.Value), jsonOptions); err != nil {
-		return jsonErr(w.body, err)
+		return jsonErr(err)
 	}
 	return &DecodeError{Reason: "invalid JSON: data after the top-level value"}
 }
@@ -84,7 +83,7 @@ func (w *walker) syntax(err error) error {
 	if err == io.EOF {
 		err = &jsontext.SyntacticError{ByteOffset: w.d.InputOffset() + int64(len(w.d.UnreadBuffer())), Err: io.ErrUnexpectedEOF}
 	}
-	return jsonErr(w.body, err)
+	return jsonErr(err)
 }
 
 // field is the path of the value (or member name) read last.
