@@ -64,7 +64,16 @@ func (d Date) String() string {
 	if d.IsZero() {
 		return ""
 	}
-	return d.Time().Format(time.DateOnly)
+	t := d.Time()
+	y, m, day := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(time.DateOnly)
+	}
+	// The common case without time.Format's layout parsing: the stored
+	// encoding of every invoice writes its date.
+	b := [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + int(m)/10), byte('0' + int(m)%10), '-', byte('0' + day/10), byte('0' + day%10)}
+	return string(b[:])
 }
 
 // AddDays returns d plus n days (n may be negative). The zero Date stays zero.

@@ -232,7 +232,7 @@ func (inv InvoiceReceived) Total() Money {
 
 // NaturalKey returns "<oem>:<number>:<revision>", the Nats-Msg-Id of the message.
 func (inv InvoiceReceived) NaturalKey() string {
-	return fmt.Sprintf("%s:%s:%d", inv.OEMID, inv.InvoiceNumber, inv.Revision)
+	return inv.OEMID + ":" + inv.InvoiceNumber + ":" + strconv.Itoa(inv.Revision)
 }
 
 // validID reports whether s is a usable partner/OEM/geography id.
