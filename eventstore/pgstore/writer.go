@@ -237,12 +237,13 @@ func (s *Store) slowBatch(ctx context.Context, conn *pgxpool.Conn, jobs []*job) 
 
 // fastBatch tries to write the batch in one round trip without reading the
 // log first: [lock, INSERT guarded by the cached head and NOTIFY in one
-// statement] in one implicit transaction (see writeAndCommit). It assumes what the writer knows from its previous transactions:
-// the head position and hash, and the versions of the streams it read or
-// wrote since. Other streams are assumed empty, and every event id is
-// assumed new. The database checks each assumption inside
-// the transaction: the INSERT writes nothing unless the cached head is still
-// the last event (another process appended otherwise), and the unique
+// statement] in one implicit transaction (see writeAndCommit). It assumes
+// what the writer knows from its previous transactions: the head position
+// and hash, and the versions of the streams it read or wrote since. Other
+// streams are assumed empty, and every event id is assumed new. The database
+// checks each assumption inside the transaction: the INSERT writes nothing
+// unless the cached head is still the last event (another process appended
+// otherwise), and the unique
 // constraints on (stream_id, stream_version), event_id and position refuse
 // a stream that exists, an id that is stored and a position that is taken.
 //
