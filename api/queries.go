@@ -296,7 +296,7 @@ func (s *server) statement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeQueryResult(w, rm, ss)
+		writeRows(w, rm, ss, appendStatement, "")
 	}
 }
 
@@ -396,16 +396,18 @@ func (s *server) seats() http.HandlerFunc {
 	}
 }
 
-// dealRow is a registration as GET /v1/deals serves it. For a partner the
-// conflicting deals are redacted: Conflicts is empty and Conflict says that
-// another partner holds the customer (never which).
+// dealRow is a registration as GET /v1/deals serves it (written by
+// appendDealRow). For a partner the conflicting deals are redacted:
+// Conflicts is empty and Conflict says that another partner holds the
+// customer (never which).
 type dealRow struct {
 	attribution.Registration
 	Conflict string `json:"conflict,omitempty"`
 }
 
-// dealsAnswer is GET /v1/deals's answer: a query's answer and, when a
-// limit was given and more deals follow, the after of the next page.
+// dealsAnswer is GET /v1/deals's answer (written by writeRows): a query's
+// answer and, when a limit was given and more deals follow, the after of
+// the next page.
 type dealsAnswer struct {
 	queryResult[[]dealRow]
 	NextAfter string `json:"next_after,omitempty"`
@@ -445,23 +447,6 @@ func (s *server) listDeals() http.HandlerFunc {
 			next = regs[limit-1].DealID
 		}
 		partner := principalFrom(r.Context()).Role == RolePartner
-		out := make([]dealRow, len(regs))
-		for i, g := range regs {
-			out[i] = dealRow{Registration: g}
-			if partner {
-				out[i].redactConflicts()
-			}
-		}
-		setStaleness(w, rm)
-		writeJSON(w, http.StatusOK, dealsAnswer{queryResult: queryResult[[]dealRow]{Position: rm.Position, Head: rm.Head, Stopped: rm.Stopped, Data: out}, NextAfter: next})
+		writeRows(w, rm, regs, func(b []byte, g *attribution.Registration) []byte { return appendDealRow(b, g, partner) }, next)
 	}
-}
-
-// redactConflicts readies the row for a partner's eyes: the other
-// partners' deal ids are gone, the status "conflict" stays, with a notice.
-func (d *dealRow) redactConflicts() {
-	if len(d.Conflicts) > 0 {
-		d.Conflict = conflictNotice
-	}
-	d.Conflicts = []string{}
 }

@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -406,7 +407,7 @@ const registrationColumns = `deal_id, partner_id, customer, customer_key, geogra
 // (none is an empty slice), and the read model's state, read by the same
 // statement.
 func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, runner.ReadState, error) {
-	out := []Registration{}
+	out := make([]Registration, 0, cmp.Or(min(f.Limit, 1000), 64))
 	where, args := filter(cond{"partner_id", f.PartnerID}, cond{"status", f.Status})
 	if f.After != "" {
 		where, args = and(where, args, "deal_id >", f.After)
