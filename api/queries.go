@@ -35,8 +35,8 @@ type ReadModels interface {
 
 // AttributionReader is the attribution read model (attribution.Reader):
 // ledger, statements, revenue mix, registrations and the explanation of a
-// credit. A quarter or partner id left empty means all. Statements and
-// Registrations return the read model's state (position, log head, stopped
+// credit. A quarter or partner id left empty means all. Statements,
+// Registrations and RepStatements return the read model's state (position, log head, stopped
 // event) read by the same statement as their rows, and the API reports it:
 // one query per request. The other answers return the position their
 // snapshot reflects; the API reports the state ReadModels gave before the
@@ -61,8 +61,9 @@ type AttributionReader interface {
 	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (attribution.Explanation, error)
 
 	// RepStatements returns a field rep's channel credit in quarter, one row
-	// per currency (issue 15 item 4).
-	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error)
+	// per currency (issue 15 item 4), with the read model's state read by
+	// the same statement.
+	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, runner.ReadState, error)
 	// Exceptions returns one page of the exception queue matching f.
 	Exceptions(ctx context.Context, f attribution.ExceptionFilter) ([]attribution.ExceptionRow, int64, error)
 	// Exception returns the exception with id; an unknown id is a

@@ -112,8 +112,9 @@ func (q *logQueries) Partners(ctx context.Context) ([]leads.Partner, error) {
 	return []leads.Partner{}, nil
 }
 
-func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error) {
-	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, 0, nil
+func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, runner.ReadState, error) {
+	st, err := q.state(ctx)
+	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, st, err
 }
 
 func (q *logQueries) Seats(ctx context.Context, geo string) (leads.GeoSeats, error) {

@@ -412,10 +412,10 @@ func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Reg
 	if f.After != "" {
 		where, args = and(where, args, "deal_id >", f.After)
 	}
-	page := ` ORDER BY deal_id`
+	page := "" // the outer query orders the rows; a page is the first Limit by deal id
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
-		page += ` LIMIT $` + strconv.Itoa(len(args))
+		page = ` ORDER BY deal_id LIMIT $` + strconv.Itoa(len(args))
 	}
 	var g Registration
 	var outside []string
