@@ -19,6 +19,7 @@ import (
 
 	"dealcredit/eventstore"
 	"dealcredit/eventstore/pgstore"
+	"dealcredit/internal/testkit/benchkit"
 )
 
 // benchOps is how many appends each sub-benchmark makes in total (spread
@@ -37,11 +38,17 @@ func benchOps(tb testing.TB) int {
 // its limit: COPY into a plain table first (pct_copy: the store's events/s
 // as a percentage of it), then per concurrency one plain INSERT per
 // transaction (x_plain: the store's events/s over it; p50_vs_plain: the
-// store's median latency over the plain INSERT's) before the store.
+// store's median latency over the plain INSERT's) before the store. Each
+// workload also reports the CPU time per event of this process and of the
+// database's backends (go_cpu_us/event, pg_cpu_us/event) and the load
+// average at its start (load1); with pg_stat_statements loaded in the
+// server, each store workload logs its statements' execution time per
+// event.
 func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	dsn := mustDatabase(b)
 	pool := mustBenchPool(b, dsn, 80)
+	stmts := newStatementStats(ctx, pool)
 	if _, err := pool.Exec(ctx, `CREATE TABLE plain (id bigint PRIMARY KEY, stream_id text NOT NULL, event_id uuid NOT NULL, type text NOT NULL, data json NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
@@ -66,7 +73,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, conc := range []int{1, 16, 64} {
 		var plain result
 		b.Run(fmt.Sprintf("plain-insert-per-tx/clients=%d", conc), func(b *testing.B) {
-			plain = run(b, conc, 1, func(ctx context.Context) error {
+			plain = run(b, pool, conc, 1, func(ctx context.Context) error {
 				tx, err := pool.Begin(ctx)
 				if err != nil {
 					return err
@@ -91,8 +98,10 @@ func BenchmarkAppend(b *testing.B) {
 					pgstore.SetCopyMin(s, n)
 				}
 				defer reportBatchSize(b, reg)
+				stmts.reset(b)
+				defer stmts.log(b, benchOps(b)/opsDivisor(conc)*size)
 				var seq atomic.Int64
-				r := run(b, conc, size, func(ctx context.Context) error {
+				r := run(b, pool, conc, size, func(ctx context.Context) error {
 					n := seq.Add(1)
 					stream := fmt.Sprintf("bench-%d-%d-%d", conc, size, n%100000)
 					evs := make([]eventstore.Event, size)
@@ -138,14 +147,25 @@ type result struct {
 	eventsPerSec, p50, p99 float64 // p50 and p99 in ms
 }
 
+// opsDivisor is 4 at 1 appender (a quarter of benchOps) and 1 otherwise.
+func opsDivisor(conc int) int {
+	if conc == 1 {
+		return 4
+	}
+	return 1
+}
+
 // run makes benchOps calls of op (a quarter of them at 1 appender) from conc
-// goroutines and reports events/s and the latency percentiles of op.
-func run(b *testing.B, conc, eventsPerOp int, op func(context.Context) error) result {
+// goroutines and reports events/s, the latency percentiles of op and the
+// CPU time per event of this process and of pool's database backends.
+func run(b *testing.B, pool *pgxpool.Pool, conc, eventsPerOp int, op func(context.Context) error) result {
 	b.Helper()
 	ctx := context.Background()
-	ops := benchOps(b)
-	if conc == 1 {
-		ops /= 4
+	ops := benchOps(b) / opsDivisor(conc)
+	b.ReportMetric(benchkit.LoadAverage(), "load1")
+	cpu, err := benchkit.StartCPU(ctx, pool)
+	if err != nil {
+		b.Fatal(err)
 	}
 	lat := make([][]time.Duration, conc)
 	var next atomic.Int64
@@ -167,6 +187,13 @@ func run(b *testing.B, conc, eventsPerOp int, op func(context.Context) error) re
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	goCPU, pgCPU, err := cpu()
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := float64(ops * eventsPerOp)
+	b.ReportMetric(float64(goCPU.Microseconds())/events, "go_cpu_us/event")
+	b.ReportMetric(float64(pgCPU.Microseconds())/events, "pg_cpu_us/event")
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) == 0 {
@@ -194,5 +221,58 @@ func reportBatchSize(b *testing.B, reg *prometheus.Registry) {
 				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "events/tx")
 			}
 		}
+	}
+}
+
+// statementStats reads pg_stat_statements for the benchmark's database,
+// when the server has it loaded (shared_preload_libraries).
+type statementStats struct {
+	pool *pgxpool.Pool
+	ok   bool
+}
+
+func newStatementStats(ctx context.Context, pool *pgxpool.Pool) *statementStats {
+	_, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	if err == nil {
+		_, err = pool.Exec(ctx, `SELECT count(*) FROM pg_stat_statements`)
+	}
+	return &statementStats{pool: pool, ok: err == nil}
+}
+
+const sqlThisDB = `(SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// reset clears the statistics of the benchmark's database.
+func (s *statementStats) reset(b *testing.B) {
+	if !s.ok {
+		return
+	}
+	if _, err := s.pool.Exec(context.Background(), `SELECT pg_stat_statements_reset(0, `+sqlThisDB+`, 0)`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// log logs the statements with the most execution time since reset, in
+// microseconds per event of the workload's events.
+func (s *statementStats) log(b *testing.B, events int) {
+	if !s.ok {
+		return
+	}
+	rows, err := s.pool.Query(context.Background(), `SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+		FROM pg_stat_statements WHERE dbid = `+sqlThisDB+` AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var calls int64
+		var ms float64
+		var q string
+		if err := rows.Scan(&calls, &ms, &q); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("pg_stat_statements: %7.2f us/event %8d calls  %s", 1000*ms/float64(events), calls, q)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -41,9 +41,16 @@ const (
 	sqlGenericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
 )
 
-// sqlInsertIfHead is sqlInsert that writes nothing unless the log's last
-// event is at position $13 with hash $14 (0 and any hash: empty).
-var sqlInsertIfHead = sqlInsert + ` WHERE ` + strings.NewReplacer("$1:", "$13:", "$2:", "$14:").Replace(headGuard)
+// sqlInsertNotify is sqlInsert that also notifies followers of the new
+// head at position $13, in the same statement: it returns one row when the
+// head is inserted (NOTIFY is delivered at commit).
+var sqlInsertNotify = `WITH ins AS (` + sqlInsert + ` RETURNING position) SELECT pg_notify('` + NotifyChannel + `', position::text) FROM ins WHERE position = $13`
+
+// sqlInsertIfHeadNotify is sqlInsertNotify that writes nothing (and
+// returns no row) unless the log's last event is at position $14 with hash
+// $15 (0 and any hash: empty).
+var sqlInsertIfHeadNotify = `WITH ins AS (` + sqlInsert + ` WHERE ` + strings.NewReplacer("$1:", "$14:", "$2:", "$15:").Replace(headGuard) +
+	` RETURNING position) SELECT pg_notify('` + NotifyChannel + `', position::text) FROM ins WHERE position = $13`
 
 // writeLoop is the group-commit writer: it takes every job waiting in the
 // queue (up to about MaxBatch events) and writes them in one transaction.
@@ -229,13 +236,14 @@ func (s *Store) slowBatch(ctx context.Context, conn *pgxpool.Conn, jobs []*job) 
 }
 
 // fastBatch tries to write the batch in one round trip without reading the
-// log first: [BEGIN, lock, INSERT guarded by the cached head, NOTIFY,
-// COMMIT]. It assumes what the writer knows from its previous transactions:
-// the head position and hash, and the versions of the streams it read or
-// wrote since. Other streams are assumed empty, and every event id is
-// assumed new. The database checks each assumption inside
-// the transaction: the INSERT writes nothing unless the cached head is still
-// the last event (another process appended otherwise), and the unique
+// log first: [lock, INSERT guarded by the cached head and NOTIFY in one
+// statement] in one implicit transaction (see writeAndCommit). It assumes
+// what the writer knows from its previous transactions: the head position
+// and hash, and the versions of the streams it read or wrote since. Other
+// streams are assumed empty, and every event id is assumed new. The database
+// checks each assumption inside the transaction: the INSERT writes nothing
+// unless the cached head is still the last event (another process appended
+// otherwise), and the unique
 // constraints on (stream_id, stream_version), event_id and position refuse
 // a stream that exists, an id that is stored and a position that is taken.
 //
@@ -447,11 +455,15 @@ func (s *Store) readState(ctx context.Context, conn *pgxpool.Conn, st *batchStat
 // write. When the commit's outcome is unknown it is resolved by reading the
 // event ids back.
 //
-// With fast set the transaction is not open yet: BEGIN and the lock go in
-// the same round trip, and the INSERT writes only if the log's head is still
-// the one the batch was built on (st.head and the first record's PrevHash). If it is not, the
-// (empty) transaction commits and the result is a *notAppendedError wrapping
-// errStaleHead.
+// With fast set no transaction is open yet: the batch is [lock, INSERT and
+// NOTIFY in one statement], sent as one series of extended-protocol
+// messages closed by one Sync, which Postgres runs as one implicit
+// transaction and commits at the Sync (an error rolls it back). The INSERT
+// writes only if the log's head is still the one the batch was built on
+// (st.head and the first record's PrevHash); if it is not, the (empty)
+// transaction commits and the result is a *notAppendedError wrapping
+// errStaleHead. Without fast the slow path's transaction is open and
+// [INSERT and NOTIFY, COMMIT] ends it.
 func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, fast bool) (committed bool, err error) {
 	if len(st.newRecs) == 0 {
 		rollback(conn)
@@ -460,60 +472,30 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 	if len(st.newRecs) >= s.copyMin {
 		return s.copyAndCommit(ctx, conn, st, fast)
 	}
-	n := len(st.newRecs)
-	head := st.newRecs[n-1].Position
-	insertSQL := sqlInsert
-	insertArgs := recordArgs(st.newRecs)
-	if fast {
-		insertSQL = sqlInsertIfHead
-		// The head the batch was built on (st.lastHash has moved on).
-		insertArgs = append(insertArgs, st.newRecs[0].Position-1, st.newRecs[0].PrevHash)
-	}
+	hold := s.beforeCommit != nil // test hook: COMMIT in a second round trip
 	b := &pgx.Batch{}
-	if fast {
+	if fast && hold {
 		b.Queue(sqlBeginStmt)
-		b.Queue(sqlGenericPlans)
+	}
+	if fast {
 		b.Queue(sqlLock, appendLockID)
 	}
-	if s.beforeCommit == nil {
-		b.Queue(insertSQL, insertArgs...)
-		b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+	insertSQL, insertArgs := insertStatement(st, fast)
+	b.Queue(insertSQL, insertArgs...)
+	if !fast && !hold {
 		b.Queue("COMMIT")
 	}
-	stage := "begin"
-	stale := false
-	readFirst := func(br pgx.BatchResults) error {
-		if fast {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			stage = "set plan cache mode"
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			stage = "take append lock"
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		stage = "insert"
-		tag, err := br.Exec()
-		if err == nil && tag.RowsAffected() != int64(n) {
-			if !fast || tag.RowsAffected() != 0 {
-				return fmt.Errorf("inserted %d rows of %d", tag.RowsAffected(), n)
-			}
-			stale = true
-		}
-		return err
+	br := conn.SendBatch(ctx, b)
+	stage, stale, err := readInsert(br, fast, hold)
+	if err == nil && !fast && !hold {
+		stage = "commit"
+		_, err = br.Exec()
 	}
-	if s.beforeCommit != nil {
-		// Test hook: hold the transaction open with its rows inserted.
-		b.Queue(insertSQL, insertArgs...)
-		br := conn.SendBatch(ctx, b)
-		err := readFirst(br)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := br.Close(); err == nil {
+		// For the implicit transaction the Sync commits: its error is the commit's.
+		stage, err = "commit", cerr
+	}
+	if hold {
 		if err != nil {
 			rollback(conn)
 			return false, &notAppendedError{fmt.Errorf("%s: %w", stage, err)}
@@ -521,39 +503,74 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		if !stale {
 			s.beforeCommit()
 		}
-		return s.notifyAndCommit(ctx, conn, st, stale)
-	}
-	br := conn.SendBatch(ctx, b)
-	if err = readFirst(br); err == nil {
-		stage, err = readNotifyCommit(br)
-	} else {
-		_ = br.Close() // err says what failed first
+		_, err = conn.Exec(ctx, "COMMIT")
+		stage = "commit"
 	}
 	return s.commitOutcome(conn, st, stage, stale, err)
 }
 
-// readNotifyCommit reads the answers to [NOTIFY, COMMIT], the last two
-// statements of br, and closes br; stage names the one that failed.
-func readNotifyCommit(br pgx.BatchResults) (stage string, err error) {
-	stage = "notify"
-	if _, err = br.Exec(); err == nil {
+// insertStatement is the statement that inserts st's new records and
+// notifies followers of the new head, with its arguments; with fast it
+// inserts only if the head is still the one the batch was built on.
+func insertStatement(st *batchState, fast bool) (string, []any) {
+	n := len(st.newRecs)
+	args := append(recordArgs(st.newRecs), st.newRecs[n-1].Position)
+	if !fast {
+		return sqlInsertNotify, args
+	}
+	// The head the batch was built on (st.lastHash has moved on).
+	return sqlInsertIfHeadNotify, append(args, st.newRecs[0].Position-1, st.newRecs[0].PrevHash)
+}
+
+// readInsert reads the answers of writeAndCommit's batch up to its INSERT:
+// stale is true when the fast path's INSERT found another head and wrote
+// nothing; stage names the statement that failed.
+func readInsert(br pgx.BatchResults, fast, hold bool) (stage string, stale bool, err error) {
+	if fast && hold {
+		stage = "begin"
+		if _, err := br.Exec(); err != nil {
+			return stage, false, err
+		}
+	}
+	if fast {
+		stage = "take append lock"
+		if _, err := br.Exec(); err != nil {
+			return stage, false, err
+		}
+	}
+	stage = "insert"
+	tag, err := br.Exec()
+	if err != nil {
+		return stage, false, err
+	}
+	// The statement returns one row (its NOTIFY) when it stored the new
+	// head, which it does with every record of the batch or with none.
+	if tag.RowsAffected() != 1 {
+		if !fast || tag.RowsAffected() != 0 {
+			return stage, false, fmt.Errorf("insert and notify: %d rows", tag.RowsAffected())
+		}
+		return stage, true, nil
+	}
+	return stage, false, nil
+}
+
+// notifyAndCommit sends [NOTIFY, COMMIT] for a transaction whose rows are
+// written (the COPY path's test hook) and returns the outcome.
+func (s *Store) notifyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, stale bool) (bool, error) {
+	head := st.newRecs[len(st.newRecs)-1].Position
+	b := &pgx.Batch{}
+	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	stage := "notify"
+	_, err := br.Exec()
+	if err == nil {
 		stage = "commit"
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	return stage, err
-}
-
-// notifyAndCommit sends [NOTIFY, COMMIT] for a transaction whose rows are
-// written (the test hook's second round trip) and returns the outcome.
-func (s *Store) notifyAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batchState, stale bool) (bool, error) {
-	head := st.newRecs[len(st.newRecs)-1].Position
-	b := &pgx.Batch{}
-	b.Queue(sqlNotifyIfHead, NotifyChannel, strconv.FormatInt(head, 10), head)
-	b.Queue("COMMIT")
-	stage, err := readNotifyCommit(conn.SendBatch(ctx, b))
 	return s.commitOutcome(conn, st, stage, stale, err)
 }
 
