@@ -9,6 +9,7 @@ import (
 	"dealcredit/api"
 	"dealcredit/domain"
 	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
 )
 
 // mixQueries is logQueries whose revenue mix is a fixed USD, EUR and JPY mix
@@ -32,12 +33,13 @@ func (q *mixQueries) RevenueMix(ctx context.Context, quarter string) ([]attribut
 	return out, 0, nil
 }
 
-func (q *mixQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
+func (q *mixQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, runner.ReadState, error) {
+	st, err := q.state(ctx)
 	return []attribution.Statement{
 		{PartnerID: partnerID, Quarter: quarter, Currency: "EUR", CreditedRevenue: 4_000_000, Rebates: 200_000, ScorecardCurrency: "USD"},
 		{PartnerID: partnerID, Quarter: quarter, Currency: "USD", CreditedRevenue: 1_000_000, Rebates: 50_000,
 			QuarterlyTarget: 5_000_000, TargetCurrency: "USD", ScorecardCurrency: "USD"},
-	}, 0, nil
+	}, st, err
 }
 
 type reported struct {

@@ -37,7 +37,7 @@ var responseTypes = map[string]any{
 	"GET /v1/geographies/{geo}/seats 200":       queryResult[leads.GeoSeats]{},
 
 	"POST /v1/deals 201":                      dealCreated{},
-	"GET /v1/deals 200":                       queryResult[[]dealRow]{},
+	"GET /v1/deals 200":                       dealsAnswer{},
 	"GET /v1/deals/{id} 200":                  dealView{},
 	"POST /v1/deals/{id}/approve 200":         commandResult{},
 	"POST /v1/deals/{id}/reject 200":          commandResult{},

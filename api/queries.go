@@ -12,6 +12,7 @@ import (
 	"dealcredit/domain"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/leads"
+	"dealcredit/projections/runner"
 )
 
 // Queries is the read side the API serves from: how far each read model is,
@@ -34,18 +35,23 @@ type ReadModels interface {
 
 // AttributionReader is the attribution read model (attribution.Reader):
 // ledger, statements, revenue mix, registrations and the explanation of a
-// credit. A quarter or partner id left empty means all. Each answer also
-// returns the log position its snapshot reflects; the API reports the
-// position ReadModels gave before the read (the one min_position waited for).
+// credit. A quarter or partner id left empty means all. Statements,
+// Registrations and RepStatements return the read model's state (position, log head, stopped
+// event) read by the same statement as their rows, and the API reports it:
+// one query per request. The other answers return the position their
+// snapshot reflects; the API reports the state ReadModels gave before the
+// read (the one min_position waited for).
 type AttributionReader interface {
-	// Registrations lists the deal registrations matching f.
-	Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error)
+	// Registrations lists the deal registrations matching f, with the read
+	// model's state read by the same statement.
+	Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, runner.ReadState, error)
 	// Ledger passes the ledger lines of quarter and partnerID to fn, in log order.
 	Ledger(ctx context.Context, quarter, partnerID string, fn func(attribution.LedgerLine) error) (int64, error)
 	// WriteLedgerCSV writes the same lines as CSV.
 	WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partnerID string) (int64, error)
-	// Statements returns the statement rows of partnerID in quarter, one per currency.
-	Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error)
+	// Statements returns the statement rows of partnerID in quarter, one per
+	// currency, with the read model's state read by the same statement.
+	Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, runner.ReadState, error)
 	// WriteStatementsCSV writes the same rows as CSV.
 	WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error)
 	// RevenueMix returns direct vs indirect revenue of quarter, one row per currency.
@@ -55,8 +61,9 @@ type AttributionReader interface {
 	Explain(ctx context.Context, oemID, invoiceNumber string, line int) (attribution.Explanation, error)
 
 	// RepStatements returns a field rep's channel credit in quarter, one row
-	// per currency (issue 15 item 4).
-	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error)
+	// per currency (issue 15 item 4), with the read model's state read by
+	// the same statement.
+	RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, runner.ReadState, error)
 	// Exceptions returns one page of the exception queue matching f.
 	Exceptions(ctx context.Context, f attribution.ExceptionFilter) ([]attribution.ExceptionRow, int64, error)
 	// Exception returns the exception with id; an unknown id is a
@@ -147,20 +154,7 @@ func serveQuery[T any](s *server, w http.ResponseWriter, r *http.Request, model 
 		return
 	}
 	if csv != nil && wantsCSV(r) {
-		setStaleness(w, rm)
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+csvName+`"`)
-		cw := &lazyWriter{w: w}
-		if err := csv(r.Context(), cw); err != nil {
-			if !cw.started {
-				w.Header().Del("Content-Disposition")
-				s.fail(w, r, err)
-				return
-			}
-			// Headers are gone: abort the stream so the client sees a broken body, not a short file.
-			s.Logger.ErrorContext(r.Context(), "api: csv stream failed", "path", r.URL.Path, "err", err)
-			panic(http.ErrAbortHandler)
-		}
+		s.serveCSV(w, r, rm, csv, csvName)
 		return
 	}
 	v, err := q(r.Context())
@@ -168,8 +162,60 @@ func serveQuery[T any](s *server, w http.ResponseWriter, r *http.Request, model 
 		s.fail(w, r, err)
 		return
 	}
+	writeQueryResult(w, rm, v)
+}
+
+// writeQueryResult writes v as a query's answer: the read model's
+// staleness as headers and around the data.
+func writeQueryResult[T any](w http.ResponseWriter, rm ReadModel, v T) {
 	setStaleness(w, rm)
 	writeJSON(w, http.StatusOK, queryResult[T]{Position: rm.Position, Head: rm.Head, Stopped: rm.Stopped, Data: v})
+}
+
+// readFresh runs read, one statement that answers the rows and the read
+// model's state together (one round trip), and returns the rows and that
+// state. When the state is below the requested min_position it waits as
+// readModel does (bounded; a stopped read model answers at once) and reads
+// again: the answer reflects at least min_position, and the position it
+// reports is the one its rows reflect.
+func readFresh[T any](s *server, r *http.Request, model string, read func(context.Context) (T, runner.ReadState, error)) (T, ReadModel, error) {
+	var zero T
+	if s.Queries == nil {
+		return zero, ReadModel{}, errorf(CodeUnavailable, "", "the read models are not available in this process")
+	}
+	min, err := minPosition(r)
+	if err != nil {
+		return zero, ReadModel{}, err
+	}
+	v, st, err := read(r.Context())
+	if err != nil || st.Position >= min {
+		return v, ReadModelOf(model, st), err
+	}
+	if _, err := s.readModelAt(r.Context(), model, min); err != nil {
+		return zero, ReadModel{}, err
+	}
+	v, st, err = read(r.Context())
+	return v, ReadModelOf(model, st), err
+}
+
+// serveCSV writes csv's output as the answer, with the read model's
+// staleness rm; an error before the first byte is a problem answer, after
+// it the stream is aborted.
+func (s *server) serveCSV(w http.ResponseWriter, r *http.Request, rm ReadModel, csv func(context.Context, io.Writer) error, csvName string) {
+	setStaleness(w, rm)
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+csvName+`"`)
+	cw := &lazyWriter{w: w}
+	if err := csv(r.Context(), cw); err != nil {
+		if !cw.started {
+			w.Header().Del("Content-Disposition")
+			s.fail(w, r, err)
+			return
+		}
+		// Headers are gone: abort the stream so the client sees a broken body, not a short file.
+		s.Logger.ErrorContext(r.Context(), "api: csv stream failed", "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // lazyWriter defers the status line until the first byte, so an error
@@ -235,25 +281,40 @@ func (s *server) statement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		serveQuery(s, w, r, ModelAttribution,
-			func(ctx context.Context) ([]attribution.Statement, error) {
-				ss, _, err := s.Queries.Statements(ctx, pid, q.String())
-				if err == nil && len(ss) == 0 {
-					// Only an enrolled partner has statement rows: the log is
-					// asked only when there are none.
-					err = s.partnerExists(ctx, pid)
-				}
-				return ss, err
-			},
-			func(ctx context.Context, out io.Writer) error {
-				if err := s.partnerExists(ctx, pid); err != nil {
-					return err
-				}
-				_, err := s.Queries.WriteStatementsCSV(ctx, out, pid, q.String())
-				return err
-			},
-			"statement-"+pid+"-"+q.String()+".csv")
+		if wantsCSV(r) {
+			s.statementCSV(w, r, pid, q)
+			return
+		}
+		ss, rm, err := readFresh(s, r, ModelAttribution, func(ctx context.Context) ([]attribution.Statement, runner.ReadState, error) {
+			return s.Queries.Statements(ctx, pid, q.String())
+		})
+		if err == nil && len(ss) == 0 {
+			// Only an enrolled partner has statement rows: the log is asked
+			// only when there are none.
+			err = s.partnerExists(r.Context(), pid)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeRows(w, rm, ss, appendStatement, "")
 	}
+}
+
+// statementCSV serves a statement as CSV.
+func (s *server) statementCSV(w http.ResponseWriter, r *http.Request, pid string, q domain.Quarter) {
+	rm, err := s.readModel(r, ModelAttribution)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.serveCSV(w, r, rm, func(ctx context.Context, out io.Writer) error {
+		if err := s.partnerExists(ctx, pid); err != nil {
+			return err
+		}
+		_, err := s.Queries.WriteStatementsCSV(ctx, out, pid, q.String())
+		return err
+	}, "statement-"+pid+"-"+q.String()+".csv")
 }
 
 // partnerExists answers 404 for a partner that was never enrolled (its
@@ -336,14 +397,28 @@ func (s *server) seats() http.HandlerFunc {
 	}
 }
 
-// dealRow is a registration as GET /v1/deals serves it. For a partner the
-// conflicting deals are redacted: Conflicts is empty and Conflict says that
-// another partner holds the customer (never which).
+// dealRow is a registration as GET /v1/deals serves it (written by
+// appendDealRow). For a partner the conflicting deals are redacted:
+// Conflicts is empty and Conflict says that another partner holds the
+// customer (never which).
 type dealRow struct {
 	attribution.Registration
 	Conflict string `json:"conflict,omitempty"`
 }
 
+// dealsAnswer is GET /v1/deals's answer (written by writeRows): a query's
+// answer and, when a limit was given and more deals follow, the after of
+// the next page.
+type dealsAnswer struct {
+	queryResult[[]dealRow]
+	NextAfter string `json:"next_after,omitempty"`
+}
+
+// maxDealsLimit bounds the limit of GET /v1/deals.
+const maxDealsLimit = 1000
+
+// listDeals serves GET /v1/deals: every matching deal by deal id, or, with
+// limit (and after, the previous page's next_after), one page of them.
 func (s *server) listDeals() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		pid, err := partnerScope(r)
@@ -351,30 +426,28 @@ func (s *server) listDeals() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		status := r.URL.Query().Get("status")
+		limit, err := queryInt(r, "limit", 0, 1, maxDealsLimit)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		f := attribution.RegistrationFilter{PartnerID: pid, Status: r.URL.Query().Get("status"), After: r.URL.Query().Get("after")}
+		if limit > 0 {
+			f.Limit = int(limit) + 1 // one more says whether a next page follows
+		}
+		regs, rm, err := readFresh(s, r, ModelAttribution, func(ctx context.Context) ([]attribution.Registration, runner.ReadState, error) {
+			return s.Queries.Registrations(ctx, f)
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var next string
+		if limit > 0 && len(regs) > int(limit) {
+			regs = regs[:limit]
+			next = regs[limit-1].DealID
+		}
 		partner := principalFrom(r.Context()).Role == RolePartner
-		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) ([]dealRow, error) {
-			regs, _, err := s.Queries.Registrations(ctx, attribution.RegistrationFilter{PartnerID: pid, Status: status})
-			if err != nil {
-				return nil, err
-			}
-			out := make([]dealRow, len(regs))
-			for i, g := range regs {
-				out[i] = dealRow{Registration: g}
-				if partner {
-					out[i].redactConflicts()
-				}
-			}
-			return out, nil
-		}, nil, "")
+		writeRows(w, rm, regs, func(b []byte, g *attribution.Registration) []byte { return appendDealRow(b, g, partner) }, next)
 	}
-}
-
-// redactConflicts readies the row for a partner's eyes: the other
-// partners' deal ids are gone, the status "conflict" stays, with a notice.
-func (d *dealRow) redactConflicts() {
-	if len(d.Conflicts) > 0 {
-		d.Conflict = conflictNotice
-	}
-	d.Conflicts = []string{}
 }

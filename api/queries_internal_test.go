@@ -58,19 +58,11 @@ func TestDealRowRedaction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := attribution.Registration{DealID: "d-1", PartnerID: "var-b", Status: "conflict", Segments: []string{"support"}, Conflicts: tt.conflicts}
-			plain, err := json.Marshal(dealRow{Registration: g})
-			if err != nil {
-				t.Fatal(err)
-			}
+			plain := appendDealRow(nil, &g, false)
 			if want, _ := json.Marshal(g); string(plain) != string(want) {
 				t.Errorf("unredacted row\n got %s\nwant %s", plain, want)
 			}
-			row := dealRow{Registration: g}
-			row.redactConflicts()
-			b, err := json.Marshal(row)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := appendDealRow(nil, &g, true)
 			var got map[string]any
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"dealcredit/eventstore"
 	"dealcredit/projections/attribution"
 	"dealcredit/projections/leads"
+	"dealcredit/projections/runner"
 )
 
 // logQueries is a read side that is always caught up with the log (its
@@ -22,14 +23,39 @@ import (
 type logQueries struct {
 	store eventstore.Reader
 	lag   int64 // reported position = head - lag
+	// model, when set, replaces ReadModel as the source of the state the
+	// one-statement reads (Registrations, Statements) answer with.
+	model func(ctx context.Context, name string) (api.ReadModel, error)
 }
 
 func (q *logQueries) ReadModel(ctx context.Context, name string) (api.ReadModel, error) {
 	h, err := q.store.Head(ctx)
 	return api.ReadModel{Name: name, Position: h - q.lag, Head: h}, err
 }
-func (q *logQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error) {
-	return []attribution.Registration{{PartnerID: f.PartnerID, Status: f.Status, Segments: []string{}, Conflicts: []string{}}}, 0, nil
+
+// state is the attribution read model's state as a one-statement read
+// answers it: the one ReadModel (or model) gives.
+func (q *logQueries) state(ctx context.Context) (runner.ReadState, error) {
+	model := q.ReadModel
+	if q.model != nil {
+		model = q.model
+	}
+	rm, err := model(ctx, api.ModelAttribution)
+	st := runner.ReadState{Checkpoint: runner.Checkpoint{Name: rm.Name, Position: rm.Position, Status: "running"}, Head: rm.Head}
+	if rm.Stopped != nil {
+		st.Status, st.FailedPosition, st.FailedEventID, st.FailedType, st.Error = runner.StateFailed, rm.Stopped.Position, rm.Stopped.EventID, rm.Stopped.Type, rm.Stopped.Reason
+	}
+	return st, err
+}
+
+// Registrations answers one row named after the filter, or none after the
+// deal id "~" (the end of a list).
+func (q *logQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, runner.ReadState, error) {
+	st, err := q.state(ctx)
+	if f.After == "~" {
+		return []attribution.Registration{}, st, err
+	}
+	return []attribution.Registration{{PartnerID: f.PartnerID, Status: f.Status, Segments: []string{}, Conflicts: []string{}}}, st, err
 }
 func (q *logQueries) Ledger(ctx context.Context, quarter, partnerID string, fn func(attribution.LedgerLine) error) (int64, error) {
 	return 0, fn(attribution.LedgerLine{Quarter: quarter, PartnerID: partnerID, EventIDs: []string{}})
@@ -41,12 +67,16 @@ func (q *logQueries) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, p
 
 // Statements answers a row for a partner whose stream has events and none
 // for any other, as the read model (only an enrolled partner has rows).
-func (q *logQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, int64, error) {
+func (q *logQueries) Statements(ctx context.Context, partnerID, quarter string) ([]attribution.Statement, runner.ReadState, error) {
+	st, err := q.state(ctx)
+	if err != nil {
+		return nil, st, err
+	}
 	recs, err := q.store.ReadStream(ctx, domain.PartnerStream(partnerID), 0)
 	if err != nil || len(recs) == 0 {
-		return []attribution.Statement{}, 0, err
+		return []attribution.Statement{}, st, err
 	}
-	return []attribution.Statement{{PartnerID: partnerID, Quarter: quarter, Segments: []string{}, Unmet: []string{}}}, 0, nil
+	return []attribution.Statement{{PartnerID: partnerID, Quarter: quarter, Segments: []string{}, Unmet: []string{}}}, st, nil
 }
 func (q *logQueries) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error) {
 	_, err := fmt.Fprintf(w, "partner_id\n%s\n", partnerID)
@@ -82,8 +112,9 @@ func (q *logQueries) Partners(ctx context.Context) ([]leads.Partner, error) {
 	return []leads.Partner{}, nil
 }
 
-func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, int64, error) {
-	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, 0, nil
+func (q *logQueries) RepStatements(ctx context.Context, repID, quarter string) ([]attribution.RepStatement, runner.ReadState, error) {
+	st, err := q.state(ctx)
+	return []attribution.RepStatement{{RepID: repID, Quarter: quarter}}, st, err
 }
 
 func (q *logQueries) Seats(ctx context.Context, geo string) (leads.GeoSeats, error) {

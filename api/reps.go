@@ -7,6 +7,7 @@ import (
 	"dealcredit/app"
 	"dealcredit/domain"
 	"dealcredit/projections/attribution"
+	"dealcredit/projections/runner"
 )
 
 // repRequest is the body of PUT /v1/reps/{id}.
@@ -51,16 +52,27 @@ func (s *server) repStatement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		serveQuery(s, w, r, ModelAttribution, func(ctx context.Context) ([]attribution.RepStatement, error) {
-			rep, err := app.Load(ctx, s.app, domain.FieldRepStream(id), domain.FieldRep{}, domain.EvolveFieldRep)
-			if err == nil && rep.RepID == "" {
-				err = &domain.Error{Code: domain.NotFound, Field: "id", Rule: "fieldrep.exists", Message: "field rep " + id + " not found"}
-			}
-			if err != nil {
-				return nil, err
-			}
-			ss, _, err := s.Queries.RepStatements(ctx, id, q.String())
-			return ss, err
-		}, nil, "")
+		ss, rm, err := readFresh(s, r, ModelAttribution, func(ctx context.Context) ([]attribution.RepStatement, runner.ReadState, error) {
+			return s.Queries.RepStatements(ctx, id, q.String())
+		})
+		if err == nil && len(ss) == 0 {
+			// Only an assigned rep is credited: the log is asked only when
+			// there are no rows.
+			err = s.repExists(r.Context(), id)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeQueryResult(w, rm, ss)
 	}
+}
+
+// repExists answers 404 for a field rep that was never assigned.
+func (s *server) repExists(ctx context.Context, id string) error {
+	rep, err := app.Load(ctx, s.app, domain.FieldRepStream(id), domain.FieldRep{}, domain.EvolveFieldRep)
+	if err == nil && rep.RepID == "" {
+		err = &domain.Error{Code: domain.NotFound, Field: "id", Rule: "fieldrep.exists", Message: "field rep " + id + " not found"}
+	}
+	return err
 }

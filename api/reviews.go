@@ -93,11 +93,11 @@ func (s *server) reviewFacts(ctx context.Context, q domain.Quarter) (app.RunRevi
 	if err != nil {
 		return app.RunReview{}, err
 	}
-	stmts, pos, err := s.Queries.Statements(ctx, "", q.String())
+	stmts, st, err := s.Queries.Statements(ctx, "", q.String())
 	if err != nil {
 		return app.RunReview{}, err
 	}
-	cmd := app.RunReview{Quarter: q, CreditsPosition: pos, Credited: map[string][]domain.Money{}}
+	cmd := app.RunReview{Quarter: q, CreditsPosition: st.Position, Credited: map[string][]domain.Money{}}
 	for _, p := range partners {
 		cmd.Partners = append(cmd.Partners, p.ID)
 	}

@@ -15,7 +15,7 @@ type regQueries struct {
 	reader *attribution.Reader
 }
 
-func (q *regQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, int64, error) {
+func (q *regQueries) Registrations(ctx context.Context, f attribution.RegistrationFilter) ([]attribution.Registration, runner.ReadState, error) {
 	return q.reader.Registrations(ctx, f)
 }
 

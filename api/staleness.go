@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"dealcredit/projections/runner"
 )
 
 // Read models the queries are served from (the projections' names).
@@ -40,6 +42,15 @@ type StoppedAt struct {
 	EventID  string `json:"event_id,omitempty"`
 	Type     string `json:"type"`
 	Reason   string `json:"reason"`
+}
+
+// ReadModelOf is the state st of the read model name as the API reports it.
+func ReadModelOf(name string, st runner.ReadState) ReadModel {
+	rm := ReadModel{Name: name, Position: st.Position, Head: max(st.Head, st.Position)}
+	if st.Status == runner.StateFailed {
+		rm.Stopped = &StoppedAt{Position: st.FailedPosition, EventID: st.FailedEventID, Type: st.FailedType, Reason: st.Error}
+	}
+	return rm
 }
 
 // readModel waits (bounded by WaitTimeout) until the read model name

@@ -29,6 +29,7 @@ func (q *stoppedQueries) ReadModel(ctx context.Context, name string) (api.ReadMo
 // the other read model still serves min_position reads.
 func TestStoppedReadModel(t *testing.T) {
 	q := &stoppedQueries{}
+	q.model = q.ReadModel // the one-statement reads answer the stopped state too
 	a := mustAPI(t, func(d *api.Deps) {
 		q.store = d.Store
 		d.Queries = q

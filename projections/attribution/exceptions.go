@@ -48,69 +48,78 @@ type ExceptionFilter struct {
 	Limit                                       int
 }
 
-const exceptionSelect = `SELECT exception_id, oem_id, invoice_number, line, revision, credit_memo, customer, customer_key, segment,
-	invoice_date, quarter, amount_minor, currency, status, tried, claimed_by, partner_id, reason, decided_by, event_ids FROM `
+// exceptionColumns lists the exceptions' columns in scanException's order.
+const exceptionColumns = `exception_id, oem_id, invoice_number, line, revision, credit_memo, customer, customer_key, segment,
+	invoice_date, quarter, amount_minor, currency, status, tried, claimed_by, partner_id, reason, decided_by, event_ids`
 
-func scanException(row pgx.Row) (ExceptionRow, error) {
+// scanException scans a row of exceptionColumns, after the position column
+// into pos when pos is not nil.
+func scanException(pos *int64, row pgx.Row) (ExceptionRow, error) {
 	var e ExceptionRow
-	err := row.Scan(&e.ExceptionID, &e.OEMID, &e.InvoiceNumber, &e.Line, &e.Revision, &e.CreditMemo, &e.Customer, &e.CustomerKey,
+	dest := []any{&e.ExceptionID, &e.OEMID, &e.InvoiceNumber, &e.Line, &e.Revision, &e.CreditMemo, &e.Customer, &e.CustomerKey,
 		&e.Segment, &e.InvoiceDate, &e.Quarter, &e.AmountMinor, &e.Currency, &e.Status, &e.Tried, &e.ClaimedBy, &e.PartnerID,
-		&e.Reason, &e.DecidedBy, &e.EventIDs)
-	return e, err
+		&e.Reason, &e.DecidedBy, &e.EventIDs}
+	if pos != nil {
+		dest = append([]any{pos}, dest...)
+	}
+	return e, row.Scan(dest...)
 }
 
 // Exceptions returns one page of the exceptions matching f, ordered by OEM,
-// invoice number and line, and the position it reflects.
+// invoice number and line, and the position it reflects. One statement
+// (the checkpoint's position a column of it): an After the caller may not
+// see matches no row there, and only an empty page asks checkAfter whether
+// After was the cause.
 func (r *Reader) Exceptions(ctx context.Context, f ExceptionFilter) ([]ExceptionRow, int64, error) {
 	out := []ExceptionRow{}
 	limit := f.Limit
 	if limit < 1 || limit > 1000 {
 		limit = 100
 	}
-	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		if err := r.checkAfter(ctx, tx, f); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, exceptionSelect+r.table("exceptions")+` e
+	pos, err := r.each(ctx, "exceptions", `SELECT `+r.posColumn()+`, `+exceptionColumns+` FROM `+r.table("exceptions")+` e
 			WHERE ($1 = '' OR status = $1) AND ($2 = '' OR oem_id = $2) AND ($3 = '' OR quarter = $3)
 			AND ($4 = '' OR partner_id = $4) AND ($5 = '' OR strpos(lower(customer), lower($5)) > 0)
 			AND ($6 = '' OR partner_id = $6 OR (status = 'open' AND NOT credit_memo AND customer_key IN
 				(SELECT customer_key FROM `+r.table("registrations")+` WHERE partner_id = $6)))
 			AND ($7 = '' OR (oem_id, invoice_number, line) > (SELECT oem_id, invoice_number, line FROM `+r.table("exceptions")+`
-				WHERE exception_id = $7))
+				WHERE exception_id = $7 AND `+r.visibleTo("$6")+`))
 			ORDER BY oem_id, invoice_number, line LIMIT $8`,
-			f.Status, f.OEMID, f.Quarter, f.PartnerID, f.Customer, f.VisibleTo, f.After, limit)
-		if err != nil {
-			return fmt.Errorf("attribution: exceptions: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanException(rows)
+		[]any{f.Status, f.OEMID, f.Quarter, f.PartnerID, f.Customer, f.VisibleTo, f.After, limit},
+		func(pos *int64, rows pgx.Rows) error {
+			e, err := scanException(pos, rows)
 			if err != nil {
-				return fmt.Errorf("attribution: exceptions: %w", err)
+				return err
 			}
 			if f.VisibleTo != "" {
 				e.Tried, e.EventIDs, e.Reason, e.DecidedBy = []string{}, []string{}, "", ""
 			}
 			out = append(out, e)
-		}
-		return rows.Err()
-	})
+			return nil
+		})
+	if err == nil && len(out) == 0 {
+		err = r.checkAfter(ctx, f)
+	}
 	return out, pos, err
 }
 
-// checkAfter refuses an After that names no exception the caller may see (a
-// partner: one that went to it, or one of a customer it registered, whatever
-// its status now), so that a wrong cursor is an error naming the parameter
+// visibleTo is the SQL condition "the exception row may be seen by the
+// partner $n" ($n empty: by anyone): one that went to it, or one of a
+// customer it registered, whatever its status now.
+func (r *Reader) visibleTo(n string) string {
+	return `(` + n + ` = '' OR partner_id = ` + n + ` OR (NOT credit_memo AND customer_key IN
+		(SELECT customer_key FROM ` + r.table("registrations") + ` WHERE partner_id = ` + n + `)))`
+}
+
+// checkAfter refuses an After that names no exception the caller may see
+// (visibleTo), so that a wrong cursor is an error naming the parameter
 // rather than an empty page.
-func (r *Reader) checkAfter(ctx context.Context, tx pgx.Tx, f ExceptionFilter) error {
+func (r *Reader) checkAfter(ctx context.Context, f ExceptionFilter) error {
 	if f.After == "" {
 		return nil
 	}
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+r.table("exceptions")+` WHERE exception_id = $1
-		AND ($2 = '' OR partner_id = $2 OR (NOT credit_memo AND customer_key IN
-			(SELECT customer_key FROM `+r.table("registrations")+` WHERE partner_id = $2))))`, f.After, f.VisibleTo).Scan(&ok)
+	err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+r.table("exceptions")+` WHERE exception_id = $1
+		AND `+r.visibleTo("$2")+`)`, f.After, f.VisibleTo).Scan(&ok)
 	switch {
 	case err != nil:
 		return fmt.Errorf("attribution: exceptions after %s: %w", f.After, err)
@@ -123,17 +132,12 @@ func (r *Reader) checkAfter(ctx context.Context, tx pgx.Tx, f ExceptionFilter) e
 // Exception returns the exception with id; an unknown id is a *domain.Error
 // with code NotFound.
 func (r *Reader) Exception(ctx context.Context, id string) (ExceptionRow, error) {
-	var e ExceptionRow
-	_, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		var err error
-		e, err = scanException(tx.QueryRow(ctx, exceptionSelect+r.table("exceptions")+` WHERE exception_id = $1`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
-		}
-		if err != nil {
-			return fmt.Errorf("attribution: exception %s: %w", id, err)
-		}
-		return nil
-	})
-	return e, err
+	e, err := scanException(nil, r.pool.QueryRow(ctx, `SELECT `+exceptionColumns+` FROM `+r.table("exceptions")+` WHERE exception_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, domain.Errorf(domain.NotFound, "id", "", "exception %s not found", id)
+	}
+	if err != nil {
+		return e, fmt.Errorf("attribution: exception %s: %w", id, err)
+	}
+	return e, nil
 }

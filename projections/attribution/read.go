@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -176,9 +177,13 @@ type CommitmentFlag struct {
 }
 
 // RegistrationFilter selects registrations; empty fields match everything.
+// After and Limit page them by deal id: only deals after After, at most
+// Limit of them (0: all).
 type RegistrationFilter struct {
 	PartnerID string
 	Status    string
+	After     string
+	Limit     int
 }
 
 // snapshot runs fn in a repeatable-read, read-only transaction and returns
@@ -274,6 +279,18 @@ func filter(conds ...cond) (string, []any) {
 	return where.String(), args
 }
 
+// and adds "column op $n" (n: value's argument) to the WHERE clause of
+// filter.
+func and(where string, args []any, columnOp string, value any) (string, []any) {
+	args = append(args, value)
+	if where == "" {
+		where = " WHERE "
+	} else {
+		where += " AND "
+	}
+	return where + columnOp + " $" + strconv.Itoa(len(args)), args
+}
+
 // Ledger streams the ledger lines of quarter (all when empty) and partner
 // (all when empty) to fn, in log order, from one statement (one snapshot,
 // streamed as it arrives).
@@ -297,28 +314,68 @@ const statementColumns = `partner_id, quarter, currency, credited_revenue, rebat
 
 // Statements returns the partner's statements for quarter (all partners
 // when partnerID is empty, all quarters when quarter is empty), one per
-// currency, sorted by partner, quarter and currency; none is an empty slice.
-func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, int64, error) {
+// currency, sorted by partner, quarter and currency (none is an empty
+// slice), and the read model's state, read by the same statement.
+func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, runner.ReadState, error) {
 	out := []Statement{}
 	where, args := filter(cond{"partner_id", partnerID}, cond{"quarter", quarter})
-	pos, err := r.each(ctx, "statements", `SELECT `+r.posColumn()+`, `+statementColumns+` FROM `+r.table("statements")+where+
-		` ORDER BY partner_id, quarter, currency`, args, func(pos *int64, rows pgx.Rows) error {
-		var s Statement
-		var approved bool
-		if err := rows.Scan(pos, &s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
+	var s Statement
+	var approved bool
+	st, err := r.withState(ctx, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
+		`s.partner_id, s.quarter, s.currency`, args,
+		[]any{&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
 			&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
-			&approved, &s.ApprovedRebates, &s.Paid, &s.OutsideCommitment); err != nil {
-			return err
+			&approved, &s.ApprovedRebates, &s.Paid, &s.OutsideCommitment},
+		func() error {
+			s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
+			if approved {
+				s.Status = "approved"
+			}
+			out = append(out, s)
+			s = Statement{} // the slices scanned next must not alias this row's
+			return nil
+		})
+	return out, st, err
+}
+
+// withState runs one statement: the read model's state
+// (runner.ReadStateFrom) LEFT JOINed to the rows of query (a SELECT whose
+// first column is never NULL), ordered by order (columns of the rows as
+// s.column). For every row it scans the row's columns into dest (after the
+// state's) and calls each; with no rows, the state alone. One round trip,
+// one snapshot, the state even when there are no rows.
+func (r *Reader) withState(ctx context.Context, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
+	var st runner.ReadState
+	rows, err := r.pool.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
+		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args...)
+	if err != nil {
+		return st, fmt.Errorf("attribution: %s: %w", what, err)
+	}
+	defer rows.Close()
+	head := st.ReadStateDest(Name)
+	all := append(head, dest...)
+	stateOnly := append(head[:runner.ReadStateColumns:runner.ReadStateColumns], make([]any, len(dest))...)
+	n := 0
+	for rows.Next() {
+		n++
+		if rows.RawValues()[runner.ReadStateColumns] == nil { // no row joined: the state alone
+			err = rows.Scan(stateOnly...)
+		} else if err = rows.Scan(all...); err == nil {
+			err = each()
 		}
-		s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
-		if approved {
-			s.Status = "approved"
+		if err != nil {
+			return st, fmt.Errorf("attribution: %s: %w", what, err)
 		}
-		out = append(out, s)
-		return nil
-	})
-	return out, pos, err
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("attribution: %s: %w", what, err)
+	}
+	if n == 0 {
+		return st, runner.NoCheckpoint(Name)
+	}
+	st.Finish()
+	return st, nil
 }
 
 // RevenueMix returns quarter's mix (all quarters when empty), one per
@@ -346,27 +403,36 @@ const registrationColumns = `deal_id, partner_id, customer, customer_key, geogra
 	currency, oem_id, status, registered_on, approved_on, expires_on, extensions, conflicts, overridden, reason,
 	policy_version, size_band, outside_commitment`
 
-// Registrations returns the registrations matching f, sorted by deal id;
-// none is an empty slice.
-func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, int64, error) {
-	out := []Registration{}
+// Registrations returns the registrations matching f, sorted by deal id
+// (none is an empty slice), and the read model's state, read by the same
+// statement.
+func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Registration, runner.ReadState, error) {
+	out := make([]Registration, 0, cmp.Or(min(f.Limit, 1000), 64))
 	where, args := filter(cond{"partner_id", f.PartnerID}, cond{"status", f.Status})
-	pos, err := r.each(ctx, "registrations", `SELECT `+r.posColumn()+`, `+registrationColumns+` FROM `+r.table("registrations")+
-		where+` ORDER BY deal_id`, args, func(pos *int64, rows pgx.Rows) error {
-		var g Registration
-		var outside []string
-		if err := rows.Scan(pos, &g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
+	if f.After != "" {
+		where, args = and(where, args, "deal_id >", f.After)
+	}
+	page := "" // the outer query orders the rows; a page is the first Limit by deal id
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		page = ` ORDER BY deal_id LIMIT $` + strconv.Itoa(len(args))
+	}
+	var g Registration
+	var outside []string
+	st, err := r.withState(ctx, "registrations", `SELECT `+registrationColumns+` FROM `+r.table("registrations")+where+page,
+		`s.deal_id`, args,
+		[]any{&g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
 			&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
-			&g.Overridden, &g.Reason, &g.PolicyVersion, &g.SizeBand, &outside); err != nil {
-			return err
-		}
-		if len(outside) > 0 {
-			g.OutsideCommitment = &CommitmentFlag{Rule: domain.RuleOutsideCommitment, Segments: outside}
-		}
-		out = append(out, g)
-		return nil
-	})
-	return out, pos, err
+			&g.Overridden, &g.Reason, &g.PolicyVersion, &g.SizeBand, &outside},
+		func() error {
+			if len(outside) > 0 {
+				g.OutsideCommitment = &CommitmentFlag{Rule: domain.RuleOutsideCommitment, Segments: outside}
+			}
+			out = append(out, g)
+			g, outside = Registration{}, nil
+			return nil
+		})
+	return out, st, err
 }
 
 // WaitForPosition blocks until the live tables reflect at least pos (for
@@ -430,10 +496,11 @@ var StatementsCSVHeader = []string{"partner_id", "quarter", "currency", "credite
 // WriteStatementsCSV writes the statements of partnerID and quarter (empty =
 // all) as CSV, with StatementsCSVHeader.
 func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID, quarter string) (int64, error) {
-	ss, pos, err := r.Statements(ctx, partnerID, quarter)
+	ss, st, err := r.Statements(ctx, partnerID, quarter)
 	if err != nil {
 		return 0, err
 	}
+	pos := st.Position
 	cw := csv.NewWriter(w)
 	_ = cw.Write(StatementsCSVHeader)
 	for _, s := range ss {

@@ -2,9 +2,8 @@ package attribution
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"dealcredit/projections/runner"
 )
 
 // RepStatement is a field rep's channel credit in one quarter and currency
@@ -24,26 +23,19 @@ type RepStatement struct {
 }
 
 // RepStatements returns rep's field_rep credits booked in quarter, one row
-// per currency, sorted by currency.
-func (r *Reader) RepStatements(ctx context.Context, repID, quarter string) ([]RepStatement, int64, error) {
+// per currency, sorted by currency, and the read model's state, read by the
+// same statement.
+func (r *Reader) RepStatements(ctx context.Context, repID, quarter string) ([]RepStatement, runner.ReadState, error) {
 	out := []RepStatement{}
-	pos, err := r.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT currency, coalesce(sum(amount_minor), 0)::bigint,
-			coalesce(sum(amount_minor) FILTER (WHERE adjustment), 0)::bigint, count(*), count(DISTINCT registration_id)
-			FROM `+r.table("ledger")+` WHERE kind = 'field_rep' AND partner_id = $1 AND quarter = $2
-			GROUP BY currency ORDER BY currency`, repID, quarter)
-		if err != nil {
-			return fmt.Errorf("attribution: rep statements: %w", err)
-		}
-		s := RepStatement{RepID: repID, Quarter: quarter}
-		_, err = pgx.ForEachRow(rows, []any{&s.Currency, &s.CreditMinor, &s.AdjustmentMinor, &s.Lines, &s.Deals}, func() error {
+	s := RepStatement{RepID: repID, Quarter: quarter}
+	st, err := r.withState(ctx, "rep statements", `SELECT currency, coalesce(sum(amount_minor), 0)::bigint AS credit,
+			coalesce(sum(amount_minor) FILTER (WHERE adjustment), 0)::bigint AS adjustment, count(*) AS lines,
+			count(DISTINCT registration_id) AS deals
+		FROM `+r.table("ledger")+` WHERE kind = 'field_rep' AND partner_id = $1 AND quarter = $2 GROUP BY currency`,
+		`s.currency`, []any{repID, quarter}, []any{&s.Currency, &s.CreditMinor, &s.AdjustmentMinor, &s.Lines, &s.Deals},
+		func() error {
 			out = append(out, s)
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("attribution: rep statements: %w", err)
-		}
-		return nil
-	})
-	return out, pos, err
+	return out, st, err
 }

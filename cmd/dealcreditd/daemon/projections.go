@@ -102,9 +102,5 @@ func (q *queries) ReadModel(ctx context.Context, name string) (api.ReadModel, er
 	if err := q.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return api.ReadModel{}, fmt.Errorf("read model %s: %w", name, err)
 	}
-	rm := api.ReadModel{Name: name, Position: cp.Position, Head: max(head, cp.Position)}
-	if cp.Status == runner.StateFailed {
-		rm.Stopped = &api.StoppedAt{Position: cp.FailedPosition, EventID: cp.FailedEventID, Type: cp.FailedType, Reason: cp.Error}
-	}
-	return rm, nil
+	return api.ReadModelOf(name, runner.ReadState{Checkpoint: cp, Head: head}), nil
 }
