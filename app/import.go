@@ -281,18 +281,71 @@ func (st *stage) events(stream string) ([]domain.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", stream, err)
 		}
-		var v int64
-		for _, rec := range recs {
-			e, err := domain.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return nil, fmt.Errorf("decode %s at position %d: %w", rec.Type, rec.Position, Internal(err))
-			}
-			base = append(base, e)
-			v = rec.StreamVersion
+		if base, err = st.keep(stream, recs); err != nil {
+			return nil, err
 		}
-		st.base[stream], st.t.versions[stream] = base, v
 	}
 	return append(base[:len(base):len(base)], st.pending[stream]...), nil
+}
+
+// keep decodes stream's records as read from the log and remembers them
+// and the version they end at (0: no stream), which the append then expects.
+func (st *stage) keep(stream string, recs []eventstore.Record) ([]domain.Event, error) {
+	var base []domain.Event
+	var v int64
+	for _, rec := range recs {
+		e, err := domain.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s at position %d: %w", rec.Type, rec.Position, Internal(err))
+		}
+		base = append(base, e)
+		v = rec.StreamVersion
+	}
+	st.base[stream], st.t.versions[stream] = base, v
+	return base, nil
+}
+
+// prefetch reads the streams set's rows will certainly read (their
+// partners', deals' and invoices'), many per query when the store can, so
+// that deciding a large import does not take a round trip per row. Streams
+// a row reads besides these are read when it needs them.
+func (st *stage) prefetch(set ImportSet) error {
+	sr, ok := st.t.store.(eventstore.StreamsReader)
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	var streams []string
+	add := func(stream string) {
+		if _, read := st.base[stream]; !read && !seen[stream] {
+			seen[stream] = true
+			streams = append(streams, stream)
+		}
+	}
+	for _, p := range set.Partners {
+		add(domain.PartnerStream(p.ID))
+	}
+	for _, r := range set.Registrations {
+		add(domain.PartnerStream(r.Register.PartnerID))
+		add(domain.DealStream(r.Register.DealID))
+	}
+	for _, e := range set.Engagements {
+		add(domain.DealStream(e.DealID))
+	}
+	for _, r := range set.Invoices {
+		add(domain.PartnerStream(r.Invoice.OEMID))
+		add(domain.InvoiceStream(r.Invoice.OEMID, r.Invoice.InvoiceNumber))
+	}
+	byStream, err := sr.ReadStreams(st.t.ctx, streams)
+	if err != nil {
+		return fmt.Errorf("import: read the streams its rows name: %w", err)
+	}
+	for _, stream := range streams {
+		if _, err := st.keep(stream, byStream[stream]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fold folds stream's events (log and staged) with evolve.
@@ -327,6 +380,9 @@ func (st *stage) addID(row Row, at time.Time, id uuid.UUID, e domain.Event) {
 // engagements and invoices, and returns the number of rows skipped as
 // already recorded, or an *ImportError listing the refused rows.
 func (st *stage) decide(md Meta, set ImportSet) (int, error) {
+	if err := st.prefetch(set); err != nil {
+		return 0, err
+	}
 	refused := &ImportError{}
 	skipped := 0
 	steps := []func(Meta, ImportSet, *ImportError) (int, error){st.partners, st.registrations, st.engagements, st.invoices}

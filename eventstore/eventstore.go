@@ -198,6 +198,14 @@ type Reader interface {
 	Head(ctx context.Context) (int64, error)
 }
 
+// StreamsReader reads many whole streams in one call (a store may offer it
+// besides Reader, for callers that know up front which streams they need).
+type StreamsReader interface {
+	// ReadStreams returns the events of each of streams, in version order;
+	// a stream with no events is absent from the map.
+	ReadStreams(ctx context.Context, streams []string) (map[string][]Record, error)
+}
+
 // Follower lets a reader wait for new commits instead of polling.
 type Follower interface {
 	// WaitFor blocks until the log's head is greater than after (or ctx

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,6 +68,7 @@ func (e *env) exceptionsListCmd(f *apiFlags) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+			var pages pageJoin
 			if !f.jsonOut {
 				fmt.Fprintln(tw, "EXCEPTION_ID\tOEM\tINVOICE\tLINE\tQUARTER\tSEGMENT\tAMOUNT\tSTATUS\tPARTNER\tCUSTOMER")
 			}
@@ -81,7 +84,9 @@ func (e *env) exceptionsListCmd(f *apiFlags) *cobra.Command {
 					return err
 				}
 				if f.jsonOut {
-					fmt.Fprintln(e.stdout, strings.TrimSpace(string(raw)))
+					if err := pages.add(raw); err != nil {
+						return err
+					}
 				}
 				for _, x := range page.Exceptions {
 					if !f.jsonOut {
@@ -94,10 +99,13 @@ func (e *env) exceptionsListCmd(f *apiFlags) *cobra.Command {
 					break
 				}
 			}
+			if f.jsonOut {
+				return pages.print(e.stdout)
+			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if after != "" && !f.jsonOut {
+			if after != "" {
 				fmt.Fprintf(e.stdout, "more: --after %s (or --all)\n", after)
 			}
 			return nil
@@ -113,6 +121,58 @@ func (e *env) exceptionsListCmd(f *apiFlags) *cobra.Command {
 	fl.StringVar(&after, "after", "", "the exception_id the previous page ended with (printed as more: --after ...)")
 	fl.BoolVar(&all, "all", false, "follow every page")
 	return cmd
+}
+
+// pageJoin joins the JSON answers of the pages of a list (--json --all) into
+// one: the last page's answer (whose next is empty) with every page's
+// exceptions. A single page is printed as the API sent it.
+type pageJoin struct {
+	raw  []byte                     // the only page's answer
+	n    int                        // pages
+	last map[string]json.RawMessage // the last answer
+	data map[string]json.RawMessage // its data
+	rows []json.RawMessage
+}
+
+// add takes one page's answer.
+func (p *pageJoin) add(raw []byte) error {
+	p.raw, p.n = raw, p.n+1
+	var rows []json.RawMessage
+	if err := json.Unmarshal(raw, &p.last); err != nil {
+		return fmt.Errorf("exceptions list: decode answer: %w", err)
+	}
+	if err := json.Unmarshal(p.last["data"], &p.data); err != nil {
+		return fmt.Errorf("exceptions list: decode data: %w", err)
+	}
+	if err := json.Unmarshal(p.data["exceptions"], &rows); err != nil {
+		return fmt.Errorf("exceptions list: decode exceptions: %w", err)
+	}
+	p.rows = append(p.rows, rows...)
+	return nil
+}
+
+// print writes the joined answer as one JSON document.
+func (p *pageJoin) print(w io.Writer) error {
+	if p.n == 1 {
+		_, err := fmt.Fprintln(w, strings.TrimSpace(string(p.raw)))
+		return err
+	}
+	if p.rows == nil {
+		p.rows = []json.RawMessage{}
+	}
+	var err error
+	if p.data["exceptions"], err = json.Marshal(p.rows); err != nil {
+		return err
+	}
+	if p.last["data"], err = json.Marshal(p.data); err != nil {
+		return err
+	}
+	out, err := json.Marshal(p.last)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(out))
+	return err
 }
 
 // exceptionDecisionCmd is assign, dismiss or reopen.

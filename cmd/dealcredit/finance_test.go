@@ -149,6 +149,22 @@ func TestFinanceWeekThroughTheCLI(t *testing.T) {
 		t.Errorf("queue row %q, want %q", row, want)
 	}
 
+	// --json --all: one JSON document holding every page's exceptions.
+	tableRows := len(strings.Split(strings.TrimSpace(mustCLI(t, d, "exceptions", "list", "--all", "--limit", "1")), "\n")) - 1
+	var allPages struct {
+		Data struct {
+			Exceptions []struct {
+				ExceptionID string `json:"exception_id"`
+			} `json:"exceptions"`
+			Next string `json:"next"`
+		} `json:"data"`
+	}
+	if out := mustCLI(t, d, "exceptions", "list", "--json", "--all", "--limit", "1"); json.Unmarshal([]byte(out), &allPages) != nil ||
+		len(allPages.Data.Exceptions) != tableRows || tableRows < 1 || allPages.Data.Next != "" {
+		t.Errorf("exceptions list --json --all --limit 1: %d exceptions (next %q), the table has %d rows; output %q",
+			len(allPages.Data.Exceptions), allPages.Data.Next, tableRows, out)
+	}
+
 	// Wrong input: errors name the flag, with the API's problem.
 	cliFails(t, d, []string{"--deal is required (the id of an approved deal"}, "exceptions", "assign", id, "--reason", "r")
 	cliFails(t, d, []string{"404", "field deal_id (--deal)"}, "exceptions", "assign", id, "--deal", "no-such-deal", "--reason", "r")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,32 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int6
 		return nil, fmt.Errorf("pgstore: read stream %s: %w", stream, err)
 	}
 	return recs, nil
+}
+
+// readStreamsChunk is how many streams one ReadStreams query names.
+const readStreamsChunk = 1000
+
+// ReadStreams returns the events of each of streams (whole), in version
+// order, reading readStreamsChunk streams per query; a stream with no events
+// is absent from the map. Each query is its own snapshot: callers that need
+// the streams consistent with each other guard them with expected versions
+// when they append, as they would after ReadStream.
+func (s *Store) ReadStreams(ctx context.Context, streams []string) (map[string][]eventstore.Record, error) {
+	out := make(map[string][]eventstore.Record, len(streams))
+	for chunk := range slices.Chunk(streams, readStreamsChunk) {
+		rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version`, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: read %d streams: %w", len(chunk), err)
+		}
+		recs, err := collect(rows, 0)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: read %d streams: %w", len(chunk), err)
+		}
+		for _, r := range recs {
+			out[r.StreamID] = append(out[r.StreamID], r)
+		}
+	}
+	return out, nil
 }
 
 // ReadAll returns up to limit records with position > after, in position

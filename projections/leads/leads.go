@@ -30,11 +30,13 @@ func New() *Projection { return &Projection{} }
 // Name returns "leads".
 func (*Projection) Name() string { return Name }
 
-// Version is 4: lead_partners lists every partner's geography, kind and tier
+// Version is 5: lead_offers_due indexes the open offers by deadline (the
+// scheduler's due query); version 4 had no such index. Version 4:
+// lead_partners lists every partner's geography, kind and tier
 // (the registered partners a lead cascades to last); version 3 had no such
 // table; version 2 had no seat offers (offered_to, offer_until); version 1
 // kept the holders in memory.
-func (*Projection) Version() int { return 4 }
+func (*Projection) Version() int { return 5 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -68,6 +70,7 @@ CREATE TABLE lead_offers (
 	PRIMARY KEY (lead_id, partner_id, round)
 );
 CREATE INDEX lead_offers_partner ON lead_offers (partner_id, outcome);
+CREATE INDEX lead_offers_due ON lead_offers (deadline, lead_id) WHERE outcome = 'offered';
 CREATE TABLE seats (
 	geography  text NOT NULL,
 	tier       text NOT NULL,
@@ -150,34 +153,57 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 			geo := r.StreamID[len("geo-"):]
 			s.geos[geo] = domain.EvolveGeo(s.geos[geo], e)
 			touched[geo] = r.Position
-		case domain.PartnerEnrolled:
-			b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), r.Position)
-		case domain.PartnerGrandfathered:
-			b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), r.Position)
-		case domain.TierChanged:
-			b.Queue(`UPDATE lead_partners SET tier = $2, position = $3 WHERE partner_id = $1`, e.PartnerID, string(e.To), r.Position)
-		case domain.LeadCreated:
-			b.Queue(`INSERT INTO leads VALUES ($1,$2,$3,$4,$5,'open','',$6,$7)`, e.LeadID, e.Geography, string(e.Source),
-				e.SourceName, e.Customer.Name, e.CreatedAt, r.Position)
-		case domain.LeadOffered:
-			b.Queue(`INSERT INTO lead_offers VALUES ($1,$2,$3,$4,$5,$6,'offered','',$7)`, e.LeadID, e.PartnerID, e.Round,
-				string(e.Tier), e.OfferedAt, e.Deadline, r.Position)
-			b.Queue(`UPDATE leads SET status = 'offered', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, r.Position)
-		case domain.LeadAccepted:
-			b.Queue(`UPDATE lead_offers SET outcome = 'accepted', position = $3 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
-				e.LeadID, e.PartnerID, r.Position)
-			b.Queue(`UPDATE leads SET status = 'accepted', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, r.Position)
-		case domain.LeadDeclined:
-			outcome := "declined"
-			if e.Expired {
-				outcome = "expired"
-			}
-			b.Queue(`UPDATE lead_offers SET outcome = $3, reason = $4, position = $5 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
-				e.LeadID, e.PartnerID, outcome, e.Reason, r.Position)
-		case domain.LeadUnassigned:
-			b.Queue(`UPDATE leads SET status = 'unassigned', partner_id = '', position = $2 WHERE lead_id = $1`, e.LeadID, r.Position)
+		default:
+			queueRows(b, e, r.Position)
 		}
 	}
+	if err := s.queueGeos(b, touched); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("leads: write batch ending %d: %w", batch[len(batch)-1].Position, err)
+	}
+	return nil
+}
+
+// queueRows queues the writes of a partner or lead event at position pos.
+func queueRows(b *pgx.Batch, ev domain.Event, pos int64) {
+	switch e := ev.(type) {
+	case domain.PartnerEnrolled:
+		b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), pos)
+	case domain.PartnerGrandfathered:
+		b.Queue(`INSERT INTO lead_partners VALUES ($1,$2,$3,$4,$5)`, e.PartnerID, e.Geography, string(e.Kind), string(e.Tier), pos)
+	case domain.TierChanged:
+		b.Queue(`UPDATE lead_partners SET tier = $2, position = $3 WHERE partner_id = $1`, e.PartnerID, string(e.To), pos)
+	case domain.LeadCreated:
+		b.Queue(`INSERT INTO leads VALUES ($1,$2,$3,$4,$5,'open','',$6,$7)`, e.LeadID, e.Geography, string(e.Source),
+			e.SourceName, e.Customer.Name, e.CreatedAt, pos)
+	case domain.LeadOffered:
+		b.Queue(`INSERT INTO lead_offers VALUES ($1,$2,$3,$4,$5,$6,'offered','',$7)`, e.LeadID, e.PartnerID, e.Round,
+			string(e.Tier), e.OfferedAt, e.Deadline, pos)
+		b.Queue(`UPDATE leads SET status = 'offered', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, pos)
+	case domain.LeadAccepted:
+		b.Queue(`UPDATE lead_offers SET outcome = 'accepted', position = $3 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
+			e.LeadID, e.PartnerID, pos)
+		b.Queue(`UPDATE leads SET status = 'accepted', partner_id = $2, position = $3 WHERE lead_id = $1`, e.LeadID, e.PartnerID, pos)
+	case domain.LeadDeclined:
+		outcome := "declined"
+		if e.Expired {
+			outcome = "expired"
+		}
+		b.Queue(`UPDATE lead_offers SET outcome = $3, reason = $4, position = $5 WHERE lead_id = $1 AND partner_id = $2 AND outcome = 'offered'`,
+			e.LeadID, e.PartnerID, outcome, e.Reason, pos)
+	case domain.LeadUnassigned:
+		b.Queue(`UPDATE leads SET status = 'unassigned', partner_id = '', position = $2 WHERE lead_id = $1`, e.LeadID, pos)
+	}
+}
+
+// queueGeos queues the state and seat rows of the touched geographies
+// (each with the position of its last event).
+func (s *state) queueGeos(b *pgx.Batch, touched map[string]int64) error {
 	geos := make([]string, 0, len(touched))
 	for g := range touched {
 		geos = append(geos, g)
@@ -210,12 +236,6 @@ func (s *state) Apply(ctx context.Context, tx pgx.Tx, batch []eventstore.Record)
 				offered_to = EXCLUDED.offered_to, offer_until = EXCLUDED.offer_until,
 				position = EXCLUDED.position`, g, string(t), capacity, used, free, len(gs.Waitlist[t]), o.PartnerID, until, touched[g])
 		}
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("leads: write batch ending %d: %w", batch[len(batch)-1].Position, err)
 	}
 	return nil
 }

@@ -263,14 +263,40 @@ func (s *story) seats(ctx context.Context) error {
 
 func (s *story) partners(ctx context.Context) error {
 	s.header("Partners enrolled: Platinum, Gold, 250 grandfathered Golds, OEMs HP and Dell")
-	enroll := func(id, name, kind, geo string) error {
-		_, err := s.c.expect(ctx, http.MethodPost, "/v1/partners", "channel_manager",
-			map[string]string{"id": id, "name": name, "kind": kind, "geography": geo}, nil, http.StatusCreated, http.StatusConflict)
+	certAgo := s.today.AddDays(-20).String()
+	if err := s.platinumPartner(ctx, certAgo); err != nil {
 		return err
 	}
-	certAgo := s.today.AddDays(-20).String()
-	// Platinum: two certified engineers, all three segments, the higher target.
-	if err := enroll(s.platinum, "Summit Systems", "var", "us-west"); err != nil {
+	if err := s.goldPartner(ctx, certAgo); err != nil {
+		return err
+	}
+	if err := s.grandfather(ctx); err != nil {
+		return err
+	}
+	for _, o := range []struct{ id, name string }{{"hp", "HP"}, {"dell", "Dell"}} {
+		if err := s.enroll(ctx, o.id, o.name, "oem", "us-west"); err != nil {
+			return err
+		}
+	}
+	s.printf("   OEMs hp and dell enrolled: each gets its own invoice stream (%s, %s)\n", ingest.StreamName("hp"), ingest.StreamName("dell"))
+	if err := s.enroll(ctx, s.registered, "Newcomer Tech "+s.opt.RunID, "var", "us-east"); err != nil {
+		return err
+	}
+	s.printf("   %-22s %-9s us-east  just signed up\n", s.registered, "registered")
+	return nil
+}
+
+// enroll enrolls a partner (201, or 409 when an earlier run did).
+func (s *story) enroll(ctx context.Context, id, name, kind, geo string) error {
+	_, err := s.c.expect(ctx, http.MethodPost, "/v1/partners", "channel_manager",
+		map[string]string{"id": id, "name": name, "kind": kind, "geography": geo}, nil, http.StatusCreated, http.StatusConflict)
+	return err
+}
+
+// platinumPartner brings the Platinum partner to its tier: two certified
+// engineers, all three segments, the higher target.
+func (s *story) platinumPartner(ctx context.Context, certAgo string) error {
+	if err := s.enroll(ctx, s.platinum, "Summit Systems", "var", "us-west"); err != nil {
 		return err
 	}
 	// A partner's own certification counts once a channel manager confirms it (rule 3a).
@@ -312,9 +338,13 @@ func (s *story) partners(ctx context.Context) error {
 	}
 	s.printf("   %-22s %-9s us-west  %d certified engineers, %d segments, target %s a quarter\n",
 		s.platinum, p.Tier, len(p.Certifications), len(p.Segments), s.money(30_000_000))
+	return nil
+}
 
-	// Gold: one certified person, one segment, the lower target.
-	if err := enroll(s.gold, "Harbor IT "+s.opt.RunID, "var", "us-west"); err != nil {
+// goldPartner brings the Gold partner to its tier: one certified person,
+// one segment, the lower target.
+func (s *story) goldPartner(ctx context.Context, certAgo string) error {
+	if err := s.enroll(ctx, s.gold, "Harbor IT "+s.opt.RunID, "var", "us-west"); err != nil {
 		return err
 	}
 	if _, err := s.c.expect(ctx, http.MethodPost, "/v1/partners/"+s.gold+"/certifications", "channel_manager",
@@ -331,7 +361,11 @@ func (s *story) partners(ctx context.Context) error {
 		return err
 	}
 	s.printf("   %-22s %-9s us-west  1 certified engineer, 1 segment, target %s a quarter\n", s.gold, "gold", s.money(6_000_000))
+	return nil
+}
 
+// grandfather grandfathers the existing business partners as Gold.
+func (s *story) grandfather(ctx context.Context) error {
 	// "Current business partners will become Gold partners."
 	geos := []string{"us-east", "emea", "apac"}
 	list := make([]map[string]string, 0, grandfathered)
@@ -360,17 +394,6 @@ func (s *story) partners(ctx context.Context) error {
 	}
 	s.printf("   %d existing partners grandfathered as Gold (us-east %d, emea %d, apac %d), seats honoured beyond capacity\n",
 		s.sum.Grandfathered, perGeo["us-east"], perGeo["emea"], perGeo["apac"])
-
-	for _, o := range []struct{ id, name string }{{"hp", "HP"}, {"dell", "Dell"}} {
-		if err := enroll(o.id, o.name, "oem", "us-west"); err != nil {
-			return err
-		}
-	}
-	s.printf("   OEMs hp and dell enrolled: each gets its own invoice stream (%s, %s)\n", ingest.StreamName("hp"), ingest.StreamName("dell"))
-	if err := enroll(s.registered, "Newcomer Tech "+s.opt.RunID, "var", "us-east"); err != nil {
-		return err
-	}
-	s.printf("   %-22s %-9s us-east  just signed up\n", s.registered, "registered")
 	return nil
 }
 
