@@ -192,34 +192,44 @@ func (l loader) indexed(ctx context.Context, index []domain.IndexKey) ([]domain.
 	return append(found, more...), err
 }
 
-// underKeys returns the invoices under one of keys, dated on or after the key's
-// date in since, that the overlay does not cover and an "every invoice" key
-// dated all (nil: none) has not loaded already.
+// underKeys returns the invoices under one of keys, dated on or after the
+// earliest date in since of the keys they are under, that the overlay does not
+// cover and an "every invoice" key dated all (nil: none) has not loaded
+// already. It is one scan of the keys index for all of them: each scan of a
+// GIN index reads its pending list whole, so a scan per key cost that many.
 func (l loader) underKeys(ctx context.Context, keys []string, since map[string]string, all *string) ([]domain.InvoiceRef, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	rows, err := l.tx.Query(ctx, `SELECT w.k, i.oem_id, i.number, i.invoice_date FROM unnest($1::text[]) AS w(k)
-		JOIN state_invoices i ON i.keys @> ARRAY[w.k]`, keys)
+	rows, err := l.tx.Query(ctx, `SELECT keys, oem_id, number, invoice_date FROM state_invoices WHERE keys && $1::text[]`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("attribution: find invoices to re-attribute: %w", err)
 	}
-	seen := map[domain.InvoiceRef]struct{}{}
 	var refs []domain.InvoiceRef
-	var key, date string
+	var under []string
+	var date string
 	var ref domain.InvoiceRef
-	if _, err := pgx.ForEachRow(rows, []any{&key, &ref.OEMID, &ref.Number, &date}, func() error {
-		_, dup := seen[ref]
-		if dup || date == "" || date < since[key] || all != nil && date >= *all || l.overlay.CoversInvoice(ref) {
+	if _, err := pgx.ForEachRow(rows, []any{&under, &ref.OEMID, &ref.Number, &date}, func() error {
+		if date == "" || all != nil && date >= *all || l.overlay.CoversInvoice(ref) || !dueUnder(under, since, date) {
 			return nil
 		}
-		seen[ref] = struct{}{}
 		refs = append(refs, ref)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("attribution: find invoices to re-attribute: %w", err)
 	}
 	return refs, nil
+}
+
+// dueUnder reports whether an invoice dated date, under the index keys under,
+// is on or after the date in since of one of them.
+func dueUnder(under []string, since map[string]string, date string) bool {
+	for _, k := range under {
+		if from, ok := since[k]; ok && date >= from {
+			return true
+		}
+	}
+	return false
 }
 
 // invoices loads the stored invoices and credit memos refs names (one index

@@ -36,9 +36,7 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 9: the state_invoices keys index is built without GIN's
-// pending list (fastupdate = off), which every probe of the index scanned
-// whole. Version 8: a certification counts for the scorecard only once
+// Version is 8: a certification counts for the scorecard only once
 // confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
 // recorded itself is pending), and the stored core keeps each
 // certification's status; registrations carry the customer size band and
@@ -55,7 +53,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 9 }
+func (*Projection) Version() int { return 8 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {

@@ -22,9 +22,7 @@ import (
 // form). An invoice is found by its index keys (customer key, domain,
 // registration, credited partners) and its date when a late fact
 // re-attributes its lines. They are not read models: finance reads the
-// tables of Tables(). The keys index has no pending list (fastupdate = off):
-// with one, every probe scanned the list whole (up to 4 MB, ~5 ms), and a
-// batch of late approvals probes it once per key.
+// tables of Tables().
 const stateDDL = `
 CREATE TABLE state_program (
 	id   int  PRIMARY KEY CHECK (id = 1),
@@ -48,7 +46,7 @@ CREATE TABLE state_invoices (
 	data         bytea  NOT NULL,
 	PRIMARY KEY (oem_id, number)
 );
-CREATE INDEX state_invoices_keys ON state_invoices USING gin (keys) WITH (fastupdate = off);
+CREATE INDEX state_invoices_keys ON state_invoices USING gin (keys);
 CREATE INDEX state_invoices_date ON state_invoices (invoice_date) WHERE invoice_date <> '';
 CREATE TABLE state_exceptions (
 	oem_id text  NOT NULL,
