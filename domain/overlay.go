@@ -76,18 +76,36 @@ func (o *Overlay) CoversException(r ExceptionRef) bool {
 // holds are asked for by the deal's index keys (the store finds a deal's invoices
 // through its own copy of the deal, which may be missing or older).
 func (o *Overlay) ForStore(w Wants) Wants {
-	if o == nil || len(w.InvoicesOfDeals) == 0 {
+	if o == nil {
+		return w
+	}
+	return w.IndexedBy(func(id string) (StoredDeal, bool) {
+		sd, ok := o.deals[id]
+		if !ok {
+			return StoredDeal{}, false
+		}
+		return *sd, true
+	})
+}
+
+// IndexedBy returns w with the invoices of each deal find knows (InvoicesOfDeals)
+// asked for by that deal's index keys instead (InvoicesByIndex, from the deal's
+// stored columns: its customer key, id and normalised domain); the deals find does
+// not know stay in InvoicesOfDeals. A store that looked the deals up itself can ask
+// for their invoices in one index lookup.
+func (w Wants) IndexedBy(find func(id string) (StoredDeal, bool)) Wants {
+	if len(w.InvoicesOfDeals) == 0 {
 		return w
 	}
 	out := w
 	out.InvoicesOfDeals, out.InvoicesByIndex = nil, append([]IndexKey(nil), w.InvoicesByIndex...)
 	for _, d := range w.InvoicesOfDeals {
-		sd, ok := o.deals[d.ID]
+		sd, ok := find(d.ID)
 		if !ok {
 			out.InvoicesOfDeals = append(out.InvoicesOfDeals, d)
 			continue
 		}
-		for _, k := range storedDealKeys(sd.ID, sd.CustomerKey, sd.Domain) {
+		for _, k := range storedDealKeys(d.ID, sd.CustomerKey, sd.Domain) {
 			out.InvoicesByIndex = append(out.InvoicesByIndex, IndexKey{k, d.From})
 		}
 	}

@@ -25,7 +25,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int6
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %s: %w", stream, err)
 	}
-	recs, err := collect(rows)
+	recs, err := collect(rows, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %s: %w", stream, err)
 	}
@@ -47,7 +47,7 @@ func (s *Store) ReadStreams(ctx context.Context, streams []string) (map[string][
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: read %d streams: %w", len(chunk), err)
 		}
-		recs, err := collect(rows)
+		recs, err := collect(rows, 0)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: read %d streams: %w", len(chunk), err)
 		}
@@ -68,7 +68,7 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]eventsto
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
-	recs, err := collect(rows)
+	recs, err := collect(rows, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
@@ -102,9 +102,12 @@ func scanHead(row pgx.Row, head *int64) error {
 	return nil
 }
 
-func collect(rows pgx.Rows) ([]eventstore.Record, error) {
+// collect scans rows into records, into a slice of capacity size (the most
+// rows a read can return: a rebuild reads full batches, and growing the slice
+// by doubling copied each batch's records twice over); 0: unknown.
+func collect(rows pgx.Rows, size int) ([]eventstore.Record, error) {
 	defer rows.Close()
-	var recs []eventstore.Record
+	recs := make([]eventstore.Record, 0, size)
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {

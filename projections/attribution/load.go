@@ -25,14 +25,21 @@ type loader struct {
 // those deals), then the open exceptions of the invoices found. Each record is
 // handed to the program as it arrives, so decoding overlaps the query.
 func (l loader) load(ctx context.Context, w domain.Wants) error {
-	if err := l.deals(ctx, w); err != nil {
+	stored, err := l.deals(ctx, w)
+	if err != nil {
 		return err
 	}
 	found, err := l.invoices(ctx, w.Invoices)
 	if err != nil {
 		return err
 	}
-	indexed, err := l.indexed(ctx, l.overlay.ForStore(w))
+	// The invoices of a deal are asked for by its index keys: the overlay's copy of
+	// the deal when it holds one, else the store's, which the deal lookup just read
+	// (it looks up every deal of InvoicesOfDeals by id); a deal neither knows has none.
+	indexed, err := l.indexed(ctx, l.overlay.ForStore(w).IndexedBy(func(id string) (domain.StoredDeal, bool) {
+		d, ok := stored[id]
+		return d, ok
+	}).InvoicesByIndex)
 	if err != nil {
 		return err
 	}
@@ -53,10 +60,11 @@ func (l loader) load(ctx context.Context, w domain.Wants) error {
 	return l.program.Load(domain.Stored{Exceptions: l.overlay.Exceptions(found)})
 }
 
-// deals loads the deals w names by id, customer key or domain.
-func (l loader) deals(ctx context.Context, w domain.Wants) error {
+// deals loads the deals w names by id, customer key or domain and returns the
+// index columns (customer key, domain) of every stored deal it found, by id.
+func (l loader) deals(ctx context.Context, w domain.Wants) (map[string]domain.StoredDeal, error) {
 	if len(w.DealIDs) == 0 && len(w.DealsByKey) == 0 && len(w.DealsByDomain) == 0 {
-		return nil
+		return nil, nil
 	}
 	byKey, byKeyDay, byKeyUntil := dayKeys(w.DealsByKey)
 	byDom, byDomDay, byDomUntil := dayKeys(w.DealsByDomain)
@@ -65,34 +73,47 @@ func (l loader) deals(ctx context.Context, w domain.Wants) error {
 	// probes per invoice, where a deduplicating IN (...) over the branches added a
 	// third, on the primary key.
 	rows, err := l.tx.Query(ctx, `
-		SELECT deal_id, data FROM state_deals WHERE deal_id = ANY($1::text[])
+		SELECT deal_id, customer_key, domain, data FROM state_deals WHERE deal_id = ANY($1::text[])
 		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
+		SELECT d.deal_id, d.customer_key, d.domain, d.data FROM unnest($2::text[], $3::text[], $4::text[]) AS w(k, day, until)
 			JOIN state_deals d ON d.customer_key = w.k AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day
 		UNION ALL
-		SELECT d.deal_id, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
+		SELECT d.deal_id, d.customer_key, d.domain, d.data FROM unnest($5::text[], $6::text[], $7::text[]) AS w(k, day, until)
 			JOIN state_deals d ON d.domain = w.k AND d.domain <> '' AND d.approved_on IS NOT NULL AND d.approved_on <= w.until AND d.expires_on >= w.day`,
-		unique(w.DealIDs), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
+		unique(dealIDs(w)), byKey, byKeyDay, byKeyUntil, byDom, byDomDay, byDomUntil)
 	if err != nil {
-		return fmt.Errorf("attribution: load deals: %w", err)
+		return nil, fmt.Errorf("attribution: load deals: %w", err)
 	}
-	seen := map[string]struct{}{}
-	var id string
+	found := map[string]domain.StoredDeal{}
+	var id, key, dom string
 	var data []byte
-	if _, err := pgx.ForEachRow(rows, []any{&id, &data}, func() error {
-		if _, dup := seen[id]; dup || l.overlay.CoversDeal(id) {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &key, &dom, &data}, func() error {
+		if _, dup := found[id]; dup {
 			return nil
 		}
-		seen[id] = struct{}{}
+		found[id] = domain.StoredDeal{ID: id, CustomerKey: key, Domain: dom}
+		if l.overlay.CoversDeal(id) {
+			return nil
+		}
 		d := domain.StoredDeal{ID: id}
 		if err := decodeRecord(data, &d.Record); err != nil {
 			return fmt.Errorf("deal %s: %w", id, err)
 		}
 		return l.program.Load(domain.Stored{Deals: []domain.StoredDeal{d}})
 	}); err != nil {
-		return fmt.Errorf("attribution: load deals: %w", err)
+		return nil, fmt.Errorf("attribution: load deals: %w", err)
 	}
-	return l.program.Load(domain.Stored{Deals: l.overlay.Deals(w)})
+	return found, l.program.Load(domain.Stored{Deals: l.overlay.Deals(w)})
+}
+
+// dealIDs returns the deals w names by id: DealIDs and the deals of
+// InvoicesOfDeals, whose index keys are read from the deals found.
+func dealIDs(w domain.Wants) []string {
+	ids := w.DealIDs
+	for _, d := range w.InvoicesOfDeals {
+		ids = append(ids, d.ID)
+	}
+	return ids
 }
 
 // exceptions loads the stored open exceptions of the invoices refs.
@@ -121,15 +142,20 @@ func (l loader) exceptions(ctx context.Context, refs []domain.InvoiceRef) error 
 	return nil
 }
 
-// indexed loads the stored invoices a re-attribution visits (w's
-// InvoicesByIndex and InvoicesOfDeals) and returns the refs it loaded.
-func (l loader) indexed(ctx context.Context, w domain.Wants) ([]domain.InvoiceRef, error) {
-	if len(w.InvoicesByIndex) == 0 && len(w.InvoicesOfDeals) == 0 {
+// indexed loads the stored invoices a re-attribution visits (under one of the
+// index keys, dated on or after its From) and returns the refs it loaded: one
+// probe of the keys index per key for the invoices' references and dates, the
+// dates checked here (an index condition on the date made the planner scan the
+// date index for each key), then the invoices found by primary key; an "every
+// invoice" key is one scan by date.
+func (l loader) indexed(ctx context.Context, index []domain.IndexKey) ([]domain.InvoiceRef, error) {
+	if len(index) == 0 {
 		return nil, nil
 	}
-	keys, keyFrom := []string{}, []string{}
+	since := map[string]string{} // the earliest date of each key
+	var keys []string
 	var all *string // the earliest date of an "every invoice" key
-	for _, k := range w.InvoicesByIndex {
+	for _, k := range index {
 		from := dateText(k.From)
 		if k.Key == "*" {
 			if all == nil || from < *all {
@@ -137,37 +163,73 @@ func (l loader) indexed(ctx context.Context, w domain.Wants) ([]domain.InvoiceRe
 			}
 			continue
 		}
-		keys, keyFrom = append(keys, k.Key), append(keyFrom, from)
-	}
-	ids, idFrom := []string{}, []string{}
-	for _, d := range w.InvoicesOfDeals {
-		ids, idFrom = append(ids, d.ID), append(idFrom, dateText(d.From))
-	}
-	rows, err := l.tx.Query(ctx, `
-		SELECT oem_id, number, data FROM state_invoices WHERE (oem_id, number) IN (
-			SELECT i.oem_id, i.number FROM unnest($1::text[], $2::text[]) AS w(k, since)
-				JOIN state_invoices i ON i.keys @> ARRAY[w.k] AND i.invoice_date <> '' AND i.invoice_date >= w.since
-			UNION
-			SELECT i.oem_id, i.number FROM unnest($3::text[], $4::text[]) AS w(id, since)
-				JOIN state_deals d ON d.deal_id = w.id
-				JOIN state_invoices i ON i.keys && (ARRAY['k:' || d.customer_key, 'r:' || d.deal_id] ||
-						CASE WHEN d.domain <> '' THEN ARRAY['d:' || d.domain] ELSE ARRAY[]::text[] END)
-					AND i.invoice_date <> '' AND i.invoice_date >= w.since
-			UNION
-			SELECT oem_id, number FROM state_invoices WHERE $5::text IS NOT NULL AND invoice_date <> '' AND invoice_date >= $5::text)`,
-		keys, keyFrom, ids, idFrom, all)
-	if err != nil {
-		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+		if s, ok := since[k.Key]; !ok || from < s {
+			if !ok {
+				keys = append(keys, k.Key)
+			}
+			since[k.Key] = from
+		}
 	}
 	var found []domain.InvoiceRef
-	var ref domain.InvoiceRef
-	var data []byte
-	if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &data}, func() error {
-		return l.invoice(ref, data, &found)
-	}); err != nil {
-		return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+	if all != nil {
+		rows, err := l.tx.Query(ctx, `SELECT oem_id, number, data FROM state_invoices WHERE invoice_date <> '' AND invoice_date >= $1`, *all)
+		if err != nil {
+			return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+		}
+		var ref domain.InvoiceRef
+		var data []byte
+		if _, err := pgx.ForEachRow(rows, []any{&ref.OEMID, &ref.Number, &data}, func() error {
+			return l.invoice(ref, data, &found)
+		}); err != nil {
+			return nil, fmt.Errorf("attribution: load invoices to re-attribute: %w", err)
+		}
 	}
-	return found, nil
+	refs, err := l.underKeys(ctx, keys, since, all)
+	if err != nil {
+		return nil, err
+	}
+	more, err := l.invoices(ctx, refs)
+	return append(found, more...), err
+}
+
+// underKeys returns the invoices under one of keys, dated on or after the
+// earliest date in since of the keys they are under, that the overlay does not
+// cover and an "every invoice" key dated all (nil: none) has not loaded
+// already. It is one scan of the keys index for all of them: each scan of a
+// GIN index reads its pending list whole, so a scan per key cost that many.
+func (l loader) underKeys(ctx context.Context, keys []string, since map[string]string, all *string) ([]domain.InvoiceRef, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := l.tx.Query(ctx, `SELECT keys, oem_id, number, invoice_date FROM state_invoices WHERE keys && $1::text[]`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("attribution: find invoices to re-attribute: %w", err)
+	}
+	var refs []domain.InvoiceRef
+	var under []string
+	var date string
+	var ref domain.InvoiceRef
+	if _, err := pgx.ForEachRow(rows, []any{&under, &ref.OEMID, &ref.Number, &date}, func() error {
+		if date == "" || all != nil && date >= *all || l.overlay.CoversInvoice(ref) || !dueUnder(under, since, date) {
+			return nil
+		}
+		refs = append(refs, ref)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("attribution: find invoices to re-attribute: %w", err)
+	}
+	return refs, nil
+}
+
+// dueUnder reports whether an invoice dated date, under the index keys under,
+// is on or after the date in since of one of them.
+func dueUnder(under []string, since map[string]string, date string) bool {
+	for _, k := range under {
+		if from, ok := since[k]; ok && date >= from {
+			return true
+		}
+	}
+	return false
 }
 
 // invoices loads the stored invoices and credit memos refs names (one index
