@@ -26,7 +26,7 @@ const ReadStateColumns = 7
 
 // ReadStateFrom returns the SQL of a one-row derived table (no row when the
 // projection named name has no checkpoint yet) with the projection's state
-// as ScanReadState reads it: put it first in the FROM of a query and LEFT
+// as ReadStateDest scans it: put it first in the FROM of a query and LEFT
 // JOIN the rows to it, so the one statement answers the state and the rows
 // together, and the state even when there are no rows. fixed >= 0 is the
 // state of a replay schema, which has no checkpoint row: that position, idle,
@@ -45,7 +45,7 @@ func ReadStateFrom(name string, fixed int64) string {
 }
 
 // ReadStateSelect is the select list of ReadStateFrom's columns, in
-// ScanReadState's order.
+// ReadStateDest's order.
 const ReadStateSelect = `rs.rs_position, rs.rs_status, rs.rs_error, rs.rs_failed_position, rs.rs_failed_type, rs.rs_failed_event_id, rs.rs_head`
 
 // ReadStateDest returns the scan destinations of ReadStateSelect's columns
