@@ -60,9 +60,9 @@ func (s *State) Fold(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) 
 		return nil, err
 	}
 	var ledger ledgerSink = s.stream
-	var rows *ledgerRows
+	var rows *ledgerTuples
 	if s.stream == nil {
-		rows = &ledgerRows{}
+		rows = &ledgerTuples{}
 		ledger = rows
 	}
 	w, err := s.fold(batch, envs, ledger)
@@ -130,17 +130,10 @@ func (s *State) fold(batch []eventstore.Record, envs []domain.Envelope, ledger l
 	return w, nil
 }
 
-// ledgerSink takes a batch's ledger rows as they are folded.
+// ledgerSink takes a batch's ledger rows as they are folded, each an
+// encoded tuple (ledgerTuples) it must copy.
 type ledgerSink interface {
-	add(row []any) error
-}
-
-// ledgerRows keeps a batch's ledger rows for its writes.
-type ledgerRows [][]any
-
-func (r *ledgerRows) add(row []any) error {
-	*r = append(*r, row)
-	return nil
+	add(tuple []byte) error
 }
 
 // folding is the fold of one batch: the program and what the batch changed
@@ -148,6 +141,7 @@ func (r *ledgerRows) add(row []any) error {
 type folding struct {
 	program   *domain.Program
 	ledger    ledgerSink
+	row       ledgerTuples // the ledger row being encoded
 	excs      map[string]excAt
 	stmts     map[stmtKey]*stmtDelta
 	touched   []*stmtDelta // the statements the event being folded touched
@@ -196,11 +190,11 @@ func (f *folding) event(r eventstore.Record, env domain.Envelope) error {
 // partner's revenue, rebate or service credit, into its statement (a sum
 // out of range is r's *runner.EventError).
 func (f *folding) credit(r eventstore.Record, seq int, c domain.Credit) error {
-	row, err := ledgerRow(r.Position, seq, c)
-	if err != nil {
+	f.row = f.row[:0]
+	if err := f.row.addCredit(r.Position, seq, &c); err != nil {
 		return &runner.EventError{Position: r.Position, Type: r.Type, Err: err}
 	}
-	if err := f.ledger.add(row); err != nil {
+	if err := f.ledger.add(f.row); err != nil {
 		return err
 	}
 	f.quarters[c.Quarter] = r.Position
@@ -348,8 +342,8 @@ func (f *folding) registrationRows() [][]any {
 
 // batchWrites are a folded batch's writes (runner.Writes).
 type batchWrites struct {
-	last      int64   // the batch's last position
-	ledger    [][]any // ledger rows that went to no COPY during the fold
+	last      int64        // the batch's last position
+	ledger    ledgerTuples // ledger rows that went to no COPY during the fold
 	closed    []domain.ExceptionRef
 	upserts   []upsert
 	lifecycle []lifecycleStep
@@ -360,7 +354,7 @@ type batchWrites struct {
 // the program's stored records, then books approvals and payouts.
 func (w *batchWrites) Write(ctx context.Context, tx pgx.Tx) error {
 	if len(w.ledger) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger"}, ledgerColumns, pgx.CopyFromRows(w.ledger)); err != nil {
+		if err := copyLedger(ctx, tx, w.ledger); err != nil {
 			return fmt.Errorf("attribution: write batch ending %d: copy ledger: %w", w.last, err)
 		}
 	}

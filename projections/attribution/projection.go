@@ -19,9 +19,7 @@ import (
 
 	"dealcredit/domain"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Name is the projection's name; its live schema is proj_attribution.
@@ -311,32 +309,6 @@ func writeLifecycle(ctx context.Context, tx pgx.Tx, steps []lifecycleStep) error
 var ledgerColumns = []string{"position", "seq", "oem_id", "invoice_number", "revision", "line", "kind", "partner_id",
 	"registration_id", "customer", "segment", "quarter", "adjustment", "adjusts_quarter", "amount_minor", "currency",
 	"policy_version", "reason", "event_ids", "base_minor", "rate_bps", "returned_minor", "returned_before_minor"}
-
-// ledgerRow is credit c, the seq-th of the event at pos, as a ledger row; it
-// fails for an event id that is not a UUID (ids come from the log's event_id).
-func ledgerRow(pos int64, seq int, c domain.Credit) ([]any, error) {
-	ids, err := eventUUIDs(c.EventIDs)
-	if err != nil {
-		return nil, err
-	}
-	return []any{pos, seq, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID, c.RegistrationID,
-		c.Customer, string(c.Segment), c.Quarter.String(), c.Adjustment, quarterText(c.AdjustsQuarter),
-		c.Amount.Amount, c.Amount.Currency, c.PolicyVersion, c.Reason, ids, c.Base, c.RateBPS, c.Returned, c.ReturnedBefore}, nil
-}
-
-// eventUUIDs parses event ids for a uuid[] column (16 bytes an id instead of
-// the 36 of its text).
-func eventUUIDs(ids []string) ([]pgtype.UUID, error) {
-	out := make([]pgtype.UUID, len(ids))
-	for i, id := range ids {
-		u, err := uuid.Parse(id)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: event id %q: %w", id, err)
-		}
-		out[i] = pgtype.UUID{Bytes: u, Valid: true}
-	}
-	return out, nil
-}
 
 func quarterText(q domain.Quarter) string {
 	if q.IsZero() {

@@ -128,6 +128,10 @@ type ledgerRow struct {
 	PolicyVersion     int
 	AdjustsQuarter    string
 	Customer, Segment string
+	Currency          string
+	Base, RateBPS     int64
+	Returned          int64
+	ReturnedBefore    int64
 }
 
 // TestStoredStateEqualsInMemoryFold runs the projection in batches of 4,
@@ -161,14 +165,16 @@ func TestStoredStateEqualsInMemoryFold(t *testing.T) {
 		for i, c := range out.Credits {
 			want = append(want, ledgerRow{r.Position, i, c.OEMID, c.InvoiceNumber, c.Revision, c.Line, string(c.Kind), c.PartnerID,
 				c.RegistrationID, c.Quarter.String(), c.Adjustment, c.Amount.Amount, c.Reason, c.EventIDs, c.PolicyVersion,
-				adjusts(c.AdjustsQuarter), c.Customer, string(c.Segment)})
+				adjusts(c.AdjustsQuarter), c.Customer, string(c.Segment), c.Amount.Currency, c.Base, c.RateBPS, c.Returned,
+				c.ReturnedBefore})
 		}
 		for _, x := range out.Exceptions {
 			wantExc[fmt.Sprintf("%s/%s/%d", x.OEMID, x.InvoiceNumber, x.Line)] = x
 		}
 	}
 	rows, err := e.pool.Query(ctx, `SELECT position, seq, oem_id, invoice_number, revision, line, kind, partner_id, registration_id,
-		quarter, adjustment, amount_minor, reason, event_ids, policy_version, adjusts_quarter, customer, segment
+		quarter, adjustment, amount_minor, reason, event_ids, policy_version, adjusts_quarter, customer, segment, currency,
+		base_minor, rate_bps, returned_minor, returned_before_minor
 		FROM proj_attribution.ledger ORDER BY position, seq`)
 	if err != nil {
 		t.Fatal(err)
