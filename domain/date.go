@@ -179,7 +179,13 @@ func (q Quarter) String() string {
 	if q.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf("%04dQ%d", q.year, q.q)
+	if q.year < 0 || q.year > 9999 || q.q < 1 || q.q > 9 {
+		return fmt.Sprintf("%04dQ%d", q.year, q.q)
+	}
+	// The common case without fmt: every ledger row and statement key writes it.
+	y := q.year
+	b := [6]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), 'Q', byte('0' + q.q)}
+	return string(b[:])
 }
 
 // Start returns the first day of q.

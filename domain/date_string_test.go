@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,5 +20,21 @@ func TestDateString(t *testing.T) {
 	}
 	if s := (domain.Date{}).String(); s != "" {
 		t.Fatalf("zero Date String() = %q, want \"\"", s)
+	}
+}
+
+// TestQuarterString compares Quarter.String with fmt's "%04dQ%d" for the
+// quarters of years at the edges of the four-digit range and around today.
+func TestQuarterString(t *testing.T) {
+	for _, y := range []int{-1, 0, 1, 9, 10, 99, 100, 999, 1000, 1970, 2026, 9999, 10000} {
+		for m := time.January; m <= time.December; m += 3 {
+			q := domain.NewDate(y, m, 1).Quarter()
+			if got, want := q.String(), fmt.Sprintf("%04dQ%d", q.Year(), q.Number()); got != want {
+				t.Fatalf("String() = %q, want %q", got, want)
+			}
+		}
+	}
+	if s := (domain.Quarter{}).String(); s != "" {
+		t.Fatalf("zero Quarter String() = %q, want \"\"", s)
 	}
 }

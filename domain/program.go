@@ -624,7 +624,7 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 			if rec.line(old.line) != nil {
 				continue
 			}
-			out.Credits = append(out.Credits, p.rebook(p.lineCredits(prev, old), nil, cause, eventID, false, inv.Revision)...)
+			out.Credits = p.rebook(out.Credits, p.lineCredits(prev, old), nil, cause, eventID, false, inv.Revision)
 			out.Exceptions = append(out.Exceptions, p.syncException(rec, old, nil, "superseded")...)
 		}
 	}
@@ -640,7 +640,7 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 		}
 		attr, tried := p.decide(rec, lr)
 		lr.attr = attr
-		out.Credits = append(out.Credits, p.rebook(before, p.lineCredits(rec, lr), cause, eventID, false, inv.Revision)...)
+		out.Credits = p.rebook(out.Credits, before, p.lineCredits(rec, lr), cause, eventID, false, inv.Revision)
 		out.Exceptions = append(out.Exceptions, p.syncException(rec, lr, tried, "superseded")...)
 	}
 	p.indexInvoice(key, rec)
@@ -721,14 +721,13 @@ func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
 	return out
 }
 
-// rebook returns the ledger rows that take a line from the credits it booked (before) to
-// the credits it books now (after): every credit of before without an identical one in
+// rebook appends to out the ledger rows that take a line from the credits it booked
+// (before) to the credits it books now (after), and returns it: every credit of before without an identical one in
 // after is reversed ("reversal: <cause> (...)"), every credit of after without an
 // identical one in before is booked. Rows land in their business quarter, or as an
 // adjustment in the first open quarter after it when that quarter is closed. With note, a
 // rebooked credit names the cause too; revision (when not 0) is the reversals' revision.
-func (p *Program) rebook(before, after []booked, cause, causeID string, note bool, revision int) []Credit {
-	var out []Credit
+func (p *Program) rebook(out []Credit, before, after []booked, cause, causeID string, note bool, revision int) []Credit {
 	used := make([]bool, len(after))
 	for i := range before {
 		b := &before[i]
@@ -893,8 +892,8 @@ func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *
 		before := p.lineCredits(orig, lr)
 		lr.setMemo(memoReturn{number: memo.number, amount: l.amount, segment: l.segment, date: memo.date, eventID: memo.eventID, revision: memo.revision})
 		p.dirty.invoice(okey)
-		out.Credits = append(out.Credits, p.rebook(before, p.lineCredits(orig, lr), "credit memo "+memo.number+" changes the clawbacks",
-			memo.eventID, false, 0)...)
+		out.Credits = p.rebook(out.Credits, before, p.lineCredits(orig, lr), "credit memo "+memo.number+" changes the clawbacks",
+			memo.eventID, false, 0)
 		if waited {
 			out.Exceptions = append(out.Exceptions, exc(l, "applied", "credit memo for "+memo.memoFor+", applied when it arrived"))
 		}
@@ -1226,13 +1225,12 @@ func (p *Program) reattribute(keys []string, from Date, cause, causeID string) O
 			was := lr.attr
 			attr, tried := p.decide(rec, lr)
 			lr.attr = attr
-			rows := p.rebook(before, p.lineCredits(rec, lr), cause, causeID, true, 0)
-			if len(rows) == 0 {
+			n := len(out.Credits)
+			if out.Credits = p.rebook(out.Credits, before, p.lineCredits(rec, lr), cause, causeID, true, 0); len(out.Credits) == n {
 				lr.attr = was // nothing changed: the record keeps what the ledger shows
 				continue
 			}
 			changed = true
-			out.Credits = append(out.Credits, rows...)
 			out.Exceptions = append(out.Exceptions, p.syncException(rec, lr, tried, "superseded")...)
 		}
 		if changed {
@@ -1372,7 +1370,7 @@ func (p *Program) decideByHand(oemID, number string, line int, m *ManualDecision
 	before := p.lineCredits(rec, lr)
 	attr, tried := p.decide(rec, lr)
 	lr.attr = attr
-	out.Credits = p.rebook(before, p.lineCredits(rec, lr), cause, causeID, true, 0)
+	out.Credits = p.rebook(nil, before, p.lineCredits(rec, lr), cause, causeID, true, 0)
 	out.Exceptions = p.syncException(rec, lr, tried, "superseded")
 	if m == nil && attr.kind != outUnattributed {
 		// Reopened onto a line a registration now takes: say so on the exception.

@@ -93,7 +93,7 @@ func (s *State) load(ctx context.Context, tx pgx.Tx, batch []eventstore.Record) 
 	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
 		return nil, fmt.Errorf("attribution: batch ending %d: %w", last, err)
 	}
-	l := loader{tx: tx, program: s.program, overlay: s.overlay}
+	l := loader{tx: tx, program: s.program, overlay: s.overlay, one: make([]domain.StoredInvoice, 1)}
 	if err := l.load(ctx, w); err != nil {
 		return nil, fmt.Errorf("attribution: batch ending %d: %w", last, err)
 	}

@@ -18,6 +18,7 @@ type loader struct {
 	tx      pgx.Tx
 	program *domain.Program
 	overlay *domain.Overlay
+	one     []domain.StoredInvoice // of length 1: Load copies the invoice, one slice serves every row
 }
 
 // load reads the stored records w names: the deals, then the invoices (by
@@ -38,7 +39,7 @@ func (l loader) load(ctx context.Context, w domain.Wants) error {
 	// (it looks up every deal of InvoicesOfDeals by id); a deal neither knows has none.
 	indexed, err := l.indexed(ctx, l.overlay.ForStore(w).IndexedBy(func(id string) (domain.StoredDeal, bool) {
 		d, ok := stored[id]
-		return d, ok
+		return domain.StoredDeal{ID: id, CustomerKey: d.customerKey, Domain: d.domain}, ok
 	}).InvoicesByIndex)
 	if err != nil {
 		return err
@@ -60,9 +61,12 @@ func (l loader) load(ctx context.Context, w domain.Wants) error {
 	return l.program.Load(domain.Stored{Exceptions: l.overlay.Exceptions(found)})
 }
 
+// dealIndex is a stored deal's index columns.
+type dealIndex struct{ customerKey, domain string }
+
 // deals loads the deals w names by id, customer key or domain and returns the
-// index columns (customer key, domain) of every stored deal it found, by id.
-func (l loader) deals(ctx context.Context, w domain.Wants) (map[string]domain.StoredDeal, error) {
+// index columns of every stored deal it found, by id.
+func (l loader) deals(ctx context.Context, w domain.Wants) (map[string]dealIndex, error) {
 	if len(w.DealIDs) == 0 && len(w.DealsByKey) == 0 && len(w.DealsByDomain) == 0 {
 		return nil, nil
 	}
@@ -84,22 +88,23 @@ func (l loader) deals(ctx context.Context, w domain.Wants) (map[string]domain.St
 	if err != nil {
 		return nil, fmt.Errorf("attribution: load deals: %w", err)
 	}
-	found := map[string]domain.StoredDeal{}
+	found := map[string]dealIndex{}
 	var id, key, dom string
 	var data []byte
+	one := make([]domain.StoredDeal, 1) // Load copies the deal: one slice serves every row
 	if _, err := pgx.ForEachRow(rows, []any{&id, &key, &dom, &data}, func() error {
 		if _, dup := found[id]; dup {
 			return nil
 		}
-		found[id] = domain.StoredDeal{ID: id, CustomerKey: key, Domain: dom}
+		found[id] = dealIndex{key, dom}
 		if l.overlay.CoversDeal(id) {
 			return nil
 		}
-		d := domain.StoredDeal{ID: id}
-		if err := decodeRecord(data, &d.Record); err != nil {
+		one[0] = domain.StoredDeal{ID: id}
+		if err := decodeRecord(data, &one[0].Record); err != nil {
 			return fmt.Errorf("deal %s: %w", id, err)
 		}
-		return l.program.Load(domain.Stored{Deals: []domain.StoredDeal{d}})
+		return l.program.Load(domain.Stored{Deals: one})
 	}); err != nil {
 		return nil, fmt.Errorf("attribution: load deals: %w", err)
 	}
@@ -268,10 +273,10 @@ func (l loader) invoice(ref domain.InvoiceRef, data []byte, found *[]domain.Invo
 	if l.overlay.CoversInvoice(ref) {
 		return nil
 	}
-	v := domain.StoredInvoice{InvoiceRef: ref}
-	if err := decodeRecord(data, &v.Record); err != nil {
+	l.one[0] = domain.StoredInvoice{InvoiceRef: ref}
+	if err := decodeRecord(data, &l.one[0].Record); err != nil {
 		return fmt.Errorf("invoice %s %s: %w", ref.OEMID, ref.Number, err)
 	}
 	*found = append(*found, ref)
-	return l.program.Load(domain.Stored{Invoices: []domain.StoredInvoice{v}})
+	return l.program.Load(domain.Stored{Invoices: l.one})
 }
