@@ -365,9 +365,20 @@ func (d *dealRec) end(day Date) bool {
 	return true
 }
 
+// add appends x's credits and exceptions to o's. When o has none yet it takes
+// x's slices (capped: an append to o copies them), as most outcomes are one
+// part's, which saves copying every credit of an event once more.
 func (o *Outcome) add(x Outcome) {
-	o.Credits = append(o.Credits, x.Credits...)
-	o.Exceptions = append(o.Exceptions, x.Exceptions...)
+	if len(o.Credits) == 0 && len(x.Credits) > 0 {
+		o.Credits = x.Credits[:len(x.Credits):len(x.Credits)]
+	} else {
+		o.Credits = append(o.Credits, x.Credits...)
+	}
+	if len(o.Exceptions) == 0 && len(x.Exceptions) > 0 {
+		o.Exceptions = x.Exceptions[:len(x.Exceptions):len(x.Exceptions)]
+	} else {
+		o.Exceptions = append(o.Exceptions, x.Exceptions...)
+	}
 }
 
 func partnerIDOf(e Event) string { return StreamOf(e)[len("partner-"):] }
@@ -676,11 +687,10 @@ func (b *booked) same(o *booked) bool {
 // memo date. It is a function of the line's record only, so the same facts give the same
 // credits whatever order the memos arrived in.
 func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
-	gross := p.gross(rec, l)
-	out := make([]booked, 0, len(gross))
-	for _, c := range gross {
-		c.Quarter = rec.date.Quarter()
-		out = append(out, booked{c: c})
+	out := p.gross(nil, rec, l)
+	gross := len(out) // out[:gross] are the gross credits, before the quarter is set
+	for i := range out {
+		out[i].c.Quarter = rec.date.Quarter()
 	}
 	if l.memos == nil {
 		return out
@@ -702,7 +712,8 @@ func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
 		before := cum
 		cum = min(cum+m.amount, l.amount)
 		after := cum
-		for _, g := range gross {
+		for k := 0; k < gross; k++ {
+			g := out[k].c
 			d := clawback(g.Amount.Amount, after, l.amount) - clawback(g.Amount.Amount, before, l.amount)
 			if d == 0 {
 				continue
@@ -1108,8 +1119,9 @@ func (p *Program) repsFor(d *dealRec, day Date) []repSnap {
 	return byTerritory
 }
 
-// gross rebuilds the full credits of a line (before clawback) from its attribution record.
-func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
+// gross appends to dst the full credits of a line (before clawback), rebuilt from its
+// attribution record, as the line's gross components (no memo), and returns it.
+func (p *Program) gross(dst []booked, rec *invoiceRec, l *lineRec) []booked {
 	a := l.attr
 	pol := p.policyOf(a.pol)
 	base := Credit{OEMID: rec.oemID, InvoiceNumber: rec.number, Revision: rec.revision, Line: l.line,
@@ -1129,26 +1141,26 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	case outDirect:
 		c := base
 		c.Kind, c.Reason, c.EventIDs = CreditDirect, string(l.segment)+" stays direct revenue", ids(pol.id)
-		return []Credit{c}
+		return append(dst, booked{c: c})
 	case outOEM:
 		c := base
 		c.Kind, c.PartnerID, c.Reason, c.EventIDs = CreditOEM, rec.oemID, "services delivered by the OEM (no service handoff)", ids(pol.id)
-		return []Credit{c}
+		return append(dst, booked{c: c})
 	case outUnattributed:
 		c := base
 		c.Kind, c.Reason, c.EventIDs = CreditUnattributed, "no registration matched; exception open", ids(pol.id)
-		return []Credit{c}
+		return append(dst, booked{c: c})
 	case outDismissed:
 		c := base
 		c.Kind, c.Reason, c.EventIDs = CreditDirect, "dismissed as direct by "+a.m.By+": "+a.m.Reason, ids(a.m.EventID, pol.id)
-		return []Credit{c}
+		return append(dst, booked{c: c})
 	case outService:
 		s := a.p
 		c := base
 		c.Kind, c.PartnerID, c.RegistrationID = CreditService, s.to, s.dealID
 		c.Reason = fmt.Sprintf("%s declined the service side of deal %s (matched by %s); %s takes it", rec.oemID, s.dealID, s.matched, s.to)
 		c.EventIDs = ids(s.regID, s.approvalID, s.handoffID, pol.id)
-		return []Credit{c}
+		return append(dst, booked{c: c})
 	}
 	s := a.p
 	how := s.matched
@@ -1176,8 +1188,8 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 	reb.Amount.Amount, reb.RateBPS = ApplyBPS(base.Amount.Amount, s.bps), s.bps
 	reb.Reason = string(s.tier) + " rebate " + strconv.FormatInt(s.bps, 10) + " bps as of " + rec.date.String()
 	reb.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), s.tierID)
-	out := make([]Credit, 2, 2+len(s.reps))
-	out[0], out[1] = rev, reb
+	n := len(dst)
+	dst = append(dst, booked{c: rev}, booked{c: reb})
 	for _, r := range s.reps {
 		fr := rev
 		fr.Kind, fr.PartnerID = CreditFieldRep, r.rep.RepID
@@ -1185,14 +1197,14 @@ func (p *Program) gross(rec *invoiceRec, l *lineRec) []Credit {
 		fr.Reason = "field rep " + r.rep.RepID + " covers " + r.rep.Geography + "/" + r.rep.SizeBand + "; deal " + s.dealID +
 			" went through partner " + s.partnerID
 		fr.EventIDs = append(append(make([]string, 0, len(evIDs)+1), evIDs...), r.id)
-		out = append(out, fr)
+		dst = append(dst, booked{c: fr})
 	}
 	if s.claimed {
-		for i := range out {
-			out[i].Reason += "; claimed late"
+		for i := n; i < len(dst); i++ {
+			dst[i].c.Reason += "; claimed late"
 		}
 	}
-	return out
+	return dst
 }
 
 // reattribute attributes again the lines of the invoices indexed under keys (every invoice
