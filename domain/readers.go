@@ -168,7 +168,9 @@ func (p *Program) Scorecard(partnerID string, q Quarter) (Scorecard, bool) {
 	if r == nil {
 		return Scorecard{}, false
 	}
-	pol := p.policyAt(q.End()).Policy
+	// Read only: the default policy is shared, not built for each call (this runs for
+	// every statement a batch touches).
+	pol := p.policyOf(p.policyIndex(q.End())).Policy
 	cur := pol.PlatinumMinTarget.Currency
 	if r.unmet == nil || r.unmetPolicy != pol.Version {
 		r.unmet, r.unmetPolicy = map[Tier][]Unmet{}, pol.Version
