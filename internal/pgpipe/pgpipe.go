@@ -138,9 +138,12 @@ func (p *Pipe) alone(c *call) error {
 }
 
 // pipeline sends calls as one pipeline and reads their answers in order.
-// The pipeline's statements run in one implicit transaction, so after the
-// first call that fails (its own error) the others are not read from it
-// but run alone, each failing or succeeding as it would have on its own.
+// The pipeline's statements run in one implicit transaction, so after a
+// call fails the others are not read from it but run alone, each failing
+// or succeeding as it would have on its own. A call whose answer could not
+// be had at all (no row passed to read: a statement of the pipeline that
+// failed to prepare, a connection that failed) runs alone too; a call whose
+// rows failed keeps its error.
 func (p *Pipe) pipeline(calls []*call) {
 	ctx, stop := allDone(calls)
 	defer stop()
@@ -149,22 +152,20 @@ func (p *Pipe) pipeline(calls []*call) {
 		b.Queue(c.sql, c.args...)
 	}
 	br := p.pool.SendBatch(ctx, &b)
-	failed := -1
+	alone := len(calls)
 	for i, c := range calls {
 		rows, err := br.Query()
-		if err == nil {
-			err = readRows(rows, c.read)
+		if err != nil {
+			alone = i
+			break
 		}
-		if c.err = err; err != nil {
-			failed = i
+		if c.err = readRows(rows, c.read); c.err != nil {
+			alone = i + 1
 			break
 		}
 	}
 	_ = br.Close() // each call's own error is kept above
-	if failed < 0 {
-		return
-	}
-	for _, c := range calls[failed+1:] {
+	for _, c := range calls[alone:] {
 		c.err = p.alone(c)
 	}
 }

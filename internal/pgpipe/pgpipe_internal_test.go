@@ -222,3 +222,23 @@ func TestConcurrentQueriesEachGetTheirOwnAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAStatementThatFailsToPrepareFailsAlone(t *testing.T) {
+	pool := mustPool(t)
+	p := New(pool)
+	p.inFlight = 1
+	first, release := blocked(t, pool, p)
+	ok := query(context.Background(), p, plain, 1)
+	waitQueued(t, p, 1)
+	bad := query(context.Background(), p, "SELECT no_such_column + $1::bigint, transaction_timestamp()", 2)
+	waitQueued(t, p, 2)
+	release()
+	<-first
+	if r := <-ok; r.err != nil || r.n != 1 {
+		t.Errorf("the query before the bad one: %+v, want its own answer", r)
+	}
+	var pgErr *pgconn.PgError
+	if r := <-bad; !errors.As(r.err, &pgErr) || pgErr.Code != "42703" {
+		t.Errorf("the bad query: err %v, want undefined_column", r.err)
+	}
+}
