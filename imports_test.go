@@ -52,7 +52,7 @@ var mainPackages = []string{"cmd/dealcreditd", "cmd/dealcredit"}
 
 // internalHelpers are the low-level helpers under internal/: each serves one
 // technology and imports nothing of ours.
-var internalHelpers = []string{"internal/backoff", "internal/pgdb", "internal/prom", "internal/jshealth", "internal/secretfile", "internal/jsonfield"}
+var internalHelpers = []string{"internal/backoff", "internal/pgdb", "internal/pgpipe", "internal/prom", "internal/jshealth", "internal/secretfile", "internal/jsonfield"}
 
 // testKits are the packages that only tests may import (a kit may use another).
 var testKits = []string{"internal/testkit/...", "eventstore/storetest/..."}

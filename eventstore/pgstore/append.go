@@ -148,10 +148,16 @@ func (s *Store) submit(ctx context.Context, units []unit) ([]eventstore.UnitResu
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("not appended: %w", err)
 	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return nil, eventstore.ErrClosed
+	}
+	if s.writeAlone(j) {
+		s.mu.RUnlock()
+		return answer(<-j.res)
 	}
 	select {
 	case s.jobs <- j:
@@ -160,7 +166,26 @@ func (s *Store) submit(ctx context.Context, units []unit) ([]eventstore.UnitResu
 		return nil, fmt.Errorf("not appended: %w", ctx.Err())
 	}
 	s.mu.RUnlock()
-	r := <-j.res
+	return answer(<-j.res)
+}
+
+// writeAlone writes j's batch in the caller's goroutine when no other
+// append is in progress and the writer is idle, and reports whether it did
+// (j.res then holds the answer). A lone appender so skips two goroutine
+// hand-offs (to the writer and back) per append; concurrent appends still
+// queue for the writer, which batches them. The caller holds s.mu's read
+// lock, so Close waits for the batch.
+func (s *Store) writeAlone(j *job) bool {
+	if s.active.Load() != 1 || len(s.jobs) != 0 || !s.writing.TryLock() {
+		return false
+	}
+	defer s.writing.Unlock()
+	s.runBatch([]*job{j})
+	return true
+}
+
+// answer is submit's return for the writer's answer r.
+func answer(r jobResult) ([]eventstore.UnitResult, error) {
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -41,8 +41,8 @@ type connKey struct {
 }
 
 // fencer is the writer's guard against a forked record (see
-// eventstore.Fence). Only the writer goroutine uses its fields, except err
-// and the changed channel.
+// eventstore.Fence). Only the holder of Store.writing uses its fields,
+// except err and the changed channel.
 type fencer struct {
 	fence eventstore.Fence
 	every time.Duration

@@ -2,11 +2,13 @@
 // events table with gap-free, commit-ordered positions, idempotent appends,
 // expected-version checks and a SHA-256 hash chain.
 //
-// All appends of a Store go through one group-commit writer goroutine that
-// batches concurrent requests into one transaction under a Postgres advisory
-// lock, so several processes (or pools) appending to the same database stay
+// All appends of a Store go through one group-commit writer that batches
+// concurrent requests into one transaction under a Postgres advisory lock,
+// so several processes (or pools) appending to the same database stay
 // ordered and a reader asking for everything after position P never misses
-// an event that commits later with a smaller position.
+// an event that commits later with a smaller position. The writer is a
+// goroutine; an append made while no other is in progress writes its batch
+// itself, under the same mutex, so a lone appender pays no hand-off.
 package pgstore
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -73,6 +76,12 @@ type Store struct {
 	closed bool
 	jobs   chan *job
 	done   chan struct{} // closed when the writer exits
+
+	// writing is held while a batch is written, by the writer goroutine or
+	// by a lone appender (see writeAlone); it guards cache, fc's writer
+	// state and the writer's settings below.
+	writing sync.Mutex
+	active  atomic.Int32 // appends in progress (in submit)
 
 	ctx    context.Context // cancelled by Close, ends the listener
 	cancel context.CancelFunc

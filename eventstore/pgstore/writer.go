@@ -64,7 +64,7 @@ func (s *Store) writeLoop() {
 		t := time.NewTicker(s.fc.every)
 		defer t.Stop()
 		tick = t.C
-		s.idleGuard()
+		s.lockedIdleGuard()
 	}
 	for {
 		var j *job
@@ -75,29 +75,44 @@ func (s *Store) writeLoop() {
 			}
 			j = next
 		case <-tick:
-			s.idleGuard()
+			s.lockedIdleGuard()
 			continue
 		}
-		batch := []*job{j}
-		n := j.events
-		// Let appenders that were just answered queue their next request,
-		// so batches stay large under load instead of alternating small/big.
-		runtime.Gosched()
-	drain:
-		for n < s.max {
-			select {
-			case next, ok := <-s.jobs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, next)
-				n += next.events
-			default:
+		s.writing.Lock()
+		s.drainAndRun(j)
+		s.writing.Unlock()
+	}
+}
+
+// lockedIdleGuard runs idleGuard holding s.writing.
+func (s *Store) lockedIdleGuard() {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	s.idleGuard()
+}
+
+// drainAndRun writes j and every job queued behind it (up to about
+// MaxBatch events) in one batch. The caller holds s.writing.
+func (s *Store) drainAndRun(j *job) {
+	batch := []*job{j}
+	n := j.events
+	// Let appenders that were just answered queue their next request,
+	// so batches stay large under load instead of alternating small/big.
+	runtime.Gosched()
+drain:
+	for n < s.max {
+		select {
+		case next, ok := <-s.jobs:
+			if !ok {
 				break drain
 			}
+			batch = append(batch, next)
+			n += next.events
+		default:
+			break drain
 		}
-		s.runBatch(batch)
 	}
+	s.runBatch(batch)
 }
 
 func (s *Store) runBatch(batch []*job) {
@@ -357,7 +372,7 @@ const maxCachedStreams = 1 << 17
 
 // headCache is what the writer knows about the log from its own
 // transactions. It is valid while no other process appends: the fast path
-// checks that under the lock. Only the writer goroutine uses it.
+// checks that under the lock. Only the holder of Store.writing uses it.
 type headCache struct {
 	valid    bool
 	head     int64

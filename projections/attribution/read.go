@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"dealcredit/domain"
+	"dealcredit/internal/pgpipe"
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5"
@@ -23,13 +24,14 @@ import (
 // the same snapshot as the rows).
 type Reader struct {
 	pool   *pgxpool.Pool
+	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState)
 	schema string
 	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
 }
 
 // NewReader returns a Reader of the live tables.
 func NewReader(pool *pgxpool.Pool) *Reader {
-	return &Reader{pool: pool, schema: runner.Schema(Name), fixed: -1}
+	return &Reader{pool: pool, pipe: pgpipe.New(pool), schema: runner.Schema(Name), fixed: -1}
 }
 
 // LedgerLine is one row of the attribution ledger.
@@ -347,28 +349,27 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 // one snapshot, the state even when there are no rows.
 func (r *Reader) withState(ctx context.Context, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
 	var st runner.ReadState
-	rows, err := r.pool.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
-		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args...)
-	if err != nil {
-		return st, fmt.Errorf("attribution: %s: %w", what, err)
-	}
-	defer rows.Close()
 	head := st.ReadStateDest(Name)
 	all := append(head, dest...)
 	stateOnly := append(head[:runner.ReadStateColumns:runner.ReadStateColumns], make([]any, len(dest))...)
 	n := 0
-	for rows.Next() {
-		n++
-		if rows.RawValues()[runner.ReadStateColumns] == nil { // no row joined: the state alone
-			err = rows.Scan(stateOnly...)
-		} else if err = rows.Scan(all...); err == nil {
-			err = each()
+	err := r.pipe.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
+		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			n++
+			if rows.RawValues()[runner.ReadStateColumns] == nil { // no row joined: the state alone
+				if err := rows.Scan(stateOnly...); err != nil {
+					return err
+				}
+			} else if err := rows.Scan(all...); err != nil {
+				return err
+			} else if err := each(); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return st, fmt.Errorf("attribution: %s: %w", what, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return st, fmt.Errorf("attribution: %s: %w", what, err)
 	}
 	if n == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dealcredit/eventstore"
+	"dealcredit/internal/pgpipe"
 	"dealcredit/projections/runner"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,7 +43,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf
 	if err != nil {
 		return 0, fmt.Errorf("attribution: replay: %w", err)
 	}
-	r := &Reader{pool: pool, schema: schema, fixed: pos}
+	r := &Reader{pool: pool, pipe: pgpipe.New(pool), schema: schema, fixed: pos}
 	files := []struct {
 		name  string
 		write func(io.Writer) error

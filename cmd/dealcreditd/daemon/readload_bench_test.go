@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +36,9 @@ import (
 // req/s, p50 and p99, its req/s as a percentage of /healthz's, and the CPU
 // per request of this process (daemon and clients: they share it) and of
 // the database's backends, steadier than the rates on a shared machine.
-// Every answer must be 200, or the benchmark fails.
+// Every answer must be 200, or the benchmark fails. With
+// DEALCREDIT_BENCH_READ_PROFILE set to a directory it writes a CPU profile
+// of each endpoint's load there (healthz.prof, statement.prof, deals.prof).
 func BenchmarkReadLoad(b *testing.B) {
 	events := envInt("DEALCREDIT_BENCH_READ_EVENTS", 20000)
 	clients := envInt("DEALCREDIT_BENCH_CLIENTS", 32)
@@ -65,7 +68,9 @@ func BenchmarkReadLoad(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			stopProfile := profileTarget(b, t.name)
 			r := load(b, client, d.URL+t.path, t.token, clients, requests)
+			stopProfile()
 			goCPU, pgCPU, err := stop()
 			if err != nil {
 				b.Fatal(err)
@@ -142,6 +147,31 @@ func waitProjected(b *testing.B, d *daemontest.Daemon, token, path string, head 
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("%s: read model did not reach %d: %d %s", path, head, resp.StatusCode, body)
+		}
+	}
+}
+
+// profileTarget writes a CPU profile of one endpoint's load, from now
+// until the returned function is called, to
+// $DEALCREDIT_BENCH_READ_PROFILE/<name>.prof when that directory is set
+// (not together with -cpuprofile: one CPU profile at a time).
+func profileTarget(b *testing.B, name string) func() {
+	dir := os.Getenv("DEALCREDIT_BENCH_READ_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
