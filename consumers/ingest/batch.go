@@ -379,9 +379,12 @@ func (c *Consumer) collect(ctx context.Context, msgs <-chan jetstream.Msg) []jet
 // valid.
 func (c *Consumer) decodeAll(oem string, batch []jetstream.Msg) []*item {
 	items := make([]*item, len(batch))
+	all := make([]item, len(batch)) // one allocation for the batch, not one a message
+	units := newUnitSlab(oem, len(batch))
 	one := func(i int) {
 		m := batch[i]
-		it := &item{msg: m, unit: -1, dupOf: -1}
+		it := &all[i]
+		*it = item{msg: m, unit: -1, dupOf: -1}
 		items[i] = it
 		md, err := m.Metadata()
 		if err != nil {
@@ -397,7 +400,7 @@ func (c *Consumer) decodeAll(oem string, batch []jetstream.Msg) []*item {
 			it.req = c.rejectionUnit(oem, it)
 			return
 		}
-		it.req = invoiceUnit(oem, it)
+		it.req = units.invoiceUnit(i, oem, it)
 	}
 	workers := min(c.opts.DecodeWorkers, (len(batch)+minPerWorker-1)/minPerWorker)
 	if workers <= 1 {
@@ -423,25 +426,44 @@ func (c *Consumer) decodeAll(oem string, batch []jetstream.Msg) []*item {
 	return items
 }
 
-// invoiceUnit is the AppendEach unit of a decoded invoice.
-func invoiceUnit(oem string, it *item) []eventstore.AppendRequest {
+// unitSlab holds the append requests of a batch's invoices: two
+// allocations for the batch instead of two a message, and the metadata
+// strings they all share.
+type unitSlab struct {
+	actor, source string
+	reqs          []eventstore.AppendRequest
+	events        []eventstore.Event
+}
+
+// newUnitSlab returns the slab of a batch of n messages of oem.
+func newUnitSlab(oem string, n int) *unitSlab {
+	return &unitSlab{actor: "oem:" + oem, source: oemfeed.Subject(oem),
+		reqs: make([]eventstore.AppendRequest, n), events: make([]eventstore.Event, n)}
+}
+
+// invoiceUnit returns the AppendEach unit of the batch's i-th message, a
+// decoded invoice. Each i is used once; the unit's slices are full, so an
+// append to them copies.
+func (s *unitSlab) invoiceUnit(i int, oem string, it *item) []eventstore.AppendRequest {
 	expected := eventstore.Any
 	if it.inv.Revision == 1 {
 		expected = eventstore.NoStream // see process
 	}
-	return []eventstore.AppendRequest{{
+	s.events[i] = eventstore.Event{
+		ID: it.id, Type: it.inv.EventType(), SchemaVersion: it.ver, Data: it.data,
+		Metadata: eventstore.Metadata{
+			CorrelationID: it.inv.NaturalKey(),
+			Actor:         s.actor,
+			Source:        s.source,
+		},
+		OccurredAt: it.inv.InvoiceDate.Time(),
+	}
+	s.reqs[i] = eventstore.AppendRequest{
 		Stream:   domain.InvoiceStream(oem, it.inv.InvoiceNumber),
 		Expected: expected,
-		Events: []eventstore.Event{{
-			ID: it.id, Type: it.inv.EventType(), SchemaVersion: it.ver, Data: it.data,
-			Metadata: eventstore.Metadata{
-				CorrelationID: it.inv.NaturalKey(),
-				Actor:         "oem:" + oem,
-				Source:        oemfeed.Subject(oem),
-			},
-			OccurredAt: it.inv.InvoiceDate.Time(),
-		}},
-	}}
+		Events:   s.events[i : i+1 : i+1],
+	}
+	return s.reqs[i : i+1 : i+1]
 }
 
 // minPerWorker is the fewest messages worth a decode goroutine of their own.

@@ -51,17 +51,18 @@ func ValidOEMID(id string) bool { return oemIDPattern.MatchString(id) }
 
 // SubjectOEM returns the OEM id of subject "oem.<oem_id>.invoices".
 func SubjectOEM(subject string) (string, error) {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 3 || parts[0] != "oem" || parts[2] != "invoices" || !ValidOEMID(parts[1]) {
+	rest, prefixed := strings.CutPrefix(subject, "oem.")
+	oem, suffixed := strings.CutSuffix(rest, ".invoices")
+	if !prefixed || !suffixed || !ValidOEMID(oem) { // an OEM id has no '.'
 		return "", fmt.Errorf("oemfeed: subject %q is not oem.<oem_id>.invoices", subject)
 	}
-	return parts[1], nil
+	return oem, nil
 }
 
 // A versionDecoder strictly decodes and validates the body of a message of
 // one schema version (valid UTF-8, at most MaxMessageSize bytes) into the
-// domain's invoice, its OEMID the body's and its Source the OEM's subject.
-// Every error is a *DecodeError.
+// domain's invoice, its OEMID the body's (Decode sets its Source). Every
+// error is a *DecodeError.
 type versionDecoder func(body []byte) (domain.InvoiceReceived, error)
 
 // versions maps the value of a message's "schema" member to the decoder of
@@ -116,6 +117,10 @@ func Decode(subject string, body []byte) (domain.InvoiceReceived, error) {
 	}
 	if subjectOEM != "" && inv.OEMID != subjectOEM {
 		return domain.InvoiceReceived{}, fieldErr("oem_id", "%q does not match the subject's OEM %q", inv.OEMID, subjectOEM)
+	}
+	inv.Source = subject // the OEM's subject, as checked above
+	if subject == "" {
+		inv.Source = Subject(inv.OEMID)
 	}
 	return inv, nil
 }

@@ -178,6 +178,10 @@ func TestSubjectOEM(t *testing.T) {
 		{"oem.hp.invoices.rejected", "", false},
 		{"oem.*.invoices", "", false},
 		{"oem..invoices", "", false},
+		{"oem.hp.x.invoices", "", false},
+		{"oem.hp.invoice", "", false},
+		{"oem.invoices", "", false},
+		{"xoem.hp.invoices", "", false},
 		{"oem.HP.invoices", "", false},
 	} {
 		oem, err := oemfeed.SubjectOEM(tc.subject)

@@ -173,7 +173,6 @@ func (m *v1Body) header(inv *domain.InvoiceReceived) error {
 	if inv.OEMID, err = matching("oem_id", m.OEMID, oemIDPattern, "an OEM id (lower case letters, digits, '_' or '-', at most 32)"); err != nil {
 		return err
 	}
-	inv.Source = Subject(inv.OEMID)
 	if inv.InvoiceNumber, err = matching("invoice_number", m.InvoiceNumber, numberPattern, "an invoice number (letters, digits, '.', '_', '/', '-', at most 64)"); err != nil {
 		return err
 	}
