@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -38,25 +39,28 @@ func ValidateRequest(prefix string, req AppendRequest) error {
 	}
 	seen := make(map[uuid.UUID]int, len(req.Events))
 	for i, e := range req.Events {
-		f := fmt.Sprintf("%sevents[%d].", prefix, i)
+		// The field is named only when a check fails (no string per event).
+		invalid := func(name, reason string) error {
+			return &InvalidError{Field: EventField(prefix, i) + "." + name, Reason: reason}
+		}
 		if e.ID == uuid.Nil {
-			return &InvalidError{Field: f + "id", Reason: "nil event id"}
+			return invalid("id", "nil event id")
 		}
 		if j, dup := seen[e.ID]; dup {
-			return &InvalidError{Field: f + "id", Reason: fmt.Sprintf("event id %s repeats events[%d]", e.ID, j)}
+			return invalid("id", fmt.Sprintf("event id %s repeats events[%d]", e.ID, j))
 		}
 		seen[e.ID] = i
 		if err := validateText(e.Type, MaxTypeLength); err != "" {
-			return &InvalidError{Field: f + "type", Reason: err}
+			return invalid("type", err)
 		}
 		if e.SchemaVersion < 1 {
-			return &InvalidError{Field: f + "schema_version", Reason: fmt.Sprintf("must be >= 1, got %d", e.SchemaVersion)}
+			return invalid("schema_version", fmt.Sprintf("must be >= 1, got %d", e.SchemaVersion))
 		}
 		if len(e.Data) > MaxEventSize {
-			return &InvalidError{Field: f + "data", Reason: fmt.Sprintf("%d bytes exceeds the %d byte limit", len(e.Data), MaxEventSize)}
+			return invalid("data", fmt.Sprintf("%d bytes exceeds the %d byte limit", len(e.Data), MaxEventSize))
 		}
 		if !utf8.Valid(e.Data) || !json.Valid(e.Data) {
-			return &InvalidError{Field: f + "data", Reason: "not valid UTF-8 JSON"}
+			return invalid("data", "not valid UTF-8 JSON")
 		}
 	}
 	return nil
@@ -72,11 +76,17 @@ func EncodeMetadata(m Metadata) []byte {
 	return b
 }
 
-// CheckSize returns an *InvalidError when data plus encoded metadata exceed
-// MaxEventSize.
-func CheckSize(field string, data, metadata []byte) error {
+// EventField names the i-th event of a request whose fields carry prefix:
+// "<prefix>events[i]".
+func EventField(prefix string, i int) string {
+	return prefix + "events[" + strconv.Itoa(i) + "]"
+}
+
+// CheckSize returns an *InvalidError naming field() when data plus encoded
+// metadata exceed MaxEventSize; field is called only then.
+func CheckSize(field func() string, data, metadata []byte) error {
 	if n := len(data) + len(metadata); n > MaxEventSize {
-		return &InvalidError{Field: field, Reason: fmt.Sprintf("data plus metadata is %d bytes, over the %d byte limit", n, MaxEventSize)}
+		return &InvalidError{Field: field(), Reason: fmt.Sprintf("data plus metadata is %d bytes, over the %d byte limit", n, MaxEventSize)}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"dealcredit/eventstore"
@@ -116,7 +117,7 @@ func (s *Store) prepareUnit(prefix string, reqs []eventstore.AppendRequest) unit
 	for i, r := range reqs {
 		p := ""
 		if prefix != "" {
-			p = fmt.Sprintf("%s[%d].", prefix, i)
+			p = prefix + "[" + strconv.Itoa(i) + "]."
 		}
 		if err := eventstore.ValidateRequest(p, r); err != nil {
 			u.err = err
@@ -125,7 +126,8 @@ func (s *Store) prepareUnit(prefix string, reqs []eventstore.AppendRequest) unit
 		pr := preparedRequest{AppendRequest: r, metadata: make([][]byte, len(r.Events))}
 		for j, e := range r.Events {
 			pr.metadata[j] = eventstore.EncodeMetadata(e.Metadata)
-			if err := eventstore.CheckSize(fmt.Sprintf("%sevents[%d]", p, j), e.Data, pr.metadata[j]); err != nil {
+			field := func() string { return eventstore.EventField(p, j) }
+			if err := eventstore.CheckSize(field, e.Data, pr.metadata[j]); err != nil {
 				u.err = err
 				return u
 			}
