@@ -104,7 +104,7 @@ func BenchmarkAppend(b *testing.B) {
 					}
 					pgstore.SetCopyMin(s, n)
 				}
-				defer reportBatchSize(b, reg)
+				defer reportWriter(b, reg)
 				stmts.reset(b)
 				defer stmts.log(b, benchOps(b)/opsDivisor(conc)*size)
 				var seq atomic.Int64
@@ -254,17 +254,28 @@ func run(b *testing.B, pool *pgxpool.Pool, conc, eventsPerOp int, op func(contex
 	return r
 }
 
-// reportBatchSize reports the mean events per append transaction.
-func reportBatchSize(b *testing.B, reg *prometheus.Registry) {
+// reportWriter reports the mean events per append transaction, the mean
+// time of one (from taking a connection to its commit's answer: the append
+// lock is held for most of it) and the share of the workload's time the
+// writer spent in transactions (near 100: the writer, not its callers, is
+// the bound).
+func reportWriter(b *testing.B, reg *prometheus.Registry) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "dealcredit_eventstore_append_batch_size" {
-			h := mf.GetMetric()[0].GetHistogram()
-			if h.GetSampleCount() > 0 {
-				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "events/tx")
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() == 0 {
+			continue
+		}
+		switch mf.GetName() {
+		case "dealcredit_eventstore_append_batch_size":
+			b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "events/tx")
+		case "dealcredit_eventstore_append_transaction_seconds":
+			b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "tx_ms")
+			if el := b.Elapsed(); el > 0 {
+				b.ReportMetric(100*h.GetSampleSum()/el.Seconds(), "writer_busy_pct")
 			}
 		}
 	}
