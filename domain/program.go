@@ -98,6 +98,9 @@ type Outcome struct {
 	// by a payout.
 	Approved *StatementApproved
 	Payout   *PayoutRecorded
+	// Overflowed is the currency whose totals this event overflowed (totals.go): from
+	// it on, no total of the currency is kept, and the read models drop theirs.
+	Overflowed string
 }
 
 type dealRec struct {
@@ -158,30 +161,31 @@ type policyRec struct {
 // batches (spill.go): then Deal, DealIDs and OpenExceptions see only the records of the
 // batch being folded.
 type Program struct {
-	partners   map[string]*partnerRec
-	geos       map[string]GeoState
-	policies   []policyRec
-	deals      map[string]*dealRec
-	byKey      map[string][]string
-	byDomain   map[string][]string
-	closed     map[Quarter]bool
-	reps       map[string]FieldRepAssigned
-	repIDs     map[string]string
-	repOrder   []string // sorted keys of reps
-	invoices   map[string]*invoiceRec
-	exceptions map[string]*excRec
-	lineIdx    map[string][]string               // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
-	pending    map[string][]string               // invoice key -> keys of the credit memos waiting for it
-	manual     map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
-	approved   map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
-	outside    map[string]map[string]int         // partner -> quarter ("2026Q3") -> registrations flagged outside its commitment (rule 8a)
-	credited   map[creditedKey]int64
-	mix        map[mixKey]*Mix
-	strs       map[string]string // interned names, currencies, ids
-	defPol     policyRec         // the default policy, read only
-	position   int64
-	seq        int64     // envelopes applied
-	dirty      *dirtySet // what changed since the last Evict; nil when the program keeps everything in memory
+	partners    map[string]*partnerRec
+	geos        map[string]GeoState
+	policies    []policyRec
+	deals       map[string]*dealRec
+	byKey       map[string][]string
+	byDomain    map[string][]string
+	closed      map[Quarter]bool
+	reps        map[string]FieldRepAssigned
+	repIDs      map[string]string
+	repOrder    []string // sorted keys of reps
+	invoices    map[string]*invoiceRec
+	exceptions  map[string]*excRec
+	lineIdx     map[string][]string               // invoice index key (invoiceIndexKeys) -> invoice keys (may be stale)
+	pending     map[string][]string               // invoice key -> keys of the credit memos waiting for it
+	manual      map[string]map[int]ManualDecision // invoice key -> line -> manual decision in force (exception.go)
+	approved    map[string]map[Quarter]bool       // partner -> quarters whose statement is approved (statement.go)
+	outside     map[string]map[string]int         // partner -> quarter ("2026Q3") -> registrations flagged outside its commitment (rule 8a)
+	credited    map[creditedKey]int64
+	mix         map[mixKey]*Mix
+	totalsGross map[string]int64  // currency -> its gross (totals.go); past MaxGross: the currency's totals overflowed
+	strs        map[string]string // interned names, currencies, ids
+	defPol      policyRec         // the default policy, read only
+	position    int64
+	seq         int64     // envelopes applied
+	dirty       *dirtySet // what changed since the last Evict; nil when the program keeps everything in memory
 }
 
 type creditedKey struct {
@@ -203,7 +207,7 @@ func NewProgram() *Program {
 		reps: map[string]FieldRepAssigned{}, repIDs: map[string]string{}, invoices: map[string]*invoiceRec{},
 		exceptions: map[string]*excRec{}, lineIdx: map[string][]string{}, pending: map[string][]string{}, credited: map[creditedKey]int64{},
 		manual: map[string]map[int]ManualDecision{}, approved: map[string]map[Quarter]bool{}, outside: map[string]map[string]int{},
-		mix: map[mixKey]*Mix{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
+		mix: map[mixKey]*Mix{}, totalsGross: map[string]int64{}, strs: map[string]string{}, defPol: policyRec{Policy: DefaultPolicy()},
 	}
 }
 
@@ -268,6 +272,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 		out.Approved = &e
 	case PayoutRecorded:
 		out.Payout = &e
+		out.Overflowed = p.addGross(e.Amount.Currency, e.Amount.Amount)
 	case FieldRepAssigned:
 		from := e.On
 		if old, ok := p.reps[e.RepID]; ok && old.On.Before(from) {
@@ -340,6 +345,7 @@ func (p *Program) Apply(env Envelope) (Outcome, error) {
 	case ExceptionReopened:
 		out.add(p.decideByHand(e.OEMID, e.InvoiceNumber, e.Line, nil, cause, env.EventID))
 	case InvoiceReceived:
+		out.Overflowed = p.addGross(e.Currency, invoiceGross(e))
 		o, err := p.applyInvoice(e, env.EventID)
 		if err != nil {
 			return out, fmt.Errorf("domain: apply %s at position %d: %w", env.Type, env.Position, err)

@@ -89,8 +89,12 @@ func sortedMix(by map[string]*Mix) []Mix {
 	return out
 }
 
-// count adds c to the revenue mix and the partner's credited revenue, overflow-checked.
+// count adds c to the revenue mix and the partner's credited revenue, overflow-checked;
+// nothing for a currency whose totals overflowed.
 func (p *Program) count(c Credit) error {
+	if p.Overflowed(c.Amount.Currency) {
+		return nil // its totals are no longer kept (totals.go)
+	}
 	key := mixKey{c.Quarter, c.Amount.Currency}
 	m := p.mix[key]
 	if m == nil {

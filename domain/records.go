@@ -106,6 +106,8 @@ type CoreRecord struct {
 	Approved map[string][]Quarter
 	// Outside: partner -> quarter -> registrations flagged outside its commitment (rule 8a).
 	Outside map[string]map[string]int
+	// Gross: currency -> the gross of its facts (totals.go).
+	Gross map[string]int64
 }
 
 // ManualRecord is the manual decision in force on one invoice line.
@@ -227,7 +229,8 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 // back), sorted so that equal programs give equal records. The record shares maps and
 // slices with the program: encode it before the program folds again.
 func (p *Program) Core() CoreRecord {
-	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs, Outside: p.outside}
+	c := CoreRecord{Position: p.position, Seq: p.seq, Pending: p.pending, Geos: p.geos, Reps: p.reps, RepIDs: p.repIDs, Outside: p.outside,
+		Gross: p.totalsGross}
 	for _, k := range sortedKeys(p.manual) {
 		for _, line := range sortedKeys(p.manual[k]) {
 			c.Manual = append(c.Manual, ManualRecord{k, line, p.manual[k][line]})
@@ -293,6 +296,9 @@ func RestoreProgram(c CoreRecord) *Program {
 	}
 	if c.Outside != nil {
 		p.outside = c.Outside
+	}
+	if c.Gross != nil {
+		p.totalsGross = c.Gross
 	}
 	for _, m := range c.Manual {
 		if p.manual[m.Invoice] == nil {
