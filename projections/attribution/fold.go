@@ -115,7 +115,7 @@ func (s *State) fold(batch []eventstore.Record, envs []domain.Envelope, ledger l
 		}
 	}
 	last := batch[len(batch)-1].Position
-	w := &batchWrites{lifecycle: f.lifecycle}
+	w := &batchWrites{lifecycle: f.lifecycle, overflows: f.overflows}
 	w.upserts = f.readModelWrites()
 	evicted, err := s.program.Evict()
 	if err != nil {
@@ -148,6 +148,19 @@ type folding struct {
 	quarters  map[domain.Quarter]int64
 	deals     map[string]int64
 	lifecycle []lifecycleStep
+	overflows []string // currencies whose totals the batch overflowed, in log order
+}
+
+// overflow drops the batch's statement rows of currency, whose totals overflowed:
+// Write deletes its stored statements and revenue mix and records it in
+// overflowed_totals.
+func (f *folding) overflow(currency string) {
+	for k := range f.stmts {
+		if k.currency == currency {
+			delete(f.stmts, k)
+		}
+	}
+	f.overflows = append(f.overflows, currency)
 }
 
 // excAt is an exception as of the last event of the batch that changed it.
@@ -180,6 +193,9 @@ func (f *folding) event(r eventstore.Record, env domain.Envelope) error {
 	for _, e := range out.Exceptions {
 		f.excs[e.OEMID+"\x00"+e.InvoiceNumber+"\x00"+strconv.Itoa(e.Line)] = excAt{e, r.Position}
 	}
+	if c := out.Overflowed; c != "" {
+		f.overflow(c)
+	}
 	if out.Approved != nil || out.Payout != nil {
 		f.lifecycle = append(f.lifecycle, lifecycleStep{position: r.Position, eventID: r.ID.String(), approved: out.Approved, payout: out.Payout})
 	}
@@ -198,7 +214,7 @@ func (f *folding) credit(r eventstore.Record, seq int, c domain.Credit) error {
 		return err
 	}
 	f.quarters[c.Quarter] = r.Position
-	if c.PartnerID == "" {
+	if c.PartnerID == "" || f.program.Overflowed(c.Amount.Currency) {
 		return nil
 	}
 	switch c.Kind {
@@ -235,7 +251,7 @@ func (f *folding) scorecards(pos int64) {
 	for i := 0; i < len(f.touched); i++ {
 		d := f.touched[i]
 		d.scorecard, _ = f.program.Scorecard(d.partner, d.quarter)
-		if cur := d.scorecard.Credited.Currency; cur != "" && cur != d.currency {
+		if cur := d.scorecard.Credited.Currency; cur != "" && cur != d.currency && !f.program.Overflowed(cur) {
 			f.touch(d.partner, d.quarter, cur, pos)
 		}
 	}
@@ -347,6 +363,7 @@ type batchWrites struct {
 	closed    []domain.ExceptionRef
 	upserts   []upsert
 	lifecycle []lifecycleStep
+	overflows []string
 }
 
 // Write writes the batch's ledger rows (unless they were copied during the
@@ -366,6 +383,27 @@ func (w *batchWrites) Write(ctx context.Context, tx pgx.Tx) error {
 	}
 	if err := writeLifecycle(ctx, tx, w.lifecycle); err != nil {
 		return fmt.Errorf("attribution: write batch ending %d: %w", w.last, err)
+	}
+	if err := writeOverflows(ctx, tx, w.overflows); err != nil {
+		return fmt.Errorf("attribution: write batch ending %d: %w", w.last, err)
+	}
+	return nil
+}
+
+// writeOverflows records the currencies whose totals overflowed (domain.MaxGross) and
+// deletes their statements and revenue mix, which the fold no longer keeps: the final
+// tables do not depend on the batch (or the arrival order) in which a currency overflowed.
+func writeOverflows(ctx context.Context, tx pgx.Tx, currencies []string) error {
+	for _, c := range currencies {
+		if _, err := tx.Exec(ctx, `INSERT INTO overflowed_totals (currency) VALUES ($1) ON CONFLICT DO NOTHING`, c); err != nil {
+			return fmt.Errorf("overflowed totals of %s: %w", c, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM statements WHERE currency = $1`, c); err != nil {
+			return fmt.Errorf("overflowed totals of %s: statements: %w", c, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM revenue_mix WHERE currency = $1`, c); err != nil {
+			return fmt.Errorf("overflowed totals of %s: revenue mix: %w", c, err)
+		}
 	}
 	return nil
 }

@@ -34,7 +34,11 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 8: a certification counts for the scorecard only once
+// Version is 10: the fold keeps per currency the gross of its facts
+// (domain.MaxGross) in its stored core, and a currency whose totals
+// overflowed has no statements or revenue mix but a row in
+// overflowed_totals (docs/rules.md, "Why the amounts fit"). (Version 9 is
+// another change's: an index.) Version 8: a certification counts for the scorecard only once
 // confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
 // recorded itself is pending), and the stored core keeps each
 // certification's status; registrations carry the customer size band and
@@ -51,11 +55,11 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 8 }
+func (*Projection) Version() int { return 10 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
-	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations", "payouts"}
+	return []string{"ledger", "exceptions", "statements", "revenue_mix", "registrations", "payouts", "overflowed_totals"}
 }
 
 const ddl = `
@@ -156,6 +160,9 @@ CREATE TABLE revenue_mix (
 	adjustment_indirect_minor bigint NOT NULL,
 	position           bigint NOT NULL,
 	PRIMARY KEY (quarter, currency)
+);
+CREATE TABLE overflowed_totals (
+	currency text PRIMARY KEY
 );
 CREATE TABLE registrations (
 	deal_id         text   PRIMARY KEY,

@@ -27,6 +27,10 @@ type Reader struct {
 	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState)
 	schema string
 	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
+	// skipOverflow leaves the rows of a currency whose totals overflowed out
+	// of statements and revenue mix instead of refusing the read (a replay's
+	// files, which list the currency in overflowed_totals.csv).
+	skipOverflow bool
 }
 
 // NewReader returns a Reader of the live tables.
@@ -317,19 +321,32 @@ const statementColumns = `partner_id, quarter, currency, credited_revenue, rebat
 // Statements returns the partner's statements for quarter (all partners
 // when partnerID is empty, all quarters when quarter is empty), one per
 // currency, sorted by partner, quarter and currency (none is an empty
-// slice), and the read model's state, read by the same statement.
+// slice), and the read model's state, read by the same statement. When a
+// currency whose totals overflowed has ledger lines of that partner and
+// quarter, the same statement says so and the error is totalsOverflowed's.
 func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]Statement, runner.ReadState, error) {
 	out := []Statement{}
 	where, args := filter(cond{"partner_id", partnerID}, cond{"quarter", quarter})
+	query := `SELECT ` + statementColumns + ` FROM ` + r.table("statements") + where
+	if !r.skipOverflow {
+		// One more row when a currency whose totals overflowed has lines here: its
+		// partner_id is '' (no partner's is), its currency that currency.
+		query += ` UNION ALL SELECT '', '', p.currency, 0, 0, 0, 0, 0, 0, '', '', 0, '{}', 0, '', 0, '{}', '', '', false, 0, 0, 0 FROM (` +
+			r.overflowProbe(filter(cond{"l.partner_id", partnerID}, cond{"l.quarter", quarter})) + `) p`
+	}
 	var s Statement
 	var approved bool
-	st, err := r.withState(ctx, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
-		`s.partner_id, s.quarter, s.currency`, args,
+	overflowed := ""
+	st, err := r.withState(ctx, "statements", query, `s.partner_id, s.quarter, s.currency`, args,
 		[]any{&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
 			&s.Segments, &s.QuarterlyTarget, &s.TargetCurrency, &s.ScorecardCredited, &s.Unmet, &s.CurrentTier, &s.ScorecardCurrency,
 			&approved, &s.ApprovedRebates, &s.Paid, &s.OutsideCommitment},
 		func() error {
+			if s.PartnerID == "" {
+				overflowed = s.Currency
+				return nil
+			}
 			s.Status, s.Accrued, s.Outstanding = "accrued", s.Rebates+s.AdjustmentRebates, s.ApprovedRebates-s.Paid
 			if approved {
 				s.Status = "approved"
@@ -338,6 +355,9 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 			s = Statement{} // the slices scanned next must not alias this row's
 			return nil
 		})
+	if err == nil && overflowed != "" {
+		return nil, st, totalsOverflowed(quarter, overflowed)
+	}
 	return out, st, err
 }
 
@@ -380,21 +400,38 @@ func (r *Reader) withState(ctx context.Context, what, query, order string, args 
 }
 
 // RevenueMix returns quarter's mix (all quarters when empty), one per
-// currency; none is an empty slice.
+// currency; none is an empty slice. When a currency whose totals overflowed
+// has ledger lines in quarter, the same statement says so and the error is
+// totalsOverflowed's.
 func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, error) {
 	out := []Mix{}
 	where, args := filter(cond{"quarter", quarter})
-	pos, err := r.each(ctx, "revenue mix", `SELECT `+r.posColumn()+`, quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
-		adjustment_direct_minor, adjustment_indirect_minor FROM `+r.table("revenue_mix")+where+` ORDER BY quarter, currency`, args,
+	query := `SELECT ` + r.posColumn() + `, quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
+		adjustment_direct_minor, adjustment_indirect_minor FROM ` + r.table("revenue_mix") + where
+	if !r.skipOverflow {
+		// One more row when a currency whose totals overflowed has lines in the
+		// quarter: its quarter is '' (no row's is), its currency that currency.
+		query += ` UNION ALL SELECT ` + r.posColumn() + `, '', p.currency, 0, 0, 0, 0, 0 FROM (` +
+			r.overflowProbe(filter(cond{"l.quarter", quarter})) + `) p`
+	}
+	overflowed := ""
+	pos, err := r.each(ctx, "revenue mix", query+` ORDER BY quarter, currency`, args,
 		func(pos *int64, rows pgx.Rows) error {
 			var m Mix
 			if err := rows.Scan(pos, &m.Quarter, &m.Currency, &m.DirectMinor, &m.IndirectMinor, &m.IndirectShareBPS,
 				&m.AdjustmentDirectMinor, &m.AdjustmentIndirectMinor); err != nil {
 				return err
 			}
+			if m.Quarter == "" {
+				overflowed = m.Currency
+				return nil
+			}
 			out = append(out, m)
 			return nil
 		})
+	if err == nil && overflowed != "" {
+		return nil, pos, totalsOverflowed(quarter, overflowed)
+	}
 	return out, pos, err
 }
 
@@ -545,3 +582,45 @@ func i64(v int64) string { return strconv.FormatInt(v, 10) }
 func joinIDs(ids []string) string { return strings.Join(ids, " ") }
 
 var errNoLine = errors.New("attribution: no ledger line")
+
+// overflowProbe is the SELECT of the first currency (a one-row result at
+// most) whose totals overflowed (overflowed_totals, domain.MaxGross) and
+// that has ledger lines matching the filter where (on ledger l, its
+// arguments those of the query it joins). The table is empty but for such a
+// currency, so the probe costs nothing otherwise.
+func (r *Reader) overflowProbe(where string, _ []any) string {
+	if where == "" {
+		where = " WHERE true"
+	}
+	return `SELECT o.currency FROM ` + r.table("overflowed_totals") + ` o WHERE EXISTS (SELECT 1 FROM ` + r.table("ledger") + ` l` +
+		where + ` AND l.currency = o.currency) ORDER BY o.currency LIMIT 1`
+}
+
+// totalsOverflowed is the answer to a read of quarter's (any quarter's when
+// empty) statements or revenue mix when currency's totals overflowed: an
+// Unprocessable *domain.Error naming the quarter and the currency, never
+// numbers (the fold keeps none of that currency's totals; docs/rules.md,
+// "Why the amounts fit").
+func totalsOverflowed(quarter, currency string) error {
+	what := "the totals in " + currency
+	if quarter != "" {
+		what = "the totals of " + quarter + " " + currency
+	}
+	return domain.Errorf(domain.Unprocessable, "quarter", "totals.overflowed",
+		"%s exceed what 64-bit minor units hold (the sum of |amount| of the %s invoice lines and payouts passed %d); "+
+			"its facts and ledger lines are kept, its statements and revenue mix are not; see docs/rules.md", what, currency, int64(domain.MaxGross))
+}
+
+// OverflowedTotals returns the currencies whose totals overflowed
+// (domain.MaxGross), sorted; none is an empty slice.
+func (r *Reader) OverflowedTotals(ctx context.Context) ([]string, error) {
+	rows, err := r.pool.Query(ctx, `SELECT currency FROM `+r.table("overflowed_totals")+` ORDER BY currency`)
+	if err != nil {
+		return nil, fmt.Errorf("attribution: overflowed totals: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("attribution: overflowed totals: %w", err)
+	}
+	return append([]string{}, out...), nil
+}

@@ -3,6 +3,7 @@ package attribution
 import (
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -26,7 +27,9 @@ type AsOf struct {
 
 // Replay rebuilds the attribution model from the log alone, as it stood at
 // asOf, in a temporary schema (never the live tables), writes
-// attribution.csv, statements.csv and revenue_mix.csv into outDir and drops
+// attribution.csv, statements.csv, revenue_mix.csv and overflowed_totals.csv
+// (the currencies whose totals overflowed, whose statements and revenue mix
+// rows are left out: docs/rules.md) into outDir and drops
 // the schema. Memory is bounded by the program state and one batch. It
 // returns the position replayed to.
 func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf AsOf, outDir string, progress func(pos, head int64)) (int64, error) {
@@ -43,7 +46,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf
 	if err != nil {
 		return 0, fmt.Errorf("attribution: replay: %w", err)
 	}
-	r := &Reader{pool: pool, pipe: pgpipe.New(pool), schema: schema, fixed: pos}
+	r := &Reader{pool: pool, pipe: pgpipe.New(pool), schema: schema, fixed: pos, skipOverflow: true}
 	files := []struct {
 		name  string
 		write func(io.Writer) error
@@ -51,6 +54,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf
 		{"attribution.csv", func(w io.Writer) error { _, err := r.WriteLedgerCSV(ctx, w, "", ""); return err }},
 		{"statements.csv", func(w io.Writer) error { _, err := r.WriteStatementsCSV(ctx, w, "", ""); return err }},
 		{"revenue_mix.csv", func(w io.Writer) error { _, err := r.WriteRevenueMixCSV(ctx, w, ""); return err }},
+		{"overflowed_totals.csv", func(w io.Writer) error { return r.writeOverflowedCSV(ctx, w) }},
 	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(outDir, f.name), f.write); err != nil {
@@ -71,6 +75,25 @@ func writeFile(path string, write func(io.Writer) error) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("attribution: replay: %w", err)
+	}
+	return nil
+}
+
+// writeOverflowedCSV writes the currencies whose totals overflowed as CSV
+// (header "currency").
+func (r *Reader) writeOverflowedCSV(ctx context.Context, w io.Writer) error {
+	cs, err := r.OverflowedTotals(ctx)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"currency"})
+	for _, c := range cs {
+		_ = cw.Write([]string{c})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("attribution: write csv: %w", err)
 	}
 	return nil
 }
