@@ -49,6 +49,12 @@ func parseAsOf(s string, now time.Time) (attribution.AsOf, error) {
 	if err != nil {
 		return attribution.AsOf{}, fmt.Errorf("--as-of: %q is not %s", s, asOfForms)
 	}
+	if t.After(now) {
+		// What is recorded up to a future instant is not known yet: the
+		// same replay run later would give other numbers.
+		return attribution.AsOf{}, fmt.Errorf("--as-of: %s is in the future (now is %s); for everything recorded so far use now",
+			s, now.In(t.Location()).Truncate(time.Second).Format(time.RFC3339))
+	}
 	return attribution.AsOf{Time: t}, nil
 }
 
@@ -99,6 +105,15 @@ func (e *env) replayCmd() *cobra.Command {
 				return err
 			}
 			defer closeStore()
+			if at.Position > 0 {
+				head, err := store.Head(ctx)
+				if err != nil {
+					return err
+				}
+				if at.Position > head {
+					return fmt.Errorf("--as-of: position %d is beyond the log's head %d (for everything recorded so far use now)", at.Position, head)
+				}
+			}
 			tick, done := e.progressTo(0, "replay")
 			pos, err := attribution.Replay(ctx, pool, store, at, out, tick)
 			done()

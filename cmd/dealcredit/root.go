@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -97,8 +98,40 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	root.AddCommand(e.projectionCmds()...)
 	root.AddCommand(e.demoCmd(), e.tokenCmd(), e.importCmd())
 	root.AddCommand(e.exceptionsCmd(), e.statementsCmd(), e.payoutsCmd(), e.fxRatesCmd())
+	requireSubcommands(root)
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
+}
+
+// requireSubcommands makes each group below root (export, gen, projection,
+// ...) fail, naming its commands, when called without one or with an
+// unknown one: cobra would print the group's help and exit 0, so a
+// mistyped `export atribution` in a script looked like a success.
+func requireSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		requireSubcommands(c)
+		if !c.HasSubCommands() || c.Runnable() {
+			continue
+		}
+		// An unknown command's flags are not the group's: name the command.
+		c.FParseErrWhitelist.UnknownFlags = true
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && sub.Name() != "help" {
+					names = append(names, sub.Name())
+				}
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("%s: name a command: %s", cmd.CommandPath(), strings.Join(names, ", "))
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return fmt.Errorf("%s (commands: %s)", msg, strings.Join(names, ", "))
+		}
+	}
 }
 
 // openStore connects to the database (which must exist and be migrated) as
