@@ -46,13 +46,14 @@ func TestCarelessInput(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"export"}, `dealcredit export: name a command: attribution`},
-		{[]string{"export", "bogus"}, `unknown command "bogus" for "dealcredit export"`},
-		{[]string{"gen"}, `dealcredit gen: name a command: invoices, log`},
+		{[]string{"export"}, `export: name a command: attribution`},
+		{[]string{"export", "bogus"}, `unknown command "bogus" for "dealcredit export" (commands: attribution)`},
+		{[]string{"export", "atribution", "--quarter", "current"}, `unknown command "atribution" for "dealcredit export"; did you mean attribution?`},
+		{[]string{"gen"}, `gen: name a command: invoices, log`},
 		{[]string{"gen", "invoice"}, `unknown command "invoice" for "dealcredit gen"`},
 		{[]string{"projection", "stats"}, `unknown command "stats" for "dealcredit projection"`},
 		{[]string{"exceptions", "lst"}, `unknown command "lst" for "dealcredit exceptions"`},
-		{[]string{"statements"}, `dealcredit statements: name a command: approve, show`},
+		{[]string{"statements"}, `statements: name a command: approve, show`},
 		{[]string{"publish", "--oem", "h p", feed}, `--oem: "h p" is not an OEM id (lower case letters, digits, '_' and '-', at most 32 characters)`},
 		{[]string{"publish", "--oem", "HP", feed}, `--oem: "HP" is not an OEM id`},
 		{[]string{"publish", "--oem", "hp", sub}, "FILE: " + sub + " is a directory, not a JSON lines file"},
@@ -75,6 +76,9 @@ func TestCarelessInput(t *testing.T) {
 		out, err := runOffline(t, nil, tt.args...)
 		if err == nil || exitCode(err) == 0 || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%q: error %v (exit %d), want one containing %s\n%.300s", tt.args, err, exitCodeOf(err), tt.wantErr, out)
+		}
+		if err != nil && strings.HasPrefix(err.Error(), "dealcredit ") {
+			t.Errorf("%q: the error repeats the program's name: %v", tt.args, err)
 		}
 		if strings.Contains(out, "published ") || strings.Contains(out, "goroutine ") {
 			t.Errorf("%q: output claims a publish or holds a stack trace:\n%.300s", tt.args, out)

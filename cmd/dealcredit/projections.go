@@ -83,7 +83,8 @@ func (e *env) replayCmd() *cobra.Command {
 			"statements.csv and revenue_mix.csv into --out. --as-of selects events by the time they were RECORDED\n" +
 			"in the log (or by log position), not by their business dates: an invoice dated in March but received\n" +
 			"in April is in a replay as of April, not as of March 31. To read one quarter's business, use\n" +
-			"export attribution --quarter (statements are by quarter too).",
+			"export attribution --quarter (statements are by quarter too). A time in the future or a position\n" +
+			"beyond the log's head is refused: what it selects is not recorded yet, so its numbers would change.",
 		Example: "  dealcredit replay --as-of now --out /tmp/now\n" +
 			"  dealcredit replay --as-of -1h --out /tmp/an-hour-ago\n" +
 			"  dealcredit replay --as-of 2026-03-31T23:59:59Z --out /tmp/q1-as-recorded",

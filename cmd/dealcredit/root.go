@@ -123,9 +123,12 @@ func requireSubcommands(root *cobra.Command) {
 				}
 			}
 			if len(args) == 0 {
-				return fmt.Errorf("%s: name a command: %s", cmd.CommandPath(), strings.Join(names, ", "))
+				return fmt.Errorf("%s: name a command: %s", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), strings.Join(names, ", "))
 			}
 			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's default, set by root only
+			}
 			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 				msg += "; did you mean " + strings.Join(s, " or ") + "?"
 			}
