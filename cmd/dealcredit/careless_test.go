@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/pgtest"
 )
 
 // TestCarelessInput: each mistake a careless user makes is refused before
@@ -171,5 +172,31 @@ func TestReplayAsOfTimesAndPositions(t *testing.T) {
 	want := "--as-of: position " + beyond + " is beyond the log's head " + strconv.FormatInt(head, 10)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("replay --as-of %s = %v, want %q\n%s", beyond, err, want, out)
+	}
+}
+
+// TestWrongDatabaseSaysSo: DATABASE_URL naming a database that does not
+// exist, or one without dealcredit's tables, gets a sentence that says
+// which and what to do, not only Postgres's "relation ... does not exist"
+// or "database ... does not exist".
+func TestWrongDatabaseSaysSo(t *testing.T) {
+	empty := pgtest.NewDatabase(t)
+	missing := pgtest.MissingDatabase(t)
+	for _, tt := range []struct {
+		dsn  string
+		args []string
+		want string
+	}{
+		{empty, []string{"export", "attribution", "--quarter", "current"}, "has no dealcredit tables"},
+		{empty, []string{"verify", "--no-mirror"}, "has no dealcredit tables"},
+		{empty, []string{"tail"}, "has no dealcredit tables"},
+		{missing, []string{"verify", "--no-mirror"}, "does not exist: is DATABASE_URL the daemon's database?"},
+	} {
+		env := map[string]string{"DATABASE_URL": tt.dsn, "DATABASE_MIGRATION_URL": tt.dsn}
+		var out bytes.Buffer
+		err := run(context.Background(), tt.args, func(k string) string { return env[k] }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "dealcredit migrate") {
+			t.Errorf("%q on %s: %v, want an error containing %q and naming dealcredit migrate\n%s", tt.args, tt.dsn, err, tt.want, out.String())
+		}
 	}
 }

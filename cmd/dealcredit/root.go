@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,6 +138,9 @@ func requireSubcommands(root *cobra.Command) {
 	}
 }
 
+// invalidCatalogName is Postgres's SQLSTATE for a database that does not exist.
+const invalidCatalogName = "3D000"
+
 // openStore connects to the database (which must exist and be migrated) as
 // the daemon does (config.AppDatabaseURL: read models rebuilt here stay the
 // app role's) and returns the pool, the event log on it and a function that
@@ -144,8 +148,23 @@ func requireSubcommands(root *cobra.Command) {
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
 	dsn := e.cfg.AppDatabaseURL()
 	pool, err := pgdb.OpenPool(ctx, dsn) // pings the server
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == invalidCatalogName {
+		return nil, nil, nil, fmt.Errorf("database %s does not exist: is DATABASE_URL the daemon's database? "+
+			"(the daemon creates its database at its first start; dealcredit migrate creates it too)", config.Redact(dsn))
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), err)
+	}
+	var migrated bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('events') IS NOT NULL`).Scan(&migrated); err != nil {
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("database %s: %w", config.Redact(dsn), err)
+	}
+	if !migrated {
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("database %s has no dealcredit tables: is DATABASE_URL the daemon's database? "+
+			"(the daemon migrates its database at start; dealcredit migrate does too)", config.Redact(dsn))
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
