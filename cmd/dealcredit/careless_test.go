@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -197,6 +198,42 @@ func TestWrongDatabaseSaysSo(t *testing.T) {
 		err := run(context.Background(), tt.args, func(k string) string { return env[k] }, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "dealcredit migrate") {
 			t.Errorf("%q on %s: %v, want an error containing %q and naming dealcredit migrate\n%s", tt.args, tt.dsn, err, tt.want, out.String())
+		}
+	}
+}
+
+// TestRefusedNATSCredentialsSaySo: a running daemon that refuses the
+// credentials is not "is the daemon running?": the error names where the
+// credentials came from (the data directory of another daemon, or
+// NATS_URL's user).
+func TestRefusedNATSCredentialsSaySo(t *testing.T) {
+	d := daemontest.Start(t, nil)
+	u, err := url.Parse(d.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir() // another daemon's data directory: other passwords
+	creds := `{"service": {"user": "dealcredit", "password": "not-this-daemons-password-0123456789"}, "oems": {}}`
+	if err := os.WriteFile(filepath.Join(other, "nats-credentials.json"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DEALCREDIT_EMBEDDED_NATS_ADDR": u.Host, "DEALCREDIT_DATA_DIR": other},
+			"refused the credentials in " + filepath.Join(other, "nats-credentials.json") + " (another daemon's data directory? DEALCREDIT_DATA_DIR must be this daemon's)"},
+		{map[string]string{"NATS_URL": "nats://dealcredit:wrong@" + u.Host},
+			"refused the credentials (NATS_URL's user:password, NATS_USER and NATS_PASSWORD, or NATS_CREDS)"},
+	} {
+		tt.env["DATABASE_URL"] = d.Env["DATABASE_URL"]
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"verify"}, func(k string) string { return tt.env[k] }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "is the daemon running") {
+			t.Errorf("verify with %v: %v, want %q", tt.env, err, tt.want)
+		}
+		if strings.Contains(err.Error(), "wrong") {
+			t.Errorf("the error shows the password: %v", err)
 		}
 	}
 }

@@ -184,7 +184,14 @@ func (e *env) connectJetStream(asOEM string) (*nats.Conn, jetstream.JetStream, e
 		return nil, nil, err
 	}
 	nc, err := nats.Connect(url, append(opts, nats.Name("dealcredit-cli"))...)
-	if err != nil {
+	switch {
+	case errors.Is(err, nats.ErrAuthorization) && e.cfg.NATSURL == "" && e.cfg.NATSUser == "" && e.cfg.NATSCreds == "":
+		return nil, nil, fmt.Errorf("connect NATS %s: the server refused the credentials in %s (another daemon's data directory? DEALCREDIT_DATA_DIR must be this daemon's): %w",
+			config.Redact(url), e.cfg.EmbeddedNATSCredentialsFile(), err)
+	case errors.Is(err, nats.ErrAuthorization):
+		return nil, nil, fmt.Errorf("connect NATS %s: the server refused the credentials (NATS_URL's user:password, NATS_USER and NATS_PASSWORD, or NATS_CREDS): %w",
+			config.Redact(url), err)
+	case err != nil:
 		return nil, nil, fmt.Errorf("connect NATS %s (is the daemon running? set NATS_URL for an external server): %w", config.Redact(url), err)
 	}
 	js, err := jetstream.New(nc)
