@@ -84,6 +84,16 @@ func TestBadInput(t *testing.T) {
 		{"NUL in lead geography", "POST", "/v1/leads", `{"geography":"us\u0000","source":"campaign","source_name":"S","customer":{"name":"C","country":"US"}}`, 400, "geography"},
 		{"NUL in handoff partner", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"hp","to_partner_id":"var\u0000b"}`, 400, "to_partner_id"},
 		{"NUL in handoff oem", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"h\u0000p","to_partner_id":"var-b"}`, 400, "oem_id"},
+		// A date that is not one names its field (it used to be "body", "malformed JSON").
+		{"enroll joined_on not a date", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"01/03/2019"}`, 400, "joined_on"},
+		{"enroll joined_on Feb 30", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2026-02-30"}`, 400, "joined_on"},
+		{"enroll joined_on NUL", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2019\u0000"}`, 400, "joined_on"},
+		{"enroll tier_history from timestamp", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2019-03-01",
+			"tier_history":[{"tier":"registered","from":"2019-03-01"},{"tier":"gold","from":"2024-01-01T00:00:00Z"}]}`, 400, "tier_history[1].from"},
+		{"grandfather joined_on not a date", "POST", "/v1/partners:grandfather", `{"partners":[{"id":"x3","name":"X","kind":"var","geography":"emea"},
+			{"id":"x4","name":"X","kind":"var","geography":"emea","joined_on":"2019-13-01"}]}`, 400, "partners[1].joined_on"},
+		{"grandfather tier_history from", "POST", "/v1/partners:grandfather", `{"partners":[{"id":"x3","name":"X","kind":"var","geography":"emea",
+			"tier_history":[{"tier":"gold","from":"2023-02-29"}]}]}`, 400, "partners[0].tier_history[0].from"},
 	}
 	deal := a.registerDeal(t, "var-a", "Bad Input Corp")
 	tokens := map[string]string{"/v1/partners": tokAdmin, "/v1/geographies/emea/seats": tokAdmin, "/v1/policy": tokAdmin, "/v1/events": tokAuditor}
