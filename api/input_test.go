@@ -59,6 +59,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown tier", "POST", "/v1/partners/var-a/tier", `{"tier":"diamond","reason":"x"}`, 400, "tier"},
 		{"commitment negative target", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":-5,"currency":"USD"}`, 400, "quarterly_target_minor"},
 		{"policy unknown tier", "PUT", "/v1/policy", `{"effective_from":"2026-06-01","rebate_bps":{"gold":500,"diamond":1},"registration_days":90,"claim_grace_days":30}`, 400, "rebate_bps.diamond"},
+		{"policy null rebate", "PUT", "/v1/policy", `{"effective_from":"2026-06-01","rebate_bps":{"gold":null,"platinum":800},"registration_days":90,"claim_grace_days":30}`, 400, "rebate_bps.gold"},
 		{"policy backdated", "PUT", "/v1/policy", `{"effective_from":"2026-01-01","rebate_bps":{"gold":500},"registration_days":90,"claim_grace_days":30}`, 422, "effective_from"},
 		{"bad quarter", "POST", "/v1/quarters/2026Q5/close", ``, 400, "quarter"},
 		{"open quarter", "POST", "/v1/quarters/2026Q2/close", ``, 422, "quarter"},
