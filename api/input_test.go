@@ -75,6 +75,8 @@ func TestBadInput(t *testing.T) {
 		{"engagement in 1999", "POST", "/v1/deals/DEAL/engagements", `{"step":"deployment","occurred_on":"1999-12-31"}`, 400, "occurred_on"},
 		{"seats above bound", "PUT", "/v1/geographies/emea/seats", `{"platinum":100001,"gold":2}`, 400, "platinum"},
 		{"target above bound", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":1000000000000001,"currency":"USD"}`, 400, "quarterly_target_minor"},
+		{"review of a quarter before 2000", "POST", "/v1/reviews/1999Q4", ``, 400, "quarter"},
+		{"review of the year 0001", "POST", "/v1/reviews/0001Q1", ``, 400, "quarter"},
 		{"quarter year 0026", "POST", "/v1/quarters/0026Q1/close", ``, 400, "quarter"},
 		{"lone surrogate in name", "POST", "/v1/deals", swap(`"Acme"`, `"Ac\ud800me"`), 400, "customer.name"},
 		{"name of spaces", "POST", "/v1/deals", swap(`"Acme"`, `"   "`), 400, "customer.name"},
