@@ -290,3 +290,39 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 		t.Errorf("replayed refusal: %d %s / %d %s", bad.Status, bad.Body, bad2.Status, bad2.Body)
 	}
 }
+
+// TestIdempotencyKeyMustBeText: a key that Postgres cannot store as text
+// (invalid UTF-8) or that holds a control character is 400 naming the
+// header, never a 500, and appends nothing; a UTF-8 key works.
+func TestIdempotencyKeyMustBeText(t *testing.T) {
+	a := mustAPI(t)
+	a.seed(t)
+	tests := []struct {
+		name, key string
+		status    int
+	}{
+		{"latin-1 byte", "k\xe9y", 400},
+		{"lone continuation byte", "\x80", 400},
+		{"tab", "k\ty", 400},
+		{"UTF-8", "clé-1", 201},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			head := a.must(t, 200, "GET", "/v1/events?limit=1", tokAuditor, nil).json(t)["head"]
+			r := a.do(t, "POST", "/v1/deals", tokVarA, dealBody("", fmt.Sprintf("Key Corp %d", i)), "Idempotency-Key", tc.key)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+			if tc.status != 400 {
+				return
+			}
+			var p api.Problem
+			if err := json.Unmarshal(r.Body, &p); err != nil || p.Field != "Idempotency-Key" || !strings.Contains(p.Detail, "Idempotency-Key") {
+				t.Errorf("problem %s (%v), want field Idempotency-Key named in the detail", r.Body, err)
+			}
+			if after := a.must(t, 200, "GET", "/v1/events?limit=1", tokAuditor, nil).json(t)["head"]; after != head {
+				t.Errorf("a refused key appended events: head %v -> %v", head, after)
+			}
+		})
+	}
+}
