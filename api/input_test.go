@@ -77,6 +77,13 @@ func TestBadInput(t *testing.T) {
 		{"target above bound", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":1000000000000001,"currency":"USD"}`, 400, "quarterly_target_minor"},
 		{"review of a quarter before 2000", "POST", "/v1/reviews/1999Q4", ``, 400, "quarter"},
 		{"review of the year 0001", "POST", "/v1/reviews/0001Q1", ``, 400, "quarter"},
+		// Commands without a body refuse one with fields instead of ignoring it.
+		{"close with a body field", "POST", "/v1/quarters/2026Q1/close", `{"force":true}`, 400, "force"},
+		{"close with a malformed body", "POST", "/v1/quarters/2026Q1/close", `{"force"`, 400, "body"},
+		{"review with a body field", "POST", "/v1/reviews/2026Q1", `{"quarter":"2026Q2"}`, 400, "quarter"},
+		{"review apply with a body field", "POST", "/v1/reviews/2026Q1/apply", `{"only":"var-a"}`, 400, "only"},
+		{"proposal apply with a body field", "POST", "/v1/reviews/2026Q1/proposals/var-a/apply", `{"tier":"platinum"}`, 400, "tier"},
+		{"statement approve with a body field", "POST", "/v1/partners/var-a/statements/2026Q1/approve", `{"amount_minor":1}`, 400, "amount_minor"},
 		{"quarter year 0026", "POST", "/v1/quarters/0026Q1/close", ``, 400, "quarter"},
 		{"lone surrogate in name", "POST", "/v1/deals", swap(`"Acme"`, `"Ac\ud800me"`), 400, "customer.name"},
 		{"name of spaces", "POST", "/v1/deals", swap(`"Acme"`, `"   "`), 400, "customer.name"},
@@ -104,7 +111,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := strings.Replace(c.path, "DEAL", deal, 1)
 			tok := tokCM
-			if strings.HasPrefix(path, "/v1/quarters") {
+			if strings.HasPrefix(path, "/v1/quarters") || strings.HasSuffix(path, "/statements/2026Q1/approve") {
 				tok = tokFinance
 			}
 			for prefix, tk := range tokens {
