@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"dealcredit/internal/testkit/daemontest"
+	"dealcredit/internal/testkit/natstest"
 	"dealcredit/internal/testkit/pgtest"
 )
 
@@ -235,5 +236,25 @@ func TestRefusedNATSCredentialsSaySo(t *testing.T) {
 		if strings.Contains(err.Error(), "wrong") {
 			t.Errorf("the error shows the password: %v", err)
 		}
+	}
+}
+
+// TestDemoWithoutTheDaemonsHTTP: NATS answers but nothing listens at
+// DEALCREDIT_HTTP_ADDR (a wrong address, or the daemon stopped): the demo's
+// error says where it looked and which variable to set, like the finance
+// commands (before: only Go's "dial tcp ...: connection refused").
+func TestDemoWithoutTheDaemonsHTTP(t *testing.T) {
+	srv := natstest.Start(t)
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(tokens, []byte(`[{"token":"admin-token-0123456789","role":"admin"},{"token":"cm-token-0123456789ab","role":"channel_manager"},{"token":"finance-token-0123456789","role":"finance"},{"token":"auditor-token-0123456789","role":"auditor"},{"token":"partner-token-0123456789","role":"partner","partner_id":"var-demo"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NATS_URL": srv.URL(), "DEALCREDIT_TOKENS_FILE": tokens, "DEALCREDIT_HTTP_ADDR": "127.0.0.1:1",
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"demo", "--run-id", "nohttp"}, func(k string) string { return env[k] }, &out, &out)
+	want := "is the daemon running at http://127.0.0.1:1? set DEALCREDIT_HTTP_ADDR"
+	if err == nil || exitCode(err) == 0 || !strings.Contains(err.Error(), want) {
+		t.Errorf("demo without the daemon's HTTP: %v, want %q\n%s", err, want, out.String())
 	}
 }
