@@ -58,7 +58,8 @@ func TestHostilePublisher(t *testing.T) {
 	}{
 		{"malformed JSON", []byte(`{"schema":"dealcredit.oem_invoice.v1","oem_id":`), "invalid JSON"},
 		{"not an object", []byte(`[1,2]`), "JSON object"},
-		{"empty body", []byte(``), "invalid JSON"},
+		{"empty body", []byte(``), "body is empty"},
+		{"blank body", []byte(" \n"), "body is empty"},
 		{"duplicate key", replace(t, b, `"revision":1,`, `"revision":1,"revision":2,`), "field revision: duplicate key"},
 		{"duplicate key in a line", replace(t, b, `"quantity":3,`, `"quantity":3,"quantity":3,`), "lines[0].quantity: duplicate key"},
 		{"unknown field", replace(t, b, `"kind":`, `"discount":5,"kind":`), "field discount: unknown field"},
@@ -92,7 +93,7 @@ func TestHostilePublisher(t *testing.T) {
 		{"negative amount", replace(t, b, `"amount_minor":13500`, `"amount_minor":-13500`), "lines[0].amount_minor"},
 		{"amount not quantity x price", replace(t, b, `"amount_minor":13500`, `"amount_minor":13499`), "lines[0].amount_minor"},
 		{"quantity x price overflows", replace(t, replace(t, b, `"quantity":3,`, `"quantity":1000000000000,`), `"unit_price_minor":4500`, `"unit_price_minor":1000000000000000`), "lines[0].amount_minor"},
-		{"lines' sum past the bound", replace(t, b, `[`+line+`]`, `[`+strings.Repeat(`{"line":LN,"sku":"S","segment":"support","quantity":1,"unit_price_minor":1000000000000000,"amount_minor":1000000000000000},`, 1)+
+		{"lines' sum past the bound", replace(t, b, `[`+line+`]`, `[{"line":1,"sku":"S","segment":"support","quantity":1,"unit_price_minor":1000000000000000,"amount_minor":1000000000000000},`+
 			`{"line":2,"sku":"S","segment":"support","quantity":1,"unit_price_minor":1000000000000000,"amount_minor":1000000000000000}]`), "field lines"},
 		{"year 0000", replace(t, b, `2026-02-14`, `0000-01-01`), "field invoice_date"},
 		{"year 9999", replace(t, b, `2026-02-14`, `9999-12-31`), "field invoice_date"},
@@ -115,7 +116,6 @@ func TestHostilePublisher(t *testing.T) {
 		// publish failed and the message was redelivered for ever.
 		{"invalid at 1 MiB", padTo(t, replace(t, b, `"amount_minor":13500`, `"amount_minor":13499`), oemfeed.MaxMessageSize), "lines[0].amount_minor"},
 	}
-	bad[36].body = bytes.Replace(bad[36].body, []byte(`LN`), []byte(`1`), 1)
 
 	type sent struct {
 		seq    uint64
