@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -10,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"dealcredit/consumers/ingest"
 	"dealcredit/consumers/oemfeed"
+	"dealcredit/internal/testkit/natstest"
 )
 
 // replace returns b with old replaced by new once; the fixture must hold old.
@@ -198,5 +201,55 @@ func TestHostilePublisher(t *testing.T) {
 	}
 	if got := len(rejections(t, e.pool)); got != len(dead) {
 		t.Errorf("%d rejection facts, want %d", got, len(dead))
+	}
+}
+
+// TestHostilePublisherLargeAndRepeated runs on a server whose max_payload (2
+// MiB, as deployments/nats) lets a body past 1 MiB into the OEM's stream: it
+// is dead-lettered with its body and the reason naming its size. A burst of
+// one key (same content, other content, a higher revision, repeated) lands
+// in one batch: one invoice per revision stored, the other content
+// dead-lettered as a conflicting duplicate, nothing left pending.
+func TestHostilePublisherLargeAndRepeated(t *testing.T) {
+	e := mustEnv(t)
+	e.nats = natstest.StartWithOptions(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true, MaxPayload: 2 << 20})
+	c, _ := e.consumer(t, prometheus.NewRegistry(), ingest.Options{AckWait: 30 * time.Second, Linger: time.Second}, "hp")
+	_, js := e.connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	big := padTo(t, body("hp", "BIG-1", 1, 1), oemfeed.MaxMessageSize+1)
+	msgs := [][]byte{
+		body("hp", "K-1", 1, 10), big, body("hp", "K-1", 1, 10), body("hp", "K-1", 1, 11),
+		body("hp", "K-1", 2, 12), body("hp", "K-1", 2, 12), body("hp", "K-1", 1, 10),
+	}
+	var seqs []uint64
+	for _, m := range msgs {
+		ack, err := js.Publish(ctx, "oem.hp.invoices", m)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		seqs = append(seqs, ack.Sequence)
+	}
+	run(t, c)
+	eventually(t, time.Minute, "the consumer to drain", func() bool { return drained(t, js, "hp") })
+	stored := invoices(t, e.pool)
+	if len(stored) != 2 || stored[0].Revision != 1 || stored[0].Lines[0].Quantity != 10 || stored[1].Revision != 2 {
+		t.Fatalf("stored %+v, want K-1 revisions 1 (quantity 10) and 2", stored)
+	}
+	letters := dlq(t, js)
+	if len(letters) != 2 {
+		t.Fatalf("%d dead letters, want 2 (the large body, the conflicting duplicate)", len(letters))
+	}
+	want := map[uint64]string{seqs[1]: fmt.Sprintf("body is %d bytes, more than the limit of %d", len(big), oemfeed.MaxMessageSize),
+		seqs[3]: "conflicting duplicate: invoice K-1 revision 1"}
+	for _, l := range letters {
+		seq, _ := strconv.ParseUint(l.Headers().Get(ingest.HeaderOriginalSeq), 10, 64)
+		if r := l.Headers().Get(ingest.HeaderReason); want[seq] == "" || !strings.Contains(r, want[seq]) {
+			t.Errorf("dead letter of seq %d: reason %q, want %q", seq, r, want[seq])
+		}
+		if seq == seqs[1] && !bytes.Equal(l.Data(), big) {
+			t.Errorf("the large body's dead letter is not the original body (%d bytes)", len(l.Data()))
+		}
 	}
 }
