@@ -75,3 +75,77 @@ func TestTotalsOverflowKeepsTheProjectionRunning(t *testing.T) {
 		t.Errorf("2026Q4 USD revenue lines %d, %v; want %d", lines, err, n)
 	}
 }
+
+// The same facts near the bound (invoices of 2^60 minor units, past the entry bound so
+// that a few suffice; a credit memo; the approval that re-attributes what came before
+// it), appended in different orders and folded in batches of 1 and 1000, leave the same
+// statements, revenue mix and overflowed_totals (positions aside): exact sums when the
+// gross fits, no USD row but its overflowed_totals row when it does not, whether the
+// overflow came in the first batch, the last or alone.
+func TestTotalsSameTablesAnyOrderAnyBatch(t *testing.T) {
+	big := func(n, day string, amount int64) domain.InvoiceReceived {
+		inv := invoice(n, day, acme, 1)
+		inv.Lines[0].UnitPriceMinor, inv.Lines[0].AmountMinor = amount, amount
+		return inv
+	}
+	memo := creditMemo("CM-1", "BIG-0", "2026-03-01", acme, 1)
+	memo.Lines[0].UnitPriceMinor, memo.Lines[0].AmountMinor = 1<<60, 1<<60
+	eur := big("EUR-1", "2026-02-10", 4500)
+	eur.Currency = "EUR"
+	reg := registerAndApprove("d-1", "var-1", acme)
+	for _, tc := range []struct {
+		name       string
+		invoices   int
+		overflowed string
+	}{{"gross fits", 2, "[]"}, {"gross passes MaxGross", 5, "[USD]"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var facts []domain.Event
+			for i := 0; i < tc.invoices; i++ {
+				facts = append(facts, big(fmt.Sprintf("BIG-%d", i), "2026-02-14", 1<<60))
+			}
+			facts = append(facts, memo, eur, reg[1], big("SMALL-1", "2026-05-14", 9000))
+			reversed := make([]domain.Event, len(facts))
+			for i, e := range facts {
+				reversed[len(facts)-1-i] = e
+			}
+			want := ""
+			for _, order := range []struct {
+				name  string
+				facts []domain.Event
+			}{{"forward", facts}, {"reversed", reversed}} {
+				for _, batch := range []int{1, 1000} {
+					e := newEnv(t)
+					runBatchesUntil(t, e, e.appendEvents(t, append([]domain.Event{enroll("var-1"), reg[0]}, order.facts...)...), batch)
+					got := totalsTables(t, e)
+					if !strings.Contains(got, "overflowed "+tc.overflowed) {
+						t.Fatalf("%s, batch %d: %s", order.name, batch, got)
+					}
+					if want == "" {
+						want = got
+						t.Logf("%s", got)
+					} else if got != want {
+						t.Errorf("%s, batch %d:\n%s\nwant\n%s", order.name, batch, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// totalsTables dumps the statements' sums, the revenue mix and overflowed_totals.
+func totalsTables(t *testing.T, e env) string {
+	t.Helper()
+	var stmts, mix, over string
+	err := e.pool.QueryRow(context.Background(), `SELECT
+		(SELECT coalesce(string_agg(concat_ws(' ', partner_id, quarter, currency, credited_revenue, rebates, service_credit,
+			adjustment_revenue, adjustment_rebates, adjustment_service, scorecard_credited, eligible_tier), E'\n'
+			ORDER BY partner_id, quarter, currency), '') FROM proj_attribution.statements),
+		(SELECT coalesce(string_agg(concat_ws(' ', quarter, currency, direct_minor, indirect_minor, indirect_share_bps,
+			adjustment_direct_minor, adjustment_indirect_minor), E'\n' ORDER BY quarter, currency), '') FROM proj_attribution.revenue_mix),
+		(SELECT '[' || coalesce(string_agg(currency, ' ' ORDER BY currency), '') || ']' FROM proj_attribution.overflowed_totals)`).
+		Scan(&stmts, &mix, &over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "statements\n" + stmts + "\nmix\n" + mix + "\noverflowed " + over
+}
