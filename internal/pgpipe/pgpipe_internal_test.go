@@ -101,6 +101,13 @@ func blocked(t *testing.T, pool *pgxpool.Pool, p *Pipe) (<-chan result, func()) 
 	t.Helper()
 	release := holdLock(t, pool)
 	first := query(context.Background(), p, "SELECT $1::bigint, transaction_timestamp() FROM (SELECT pg_advisory_xact_lock_shared(7716)) l", 0)
+	waitForLockWaiter(t, pool)
+	return first, release
+}
+
+// waitForLockWaiter waits until a query waits for the test's advisory lock.
+func waitForLockWaiter(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting bool
@@ -109,12 +116,12 @@ func blocked(t *testing.T, pool *pgxpool.Pool, p *Pipe) (<-chan result, func()) 
 			t.Fatal(err)
 		}
 		if waiting {
-			return first, release
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the first query did not wait for the lock")
+			t.Fatal("no query waits for the lock")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling pg_locks, with a deadline
 	}
 }
 
@@ -240,5 +247,61 @@ func TestAStatementThatFailsToPrepareFailsAlone(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if r := <-bad; !errors.As(r.err, &pgErr) || pgErr.Code != "42703" {
 		t.Errorf("the bad query: err %v, want undefined_column", r.err)
+	}
+}
+
+// A query sent Alone neither waits for a pipeline nor takes one's place:
+// it runs while the only pipeline is blocked, and the queries queued for
+// that pipeline run while it is blocked itself.
+func TestAloneNeitherWaitsNorHoldsUp(t *testing.T) {
+	pool := mustPool(t)
+	p := New(pool)
+	p.inFlight = 1
+	first, release := blocked(t, pool, p)
+	out := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = p.Alone(context.Background(), plain, []any{int64(1)}, func(rows pgx.Rows) error {
+			for rows.Next() {
+				r.got++
+				if err := rows.Scan(&r.n, &r.at); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		out <- r
+	}()
+	if r := <-out; r.err != nil || r.n != 1 || r.got != 1 {
+		t.Fatalf("alone while the pipeline is blocked: %+v", r)
+	}
+	queued := query(context.Background(), p, plain, 2)
+	waitQueued(t, p, 1)
+	release()
+	<-first
+	if r := <-queued; r.err != nil || r.n != 2 {
+		t.Fatalf("queued query: %+v", r)
+	}
+
+	// The other way round: a blocked Alone query leaves the pipeline free.
+	release = holdLock(t, pool)
+	slow := make(chan error, 1)
+	go func() {
+		slow <- p.Alone(context.Background(), "SELECT pg_advisory_xact_lock_shared(7716)", nil, func(pgx.Rows) error { return nil })
+	}()
+	waitForLockWaiter(t, pool)
+	for i := int64(3); i < 6; i++ {
+		if r := <-query(context.Background(), p, plain, i); r.err != nil || r.n != i {
+			t.Fatalf("query %d while an alone query is blocked: %+v", i, r)
+		}
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the blocked alone query returned (%v) before the lock was released", err)
+	default:
+	}
+	release()
+	if err := <-slow; err != nil {
+		t.Fatal(err)
 	}
 }

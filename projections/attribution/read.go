@@ -24,7 +24,7 @@ import (
 // the same snapshot as the rows).
 type Reader struct {
 	pool   *pgxpool.Pool
-	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState)
+	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState: small ones pipelined, large ones alone)
 	schema string
 	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
 }
@@ -323,7 +323,11 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	where, args := filter(cond{"partner_id", partnerID}, cond{"quarter", quarter})
 	var s Statement
 	var approved bool
-	st, err := r.withState(ctx, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
+	size := small // one partner's: a row per quarter and currency
+	if partnerID == "" {
+		size = large
+	}
+	st, err := r.withState(ctx, size, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
 		`s.partner_id, s.quarter, s.currency`, args,
 		[]any{&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
@@ -341,19 +345,38 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	return out, st, err
 }
 
+// readSize says whether a read's work is small and bounded (a partner's
+// statements, a page of at most maxPipedRows deals), so it may share a
+// pipeline with other callers' reads (pgpipe.Pipe.Query), or may be large
+// (a whole list, an aggregate over many ledger rows) and is sent alone
+// (pgpipe.Pipe.Alone) so that it never holds up the small ones.
+type readSize bool
+
+const (
+	small readSize = true
+	large readSize = false
+)
+
+// maxPipedRows is the largest page of deals that is read in a pipeline.
+const maxPipedRows = 100
+
 // withState runs one statement: the read model's state
 // (runner.ReadStateFrom) LEFT JOINed to the rows of query (a SELECT whose
 // first column is never NULL), ordered by order (columns of the rows as
 // s.column). For every row it scans the row's columns into dest (after the
 // state's) and calls each; with no rows, the state alone. One round trip,
 // one snapshot, the state even when there are no rows.
-func (r *Reader) withState(ctx context.Context, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
+func (r *Reader) withState(ctx context.Context, size readSize, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
 	var st runner.ReadState
 	head := st.ReadStateDest(Name)
 	all := append(head, dest...)
 	stateOnly := append(head[:runner.ReadStateColumns:runner.ReadStateColumns], make([]any, len(dest))...)
 	n := 0
-	err := r.pipe.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
+	send := r.pipe.Alone
+	if size == small {
+		send = r.pipe.Query
+	}
+	err := send(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
 		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args, func(rows pgx.Rows) error {
 		for rows.Next() {
 			n++
@@ -420,7 +443,11 @@ func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Reg
 	}
 	var g Registration
 	var outside []string
-	st, err := r.withState(ctx, "registrations", `SELECT `+registrationColumns+` FROM `+r.table("registrations")+where+page,
+	size := large
+	if f.Limit > 0 && f.Limit <= maxPipedRows {
+		size = small
+	}
+	st, err := r.withState(ctx, size, "registrations", `SELECT `+registrationColumns+` FROM `+r.table("registrations")+where+page,
 		`s.deal_id`, args,
 		[]any{&g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
 			&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,
