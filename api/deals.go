@@ -112,6 +112,13 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeJSON(w, r, dst)
 }
 
+// decodeNone checks the body of a command that takes none: absent or {} is
+// fine; a field (which it would otherwise ignore) or malformed JSON is 400
+// naming it.
+func decodeNone(w http.ResponseWriter, r *http.Request) error {
+	return decodeOptional(w, r, &struct{}{})
+}
+
 // dealActions are the deal commands dealAction serves, by action.
 var dealActions = map[string]reasonCommand[app.DealDone]{
 	"approve":  withoutReason((*app.Service).ApproveDeal),
@@ -241,6 +248,10 @@ func (s *server) closeQuarter() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q, err := quarterParam(r.PathValue("quarter"), "quarter")
 		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := decodeNone(w, r); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -21,6 +21,8 @@ var fxMix = []attribution.Mix{
 	{Quarter: "2026Q1", Currency: "EUR", DirectMinor: 100_000, IndirectMinor: 300_000, AdjustmentIndirectMinor: -10_001},
 	{Quarter: "2026Q1", Currency: "JPY", DirectMinor: 2_000_000, IndirectMinor: 8_000_001},
 	{Quarter: "2026Q1", Currency: "USD", DirectMinor: 50_000, IndirectMinor: 150_000},
+	// A quarter of 800 million USD (TestReportingLargeQuarter).
+	{Quarter: "2025Q4", Currency: "USD", DirectMinor: 70_000_000_000, IndirectMinor: 10_000_000_000},
 }
 
 func (q *mixQueries) RevenueMix(ctx context.Context, quarter string) ([]attribution.Mix, int64, error) {
@@ -215,5 +217,30 @@ func TestFXRateBadInput(t *testing.T) {
 		"registration_days": 90, "claim_grace_days": 30, "reporting_currency": "usd"}).json(t)
 	if p["field"] != "reporting_currency" {
 		t.Errorf("bad reporting currency: %v", p)
+	}
+}
+
+// TestReportingLargeQuarter: a quarter of 800 million USD reported in IDR
+// (its direct 1.12 x 10^15 minor units, past one amount's bound but within the 10^18 of
+// docs/finance.md) is a complete report, not a 400 naming a field the caller
+// never sent.
+func TestReportingLargeQuarter(t *testing.T) {
+	a := mustAPI(t, func(d *api.Deps) { d.Queries = &mixQueries{logQueries{store: d.Store}} })
+	a.seed(t)
+	a.must(t, 200, "POST", "/v1/fx-rates", tokFinance, map[string]string{"from": "USD", "to": "IDR", "rate": "16000", "period": "day",
+		"effective_on": "2025-12-31", "source": "treasury"})
+	a.must(t, 200, "PUT", "/v1/policy", tokAdmin, map[string]any{"effective_from": "2026-05-15", "rebate_bps": map[string]int{"gold": 500, "platinum": 800},
+		"registration_days": 90, "claim_grace_days": 30, "reporting_currency": "IDR"})
+	r := a.do(t, "GET", "/v1/revenue-mix/reporting?quarter=2025Q4", tokFinance, nil)
+	if r.Status != 200 {
+		t.Fatalf("status %d, want 200: %s", r.Status, r.Body)
+	}
+	var got reported
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Data; !d.Complete || d.DirectMinor == nil || *d.DirectMinor != 1_120_000_000_000_000 || *d.IndirectMinor != 160_000_000_000_000 ||
+		*d.IndirectShareBPS != 1250 {
+		t.Fatalf("IDR mix of 2025Q4: %s", r.Body)
 	}
 }

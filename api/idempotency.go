@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"dealcredit/domain"
 )
 
 // maxIdempotencyKey is the longest Idempotency-Key accepted.
@@ -40,6 +42,11 @@ func idempotent(pool *pgxpool.Pool, lease time.Duration, logger *slog.Logger, ne
 		}
 		if len(key) > maxIdempotencyKey {
 			writeProblem(w, classify(errorf(CodeInvalid, "Idempotency-Key", "must be at most %d characters", maxIdempotencyKey)))
+			return
+		}
+		// The key is stored as text: invalid UTF-8 would fail in Postgres (a 500).
+		if err := domain.CheckText("Idempotency-Key", key, maxIdempotencyKey); err != nil {
+			writeProblem(w, classify(err))
 			return
 		}
 		body, err := readBody(w, r)

@@ -59,6 +59,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown tier", "POST", "/v1/partners/var-a/tier", `{"tier":"diamond","reason":"x"}`, 400, "tier"},
 		{"commitment negative target", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":-5,"currency":"USD"}`, 400, "quarterly_target_minor"},
 		{"policy unknown tier", "PUT", "/v1/policy", `{"effective_from":"2026-06-01","rebate_bps":{"gold":500,"diamond":1},"registration_days":90,"claim_grace_days":30}`, 400, "rebate_bps.diamond"},
+		{"policy null rebate", "PUT", "/v1/policy", `{"effective_from":"2026-06-01","rebate_bps":{"gold":null,"platinum":800},"registration_days":90,"claim_grace_days":30}`, 400, "rebate_bps.gold"},
 		{"policy backdated", "PUT", "/v1/policy", `{"effective_from":"2026-01-01","rebate_bps":{"gold":500},"registration_days":90,"claim_grace_days":30}`, 422, "effective_from"},
 		{"bad quarter", "POST", "/v1/quarters/2026Q5/close", ``, 400, "quarter"},
 		{"open quarter", "POST", "/v1/quarters/2026Q2/close", ``, 422, "quarter"},
@@ -74,6 +75,15 @@ func TestBadInput(t *testing.T) {
 		{"engagement in 1999", "POST", "/v1/deals/DEAL/engagements", `{"step":"deployment","occurred_on":"1999-12-31"}`, 400, "occurred_on"},
 		{"seats above bound", "PUT", "/v1/geographies/emea/seats", `{"platinum":100001,"gold":2}`, 400, "platinum"},
 		{"target above bound", "POST", "/v1/partners/var-a/commitments", `{"segments":["client_management"],"quarterly_target_minor":1000000000000001,"currency":"USD"}`, 400, "quarterly_target_minor"},
+		{"review of a quarter before 2000", "POST", "/v1/reviews/1999Q4", ``, 400, "quarter"},
+		{"review of the year 0001", "POST", "/v1/reviews/0001Q1", ``, 400, "quarter"},
+		// Commands without a body refuse one with fields instead of ignoring it.
+		{"close with a body field", "POST", "/v1/quarters/2026Q1/close", `{"force":true}`, 400, "force"},
+		{"close with a malformed body", "POST", "/v1/quarters/2026Q1/close", `{"force"`, 400, "body"},
+		{"review with a body field", "POST", "/v1/reviews/2026Q1", `{"quarter":"2026Q2"}`, 400, "quarter"},
+		{"review apply with a body field", "POST", "/v1/reviews/2026Q1/apply", `{"only":"var-a"}`, 400, "only"},
+		{"proposal apply with a body field", "POST", "/v1/reviews/2026Q1/proposals/var-a/apply", `{"tier":"platinum"}`, 400, "tier"},
+		{"statement approve with a body field", "POST", "/v1/partners/var-a/statements/2026Q1/approve", `{"amount_minor":1}`, 400, "amount_minor"},
 		{"quarter year 0026", "POST", "/v1/quarters/0026Q1/close", ``, 400, "quarter"},
 		{"lone surrogate in name", "POST", "/v1/deals", swap(`"Acme"`, `"Ac\ud800me"`), 400, "customer.name"},
 		{"name of spaces", "POST", "/v1/deals", swap(`"Acme"`, `"   "`), 400, "customer.name"},
@@ -84,6 +94,16 @@ func TestBadInput(t *testing.T) {
 		{"NUL in lead geography", "POST", "/v1/leads", `{"geography":"us\u0000","source":"campaign","source_name":"S","customer":{"name":"C","country":"US"}}`, 400, "geography"},
 		{"NUL in handoff partner", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"hp","to_partner_id":"var\u0000b"}`, 400, "to_partner_id"},
 		{"NUL in handoff oem", "POST", "/v1/deals/DEAL/service-handoff", `{"oem_id":"h\u0000p","to_partner_id":"var-b"}`, 400, "oem_id"},
+		// A date that is not one names its field (it used to be "body", "malformed JSON").
+		{"enroll joined_on not a date", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"01/03/2019"}`, 400, "joined_on"},
+		{"enroll joined_on Feb 30", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2026-02-30"}`, 400, "joined_on"},
+		{"enroll joined_on NUL", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2019\u0000"}`, 400, "joined_on"},
+		{"enroll tier_history from timestamp", "POST", "/v1/partners", `{"id":"x2","name":"X","kind":"var","geography":"emea","joined_on":"2019-03-01",
+			"tier_history":[{"tier":"registered","from":"2019-03-01"},{"tier":"gold","from":"2024-01-01T00:00:00Z"}]}`, 400, "tier_history[1].from"},
+		{"grandfather joined_on not a date", "POST", "/v1/partners:grandfather", `{"partners":[{"id":"x3","name":"X","kind":"var","geography":"emea"},
+			{"id":"x4","name":"X","kind":"var","geography":"emea","joined_on":"2019-13-01"}]}`, 400, "partners[1].joined_on"},
+		{"grandfather tier_history from", "POST", "/v1/partners:grandfather", `{"partners":[{"id":"x3","name":"X","kind":"var","geography":"emea",
+			"tier_history":[{"tier":"gold","from":"2023-02-29"}]}]}`, 400, "partners[0].tier_history[0].from"},
 	}
 	deal := a.registerDeal(t, "var-a", "Bad Input Corp")
 	tokens := map[string]string{"/v1/partners": tokAdmin, "/v1/geographies/emea/seats": tokAdmin, "/v1/policy": tokAdmin, "/v1/events": tokAuditor}
@@ -91,7 +111,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := strings.Replace(c.path, "DEAL", deal, 1)
 			tok := tokCM
-			if strings.HasPrefix(path, "/v1/quarters") {
+			if strings.HasPrefix(path, "/v1/quarters") || strings.HasSuffix(path, "/statements/2026Q1/approve") {
 				tok = tokFinance
 			}
 			for prefix, tk := range tokens {
@@ -275,5 +295,41 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 	bad2 := a.do(t, "POST", "/v1/deals", tokVarReg, dealBody("", "Reg Corp"), "Idempotency-Key", "k-2")
 	if bad.Status != 422 || bad2.Status != 422 || !bytes.Equal(bad.Body, bad2.Body) {
 		t.Errorf("replayed refusal: %d %s / %d %s", bad.Status, bad.Body, bad2.Status, bad2.Body)
+	}
+}
+
+// TestIdempotencyKeyMustBeText: a key that Postgres cannot store as text
+// (invalid UTF-8) or that holds a control character is 400 naming the
+// header, never a 500, and appends nothing; a UTF-8 key works.
+func TestIdempotencyKeyMustBeText(t *testing.T) {
+	a := mustAPI(t)
+	a.seed(t)
+	tests := []struct {
+		name, key string
+		status    int
+	}{
+		{"latin-1 byte", "k\xe9y", 400},
+		{"lone continuation byte", "\x80", 400},
+		{"tab", "k\ty", 400},
+		{"UTF-8", "clé-1", 201},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			head := a.must(t, 200, "GET", "/v1/events?limit=1", tokAuditor, nil).json(t)["head"]
+			r := a.do(t, "POST", "/v1/deals", tokVarA, dealBody("", fmt.Sprintf("Key Corp %d", i)), "Idempotency-Key", tc.key)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+			if tc.status != 400 {
+				return
+			}
+			var p api.Problem
+			if err := json.Unmarshal(r.Body, &p); err != nil || p.Field != "Idempotency-Key" || !strings.Contains(p.Detail, "Idempotency-Key") {
+				t.Errorf("problem %s (%v), want field Idempotency-Key named in the detail", r.Body, err)
+			}
+			if after := a.must(t, 200, "GET", "/v1/events?limit=1", tokAuditor, nil).json(t)["head"]; after != head {
+				t.Errorf("a refused key appended events: head %v -> %v", head, after)
+			}
+		})
 	}
 }

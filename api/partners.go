@@ -13,8 +13,33 @@ type enrollRequest struct {
 	Name        string             `json:"name"`
 	Kind        domain.PartnerKind `json:"kind"`
 	Geography   string             `json:"geography"`
-	JoinedOn    domain.Date        `json:"joined_on"`
-	TierHistory []domain.PastTier  `json:"tier_history"`
+	JoinedOn    string             `json:"joined_on"`
+	TierHistory []pastTierRequest  `json:"tier_history"`
+}
+
+// pastTierRequest is one tier_history entry as sent; its date is parsed by
+// dates so that a bad one is refused naming its field.
+type pastTierRequest struct {
+	Tier domain.Tier `json:"tier"`
+	From string      `json:"from"`
+}
+
+// dates parses joined_on and each tier_history[i].from; a value that is not
+// a date is 400 naming the field under prefix (e.g. "partners[1].joined_on").
+func (q enrollRequest) dates(prefix string) (domain.Date, []domain.PastTier, error) {
+	joined, err := parseDate(prefix+"joined_on", q.JoinedOn)
+	if err != nil {
+		return domain.Date{}, nil, err
+	}
+	var past []domain.PastTier
+	for i, h := range q.TierHistory {
+		from, err := parseDate(fmt.Sprintf("%stier_history[%d].from", prefix, i), h.From)
+		if err != nil {
+			return domain.Date{}, nil, err
+		}
+		past = append(past, domain.PastTier{Tier: h.Tier, From: from})
+	}
+	return joined, past, nil
 }
 
 // MaxGrandfatherBatch caps POST /v1/partners:grandfather.
@@ -31,8 +56,13 @@ func (s *server) enrollPartner() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		joined, past, err := req.dates("")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		res, err := s.app.EnrollPartner(r.Context(), meta(r), domain.Enroll{PartnerID: req.ID, Name: req.Name, Kind: req.Kind,
-			Geography: req.Geography, JoinedOn: req.JoinedOn, TierHistory: req.TierHistory})
+			Geography: req.Geography, JoinedOn: joined, TierHistory: past})
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -76,7 +106,14 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 			return
 		}
 		seen := map[string]bool{}
+		joined := make([]domain.Date, len(req.Partners))
+		past := make([][]domain.PastTier, len(req.Partners))
 		for i, p := range req.Partners {
+			var err error
+			if joined[i], past[i], err = p.dates(fmt.Sprintf("partners[%d].", i)); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 			field := fmt.Sprintf("partners[%d].id", i)
 			if err := checkID(field, p.ID); err != nil {
 				s.fail(w, r, err)
@@ -93,7 +130,7 @@ func (s *server) grandfatherPartners() http.HandlerFunc {
 		status := http.StatusCreated
 		for i, p := range req.Partners {
 			res, err := s.app.GrandfatherPartner(r.Context(), meta(r), domain.Grandfather{PartnerID: p.ID, Name: p.Name, Kind: p.Kind,
-				Geography: p.Geography, JoinedOn: p.JoinedOn, TierHistory: p.TierHistory})
+				Geography: p.Geography, JoinedOn: joined[i], TierHistory: past[i]})
 			pos := res.Position
 			if err != nil {
 				pr := classify(prefixField(err, fmt.Sprintf("partners[%d]", i)))

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 
 	"dealcredit/app"
 	"dealcredit/domain"
@@ -9,7 +11,7 @@ import (
 
 type policyRequest struct {
 	EffectiveFrom          string                      `json:"effective_from"`
-	RebateBPS              map[domain.Tier]int64       `json:"rebate_bps"`
+	RebateBPS              map[domain.Tier]*int64      `json:"rebate_bps"`
 	RegistrationDays       int                         `json:"registration_days"`
 	ClaimGraceDays         *int                        `json:"claim_grace_days"`
 	MaxExtensions          *int                        `json:"max_extensions"`
@@ -28,10 +30,19 @@ type policyRequest struct {
 // parameter it omits is carried over from the policy in force (an explicit
 // empty "geographies" object clears the per-geography overrides).
 func (q policyRequest) change() (app.PolicyChange, error) {
-	for t := range q.RebateBPS {
+	var rebates map[domain.Tier]int64
+	if q.RebateBPS != nil {
+		rebates = make(map[domain.Tier]int64, len(q.RebateBPS))
+	}
+	for _, t := range slices.Sorted(maps.Keys(q.RebateBPS)) {
 		if !t.Valid() {
 			return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "rebate_bps." + string(t), Rule: "enum", Message: "unknown tier (registered, gold, platinum)"}
 		}
+		// A null rate is refused rather than read as 0 bps: omit the tier to pay it nothing.
+		if q.RebateBPS[t] == nil {
+			return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "rebate_bps." + string(t), Rule: "type", Message: "must be an integer (basis points), got null"}
+		}
+		rebates[t] = *q.RebateBPS[t]
 	}
 	from, err := parseDate("effective_from", q.EffectiveFrom)
 	if err != nil {
@@ -43,7 +54,7 @@ func (q policyRequest) change() (app.PolicyChange, error) {
 	if q.ClaimGraceDays == nil {
 		return app.PolicyChange{}, &Error{Code: CodeInvalid, Field: "claim_grace_days", Rule: "required", Message: "claim_grace_days is required"}
 	}
-	return app.PolicyChange{EffectiveFrom: from, RebateBPS: q.RebateBPS, RegistrationDays: q.RegistrationDays, ClaimGraceDays: *q.ClaimGraceDays,
+	return app.PolicyChange{EffectiveFrom: from, RebateBPS: rebates, RegistrationDays: q.RegistrationDays, ClaimGraceDays: *q.ClaimGraceDays,
 		MaxExtensions: q.MaxExtensions, PlatinumMinTarget: q.PlatinumMinTargetMinor, GoldMinTarget: q.GoldMinTargetMinor, Currency: q.Currency,
 		LeadAcceptHours: q.LeadAcceptHours, FieldRepBPS: q.FieldRepBPS, Geographies: q.Geographies, Reason: q.Reason,
 		ReportingCurrency: q.ReportingCurrency}, nil

@@ -110,6 +110,8 @@ func wantsCSV(r *http.Request) bool {
 	return false
 }
 
+// quarterParam parses a quarter path or query value ("2026Q1") in the
+// accepted years (domain.CheckQuarter); anything else is 400 naming field.
 func quarterParam(v, field string) (domain.Quarter, error) {
 	if v == "" {
 		return domain.Quarter{}, &Error{Code: CodeInvalid, Field: field, Rule: "required", Message: "quarter is required, e.g. 2026Q1"}
@@ -117,6 +119,11 @@ func quarterParam(v, field string) (domain.Quarter, error) {
 	q, err := domain.ParseQuarter(v)
 	if err != nil {
 		return domain.Quarter{}, &Error{Code: CodeInvalid, Field: field, Rule: "format", Message: "must be a quarter like 2026Q1, got " + domain.Quote(v)}
+	}
+	// The accepted years, checked before any read model is asked (a review
+	// reads them before its decider would refuse the quarter).
+	if err := domain.CheckQuarter(field, q); err != nil {
+		return domain.Quarter{}, err
 	}
 	return q, nil
 }

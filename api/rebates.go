@@ -26,6 +26,10 @@ func (s *server) approveStatement() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := decodeNone(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		res, err := s.app.ApproveStatement(r.Context(), meta(r),
 			domain.ApproveStatement{PartnerID: pid, Quarter: q, By: principalFrom(r.Context()).Actor()})
 		if err != nil {

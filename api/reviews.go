@@ -116,6 +116,10 @@ func (s *server) runReview() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := decodeNone(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		cmd, err := s.reviewFacts(r.Context(), q)
 		if err != nil {
 			s.fail(w, r, err)
@@ -169,6 +173,10 @@ func (s *server) applyProposal() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := decodeNone(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		res, err := s.app.ApplyProposal(r.Context(), meta(r), domain.ApplyProposal{Quarter: q, PartnerID: pid})
 		if err != nil {
 			s.fail(w, r, err)
@@ -190,6 +198,10 @@ func (s *server) applyReview() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q, err := quarterParam(r.PathValue("quarter"), "quarter")
 		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := decodeNone(w, r); err != nil {
 			s.fail(w, r, err)
 			return
 		}

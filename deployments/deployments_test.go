@@ -29,6 +29,7 @@ import (
 var metricKinds = map[string]string{
 	"dealcredit_eventstore_append_duration_seconds":    "histogram",
 	"dealcredit_eventstore_append_batch_size":          "histogram",
+	"dealcredit_eventstore_append_transaction_seconds": "histogram",
 	"dealcredit_eventstore_events_appended_total":      "counter",
 	"dealcredit_relay_lag_events":                      "gauge",
 	"dealcredit_relay_published_total":                 "counter",

@@ -95,10 +95,15 @@ func (r Rate) String() string {
 	return fmt.Sprintf("%d.%0*d", r.Units/p, r.Scale, r.Units%p)
 }
 
+// MaxConvertedMinor bounds a converted figure (docs/finance.md): a report converts sums
+// of amounts (a quarter's mix, a partner's credited revenue), which may pass one amount's
+// MaxAmountMinor; the converted rows are then summed with AddAmounts (overflow-checked).
+const MaxConvertedMinor = 1_000_000_000_000_000_000
+
 // Convert returns m in currency to at rate r (units of to per major unit of m's
 // currency): amount x rate x 10^(minor digits of to - minor digits of m's currency),
 // rounded half to even on to's minor unit, computed exactly. A result beyond
-// MaxAmountMinor is an Invalid *Error (field "amount"), never a saturated figure.
+// MaxConvertedMinor is an Invalid *Error (field "amount"), never a saturated figure.
 func Convert(m Money, to string, r Rate) (Money, error) {
 	fromDigits, toDigits := MinorUnits(m.Currency), MinorUnits(to)
 	if fromDigits < 0 || toDigits < 0 {
@@ -121,8 +126,8 @@ func Convert(m Money, to string, r Rate) (Money, error) {
 	if c := twice.Cmp(den); c > 0 || (c == 0 && q.Bit(0) == 1) {
 		q.Add(q, big.NewInt(int64(num.Sign())))
 	}
-	if !q.IsInt64() || q.Int64() > MaxAmountMinor || q.Int64() < -MaxAmountMinor {
-		return Money{}, invalidf("amount", "%s at %s is beyond %d minor units of %s", m, r, int64(MaxAmountMinor), to)
+	if !q.IsInt64() || q.Int64() > MaxConvertedMinor || q.Int64() < -MaxConvertedMinor {
+		return Money{}, invalidf("amount", "%s at %s is beyond %d minor units of %s", m, r, int64(MaxConvertedMinor), to)
 	}
 	return Money{Amount: q.Int64(), Currency: to}, nil
 }

@@ -56,6 +56,11 @@ func TestConvertRounding(t *testing.T) {
 		{domain.Money{Amount: 1, Currency: "USD"}, "EUR", "0.5001", 1}, // above half
 		{domain.Money{Amount: 1, Currency: "USD"}, "KWD", "0.3075", 3}, // 0.01 x 0.3075 = 0.003075 KWD -> 3 fils
 		{domain.Money{Amount: 0, Currency: "USD"}, "EUR", "0.9", 0},
+		// Figures past one amount's bound (10^15) but within docs/finance.md's 10^18: a
+		// quarter of 700 million USD reported in IDR, one invoice at the bound in JPY.
+		{domain.Money{Amount: 70_000_000_000, Currency: "USD"}, "IDR", "16000", 1_120_000_000_000_000},
+		{domain.Money{Amount: domain.MaxAmountMinor, Currency: "USD"}, "JPY", "150", 1_500_000_000_000_000},
+		{domain.Money{Amount: 1_000_000_000_000_000_000, Currency: "JPY"}, "KRW", "1", 1_000_000_000_000_000_000},
 	}
 	for _, tc := range tests {
 		r, err := domain.ParseRate("rate", tc.rate)
@@ -70,6 +75,10 @@ func TestConvertRounding(t *testing.T) {
 	big, _ := domain.ParseRate("rate", "1000000")
 	if _, err := domain.Convert(domain.Money{Amount: domain.MaxAmountMinor, Currency: "USD"}, "JPY", big); domain.ErrorField(err) != "amount" {
 		t.Errorf("overflowing conversion: err %v, want an error naming amount", err)
+	}
+	above, _ := domain.ParseRate("rate", "1.000000000001")
+	if _, err := domain.Convert(domain.Money{Amount: 1_000_000_000_000_000_000, Currency: "JPY"}, "KRW", above); domain.ErrorField(err) != "amount" {
+		t.Errorf("a figure past 10^18: err %v, want an error naming amount", err)
 	}
 }
 

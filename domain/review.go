@@ -301,8 +301,8 @@ func ReviewID(q Quarter, rev int) string { return fmt.Sprintf("%s-r%d", q, rev) 
 // twice on the same facts gives the same review). A quarter that has not begun is refused
 // (rule review.quarter_started).
 func DecideRunReview(st ReviewState, c RunReview, today Date) ([]Event, error) {
-	if c.Quarter.IsZero() {
-		return nil, invalidf("quarter", "quarter is required")
+	if err := CheckQuarter("quarter", c.Quarter); err != nil {
+		return nil, err
 	}
 	if c.Quarter.Start().After(today) {
 		return nil, Errorf(Unprocessable, "quarter", "review.quarter_started",

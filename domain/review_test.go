@@ -139,11 +139,15 @@ func TestDecideRunReview(t *testing.T) {
 		cmd    domain.RunReview
 		wantID string // "" = nothing appended
 		rule   string
+		code   domain.Code // of the refusal; Unprocessable when empty
 	}{
 		{name: "first run", cmd: domain.RunReview{Quarter: reviewQ, Proposals: props}, wantID: "2026Q1-r1"},
 		{name: "same proposals: the same review", given: []domain.Event{first}, cmd: domain.RunReview{Quarter: reviewQ, Proposals: props, CreditsPosition: 99}},
 		{name: "changed facts: a new revision", given: []domain.Event{first}, cmd: domain.RunReview{Quarter: reviewQ, Proposals: other}, wantID: "2026Q1-r2"},
 		{name: "a quarter not begun", cmd: domain.RunReview{Quarter: domain.MustQuarter("2026Q3"), Proposals: props}, rule: "review.quarter_started"},
+		// Quarters outside the accepted years are refused as input, like a quarter close.
+		{name: "a quarter before 2000", cmd: domain.RunReview{Quarter: domain.MustQuarter("1999Q4"), Proposals: props}, code: domain.Invalid},
+		{name: "the year 0001", cmd: domain.RunReview{Quarter: domain.MustQuarter("0001Q1"), Proposals: props}, code: domain.Invalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,6 +156,10 @@ func TestDecideRunReview(t *testing.T) {
 				st = domain.EvolveReview(st, e)
 			}
 			evs, err := domain.DecideRunReview(st, tc.cmd, reviewToday)
+			if tc.code != "" {
+				wantCode(t, err, tc.code, tc.rule)
+				return
+			}
 			if tc.rule != "" {
 				wantCode(t, err, domain.Unprocessable, tc.rule)
 				return

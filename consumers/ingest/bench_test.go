@@ -163,11 +163,18 @@ func BenchmarkIngest(b *testing.B) {
 
 	if mfs, err := e.storeReg.Gather(); err == nil {
 		for _, mf := range mfs {
-			if mf.GetName() != "dealcredit_eventstore_append_fast_path_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				b.Logf("store append path %s: %v transactions", m.GetLabel()[0].GetValue(), m.GetCounter().GetValue())
+			switch mf.GetName() {
+			case "dealcredit_eventstore_append_fast_path_total":
+				for _, m := range mf.GetMetric() {
+					b.Logf("store append path %s: %v transactions", m.GetLabel()[0].GetValue(), m.GetCounter().GetValue())
+				}
+			case "dealcredit_eventstore_append_transaction_seconds":
+				// Near 100: the store's writer, not the consumer, bounds the rate.
+				h := mf.GetMetric()[0].GetHistogram()
+				b.ReportMetric(100*h.GetSampleSum()/elapsed.Seconds(), "store_writer_busy_pct")
+				if h.GetSampleCount() > 0 {
+					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "store_tx_ms")
+				}
 			}
 		}
 	}

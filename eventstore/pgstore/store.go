@@ -171,6 +171,7 @@ func (s *Store) Close() {
 
 type metrics struct {
 	duration  prometheus.Histogram
+	txTime    prometheus.Histogram
 	batchSize prometheus.Histogram
 	appended  *prometheus.CounterVec
 	fastPath  *prometheus.CounterVec
@@ -182,6 +183,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dealcredit_eventstore_append_duration_seconds",
 			Help:    "Time from an append call to its answer (queueing, transaction and commit).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		txTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dealcredit_eventstore_append_transaction_seconds",
+			Help: "Time the writer spends on one append transaction, from taking a connection to the answer to its commit. " +
+				"The rate of its sum is the share of time the writer is busy (1: saturated; appends then wait in its queue).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -207,6 +214,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	var err error
 	if m.duration, err = prom.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.txTime, err = prom.Register(reg, m.txTime); err != nil {
 		return nil, err
 	}
 	if m.batchSize, err = prom.Register(reg, m.batchSize); err != nil {

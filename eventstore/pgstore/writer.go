@@ -179,6 +179,8 @@ type batchState struct {
 func (s *Store) commitBatch(jobs []*job) ([][]eventstore.UnitResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	start := time.Now()
+	defer func() { s.m.txTime.Observe(time.Since(start).Seconds()) }()
 
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {

@@ -92,6 +92,12 @@ func TestNothingUnprojectableIsAppended(t *testing.T) {
 		{"NUL in a path value", "GET", "/v1/deals/a%00b", varA, ``, "id", nil},
 		{"NUL in a query value", "GET", "/v1/deals?status=a%00b", varA, ``, "status", nil},
 		{"NUL in a statement quarter", "GET", "/v1/partners/var-a/statements/2026Q1%00", varA, ``, "quarter", nil},
+		// Found by the API audit: each was appended (or a 500) before.
+		{"review of 1999Q4", "POST", "/v1/reviews/1999Q4", cm, ``, "quarter", nil},
+		{"Latin-1 Idempotency-Key", "POST", "/v1/deals", varA, deal, "Idempotency-Key", []string{"Idempotency-Key", "caf\xe9"}},
+		{"joined_on 2026-02-30", "POST", "/v1/partners", admin, `{"id":"feb30","name":"F","kind":"var","geography":"us-west","joined_on":"2026-02-30"}`, "joined_on", nil},
+		{"null gold rebate", "PUT", "/v1/policy", admin, `{"effective_from":"` + today + `","rebate_bps":{"gold":null,"platinum":800},"registration_days":90,"claim_grace_days":30}`, "rebate_bps.gold", nil},
+		{"close with a body field", "POST", "/v1/quarters/2025Q4/close", finance, `{"force":true}`, "force", nil},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
