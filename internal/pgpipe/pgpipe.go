@@ -5,9 +5,9 @@
 //
 // Postgres runs a pipeline's statements one after the other, so a query
 // waits for every query sent before it in its pipeline, and a query that
-// waits for a pipeline waits for the ones in flight. Only queries whose
-// work is small and bounded belong in pipelines (Query); one that may read
-// many rows goes alone (Alone), so that it never holds up the others.
+// waits for a pipeline waits for the ones in flight. Queries whose work is
+// small and bounded share one Pipe; queries that may be large (many rows)
+// belong in a Pipe of their own, where they hold up only each other.
 package pgpipe
 
 import (
@@ -84,18 +84,6 @@ func (p *Pipe) Query(ctx context.Context, sql string, args []any, read func(pgx.
 		p.lead(c)
 	}
 	return c.err
-}
-
-// Alone runs a query that may be large or slow (an unbounded list, an
-// aggregate over many rows) on a pool connection of its own, as
-// pgxpool.Pool.Query would, with Query's contract for read: never in a
-// pipeline and without taking one of the pipelines' places, so the queries
-// of other callers never wait for it.
-func (p *Pipe) Alone(ctx context.Context, sql string, args []any, read func(pgx.Rows) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return p.alone(&call{ctx: ctx, sql: sql, args: args, read: read})
 }
 
 // lead runs c and the queries waiting behind it (MaxBatch at most), then

@@ -24,14 +24,15 @@ import (
 // the same snapshot as the rows).
 type Reader struct {
 	pool   *pgxpool.Pool
-	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState: small ones pipelined, large ones alone)
+	pipe   *pgpipe.Pipe // withState's small reads
+	bulk   *pgpipe.Pipe // withState's large reads, never in the small reads' pipelines
 	schema string
 	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
 }
 
 // NewReader returns a Reader of the live tables.
 func NewReader(pool *pgxpool.Pool) *Reader {
-	return &Reader{pool: pool, pipe: pgpipe.New(pool), schema: runner.Schema(Name), fixed: -1}
+	return &Reader{pool: pool, pipe: pgpipe.New(pool), bulk: pgpipe.New(pool), schema: runner.Schema(Name), fixed: -1}
 }
 
 // LedgerLine is one row of the attribution ledger.
@@ -346,10 +347,10 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 }
 
 // readSize says whether a read's work is small and bounded (a partner's
-// statements, a page of at most maxPipedRows deals), so it may share a
-// pipeline with other callers' reads (pgpipe.Pipe.Query), or may be large
-// (a whole list, an aggregate over many ledger rows) and is sent alone
-// (pgpipe.Pipe.Alone) so that it never holds up the small ones.
+// statements, a page of at most maxPipedRows deals: Reader.pipe) or may be
+// large (a whole list, an aggregate over many ledger rows: Reader.bulk).
+// Postgres runs a pipeline's statements in order, so the large ones get
+// pipelines of their own, where they hold up only each other.
 type readSize bool
 
 const (
@@ -372,11 +373,11 @@ func (r *Reader) withState(ctx context.Context, size readSize, what, query, orde
 	all := append(head, dest...)
 	stateOnly := append(head[:runner.ReadStateColumns:runner.ReadStateColumns], make([]any, len(dest))...)
 	n := 0
-	send := r.pipe.Alone
+	p := r.bulk
 	if size == small {
-		send = r.pipe.Query
+		p = r.pipe
 	}
-	err := send(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
+	err := p.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
 		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args, func(rows pgx.Rows) error {
 		for rows.Next() {
 			n++
