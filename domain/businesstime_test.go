@@ -380,3 +380,35 @@ func TestBusinessTimePartnerHistoryGivesTheRateBeforeEnrolment(t *testing.T) {
 		})
 	}
 }
+
+// A credit memo on a line its invoice does not have yet waits for the revision that brings
+// the line, in either arrival order: the memo before or after that revision gives the same
+// clawback (before, a memo that came first was dropped: exception "open", never applied).
+func TestBusinessTimeCreditMemoWaitsForTheRevisionThatBringsItsLine(t *testing.T) {
+	r1 := globexInvoice("INV-1", "2026-11-25", line(1, domain.SegmentClientManagement, 1, 1_000_000))
+	r2 := globexInvoice("INV-1", "2026-11-25", line(1, domain.SegmentClientManagement, 1, 1_000_000), line(2, domain.SegmentClientManagement, 2, 200_000))
+	r2.Revision = 2
+	memo := globexInvoice("CM-1", "2026-11-30", line(2, domain.SegmentClientManagement, 1, 100_000))
+	memo.Kind, memo.CreditMemoFor = domain.KindCreditMemo, "INV-1"
+	for _, order := range []struct {
+		name string
+		evs  []domain.Event
+	}{
+		{"memo after the revision", []domain.Event{r1, r2, memo}},
+		{"memo between", []domain.Event{r1, memo, r2}},
+		{"memo first", []domain.Event{memo, r1, r2}},
+	} {
+		t.Run(order.name, func(t *testing.T) {
+			tl := newTimeline(t)
+			tl.fold(enrolled("var-1", domain.TierGold), registered("d-1", "var-1", globex, domain.SegmentClientManagement), approved("d-1", "2026-11-01"))
+			tl.fold(order.evs...)
+			// 1,000,000 + 400,000 - 100,000 (a quarter of line 2); rebate 5% of it.
+			if got := net(tl.credits, "INV-1", domain.CreditRevenue, "var-1"); got != 1_300_000 {
+				t.Errorf("revenue %d, want 1,300,000", got)
+			}
+			if got := net(tl.credits, "INV-1", domain.CreditRebate, "var-1"); got != 65_000 {
+				t.Errorf("rebate %d, want 65,000", got)
+			}
+		})
+	}
+}

@@ -893,7 +893,15 @@ func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *
 		l := &lines[i]
 		lr := orig.line(l.line)
 		if lr == nil {
-			out.Exceptions = append(out.Exceptions, exc(l, "open", fmt.Sprintf("line %d of %s with segment %s", l.line, memo.memoFor, l.segment)))
+			// The memo's line waits for a revision of the invoice that brings it, as a
+			// memo waits for its invoice: applied then, so the credits do not depend on
+			// whether the memo arrived before or after that revision.
+			memo.lines = append(memo.lines, *l)
+			if !containsString(p.pending[okey], mkey) {
+				p.pending[okey] = append(p.pending[okey], mkey)
+			}
+			out.Exceptions = append(out.Exceptions, exc(l, "waiting", fmt.Sprintf("line %d of %s, which has no line %d yet; applied when a revision brings it",
+				l.line, memo.memoFor, l.line)))
 			continue
 		}
 		if lr.segment != l.segment {

@@ -81,7 +81,7 @@ func TestAuditorAndFinanceCommands(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	if out, err := cli(t, d, "replay", "--as-of", "999999999", "--out", dir); err != nil {
+	if out, err := cli(t, d, "replay", "--as-of", "now", "--out", dir); err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "attribution.csv"))

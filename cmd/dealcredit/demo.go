@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -37,6 +41,11 @@ func (e *env) demoCmd() *cobra.Command {
 				BaseURL: "http://" + e.cfg.HTTPAddr, Tokens: tokens, JetStream: js,
 				DatabaseURL: e.cfg.DatabaseURL, RunID: runID, Wait: wait, Command: invokedAs(os.Args[0]),
 			}, e.stdout)
+			var ue *url.Error
+			var op *net.OpError
+			if errors.As(err, &ue) && errors.As(ue.Err, &op) && op.Op == "dial" {
+				return fmt.Errorf("%w (is the daemon running at http://%s? set DEALCREDIT_HTTP_ADDR)", err, e.cfg.HTTPAddr)
+			}
 			return err
 		},
 	}

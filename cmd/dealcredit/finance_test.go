@@ -204,6 +204,11 @@ func TestFinanceWeekThroughTheCLI(t *testing.T) {
 		"--currency", "USD", "--reference", "AP-3", "--paid-on", today.String())
 	cliFails(t, d, []string{"400", "field paid_on (--paid-on)"}, "payouts", "record", "var-f", prev.String(), "--amount-minor", "1",
 		"--currency", "USD", "--reference", "AP-4", "--paid-on", "2026-13-01")
+	// The corrected command under the same reference: the API keeps the
+	// refusal for that key's retries; the CLI says which flag to change
+	// (before: only "Idempotency-Key: this key was already used").
+	cliFails(t, d, []string{"--reference: AP-4 was already sent for var-f " + prev.String() + " with other values", "give this payment its own --reference"},
+		"payouts", "record", "var-f", prev.String(), "--amount-minor", "1", "--currency", "USD", "--reference", "AP-4", "--paid-on", today.String())
 	csvOut := filepath.Join(t.TempDir(), "payouts.csv")
 	mustCLI(t, d, "payouts", "export", "--quarter", prev.String(), "--out", csvOut, "--min-position", position(t, first))
 	b, err := os.ReadFile(csvOut)

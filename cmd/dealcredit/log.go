@@ -104,6 +104,12 @@ func (e *env) tailCmd() *cobra.Command {
 		Short: "print the log from a position as JSON lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case after < 0:
+				return fmt.Errorf("--after: want a position of 0 or more, got %d", after)
+			case limit < 0:
+				return fmt.Errorf("--limit: want 0 (no limit) or more, got %d", limit)
+			}
 			ctx := cmd.Context()
 			_, store, closeStore, err := e.openStore(ctx)
 			if err != nil {

@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -16,8 +18,21 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := execute(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, debug.SetMemoryLimit); err != nil {
-		fmt.Fprintln(os.Stderr, "dealcredit:", err)
-		os.Exit(exitCode(err))
+	code := report(execute(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, debug.SetMemoryLimit), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// report prints err to stderr, unless it is a failure whose message the
+// command already printed, and returns the process's exit status.
+func report(err error, stderr io.Writer) int {
+	var f failure
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &f):
+		return f.code
 	}
+	fmt.Fprintln(stderr, "dealcredit:", err)
+	return exitCode(err)
 }

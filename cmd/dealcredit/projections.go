@@ -49,6 +49,12 @@ func parseAsOf(s string, now time.Time) (attribution.AsOf, error) {
 	if err != nil {
 		return attribution.AsOf{}, fmt.Errorf("--as-of: %q is not %s", s, asOfForms)
 	}
+	if t.After(now) {
+		// What is recorded up to a future instant is not known yet: the
+		// same replay run later would give other numbers.
+		return attribution.AsOf{}, fmt.Errorf("--as-of: %s is in the future (now is %s); for everything recorded so far use now",
+			s, now.In(t.Location()).Truncate(time.Second).Format(time.RFC3339))
+	}
 	return attribution.AsOf{Time: t}, nil
 }
 
@@ -77,7 +83,8 @@ func (e *env) replayCmd() *cobra.Command {
 			"statements.csv and revenue_mix.csv into --out. --as-of selects events by the time they were RECORDED\n" +
 			"in the log (or by log position), not by their business dates: an invoice dated in March but received\n" +
 			"in April is in a replay as of April, not as of March 31. To read one quarter's business, use\n" +
-			"export attribution --quarter (statements are by quarter too).",
+			"export attribution --quarter (statements are by quarter too). A time in the future or a position\n" +
+			"beyond the log's head is refused: what it selects is not recorded yet, so its numbers would change.",
 		Example: "  dealcredit replay --as-of now --out /tmp/now\n" +
 			"  dealcredit replay --as-of -1h --out /tmp/an-hour-ago\n" +
 			"  dealcredit replay --as-of 2026-03-31T23:59:59Z --out /tmp/q1-as-recorded",
@@ -99,6 +106,15 @@ func (e *env) replayCmd() *cobra.Command {
 				return err
 			}
 			defer closeStore()
+			if at.Position > 0 {
+				head, err := store.Head(ctx)
+				if err != nil {
+					return err
+				}
+				if at.Position > head {
+					return fmt.Errorf("--as-of: position %d is beyond the log's head %d (for everything recorded so far use now)", at.Position, head)
+				}
+			}
 			tick, done := e.progressTo(0, "replay")
 			pos, err := attribution.Replay(ctx, pool, store, at, out, tick)
 			done()

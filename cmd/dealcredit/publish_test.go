@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"dealcredit/consumers/oemfeed"
 	"dealcredit/internal/testkit/natstest"
 )
 
@@ -51,9 +52,21 @@ func TestPublishTimesOutWithAClearError(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("publish took %s with --timeout 300ms", took)
 	}
-	for _, want := range []string{"JetStream did not acknowledge 20 of 20 messages within 300ms", "... and 10 more lines not acknowledged"} {
+	for _, want := range []string{"JetStream did not acknowledge 20 of 20 messages within 300ms", "... and 10 more lines not acknowledged", "not acknowledged: lines 1-20 ("} {
 		if !strings.Contains(out.String()+err.Error(), want) {
 			t.Errorf("output lacks %q:\n%s\nerror: %v", want, out.String(), err)
 		}
+	}
+}
+
+// TestLineRanges: the lines JetStream did not acknowledge are named
+// exactly, in order, however they were collected.
+func TestLineRanges(t *testing.T) {
+	var errs []oemfeed.LineError
+	for _, n := range []int{9, 1, 2, 3, 7, 10, 11, 12, 5} {
+		errs = append(errs, oemfeed.LineError{Line: n})
+	}
+	if got, want := lineRanges(errs), "1-3, 5, 7, 9-12"; got != want {
+		t.Errorf("lineRanges = %q, want %q", got, want)
 	}
 }

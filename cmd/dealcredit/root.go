@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -97,9 +99,47 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	root.AddCommand(e.projectionCmds()...)
 	root.AddCommand(e.demoCmd(), e.tokenCmd(), e.importCmd())
 	root.AddCommand(e.exceptionsCmd(), e.statementsCmd(), e.payoutsCmd(), e.fxRatesCmd())
+	requireSubcommands(root)
 	// No password from DATABASE_URL, NATS_URL or NATS_PASSWORD in an error.
 	return config.RedactError(root.ExecuteContext(ctx), e.cfg.Secrets())
 }
+
+// requireSubcommands makes each group below root (export, gen, projection,
+// ...) fail, naming its commands, when called without one or with an
+// unknown one: cobra would print the group's help and exit 0, so a
+// mistyped `export atribution` in a script looked like a success.
+func requireSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		requireSubcommands(c)
+		if !c.HasSubCommands() || c.Runnable() {
+			continue
+		}
+		// An unknown command's flags are not the group's: name the command.
+		c.FParseErrWhitelist.UnknownFlags = true
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && sub.Name() != "help" {
+					names = append(names, sub.Name())
+				}
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("%s: name a command: %s", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), strings.Join(names, ", "))
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's default, set by root only
+			}
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return fmt.Errorf("%s (commands: %s)", msg, strings.Join(names, ", "))
+		}
+	}
+}
+
+// invalidCatalogName is Postgres's SQLSTATE for a database that does not exist.
+const invalidCatalogName = "3D000"
 
 // openStore connects to the database (which must exist and be migrated) as
 // the daemon does (config.AppDatabaseURL: read models rebuilt here stay the
@@ -108,8 +148,23 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 func (e *env) openStore(ctx context.Context) (*pgxpool.Pool, *pgstore.Store, func(), error) {
 	dsn := e.cfg.AppDatabaseURL()
 	pool, err := pgdb.OpenPool(ctx, dsn) // pings the server
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == invalidCatalogName {
+		return nil, nil, nil, fmt.Errorf("database %s does not exist: is DATABASE_URL the daemon's database? "+
+			"(the daemon creates its database at its first start; dealcredit migrate creates it too)", config.Redact(dsn))
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), err)
+	}
+	var migrated bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('events') IS NOT NULL`).Scan(&migrated); err != nil {
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("database %s: %w", config.Redact(dsn), err)
+	}
+	if !migrated {
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("database %s has no dealcredit tables: is DATABASE_URL the daemon's database? "+
+			"(the daemon migrates its database at start; dealcredit migrate does too)", config.Redact(dsn))
 	}
 	store, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
@@ -129,7 +184,14 @@ func (e *env) connectJetStream(asOEM string) (*nats.Conn, jetstream.JetStream, e
 		return nil, nil, err
 	}
 	nc, err := nats.Connect(url, append(opts, nats.Name("dealcredit-cli"))...)
-	if err != nil {
+	switch {
+	case errors.Is(err, nats.ErrAuthorization) && e.cfg.NATSURL == "" && e.cfg.NATSUser == "" && e.cfg.NATSCreds == "":
+		return nil, nil, fmt.Errorf("connect NATS %s: the server refused the credentials in %s (another daemon's data directory? DEALCREDIT_DATA_DIR must be this daemon's): %w",
+			config.Redact(url), e.cfg.EmbeddedNATSCredentialsFile(), err)
+	case errors.Is(err, nats.ErrAuthorization):
+		return nil, nil, fmt.Errorf("connect NATS %s: the server refused the credentials (NATS_URL's user:password, NATS_USER and NATS_PASSWORD, or NATS_CREDS): %w",
+			config.Redact(url), err)
+	case err != nil:
 		return nil, nil, fmt.Errorf("connect NATS %s (is the daemon running? set NATS_URL for an external server): %w", config.Redact(url), err)
 	}
 	js, err := jetstream.New(nc)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -130,12 +131,20 @@ func (e *env) payoutRecordCmd(f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if key == "" {
+			defaultKey := key == ""
+			if defaultKey {
 				// A retried command records the payment once.
 				key = "payout-" + args[0] + "-" + args[1] + "-" + reference
 			}
 			body := map[string]any{"amount_minor": amount, "currency": currency, "reference": reference, "paid_on": paidOn}
 			res, raw, err := c.command(cmd.Context(), http.MethodPost, statementPath(args[0], args[1])+"/payouts", body, "Idempotency-Key", key)
+			var ae *apiError
+			if defaultKey && errors.As(err, &ae) && ae.Problem.Rule == "idempotency_key_reused" {
+				// The key is the reference's: the first request under it,
+				// even one refused (a 4xx answer is kept for retries), holds it.
+				return fmt.Errorf("--reference: %s was already sent for %s %s with other values (the answer to that first request, even a refusal, is kept for its retries): "+
+					"give this payment its own --reference, or send it under another --idempotency-key", reference, args[0], args[1])
+			}
 			if err != nil {
 				return err
 			}
@@ -148,7 +157,7 @@ func (e *env) payoutRecordCmd(f *apiFlags) *cobra.Command {
 	fl.StringVar(&currency, "currency", "", "ISO 4217 currency of the statement row paid (required)")
 	fl.StringVar(&reference, "reference", "", "accounts payable's reference of the payment, 1-64 characters (required)")
 	fl.StringVar(&paidOn, "paid-on", "", "the payment's date, YYYY-MM-DD, not after today (required)")
-	fl.StringVar(&key, "idempotency-key", "", "Idempotency-Key of the request (default: from partner, quarter and reference, so a retry records the payment once)")
+	fl.StringVar(&key, "idempotency-key", "", "Idempotency-Key of the request (default: from partner, quarter and reference, so a retry records the payment once; a corrected command after a refusal needs a new --reference or key)")
 	requireFlags(cmd, "amount-minor", "the amount paid in minor units, e.g. 400000 for 4,000.00 USD", "currency", "the ISO 4217 currency of the statement row paid",
 		"reference", "accounts payable's reference of the payment", "paid-on", "the payment's date, YYYY-MM-DD")
 	return cmd

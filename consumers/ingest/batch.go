@@ -904,6 +904,24 @@ func (c *Consumer) doubleAck(ctx context.Context, oem string, ok []*item) error 
 	return nil
 }
 
+// deadLetterMsg is the dead letter of it: its original body (or, when
+// withBody is false, none and a HeaderBodyOmitted saying why) with the
+// reason, the original sequence and subject.
+func deadLetterMsg(oem string, it *item, withBody bool) *nats.Msg {
+	h := nats.Header{}
+	h.Set(HeaderReason, it.reason)
+	h.Set(HeaderOriginalSeq, strconv.FormatUint(it.seq, 10))
+	h.Set(HeaderOriginalSubject, it.msg.Subject())
+	h.Set(jetstream.MsgIDHeader, "rejected:"+oem+":"+strconv.FormatUint(it.seq, 10))
+	data := it.msg.Data()
+	if !withBody {
+		h.Set(HeaderBodyOmitted, fmt.Sprintf("the body of %d bytes does not fit in a dead letter on this NATS server; it is message %d of stream %s",
+			len(data), it.seq, StreamName(oem)))
+		data = nil
+	}
+	return &nats.Msg{Subject: oemfeed.RejectedSubject(oem), Header: h, Data: data}
+}
+
 // deadLetter publishes the dead letters to the DLQ stream and terminates
 // the ones whose publish was acknowledged; the others come back later.
 func (c *Consumer) deadLetter(ctx context.Context, oem string, dead []*item) {
@@ -912,12 +930,17 @@ func (c *Consumer) deadLetter(ctx context.Context, oem string, dead []*item) {
 	}
 	futures := make([]jetstream.PubAckFuture, len(dead))
 	for i, it := range dead {
-		h := nats.Header{}
-		h.Set(HeaderReason, it.reason)
-		h.Set(HeaderOriginalSeq, strconv.FormatUint(it.seq, 10))
-		h.Set(HeaderOriginalSubject, it.msg.Subject())
-		h.Set(jetstream.MsgIDHeader, "rejected:"+oem+":"+strconv.FormatUint(it.seq, 10))
-		f, err := c.js.PublishMsgAsync(&nats.Msg{Subject: oemfeed.RejectedSubject(oem), Header: h, Data: it.msg.Data()})
+		f, err := c.js.PublishMsgAsync(deadLetterMsg(oem, it, true))
+		if errors.Is(err, nats.ErrMaxPayload) {
+			// The body and the dead letter's headers do not fit in one
+			// message of this NATS server (its max_payload is below
+			// oemfeed.MaxMessageSize plus the headers): retrying would fail
+			// for ever, so the dead letter goes without the body, which
+			// stays in the OEM's stream at its sequence.
+			c.log.Error("ingest: dead letter too large for the NATS server's max_payload, sent without its body", "oem", oem, "seq", it.seq,
+				"body_bytes", len(it.msg.Data()), "max_payload", c.js.Conn().MaxPayload())
+			f, err = c.js.PublishMsgAsync(deadLetterMsg(oem, it, false))
+		}
 		if err != nil {
 			c.log.Warn("ingest: dead-letter publish failed", "oem", oem, "seq", it.seq, "err", err)
 		}

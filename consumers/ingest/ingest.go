@@ -50,6 +50,10 @@ const (
 	HeaderReason          = "Dealcredit-Reason"
 	HeaderOriginalSeq     = "Dealcredit-Original-Seq"
 	HeaderOriginalSubject = "Dealcredit-Original-Subject"
+	// HeaderBodyOmitted is set, with a sentence saying why, on a dead letter
+	// sent without the original body: only when the NATS server's
+	// max_payload is too small for the body and the headers together.
+	HeaderBodyOmitted = "Dealcredit-Body-Omitted"
 )
 
 // DefaultStreamMaxBytes is the default size limit (and store reservation)

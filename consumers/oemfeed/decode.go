@@ -100,6 +100,9 @@ func Decode(subject string, body []byte) (domain.InvoiceReceived, error) {
 		}
 		subjectOEM = oem
 	}
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		return domain.InvoiceReceived{}, &DecodeError{Reason: "body is empty; a message is one JSON object"}
+	}
 	if !utf8.Valid(body) {
 		return domain.InvoiceReceived{}, &DecodeError{Reason: "body is not valid UTF-8"}
 	}

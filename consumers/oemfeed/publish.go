@@ -94,23 +94,80 @@ func (e *PublishError) Error() string {
 
 func (e *PublishError) Unwrap() []error { return []error{ErrNotAcknowledged, e.First} }
 
-// Publish publishes every non-empty line of r to oem.<oem>.invoices with
+// Publish publishes every non-empty line of r to oem.<oem>.invoices: it is
+// ReadFeed, then PublishFeed.
+func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reader, opts PublishOptions) (Report, error) {
+	if !ValidOEMID(oem) {
+		return Report{}, fmt.Errorf("oemfeed: publish: invalid oem id %q", oem)
+	}
+	feed, err := ReadFeed(r)
+	if err != nil {
+		return Report{}, fmt.Errorf("oemfeed: publish: %w", err)
+	}
+	return PublishFeed(ctx, js, oem, feed, opts)
+}
+
+// Feed is a feed file read whole: its non-empty lines, trimmed, with their
+// line numbers.
+type Feed struct{ lines []feedLine }
+
+// Len is the number of non-empty lines.
+func (f *Feed) Len() int { return len(f.lines) }
+
+// FeedError is a feed that cannot be read; Line is the 1-based line at
+// fault, 0 when the error is not one line's (a read error).
+type FeedError struct {
+	Line int
+	Err  error
+}
+
+func (e *FeedError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *FeedError) Unwrap() error { return e.Err }
+
+// ReadFeed reads every line of r before anything is sent, so that a feed
+// that cannot be read publishes nothing. A line longer than MaxMessageSize
+// (plus a line end) is a *FeedError naming it, as is a read error.
+func ReadFeed(r io.Reader) (*Feed, error) {
+	f := &Feed{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), MaxMessageSize+2)
+	n := 1
+	for ; sc.Scan(); n++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		f.lines = append(f.lines, feedLine{n: n, body: append([]byte(nil), b...)})
+	}
+	switch err := sc.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		return nil, &FeedError{Line: n, Err: fmt.Errorf("longer than %d bytes, the largest message", MaxMessageSize)}
+	case err != nil:
+		return nil, &FeedError{Err: err}
+	}
+	return f, nil
+}
+
+// PublishFeed publishes the lines of feed to oem.<oem>.invoices with
 // asynchronous publishes, waiting for every acknowledgement (each at most
 // opts.AckTimeout). Each message carries Nats-Msg-Id
 // "<oem>:<invoice_number>:<revision>" (taken from the body when it has
 // those fields). When any line failed the error is a *PublishError;
 // Report.Failed lists the lines.
-func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reader, opts PublishOptions) (Report, error) {
+func PublishFeed(ctx context.Context, js jetstream.JetStream, oem string, feed *Feed, opts PublishOptions) (Report, error) {
 	if !ValidOEMID(oem) {
 		return Report{}, fmt.Errorf("oemfeed: publish: invalid oem id %q", oem)
 	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = DefaultAckTimeout
 	}
-	lines, err := readLines(r)
-	if err != nil {
-		return Report{}, err
-	}
+	lines := feed.lines
 	p := &publisher{ctx: ctx, opts: opts, total: len(lines), progress: time.Now(),
 		timedOut: fmt.Errorf("%w after %s", jetstream.ErrAsyncPublishTimeout, opts.AckTimeout)}
 	p.rep.Lines = len(lines)
@@ -138,24 +195,6 @@ func Publish(ctx context.Context, js jetstream.JetStream, oem string, r io.Reade
 type feedLine struct {
 	n    int // 1-based line number
 	body []byte
-}
-
-// readLines reads the non-empty lines of a feed file, trimmed.
-func readLines(r io.Reader) ([]feedLine, error) {
-	var lines []feedLine
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), MaxMessageSize+2)
-	for n := 1; sc.Scan(); n++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		lines = append(lines, feedLine{n: n, body: append([]byte(nil), b...)})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("oemfeed: publish: read: %w", err)
-	}
-	return lines, nil
 }
 
 // publisher is the state of one Publish: the publishes awaiting their acks

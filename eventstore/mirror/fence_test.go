@@ -242,3 +242,29 @@ func TestFenceHoldsWhileMirrorUnreachable(t *testing.T) {
 		t.Fatalf("append after the mirror is back: position %d, %v", res.LastPosition(), err)
 	}
 }
+
+// An empty log beside a mirror that holds events is fenced with both of its
+// causes named: a database that lost its whole log (recover) or a new
+// database given another log's mirror (where recover would copy that log).
+func TestFenceOnEmptyLogNamesBothCauses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pool := mustPool(t, mustDatabase(t))
+	store := mustStore(t, pool)
+	js := mustJetStream(t, natstest.Start(t).URL())
+	runRelay(t, mustRelayOpts(t, store, pool, js, mirror.RelayOptions{}))
+	appendEvents(t, store, 5)
+	waitMirror(t, js, 5, 30*time.Second)
+
+	fresh := fencedStore(t, mustPool(t, mustDatabase(t)), js)
+	_, err := fresh.Append(ctx, "deal-new", eventstore.NoStream, eventstore.Event{ID: uuid.New(), Type: "test.new", SchemaVersion: 1, Data: []byte(`{}`)})
+	var fe *eventstore.FencedError
+	if !errors.As(err, &fe) || fe.LogHead != 0 || fe.MirrorHead != 5 {
+		t.Fatalf("append on an empty log beside a mirror of 5: err = %v, want a *eventstore.FencedError at log head 0, mirror head 5", err)
+	}
+	for _, want := range []string{"recover --from-mirror", "new database", "DEALCREDIT_DATA_DIR"} {
+		if !strings.Contains(fe.Reason, want) {
+			t.Errorf("reason %q does not say %q", fe.Reason, want)
+		}
+	}
+}

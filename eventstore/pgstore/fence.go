@@ -161,6 +161,12 @@ func (s *Store) compareWithMirror(ctx context.Context, conn *pgx.Conn) *eventsto
 	switch {
 	case mh.Position == 0:
 		return nil
+	case head == 0:
+		// Either the database lost the whole log, or it is a new database
+		// beside the mirror of another log: recover would copy that log.
+		return fenced("the log is empty but the mirror holds positions 1 to %d: if this database lost its log in a failover, "+
+			"run dealcredit recover --from-mirror; if it is a new database, give it its own mirror (a new DEALCREDIT_DATA_DIR "+
+			"for the embedded JetStream, or its own NATS_URL): recover would copy the other log into it", mh.Position)
 	case mh.Position > head:
 		return fenced("the mirror holds positions %d to %d that the log lacks (lost in a database failover?); run dealcredit recover --from-mirror", head+1, mh.Position)
 	case mh.Position < head:

@@ -3,9 +3,11 @@ package attribution_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -483,5 +485,45 @@ func TestExplainReattributionNamesCauseAndReplacedRow(t *testing.T) {
 	if !strings.Contains(text.String(), fmt.Sprintf("  replaces: row #%d/0\n", invPos)) ||
 		!strings.Contains(text.String(), fmt.Sprintf("  booked by: #%d deal.approved ", approvalPos)) {
 		t.Fatalf("explanation text lacks the replaced row or the cause:\n%s", text.String())
+	}
+}
+
+// A customer name an OEM sent that a spreadsheet would run as a formula is
+// written to the ledger CSV as text (a leading apostrophe); the JSON ledger
+// keeps it as sent, and negative amounts stay numbers.
+func TestLedgerCSVDefusesFormulas(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hostile := domain.Customer{OEMAccountID: "C-1", Name: `=HYPERLINK("http://x.example","pay")`, Country: "US", Domain: "x.example"}
+	evs := []domain.Event{enroll("var-1")}
+	evs = append(evs, registerAndApprove("d-1", "var-1", hostile)...)
+	evs = append(evs, invoice("HP-1", "2026-02-14", hostile, 100), creditMemo("HP-CM-1", "HP-1", "2026-02-20", hostile, 40))
+	runUntil(t, e, e.appendEvents(t, evs...))
+	rd := attribution.NewReader(e.pool)
+	var out bytes.Buffer
+	if _, err := rd.WriteLedgerCSV(ctx, &out, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(name string) int { return slices.Index(attribution.LedgerCSVHeader, name) }
+	var negative bool
+	for _, r := range recs[1:] {
+		if got := r[col("customer")]; got != "'"+hostile.Name {
+			t.Errorf("customer cell %q, want the name behind an apostrophe", got)
+		}
+		negative = negative || strings.HasPrefix(r[col("amount_minor")], "-")
+	}
+	if len(recs) < 3 || !negative {
+		t.Fatalf("want an invoice's and a credit memo's (negative) lines, got %q", recs)
+	}
+	var lines []attribution.LedgerLine
+	if _, err := rd.Ledger(ctx, "", "", func(l attribution.LedgerLine) error { lines = append(lines, l); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) == 0 || lines[0].Customer != hostile.Name {
+		t.Errorf("ledger lines keep the name as sent: %+v", lines)
 	}
 }

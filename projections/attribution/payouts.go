@@ -32,7 +32,7 @@ func (r *Reader) WritePayoutsCSV(ctx context.Context, w io.Writer, quarter strin
 			if err := rows.Scan(read, &pos, &partner, &q, &cur, &amount, &ref, &paidOn, &by, &id); err != nil {
 				return err
 			}
-			if err := cw.Write([]string{i64(pos), partner, q, cur, i64(amount), ref, paidOn, by, id}); err != nil {
+			if err := cw.Write([]string{i64(pos), text(partner), q, cur, i64(amount), text(ref), paidOn, text(by), id}); err != nil {
 				return fmt.Errorf("write payouts csv: %w", err)
 			}
 			return nil

@@ -500,10 +500,10 @@ func (r *Reader) WriteLedgerCSV(ctx context.Context, w io.Writer, quarter, partn
 	}
 	rec := make([]string, 0, len(LedgerCSVHeader)) // one record's fields, reused row after row
 	pos, err := r.Ledger(ctx, quarter, partnerID, func(l LedgerLine) error {
-		rec = append(rec[:0], i64(l.Position), strconv.Itoa(l.Seq), l.OEMID, l.InvoiceNumber, strconv.Itoa(l.Revision),
-			strconv.Itoa(l.Line), l.Kind, l.PartnerID, l.RegistrationID, l.Customer, l.Segment, l.Quarter,
+		rec = append(rec[:0], i64(l.Position), strconv.Itoa(l.Seq), text(l.OEMID), text(l.InvoiceNumber), strconv.Itoa(l.Revision),
+			strconv.Itoa(l.Line), l.Kind, text(l.PartnerID), text(l.RegistrationID), text(l.Customer), l.Segment, l.Quarter,
 			strconv.FormatBool(l.Adjustment), l.AdjustsQuarter, i64(l.AmountMinor), l.Currency, strconv.Itoa(l.PolicyVersion),
-			l.Reason, joinIDs(l.EventIDs))
+			text(l.Reason), joinIDs(l.EventIDs))
 		return cw.Write(rec)
 	})
 	if err != nil {
@@ -533,7 +533,7 @@ func (r *Reader) WriteStatementsCSV(ctx context.Context, w io.Writer, partnerID,
 	cw := csv.NewWriter(w)
 	_ = cw.Write(StatementsCSVHeader)
 	for _, s := range ss {
-		_ = cw.Write([]string{s.PartnerID, s.Quarter, s.Currency, i64(s.CreditedRevenue), i64(s.Rebates), i64(s.ServiceCredit),
+		_ = cw.Write([]string{text(s.PartnerID), s.Quarter, s.Currency, i64(s.CreditedRevenue), i64(s.Rebates), i64(s.ServiceCredit),
 			i64(s.AdjustmentRevenue), i64(s.AdjustmentRebates), i64(s.AdjustmentService), s.Tier, s.EligibleTier,
 			strconv.Itoa(s.CertifiedEngineers), joinIDs(s.Segments), i64(s.QuarterlyTarget), s.TargetCurrency,
 			i64(s.ScorecardCredited), strings.Join(s.Unmet, "; "), s.CurrentTier, s.ScorecardCurrency})
@@ -569,6 +569,20 @@ func (r *Reader) WriteRevenueMixCSV(ctx context.Context, w io.Writer, quarter st
 }
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// text is a text cell of a CSV answer: one that a spreadsheet would read as
+// a formula (it starts with =, +, -, @, a tab or a carriage return; a name
+// or reason comes from an OEM's invoice or a user) gets a leading
+// apostrophe, which spreadsheets show as text and do not display (the
+// usual defence against CSV formula injection; docs/finance.md). Numbers
+// are never passed through it, so a negative amount stays a number. JSON
+// and SQL readers get the text as stored.
+func text(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
 
 func joinIDs(ids []string) string { return strings.Join(ids, " ") }
 

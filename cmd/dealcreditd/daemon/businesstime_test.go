@@ -371,4 +371,22 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 	if figure(rows, "oem", "") != 0 {
 		t.Errorf("8. services before the handoff:\n%s", dump(rows))
 	}
+
+	// 9. A credit memo on line 2 arrives before the revision that adds line 2: it waits for
+	// that revision and is applied then, through the projection's stored records. Line 1
+	// 1,000,000 + line 2 400,000 - 100,000 returned = 1,300,000 revenue, 65,000 rebate.
+	// Before: the memo was dropped (1,400,000 and 70,000).
+	line2 := oemfeed.Line{Line: 2, SKU: "ALT-CMS-200", Segment: "client_management", Quantity: 2, UnitPriceMinor: 200_000, AmountMinor: 400_000}
+	e.publish(hp("HP-9", 1, T, umbrella, "USD", clientLine(1_000_000)))
+	e.until("revision 1", "HP-9", []domain.Date{T}, func(r []row) bool { return figure(r, "revenue", "var-b") == 1_000_000 })
+	m9 := memo("HP-CM-9", "HP-9", T, umbrella, "USD", oemfeed.Line{Line: 2, SKU: "ALT-CMS-200", Segment: "client_management", Quantity: 1,
+		UnitPriceMinor: 100_000, AmountMinor: 100_000})
+	e.publish(m9)
+	e.publish(hp("HP-9", 2, T, umbrella, "USD", clientLine(1_000_000), line2))
+	rows = e.until("memo before the revision that brings its line", "HP-9", []domain.Date{T}, func(r []row) bool {
+		return figure(r, "revenue", "var-b") == 1_300_000
+	})
+	if figure(rows, "rebate", "var-b") != 65_000 {
+		t.Errorf("9. memo before the revision that brings its line:\n%s", dump(rows))
+	}
 }

@@ -134,6 +134,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// MaxPayload is the embedded server's max_payload: room for a body of
+// oemfeed.MaxMessageSize and the headers of its dead letter.
+const MaxPayload = 2 << 20
+
 // serverOptions is the embedded server's configuration: the service
 // account, JetStream in the data directory with every write synced.
 func serverOptions(opts Options) (*server.Options, error) {
@@ -147,6 +151,11 @@ func serverOptions(opts Options) (*server.Options, error) {
 	// The server appends "jetstream" to StoreDir itself.
 	sopts.StoreDir = opts.DataDir
 	sopts.SyncAlways = true
+	// An OEM may publish a body of oemfeed.MaxMessageSize with its headers,
+	// and the dead letter of such a body carries more headers: the default
+	// max_payload (1 MiB, headers included) would refuse both. 2 MiB, as in
+	// deployments/nats.
+	sopts.MaxPayload = MaxPayload
 	sopts.NoSigs = true
 	sopts.NoLog = opts.Logger == nil
 	// The ASCII-art banner is noise in structured logs.

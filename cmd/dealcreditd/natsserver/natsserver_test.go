@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"dealcredit/cmd/dealcreditd/natsserver"
+	"dealcredit/consumers/oemfeed"
 	"dealcredit/internal/testkit/natsiso"
 )
 
@@ -175,4 +176,28 @@ func TestCredentials(t *testing.T) {
 	}
 	defer service2.Close()
 	check(srv, service2)
+}
+
+// TestMaxPayloadTakesAFullInvoiceAndItsDeadLetter: an OEM's body of
+// oemfeed.MaxMessageSize with its Nats-Msg-Id, and the dead letter of that
+// body with its headers, fit in one message (before, the default 1 MiB
+// refused both: the OEM's publish, and the dead letter, which was retried for
+// ever).
+func TestMaxPayloadTakesAFullInvoiceAndItsDeadLetter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := natsserver.Start(ctx, natsserver.Options{DataDir: t.TempDir(), Port: natsserver.RandomPort})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer srv.Shutdown(context.Background())
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(srv.Service().User, srv.Service().Password))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer nc.Close()
+	const headers = 4 << 10 // the dead letter's headers: a reason of at most 512 bytes, sequence, subject, id
+	if got := nc.MaxPayload(); got < oemfeed.MaxMessageSize+headers {
+		t.Fatalf("max_payload %d, want at least %d", got, oemfeed.MaxMessageSize+headers)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -118,13 +119,27 @@ func New(pool *pgxpool.Pool, svc *app.Service, o Options) (*Scheduler, error) {
 }
 
 // Run ticks at once and then every interval until ctx ends. A failed tick
-// (database unavailable, read model not created yet) is logged and retried
-// at the next one.
+// (database unavailable) is logged as a warning and retried at the next
+// one; read models whose tables do not exist yet (a fresh database) are
+// logged once at info and warned about only after readModelsGrace.
 func (s *Scheduler) Run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	var waiting time.Time // since when the read models' tables are missing
 	for {
-		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+		_, err := s.Tick(ctx)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil || ctx.Err() != nil:
+			waiting = time.Time{}
+		case errors.As(err, &pgErr) && pgErr.Code == undefinedTable && (waiting.IsZero() || time.Since(waiting) < readModelsGrace):
+			// A fresh database: the projection runners create their
+			// tables moments after the scheduler's first tick.
+			if waiting.IsZero() {
+				waiting = time.Now()
+				s.log.Info("scheduler: waiting for the read models to be created", "err", err)
+			}
+		default:
 			s.log.Warn("scheduler: tick failed; retrying at the next", "err", err)
 		}
 		select {
@@ -134,6 +149,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// readModelsGrace is how long missing read-model tables are taken for a
+// fresh start before each tick warns again.
+const readModelsGrace = time.Minute
+
+// undefinedTable is Postgres's SQLSTATE for a missing relation.
+const undefinedTable = "42P01"
 
 // fact is one due fact: its kind, what it is about, the idempotency key that
 // names it and the command that appends it.
