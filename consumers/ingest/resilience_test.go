@@ -88,8 +88,11 @@ func TestGracefulStopHandsBackFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Handed back (Nak) messages stay "awaiting ack" until redelivered, so
-	// only the second instance can tell whether they were handed back.
-	if info := consumerInfo(t, js); info.NumAckPending == 0 || info.NumPending == 0 {
+	// only the second instance can tell whether they were handed back: if
+	// they were not, they would come back only after AckWait. Whether the
+	// subscription had also fetched the last undelivered ones by then
+	// depends on timing and does not matter.
+	if info := consumerInfo(t, js); info.NumAckPending == 0 {
 		t.Fatalf("after the stop: %d awaiting ack, %d undelivered: the test did not stop the consumer with messages in flight", info.NumAckPending, info.NumPending)
 	}
 	b, _ := e.consumer(t, nil, opts, "hp")

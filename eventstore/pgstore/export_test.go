@@ -1,5 +1,7 @@
 package pgstore
 
+import "dealcredit/eventstore"
+
 // SetBeforeCommit makes s call f inside every append transaction after its
 // rows are inserted and before COMMIT. Call it before the first append.
 func SetBeforeCommit(s *Store, f func()) { s.beforeCommit = f }
@@ -12,3 +14,10 @@ func SetFastSkip(s *Store, n int) { s.fastSkip = n }
 // INSERT (default copyMinRecords); 1 writes every batch with COPY. Call it
 // before the first append.
 func SetCopyMin(s *Store, n int) { s.copyMin = n }
+
+// AppendLockID is the advisory lock every append transaction takes.
+var AppendLockID = appendLockID
+
+// ResolveCommit finds out whether recs, a batch whose commit answer was
+// lost, are stored (see resolveCommit).
+func ResolveCommit(s *Store, recs []eventstore.Record) (bool, error) { return s.resolveCommit(recs) }

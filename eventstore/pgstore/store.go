@@ -89,6 +89,9 @@ type Store struct {
 	follow follower
 	cache  headCache // the writer's view of the log, see fastBatch
 	fc     fencer    // see guard
+	// implicitRC remembers, per connection, whether its implicit
+	// transactions are read committed (see implicitReadCommitted).
+	implicitRC map[connKey]bool
 
 	beforeCommit func() // test hook, see export_test.go
 	fastSkip     int    // batches on the slow path after a fast-path miss
@@ -136,6 +139,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	s.implicitRC = make(map[connKey]bool)
 	s.fastSkip = fastSkipAfterMiss
 	s.copyMin = copyMinRecords
 	if opts.FenceInterval <= 0 {

@@ -467,6 +467,28 @@ func (s *Store) readState(ctx context.Context, conn *pgxpool.Conn, st *batchStat
 	return br.Close()
 }
 
+// implicitReadCommitted reports whether conn's implicit transactions run
+// at read committed (the session's default_transaction_isolation, which a
+// server, database or role setting may change), asking the server once per
+// connection. When it cannot tell it answers false: the explicit
+// transaction is correct either way.
+func (s *Store) implicitReadCommitted(ctx context.Context, conn *pgxpool.Conn) bool {
+	pc := conn.Conn()
+	key := connKey{conn: pc, pid: pc.PgConn().PID(), secretKey: string(pc.PgConn().SecretKey())}
+	if rc, ok := s.implicitRC[key]; ok {
+		return rc
+	}
+	var level string
+	if err := pc.QueryRow(ctx, "SELECT current_setting('default_transaction_isolation')").Scan(&level); err != nil {
+		return false
+	}
+	if len(s.implicitRC) >= maxSeenConns {
+		clear(s.implicitRC)
+	}
+	s.implicitRC[key] = level == "read committed"
+	return s.implicitRC[key]
+}
+
 // writeAndCommit inserts the batch's new records, notifies followers and
 // commits, in one round trip. committed is false when there was nothing to
 // write. When the commit's outcome is unknown it is resolved by reading the
@@ -475,7 +497,10 @@ func (s *Store) readState(ctx context.Context, conn *pgxpool.Conn, st *batchStat
 // With fast set no transaction is open yet: the batch is [lock, INSERT and
 // NOTIFY in one statement], sent as one series of extended-protocol
 // messages closed by one Sync, which Postgres runs as one implicit
-// transaction and commits at the Sync (an error rolls it back). The INSERT
+// transaction and commits at the Sync (an error rolls it back). On a
+// connection whose implicit transactions are not read committed (see
+// implicitReadCommitted) it is [BEGIN ISOLATION LEVEL READ COMMITTED, lock,
+// INSERT and NOTIFY, COMMIT], still one round trip. The INSERT
 // writes only if the log's head is still the one the batch was built on
 // (st.head and the first record's PrevHash); if it is not, the (empty)
 // transaction commits and the result is a *notAppendedError wrapping
@@ -490,8 +515,15 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 		return s.copyAndCommit(ctx, conn, st, fast)
 	}
 	hold := s.beforeCommit != nil // test hook: COMMIT in a second round trip
+	// The fast path opens its transaction itself when the test hook holds
+	// it open, or when the connection's implicit transactions would not be
+	// read committed: under repeatable read or serializable their snapshot
+	// is taken before the lock is granted, and the head guard would miss
+	// what the lock's previous holder committed.
+	begin := fast && (hold || !s.implicitReadCommitted(ctx, conn))
+	commit := !hold && (!fast || begin) // COMMIT in this batch
 	b := &pgx.Batch{}
-	if fast && hold {
+	if begin {
 		b.Queue(sqlBeginStmt)
 	}
 	if fast {
@@ -499,12 +531,12 @@ func (s *Store) writeAndCommit(ctx context.Context, conn *pgxpool.Conn, st *batc
 	}
 	insertSQL, insertArgs := insertStatement(st, fast)
 	b.Queue(insertSQL, insertArgs...)
-	if !fast && !hold {
+	if commit {
 		b.Queue("COMMIT")
 	}
 	br := conn.SendBatch(ctx, b)
-	stage, stale, err := readInsert(br, fast, hold)
-	if err == nil && !fast && !hold {
+	stage, stale, err := readInsert(br, fast, begin)
+	if err == nil && commit {
 		stage = "commit"
 		_, err = br.Exec()
 	}
@@ -539,11 +571,12 @@ func insertStatement(st *batchState, fast bool) (string, []any) {
 	return sqlInsertIfHeadNotify, append(args, st.newRecs[0].Position-1, st.newRecs[0].PrevHash)
 }
 
-// readInsert reads the answers of writeAndCommit's batch up to its INSERT:
-// stale is true when the fast path's INSERT found another head and wrote
-// nothing; stage names the statement that failed.
-func readInsert(br pgx.BatchResults, fast, hold bool) (stage string, stale bool, err error) {
-	if fast && hold {
+// readInsert reads the answers of writeAndCommit's batch up to its INSERT
+// (begin: the batch opens with BEGIN): stale is true when the fast path's
+// INSERT found another head and wrote nothing; stage names the statement
+// that failed.
+func readInsert(br pgx.BatchResults, fast, begin bool) (stage string, stale bool, err error) {
+	if begin {
 		stage = "begin"
 		if _, err := br.Exec(); err != nil {
 			return stage, false, err
@@ -636,7 +669,9 @@ func (s *Store) resolveCommit(recs []eventstore.Record) (bool, error) {
 		pos[i] = r.Position
 	}
 	count := func() (int, error) {
-		tx, err := s.pool.Begin(ctx)
+		// Read committed whatever the session's default: the count must see
+		// what committed while this waited for the lock.
+		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 		if err != nil {
 			return 0, err
 		}

@@ -2,6 +2,12 @@
 // together: the queries that wait while earlier ones are in flight go out
 // as one pipeline (one write, one round trip, no idle backend woken per
 // query), each still its own statement with its own snapshot.
+//
+// Postgres runs a pipeline's statements one after the other, so a query
+// waits for every query sent before it in its pipeline, and a query that
+// waits for a pipeline waits for the ones in flight. Queries whose work is
+// small and bounded share one Pipe; queries that may be large (many rows)
+// belong in a Pipe of their own, where they hold up only each other.
 package pgpipe
 
 import (

@@ -101,6 +101,13 @@ func blocked(t *testing.T, pool *pgxpool.Pool, p *Pipe) (<-chan result, func()) 
 	t.Helper()
 	release := holdLock(t, pool)
 	first := query(context.Background(), p, "SELECT $1::bigint, transaction_timestamp() FROM (SELECT pg_advisory_xact_lock_shared(7716)) l", 0)
+	waitForLockWaiter(t, pool)
+	return first, release
+}
+
+// waitForLockWaiter waits until a query waits for the test's advisory lock.
+func waitForLockWaiter(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting bool
@@ -109,12 +116,12 @@ func blocked(t *testing.T, pool *pgxpool.Pool, p *Pipe) (<-chan result, func()) 
 			t.Fatal(err)
 		}
 		if waiting {
-			return first, release
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the first query did not wait for the lock")
+			t.Fatal("no query waits for the lock")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling pg_locks, with a deadline
 	}
 }
 

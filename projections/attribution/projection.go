@@ -34,8 +34,10 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 8: a certification counts for the scorecard only once
-// confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
+// Version is 9: the index of the scheduler's due expiries
+// (registrations_due; indexes are created with the tables, so live tables
+// get a new one by a rebuild). Version 8: a certification counts for the
+// scorecard only once confirmed (docs/rules.md rule 3a; a `partner.certified` event a partner
 // recorded itself is pending), and the stored core keeps each
 // certification's status; registrations carry the customer size band and
 // the segments outside the partner's commitment (rule 8a), statements the
@@ -51,7 +53,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 8 }
+func (*Projection) Version() int { return 9 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
@@ -193,6 +195,8 @@ func (*Projection) Indexes() []string {
 		"CREATE UNIQUE INDEX exceptions_id ON exceptions (exception_id)",
 		"CREATE INDEX statements_quarter ON statements (quarter)",
 		"CREATE INDEX registrations_partner ON registrations (partner_id, status)",
+		// The scheduler's due expiries (few among many deals), in its order.
+		"CREATE INDEX registrations_due ON registrations (expires_on, deal_id) WHERE status IN ('approved', 'won') AND expires_on <> ''",
 	}
 }
 

@@ -24,14 +24,15 @@ import (
 // the same snapshot as the rows).
 type Reader struct {
 	pool   *pgxpool.Pool
-	pipe   *pgpipe.Pipe // the statements, lists and rep statements (withState)
+	pipe   *pgpipe.Pipe // withState's small reads
+	bulk   *pgpipe.Pipe // withState's large reads, never in the small reads' pipelines
 	schema string
 	fixed  int64 // position of a replay schema (no checkpoint row); -1 = live
 }
 
 // NewReader returns a Reader of the live tables.
 func NewReader(pool *pgxpool.Pool) *Reader {
-	return &Reader{pool: pool, pipe: pgpipe.New(pool), schema: runner.Schema(Name), fixed: -1}
+	return &Reader{pool: pool, pipe: pgpipe.New(pool), bulk: pgpipe.New(pool), schema: runner.Schema(Name), fixed: -1}
 }
 
 // LedgerLine is one row of the attribution ledger.
@@ -323,7 +324,11 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	where, args := filter(cond{"partner_id", partnerID}, cond{"quarter", quarter})
 	var s Statement
 	var approved bool
-	st, err := r.withState(ctx, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
+	size := small // one partner's: a row per quarter and currency
+	if partnerID == "" {
+		size = large
+	}
+	st, err := r.withState(ctx, size, "statements", `SELECT `+statementColumns+` FROM `+r.table("statements")+where,
 		`s.partner_id, s.quarter, s.currency`, args,
 		[]any{&s.PartnerID, &s.Quarter, &s.Currency, &s.CreditedRevenue, &s.Rebates, &s.ServiceCredit,
 			&s.AdjustmentRevenue, &s.AdjustmentRebates, &s.AdjustmentService, &s.Tier, &s.EligibleTier, &s.CertifiedEngineers,
@@ -341,19 +346,38 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 	return out, st, err
 }
 
+// readSize says whether a read's work is small and bounded (a partner's
+// statements, a page of at most maxPipedRows deals: Reader.pipe) or may be
+// large (a whole list, an aggregate over many ledger rows: Reader.bulk).
+// Postgres runs a pipeline's statements in order, so the large ones get
+// pipelines of their own, where they hold up only each other.
+type readSize bool
+
+const (
+	small readSize = true
+	large readSize = false
+)
+
+// maxPipedRows is the largest page of deals that is read in a pipeline.
+const maxPipedRows = 100
+
 // withState runs one statement: the read model's state
 // (runner.ReadStateFrom) LEFT JOINed to the rows of query (a SELECT whose
 // first column is never NULL), ordered by order (columns of the rows as
 // s.column). For every row it scans the row's columns into dest (after the
 // state's) and calls each; with no rows, the state alone. One round trip,
 // one snapshot, the state even when there are no rows.
-func (r *Reader) withState(ctx context.Context, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
+func (r *Reader) withState(ctx context.Context, size readSize, what, query, order string, args []any, dest []any, each func() error) (runner.ReadState, error) {
 	var st runner.ReadState
 	head := st.ReadStateDest(Name)
 	all := append(head, dest...)
 	stateOnly := append(head[:runner.ReadStateColumns:runner.ReadStateColumns], make([]any, len(dest))...)
 	n := 0
-	err := r.pipe.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
+	p := r.bulk
+	if size == small {
+		p = r.pipe
+	}
+	err := p.Query(ctx, `SELECT `+runner.ReadStateSelect+`, s.* FROM `+runner.ReadStateFrom(Name, r.fixed)+
 		` LEFT JOIN (`+query+`) s ON true ORDER BY `+order, args, func(rows pgx.Rows) error {
 		for rows.Next() {
 			n++
@@ -420,7 +444,11 @@ func (r *Reader) Registrations(ctx context.Context, f RegistrationFilter) ([]Reg
 	}
 	var g Registration
 	var outside []string
-	st, err := r.withState(ctx, "registrations", `SELECT `+registrationColumns+` FROM `+r.table("registrations")+where+page,
+	size := large
+	if f.Limit > 0 && f.Limit <= maxPipedRows {
+		size = small
+	}
+	st, err := r.withState(ctx, size, "registrations", `SELECT `+registrationColumns+` FROM `+r.table("registrations")+where+page,
 		`s.deal_id`, args,
 		[]any{&g.DealID, &g.PartnerID, &g.Customer, &g.CustomerKey, &g.Geography, &g.Segments, &g.ExpectedMinor,
 			&g.Currency, &g.OEMID, &g.Status, &g.RegisteredOn, &g.ApprovedOn, &g.ExpiresOn, &g.Extensions, &g.Conflicts,

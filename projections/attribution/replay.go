@@ -43,7 +43,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, log eventstore.Reader, asOf
 	if err != nil {
 		return 0, fmt.Errorf("attribution: replay: %w", err)
 	}
-	r := &Reader{pool: pool, pipe: pgpipe.New(pool), schema: schema, fixed: pos}
+	r := &Reader{pool: pool, pipe: pgpipe.New(pool), bulk: pgpipe.New(pool), schema: schema, fixed: pos}
 	files := []struct {
 		name  string
 		write func(io.Writer) error

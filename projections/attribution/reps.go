@@ -28,7 +28,8 @@ type RepStatement struct {
 func (r *Reader) RepStatements(ctx context.Context, repID, quarter string) ([]RepStatement, runner.ReadState, error) {
 	out := []RepStatement{}
 	s := RepStatement{RepID: repID, Quarter: quarter}
-	st, err := r.withState(ctx, "rep statements", `SELECT currency, coalesce(sum(amount_minor), 0)::bigint AS credit,
+	// Large: the sums read every field_rep row of the rep's quarter.
+	st, err := r.withState(ctx, large, "rep statements", `SELECT currency, coalesce(sum(amount_minor), 0)::bigint AS credit,
 			coalesce(sum(amount_minor) FILTER (WHERE adjustment), 0)::bigint AS adjustment, count(*) AS lines,
 			count(DISTINCT registration_id) AS deals
 		FROM `+r.table("ledger")+` WHERE kind = 'field_rep' AND partner_id = $1 AND quarter = $2 GROUP BY currency`,

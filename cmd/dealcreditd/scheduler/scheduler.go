@@ -200,6 +200,15 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// dueExpiriesSQL selects the registrations of table (qualified) that are
+// due to expire before the day $1, at most $2, in order: the attribution
+// projection's index registrations_due (same predicate) reads only them.
+func dueExpiriesSQL(table string) string {
+	return `SELECT deal_id, expires_on FROM ` + table + `
+		WHERE status IN ('approved', 'won') AND expires_on <> '' AND expires_on < $1
+		ORDER BY expires_on, deal_id LIMIT $2`
+}
+
 // dueFacts reads the due set from the read models and sets the due gauge.
 func (s *Scheduler) dueFacts(ctx context.Context, now time.Time) ([]fact, error) {
 	today := domain.DateOf(now)
@@ -207,9 +216,7 @@ func (s *Scheduler) dueFacts(ctx context.Context, now time.Time) ([]fact, error)
 	count := map[string]int{}
 	add := func(f fact) { out = append(out, f); count[f.kind]++ }
 
-	rows, err := s.pool.Query(ctx, `SELECT deal_id, expires_on FROM `+s.attrRegs+`
-		WHERE status IN ('approved', 'won') AND expires_on <> '' AND expires_on < $1
-		ORDER BY expires_on, deal_id LIMIT $2`, today.String(), batchLimit)
+	rows, err := s.pool.Query(ctx, dueExpiriesSQL(s.attrRegs), today.String(), batchLimit)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: due expiries: %w", err)
 	}
