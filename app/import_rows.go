@@ -342,9 +342,6 @@ func (st *stage) invoice(r ImportInvoice) (bool, error) {
 	if err != nil || recorded {
 		return false, err
 	}
-	if err := st.sameCurrency(inv); err != nil {
-		return false, err
-	}
 	id, err := uuid.Parse(domain.InvoiceEventID(inv.OEMID, inv.InvoiceNumber, inv.Revision))
 	if err != nil {
 		return false, fmt.Errorf("invoice event id: %w", err)
@@ -380,26 +377,4 @@ func (st *stage) recordedInvoice(inv domain.InvoiceReceived) (bool, error) {
 		return true, nil
 	}
 	return false, nil
-}
-
-// sameCurrency refuses a revision or credit memo in another currency than
-// its invoice as recorded or staged (an invoice has one currency).
-func (st *stage) sameCurrency(inv domain.InvoiceReceived) error {
-	number := inv.InvoiceNumber
-	if inv.Kind == domain.KindCreditMemo {
-		number = inv.CreditMemoFor
-	}
-	evs, err := st.events(domain.InvoiceStream(inv.OEMID, number))
-	if err != nil {
-		return err
-	}
-	for _, e := range evs {
-		if orig, ok := e.(domain.InvoiceReceived); ok {
-			if orig.Currency != inv.Currency {
-				return domain.Errorf(domain.Invalid, "currency", "", "currency %s differs from %s of invoice %s (one currency per invoice)", inv.Currency, orig.Currency, number)
-			}
-			return nil
-		}
-	}
-	return nil
 }

@@ -141,6 +141,53 @@ func TestImportTwiceAppendsNothing(t *testing.T) {
 	}
 }
 
+// TestImportRevisionInAnotherCurrency: an invoice is what its highest revision
+// says, currency included, so a revision in another currency than the invoice
+// as recorded or staged is recorded, whichever comes first (before: refused
+// with field currency in each case).
+func TestImportRevisionInAnotherCurrency(t *testing.T) {
+	usd := importSet().Invoices[0]
+	eur := usd
+	eur.Row.Line, eur.Invoice.Revision, eur.Invoice.Currency = 2, 2, "EUR"
+	for _, c := range []struct {
+		name     string
+		recorded []app.ImportInvoice // imported first, with the rest of the set
+		set      []app.ImportInvoice // then imported
+		want     int                 // invoice revisions the second import records
+	}{
+		{"revision 2 in EUR after revision 1 in USD was recorded", []app.ImportInvoice{usd}, []app.ImportInvoice{eur}, 1},
+		{"revision 1 in USD after revision 2 in EUR was recorded", []app.ImportInvoice{eur}, []app.ImportInvoice{usd}, 1},
+		{"both in one set, USD first", nil, []app.ImportInvoice{usd, eur}, 2},
+		{"both in one set, EUR first", nil, []app.ImportInvoice{eur, usd}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			if c.recorded != nil {
+				set := importSet()
+				set.Invoices = c.recorded
+				if _, err := f.svc.Import(f.ctx, admin, set, false); err != nil {
+					t.Fatalf("first import: %v", err)
+				}
+			}
+			set := importSet()
+			set.Invoices = c.set
+			res, err := f.svc.Import(f.ctx, admin, set, false)
+			if err != nil {
+				t.Fatalf("import: %v", err)
+			}
+			n := 0
+			for _, typ := range res.EventTypes() {
+				if typ == "invoice.received" {
+					n++
+				}
+			}
+			if n != c.want {
+				t.Errorf("recorded %d invoice revisions, want %d (%v)", n, c.want, res.EventTypes())
+			}
+		})
+	}
+}
+
 // TestImportDryRunAppendsNothing: a dry run decides and reports the events.
 func TestImportDryRunAppendsNothing(t *testing.T) {
 	f := newFixture(t)

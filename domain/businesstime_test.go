@@ -184,25 +184,58 @@ func TestBusinessTimeTieGoesToTheFirstApprovalInTheLog(t *testing.T) {
 	}
 }
 
-// A credit memo in EUR against a USD invoice is refused: no clawback (before: 5,000 USD
-// of revenue and 250 USD of rebate clawed back).
-func TestBusinessTimeCreditMemoInAnotherCurrencyIsRefused(t *testing.T) {
+// An invoice is what its highest revision says, currency included. A credit memo in EUR
+// against a USD invoice waits (before: refused for good); a revision 2 in JPY replaces the
+// USD credits with JPY ones (before: refused, the USD credits stayed); a revision 3 in EUR
+// applies the memo: half returned claws back 500,000 of revenue and 25,000 of rebate in EUR.
+func TestBusinessTimeRevisionInAnotherCurrencyReplacesAndMemoWaitsForIt(t *testing.T) {
 	tl := newTimeline(t)
 	tl.fold(enrolled("var-1", domain.TierGold), registered("d-1", "var-1", globex, domain.SegmentClientManagement), approved("d-1", "2026-11-20"),
 		globexInvoice("INV-1", "2026-11-25", line(1, domain.SegmentClientManagement, 1, 1_000_000)))
 	memo := globexInvoice("CM-1", "2026-11-28", line(1, domain.SegmentClientManagement, 1, 500_000))
 	memo.Kind, memo.CreditMemoFor, memo.Currency = domain.KindCreditMemo, "INV-1", "EUR"
 	if cs := tl.fold(memo); len(cs) != 0 {
-		t.Fatalf("the EUR memo booked %+v", cs)
+		t.Fatalf("the EUR memo booked %+v against the USD invoice", cs)
 	}
-	if e := tl.excs[len(tl.excs)-1]; e.Status != "refused" || !strings.Contains(e.Tried[0], "currency EUR") {
-		t.Errorf("exception %+v", e)
+	if e := tl.excs[len(tl.excs)-1]; e.Status != "waiting" || !strings.Contains(e.Tried[0], "currency EUR") {
+		t.Errorf("exception %+v, want waiting for EUR", e)
 	}
-	// A revision in another currency is refused too.
-	rev := globexInvoice("INV-1", "2026-11-25", line(1, domain.SegmentClientManagement, 1, 1_000_000))
-	rev.Revision, rev.Currency = 2, "JPY"
-	if cs := tl.fold(rev); len(cs) != 0 {
-		t.Fatalf("the JPY revision booked %+v", cs)
+	byKind := func(cs []domain.Credit) map[string]int64 {
+		m := map[string]int64{}
+		for _, c := range cs {
+			m[string(c.Kind)+" "+c.Amount.Currency] += c.Amount.Amount
+		}
+		for k, v := range m {
+			if v == 0 {
+				delete(m, k)
+			}
+		}
+		return m
+	}
+	for _, step := range []struct {
+		revision int
+		currency string
+		want     map[string]int64 // net change of the step
+		memo     string           // the memo's last exception status in the step ("" none)
+	}{
+		{2, "JPY", map[string]int64{"revenue USD": -1_000_000, "rebate USD": -50_000, "revenue JPY": 1_000_000, "rebate JPY": 50_000}, "waiting"},
+		{3, "EUR", map[string]int64{"revenue JPY": -1_000_000, "rebate JPY": -50_000, "revenue EUR": 500_000, "rebate EUR": 25_000}, "applied"},
+	} {
+		rev := globexInvoice("INV-1", "2026-11-25", line(1, domain.SegmentClientManagement, 1, 1_000_000))
+		rev.Revision, rev.Currency = step.revision, step.currency
+		n := len(tl.excs)
+		if got := byKind(tl.fold(rev)); fmt.Sprint(got) != fmt.Sprint(step.want) {
+			t.Errorf("revision %d in %s: net %v, want %v", step.revision, step.currency, got, step.want)
+		}
+		status := ""
+		for _, e := range tl.excs[n:] {
+			if e.CreditMemo {
+				status = e.Status
+			}
+		}
+		if status != step.memo {
+			t.Errorf("revision %d in %s: memo exception %q, want %q", step.revision, step.currency, status, step.memo)
+		}
 	}
 }
 

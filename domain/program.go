@@ -535,6 +535,7 @@ type memoReturn struct {
 	date     Date
 	eventID  string
 	revision int
+	currency string // the memo's currency: it returns nothing while its invoice is in another one
 }
 
 type lineRec struct {
@@ -543,6 +544,19 @@ type lineRec struct {
 	amount  int64
 	memos   *[]memoReturn // credit memo number -> amount returned on this line
 	attr    lineAttr
+}
+
+// memo returns what credit memo number returned on the line, nil when none.
+func (l *lineRec) memo(number string) *memoReturn {
+	if l.memos == nil {
+		return nil
+	}
+	for i := range *l.memos {
+		if (*l.memos)[i].number == number {
+			return &(*l.memos)[i]
+		}
+	}
+	return nil
 }
 
 func (l *lineRec) setMemo(r memoReturn) {
@@ -618,14 +632,6 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 	if prev != nil && inv.Revision <= prev.revision {
 		return out, nil // an older or equal revision arriving late changes nothing
 	}
-	if prev != nil && inv.Currency != prev.currency {
-		// One currency per invoice: the revision is not booked.
-		out.Exceptions = append(out.Exceptions, Exception{OEMID: inv.OEMID, InvoiceNumber: inv.InvoiceNumber, Revision: inv.Revision,
-			Customer: inv.Customer.Name, InvoiceDate: inv.InvoiceDate, Amount: Money{0, inv.Currency}, Status: "refused",
-			EventIDs: []string{eventID}, Tried: []string{fmt.Sprintf("currency %s of revision %d differs from the invoice's %s",
-				inv.Currency, inv.Revision, prev.currency)}})
-		return out, nil
-	}
 	rec := p.newRec(inv, eventID)
 	rec.lines = make([]lineRec, len(inv.Lines))
 	for i, l := range inv.Lines {
@@ -653,6 +659,7 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 			if pl := prev.line(lr.line); pl != nil {
 				lr.memos = pl.memos
 				before = p.lineCredits(prev, pl)
+				out.Exceptions = append(out.Exceptions, memoCurrencyChanged(prev, rec, lr)...)
 			}
 		}
 		attr, tried := p.decide(rec, lr)
@@ -703,7 +710,9 @@ func (p *Program) lineCredits(rec *invoiceRec, l *lineRec) []booked {
 	}
 	ms := make([]memoReturn, 0, len(*l.memos))
 	for _, m := range *l.memos {
-		if m.segment == "" || m.segment == l.segment {
+		// A memo in another currency than the invoice's current revision waits (its
+		// clawback ratio is never taken across two currencies).
+		if (m.segment == "" || m.segment == l.segment) && m.currency == rec.currency {
 			ms = append(ms, m)
 		}
 	}
@@ -877,7 +886,9 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 }
 
 // applyMemoTo applies a credit memo to the lines of its invoice: each line books the change
-// of its clawbacks. A memo in another currency than its invoice is refused.
+// of its clawbacks. A memo in another currency than the invoice's current revision is kept
+// on the line but returns nothing: it waits (exception status "waiting") for a revision in
+// its currency to become the highest.
 func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *invoiceRec, waited bool) Outcome {
 	var out Outcome
 	exc := func(l *lineRec, status, tried string) Exception {
@@ -888,13 +899,6 @@ func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *
 	lines := memo.lines
 	memo.lines = nil
 	p.dirty.invoice(mkey)
-	if memo.currency != orig.currency {
-		for i := range lines {
-			out.Exceptions = append(out.Exceptions, exc(&lines[i], "refused",
-				fmt.Sprintf("currency %s of credit memo %s differs from invoice %s's %s", memo.currency, memo.number, memo.memoFor, orig.currency)))
-		}
-		return out
-	}
 	for i := range lines {
 		l := &lines[i]
 		lr := orig.line(l.line)
@@ -910,18 +914,55 @@ func (p *Program) applyMemoTo(okey string, orig *invoiceRec, mkey string, memo *
 				l.line, memo.memoFor, l.line)))
 			continue
 		}
-		if lr.segment != l.segment {
+		switch {
+		case memo.currency != orig.currency:
+			// Kept on the line: a revision in the memo's currency applies it.
+			out.Exceptions = append(out.Exceptions, exc(l, "waiting", currencyWait(memo.number, memo.currency, memo.memoFor, orig.currency)))
+		case lr.segment != l.segment:
 			// Kept on the line: a revision that gives the line this segment applies it.
 			out.Exceptions = append(out.Exceptions, exc(l, "open", fmt.Sprintf("line %d of %s with segment %s", l.line, memo.memoFor, l.segment)))
 		}
+		if was := lr.memo(memo.number); !waited && memo.currency == orig.currency && was != nil && was.currency != orig.currency {
+			// An earlier revision of the memo waited in another currency: this one applies.
+			out.Exceptions = append(out.Exceptions, exc(l, "applied", "credit memo "+memo.number+" revision "+strconv.Itoa(memo.revision)+
+				" in "+memo.currency+", the currency of "+memo.memoFor))
+		}
 		before := p.lineCredits(orig, lr)
-		lr.setMemo(memoReturn{number: memo.number, amount: l.amount, segment: l.segment, date: memo.date, eventID: memo.eventID, revision: memo.revision})
+		lr.setMemo(memoReturn{number: memo.number, amount: l.amount, segment: l.segment, date: memo.date, eventID: memo.eventID,
+			revision: memo.revision, currency: memo.currency})
 		p.dirty.invoice(okey)
 		out.Credits = p.rebook(out.Credits, before, p.lineCredits(orig, lr), "credit memo "+memo.number+" changes the clawbacks",
 			memo.eventID, false, 0)
-		if waited {
+		if waited && memo.currency == orig.currency {
 			out.Exceptions = append(out.Exceptions, exc(l, "applied", "credit memo for "+memo.memoFor+", applied when it arrived"))
 		}
+	}
+	return out
+}
+
+// currencyWait says why a credit memo's line waits for a revision in its currency.
+func currencyWait(memo, currency, invoice, invCurrency string) string {
+	return fmt.Sprintf("currency %s of credit memo %s differs from invoice %s's %s; applied when a revision in %s is the highest",
+		currency, memo, invoice, invCurrency, currency)
+}
+
+// memoCurrencyChanged returns the exceptions of the credit memos on line l when revision
+// rec of an invoice replaces prev in another currency: a memo in rec's currency, which
+// waited, is applied; any other waits for a revision in its currency.
+func memoCurrencyChanged(prev, rec *invoiceRec, l *lineRec) []Exception {
+	if prev.currency == rec.currency || l.memos == nil {
+		return nil
+	}
+	var out []Exception
+	for _, m := range *l.memos {
+		e := Exception{OEMID: rec.oemID, InvoiceNumber: m.number, Revision: m.revision, Line: l.line, Customer: rec.customer,
+			Segment: m.segment, InvoiceDate: m.date, Amount: Money{-m.amount, m.currency}, EventIDs: []string{m.eventID}, CreditMemo: true}
+		if m.currency == rec.currency {
+			e.Status, e.Tried = "applied", []string{"credit memo for " + rec.number + ", applied when revision " + strconv.Itoa(rec.revision) + " in " + rec.currency + " arrived"}
+		} else {
+			e.Status, e.Tried = "waiting", []string{currencyWait(m.number, m.currency, rec.number, rec.currency)}
+		}
+		out = append(out, e)
 	}
 	return out
 }

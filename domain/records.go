@@ -59,6 +59,7 @@ type MemoRecord struct {
 	Date     Date
 	EventID  string
 	Revision int
+	Currency string // the memo's currency ("" in a record written before it was kept: the invoice's)
 }
 
 // LinePartner is what a line's partner or service credit depends on, as it stood when
@@ -165,7 +166,7 @@ func invoiceRecord(r *invoiceRec) InvoiceRecord {
 		if l.memos != nil {
 			lj.Memos = make([]MemoRecord, len(*l.memos))
 			for k, m := range *l.memos {
-				lj.Memos[k] = MemoRecord{m.number, m.amount, m.segment, m.date, m.eventID, m.revision}
+				lj.Memos[k] = MemoRecord{m.number, m.amount, m.segment, m.date, m.eventID, m.revision, m.currency}
 			}
 		}
 		if a := l.attr.p; a != nil {
@@ -204,7 +205,11 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 		if lj.Memos != nil {
 			ms := make([]memoReturn, len(lj.Memos))
 			for k, m := range lj.Memos {
-				ms[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision}
+				cur := m.Currency
+				if cur == "" {
+					cur = j.Currency // applied before the memo's currency was kept: the invoice's
+				}
+				ms[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision, p.intern(cur)}
 			}
 			l.memos = &ms
 		}

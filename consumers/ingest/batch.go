@@ -473,9 +473,6 @@ const minPerWorker = 32
 // rejection facts of conflicting duplicates). An error means nothing of the
 // items is known to be stored: the caller retries them all.
 func (c *Consumer) process(ctx context.Context, oem string, items []*item) (*committed, error) {
-	if err := c.checkCurrencies(ctx, oem, items); err != nil {
-		return nil, err
-	}
 	units := plan(items)
 	if err := c.fault(FaultBeforeCommit); err != nil {
 		return nil, err
@@ -678,55 +675,6 @@ func (c *Consumer) decode(oem, subject string, body []byte, it *item) error {
 		return fmt.Errorf("event id: %w", err)
 	}
 	it.id = id
-	return nil
-}
-
-// checkCurrencies dead-letters the revisions and credit memos whose currency
-// differs from their invoice's as stored (its stream's first event): an
-// invoice has one currency. A document whose invoice is not stored yet
-// passes; the attribution fold refuses it if it turns out to differ.
-func (c *Consumer) checkCurrencies(ctx context.Context, oem string, items []*item) error {
-	if c.reader == nil {
-		return nil
-	}
-	known := map[string]string{} // invoice number -> currency ("" when not stored)
-	for _, it := range items {
-		if it.noMetadata || it.outcome == OutcomeRejected || (it.inv.Kind != domain.KindCreditMemo && it.inv.Revision <= 1) {
-			continue
-		}
-		number := it.inv.InvoiceNumber
-		if it.inv.Kind == domain.KindCreditMemo {
-			number = it.inv.CreditMemoFor
-		}
-		cur, ok := known[number]
-		if !ok {
-			recs, err := c.reader.ReadStream(ctx, domain.InvoiceStream(oem, number), 0)
-			if err != nil {
-				return fmt.Errorf("ingest: read invoice %s of %s: %w", number, oem, err)
-			}
-			for _, r := range recs {
-				if r.Type != (domain.InvoiceReceived{}).EventType() {
-					continue
-				}
-				ev, err := domain.Decode(r.Type, r.SchemaVersion, r.Data)
-				if inv, ok := ev.(domain.InvoiceReceived); err == nil && ok {
-					cur = inv.Currency
-					break
-				}
-			}
-			known[number] = cur
-		}
-		if cur != "" && cur != it.inv.Currency {
-			what := fmt.Sprintf("revision %d", it.inv.Revision)
-			if it.inv.Kind == domain.KindCreditMemo {
-				what = "credit memo " + it.inv.InvoiceNumber
-			}
-			it.reason = fmt.Sprintf("field currency: %s of %s differs from %s of invoice %s as stored (one currency per invoice)",
-				it.inv.Currency, what, cur, number)
-			it.outcome = OutcomeRejected
-			it.req = c.rejectionUnit(oem, it)
-		}
-	}
 	return nil
 }
 

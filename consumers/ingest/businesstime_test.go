@@ -85,7 +85,8 @@ func (c feedCustomer) domain() domain.Customer {
 }
 
 // send publishes m (with its Nats-Msg-Id) and waits until the ingest has
-// handled it.
+// handled it (the consumer's ack floor reaches it: nothing pending is not
+// enough, as the consumer may not count the message yet).
 func (w *feedWorld) send(m oemfeed.Message) {
 	w.t.Helper()
 	m.Schema, m.OEMID, m.Customer = oemfeed.SchemaV1, "hp", oemfeed.Customer(acme)
@@ -97,10 +98,22 @@ func (w *feedWorld) send(m oemfeed.Message) {
 	msg.Header.Set(jetstream.MsgIDHeader, oemfeed.MsgID("hp", m.InvoiceNumber, m.Revision))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
+	ack, err := w.js.PublishMsg(ctx, msg)
+	if err != nil {
 		w.t.Fatalf("publish %s r%d: %v", m.InvoiceNumber, m.Revision, err)
 	}
-	eventually(w.t, 30*time.Second, m.InvoiceNumber+" handled", func() bool { return drained(w.t, w.js, "hp") })
+	// Handled: acknowledged by the ingest (stored or dead-lettered), which the
+	// consumer's ack floor says once it reaches the message's sequence.
+	eventually(w.t, 30*time.Second, m.InvoiceNumber+" handled", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := w.js.Consumer(ctx, ingest.StreamName("hp"), "dealcredit-ingest")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.AckFloor.Stream >= ack.Sequence && drained(w.t, w.js, "hp")
+	})
 }
 
 // figures folds the whole log and returns the net credits per invoice line
@@ -251,6 +264,62 @@ func TestFeedArrivalOrderGivesSameCredits(t *testing.T) {
 				if !strings.Contains(got, need) {
 					t.Errorf("no %q in the credits:\n%s", need, got)
 				}
+			}
+			if want == "" {
+				want, wantOrder = got, order
+				return
+			}
+			if got != want {
+				t.Errorf("credits differ from those of order %s:\ngot:\n%s\nwant:\n%s", wantOrder, got, want)
+			}
+		})
+	}
+}
+
+// TestFeedRevisionInAnotherCurrencyAnyOrder sends an invoice's revision 1 in
+// USD, its revision 2 in EUR and a credit memo in EUR through the feed in
+// every order: each is stored (none dead-lettered for its currency) and the
+// folded log credits the EUR revision less the memo every time. Before, the
+// order decided: revision 2 and the memo were dead-lettered when revision 1
+// was stored first (USD credited), and stored when revision 2 came first
+// (EUR credited).
+func TestFeedRevisionInAnotherCurrencyAnyOrder(t *testing.T) {
+	docs := []struct {
+		name string
+		msg  oemfeed.Message
+	}{
+		{"INV-5 r1 USD", doc("INV-5", 1, "2026-02-10", "USD", 1_000_000)},
+		{"INV-5 r2 EUR", doc("INV-5", 2, "2026-02-10", "EUR", 900_000)},
+		{"CM-5 EUR", creditMemo("CM-5", "INV-5", "2026-02-20", "EUR", 200_000)},
+	}
+	var want, wantOrder string
+	for _, o := range [][]int{{0, 1, 2}, {1, 0, 2}, {2, 1, 0}, {0, 2, 1}, {1, 2, 0}, {2, 0, 1}} {
+		var names []string
+		for _, i := range o {
+			names = append(names, docs[i].name)
+		}
+		order := strings.Join(names, ", ")
+		t.Run(order, func(t *testing.T) {
+			w := newFeedWorld(t)
+			w.ok(w.svc.ApproveDeal(context.Background(), channel, w.deal))
+			for _, i := range o {
+				w.send(docs[i].msg)
+			}
+			if letters := dlq(t, w.js); len(letters) != 0 {
+				t.Errorf("%d dead letters, the first: %q", len(letters), letters[0].Headers().Get(ingest.HeaderReason))
+			}
+			var stored []string
+			for _, inv := range invoices(t, w.e.pool) {
+				stored = append(stored, fmt.Sprintf("%s r%d %s", inv.InvoiceNumber, inv.Revision, inv.Currency))
+			}
+			sort.Strings(stored)
+			if got, wantStored := strings.Join(stored, ", "), "CM-5 r1 EUR, INV-5 r1 USD, INV-5 r2 EUR"; got != wantStored {
+				t.Errorf("stored %s, want %s", got, wantStored)
+			}
+			got := w.figures()
+			// 900,000 (revision 2, the highest) - 200,000 (CM-5); nothing left in USD.
+			if !strings.Contains(got, "total revenue var-a 2026Q1 EUR adj=false = 700000") || strings.Contains(got, "USD") {
+				t.Errorf("credits:\n%s\nwant 700,000 EUR of revenue and nothing in USD", got)
 			}
 			if want == "" {
 				want, wantOrder = got, order

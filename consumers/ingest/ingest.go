@@ -228,13 +228,10 @@ func (o *Options) defaults() {
 type Consumer struct {
 	js    jetstream.JetStream
 	store eventstore.Appender
-	// reader, when the store can read streams, checks a revision's or credit
-	// memo's currency against its invoice's (one currency per invoice).
-	reader eventstore.Reader
-	opts   Options
-	log    *slog.Logger
-	m      *metrics
-	dead   *deadLetterLog
+	opts  Options
+	log   *slog.Logger
+	m     *metrics
+	dead  *deadLetterLog
 
 	mu      sync.Mutex
 	oems    []string
@@ -246,9 +243,9 @@ type Consumer struct {
 	fatal   chan error
 }
 
-// New returns a Consumer reading from js and appending to store. When store
-// is also an eventstore.Reader, a revision or credit memo in another currency
-// than its invoice (as stored) is dead-lettered naming the field currency.
+// New returns a Consumer reading from js and appending to store. A revision or
+// credit memo in another currency than its invoice's earlier revisions is
+// stored like any other: the attribution fold follows the highest revision.
 func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Consumer, error) {
 	if js == nil || store == nil {
 		return nil, errors.New("ingest: nil jetstream or store")
@@ -260,7 +257,6 @@ func New(js jetstream.JetStream, store eventstore.Appender, opts Options) (*Cons
 	}
 	c := &Consumer{js: js, store: store, opts: opts, log: opts.Logger, m: m,
 		dead: newDeadLetterLog(opts.Logger, opts.DeadLetterLogRate), started: map[string]bool{}, fatal: make(chan error, 1)}
-	c.reader, _ = store.(eventstore.Reader)
 	return c, nil
 }
 

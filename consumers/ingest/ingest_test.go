@@ -44,9 +44,10 @@ func TestOutcomes(t *testing.T) {
 		{"second revision first", "oem.hp.invoices", body("hp", "HP-3", 2, 4), ingest.OutcomeAccepted, ""},
 		{"first revision after the second", "oem.hp.invoices", body("hp", "HP-3", 1, 5), ingest.OutcomeAccepted, ""},
 		{"first revision again", "oem.hp.invoices", body("hp", "HP-3", 1, 5), ingest.OutcomeDuplicate, ""},
-		// One currency per invoice: checked against the invoice as stored.
-		{"revision in another currency", "oem.hp.invoices", withCurrency(body("hp", "HP-1", 3, 90), "EUR"), ingest.OutcomeRejected, "field currency: EUR of revision 3 differs from USD"},
-		{"credit memo in another currency", "oem.hp.invoices", withCurrency(memoBody("hp", "CM-1", "HP-1", 1), "EUR"), ingest.OutcomeRejected, "field currency: EUR of credit memo CM-1"},
+		// A revision or credit memo in another currency than the invoice as stored is
+		// stored: the fold follows the highest revision, whatever order they came in.
+		{"revision in another currency", "oem.hp.invoices", withCurrency(body("hp", "HP-1", 3, 90), "EUR"), ingest.OutcomeSuperseded, ""},
+		{"credit memo in another currency", "oem.hp.invoices", withCurrency(memoBody("hp", "CM-1", "HP-1", 1), "EUR"), ingest.OutcomeAccepted, ""},
 		{"credit memo in the invoice's currency", "oem.hp.invoices", memoBody("hp", "CM-2", "HP-1", 1), ingest.OutcomeAccepted, ""},
 	}
 	stop := run(t, c)
@@ -76,11 +77,12 @@ func TestOutcomes(t *testing.T) {
 	}
 
 	stored := invoices(t, e.pool)
-	if len(stored) != 6 {
-		t.Fatalf("stored %d invoices, want 6 (HP-1 r1, HP-1 r2, D-1, HP-3 r2, HP-3 r1, CM-2): %+v", len(stored), stored)
+	if len(stored) != 8 {
+		t.Fatalf("stored %d invoices, want 8 (HP-1 r1, HP-1 r2, D-1, HP-3 r2, HP-3 r1, HP-1 r3 EUR, CM-1 EUR, CM-2): %+v", len(stored), stored)
 	}
 	if stored[0].Lines[0].Quantity != 100 || stored[1].Revision != 2 || stored[2].OEMID != "dell" ||
-		stored[3].InvoiceNumber != "HP-3" || stored[3].Revision != 2 || stored[4].Revision != 1 {
+		stored[3].InvoiceNumber != "HP-3" || stored[3].Revision != 2 || stored[4].Revision != 1 ||
+		stored[5].Revision != 3 || stored[5].Currency != "EUR" || stored[6].InvoiceNumber != "CM-1" || stored[6].Currency != "EUR" {
 		t.Errorf("stored invoices: %+v", stored)
 	}
 

@@ -331,10 +331,10 @@ func TestIssue13BusinessTimeThroughAPIAndFeed(t *testing.T) {
 		t.Errorf("5. tie: want %s (approved first), not %s:\n%s", ids[0], ids[1], dump(rows))
 	}
 
-	// 6. A credit memo in EUR against the USD invoice HP-1 is dead-lettered (field
-	// currency): HP-1 keeps revenue 10,000,000 and rebate 500,000. Before: the EUR memo was
-	// booked as a USD clawback of 5,000,000 (half the line; on a credited line, half of the
-	// revenue and of the rebate).
+	// 6. A credit memo in EUR against the USD invoice HP-1 is stored and waits for a
+	// revision in EUR (exception status waiting): HP-1 keeps revenue 10,000,000 and rebate
+	// 500,000. Before: the EUR memo was booked as a USD clawback of 5,000,000 (half the
+	// line; on a credited line, half of the revenue and of the rebate).
 	e.publish(memo("HP-CM-6", "HP-1", T, initech, "EUR", clientLine(5_000_000)))
 	// A USD memo after it, for 1,000,000 (10%): -1,000,000 revenue, -50,000 rebate; once it
 	// shows, the EUR memo (published before it on the same subject) was processed.
