@@ -37,7 +37,12 @@ func (*Projection) Name() string { return Name }
 // Version is 10: the fold keeps per currency the gross of its facts
 // (domain.MaxGross) in its stored core, and a currency whose totals
 // overflowed has no statements or revenue mix but a row in
-// overflowed_totals (docs/rules.md, "Why the amounts fit"). Version 9: the
+// overflowed_totals (docs/rules.md, "Why the amounts fit"); the same release
+// folds an invoice as its highest revision says, currency included (a credit
+// memo counts while that revision is in its currency, and its line waits for
+// the revision that brings the line), where versions up to 9 refused a revision or
+// memo in another currency and dropped a memo's line the invoice lacked
+// (docs/rules.md rule 21). Version 9: the
 // index of the scheduler's due expiries (registrations_due; indexes are
 // created with the tables, so live tables get a new one by a rebuild).
 // Version 8: a certification counts for the scorecard only once
