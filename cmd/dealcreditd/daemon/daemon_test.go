@@ -29,7 +29,7 @@ func TestDaemonStartsCreatesDatabaseAndStopsGracefully(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"dealcredit_relay_lag_events", "go_goroutines", `dealcredit_scheduler_due{kind="deal_expiry"}`, "dealcredit_scheduler_applied_total"} {
+	for _, m := range []string{"dealcredit_relay_lag_events", "dealcredit_eventstore_append_transaction_seconds_count", "go_goroutines", `dealcredit_scheduler_due{kind="deal_expiry"}`, "dealcredit_scheduler_applied_total"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
