@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -229,6 +231,38 @@ func LoadIn[S any](t *Txn, stream string, zero S, evolve func(S, domain.Event) S
 	return st.state, nil
 }
 
+// moved reports whether any stream the decision guarded has changed since
+// it was read.
+func (t *Txn) moved() (bool, error) {
+	if sr, ok := t.store.(eventstore.StreamsReader); ok && len(t.versions) > 1 {
+		streams := slices.Collect(maps.Keys(t.versions))
+		byStream, err := sr.ReadStreams(t.ctx, streams)
+		if err != nil {
+			return false, fmt.Errorf("read %d streams: %w", len(streams), err)
+		}
+		for _, stream := range streams {
+			var last int64
+			if recs := byStream[stream]; len(recs) > 0 {
+				last = recs[len(recs)-1].StreamVersion
+			}
+			if last != t.versions[stream] {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for stream, v := range t.versions {
+		recs, err := t.store.ReadStream(t.ctx, stream, v)
+		if err != nil {
+			return false, fmt.Errorf("read %s: %w", stream, err)
+		}
+		if len(recs) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Peek folds stream without guarding its version: a change to it does not
 // invalidate the decision (e.g. the partner behind a deal decision).
 func Peek[S any](t *Txn, stream string, zero S, evolve func(S, domain.Event) S) (S, error) {
@@ -246,17 +280,33 @@ func Policy(t *Txn) (domain.PolicyHistory, error) {
 // needs through the Txn and returns events; they are grouped by
 // domain.StreamOf and appended in one transaction with the versions read
 // (streams fn did not load are appended without a version check). On a
-// version conflict the whole decision is made again (up to maxAttempts).
+// version conflict the whole decision is made again (up to maxAttempts), and
+// so is a refusal or a no-op whose guarded streams changed while it was taken.
 // When fn returns events AND an error (a refusal that is itself recorded,
 // e.g. a waitlist), the events are appended and the error returned.
 func (s *Service) Decide(ctx context.Context, md Meta, fn func(t *Txn) ([]domain.Event, error)) (Result, error) {
 	for attempt := 1; ; attempt++ {
 		t := &Txn{ctx: ctx, store: s.store, now: s.clock().UTC(), versions: map[string]int64{}, registered: s.registered}
 		events, derr := fn(t)
-		if derr != nil && len(events) == 0 {
+		var rule *domain.Error
+		if derr != nil && len(events) == 0 && !errors.As(derr, &rule) {
 			return Result{}, derr
 		}
 		if len(events) == 0 {
+			// A refusal or a no-op taken on streams read one after another
+			// may rest on a torn view: another decision appended to a
+			// stream read first before a later one was read. It stands
+			// only if every guarded stream is still as it was read.
+			moved, err := t.moved()
+			if err != nil {
+				return Result{}, err
+			}
+			if moved && attempt < maxAttempts {
+				continue
+			}
+			if derr != nil {
+				return Result{}, derr
+			}
 			head, err := s.store.Head(ctx)
 			return Result{Position: head}, err
 		}

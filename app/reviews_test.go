@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 
 	"dealcredit/app"
 	"dealcredit/domain"
+	"dealcredit/eventstore"
 )
 
 // aimHigher gives a Gold partner Platinum's requirements (a second engineer,
@@ -100,5 +103,85 @@ func TestReviewCommands(t *testing.T) {
 		if o.Status != "already_applied" || len(o.Result.Events) != 0 {
 			t.Errorf("apply all again: %s %s %v", o.PartnerID, o.Status, o.Result.EventTypes())
 		}
+	}
+}
+
+// interleavedStore is the real store on which another decision is appended
+// just before the first read of stream before: a decision that read other
+// streams first sees them as they were and this one as it now is.
+type interleavedStore struct {
+	eventstore.Store
+	before string
+	once   sync.Once
+	other  func() error
+	err    error
+}
+
+func (s *interleavedStore) ReadStream(ctx context.Context, stream string, after int64) ([]eventstore.Record, error) {
+	if stream == s.before {
+		s.once.Do(func() { s.err = s.other() })
+		if s.err != nil {
+			return nil, s.err
+		}
+	}
+	return s.Store.ReadStream(ctx, stream, after)
+}
+
+// batchedInterleavedStore is an interleavedStore that also reads many
+// streams in one call, as the Postgres store does.
+type batchedInterleavedStore struct{ *interleavedStore }
+
+func (s batchedInterleavedStore) ReadStreams(ctx context.Context, streams []string) (map[string][]eventstore.Record, error) {
+	return s.Store.(eventstore.StreamsReader).ReadStreams(ctx, streams)
+}
+
+// TestApplyProposalOnATornReadIsDecidedAgain: applying g1's proposal reads
+// the review, then the partner. If "apply all" promotes g1 between the two
+// reads, the decision sees the proposal unapplied and g1 already platinum;
+// refusing it as stale would be wrong (nothing is stale: it was applied).
+// The refusal rests on a stream that moved, so it is decided again, and
+// the answer is "already applied". Both ways of checking the streams again
+// (one at a time, all in one read) are covered.
+func TestApplyProposalOnATornReadIsDecidedAgain(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			testApplyProposalOnATornRead(t, batched)
+		})
+	}
+}
+
+func testApplyProposalOnATornRead(t *testing.T, batched bool) {
+	f := newFixture(t)
+	q := domain.MustQuarter("2025Q4")
+	f.ok(f.svc.SetSeats(f.ctx, channel, domain.SetSeats{Geography: "emea", Platinum: 2, Gold: 10}))
+	f.partner("g1", "emea", domain.KindVAR, domain.TierGold)
+	f.aimHigher("g1")
+	f.ok(f.svc.RunReview(f.ctx, channel, app.RunReview{Quarter: q, Partners: []string{"g1"}, CreditsPosition: 1,
+		Credited: map[string][]domain.Money{"g1": {{Amount: 40_000_000, Currency: "USD"}}}}))
+
+	torn := &interleavedStore{Store: f.store, before: domain.PartnerStream("g1"), other: func() error {
+		_, err := f.svc.ApplyProposal(f.ctx, channel, domain.ApplyProposal{Quarter: q, PartnerID: "g1"})
+		return err
+	}}
+	var store eventstore.Store = torn
+	if batched {
+		store = batchedInterleavedStore{torn}
+	}
+	svc := app.New(store, app.WithClock(f.clock.Now))
+	res, err := svc.ApplyProposal(f.ctx, channel, domain.ApplyProposal{Quarter: q, PartnerID: "g1"})
+	if err != nil || torn.err != nil {
+		t.Fatalf("apply on a torn read: %v (the interleaved apply: %v)", err, torn.err)
+	}
+	if len(res.Events) != 0 {
+		t.Errorf("apply on a torn read appended %v, want nothing (already applied)", res.EventTypes())
+	}
+	n := 0
+	for _, typ := range f.streamTypes(domain.PartnerStream("g1")) {
+		if typ == "partner.tier_changed" {
+			n++
+		}
+	}
+	if n != 2 { // gold at enrolment, platinum by the review
+		t.Errorf("g1 has %d tier changes, want 2", n)
 	}
 }
