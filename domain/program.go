@@ -649,6 +649,7 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 			}
 			out.Credits = p.rebook(out.Credits, p.lineCredits(prev, old), nil, cause, eventID, false, inv.Revision)
 			out.Exceptions = append(out.Exceptions, p.syncException(rec, old, nil, "superseded")...)
+			out.Exceptions = append(out.Exceptions, p.memosWaitAgain(key, old)...)
 		}
 	}
 	p.invoices[key] = rec
@@ -679,6 +680,37 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 		}
 	}
 	return out, nil
+}
+
+// memosWaitAgain puts the credit memos applied on line l, which a revision of the
+// invoice key drops, back to waiting for a revision that brings the line again (as a
+// memo on a line the invoice never had waits): their clawbacks were reversed with the
+// line, and are booked again when the line comes back, so the credits do not depend on
+// whether a memo arrived before the line was dropped or after it came back.
+func (p *Program) memosWaitAgain(key string, l *lineRec) []Exception {
+	if l.memos == nil {
+		return nil
+	}
+	var out []Exception
+	for _, m := range *l.memos {
+		mkey := invKey(p.invoices[key].oemID, m.number)
+		memo := p.invoices[mkey]
+		if memo == nil {
+			continue
+		}
+		if !slices.ContainsFunc(memo.lines, func(x lineRec) bool { return x.line == l.line }) {
+			memo.lines = append(memo.lines, lineRec{line: l.line, segment: m.segment, amount: m.amount, attr: lineAttr{pol: -1}})
+		}
+		if !containsString(p.pending[key], mkey) {
+			p.pending[key] = append(p.pending[key], mkey)
+		}
+		p.dirty.invoice(mkey)
+		out = append(out, Exception{OEMID: memo.oemID, InvoiceNumber: memo.number, Revision: memo.revision, Line: l.line, Customer: memo.customer,
+			Segment: m.segment, InvoiceDate: memo.date, Amount: Money{-m.amount, memo.currency}, Status: "waiting",
+			EventIDs: []string{memo.eventID}, CreditMemo: true,
+			Tried: []string{fmt.Sprintf("line %d of %s, which has no line %d yet; applied when a revision brings it", l.line, memo.memoFor, l.line)}})
+	}
+	return out
 }
 
 // booked is one credit a line books as things stand, with the component it belongs to

@@ -40,8 +40,9 @@ func (*Projection) Name() string { return Name }
 // overflowed_totals (docs/rules.md, "Why the amounts fit"); the same release
 // folds an invoice as its highest revision says, currency included (a credit
 // memo counts while that revision is in its currency, and its line waits for
-// the revision that brings the line), where versions up to 9 refused a revision or
-// memo in another currency and dropped a memo's line the invoice lacked
+// the revision that brings the line, or brings it back after one dropped it),
+// where versions up to 9 refused a revision or memo in another currency and
+// dropped a memo's line the invoice lacked or a revision dropped
 // (docs/rules.md rule 21). Version 9: the
 // index of the scheduler's due expiries (registrations_due; indexes are
 // created with the tables, so live tables get a new one by a rebuild).
