@@ -47,9 +47,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // fields, no duplicate keys and nothing after it. Errors name the field.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return errorf(CodeUnsupported, "Content-Type", "must be application/json, got %q", ct)
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return errorf(CodeUnsupported, "Content-Type", "charset must be utf-8 (JSON is UTF-8), got %q", cs)
 		}
 	}
 	body, err := readBody(w, r)

@@ -142,9 +142,17 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	t.Run("wrong content type", func(t *testing.T) {
-		r := a.do(t, "POST", "/v1/deals", tokCM, valid, "Content-Type", "text/plain")
-		if r.Status != 415 {
+	for _, ct := range []string{"text/plain", "application/json; charset=latin1", "application/json; charset=utf-16", "application/json; charset"} {
+		t.Run("content type "+ct, func(t *testing.T) {
+			r := a.do(t, "POST", "/v1/deals", tokCM, valid, "Content-Type", ct)
+			if r.Status != 415 || !strings.Contains(string(r.Body), "Content-Type") {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+		})
+	}
+	t.Run("content type with charset utf-8", func(t *testing.T) {
+		r := a.do(t, "POST", "/v1/deals", tokCM, valid, "Content-Type", `application/json; charset="UTF-8"`)
+		if r.Status != 201 {
 			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
 	})
