@@ -141,13 +141,16 @@ func identity(n int) []int {
 }
 
 // A credit memo on a line that a revision drops waits for a revision that brings the line
-// back, as a memo on a line the invoice never had does: in every arrival order of three
-// revisions and two memos (all 120), the same credits and the same exceptions left open.
-// In "brought back" the highest revision has the line, so both memos' clawbacks count; in
-// "dropped for good" it has not, so the line-2 clawbacks wait in every order. Before, a
-// memo applied before the drop was lost with the line: a memo that came first returned
-// nothing, one that came after the line was back returned its share.
-func TestPropertyMemoOnALineDroppedAndBroughtBackAnyArrivalOrder(t *testing.T) {
+// back, as a memo on a line the invoice never had does, and a credit memo is what its
+// highest revision says: in every arrival order of the documents (all of them: 120 or
+// 720), the same credits and the same exceptions left open.
+//   - "brought back": the highest revision has the line again, so both memos' clawbacks
+//     count. Before, a memo applied before the drop was lost with the line.
+//   - "dropped for good": it has not, so the line-2 clawbacks wait in every order.
+//   - "memo revised": a memo's second revision drops a line its first returned and adds
+//     one, while the invoice drops and brings back a line. Before, the first revision's
+//     return on the dropped line stayed when the first revision came before the second.
+func TestPropertyMemoLinesDroppedAndBroughtBackAnyArrivalOrder(t *testing.T) {
 	seg := domain.SegmentClientManagement
 	ln := func(n int, amount int64) domain.InvoiceLine {
 		return domain.InvoiceLine{Line: n, SKU: "ALT-CMS-100", Segment: seg, Quantity: 1, UnitPriceMinor: amount, AmountMinor: amount}
@@ -157,39 +160,44 @@ func TestPropertyMemoOnALineDroppedAndBroughtBackAnyArrivalOrder(t *testing.T) {
 		inv.Revision = r
 		return inv
 	}
-	memo := func(number string, lines ...domain.InvoiceLine) domain.Event {
+	memo := func(number string, r int, lines ...domain.InvoiceLine) domain.Event {
 		m := globexInvoice(number, "2026-12-02", lines...)
-		m.Kind, m.CreditMemoFor = domain.KindCreditMemo, "INV-7"
+		m.Kind, m.CreditMemoFor, m.Revision = domain.KindCreditMemo, "INV-7", r
 		return m
 	}
-	memos := []domain.Event{memo("CM-A", ln(2, 100_000)), memo("CM-B", ln(1, 50_000), ln(2, 40_000))}
+	cmA, cmB := memo("CM-A", 1, ln(2, 100_000)), memo("CM-B", 1, ln(1, 50_000), ln(2, 40_000))
 	prefix := []domain.Event{enrolled("var-1", domain.TierGold), registered("d-1", "var-1", globex, seg), approved("d-1", "2026-11-20")}
 	for _, tc := range []struct {
-		name      string
-		revisions []domain.Event
+		name string
+		docs []domain.Event
 		// revenue is var-1's net revenue credit on INV-7 in every order.
 		revenue int64
 	}{
-		{"brought back", []domain.Event{rev(1, ln(1, 1_000_000), ln(2, 400_000)), rev(2, ln(1, 1_000_000)), rev(3, ln(1, 1_000_000), ln(2, 500_000))},
+		{"brought back", []domain.Event{rev(1, ln(1, 1_000_000), ln(2, 400_000)), rev(2, ln(1, 1_000_000)), rev(3, ln(1, 1_000_000), ln(2, 500_000)), cmA, cmB},
 			1_000_000 + 500_000 - 50_000 - 100_000 - 40_000},
-		{"dropped for good", []domain.Event{rev(1, ln(1, 1_000_000), ln(2, 400_000)), rev(2, ln(1, 1_000_000), ln(2, 400_000)), rev(3, ln(1, 1_000_000))},
+		{"dropped for good", []domain.Event{rev(1, ln(1, 1_000_000), ln(2, 400_000)), rev(2, ln(1, 1_000_000), ln(2, 400_000)), rev(3, ln(1, 1_000_000)), cmA, cmB},
 			1_000_000 - 50_000},
+		{"memo revised", []domain.Event{rev(1, ln(1, 1_000_000), ln(2, 400_000)), rev(2, ln(1, 1_000_000)), rev(3, ln(1, 1_000_000), ln(2, 500_000), ln(3, 200_000)),
+			memo("CM-A", 1, ln(1, 100_000), ln(2, 100_000)), memo("CM-A", 2, ln(2, 100_000), ln(3, 50_000)), memo("CM-B", 1, ln(2, 40_000))},
+			1_700_000 - 100_000 - 50_000 - 40_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs := append(slices.Clone(tc.revisions), memos...)
 			var want string
 			var wantOrder []int
 			failed, orders := 0, 0
-			for order := range permutations(len(docs)) {
+			for order := range permutations(len(tc.docs)) {
 				orders++
 				evs := slices.Clone(prefix)
 				for _, i := range order {
-					evs = append(evs, docs[i])
+					evs = append(evs, tc.docs[i])
 				}
 				tl := newTimeline(t)
 				tl.fold(evs...)
 				if got := net(tl.credits, "INV-7", domain.CreditRevenue, "var-1"); got != tc.revenue {
-					t.Fatalf("order %v: revenue %d, want %d", order, got, tc.revenue)
+					if failed++; failed <= 2 {
+						t.Errorf("order %v: revenue %d, want %d", order, got, tc.revenue)
+					}
+					continue
 				}
 				got := currencyOutcome(t, evs)
 				if want == "" {
@@ -202,7 +210,7 @@ func TestPropertyMemoOnALineDroppedAndBroughtBackAnyArrivalOrder(t *testing.T) {
 					}
 				}
 			}
-			if failed > 0 || orders != 120 {
+			if failed > 0 {
 				t.Errorf("%d of %d arrival orders differ", failed, orders)
 			}
 		})

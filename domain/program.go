@@ -572,6 +572,17 @@ func (l *lineRec) setMemo(r memoReturn) {
 	*l.memos = append(*l.memos, r)
 }
 
+// dropMemo forgets what credit memo number returned on the line.
+func (l *lineRec) dropMemo(number string) {
+	if l.memos == nil {
+		return
+	}
+	*l.memos = slices.DeleteFunc(*l.memos, func(m memoReturn) bool { return m.number == number })
+	if len(*l.memos) == 0 {
+		l.memos = nil
+	}
+}
+
 // invoiceRec is what the program keeps of an invoice or credit memo (the latest revision).
 type invoiceRec struct {
 	revision int
@@ -588,6 +599,20 @@ type invoiceRec struct {
 	// lines are sorted by line number; a credit memo keeps its lines only while it waits
 	// for its invoice.
 	lines []lineRec
+	// parked are lines a revision dropped that credit memos had returned on: only their
+	// line number and memos, sorted by line number, kept for a revision that brings the
+	// line back (an invoice's only).
+	parked []lineRec
+}
+
+// parkedLine returns the parked memos of line n, nil when none.
+func (r *invoiceRec) parkedLine(n int) *lineRec {
+	for i := range r.parked {
+		if r.parked[i].line == n {
+			return &r.parked[i]
+		}
+	}
+	return nil
 }
 
 func (r *invoiceRec) line(n int) *lineRec {
@@ -649,8 +674,14 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 			}
 			out.Credits = p.rebook(out.Credits, p.lineCredits(prev, old), nil, cause, eventID, false, inv.Revision)
 			out.Exceptions = append(out.Exceptions, p.syncException(rec, old, nil, "superseded")...)
-			out.Exceptions = append(out.Exceptions, p.memosWaitAgain(key, old)...)
+			out.Exceptions = append(out.Exceptions, park(rec, old)...)
 		}
+		for _, pk := range prev.parked {
+			if rec.line(pk.line) == nil {
+				rec.parked = append(rec.parked, pk)
+			}
+		}
+		slices.SortFunc(rec.parked, func(a, b lineRec) int { return a.line - b.line })
 	}
 	p.invoices[key] = rec
 	for i := range rec.lines {
@@ -661,6 +692,9 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 				lr.memos = pl.memos
 				before = p.lineCredits(prev, pl)
 				out.Exceptions = append(out.Exceptions, memoCurrencyChanged(prev, rec, lr)...)
+			} else if pk := prev.parkedLine(lr.line); pk != nil {
+				lr.memos = pk.memos
+				out.Exceptions = append(out.Exceptions, unparked(rec, lr)...)
 			}
 		}
 		attr, tried := p.decide(rec, lr)
@@ -682,35 +716,49 @@ func (p *Program) applyInvoice(inv InvoiceReceived, eventID string) (Outcome, er
 	return out, nil
 }
 
-// memosWaitAgain puts the credit memos applied on line l, which a revision of the
-// invoice key drops, back to waiting for a revision that brings the line again (as a
-// memo on a line the invoice never had waits): their clawbacks were reversed with the
-// line, and are booked again when the line comes back, so the credits do not depend on
-// whether a memo arrived before the line was dropped or after it came back.
-func (p *Program) memosWaitAgain(key string, l *lineRec) []Exception {
+// park keeps the credit memo returns of line l, which revision rec drops, on rec for a
+// revision that brings the line back: their clawbacks were reversed with the line's
+// credits, and are booked again with the line, as a memo on a line the invoice does not
+// have waits for the revision that brings it. So the credits do not depend on whether a
+// memo arrived before the line was dropped or after it came back. Each memo's line
+// waits (exception status "waiting").
+func park(rec *invoiceRec, l *lineRec) []Exception {
 	if l.memos == nil {
 		return nil
 	}
+	rec.parked = append(rec.parked, lineRec{line: l.line, memos: l.memos})
 	var out []Exception
 	for _, m := range *l.memos {
-		mkey := invKey(p.invoices[key].oemID, m.number)
-		memo := p.invoices[mkey]
-		if memo == nil {
-			continue
-		}
-		if !slices.ContainsFunc(memo.lines, func(x lineRec) bool { return x.line == l.line }) {
-			memo.lines = append(memo.lines, lineRec{line: l.line, segment: m.segment, amount: m.amount, attr: lineAttr{pol: -1}})
-		}
-		if !containsString(p.pending[key], mkey) {
-			p.pending[key] = append(p.pending[key], mkey)
-		}
-		p.dirty.invoice(mkey)
-		out = append(out, Exception{OEMID: memo.oemID, InvoiceNumber: memo.number, Revision: memo.revision, Line: l.line, Customer: memo.customer,
-			Segment: m.segment, InvoiceDate: memo.date, Amount: Money{-m.amount, memo.currency}, Status: "waiting",
-			EventIDs: []string{memo.eventID}, CreditMemo: true,
-			Tried: []string{fmt.Sprintf("line %d of %s, which has no line %d yet; applied when a revision brings it", l.line, memo.memoFor, l.line)}})
+		out = append(out, memoException(rec, l.line, m, "waiting",
+			fmt.Sprintf("line %d of %s, which has no line %d yet; applied when a revision brings it", l.line, rec.number, l.line)))
 	}
 	return out
+}
+
+// unparked returns the exceptions of the credit memos parked on line l that revision rec
+// brings back: applied, or waiting for a revision in the memo's currency, or open when
+// the line came back with another segment (as when the memo arrives now).
+func unparked(rec *invoiceRec, l *lineRec) []Exception {
+	var out []Exception
+	for _, m := range *l.memos {
+		switch {
+		case m.currency != rec.currency:
+			out = append(out, memoException(rec, l.line, m, "waiting", currencyWait(m.number, m.currency, rec.number, rec.currency)))
+		case m.segment != l.segment:
+			out = append(out, memoException(rec, l.line, m, "open", fmt.Sprintf("line %d of %s with segment %s", l.line, rec.number, m.segment)))
+		default:
+			out = append(out, memoException(rec, l.line, m, "applied",
+				fmt.Sprintf("credit memo for %s, applied when revision %d brought line %d back", rec.number, rec.revision, l.line)))
+		}
+	}
+	return out
+}
+
+// memoException is the exception of credit memo m's line on invoice rec.
+func memoException(rec *invoiceRec, line int, m memoReturn, status, tried string) Exception {
+	return Exception{OEMID: rec.oemID, InvoiceNumber: m.number, Revision: m.revision, Line: line, Customer: rec.customer,
+		Segment: m.segment, InvoiceDate: m.date, Amount: Money{-m.amount, m.currency}, Status: status,
+		EventIDs: []string{m.eventID}, CreditMemo: true, Tried: []string{tried}}
 }
 
 // booked is one credit a line books as things stand, with the component it belongs to
@@ -901,6 +949,9 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 	p.dirty.invoice(mkey)
 	okey := invKey(m.OEMID, m.CreditMemoFor)
 	orig := p.invoices[okey]
+	if prevMemo != nil {
+		out.add(p.memoLinesDropped(okey, orig, prevMemo, memo))
+	}
 	if orig == nil || orig.memoFor != "" {
 		// The memo waits for its invoice: applied when the invoice arrives.
 		if !containsString(p.pending[okey], mkey) {
@@ -914,7 +965,56 @@ func (p *Program) applyCreditMemo(m InvoiceReceived, eventID string) (Outcome, e
 		}
 		return out, nil
 	}
-	return p.applyMemoTo(okey, orig, mkey, memo, false), nil
+	out.add(p.applyMemoTo(okey, orig, mkey, memo, false))
+	return out, nil
+}
+
+// memoLinesDropped takes back what revision prev of a credit memo returned on the lines
+// of its invoice (orig, nil when it has not arrived) that the memo's new revision memo
+// does not have, and closes (status "superseded") the exceptions of prev's lines that
+// waited: a memo is what its highest revision says, so the credits do not depend on
+// whether an earlier revision arrived before it or after it.
+func (p *Program) memoLinesDropped(okey string, orig, prev, memo *invoiceRec) Outcome {
+	var out Outcome
+	has := func(n int) bool { return slices.ContainsFunc(memo.lines, func(l lineRec) bool { return l.line == n }) }
+	superseded := func(line int, segment Segment, amount int64) {
+		out.Exceptions = append(out.Exceptions, Exception{OEMID: prev.oemID, InvoiceNumber: prev.number, Revision: memo.revision, Line: line,
+			Customer: prev.customer, Segment: segment, InvoiceDate: prev.date, Amount: Money{-amount, prev.currency}, Status: "superseded",
+			EventIDs: []string{memo.eventID}, CreditMemo: true,
+			Tried: []string{fmt.Sprintf("credit memo %s revision %d has no line %d", memo.number, memo.revision, line)}})
+	}
+	for _, l := range prev.lines {
+		if !has(l.line) {
+			superseded(l.line, l.segment, l.amount)
+		}
+	}
+	if orig == nil || orig.memoFor != "" {
+		return out
+	}
+	for i := range orig.lines {
+		lr := &orig.lines[i]
+		r := lr.memo(memo.number)
+		if r == nil || has(lr.line) {
+			continue
+		}
+		before := p.lineCredits(orig, lr)
+		superseded(lr.line, r.segment, r.amount)
+		lr.dropMemo(memo.number)
+		p.dirty.invoice(okey)
+		out.Credits = p.rebook(out.Credits, before, p.lineCredits(orig, lr),
+			fmt.Sprintf("credit memo %s revision %d has no line %d", memo.number, memo.revision, lr.line), memo.eventID, false, 0)
+	}
+	// Returns parked on lines the invoice dropped book nothing now: forgotten.
+	for i := range orig.parked {
+		pk := &orig.parked[i]
+		if r := pk.memo(memo.number); r != nil && !has(pk.line) {
+			superseded(pk.line, r.segment, r.amount)
+			pk.dropMemo(memo.number)
+			p.dirty.invoice(okey)
+		}
+	}
+	orig.parked = slices.DeleteFunc(orig.parked, func(l lineRec) bool { return l.memos == nil })
+	return out
 }
 
 // applyMemoTo applies a credit memo to the lines of its invoice: each line books the change

@@ -36,6 +36,9 @@ type InvoiceRecord struct {
 	RegID    string // the invoice's deal_registration_id
 	MemoFor  string // a credit memo's invoice number ("" for an invoice)
 	Lines    []LineRecord
+	// Parked are the credit memos' returns on lines a revision dropped (Line and Memos
+	// set), kept for a revision that brings the line back.
+	Parked []LineRecord
 }
 
 // LineRecord is one invoice line: its amount, what credit memos returned on it and how
@@ -163,12 +166,7 @@ func invoiceRecord(r *invoiceRec) InvoiceRecord {
 	}
 	for i, l := range r.lines {
 		lj := LineRecord{Line: l.line, Segment: l.segment, Amount: l.amount, Kind: uint8(l.attr.kind), Policy: l.attr.pol, Manual: l.attr.m}
-		if l.memos != nil {
-			lj.Memos = make([]MemoRecord, len(*l.memos))
-			for k, m := range *l.memos {
-				lj.Memos[k] = MemoRecord{m.number, m.amount, m.segment, m.date, m.eventID, m.revision, m.currency}
-			}
-		}
+		lj.Memos = memoRecords(l.memos)
 		if a := l.attr.p; a != nil {
 			pj := &LinePartner{DealID: a.dealID, PartnerID: a.partnerID, RegID: a.regID, ApprovalID: a.approvalID,
 				Matched: a.matched, Claimed: a.claimed, Grace: a.grace, EngIDs: a.engIDs, Tier: a.tier, TierID: a.tierID,
@@ -183,7 +181,39 @@ func invoiceRecord(r *invoiceRec) InvoiceRecord {
 		}
 		j.Lines[i] = lj
 	}
+	for _, l := range r.parked {
+		j.Parked = append(j.Parked, LineRecord{Line: l.line, Memos: memoRecords(l.memos)})
+	}
 	return j
+}
+
+// memoRecords returns the stored form of a line's credit memo returns.
+func memoRecords(memos *[]memoReturn) []MemoRecord {
+	if memos == nil {
+		return nil
+	}
+	out := make([]MemoRecord, len(*memos))
+	for k, m := range *memos {
+		out[k] = MemoRecord{m.number, m.amount, m.segment, m.date, m.eventID, m.revision, m.currency}
+	}
+	return out
+}
+
+// memoReturns returns a line's credit memo returns from their stored form; a return
+// stored before the memo's currency was kept is in currency, the invoice's.
+func (p *Program) memoReturns(ms []MemoRecord, currency string) *[]memoReturn {
+	if ms == nil {
+		return nil
+	}
+	out := make([]memoReturn, len(ms))
+	for k, m := range ms {
+		cur := m.Currency
+		if cur == "" {
+			cur = currency
+		}
+		out[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision, p.intern(cur)}
+	}
+	return &out
 }
 
 func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
@@ -202,17 +232,7 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 		}
 		l := lineRec{line: lj.Line, segment: internSegment(lj.Segment), amount: lj.Amount,
 			attr: lineAttr{kind: outcome(lj.Kind), pol: lj.Policy, m: lj.Manual}}
-		if lj.Memos != nil {
-			ms := make([]memoReturn, len(lj.Memos))
-			for k, m := range lj.Memos {
-				cur := m.Currency
-				if cur == "" {
-					cur = j.Currency // applied before the memo's currency was kept: the invoice's
-				}
-				ms[k] = memoReturn{m.Number, m.Amount, internSegment(m.Segment), m.Date, m.EventID, m.Revision, p.intern(cur)}
-			}
-			l.memos = &ms
-		}
+		l.memos = p.memoReturns(lj.Memos, j.Currency)
 		if pj := lj.Partner; pj != nil {
 			a := &partnerAttr{dealID: pj.DealID, partnerID: pj.PartnerID, regID: pj.RegID, approvalID: pj.ApprovalID,
 				matched: pj.Matched, claimed: pj.Claimed, grace: pj.Grace, engIDs: pj.EngIDs, tier: pj.Tier, tierID: pj.TierID,
@@ -226,6 +246,12 @@ func (p *Program) invoiceFromRecord(j InvoiceRecord) (*invoiceRec, error) {
 			l.attr.p = a
 		}
 		r.lines[i] = l
+	}
+	for _, lj := range j.Parked {
+		if len(lj.Memos) == 0 {
+			return nil, fmt.Errorf("parked line %d: no credit memo returns", lj.Line)
+		}
+		r.parked = append(r.parked, lineRec{line: lj.Line, memos: p.memoReturns(lj.Memos, j.Currency)})
 	}
 	return r, nil
 }

@@ -34,16 +34,20 @@ func New() *Projection { return &Projection{} }
 // Name returns "attribution".
 func (*Projection) Name() string { return Name }
 
-// Version is 10: the fold keeps per currency the gross of its facts
-// (domain.MaxGross) in its stored core, and a currency whose totals
-// overflowed has no statements or revenue mix but a row in
+// Version is 11: a revision that drops a line keeps the credit memos'
+// returns on it in the invoice's stored record (InvoiceRecord.Parked) for a
+// revision that brings it back, and a credit memo is what its highest
+// revision says (what an earlier revision returned on a line the later one
+// lacks is taken back); versions up to 10 lost the first and kept the second
+// (docs/rules.md rule 21). Version 10: the fold keeps per currency the gross
+// of its facts (domain.MaxGross) in its stored core, and a currency whose
+// totals overflowed has no statements or revenue mix but a row in
 // overflowed_totals (docs/rules.md, "Why the amounts fit"); the same release
 // folds an invoice as its highest revision says, currency included (a credit
 // memo counts while that revision is in its currency, and its line waits for
-// the revision that brings the line, or brings it back after one dropped it),
-// where versions up to 9 refused a revision or memo in another currency and
-// dropped a memo's line the invoice lacked or a revision dropped
-// (docs/rules.md rule 21). Version 9: the
+// the revision that brings the line), where versions up to 9 refused a
+// revision or memo in another currency and dropped a memo's line the invoice
+// lacked (docs/rules.md rule 21). Version 9: the
 // index of the scheduler's due expiries (registrations_due; indexes are
 // created with the tables, so live tables get a new one by a rebuild).
 // Version 8: a certification counts for the scorecard only once
@@ -63,7 +67,7 @@ func (*Projection) Name() string { return Name }
 // in business time and re-attributed them on late facts; version 2 decided
 // a line once, when it arrived; version 1 kept the state in memory. A runner
 // that finds another version rebuilds (Runner.Run).
-func (*Projection) Version() int { return 10 }
+func (*Projection) Version() int { return 11 }
 
 // Tables returns the tables compared by runner.Verify.
 func (*Projection) Tables() []string {
