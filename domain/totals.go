@@ -2,7 +2,9 @@ package domain
 
 import (
 	"math"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // The totals the read models keep (a partner's statement columns, a quarter's revenue
@@ -58,8 +60,8 @@ func addSaturated(a, b int64) int64 {
 }
 
 // addGross adds |amount| to the gross of currency and returns currency when that makes
-// its totals overflow (else ""): the totals kept so far are dropped, and none is kept
-// from here on.
+// its totals overflow (else ""): the totals kept so far are dropped, but those of closed
+// quarters and approved statements, which never change, and none is kept from here on.
 func (p *Program) addGross(currency string, amount int64) string {
 	g, was := p.totalsGross[currency], p.Overflowed(currency)
 	if was {
@@ -74,21 +76,29 @@ func (p *Program) addGross(currency string, amount int64) string {
 	}
 	p.totalsGross[p.intern(currency)] = math.MaxInt64
 	for k := range p.mix {
-		if k.currency == currency {
+		if k.currency == currency && !p.closed[k.quarter] {
 			delete(p.mix, k)
 		}
 	}
 	for k := range p.credited {
-		if k.currency == currency {
+		if k.currency == currency && !p.StatementFrozen(k.partner, k.quarter) {
 			delete(p.credited, k)
 		}
 	}
 	return currency
 }
 
+// StatementFrozen reports whether partner's statement of quarter q can no longer change:
+// the quarter is closed or the statement approved (rule 22). Such totals are kept when
+// their currency overflows; nothing is booked into them afterwards.
+func (p *Program) StatementFrozen(partner string, q Quarter) bool {
+	return p.closed[q] || p.approved[partner][q]
+}
+
 // Overflowed reports whether the totals of currency overflowed: the gross of its facts
-// passed MaxGross, so the program keeps none of its totals (its revenue mix and credited
-// revenue are empty) and the read models show none; its ledger lines are kept.
+// passed MaxGross, so the program keeps none of its totals but those frozen before
+// (closed quarters' revenue mix, frozen statements' credited revenue) and the read
+// models show no others; its ledger lines are kept.
 func (p *Program) Overflowed(currency string) bool { return p.totalsGross[currency] > MaxGross }
 
 // OverflowedCurrencies returns the currencies whose totals overflowed, sorted.
@@ -106,3 +116,32 @@ func (p *Program) OverflowedCurrencies() []string {
 // Gross returns the gross of currency: the sum of |amount| of its invoice lines and
 // payouts folded so far (math.MaxInt64 once its totals overflowed).
 func (p *Program) Gross(currency string) int64 { return p.totalsGross[currency] }
+
+// StatementRef names one partner's statement of a quarter.
+type StatementRef struct {
+	PartnerID string
+	Quarter   Quarter
+}
+
+// Frozen returns the totals that can no longer change, which an overflow keeps: the
+// closed quarters and the approved statements of the other quarters, each sorted.
+func (p *Program) Frozen() (closed []Quarter, approved []StatementRef) {
+	for q := range p.closed {
+		closed = append(closed, q)
+	}
+	slices.SortFunc(closed, Quarter.Compare)
+	for _, id := range sortedKeys(p.approved) {
+		for q := range p.approved[id] {
+			if !p.closed[q] {
+				approved = append(approved, StatementRef{id, q})
+			}
+		}
+	}
+	slices.SortFunc(approved, func(a, b StatementRef) int {
+		if c := strings.Compare(a.PartnerID, b.PartnerID); c != 0 {
+			return c
+		}
+		return a.Quarter.Compare(b.Quarter)
+	})
+	return closed, approved
+}

@@ -148,19 +148,37 @@ type folding struct {
 	quarters  map[domain.Quarter]int64
 	deals     map[string]int64
 	lifecycle []lifecycleStep
-	overflows []string // currencies whose totals the batch overflowed, in log order
+	overflows []overflow // currencies whose totals the batch overflowed, in log order
 }
 
-// overflow drops the batch's statement rows of currency, whose totals overflowed:
-// Write deletes its stored statements and revenue mix and records it in
-// overflowed_totals.
+// overflow is a currency whose totals overflowed and the totals frozen when it did
+// (closed quarters, approved statements: rule 22), which are kept.
+type overflow struct {
+	currency string
+	closed   []string // quarters
+	// approved are the approved statements (partner and quarter) of open quarters.
+	approvedPartners, approvedQuarters []string
+}
+
+// overflow drops the batch's statement rows of currency, whose totals overflowed, but
+// the frozen ones: Write deletes its other stored statements and revenue mix and records
+// it in overflowed_totals.
 func (f *folding) overflow(currency string) {
-	for k := range f.stmts {
-		if k.currency == currency {
+	for k, d := range f.stmts {
+		if k.currency == currency && !f.program.StatementFrozen(d.partner, d.quarter) {
 			delete(f.stmts, k)
 		}
 	}
-	f.overflows = append(f.overflows, currency)
+	// Empty, not nil: a NULL array would make "quarter <> ALL($2)" NULL, keeping every row.
+	o := overflow{currency: currency, closed: []string{}, approvedPartners: []string{}, approvedQuarters: []string{}}
+	closed, approved := f.program.Frozen()
+	for _, q := range closed {
+		o.closed = append(o.closed, q.String())
+	}
+	for _, s := range approved {
+		o.approvedPartners, o.approvedQuarters = append(o.approvedPartners, s.PartnerID), append(o.approvedQuarters, s.Quarter.String())
+	}
+	f.overflows = append(f.overflows, o)
 }
 
 // excAt is an exception as of the last event of the batch that changed it.
@@ -363,7 +381,7 @@ type batchWrites struct {
 	closed    []domain.ExceptionRef
 	upserts   []upsert
 	lifecycle []lifecycleStep
-	overflows []string
+	overflows []overflow
 }
 
 // Write writes the batch's ledger rows (unless they were copied during the
@@ -391,17 +409,21 @@ func (w *batchWrites) Write(ctx context.Context, tx pgx.Tx) error {
 }
 
 // writeOverflows records the currencies whose totals overflowed (domain.MaxGross) and
-// deletes their statements and revenue mix, which the fold no longer keeps: the final
-// tables do not depend on the batch (or the arrival order) in which a currency overflowed.
-func writeOverflows(ctx context.Context, tx pgx.Tx, currencies []string) error {
-	for _, c := range currencies {
+// deletes their statements and revenue mix, which the fold no longer keeps, but those
+// frozen when the currency overflowed: the final tables do not depend on the batch in
+// which a currency overflowed.
+func writeOverflows(ctx context.Context, tx pgx.Tx, overflows []overflow) error {
+	for _, o := range overflows {
+		c := o.currency
 		if _, err := tx.Exec(ctx, `INSERT INTO overflowed_totals (currency) VALUES ($1) ON CONFLICT DO NOTHING`, c); err != nil {
 			return fmt.Errorf("overflowed totals of %s: %w", c, err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM statements WHERE currency = $1`, c); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM statements WHERE currency = $1 AND quarter <> ALL($2::text[])
+			AND (partner_id, quarter) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))`,
+			c, o.closed, o.approvedPartners, o.approvedQuarters); err != nil {
 			return fmt.Errorf("overflowed totals of %s: statements: %w", c, err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM revenue_mix WHERE currency = $1`, c); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM revenue_mix WHERE currency = $1 AND quarter <> ALL($2::text[])`, c, o.closed); err != nil {
 			return fmt.Errorf("overflowed totals of %s: revenue mix: %w", c, err)
 		}
 	}

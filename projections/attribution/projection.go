@@ -39,7 +39,9 @@ func (*Projection) Name() string { return Name }
 // revision that brings it back, and a credit memo is what its highest
 // revision says (what an earlier revision returned on a line the later one
 // lacks is taken back); versions up to 10 lost the first and kept the second
-// (docs/rules.md rule 21). Version 10: the fold keeps per currency the gross
+// (docs/rules.md rule 21). When a currency's totals overflow, the statements
+// and revenue mix frozen by then (closed quarters, approved statements) are
+// kept; version 10 deleted them too. Version 10: the fold keeps per currency the gross
 // of its facts (domain.MaxGross) in its stored core, and a currency whose
 // totals overflowed has no statements or revenue mix but a row in
 // overflowed_totals (docs/rules.md, "Why the amounts fit"); the same release

@@ -333,7 +333,9 @@ func (r *Reader) Statements(ctx context.Context, partnerID, quarter string) ([]S
 		// One more row when a currency whose totals overflowed has lines here: its
 		// partner_id is '' (no partner's is), its currency that currency.
 		query += ` UNION ALL SELECT '', '', p.currency, 0, 0, 0, 0, 0, 0, '', '', 0, '{}', 0, '', 0, '{}', '', '', false, 0, 0, 0 FROM (` +
-			r.overflowProbe(filter(cond{"l.partner_id", partnerID}, cond{"l.quarter", quarter})) + `) p`
+			r.overflowProbe(`l.partner_id <> '' AND l.kind IN ('revenue', 'rebate', 'service') AND NOT EXISTS (SELECT 1 FROM `+
+				r.table("statements")+` s WHERE s.partner_id = l.partner_id AND s.quarter = l.quarter AND s.currency = l.currency)`,
+				cond{"l.partner_id", partnerID}, cond{"l.quarter", quarter}) + `) p`
 	}
 	var s Statement
 	var approved bool
@@ -436,7 +438,8 @@ func (r *Reader) RevenueMix(ctx context.Context, quarter string) ([]Mix, int64, 
 		// One more row when a currency whose totals overflowed has lines in the
 		// quarter: its quarter is '' (no row's is), its currency that currency.
 		query += ` UNION ALL SELECT ` + r.posColumn() + `, '', p.currency, 0, 0, 0, 0, 0 FROM (` +
-			r.overflowProbe(filter(cond{"l.quarter", quarter})) + `) p`
+			r.overflowProbe(`NOT EXISTS (SELECT 1 FROM `+r.table("revenue_mix")+` m WHERE m.quarter = l.quarter AND m.currency = l.currency)`,
+				cond{"l.quarter", quarter}) + `) p`
 	}
 	overflowed := ""
 	pos, err := r.each(ctx, "revenue mix", query+` ORDER BY quarter, currency`, args,
@@ -627,11 +630,14 @@ var errNoLine = errors.New("attribution: no ledger line")
 
 // overflowProbe is the SELECT of the first currency (a one-row result at
 // most) whose totals overflowed (overflowed_totals, domain.MaxGross) and
-// that has ledger lines matching the filter where (on ledger l, its
-// arguments those of the query it joins). The table is empty but for such a
-// currency, and the ledger is probed only for a currency in it, so the probe
-// costs nothing otherwise.
-func (r *Reader) overflowProbe(where string, _ []any) string {
+// that has ledger lines matching the filter of conds (on ledger l, their
+// arguments those of the query it joins, which filters by the same values in
+// the same order) and the condition shown, which says the line's totals are
+// not kept (those frozen before the overflow are). The table is empty but for
+// such a currency, and the ledger is probed only for a currency in it, so the
+// probe costs nothing otherwise.
+func (r *Reader) overflowProbe(shown string, conds ...cond) string {
+	where, _ := filter(conds...)
 	if where == "" {
 		where = " WHERE true"
 	}
@@ -640,14 +646,14 @@ func (r *Reader) overflowProbe(where string, _ []any) string {
 	// overflowed_totals (it made the statement read several times slower);
 	// a lateral subquery runs once per overflowed currency, so never here.
 	return `SELECT o.currency FROM ` + r.table("overflowed_totals") + ` o CROSS JOIN LATERAL (SELECT 1 FROM ` + r.table("ledger") + ` l` +
-		where + ` AND l.currency = o.currency LIMIT 1) hit ORDER BY o.currency LIMIT 1`
+		where + ` AND l.currency = o.currency AND ` + shown + ` LIMIT 1) hit ORDER BY o.currency LIMIT 1`
 }
 
 // totalsOverflowed is the answer to a read of quarter's (any quarter's when
 // empty) statements or revenue mix when currency's totals overflowed: an
 // Unprocessable *domain.Error naming the quarter and the currency, never
-// numbers (the fold keeps none of that currency's totals; docs/rules.md,
-// "Why the amounts fit").
+// numbers (the fold keeps none of that currency's totals but the frozen ones;
+// docs/rules.md, "Why the amounts fit").
 func totalsOverflowed(quarter, currency string) error {
 	what := "the totals in " + currency
 	if quarter != "" {
@@ -655,7 +661,7 @@ func totalsOverflowed(quarter, currency string) error {
 	}
 	return domain.Errorf(domain.Unprocessable, "quarter", "totals.overflowed",
 		"%s exceed what 64-bit minor units hold (the sum of |amount| of the %s invoice lines and payouts passed %d); "+
-			"its facts and ledger lines are kept, its statements and revenue mix are not; see docs/rules.md", what, currency, int64(domain.MaxGross))
+			"its facts and ledger lines are kept, its statements and revenue mix are not (but those of closed quarters and approved statements); see docs/rules.md", what, currency, int64(domain.MaxGross))
 }
 
 // OverflowedTotals returns the currencies whose totals overflowed
