@@ -2,9 +2,7 @@ package domain
 
 import (
 	"math"
-	"slices"
 	"sort"
-	"strings"
 )
 
 // The totals the read models keep (a partner's statement columns, a quarter's revenue
@@ -124,24 +122,18 @@ type StatementRef struct {
 }
 
 // Frozen returns the totals that can no longer change, which an overflow keeps: the
-// closed quarters and the approved statements of the other quarters, each sorted.
+// closed quarters and the approved statements of the other quarters, in no particular
+// order.
 func (p *Program) Frozen() (closed []Quarter, approved []StatementRef) {
 	for q := range p.closed {
 		closed = append(closed, q)
 	}
-	slices.SortFunc(closed, Quarter.Compare)
-	for _, id := range sortedKeys(p.approved) {
-		for q := range p.approved[id] {
+	for id, qs := range p.approved {
+		for q := range qs {
 			if !p.closed[q] {
 				approved = append(approved, StatementRef{id, q})
 			}
 		}
 	}
-	slices.SortFunc(approved, func(a, b StatementRef) int {
-		if c := strings.Compare(a.PartnerID, b.PartnerID); c != 0 {
-			return c
-		}
-		return a.Quarter.Compare(b.Quarter)
-	})
 	return closed, approved
 }
